@@ -1,0 +1,54 @@
+# clonelb: the commands users type. The build itself is meson + ninja in build/.
+BUILD ?= build
+PY := /usr/bin/python3
+
+.PHONY: all deps build test unit integration demo bench fuzz clean
+
+all: build
+
+# Debian packages the build, the demo, the tests and the benchmark need.
+DEB_PKGS := build-essential meson ninja-build pkg-config clang llvm \
+	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev gcc-multilib \
+	libsqlite3-dev sqlite3 libssl-dev openssl libmicrohttpd-dev libjansson-dev \
+	libedit-dev libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev \
+	iproute2 ethtool iputils-ping curl jq procps psmisc nginx haproxy tcpdump tshark \
+	python3 python3-pytest python3-scapy python3-matplotlib \
+	wrk iperf3
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "make deps: all Debian packages present"; fi
+	@if [ -f web/package.json ]; then $(MAKE) -s -C web deps; fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized -Dwerror=true
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+test: build
+	$(MAKE) -s unit integration
+
+unit:
+	meson test -C $(BUILD) --print-errorlogs
+
+integration:
+	cd tests/integration && $(PY) -m pytest -p no:cacheprovider -q -ra .
+
+demo: build
+	./tests/lab/demo.sh
+
+bench: build
+	$(PY) bench/bench.py
+
+fuzz: deps
+	./tests/fuzz/run.sh 60
+
+clean:
+	rm -rf $(BUILD) build-fuzz

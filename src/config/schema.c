@@ -1,0 +1,601 @@
+/* schema.c: the object types, their fields and the syntax checks every path (API, shell, store) shares. */
+#include "config/schema.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+
+#define NF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const lb_algorithms[] = {"LB_ALGORITHM_ROUND_ROBIN",
+					    "LB_ALGORITHM_LEAST_CONNECTIONS", NULL};
+static const char *const hm_types[] = {"HEALTH_MONITOR_TCP", "HEALTH_MONITOR_HTTP", NULL};
+static const char *const http_codes[] = {"HTTP_1XX", "HTTP_2XX", "HTTP_3XX",
+					 "HTTP_4XX", "HTTP_5XX", "HTTP_ANY", NULL};
+static const char *const clouds[] = {"Default-Cloud", NULL};
+
+static const struct cfg_field clone_server_fields[] = {
+	{"ip_address", CFG_IPADDR, CFG_F_REQUIRED | CFG_F_KEY,
+	 "IP address of the clone server (a dummy one is fine for a pure sniffer)"},
+	{"subnet", CFG_PREFIX, 0, "subnet of the SE interface the clones leave by"},
+	{"mac", CFG_MAC, 0, "MAC address of the clone server; resolved by ARP when absent"},
+	{"network_ref", CFG_IFNAME, 0, "SE interface the clones leave by (instead of subnet)"},
+};
+static const struct cfg_schema clone_server_schema = {
+	"clone_servers", "a server that receives the cloned frames", clone_server_fields,
+	NF(clone_server_fields)};
+
+static const struct cfg_field tcp_fields[] = {
+	{"clone_servers", CFG_OBJLIST, 0, "servers that receive the clones, in round-robin order", 0,
+	 10, NULL, NULL, &clone_server_schema, "[]"},
+	{"preserve_client_ip", CFG_BOOL, 0,
+	 "clones carry the client's IP instead of the SE's back-end IP", 0, 0, NULL, NULL, NULL,
+	 "false"},
+	{"cloud_ref", CFG_ENUM, 0, "cloud of the profile", 0, 0, clouds, NULL, NULL,
+	 "\"Default-Cloud\""},
+};
+
+static const struct cfg_field server_fields[] = {
+	{"ip", CFG_IPADDR, CFG_F_REQUIRED | CFG_F_KEY, "IP address of the pool server"},
+	{"port", CFG_UINT, 0, "port (default: the pool's default_server_port)", 1, 65535},
+	{"enabled", CFG_BOOL, 0, "server takes new connections", 0, 0, NULL, NULL, NULL, "true"},
+};
+static const struct cfg_schema server_schema = {"servers", "a pool member", server_fields,
+						NF(server_fields)};
+
+static const struct cfg_field pool_fields[] = {
+	{"servers", CFG_OBJLIST, 0, "pool members", 0, 1000, NULL, NULL, &server_schema, "[]"},
+	{"default_server_port", CFG_UINT, 0, "port of servers that set none", 1, 65535, NULL, NULL,
+	 NULL, "80"},
+	{"lb_algorithm", CFG_ENUM, 0, "load-balancing algorithm", 0, 0, lb_algorithms, NULL, NULL,
+	 "\"LB_ALGORITHM_ROUND_ROBIN\""},
+	{"health_monitor_refs", CFG_REFLIST, 0, "health monitors", 0, 0, NULL, "healthmonitor", NULL,
+	 "[]"},
+};
+
+static const struct cfg_field hm_fields[] = {
+	{"type", CFG_ENUM, CFG_F_REQUIRED, "monitor type", 0, 0, hm_types},
+	{"send_interval", CFG_UINT, 0, "seconds between checks", 1, 3600, NULL, NULL, NULL, "10"},
+	{"receive_timeout", CFG_UINT, 0, "seconds to wait for an answer", 1, 2400, NULL, NULL, NULL,
+	 "4"},
+	{"successful_checks", CFG_UINT, 0, "successes to mark a server up", 1, 50, NULL, NULL, NULL,
+	 "2"},
+	{"failed_checks", CFG_UINT, 0, "failures to mark a server down", 1, 50, NULL, NULL, NULL,
+	 "2"},
+	{"http_request", CFG_STRING, 0, "HTTP request line of HTTP monitors", 0, 0, NULL, NULL, NULL,
+	 "\"HEAD / HTTP/1.0\""},
+	{"http_response_code", CFG_ENUMLIST, 0, "HTTP status classes that count as up", 0, 0,
+	 http_codes, NULL, NULL, "[\"HTTP_2XX\", \"HTTP_3XX\"]"},
+};
+
+static const struct cfg_field cert_fields[] = {
+	{"certificate", CFG_PEM, CFG_F_REQUIRED, "certificate chain (PEM)"},
+	{"key", CFG_PEM, CFG_F_REQUIRED | CFG_F_SECRET, "private key (PEM, write-only)"},
+};
+
+static const struct cfg_field vip_fields[] = {
+	{"ip_address", CFG_IPADDR, CFG_F_REQUIRED | CFG_F_KEY, "virtual IP address"},
+};
+static const struct cfg_schema vip_schema = {"vip", "a virtual IP", vip_fields, NF(vip_fields)};
+
+static const struct cfg_field service_fields[] = {
+	{"port", CFG_UINT, CFG_F_REQUIRED | CFG_F_KEY, "listening port", 1, 65535},
+	{"enable_ssl", CFG_BOOL, 0, "terminate TLS on this port", 0, 0, NULL, NULL, NULL, "false"},
+};
+static const struct cfg_schema service_schema = {"services", "a listening port", service_fields,
+						 NF(service_fields)};
+
+static const struct cfg_field vs_fields[] = {
+	{"vip", CFG_OBJLIST, CFG_F_NONEMPTY, "virtual IPs", 0, 16, NULL, NULL, &vip_schema, "[]"},
+	{"services", CFG_OBJLIST, CFG_F_NONEMPTY, "listening ports", 0, 64, NULL, NULL,
+	 &service_schema, "[]"},
+	{"pool_ref", CFG_REF, 0, "pool of back-end servers", 0, 0, NULL, "pool"},
+	{"ssl_key_and_certificate_refs", CFG_REFLIST, 0, "certificates for enable_ssl services", 0,
+	 0, NULL, "sslkeyandcertificate", NULL, "[]"},
+	{"traffic_clone_profile_ref", CFG_REF, 0, "traffic clone profile", 0, 0, NULL,
+	 "trafficcloneprofile"},
+	{"enabled", CFG_BOOL, 0, "virtual service accepts connections", 0, 0, NULL, NULL, NULL,
+	 "true"},
+};
+
+static const struct cfg_schema tcp_schema = {"trafficcloneprofile",
+					     "copies a virtual service's back-end frames to clone servers",
+					     tcp_fields, NF(tcp_fields)};
+static const struct cfg_schema pool_schema = {"pool", "a pool of back-end servers", pool_fields,
+					      NF(pool_fields)};
+static const struct cfg_schema hm_schema = {"healthmonitor", "a health check for pool servers",
+					    hm_fields, NF(hm_fields)};
+static const struct cfg_schema cert_schema = {"sslkeyandcertificate", "a TLS key and certificate",
+					      cert_fields, NF(cert_fields)};
+static const struct cfg_schema vs_schema = {"virtualservice", "a load-balanced service",
+					    vs_fields, NF(vs_fields)};
+
+/* Order matters: objects are loaded and shown referenced types first. */
+const struct cfg_schema *const cfg_types[] = {&hm_schema, &cert_schema, &tcp_schema, &pool_schema,
+					      &vs_schema, NULL};
+
+const struct cfg_schema *cfg_type_find(const char *name)
+{
+	for (size_t i = 0; cfg_types[i]; i++)
+		if (name && strcmp(cfg_types[i]->name, name) == 0)
+			return cfg_types[i];
+	return NULL;
+}
+
+const struct cfg_field *cfg_field_find(const struct cfg_schema *s, const char *name)
+{
+	for (size_t i = 0; i < s->nfields; i++)
+		if (strcmp(s->fields[i].name, name) == 0)
+			return &s->fields[i];
+	return NULL;
+}
+
+const struct cfg_field *cfg_key_field(const struct cfg_schema *s)
+{
+	for (size_t i = 0; i < s->nfields; i++)
+		if (s->fields[i].flags & CFG_F_KEY)
+			return &s->fields[i];
+	return NULL;
+}
+
+bool cfg_kind_is_scalar_list(enum cfg_kind k)
+{
+	return k == CFG_ENUMLIST || k == CFG_REFLIST;
+}
+
+int cfg_parse_ipv4(const char *s, unsigned int *ret_be_addr)
+{
+	struct in_addr a;
+
+	/* inet_pton rejects 10.0.0.256, leading junk and short forms. */
+	if (!s || inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	if (ret_be_addr)
+		*ret_be_addr = a.s_addr;
+	return 0;
+}
+
+int cfg_parse_mac(const char *s, unsigned char ret_mac[6])
+{
+	unsigned char m[6];
+
+	if (!s || strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]))
+			return -EINVAL;
+		if (i < 5 && p[2] != ':')
+			return -EINVAL;
+		m[i] = (unsigned char)strtoul((char[]){p[0], p[1], 0}, NULL, 16);
+	}
+	if (ret_mac)
+		memcpy(ret_mac, m, 6);
+	return 0;
+}
+
+static bool ifname_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 15)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isgraph((unsigned char)s[i]) || s[i] == '/' || s[i] == ':')
+			return false;
+	return true;
+}
+
+static bool enum_ok(const char *const *enums, const char *v)
+{
+	for (size_t i = 0; enums[i]; i++)
+		if (strcmp(enums[i], v) == 0)
+			return true;
+	return false;
+}
+
+static char *enum_list(const char *const *enums)
+{
+	char buf[512] = "";
+
+	for (size_t i = 0; enums[i]; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", i ? ", " : "",
+			 enums[i]);
+	return xstrdup(buf);
+}
+
+/* Checks an {"addr", "type"} object. */
+static int check_ipaddr(const char *path, json_t *v, char **ret_err)
+{
+	const char *addr, *type;
+	char *shown;
+
+	if (!json_is_object(v)) {
+		shown = json_short(v);
+		*ret_err = xasprintf("%s: expected {\"addr\": \"a.b.c.d\", \"type\": \"V4\"}, got %s",
+				     path, shown);
+		free(shown);
+		return -EINVAL;
+	}
+	addr = json_string_value(json_object_get(v, "addr"));
+	type = json_string_value(json_object_get(v, "type"));
+	if (!addr) {
+		*ret_err = xasprintf("%s.addr: missing IPv4 address", path);
+		return -EINVAL;
+	}
+	if (cfg_parse_ipv4(addr, NULL) < 0) {
+		*ret_err = xasprintf("%s: invalid IPv4 address '%s'", path, addr);
+		return -EINVAL;
+	}
+	if (type && strcmp(type, "V4") != 0) {
+		*ret_err = xasprintf("%s.type: unsupported address type '%s' (only V4)", path, type);
+		return -EINVAL;
+	}
+	if (!type)
+		json_object_set_new(v, "type", json_string("V4"));
+	{
+		const char *k;
+		json_t *x;
+		json_object_foreach(v, k, x)
+		{
+			if (strcmp(k, "addr") && strcmp(k, "type")) {
+				*ret_err = xasprintf("%s: unknown field '%s'", path, k);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+static int check_prefix(const char *path, json_t *v, char **ret_err)
+{
+	json_t *ip = json_object_get(v, "ip_addr"), *mask = json_object_get(v, "mask");
+	char *sub;
+	int r;
+
+	if (!json_is_object(v) || !ip) {
+		char *shown = json_short(v);
+		*ret_err = xasprintf("%s: expected {\"ip_addr\": {\"addr\": ..., \"type\": \"V4\"}, "
+				     "\"mask\": N}, got %s",
+				     path, shown);
+		free(shown);
+		return -EINVAL;
+	}
+	sub = xasprintf("%s.ip_addr", path);
+	r = check_ipaddr(sub, ip, ret_err);
+	free(sub);
+	if (r < 0)
+		return r;
+	if (!json_is_integer(mask) || json_integer_value(mask) < 0 ||
+	    json_integer_value(mask) > 32) {
+		char *shown = json_short(mask);
+		*ret_err = xasprintf("%s.mask: invalid prefix length %s (0..32)", path, shown);
+		free(shown);
+		return -EINVAL;
+	}
+	const char *k;
+	json_t *x;
+	json_object_foreach(v, k, x)
+	{
+		if (strcmp(k, "ip_addr") && strcmp(k, "mask")) {
+			*ret_err = xasprintf("%s: unknown field '%s'", path, k);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int check_string(const char *path, json_t *v, size_t maxlen, char **ret_err)
+{
+	const char *s = json_string_value(v);
+
+	if (!s) {
+		char *shown = json_short(v);
+		*ret_err = xasprintf("%s: expected a string, got %s", path, shown);
+		free(shown);
+		return -EINVAL;
+	}
+	if (strlen(s) > maxlen) {
+		*ret_err = xasprintf("%s: longer than %zu characters", path, maxlen);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_scalar(const struct cfg_field *f, const char *path, json_t *v, char **ret_err)
+{
+	const char *s;
+	char *shown = NULL;
+	int r = 0;
+
+	switch (f->kind) {
+	case CFG_STRING:
+	case CFG_REF:
+		r = check_string(path, v, 255, ret_err);
+		if (r == 0 && f->kind == CFG_REF && !*json_string_value(v)) {
+			*ret_err = xasprintf("%s: empty reference", path);
+			r = -EINVAL;
+		}
+		return r;
+	case CFG_PEM:
+		r = check_string(path, v, 64 * 1024, ret_err);
+		if (r == 0 && !strstr(json_string_value(v), "-----BEGIN ")) {
+			*ret_err = xasprintf("%s: not PEM text (no -----BEGIN line)", path);
+			r = -EINVAL;
+		}
+		return r;
+	case CFG_BOOL:
+		if (json_is_boolean(v))
+			return 0;
+		shown = json_short(v);
+		*ret_err = xasprintf("%s: expected true or false, got %s", path, shown);
+		break;
+	case CFG_UINT:
+		if (json_is_integer(v) && json_integer_value(v) >= f->min &&
+		    json_integer_value(v) <= f->max)
+			return 0;
+		shown = json_short(v);
+		*ret_err = xasprintf("%s: invalid value %s (an integer %lld..%lld)", path, shown,
+				     f->min, f->max);
+		break;
+	case CFG_ENUM:
+	case CFG_ENUMLIST:
+		s = json_string_value(v);
+		if (s && enum_ok(f->enums, s))
+			return 0;
+		shown = json_short(v);
+		{
+			char *all = enum_list(f->enums);
+			*ret_err = xasprintf("%s: invalid value %s (one of %s)", path, shown, all);
+			free(all);
+		}
+		break;
+	case CFG_IPADDR:
+		return check_ipaddr(path, v, ret_err);
+	case CFG_PREFIX:
+		return check_prefix(path, v, ret_err);
+	case CFG_MAC:
+		s = json_string_value(v);
+		if (s && cfg_parse_mac(s, NULL) == 0)
+			return 0;
+		shown = json_short(v);
+		*ret_err = xasprintf("%s: invalid MAC address %s (expected xx:xx:xx:xx:xx:xx)", path,
+				     shown);
+		break;
+	case CFG_IFNAME:
+		s = json_string_value(v);
+		if (s && ifname_ok(s))
+			return 0;
+		shown = json_short(v);
+		*ret_err = xasprintf("%s: invalid interface name %s", path, shown);
+		break;
+	default:
+		*ret_err = xasprintf("%s: internal error: field kind %d", path, f->kind);
+		break;
+	}
+	free(shown);
+	return -EINVAL;
+}
+
+static int check_field(const struct cfg_field *f, const char *path, json_t *v, char **ret_err)
+{
+	size_t i;
+	json_t *e;
+	int r;
+
+	if (f->kind == CFG_OBJLIST || cfg_kind_is_scalar_list(f->kind)) {
+		if (!json_is_array(v)) {
+			char *shown = json_short(v);
+			*ret_err = xasprintf("%s: expected a list, got %s", path, shown);
+			free(shown);
+			return -EINVAL;
+		}
+		if (f->kind == CFG_OBJLIST && f->max && json_array_size(v) > (size_t)f->max) {
+			*ret_err = xasprintf("%s: %zu entries, at most %lld allowed", path,
+					     json_array_size(v), f->max);
+			return -EINVAL;
+		}
+		if ((f->flags & CFG_F_NONEMPTY) && json_array_size(v) == 0) {
+			*ret_err = xasprintf("%s: at least one entry is required", path);
+			return -EINVAL;
+		}
+		json_array_foreach(v, i, e)
+		{
+			char *sub = xasprintf("%s[%zu]", path, i + 1);
+			if (f->kind == CFG_OBJLIST)
+				r = cfg_check_object(f->sub, e, false, sub, ret_err);
+			else
+				r = check_scalar(f, sub, e, ret_err);
+			free(sub);
+			if (r < 0)
+				return r;
+		}
+		/* Key fields identify elements: no two elements may share one. */
+		const struct cfg_field *key = f->kind == CFG_OBJLIST ? cfg_key_field(f->sub) : f;
+		for (size_t a = 0; key && a < json_array_size(v); a++) {
+			for (size_t b = a + 1; b < json_array_size(v); b++) {
+				json_t *x = json_array_get(v, a), *y = json_array_get(v, b);
+				if (f->kind == CFG_OBJLIST) {
+					x = json_object_get(x, key->name);
+					y = json_object_get(y, key->name);
+				}
+				if (x && y && json_equal(x, y)) {
+					char *shown = cfg_value_format(key, x);
+					*ret_err = xasprintf("%s: duplicate entry %s", path, shown);
+					free(shown);
+					return -EINVAL;
+				}
+			}
+		}
+		return 0;
+	}
+	return check_scalar(f, path, v, ret_err);
+}
+
+static bool is_meta(const char *k)
+{
+	static const char *const meta[] = {CFG_META_FIELDS, NULL};
+	for (size_t i = 0; meta[i]; i++)
+		if (strcmp(meta[i], k) == 0)
+			return true;
+	return false;
+}
+
+int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const char *path,
+		     char **ret_err)
+{
+	const char *k;
+	json_t *v;
+	int r;
+
+	if (!json_is_object(obj)) {
+		*ret_err = xasprintf("%s: expected an object", path && *path ? path : s->name);
+		return -EINVAL;
+	}
+	json_object_foreach(obj, k, v)
+	{
+		const struct cfg_field *f;
+		char *sub;
+
+		if (top && is_meta(k))
+			continue;
+		sub = path && *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
+		f = cfg_field_find(s, k);
+		if (!f) {
+			*ret_err = xasprintf("%s: unknown field '%s' of %s", sub, k, s->name);
+			free(sub);
+			return -EINVAL;
+		}
+		/* null clears a field, as "no <field>" does in the shell. */
+		if (json_is_null(v)) {
+			free(sub);
+			continue;
+		}
+		r = check_field(f, sub, v, ret_err);
+		free(sub);
+		if (r < 0)
+			return r;
+	}
+	/* Drop explicit nulls, then fill defaults and check required fields. */
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct cfg_field *f = &s->fields[i];
+		json_t *cur = json_object_get(obj, f->name);
+
+		if (cur && json_is_null(cur)) {
+			json_object_del(obj, f->name);
+			cur = NULL;
+		}
+		if (!cur && f->dflt)
+			json_object_set_new(obj, f->name, json_loads(f->dflt, JSON_DECODE_ANY, NULL));
+		if (!json_object_get(obj, f->name) && (f->flags & CFG_F_REQUIRED)) {
+			*ret_err = path && *path ? xasprintf("%s.%s: required field missing", path,
+							     f->name)
+						 : xasprintf("%s: required field missing", f->name);
+			return -EINVAL;
+		}
+		if ((f->flags & CFG_F_NONEMPTY) && top &&
+		    json_array_size(json_object_get(obj, f->name)) == 0) {
+			*ret_err = xasprintf("%s: at least one entry is required", f->name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int cfg_value_parse(const struct cfg_field *f, const char *text, json_t **ret, char **ret_err)
+{
+	json_t *v = NULL;
+	char *end;
+	int r;
+
+	switch (f->kind) {
+	case CFG_BOOL:
+		if (!strcmp(text, "true") || !strcmp(text, "yes") || !strcmp(text, "on"))
+			v = json_true();
+		else if (!strcmp(text, "false") || !strcmp(text, "no") || !strcmp(text, "off"))
+			v = json_false();
+		break;
+	case CFG_UINT: {
+		errno = 0;
+		long long n = strtoll(text, &end, 10);
+		if (*text && !*end && errno == 0)
+			v = json_integer(n);
+		else
+			v = json_string(text); /* rejected below with the value shown */
+		break;
+	}
+	case CFG_IPADDR:
+		v = json_pack("{s:s, s:s}", "addr", text, "type", "V4");
+		break;
+	case CFG_PREFIX: {
+		const char *slash = strchr(text, '/');
+		if (!slash) {
+			*ret_err = xasprintf("%s: invalid subnet '%s' (expected a.b.c.d/len)",
+					     f->name, text);
+			return -EINVAL;
+		}
+		char *addr = strndup(text, (size_t)(slash - text));
+		errno = 0;
+		long long m = strtoll(slash + 1, &end, 10);
+		if (!slash[1] || *end || errno) {
+			*ret_err = xasprintf("%s: invalid prefix length '%s' in '%s'", f->name,
+					     slash + 1, text);
+			free(addr);
+			return -EINVAL;
+		}
+		v = json_pack("{s:{s:s, s:s}, s:I}", "ip_addr", "addr", addr, "type", "V4", "mask",
+			      (json_int_t)m);
+		free(addr);
+		break;
+	}
+	case CFG_OBJLIST:
+		*ret_err = xasprintf("%s: is a list of objects; enter it on its own", f->name);
+		return -EINVAL;
+	default:
+		v = json_string(text);
+		break;
+	}
+	if (!v) {
+		*ret_err = xasprintf("%s: invalid value '%s'", f->name, text);
+		return -EINVAL;
+	}
+	r = check_scalar(f, f->name, v, ret_err);
+	if (r < 0) {
+		json_decref(v);
+		return r;
+	}
+	*ret = v;
+	return 0;
+}
+
+char *cfg_value_format(const struct cfg_field *f, const json_t *v)
+{
+	if (!v || json_is_null(v))
+		return xstrdup("");
+	if (f && f->flags & CFG_F_SECRET)
+		return xstrdup("<hidden>");
+	if (f && f->kind == CFG_IPADDR && json_is_object(v))
+		return xstrdup(json_string_value(json_object_get(v, "addr"))
+				       ? json_string_value(json_object_get(v, "addr"))
+				       : "");
+	if (f && f->kind == CFG_PREFIX && json_is_object(v)) {
+		const char *a =
+			json_string_value(json_object_get(json_object_get(v, "ip_addr"), "addr"));
+		return xasprintf("%s/%lld", a ? a : "?",
+				 (long long)json_integer_value(json_object_get(v, "mask")));
+	}
+	if (json_is_string(v))
+		return xstrdup(json_string_value(v));
+	if (json_is_true(v))
+		return xstrdup("True");
+	if (json_is_false(v))
+		return xstrdup("False");
+	if (json_is_integer(v))
+		return xasprintf("%lld", (long long)json_integer_value(v));
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}

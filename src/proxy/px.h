@@ -1,0 +1,59 @@
+/* px.h: the data plane: proxy workers, listeners, pools, health monitors and TLS. */
+#ifndef CLONELB_PROXY_PX_H
+#define CLONELB_PROXY_PX_H
+
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdint.h>
+
+struct px;
+
+/* One back-end connection, as the connection hook sees it. */
+struct px_conn_info {
+	int64_t vs_id;            /* "_id" of the virtual service in the config snapshot */
+	const char *vs_uuid;      /* its uuid */
+	struct sockaddr_in client; /* the client's address, as the SE accepted it */
+	struct sockaddr_in local;  /* the SE's back-end address after bind() (port known) */
+	struct sockaddr_in server; /* the pool server's address */
+	int fd;                    /* the back-end socket */
+};
+
+/*
+ * The bind-then-connect seam. Each back-end connection is opened in two steps:
+ * bind() to an ephemeral port, then on_connect(), then connect(); so whatever
+ * on_connect() registers sees the SYN. on_close() runs after the back-end
+ * socket is closed. Both run on a worker thread, must not block and must not
+ * fail the connection. Health-check connections do not pass through here.
+ */
+struct px_conn_hook {
+	void (*on_connect)(void *ctx, const struct px_conn_info *ci);
+	void (*on_close)(void *ctx, const struct px_conn_info *ci);
+	void *ctx;
+};
+
+/*
+ * Starts @workers worker threads (0: one per CPU) and the health checker.
+ * @hook may be NULL. Returns 0 and *ret (stop with px_stop()), or -errno with
+ * *ret_err.
+ */
+int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret, char **ret_err);
+
+/*
+ * Reconciles listeners, pools and monitors with @snap (see cfg_snapshot()).
+ * Returns at once; takes effect within a second; connections of services
+ * that did not change are not cut. Errors binding a listener are logged and
+ * shown in the runtime view, never fatal.
+ */
+void px_apply(struct px *px, const json_t *snap);
+
+/* Runtime view of a virtual service (connections, pool members' health), or
+ * NULL if unknown. New reference. */
+json_t *px_runtime(struct px *px, const char *vs_uuid);
+
+/* Appends Prometheus text lines of the data plane to the FILE. */
+void px_metrics(struct px *px, FILE *out);
+
+/* Stops workers, closes every socket. Accepts NULL. */
+void px_stop(struct px *px);
+
+#endif

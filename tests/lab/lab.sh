@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# lab.sh: the test lab of DESIGN.md section 7, network namespaces joined by veth pairs.
+#
+#   cli (clients) 10.10.1.2 --- 10.10.1.1 [cli0] se [srv0] 10.10.2.1 --- 10.10.2.11, .12 srv (pool)
+#                     VIP 10.10.1.10 on cli0    [tap0] 10.10.3.1 --- 10.10.3.2 tap (clone servers)
+#
+# Usage: lab.sh up|down|status      (namespaces are named ${LAB_PREFIX}cli, ...se, ...srv, ...tap)
+# LAB_PREFIX defaults to "clb-"; tests pass their own so runs never collide.
+# Only addresses inside these namespaces are used. "up" first removes what a
+# previous run with the same prefix left, so it is safe to re-run.
+set -euo pipefail
+
+P=${LAB_PREFIX:-clb-}
+NS_CLI=${P}cli NS_SE=${P}se NS_SRV=${P}srv NS_TAP=${P}tap
+
+down() {
+	for ns in "$NS_CLI" "$NS_SE" "$NS_SRV" "$NS_TAP"; do
+		if ip netns pids "$ns" >/dev/null 2>&1; then
+			for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+		fi
+		ip netns del "$ns" 2>/dev/null || true
+	done
+}
+
+# link NS_A IF_A MAC_A NS_B IF_B MAC_B: a veth pair between two namespaces.
+link() {
+	local tmp_a="${P}a$RANDOM" tmp_b="${P}b$RANDOM"
+	ip link add "$tmp_a" type veth peer name "$tmp_b"
+	ip link set "$tmp_a" netns "$1"
+	ip link set "$tmp_b" netns "$4"
+	ip -n "$1" link set "$tmp_a" name "$2" address "$3"
+	ip -n "$4" link set "$tmp_b" name "$5" address "$6"
+	for end in "$1 $2" "$4 $5"; do
+		set -- $end
+		# Off-loads would show the clone servers 64 KiB super-frames; real NICs
+		# on a SPAN port see wire-size frames, and so should the tests.
+		ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
+		ip -n "$1" link set "$2" up
+	done
+}
+
+up() {
+	down
+	for ns in "$NS_CLI" "$NS_SE" "$NS_SRV" "$NS_TAP"; do
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+	done
+	link "$NS_CLI" eth0 02:fc:00:00:01:02 "$NS_SE" cli0 02:fc:00:00:01:01
+	link "$NS_SE" srv0 02:fc:00:00:02:01 "$NS_SRV" eth0 02:fc:00:00:02:02
+	link "$NS_SE" tap0 02:fc:00:00:03:01 "$NS_TAP" eth0 02:fc:00:00:03:02
+
+	ip -n "$NS_CLI" addr add 10.10.1.2/24 dev eth0
+	ip -n "$NS_SE" addr add 10.10.1.1/24 dev cli0
+	ip -n "$NS_SE" addr add 10.10.1.10/24 dev cli0
+	ip -n "$NS_SE" addr add 10.10.2.1/24 dev srv0
+	ip -n "$NS_SRV" addr add 10.10.2.11/24 dev eth0
+	ip -n "$NS_SRV" addr add 10.10.2.12/24 dev eth0
+	ip -n "$NS_SE" addr add 10.10.3.1/24 dev tap0
+	ip -n "$NS_TAP" addr add 10.10.3.2/24 dev eth0
+	# Clones are addressed to the clone server's MAC, not the tap's own: let
+	# the tap accept them at L2 the way a SPAN port's receiver would.
+	ip -n "$NS_TAP" link set eth0 promisc on
+
+	ip -n "$NS_CLI" route add default via 10.10.1.1
+	ip -n "$NS_SRV" route add default via 10.10.2.1
+	# The SE is a full proxy: it does not route between client and server sides.
+	ip netns exec "$NS_SE" sysctl -qw net.ipv4.ip_forward=0
+	ip netns exec "$NS_SE" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
+	ip netns exec "$NS_SE" sysctl -qw net.ipv4.tcp_tw_reuse=1
+	ip netns exec "$NS_CLI" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
+	ip netns exec "$NS_CLI" sysctl -qw net.ipv4.tcp_tw_reuse=1
+}
+
+status() {
+	for ns in "$NS_CLI" "$NS_SE" "$NS_SRV" "$NS_TAP"; do
+		echo "== $ns"
+		ip -n "$ns" -br addr 2>/dev/null || echo "(absent)"
+	done
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+status) status ;;
+*)
+	echo "usage: $0 up|down|status" >&2
+	exit 2
+	;;
+esac
