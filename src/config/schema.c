@@ -316,8 +316,9 @@ static int check_scalar(const struct cfg_field *f, const char *path, json_t *v, 
 	switch (f->kind) {
 	case CFG_STRING:
 	case CFG_REF:
+	case CFG_REFLIST:
 		r = check_string(path, v, 255, ret_err);
-		if (r == 0 && f->kind == CFG_REF && !*json_string_value(v)) {
+		if (r == 0 && f->kind != CFG_STRING && !*json_string_value(v)) {
 			*ret_err = xasprintf("%s: empty reference", path);
 			r = -EINVAL;
 		}

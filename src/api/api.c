@@ -1,0 +1,506 @@
+/* api.c: REST API server (libmicrohttpd): routing, authentication, JSON in and out. */
+#include "api/api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "api/static.h"
+#include "config/schema.h"
+#include "lib/util.h"
+
+struct api_listener {
+	struct api *api;
+	bool tcp; /* requests must carry the token */
+	struct MHD_Daemon *d;
+};
+
+struct api {
+	struct api_config cfg;
+	struct api_listener unix_l, tcp_l;
+	char *socket_path;
+};
+
+/* Per-request upload buffer. */
+struct req {
+	char *buf;
+	size_t len;
+	bool too_big;
+};
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
+				 char *body)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Sends @v (stolen) as JSON with @status. */
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *v)
+{
+	char *body = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	char *withnl = xasprintf("%s\n", body ? body : "null");
+
+	free(body);
+	json_decref(v);
+	return send_text(c, status, "application/json", withnl);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	return send_json(c, status, json_pack("{s:s}", "error", msg ? msg : "error"));
+}
+
+static unsigned status_of(int r)
+{
+	switch (r) {
+	case -EINVAL:
+		return MHD_HTTP_BAD_REQUEST;
+	case -ENOENT:
+		return MHD_HTTP_NOT_FOUND;
+	case -EEXIST:
+	case -EBUSY:
+		return MHD_HTTP_CONFLICT;
+	case -E2BIG:
+		return MHD_HTTP_CONTENT_TOO_LARGE;
+	default:
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+/* Sends the result of a store call: @obj on success, else the error. */
+static enum MHD_Result reply(struct MHD_Connection *c, int r, unsigned ok, json_t *obj, char *err)
+{
+	enum MHD_Result ret;
+
+	if (r >= 0)
+		return send_json(c, ok, obj);
+	ret = send_error(c, status_of(r), err);
+	free(err);
+	return ret;
+}
+
+int api_decode_body(const char *data, size_t len, json_t **ret, char **ret_err)
+{
+	json_error_t e;
+	json_t *v;
+
+	if (!data || len == 0) {
+		*ret_err = xasprintf("request body: empty, expected a JSON object");
+		return -EINVAL;
+	}
+	v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &e);
+	if (!v) {
+		*ret_err = xasprintf("request body: invalid JSON at line %d, column %d: %s", e.line,
+				     e.column, e.text);
+		return -EINVAL;
+	}
+	if (!json_is_object(v)) {
+		*ret_err = xasprintf("request body: expected a JSON object");
+		json_decref(v);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* Token check for TCP: "Authorization: Bearer <token>" or the UI's cookie. */
+static bool authorized(struct api_listener *l, struct MHD_Connection *c)
+{
+	const char *h, *cookie;
+
+	if (!l->tcp)
+		return true; /* the Unix socket is mode 0600: root only */
+	if (!l->api->cfg.token || !*l->api->cfg.token)
+		return false;
+	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h && strncmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, l->api->cfg.token) == 0)
+		return true;
+	cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "clonelb_token");
+	return cookie && strcmp(cookie, l->api->cfg.token) == 0;
+}
+
+/* traffic_clone_stats when the engine has nothing for the service: zeros for
+ * each clone server of its profile. */
+static json_t *zero_stats(struct api *api, const json_t *vs)
+{
+	json_t *entry, *list = json_array(), *prof = NULL, *cs;
+	const char *pname = json_string_value(json_object_get(vs, "traffic_clone_profile_ref"));
+	char *err = NULL;
+	size_t i;
+
+	if (pname)
+		cfg_get(api->cfg.store, "trafficcloneprofile", pname,
+			json_string_value(json_object_get(vs, "tenant_ref")), &prof, &err);
+	free(err);
+	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs)
+	{
+		json_array_append_new(
+			list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip",
+					json_object_get(json_object_get(cs, "ip_address"), "addr"),
+					"num_total_pkts_cloned", 0, "num_mbuf_alloc_failed", 0,
+					"num_driver_failures", 0, "num_succeeded", 0));
+	}
+	json_decref(prof);
+	entry = json_pack("{s:s, s:s, s:o}", "se_uuid",
+			  api->cfg.ce ? clone_se_uuid(api->cfg.ce) : "unknown", "proc_id",
+			  "PROC_Aggregate", "clone_srvr_stats", list);
+	return json_pack("[o]", entry);
+}
+
+static enum MHD_Result vs_view(struct api *api, struct MHD_Connection *c, const char *key,
+			       const char *view, const char *tenant)
+{
+	json_t *vs = NULL, *out = NULL;
+	char *err = NULL;
+	const char *uuid;
+	int r = cfg_get(api->cfg.store, "virtualservice", key, tenant, &vs, &err);
+
+	if (r < 0)
+		return reply(c, r, 0, NULL, err);
+	uuid = json_string_value(json_object_get(vs, "uuid"));
+	if (strcmp(view, "traffic_clone_stats") == 0) {
+		const char *d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "detail");
+		bool detail = d && (strcmp(d, "1") == 0 || strcmp(d, "true") == 0);
+		if (api->cfg.ce)
+			out = clone_stats(api->cfg.ce, uuid, detail);
+		if (!out)
+			out = zero_stats(api, vs);
+	} else if (strcmp(view, "runtime") == 0) {
+		if (api->cfg.px)
+			out = px_runtime(api->cfg.px, uuid);
+		if (!out)
+			out = json_pack("{s:O, s:s}", "name", json_object_get(vs, "name"), "oper_status",
+					"UNKNOWN");
+	} else {
+		json_decref(vs);
+		err = xasprintf("virtualservice has no view '%s' (traffic_clone_stats, runtime)",
+				view);
+		return reply(c, -ENOENT, 0, NULL, err);
+	}
+	json_decref(vs);
+	return send_json(c, MHD_HTTP_OK, out);
+}
+
+static enum MHD_Result metrics(struct api *api, struct MHD_Connection *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	fprintf(f, "# HELP clonelb_config_objects Configured objects by type.\n"
+		   "# TYPE clonelb_config_objects gauge\n");
+	for (size_t i = 0; cfg_types[i]; i++) {
+		json_t *all = NULL;
+		char *err = NULL;
+		if (cfg_list(api->cfg.store, cfg_types[i]->name, "*", &all, &err) == 0)
+			fprintf(f, "clonelb_config_objects{type=\"%s\"} %zu\n", cfg_types[i]->name,
+				json_array_size(all));
+		json_decref(all);
+		free(err);
+	}
+	if (api->cfg.px)
+		px_metrics(api->cfg.px, f);
+	if (api->cfg.ce)
+		clone_metrics(api->cfg.ce, f);
+	fclose(f);
+	return send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf);
+}
+
+/* Routes /api/<type>[/<key>[/<view>]]. @parts holds the path after /api/. */
+static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, const char *method,
+				 char **parts, int nparts, struct req *rq)
+{
+	struct cfg_store *st = api->cfg.store;
+	const char *tenant = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Avi-Tenant");
+	json_t *body = NULL, *out = NULL;
+	char *err = NULL;
+	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST"),
+	     put = !strcmp(method, "PUT"), patch = !strcmp(method, "PATCH"),
+	     del = !strcmp(method, "DELETE");
+	int r;
+
+	if (!tenant || !*tenant)
+		tenant = "admin";
+	if (nparts < 1 || nparts > 3 || !cfg_type_find(parts[0])) {
+		{
+			char types[256] = "";
+			for (size_t i = 0; cfg_types[i]; i++)
+				snprintf(types + strlen(types), sizeof(types) - strlen(types), "%s%s",
+					 i ? ", " : "", cfg_types[i]->name);
+			err = nparts >= 1 ? xasprintf("unknown object type '%s' (one of %s)",
+						      parts[0], types)
+					  : xasprintf("no such API path (object types: %s)", types);
+		}
+		return reply(c, -ENOENT, 0, NULL, err);
+	}
+	if (nparts == 3) {
+		if (!get || strcmp(parts[0], "virtualservice"))
+			goto bad_method;
+		return vs_view(api, c, parts[1], parts[2], tenant);
+	}
+	if (post || put || patch) {
+		if (rq->too_big) {
+			err = xasprintf("request body: larger than the limit of %d bytes (1 MiB)",
+					API_MAX_BODY);
+			return reply(c, -E2BIG, 0, NULL, err);
+		}
+		r = api_decode_body(rq->buf, rq->len, &body, &err);
+		if (r < 0)
+			return reply(c, r, 0, NULL, err);
+		if (!json_object_get(body, "tenant_ref") && strcmp(tenant, "admin"))
+			json_object_set_new(body, "tenant_ref", json_string(tenant));
+	}
+	if (nparts == 1) {
+		if (get) {
+			r = cfg_list(st, parts[0], tenant, &out, &err);
+			if (r == 0)
+				out = json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(out),
+						"results", out);
+			return reply(c, r, MHD_HTTP_OK, out, err);
+		}
+		if (post) {
+			r = cfg_create(st, parts[0], body, &out, &err);
+			json_decref(body);
+			return reply(c, r, MHD_HTTP_CREATED, out, err);
+		}
+		goto bad_method;
+	}
+	if (get)
+		return reply(c, cfg_get(st, parts[0], parts[1], tenant, &out, &err), MHD_HTTP_OK, out,
+			     err);
+	if (put || patch) {
+		r = put ? cfg_replace(st, parts[0], parts[1], tenant, body, &out, &err)
+			: cfg_patch(st, parts[0], parts[1], tenant, body, &out, &err);
+		json_decref(body);
+		return reply(c, r, MHD_HTTP_OK, out, err);
+	}
+	if (del) {
+		r = cfg_delete(st, parts[0], parts[1], tenant, &err);
+		if (r < 0)
+			return reply(c, r, 0, NULL, err);
+		return send_text(c, MHD_HTTP_NO_CONTENT, "application/json", xstrdup(""));
+	}
+bad_method:
+	json_decref(body);
+	err = xasprintf("method %s is not allowed on this path", method);
+	return reply(c, -EINVAL, 0, NULL, err);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct api_listener *l = cls;
+	struct req *rq = *con_cls;
+	char *path, *parts[8], *save = NULL, *tok;
+	int nparts = 0;
+	enum MHD_Result ret;
+
+	if (!rq) {
+		*con_cls = rq = xcalloc(1, sizeof(*rq));
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		/* Keep reading past the limit so the client gets a clean 413. */
+		if (rq->len + *upload_size > API_MAX_BODY) {
+			rq->too_big = true;
+		} else {
+			rq->buf = realloc(rq->buf, rq->len + *upload_size + 1);
+			if (!rq->buf)
+				abort();
+			memcpy(rq->buf + rq->len, upload, *upload_size);
+			rq->len += *upload_size;
+			rq->buf[rq->len] = 0;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	if (strncmp(url, "/api/", 5) && strcmp(url, "/api") && strcmp(url, "/metrics"))
+		return api_static(l->api->cfg.web_root, c, url, authorized(l, c));
+	if (!authorized(l, c))
+		return send_error(c, MHD_HTTP_UNAUTHORIZED,
+				  "missing or wrong token: send Authorization: Bearer <token>");
+	if (strcmp(url, "/metrics") == 0)
+		return metrics(l->api, c);
+
+	path = xstrdup(url + 4);
+	for (tok = strtok_r(path, "/", &save); tok && nparts < 8; tok = strtok_r(NULL, "/", &save))
+		parts[nparts++] = tok;
+	ret = route_api(l->api, c, method, parts, nparts, rq);
+	free(path);
+	return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct req *rq = *con_cls;
+
+	if (rq) {
+		free(rq->buf);
+		free(rq);
+		*con_cls = NULL;
+	}
+}
+
+static int start_listener(struct api_listener *l, int fd, char **ret_err)
+{
+	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
+					MHD_USE_ERROR_LOG,
+				0, NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+				MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+	if (!l->d) {
+		*ret_err = xasprintf("cannot start the API server");
+		close(fd);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Creates the Unix socket, mode 0600, refusing to steal a live one. */
+static int unix_socket(const char *path, char **ret_err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char *dir = xstrdup(path), *slash;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		*ret_err = xasprintf("--socket: path too long: %s", path);
+		free(dir);
+		return -ENAMETOOLONG;
+	}
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir(dir, 0755);
+	}
+	free(dir);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		*ret_err = xasprintf("--socket: %s is in use by a running clonelbd", path);
+		close(fd);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	/* The umask makes the socket 0600 from the moment it exists. */
+	mode_t old = umask(0177);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r == -1 || chmod(path, 0600) == -1 || listen(fd, 128) == -1) {
+		r = -errno;
+		*ret_err = xasprintf("--socket: %s: %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int tcp_socket(const char *spec, char **ret_err)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	char *host = xstrdup(spec), *colon = strrchr(host, ':'), *end;
+	long port;
+	int fd, one = 1, r;
+
+	if (!colon) {
+		*ret_err = xasprintf("--listen: expected ADDR:PORT, got '%s'", spec);
+		free(host);
+		return -EINVAL;
+	}
+	*colon = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		*ret_err = xasprintf("--listen: invalid address or port in '%s'", spec);
+		free(host);
+		return -EINVAL;
+	}
+	free(host);
+	sa.sin_port = htons((uint16_t)port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(fd, 128) == -1) {
+		r = -errno;
+		*ret_err = xasprintf("--listen: %s: %s", spec, strerror(errno));
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int api_start(const struct api_config *cfg, struct api **ret, char **ret_err)
+{
+	struct api *api = xcalloc(1, sizeof(*api));
+	int fd, r;
+
+	api->cfg = *cfg;
+	api->unix_l.api = api->tcp_l.api = api;
+	api->tcp_l.tcp = true;
+	if (cfg->listen && (!cfg->token || !*cfg->token)) {
+		*ret_err = xasprintf("--listen %s needs --token-file with a non-empty token",
+				     cfg->listen);
+		free(api);
+		return -EINVAL;
+	}
+	fd = unix_socket(cfg->socket_path, ret_err);
+	if (fd < 0) {
+		free(api);
+		return fd;
+	}
+	api->socket_path = xstrdup(cfg->socket_path);
+	r = start_listener(&api->unix_l, fd, ret_err);
+	if (r < 0)
+		goto fail;
+	if (cfg->listen) {
+		fd = tcp_socket(cfg->listen, ret_err);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		r = start_listener(&api->tcp_l, fd, ret_err);
+		if (r < 0)
+			goto fail;
+	}
+	*ret = api;
+	return 0;
+fail:
+	api_stop(api);
+	return r;
+}
+
+void api_stop(struct api *api)
+{
+	if (!api)
+		return;
+	if (api->tcp_l.d)
+		MHD_stop_daemon(api->tcp_l.d);
+	if (api->unix_l.d)
+		MHD_stop_daemon(api->unix_l.d);
+	if (api->socket_path)
+		unlink(api->socket_path);
+	free(api->socket_path);
+	free(api);
+}

@@ -1,0 +1,249 @@
+/* clonelbd.c: the daemon's entry: flags, start order (store, clone engine, data plane, API), clean stop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "clone/clone.h"
+#include "config/store.h"
+#include "lib/util.h"
+#include "log.h"
+#include "proxy/px.h"
+
+#define DEFAULT_DB "/var/lib/clonelb/config.db"
+#define DEFAULT_SOCKET "/run/clonelb/clonelb.sock"
+#define DEFAULT_WEB_ROOT "/usr/local/share/clonelb/web"
+
+struct daemon {
+	struct cfg_store *store;
+	struct clone_engine *ce;
+	struct px *px;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: clonelbd [--db PATH] [--socket PATH] [--listen ADDR:PORT]\n"
+		"                [--token-file PATH] [--workers N] [--log-level LEVEL]\n"
+		"                [--web-root DIR]\n"
+		"  --db PATH          configuration database (default " DEFAULT_DB ")\n"
+		"  --socket PATH      REST API Unix socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
+		"  --listen ADDR:PORT also serve the API and web UI on TCP (needs --token-file)\n"
+		"  --token-file PATH  file holding the bearer token required on TCP\n"
+		"  --workers N        proxy worker threads (default: one per CPU)\n"
+		"  --log-level LEVEL  error, warn, info (default) or debug\n"
+		"  --web-root DIR     web UI files (default " DEFAULT_WEB_ROOT
+		" or web/dist beside the binary)\n");
+}
+
+/* Hands the whole configuration to the clone engine, then the data plane:
+ * the engine first, so a new service's first SYN is already cloned. */
+static void apply_all(struct daemon *d)
+{
+	json_t *snap = cfg_snapshot(d->store);
+
+	if (d->ce)
+		clone_apply(d->ce, snap);
+	px_apply(d->px, snap);
+	json_decref(snap);
+}
+
+static void on_change(void *ctx, const char *type, enum cfg_op op, const json_t *obj)
+{
+	static const char *const ops[] = {"created", "updated", "deleted"};
+
+	log_info("config", "%s '%s' %s", type, json_string_value(json_object_get(obj, "name")),
+		 ops[op]);
+	apply_all(ctx);
+}
+
+static char *read_token(const char *path, char **ret_err)
+{
+	char buf[512];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f) {
+		*ret_err = xasprintf("--token-file: %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	buf[strcspn(buf, "\r\n")] = 0;
+	if (!*buf) {
+		*ret_err = xasprintf("--token-file: %s is empty", path);
+		return NULL;
+	}
+	return xstrdup(buf);
+}
+
+/* The web UI's files: --web-root, else the installed ones, else the tree's. */
+static char *find_web_root(const char *flag, const char *argv0)
+{
+	char self[4096];
+	ssize_t n;
+
+	if (flag)
+		return xstrdup(flag);
+	if (access(DEFAULT_WEB_ROOT "/index.html", R_OK) == 0)
+		return xstrdup(DEFAULT_WEB_ROOT);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = 0;
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = 0;
+			char *p = xasprintf("%s/../web/dist", self);
+			char *idx = xasprintf("%s/index.html", p);
+			int ok = access(idx, R_OK) == 0;
+			free(idx);
+			if (ok)
+				return p;
+			free(p);
+		}
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"socket", required_argument, NULL, 's'},
+		{"listen", required_argument, NULL, 'l'},
+		{"token-file", required_argument, NULL, 't'},
+		{"workers", required_argument, NULL, 'w'},
+		{"log-level", required_argument, NULL, 'v'},
+		{"web-root", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *db = DEFAULT_DB, *sock = DEFAULT_SOCKET, *listen = NULL, *token_file = NULL,
+		   *web_root_flag = NULL;
+	struct px_conn_hook hook = clone_conn_hook_ops;
+	struct daemon d = {0};
+	struct api *api = NULL;
+	struct api_config ac;
+	unsigned workers = 0;
+	char *err = NULL, *token = NULL, *web_root = NULL, *end;
+	sigset_t sigs;
+	int c, sig, r, status = 1;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 't':
+			token_file = optarg;
+			break;
+		case 'w': {
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 256) {
+				fprintf(stderr, "clonelbd: --workers: invalid value '%s' (1..256)\n",
+					optarg);
+				return 2;
+			}
+			workers = (unsigned)n;
+			break;
+		}
+		case 'v':
+			if (log_set_level(optarg) < 0) {
+				fprintf(stderr,
+					"clonelbd: --log-level: invalid value '%s' "
+					"(error, warn, info, debug)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'r':
+			web_root_flag = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "clonelbd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (token_file && !(token = read_token(token_file, &err)))
+		goto out;
+
+	/* Signals are taken by sigwait() below; threads started from here on inherit the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (strchr(db, '/')) {
+		char *dir = xstrdup(db);
+		*strrchr(dir, '/') = 0;
+		if (*dir)
+			mkdir(dir, 0700);
+		free(dir);
+	}
+	r = cfg_store_open(db, &d.store, &err);
+	if (r < 0)
+		goto out;
+	r = clone_start(&d.ce, &err);
+	if (r < 0) {
+		/* The proxy still serves; cloning is reported as unavailable. */
+		log_error("clone", "clone engine unavailable, traffic will not be cloned: %s", err);
+		free(err);
+		err = NULL;
+		d.ce = NULL;
+	}
+	hook.ctx = d.ce;
+	r = px_start(workers, d.ce ? &hook : NULL, &d.px, &err);
+	if (r < 0)
+		goto out;
+	apply_all(&d);
+	cfg_store_set_listener(d.store, on_change, &d);
+
+	web_root = find_web_root(web_root_flag, argv[0]);
+	ac = (struct api_config){.socket_path = sock, .listen = listen, .token = token,
+				 .web_root = web_root, .store = d.store, .px = d.px, .ce = d.ce};
+	r = api_start(&ac, &api, &err);
+	if (r < 0)
+		goto out;
+	log_info("clonelbd", "ready: db %s, API on %s%s%s", db, sock, listen ? " and " : "",
+		 listen ? listen : "");
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
+			break;
+	}
+	log_info("clonelbd", "stopping on signal %d", sig);
+	status = 0;
+out:
+	if (err) {
+		fprintf(stderr, "clonelbd: %s\n", err);
+		free(err);
+	}
+	api_stop(api);
+	px_stop(d.px);
+	clone_stop(d.ce);
+	cfg_store_close(d.store);
+	free(token);
+	free(web_root);
+	return status;
+}

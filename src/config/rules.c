@@ -1,0 +1,407 @@
+/* rules.c: rules that need more than one object or the host: references, tenants, clone server interfaces, certificates. */
+#include "config/rules.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/netif.h"
+#include "lib/util.h"
+
+static const char *str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+const struct cfg_schema *cfg_rules_type_of(const json_t *obj)
+{
+	const char *uuid = str(obj, "uuid");
+
+	for (size_t i = 0; cfg_types[i]; i++) {
+		size_t n = strlen(cfg_types[i]->name);
+		if (strncmp(uuid, cfg_types[i]->name, n) == 0 && uuid[n] == '-')
+			return cfg_types[i];
+	}
+	return NULL;
+}
+
+static int check_name(const char *field, const json_t *v, char **ret_err)
+{
+	const char *s = json_string_value(v);
+	char *shown;
+
+	if (s && *s && strlen(s) <= 255) {
+		size_t i;
+		for (i = 0; s[i]; i++)
+			if (!isgraph((unsigned char)s[i]) || s[i] == '/' || s[i] == '?' ||
+			    s[i] == '#' || s[i] == '%')
+				break;
+		if (!s[i])
+			return 0;
+	}
+	shown = json_short(v);
+	*ret_err = xasprintf("%s: invalid name %s (1-255 printable characters, no spaces or / ? # %%)",
+			     field, shown);
+	free(shown);
+	return -EINVAL;
+}
+
+int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, char **ret_err)
+{
+	json_t *name = json_object_get(obj, "name"), *uuid = json_object_get(obj, "uuid");
+	int r;
+
+	if (!name) {
+		*ret_err = xasprintf("name: required field missing");
+		return -EINVAL;
+	}
+	r = check_name("name", name, ret_err);
+	if (r < 0)
+		return r;
+	if (!json_object_get(obj, "tenant_ref"))
+		json_object_set_new(obj, "tenant_ref", json_string("admin"));
+	r = check_name("tenant_ref", json_object_get(obj, "tenant_ref"), ret_err);
+	if (r < 0)
+		return r;
+	if (old) {
+		if (uuid && !json_equal(uuid, json_object_get(old, "uuid"))) {
+			char *shown = json_short(uuid);
+			*ret_err = xasprintf("uuid: cannot be changed (got %s)", shown);
+			free(shown);
+			return -EINVAL;
+		}
+		if (!json_equal(json_object_get(obj, "tenant_ref"), json_object_get(old, "tenant_ref"))) {
+			*ret_err = xasprintf("tenant_ref: cannot be changed (from '%s' to '%s')",
+					     str(old, "tenant_ref"), str(obj, "tenant_ref"));
+			return -EINVAL;
+		}
+		json_object_set(obj, "uuid", json_object_get(old, "uuid"));
+		json_object_set(obj, "_id", json_object_get(old, "_id"));
+	} else {
+		char u[37];
+		/* The store assigns uuids; the type prefix tells what a row is. */
+		uuid_v4(u);
+		json_object_set_new(obj, "uuid", json_sprintf("%s-%s", s->name, u));
+	}
+	json_object_del(obj, "_last_modified");
+	return 0;
+}
+
+/* Finds the object of @type that @ref names (uuid or name in @tenant). */
+static const json_t *resolve(const json_t *all, const char *type, const char *ref,
+			     const char *tenant, const json_t **ret_other_tenant)
+{
+	size_t i;
+	json_t *o;
+
+	*ret_other_tenant = NULL;
+	json_array_foreach(all, i, o)
+	{
+		const struct cfg_schema *s = cfg_rules_type_of(o);
+		if (!s || strcmp(s->name, type))
+			continue;
+		if (strcmp(str(o, "uuid"), ref) == 0 || strcmp(str(o, "name"), ref) == 0) {
+			if (strcmp(str(o, "tenant_ref"), tenant) == 0)
+				return o;
+			*ret_other_tenant = o;
+		}
+	}
+	return NULL;
+}
+
+/* Resolves reference value @v of field @f in place to the target's name. */
+static int check_ref(const struct cfg_field *f, const char *path, json_t *holder, size_t idx,
+		     json_t *v, const char *tenant, const json_t *all, char **ret_err)
+{
+	const json_t *other, *t = resolve(all, f->ref_type, json_string_value(v), tenant, &other);
+
+	if (!t) {
+		if (other)
+			*ret_err = xasprintf("%s: %s '%s' belongs to tenant '%s', not '%s': "
+					     "cross-tenant references are not supported",
+					     path, f->ref_type, json_string_value(v),
+					     str(other, "tenant_ref"), tenant);
+		else
+			*ret_err = xasprintf("%s: %s '%s' does not exist", path, f->ref_type,
+					     json_string_value(v));
+		return -EINVAL;
+	}
+	if (json_is_array(holder))
+		json_array_set(holder, idx, json_object_get(t, "name"));
+	else
+		json_object_set(holder, f->name, json_object_get(t, "name"));
+	return 0;
+}
+
+static int check_refs(const struct cfg_schema *s, json_t *obj, const json_t *all, char **ret_err)
+{
+	const char *tenant = str(obj, "tenant_ref");
+
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct cfg_field *f = &s->fields[i];
+		json_t *v = json_object_get(obj, f->name), *e;
+		size_t j;
+		int r;
+
+		if (!v)
+			continue;
+		if (f->kind == CFG_REF) {
+			r = check_ref(f, f->name, obj, 0, v, tenant, all, ret_err);
+			if (r < 0)
+				return r;
+		} else if (f->kind == CFG_REFLIST) {
+			json_array_foreach(v, j, e)
+			{
+				char *path = xasprintf("%s[%zu]", f->name, j + 1);
+				r = check_ref(f, path, v, j, e, tenant, all, ret_err);
+				free(path);
+				if (r < 0)
+					return r;
+			}
+		}
+	}
+	return 0;
+}
+
+/* A clone server must leave by an interface of this host on its subnet. */
+static int check_clone_servers(json_t *obj, char **ret_err)
+{
+	json_t *cs;
+	size_t i;
+
+	json_array_foreach(json_object_get(obj, "clone_servers"), i, cs)
+	{
+		json_t *subnet = json_object_get(cs, "subnet");
+		const char *netref = json_string_value(json_object_get(cs, "network_ref"));
+		const char *ip = str(json_object_get(cs, "ip_address"), "addr");
+		char ifname[IF_NAMESIZE] = "";
+		uint32_t ip_be = 0;
+
+		cfg_parse_ipv4(ip, &ip_be);
+		if (!subnet && !netref) {
+			*ret_err = xasprintf("clone_servers[%zu]: set subnet or network_ref for "
+					     "clone server %s (the SE interface the clones leave by)",
+					     i + 1, ip);
+			return -EINVAL;
+		}
+		if (netref && netif_exists(netref) < 0) {
+			char *have = netif_describe();
+			*ret_err = xasprintf("clone_servers[%zu].network_ref: no interface '%s' on "
+					     "this SE (interfaces: %s)",
+					     i + 1, netref, have);
+			free(have);
+			return -EINVAL;
+		}
+		if (subnet) {
+			const char *net = str(json_object_get(subnet, "ip_addr"), "addr");
+			int mask = (int)json_integer_value(json_object_get(subnet, "mask"));
+			uint32_t net_be = 0, m = mask ? htonl(~0u << (32 - mask)) : 0;
+
+			cfg_parse_ipv4(net, &net_be);
+			if (netif_for_subnet(net_be, mask, ifname, NULL) < 0) {
+				char *have = netif_describe();
+				*ret_err = xasprintf("clone_servers[%zu].subnet: %s/%d is not the "
+						     "subnet of any interface of this SE "
+						     "(interfaces: %s)",
+						     i + 1, net, mask, have);
+				free(have);
+				return -EINVAL;
+			}
+			if ((ip_be & m) != (net_be & m)) {
+				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in "
+						     "subnet %s/%d",
+						     i + 1, ip, net, mask);
+				return -EINVAL;
+			}
+			if (netref && strcmp(netref, ifname)) {
+				*ret_err = xasprintf("clone_servers[%zu].network_ref: subnet %s/%d is "
+						     "on interface '%s', not '%s'",
+						     i + 1, net, mask, ifname, netref);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+static int check_certificate(json_t *obj, char **ret_err)
+{
+	const char *cert_pem = str(obj, "certificate"), *key_pem = str(obj, "key");
+	BIO *b = BIO_new_mem_buf(cert_pem, -1);
+	X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	EVP_PKEY *k = NULL;
+	int r = 0;
+
+	BIO_free(b);
+	if (!x) {
+		*ret_err = xasprintf("certificate: not a valid PEM certificate");
+		return -EINVAL;
+	}
+	b = BIO_new_mem_buf(key_pem, -1);
+	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (!k) {
+		*ret_err = xasprintf("key: not a valid unencrypted PEM private key");
+		r = -EINVAL;
+	} else if (X509_check_private_key(x, k) != 1) {
+		*ret_err = xasprintf("key: does not match the certificate");
+		r = -EINVAL;
+	}
+	EVP_PKEY_free(k);
+	X509_free(x);
+	return r;
+}
+
+static int check_virtualservice(json_t *obj, const json_t *all, char **ret_err)
+{
+	json_t *svc, *vip, *o;
+	size_t i, j, k;
+
+	json_array_foreach(json_object_get(obj, "services"), i, svc)
+	{
+		if (json_is_true(json_object_get(svc, "enable_ssl")) &&
+		    json_array_size(json_object_get(obj, "ssl_key_and_certificate_refs")) == 0) {
+			*ret_err = xasprintf("services[%zu].enable_ssl: port %lld terminates TLS but "
+					     "ssl_key_and_certificate_refs is empty",
+					     i + 1,
+					     (long long)json_integer_value(json_object_get(svc, "port")));
+			return -EINVAL;
+		}
+	}
+	/* No two services may listen on the same VIP and port. */
+	json_array_foreach(all, i, o)
+	{
+		const struct cfg_schema *s = cfg_rules_type_of(o);
+		if (!s || strcmp(s->name, "virtualservice") ||
+		    json_equal(json_object_get(o, "uuid"), json_object_get(obj, "uuid")))
+			continue;
+		json_array_foreach(json_object_get(obj, "vip"), j, vip)
+		{
+			json_t *ov, *os;
+			size_t a, b;
+			json_array_foreach(json_object_get(o, "vip"), a, ov)
+			{
+				if (!json_equal(json_object_get(json_object_get(vip, "ip_address"), "addr"),
+						json_object_get(json_object_get(ov, "ip_address"), "addr")))
+					continue;
+				json_array_foreach(json_object_get(obj, "services"), k, svc)
+				{
+					json_array_foreach(json_object_get(o, "services"), b, os)
+					{
+						if (json_equal(json_object_get(svc, "port"),
+							       json_object_get(os, "port"))) {
+							*ret_err = xasprintf(
+								"services[%zu].port: %s:%lld is already "
+								"used by virtualservice '%s'",
+								k + 1,
+								str(json_object_get(vip, "ip_address"), "addr"),
+								(long long)json_integer_value(
+									json_object_get(svc, "port")),
+								str(o, "name"));
+							return -EEXIST;
+						}
+					}
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static int check_healthmonitor(json_t *obj, char **ret_err)
+{
+	json_int_t si = json_integer_value(json_object_get(obj, "send_interval"));
+	json_int_t rt = json_integer_value(json_object_get(obj, "receive_timeout"));
+
+	if (rt >= si && si > 1) {
+		*ret_err = xasprintf("receive_timeout: %lld must be less than send_interval (%lld)",
+				     (long long)rt, (long long)si);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old, const json_t *all,
+		    char **ret_err)
+{
+	size_t i;
+	json_t *o;
+	int r;
+
+	json_array_foreach(all, i, o)
+	{
+		if (cfg_rules_type_of(o) != s || json_equal(json_object_get(o, "uuid"),
+							    json_object_get(obj, "uuid")))
+			continue;
+		if (strcmp(str(o, "name"), str(obj, "name")) == 0 &&
+		    strcmp(str(o, "tenant_ref"), str(obj, "tenant_ref")) == 0) {
+			*ret_err = xasprintf("name: %s '%s' already exists in tenant '%s'", s->name,
+					     str(obj, "name"), str(obj, "tenant_ref"));
+			return -EEXIST;
+		}
+	}
+	if (old && strcmp(str(old, "name"), str(obj, "name")) != 0) {
+		r = cfg_rules_unreferenced(s, old, all, ret_err);
+		if (r < 0) {
+			char *why = *ret_err;
+			*ret_err = xasprintf("name: cannot rename '%s' to '%s': %s", str(old, "name"),
+					     str(obj, "name"), why);
+			free(why);
+			return r;
+		}
+	}
+	r = check_refs(s, obj, all, ret_err);
+	if (r < 0)
+		return r;
+	if (strcmp(s->name, "trafficcloneprofile") == 0)
+		return check_clone_servers(obj, ret_err);
+	if (strcmp(s->name, "sslkeyandcertificate") == 0)
+		return check_certificate(obj, ret_err);
+	if (strcmp(s->name, "virtualservice") == 0)
+		return check_virtualservice(obj, all, ret_err);
+	if (strcmp(s->name, "healthmonitor") == 0)
+		return check_healthmonitor(obj, ret_err);
+	return 0;
+}
+
+int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj, const json_t *all,
+			   char **ret_err)
+{
+	const char *name = str(obj, "name"), *tenant = str(obj, "tenant_ref");
+	size_t i;
+	json_t *o;
+
+	json_array_foreach(all, i, o)
+	{
+		const struct cfg_schema *os = cfg_rules_type_of(o);
+		if (!os || strcmp(str(o, "tenant_ref"), tenant))
+			continue;
+		for (size_t f = 0; f < os->nfields; f++) {
+			const struct cfg_field *fd = &os->fields[f];
+			json_t *v = json_object_get(o, fd->name), *e;
+			size_t j;
+			bool hit = false;
+
+			if (!v || !fd->ref_type || strcmp(fd->ref_type, s->name))
+				continue;
+			if (fd->kind == CFG_REF)
+				hit = json_is_string(v) && strcmp(json_string_value(v), name) == 0;
+			else
+				json_array_foreach(v, j, e) hit |= json_is_string(e) &&
+								   strcmp(json_string_value(e), name) == 0;
+			if (hit) {
+				*ret_err = xasprintf("%s '%s' is in use by %s '%s' (%s)", s->name, name,
+						     os->name, str(o, "name"), fd->name);
+				return -EBUSY;
+			}
+		}
+	}
+	return 0;
+}

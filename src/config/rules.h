@@ -1,0 +1,31 @@
+/* rules.h: the cross-object rules of the store (names, references, tenants, per-type checks). */
+#ifndef CLONELB_CONFIG_RULES_H
+#define CLONELB_CONFIG_RULES_H
+
+#include <jansson.h>
+
+#include "config/schema.h"
+
+/* The schema of a stored object, from its uuid ("<type>-<uuid4>"), or NULL. */
+const struct cfg_schema *cfg_rules_type_of(const json_t *obj);
+
+/*
+ * Checks and completes the meta fields of @obj (name, tenant_ref, uuid) for a
+ * create (@old NULL) or an update. Returns 0 or -EINVAL with *ret_err.
+ */
+int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, char **ret_err);
+
+/*
+ * Checks @obj against the rest of the configuration @all (every stored
+ * object, each with "_id"): unique name, references that exist in the same
+ * tenant (rewritten to names), and the rules of its type. Returns 0, or
+ * -EINVAL / -EEXIST / -EBUSY with *ret_err naming the field and the value.
+ */
+int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old, const json_t *all,
+		    char **ret_err);
+
+/* Returns 0 if no object of @all refers to @obj, else -EBUSY with *ret_err. */
+int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj, const json_t *all,
+			   char **ret_err);
+
+#endif
