@@ -282,9 +282,10 @@ static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, cons
 		}
 		goto bad_method;
 	}
-	if (get)
-		return reply(c, cfg_get(st, parts[0], parts[1], tenant, &out, &err), MHD_HTTP_OK, out,
-			     err);
+	if (get) {
+		r = cfg_get(st, parts[0], parts[1], tenant, &out, &err);
+		return reply(c, r, MHD_HTTP_OK, out, err);
+	}
 	if (put || patch) {
 		r = put ? cfg_replace(st, parts[0], parts[1], tenant, body, &out, &err)
 			: cfg_patch(st, parts[0], parts[1], tenant, body, &out, &err);

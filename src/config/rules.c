@@ -88,6 +88,7 @@ int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, c
 		char u[37];
 		/* The store assigns uuids; the type prefix tells what a row is. */
 		uuid_v4(u);
+		json_object_del(obj, "_id");
 		json_object_set_new(obj, "uuid", json_sprintf("%s-%s", s->name, u));
 	}
 	json_object_del(obj, "_last_modified");

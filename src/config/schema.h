@@ -53,7 +53,7 @@ struct cfg_schema {
 extern const struct cfg_schema *const cfg_types[];
 
 /* Fields every top-level object has, handled by the store itself. */
-#define CFG_META_FIELDS "name", "uuid", "tenant_ref", "_last_modified"
+#define CFG_META_FIELDS "name", "uuid", "tenant_ref", "_last_modified", "_id"
 
 /* Returns the schema of top-level type @name, or NULL. */
 const struct cfg_schema *cfg_type_find(const char *name);

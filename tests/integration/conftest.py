@@ -1,0 +1,284 @@
+"""Shared fixtures of the integration tests: the lab namespaces, clonelbd, its API, the shell, nginx.
+
+Every fixture cleans up after itself, also when the test fails. Run as root
+with /usr/bin/python3 -m pytest (Debian's python sees python3-scapy).
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("CLONELB_BUILD", os.path.join(ROOT, "build"))
+CLONELBD = os.path.join(BUILD, "clonelbd")
+CLONELB = os.path.join(BUILD, "clonelb")
+LAB = os.path.join(ROOT, "tests", "lab", "lab.sh")
+
+VIP = "10.10.1.10"
+CLIENT_IP = "10.10.1.2"
+SE_CLI_IP = "10.10.1.1"
+SE_SRV_IP = "10.10.2.1"
+SE_TAP_IP = "10.10.3.1"
+POOL_IPS = ["10.10.2.11", "10.10.2.12"]
+TAP_IP = "10.10.3.2"
+TAP_SUBNET = "10.10.3.0/24"
+
+
+def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+    """Polls pred() until it returns a true value, which is returned; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Lab:
+    """The namespaces of tests/lab/lab.sh under one prefix."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.ns = {r: prefix + r for r in ("cli", "se", "srv", "tap")}
+        self.env = dict(os.environ, LAB_PREFIX=prefix)
+
+    def up(self):
+        subprocess.run([LAB, "up"], env=self.env, check=True)
+
+    def down(self):
+        subprocess.run([LAB, "down"], env=self.env, check=False)
+
+    def cmd(self, role, *argv):
+        """The argv that runs argv in namespace role."""
+        return ["ip", "netns", "exec", self.ns[role], *argv]
+
+    def run(self, role, *argv, check=True, timeout=60, **kw):
+        return subprocess.run(self.cmd(role, *argv), check=check, timeout=timeout,
+                              capture_output=True, text=True, **kw)
+
+    def popen(self, role, *argv, **kw):
+        return subprocess.Popen(self.cmd(role, *argv), **kw)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    prefix = os.environ.get("LAB_PREFIX") or f"t{os.getpid() % 10000}-"
+    lb = Lab(prefix)
+    lb.up()
+    try:
+        yield lb
+    finally:
+        lb.down()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Daemon:
+    """A clonelbd on a throw-away database and socket, in the lab's se namespace (or the host's)."""
+
+    def __init__(self, lab, workdir, extra_args=()):
+        self.lab = lab
+        self.dir = workdir
+        self.db = os.path.join(workdir, "config.db")
+        self.socket = os.path.join(workdir, "api.sock")
+        self.log = os.path.join(workdir, "clonelbd.log")
+        self.extra_args = list(extra_args)
+        self.proc = None
+
+    def start(self):
+        argv = [CLONELBD, "--db", self.db, "--socket", self.socket, "--log-level", "debug",
+                *self.extra_args]
+        if self.lab:
+            argv = self.lab.cmd("se", *argv)
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(argv, stdout=logf, stderr=logf)
+        logf.close()
+        wait_for(self._ready, timeout=20, what="clonelbd API socket")
+        return self
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"clonelbd exited with {self.proc.returncode}:\n{self.logtext()}")
+        try:
+            return self.api("GET", "/api/pool")[0] == 200
+        except OSError:
+            return False
+
+    def logtext(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops the daemon with sig; returns its exit status."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"clonelbd did not stop on {sig} within {timeout}s")
+
+    def api(self, method, path, body=None, headers=None, raw=None):
+        """One request on the Unix socket; returns (status, parsed JSON or text or None)."""
+        conn = UnixHTTPConnection(self.socket)
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            text = resp.read().decode(errors="replace")
+        finally:
+            conn.close()
+        try:
+            return resp.status, json.loads(text) if text else None
+        except ValueError:
+            return resp.status, text
+
+    def ok(self, method, path, body=None):
+        """Like api() but asserts a 2xx status and returns the body."""
+        status, out = self.api(method, path, body)
+        assert 200 <= status < 300, f"{method} {path} -> {status}: {out}"
+        return out
+
+    def cli(self, *args, input=None, check=None, timeout=60):
+        """Runs the clonelb shell against this daemon."""
+        r = subprocess.run([CLONELB, "--socket", self.socket, *args], input=input,
+                           capture_output=True, text=True, timeout=timeout)
+        if check is not None:
+            assert r.returncode == check, f"clonelb {args} -> {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def pid(self):
+        return self.proc.pid
+
+
+@pytest.fixture
+def workdir():
+    d = tempfile.mkdtemp(prefix="clonelb-test-")
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(lab, workdir):
+    d = Daemon(lab, workdir).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 1000000;
+    server {{
+        listen {ip}:{port} reuseport;
+        location / {{ return 200 "server {ip}\\n"; }}
+        location /big {{ alias {dir}/big; }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """One nginx pool server in the lab's srv namespace, on one address."""
+
+    def __init__(self, lab, ip, port=80, workdir=None):
+        self.lab, self.ip, self.port = lab, ip, port
+        self.dir = tempfile.mkdtemp(prefix=f"nginx-{ip}-", dir=workdir)
+        with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
+            f.write(NGINX_CONF.format(dir=self.dir, ip=ip, port=port))
+        with open(os.path.join(self.dir, "big"), "wb") as f:
+            f.write(os.urandom(1 << 20))
+        self.proc = None
+
+    def start(self):
+        self.proc = self.lab.popen("srv", "nginx", "-c", os.path.join(self.dir, "nginx.conf"),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._listening, timeout=10, what=f"nginx on {self.ip}:{self.port}")
+        return self
+
+    def _listening(self):
+        r = self.lab.run("srv", "ss", "-Hltn", f"src {self.ip}:{self.port}", check=False)
+        return str(self.port) in r.stdout
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def pool_servers(lab, workdir):
+    """nginx on both pool addresses, port 80; each answers "server <ip>"."""
+    servers = [Nginx(lab, ip, workdir=workdir).start() for ip in POOL_IPS]
+    try:
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def curl(lab, url, *args, timeout=10):
+    """curl from the client namespace; returns the CompletedProcess."""
+    return lab.run("cli", "curl", "-sS", "--max-time", str(timeout), *args, url,
+                   check=False, timeout=timeout + 5)
+
+
+@pytest.fixture(scope="session")
+def tls_cert():
+    """A self-signed certificate and key for TLS services (PEM text)."""
+    d = tempfile.mkdtemp(prefix="clonelb-cert-")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=web.lab", "-addext", "subjectAltName=DNS:web.lab",
+                        "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
+                       check=True, capture_output=True)
+        with open(f"{d}/cert.pem") as c, open(f"{d}/key.pem") as k:
+            yield {"certificate": c.read(), "key": k.read(),
+                   "cert_path": f"{d}/cert.pem", "key_path": f"{d}/key.pem"}
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

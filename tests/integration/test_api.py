@@ -1,0 +1,229 @@
+"""REST API and config store (issue 2): validation errors, persistence, authentication, secrets."""
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import threading
+
+import pytest
+
+from conftest import CLONELBD, Daemon, TAP_IP, wait_for
+
+TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "virtualservice"]
+
+
+def everything(d):
+    """The whole stored configuration as the API shows it, in every tenant."""
+    out = {}
+    for t in TYPES:
+        status, body = d.api("GET", f"/api/{t}", headers={"X-Avi-Tenant": "*"})
+        assert status == 200, body
+        out[t] = body["results"]
+    return out
+
+
+def clone_server(ip=TAP_IP, subnet="10.10.3.0", mask=24, **extra):
+    return {"ip_address": {"addr": ip, "type": "V4"},
+            "subnet": {"ip_addr": {"addr": subnet, "type": "V4"}, "mask": mask}, **extra}
+
+
+@pytest.fixture
+def base(daemon, tls_cert):
+    """A small valid configuration: monitor, pool, profile, certificate, virtual service."""
+    d = daemon
+    d.ok("POST", "/api/healthmonitor", {"name": "hm", "type": "HEALTH_MONITOR_TCP",
+                                        "send_interval": 5, "receive_timeout": 2})
+    d.ok("POST", "/api/pool", {"name": "pool1", "health_monitor_refs": ["hm"],
+                               "servers": [{"ip": {"addr": "10.10.2.11", "type": "V4"}}]})
+    d.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": [clone_server()]})
+    d.ok("POST", "/api/sslkeyandcertificate", {"name": "cert", "certificate": tls_cert["certificate"],
+                                               "key": tls_cert["key"]})
+    d.ok("POST", "/api/virtualservice", {
+        "name": "web", "vip": [{"ip_address": {"addr": "10.10.1.10", "type": "V4"}}],
+        "services": [{"port": 80}], "pool_ref": "pool1", "traffic_clone_profile_ref": "ids"})
+    return d
+
+
+BAD = [
+    # (method, path, body, status, text the error must contain)
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [clone_server(ip="10.0.0.256")]},
+     400, "clone_servers[1].ip_address: invalid IPv4 address '10.0.0.256'"),
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [clone_server(mac="4e:e9:4e:2d:b9")]},
+     400, 'clone_servers[1].mac: invalid MAC address "4e:e9:4e:2d:b9"'),
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [clone_server(mask=33)]},
+     400, "clone_servers[1].subnet.mask: invalid prefix length 33"),
+    ("PATCH", "/api/trafficcloneprofile/ids",
+     {"clone_servers": [clone_server(ip=f"10.10.3.{i}") for i in range(2, 13)]},
+     400, "clone_servers: 11 entries, at most 10 allowed"),
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [clone_server(ip="10.99.0.2", subnet="10.99.0.0")]},
+     400, "clone_servers[1].subnet: 10.99.0.0/24 is not the subnet of any interface"),
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [{"ip_address": {"addr": "10.10.3.9"}, "network_ref": "nope0"}]},
+     400, "clone_servers[1].network_ref: no interface 'nope0'"),
+    ("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": "missing"},
+     400, "traffic_clone_profile_ref: trafficcloneprofile 'missing' does not exist"),
+    ("DELETE", "/api/trafficcloneprofile/ids", None,
+     409, "trafficcloneprofile 'ids' is in use by virtualservice 'web' (traffic_clone_profile_ref)"),
+    ("POST", "/api/pool", {"name": "pool1"}, 409, "name: pool 'pool1' already exists in tenant 'admin'"),
+    ("POST", "/api/pool", {"name": "pool2", "colour": "blue"}, 400, "colour: unknown field 'colour'"),
+    ("PATCH", "/api/virtualservice/web", {"services": [{"port": 443, "enable_ssl": True}]},
+     400, "services[1].enable_ssl: port 443 terminates TLS but ssl_key_and_certificate_refs is empty"),
+    ("POST", "/api/virtualservice", {"name": "web2", "vip": [{"ip_address": {"addr": "10.10.1.10"}}],
+                                     "services": [{"port": 80}]},
+     409, "services[1].port: 10.10.1.10:80 is already used by virtualservice 'web'"),
+    ("POST", "/api/healthmonitor", {"name": "hm2", "type": "HEALTH_MONITOR_UDP"},
+     400, 'type: invalid value "HEALTH_MONITOR_UDP"'),
+    ("POST", "/api/sslkeyandcertificate", {"name": "c2", "certificate": "-----BEGIN CERTIFICATE-----\nxx",
+                                           "key": "-----BEGIN PRIVATE KEY-----\nyy"},
+     400, "certificate: not a valid PEM certificate"),
+]
+
+
+@pytest.mark.parametrize("method,path,body,status,needle", BAD, ids=[b[4][:40] for b in BAD])
+def test_bad_input_is_refused_and_changes_nothing(base, method, path, body, status, needle):
+    before = everything(base)
+    got, out = base.api(method, path, body)
+    assert got == status, out
+    assert needle in out["error"], out
+    assert everything(base) == before
+
+
+def test_malformed_json_and_oversized_body(base):
+    before = everything(base)
+    status, out = base.api("POST", "/api/pool", raw='{"name": "p3", ')
+    assert status == 400 and out["error"].startswith("request body: invalid JSON"), out
+    status, out = base.api("POST", "/api/pool", raw=json.dumps({"name": "p4", "pad": "x" * (1 << 20)}))
+    assert status == 413 and "1 MiB" in out["error"], out
+    status, out = base.api("POST", "/api/pool", raw="[1, 2]")
+    assert status == 400 and "expected a JSON object" in out["error"], out
+    assert everything(base) == before
+
+
+def test_cross_tenant_reference_is_refused(base):
+    base.ok("POST", "/api/trafficcloneprofile", {"name": "other-ids", "tenant_ref": "blue",
+                                                  "clone_servers": [clone_server()]})
+    status, prof = base.api("GET", "/api/trafficcloneprofile/other-ids", headers={"X-Avi-Tenant": "blue"})
+    assert status == 200
+    before = everything(base)
+    for ref in ("other-ids", prof["uuid"]):
+        status, out = base.api("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": ref})
+        assert status == 400, out
+        assert f"trafficcloneprofile '{ref}'" in out["error"] and "tenant" in out["error"], out
+    assert everything(base) == before
+
+
+def test_crud_and_reference_by_uuid(base):
+    prof = base.ok("GET", "/api/trafficcloneprofile/ids")
+    assert prof["uuid"].startswith("trafficcloneprofile-")
+    assert prof["preserve_client_ip"] is False and prof["cloud_ref"] == "Default-Cloud"
+    vs = base.ok("PATCH", f"/api/virtualservice/{base.ok('GET', '/api/virtualservice/web')['uuid']}",
+                 {"traffic_clone_profile_ref": prof["uuid"]})
+    assert vs["traffic_clone_profile_ref"] == "ids"  # stored by name
+    vs = base.ok("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": None})
+    assert "traffic_clone_profile_ref" not in vs
+    status, _ = base.api("DELETE", "/api/trafficcloneprofile/ids")
+    assert status == 204
+    status, out = base.api("GET", "/api/trafficcloneprofile/ids")
+    assert status == 404 and out["error"] == "trafficcloneprofile 'ids' not found"
+    status, out = base.api("GET", "/api/nosuchtype")
+    assert status == 404 and "unknown object type 'nosuchtype'" in out["error"]
+
+
+def test_key_is_never_returned(base, tls_cert):
+    key_marker = tls_cert["key"].splitlines()[1]
+    responses = [base.api("GET", "/api/sslkeyandcertificate"),
+                 base.api("GET", "/api/sslkeyandcertificate/cert"),
+                 base.api("PATCH", "/api/sslkeyandcertificate/cert", {}),
+                 base.api("PUT", "/api/sslkeyandcertificate/cert",
+                          {"certificate": tls_cert["certificate"]})]
+    for status, body in responses:
+        assert status == 200, body
+        assert key_marker not in json.dumps(body)
+        assert "key" not in (body["results"][0] if "results" in body else body)
+    # PUT without the write-only key kept it: enable_ssl still works with it.
+    base.ok("PATCH", "/api/virtualservice/web", {"ssl_key_and_certificate_refs": ["cert"],
+                                                 "services": [{"port": 80}, {"port": 443, "enable_ssl": True}]})
+
+
+def test_unix_socket_is_0600(daemon):
+    mode = stat.S_IMODE(os.stat(daemon.socket).st_mode)
+    assert mode == 0o600, oct(mode)
+
+
+def test_tcp_listener_needs_the_token(lab, workdir):
+    token_file = os.path.join(workdir, "token")
+    with open(token_file, "w") as f:
+        f.write("s3cret-token\n")
+    d = Daemon(lab, workdir, ["--listen", "127.0.0.1:8443", "--token-file", token_file]).start()
+    try:
+        def get(*hdr):
+            r = lab.run("se", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                        *sum((["-H", h] for h in hdr), []), "http://127.0.0.1:8443/api/pool", check=False)
+            return r.stdout
+        assert get() == "401"
+        assert get("Authorization: Bearer wrong") == "401"
+        assert get("Authorization: Bearer s3cret-token") == "200"
+    finally:
+        d.stop()
+
+
+def test_listen_without_token_is_refused(lab, workdir):
+    r = subprocess.run(lab.cmd("se", CLONELBD, "--db", f"{workdir}/db", "--socket", f"{workdir}/s",
+                               "--listen", "127.0.0.1:8444"), capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert "--listen 127.0.0.1:8444 needs --token-file" in r.stderr
+
+
+def test_bad_flags(workdir):
+    r = subprocess.run([CLONELBD, "--workers", "zero"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "--workers: invalid value 'zero'" in r.stderr
+    r = subprocess.run([CLONELBD, "--log-level", "loud"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "--log-level: invalid value 'loud'" in r.stderr
+
+
+def test_config_survives_restart(base):
+    before = everything(base)
+    assert base.stop() == 0
+    base.start()
+    assert everything(base) == before
+
+
+def test_kill9_during_changes_loses_no_committed_change(lab, workdir):
+    d = Daemon(lab, workdir).start()
+    committed = []
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set() and i < 5000:
+            try:
+                status, _ = d.api("POST", "/api/healthmonitor",
+                                  {"name": f"hm{i}", "type": "HEALTH_MONITOR_TCP"})
+            except OSError:
+                return
+            if status == 201:
+                committed.append(f"hm{i}")
+            i += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    wait_for(lambda: len(committed) >= 50, timeout=60, what="50 committed changes")
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    stop.set()
+    t.join(30)
+    d.start()
+    try:
+        names = {o["name"] for o in d.ok("GET", "/api/healthmonitor")["results"]}
+        missing = [n for n in committed if n not in names]
+        assert not missing, f"{len(missing)} committed changes lost, e.g. {missing[:5]}"
+        r = subprocess.run(["sqlite3", d.db, "PRAGMA integrity_check;"], capture_output=True, text=True)
+        assert r.stdout.strip() == "ok", r.stdout + r.stderr
+    finally:
+        d.stop()
