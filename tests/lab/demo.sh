@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# demo.sh: the whole story on a throw-away lab: a cloned virtual service, real HTTP and HTTPS
+# traffic, the clone stats, and what the clone server received. Cleans up after itself.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${CLONELB_BUILD:-$ROOT/build}
+export LAB_PREFIX=${LAB_PREFIX:-demo-}
+LAB="$ROOT/tests/lab/lab.sh"
+NS_SE=${LAB_PREFIX}se NS_SRV=${LAB_PREFIX}srv NS_CLI=${LAB_PREFIX}cli NS_TAP=${LAB_PREFIX}tap
+TMP=$(mktemp -d /tmp/clonelb-demo.XXXXXX)
+SOCK=$TMP/api.sock
+pids=()
+
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	"$LAB" down
+	rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+clonelb() { "$BUILD/clonelb" --socket "$SOCK" "$@"; }
+
+step "Lab: namespaces ${NS_CLI} (client 10.10.1.2), ${NS_SE} (clonelbd), ${NS_SRV} (nginx 10.10.2.11/.12), ${NS_TAP} (clone server 10.10.3.2)"
+"$LAB" up
+
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=web.lab \
+	-keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1
+for ip in 10.10.2.11 10.10.2.12; do
+	mkdir -p "$TMP/nginx-$ip"
+	cat >"$TMP/nginx-$ip/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $TMP/nginx-$ip/pid; error_log $TMP/nginx-$ip/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $TMP/nginx-$ip/b; proxy_temp_path $TMP/nginx-$ip/p;
+  fastcgi_temp_path $TMP/nginx-$ip/f; uwsgi_temp_path $TMP/nginx-$ip/u; scgi_temp_path $TMP/nginx-$ip/s;
+  server { listen $ip:80; location / { return 200 "hello from pool server $ip\n"; } } }
+CONF
+	ip netns exec "$NS_SRV" nginx -c "$TMP/nginx-$ip/nginx.conf" &
+	pids+=($!)
+done
+
+step "Start clonelbd in ${NS_SE} (database and API socket in $TMP)"
+ip netns exec "$NS_SE" "$BUILD/clonelbd" --db "$TMP/config.db" --socket "$SOCK" 2>"$TMP/clonelbd.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+
+step "Capture on the clone server (${NS_TAP} eth0)"
+ip netns exec "$NS_TAP" tcpdump -i eth0 -U -n -s 0 -w "$TMP/clone.pcap" 2>/dev/null &
+pids+=($!)
+sleep 1
+
+cat >"$TMP/setup.clonelb" <<CONF
+configure healthmonitor hm-tcp
+type HEALTH_MONITOR_TCP
+send_interval 2
+receive_timeout 1
+save
+configure pool web-pool
+servers
+ip 10.10.2.11
+save
+servers
+ip 10.10.2.12
+save
+health_monitor_refs hm-tcp
+save
+configure sslkeyandcertificate web-cert
+certificate @$TMP/cert.pem
+key @$TMP/key.pem
+save
+configure trafficcloneprofile ids-profile
+clone_servers
+ip_address 10.10.3.2
+subnet 10.10.3.0/24
+mac 02:fc:00:00:03:02
+save
+preserve_client_ip
+save
+configure virtualservice web
+vip
+ip_address 10.10.1.10
+save
+services
+port 80
+save
+services
+port 443
+enable_ssl
+save
+ssl_key_and_certificate_refs web-cert
+pool_ref web-pool
+traffic_clone_profile_ref ids-profile
+save
+CONF
+step "Configure through the shell: clonelb -f setup.clonelb"
+sed 's/^/    /' "$TMP/setup.clonelb"
+clonelb -f "$TMP/setup.clonelb"
+clonelb -c "show trafficcloneprofile ids-profile"
+clonelb -c "show virtualservice web"
+
+step "Client traffic: 3 HTTP and 2 HTTPS requests to the VIP 10.10.1.10"
+sleep 1
+for i in 1 2 3; do ip netns exec "$NS_CLI" curl -sS --max-time 5 http://10.10.1.10/; done
+for i in 1 2; do
+	ip netns exec "$NS_CLI" curl -sS --max-time 5 --cacert "$TMP/cert.pem" \
+		--resolve web.lab:443:10.10.1.10 https://web.lab/
+done
+sleep 1
+
+step "clonelb -c 'show virtualservice web traffic_clone_stats'"
+clonelb -c "show virtualservice web traffic_clone_stats"
+
+kill "${pids[-1]}" 2>/dev/null || true
+sleep 0.5
+step "What the clone server received: HTTP in clear (also for HTTPS), client IP 10.10.1.2 preserved"
+tshark -r "$TMP/clone.pcap" -n -Y http \
+	-T fields -E separator=' ' -e eth.dst -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport \
+	-e http.request.method -e http.request.uri -e http.response.code 2>/dev/null | head -20
+echo
+echo "frames on the clone server: $(tshark -r "$TMP/clone.pcap" 2>/dev/null | wc -l)"
+step "Done; cleaning up"
