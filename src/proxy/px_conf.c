@@ -1,0 +1,526 @@
+/* px_conf.c: turns a configuration snapshot into an immutable generation of services, pools and servers; load-balancing picks. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "proxy/px_int.h"
+
+/* Finds object @name of @type in @snap within @tenant (borrowed), or NULL. */
+static const json_t *snap_find(const json_t *snap, const char *type, const char *tenant,
+			       const char *name)
+{
+	const json_t *arr = json_object_get(snap, type), *o;
+	size_t i;
+
+	if (!name)
+		return NULL;
+	json_array_foreach(arr, i, o)
+	{
+		const char *t = json_string_value(json_object_get(o, "tenant_ref"));
+		const char *n = json_string_value(json_object_get(o, "name"));
+		const char *u = json_string_value(json_object_get(o, "uuid"));
+		if (t && tenant && strcmp(t, tenant) != 0)
+			continue;
+		if ((n && strcmp(n, name) == 0) || (u && strcmp(u, name) == 0))
+			return o;
+	}
+	return NULL;
+}
+
+static int parse_addr(const json_t *ipobj, struct in_addr *ret)
+{
+	const char *a = json_string_value(json_object_get(ipobj, "addr"));
+
+	if (!a || inet_pton(AF_INET, a, ret) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+/* The SE's own address the kernel would use towards @dst, so back-end
+ * sockets can be bound (and their port known) before connect(). */
+static void route_source(const struct sockaddr_in *dst, struct sockaddr_in *ret)
+{
+	struct sockaddr_in a = *dst;
+	socklen_t len = sizeof(*ret);
+	int fd;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->sin_family = AF_INET;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return;
+	if (a.sin_port == 0)
+		a.sin_port = htons(9);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)ret, &len) == 0)
+		ret->sin_port = 0;
+	else
+		ret->sin_addr.s_addr = htonl(INADDR_ANY);
+	close(fd);
+}
+
+void px_server_unref(struct px_server *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	for (unsigned i = 0; i < s->nhs; i++)
+		if (s->hs[i].fd != -1)
+			close(s->hs[i].fd);
+	free(s->hs);
+	free(s);
+}
+
+void px_pool_unref(struct px_pool *p)
+{
+	if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
+		return;
+	for (unsigned i = 0; i < p->nsrv; i++)
+		px_server_unref(p->srv[i]);
+	for (unsigned i = 0; i < p->nmon; i++) {
+		free(p->mon[i].name);
+		free(p->mon[i].request);
+	}
+	free(p->mon);
+	free(p->srv);
+	free(p->name);
+	json_decref(p->conf);
+	free(p);
+}
+
+static void stats_unref(struct px_vs_stats *st)
+{
+	if (!st || atomic_fetch_sub(&st->refs, 1) != 1)
+		return;
+	pthread_mutex_destroy(&st->lock);
+	free(st->listen_err);
+	free(st);
+}
+
+void px_vs_unref(struct px_vs *vs)
+{
+	if (!vs || atomic_fetch_sub(&vs->refs, 1) != 1)
+		return;
+	px_pool_unref(vs->pool);
+	for (unsigned i = 0; i < vs->nctx; i++)
+		SSL_CTX_free(vs->ctx[i]);
+	free(vs->ctx);
+	free(vs->vip);
+	free(vs->svc);
+	free(vs->uuid);
+	free(vs->name);
+	free(vs->ssl_err);
+	stats_unref(vs->st);
+	json_decref(vs->conf);
+	free(vs);
+}
+
+void px_gen_unref(struct px_gen *g)
+{
+	if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
+		return;
+	for (unsigned i = 0; i < g->nvs; i++)
+		px_vs_unref(g->vs[i]);
+	for (unsigned i = 0; i < g->npool; i++)
+		px_pool_unref(g->pool[i]);
+	free(g->vs);
+	free(g->pool);
+	free(g);
+}
+
+void px_vs_set_listen_err(struct px_vs *vs, const char *err)
+{
+	pthread_mutex_lock(&vs->st->lock);
+	if (!err || !vs->st->listen_err || strcmp(err, vs->st->listen_err) != 0) {
+		free(vs->st->listen_err);
+		vs->st->listen_err = err ? xstrdup(err) : NULL;
+	}
+	pthread_mutex_unlock(&vs->st->lock);
+}
+
+/* Builds the HTTP request a monitor sends from its configured request line. */
+static char *hm_request(const char *line)
+{
+	if (!line || !*line)
+		line = "HEAD / HTTP/1.0";
+	if (strstr(line, "\r\n\r\n"))
+		return xstrdup(line);
+	/* A request line alone: finish it so HTTP/1.1 servers accept it too. */
+	return xasprintf("%s\r\n%sConnection: close\r\nUser-Agent: clonelb-health\r\n\r\n", line,
+			 strstr(line, "Host:") ? "" : "Host: clonelb\r\n");
+}
+
+static void hm_parse(const json_t *hm, struct px_hmon *m)
+{
+	const char *type = json_string_value(json_object_get(hm, "type"));
+	const json_t *codes = json_object_get(hm, "http_response_code"), *c;
+	json_int_t v;
+	size_t i;
+
+	m->id = json_integer_value(json_object_get(hm, "_id"));
+	m->name = xstrdup(json_string_value(json_object_get(hm, "name")) ?: "?");
+	m->type = type && strcmp(type, "HEALTH_MONITOR_HTTP") == 0 ? PX_HM_HTTP : PX_HM_TCP;
+	v = json_integer_value(json_object_get(hm, "send_interval"));
+	m->interval_ms = (unsigned)(v > 0 ? v : 10) * 1000;
+	v = json_integer_value(json_object_get(hm, "receive_timeout"));
+	m->timeout_ms = (unsigned)(v > 0 ? v : 4) * 1000;
+	v = json_integer_value(json_object_get(hm, "successful_checks"));
+	m->rise = v > 0 ? (unsigned)v : 2;
+	v = json_integer_value(json_object_get(hm, "failed_checks"));
+	m->fall = v > 0 ? (unsigned)v : 2;
+	m->request = m->type == PX_HM_HTTP
+			     ? hm_request(json_string_value(json_object_get(hm, "http_request")))
+			     : NULL;
+	m->codes = 0;
+	json_array_foreach(codes, i, c)
+	{
+		const char *s = json_string_value(c);
+		if (!s)
+			continue;
+		if (strcmp(s, "HTTP_ANY") == 0)
+			m->codes |= 0x3e;
+		else if (strlen(s) == 8 && s[5] >= '1' && s[5] <= '5')
+			m->codes |= 1u << (s[5] - '0');
+	}
+	if (!json_is_array(codes))
+		m->codes = (1u << 2) | (1u << 3);
+}
+
+static struct px_pool *find_pool_id(struct px_pool *const *pools, unsigned n, int64_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (pools[i]->id == id)
+			return pools[i];
+	return NULL;
+}
+
+static struct px_server *old_server(const struct px_pool *old, const struct sockaddr_in *a)
+{
+	for (unsigned i = 0; old && i < old->nsrv; i++)
+		if (old->srv[i]->addr.sin_addr.s_addr == a->sin_addr.s_addr &&
+		    old->srv[i]->addr.sin_port == a->sin_port)
+			return old->srv[i];
+	return NULL;
+}
+
+static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const struct px_gen *old)
+{
+	const char *tenant = json_string_value(json_object_get(pj, "tenant_ref"));
+	int64_t id = json_integer_value(json_object_get(pj, "_id"));
+	const json_t *refs = json_object_get(pj, "health_monitor_refs"), *r, *sj;
+	json_t *mons = json_array(), *conf;
+	struct px_pool *prev = old ? find_pool_id(old->pool, old->npool, id) : NULL, *p;
+	json_int_t dport = json_integer_value(json_object_get(pj, "default_server_port"));
+	const char *lb = json_string_value(json_object_get(pj, "lb_algorithm"));
+	size_t i;
+
+	json_array_foreach(refs, i, r)
+	{
+		const json_t *hm = snap_find(snap, "healthmonitor", tenant, json_string_value(r));
+		if (hm)
+			json_array_append(mons, (json_t *)hm);
+	}
+	conf = json_pack("{sOso}", "pool", (json_t *)pj, "monitors", mons);
+	if (prev && json_equal(prev->conf, conf)) {
+		json_decref(conf);
+		atomic_fetch_add(&prev->refs, 1);
+		return prev;
+	}
+	p = xcalloc(1, sizeof(*p));
+	atomic_init(&p->refs, 1);
+	p->id = id;
+	p->name = xstrdup(json_string_value(json_object_get(pj, "name")) ?: "?");
+	p->lb = lb && strcmp(lb, "LB_ALGORITHM_LEAST_CONNECTIONS") == 0 ? PX_LB_LC : PX_LB_RR;
+	p->conf = conf;
+	p->nmon = (unsigned)json_array_size(mons);
+	p->mon = xcalloc(p->nmon + 1, sizeof(*p->mon));
+	json_array_foreach(mons, i, r) hm_parse(r, &p->mon[i]);
+	/* Health state carries over only while the monitors are the same. */
+	bool same_mons = prev && json_equal(json_object_get(prev->conf, "monitors"), mons);
+
+	const json_t *servers = json_object_get(pj, "servers");
+	p->srv = xcalloc(json_array_size(servers) + 1, sizeof(*p->srv));
+	json_array_foreach(servers, i, sj)
+	{
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		json_int_t port = json_integer_value(json_object_get(sj, "port"));
+		const json_t *en = json_object_get(sj, "enabled");
+		struct px_server *s;
+
+		if (parse_addr(json_object_get(sj, "ip"), &a.sin_addr) < 0)
+			continue;
+		a.sin_port = htons((uint16_t)(port > 0 ? port : dport > 0 ? dport : 80));
+		if (old_server(p, &a))
+			continue; /* a duplicate member */
+		s = same_mons ? old_server(prev, &a) : NULL;
+		if (s) {
+			atomic_fetch_add(&s->refs, 1);
+		} else {
+			s = xcalloc(1, sizeof(*s));
+			atomic_init(&s->refs, 1);
+			s->addr = a;
+			route_source(&a, &s->src);
+			atomic_init(&s->up, true);
+			s->nhs = p->nmon;
+			s->hs = xcalloc(p->nmon + 1, sizeof(*s->hs));
+			for (unsigned k = 0; k < p->nmon; k++) {
+				s->hs[k].ev.kind = PX_EV_CHECK;
+				s->hs[k].srv = s;
+				s->hs[k].idx = k;
+				s->hs[k].up = true;
+				s->hs[k].fd = -1;
+			}
+		}
+		atomic_store(&s->enabled, !json_is_false(en));
+		p->srv[p->nsrv++] = s;
+	}
+	return p;
+}
+
+static struct px_vs *find_vs_id(const struct px_gen *g, int64_t id)
+{
+	for (unsigned i = 0; g && i < g->nvs; i++)
+		if (g->vs[i]->id == id)
+			return g->vs[i];
+	return NULL;
+}
+
+static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_gen *g,
+			      const struct px_gen *old)
+{
+	const char *tenant = json_string_value(json_object_get(vj, "tenant_ref"));
+	int64_t id = json_integer_value(json_object_get(vj, "_id"));
+	const json_t *pj = snap_find(snap, "pool", tenant,
+				     json_string_value(json_object_get(vj, "pool_ref")));
+	struct px_pool *pool = NULL;
+	struct px_vs *prev = find_vs_id(old, id), *vs;
+	json_t *certs = json_array(), *conf;
+	const json_t *x;
+	size_t i;
+
+	if (pj)
+		pool = find_pool_id(g->pool, g->npool, json_integer_value(json_object_get(pj, "_id")));
+	json_array_foreach(json_object_get(vj, "ssl_key_and_certificate_refs"), i, x)
+	{
+		const json_t *c =
+			snap_find(snap, "sslkeyandcertificate", tenant, json_string_value(x));
+		if (c)
+			json_array_append(certs, (json_t *)c);
+	}
+	conf = json_pack("{sOso}", "vs", (json_t *)vj, "certs", certs);
+	if (prev && prev->pool == pool && json_equal(prev->conf, conf)) {
+		json_decref(conf);
+		atomic_fetch_add(&prev->refs, 1);
+		return prev;
+	}
+	vs = xcalloc(1, sizeof(*vs));
+	atomic_init(&vs->refs, 1);
+	vs->id = id;
+	vs->uuid = xstrdup(json_string_value(json_object_get(vj, "uuid")) ?: "");
+	vs->name = xstrdup(json_string_value(json_object_get(vj, "name")) ?: "?");
+	vs->enabled = !json_is_false(json_object_get(vj, "enabled"));
+	vs->conf = conf;
+	if (pool) {
+		atomic_fetch_add(&pool->refs, 1);
+		vs->pool = pool;
+	}
+	if (prev) {
+		vs->st = prev->st;
+		atomic_fetch_add(&vs->st->refs, 1);
+	} else {
+		vs->st = xcalloc(1, sizeof(*vs->st));
+		atomic_init(&vs->st->refs, 1);
+		pthread_mutex_init(&vs->st->lock, NULL);
+	}
+	x = json_object_get(vj, "vip");
+	vs->vip = xcalloc(json_array_size(x) + 1, sizeof(*vs->vip));
+	json_array_foreach(x, i, pj)
+	{
+		if (parse_addr(json_object_get(pj, "ip_address"), &vs->vip[vs->nvip]) == 0)
+			vs->nvip++;
+	}
+	x = json_object_get(vj, "services");
+	vs->svc = xcalloc(json_array_size(x) + 1, sizeof(*vs->svc));
+	json_array_foreach(x, i, pj)
+	{
+		json_int_t port = json_integer_value(json_object_get(pj, "port"));
+		if (port <= 0 || port > 65535)
+			continue;
+		vs->svc[vs->nsvc].port = (uint16_t)port;
+		vs->svc[vs->nsvc].ssl = json_is_true(json_object_get(pj, "enable_ssl"));
+		vs->nsvc++;
+	}
+	/* Certificates are reused when unchanged: building an SSL_CTX is not free. */
+	bool same_certs = prev && json_equal(json_object_get(prev->conf, "certs"), certs);
+	if (same_certs && prev->nctx) {
+		vs->ctx = xcalloc(prev->nctx, sizeof(*vs->ctx));
+		for (unsigned k = 0; k < prev->nctx; k++) {
+			SSL_CTX_up_ref(prev->ctx[k]);
+			vs->ctx[vs->nctx++] = prev->ctx[k];
+		}
+		px_tls_setup_vs(vs);
+	} else if (json_array_size(certs)) {
+		vs->ctx = xcalloc(json_array_size(certs), sizeof(*vs->ctx));
+		json_array_foreach(certs, i, x)
+		{
+			char *err = NULL;
+			SSL_CTX *ctx;
+			if (px_tls_ctx(json_string_value(json_object_get(x, "certificate")),
+				       json_string_value(json_object_get(x, "key")), &ctx, &err) < 0) {
+				px_log("virtual service %s: certificate %s: %s", vs->name,
+				       json_string_value(json_object_get(x, "name")), err);
+				if (!vs->ssl_err)
+					vs->ssl_err = xasprintf(
+						"certificate %s: %s",
+						json_string_value(json_object_get(x, "name")), err);
+				free(err);
+				continue;
+			}
+			vs->ctx[vs->nctx++] = ctx;
+		}
+		px_tls_setup_vs(vs);
+	}
+	if (!vs->nctx && !vs->ssl_err)
+		for (unsigned k = 0; k < vs->nsvc; k++)
+			if (vs->svc[k].ssl)
+				vs->ssl_err = xstrdup("enable_ssl without a usable certificate");
+	return vs;
+}
+
+/*
+ * Builds the generation for @snap, reusing from @old every pool, server and
+ * service whose configuration did not change, so their counters, health and
+ * live connections carry on. Never fails: what cannot be used is logged and
+ * left out. Returns a new reference.
+ */
+struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsigned seq)
+{
+	const json_t *pools = json_object_get(snap, "pool");
+	const json_t *vss = json_object_get(snap, "virtualservice"), *o;
+	struct px_gen *g = xcalloc(1, sizeof(*g));
+	size_t i;
+
+	atomic_init(&g->refs, 1);
+	g->seq = seq;
+	g->pool = xcalloc(json_array_size(pools) + 1, sizeof(*g->pool));
+	json_array_foreach(pools, i, o) g->pool[g->npool++] = pool_build(snap, o, old);
+	g->vs = xcalloc(json_array_size(vss) + 1, sizeof(*g->vs));
+	json_array_foreach(vss, i, o) g->vs[g->nvs++] = vs_build(snap, o, g, old);
+	return g;
+}
+
+static bool usable(struct px_server *s)
+{
+	return atomic_load_explicit(&s->enabled, memory_order_relaxed) &&
+	       atomic_load_explicit(&s->up, memory_order_relaxed);
+}
+
+/*
+ * Picks a server of @p for a new connection: round robin or least
+ * connections over enabled, healthy members, skipping the @ntried servers
+ * in @tried. Lock-free. Returns a borrowed server, or NULL when none is usable.
+ */
+struct px_server *px_pool_pick(struct px_pool *p, struct px_server *const *tried, unsigned ntried)
+{
+	struct px_server *best = NULL;
+	long best_cur = 0;
+	unsigned start;
+
+	if (!p || !p->nsrv)
+		return NULL;
+	start = atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed);
+	for (unsigned i = 0; i < p->nsrv; i++) {
+		struct px_server *s = p->srv[(start + i) % p->nsrv];
+		bool skip = !usable(s);
+		for (unsigned k = 0; k < ntried && !skip; k++)
+			skip = tried[k] == s;
+		if (skip)
+			continue;
+		if (p->lb == PX_LB_RR)
+			return s;
+		long cur = atomic_load_explicit(&s->cur, memory_order_relaxed);
+		if (!best || cur < best_cur) {
+			best = s;
+			best_cur = cur;
+		}
+	}
+	return best;
+}
+
+/* Returns whether @p has at least one enabled, healthy member. */
+bool px_pool_has_usable(const struct px_pool *p)
+{
+	for (unsigned i = 0; p && i < p->nsrv; i++)
+		if (usable(p->srv[i]))
+			return true;
+	return false;
+}
+
+static json_t *addr_json(const struct in_addr *a)
+{
+	char buf[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, a, buf, sizeof(buf));
+	return json_pack("{ssss}", "addr", buf, "type", "V4");
+}
+
+/* The runtime view of @vs (see px_runtime()). New reference. */
+json_t *px_vs_runtime(const struct px_vs *vs)
+{
+	json_t *r, *members = json_array(), *svcs = json_array(), *vips = json_array();
+	const struct px_pool *p = vs->pool;
+
+	for (unsigned i = 0; i < vs->nvip; i++)
+		json_array_append_new(vips, json_pack("{so}", "ip_address", addr_json(&vs->vip[i])));
+	for (unsigned i = 0; i < vs->nsvc; i++)
+		json_array_append_new(svcs, json_pack("{sisb}", "port", vs->svc[i].port,
+						      "enable_ssl", vs->svc[i].ssl));
+	for (unsigned i = 0; p && i < p->nsrv; i++) {
+		struct px_server *s = p->srv[i];
+		json_t *m = json_pack("{sosisbsssIsIsI}", "ip", addr_json(&s->addr.sin_addr), "port",
+				      ntohs(s->addr.sin_port), "enabled", atomic_load(&s->enabled),
+				      "health", atomic_load(&s->up) ? "UP" : "DOWN",
+				      "current_connections", (json_int_t)atomic_load(&s->cur),
+				      "total_connections", (json_int_t)atomic_load(&s->total),
+				      "connect_failures", (json_int_t)atomic_load(&s->fails));
+		json_t *checks = json_array();
+		for (unsigned k = 0; k < s->nhs && k < p->nmon; k++) {
+			/* Read without the health thread's cooperation: a torn
+			 * reason is impossible (static strings), a stale one harmless. */
+			const struct px_hstate *h = &s->hs[k];
+			json_t *c = json_pack("{sssb}", "health_monitor", p->mon[k].name, "up", h->up);
+			if (!h->up && h->why)
+				json_object_set_new(c, "reason", json_string(h->why));
+			json_array_append_new(checks, c);
+		}
+		json_object_set_new(m, "health_monitors", checks);
+		json_array_append_new(members, m);
+	}
+	pthread_mutex_lock(&vs->st->lock);
+	const char *lerr = vs->st->listen_err;
+	r = json_pack("{sssssbsososIsIsIsIs{sIsI}}", "uuid", vs->uuid, "name", vs->name, "enabled",
+		      vs->enabled, "vip", vips, "services", svcs, "connections_current",
+		      (json_int_t)atomic_load(&vs->st->cur), "connections_total",
+		      (json_int_t)atomic_load(&vs->st->total), "connections_refused",
+		      (json_int_t)atomic_load(&vs->st->refused), "connections_failed",
+		      (json_int_t)atomic_load(&vs->st->failed), "connections", "current",
+		      (json_int_t)atomic_load(&vs->st->cur), "total",
+		      (json_int_t)atomic_load(&vs->st->total));
+	json_object_set_new(r, "listen_error", lerr ? json_string(lerr) : json_null());
+	pthread_mutex_unlock(&vs->st->lock);
+	json_object_set_new(r, "ssl_error", vs->ssl_err ? json_string(vs->ssl_err) : json_null());
+	if (p)
+		json_object_set_new(r, "pool",
+				    json_pack("{sssssbso}", "name", p->name, "lb_algorithm",
+					      p->lb == PX_LB_LC ? "LB_ALGORITHM_LEAST_CONNECTIONS"
+								: "LB_ALGORITHM_ROUND_ROBIN",
+					      "up", px_pool_has_usable(p), "members", members));
+	else {
+		json_object_set_new(r, "pool", json_null());
+		json_decref(members);
+	}
+	return r;
+}

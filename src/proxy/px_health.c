@@ -1,0 +1,225 @@
+/* px_health.c: the health thread: TCP and HTTP monitors of pool servers, rise/fall counting, marking servers up and down. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "proxy/px_int.h"
+
+#define PX_HEALTH_TICK_MS 100
+
+static void server_recompute(struct px_server *s)
+{
+	bool up = true;
+
+	for (unsigned k = 0; k < s->nhs; k++)
+		up = up && s->hs[k].up;
+	atomic_store(&s->up, up);
+}
+
+static void check_done(struct px_hstate *h, bool ok, const char *why)
+{
+	const struct px_hmon *m = h->mon;
+	struct px_server *s = h->srv;
+	char ip[INET_ADDRSTRLEN];
+
+	if (h->fd != -1) {
+		close(h->fd);
+		h->fd = -1;
+	}
+	inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
+	if (ok) {
+		h->fail_run = 0;
+		h->ok_run++;
+		if (!h->up && h->ok_run >= m->rise) {
+			h->up = true;
+			h->why = NULL;
+			px_log("server %s:%u is UP (monitor %s: %u successful checks)", ip,
+			       ntohs(s->addr.sin_port), m->name, h->ok_run);
+		}
+	} else {
+		h->ok_run = 0;
+		h->fail_run++;
+		h->why = why;
+		if (h->up && h->fail_run >= m->fall) {
+			h->up = false;
+			px_log("server %s:%u is DOWN (monitor %s: %s)", ip, ntohs(s->addr.sin_port),
+			       m->name, why);
+		}
+	}
+	server_recompute(s);
+}
+
+static void check_start(int ep, struct px_hstate *h, uint64_t now)
+{
+	struct epoll_event e = {.events = EPOLLOUT, .data.ptr = &h->ev};
+	int fd;
+
+	h->next_ms = now + h->mon->interval_ms;
+	h->deadline_ms = now + h->mon->timeout_ms;
+	h->sent = h->rlen = 0;
+	h->connected = false;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		check_done(h, false, "cannot create a socket");
+		return;
+	}
+	h->fd = fd;
+	if (connect(fd, (struct sockaddr *)&h->srv->addr, sizeof(h->srv->addr)) == -1 &&
+	    errno != EINPROGRESS) {
+		check_done(h, false, errno == ECONNREFUSED ? "connection refused" : "cannot connect");
+		return;
+	}
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) == -1)
+		check_done(h, false, "epoll_ctl failed");
+}
+
+/* Parses the status line read so far. Returns 1 up, 0 down, -1 need more. */
+static int http_verdict(struct px_hstate *h, bool eof, const char **why)
+{
+	if (h->rlen < 12) {
+		*why = "no HTTP status line";
+		return eof ? 0 : -1;
+	}
+	if (memcmp(h->rbuf, "HTTP/", 5) != 0 || h->rbuf[8] != ' ' || h->rbuf[9] < '1' ||
+	    h->rbuf[9] > '5') {
+		*why = "not an HTTP response";
+		return 0;
+	}
+	*why = "unexpected HTTP status";
+	return (h->mon->codes >> (h->rbuf[9] - '0')) & 1;
+}
+
+static void check_io(int ep, struct px_hstate *h, uint32_t ev)
+{
+	const struct px_hmon *m = h->mon;
+	struct epoll_event e = {.data.ptr = &h->ev};
+	const char *why;
+	int r;
+
+	if (h->fd == -1)
+		return;
+	if (!h->connected) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
+			check_done(h, false,
+				   err == ECONNREFUSED ? "connection refused" : "connect failed");
+			return;
+		}
+		h->connected = true;
+		if (m->type == PX_HM_TCP) {
+			check_done(h, true, NULL);
+			return;
+		}
+	}
+	while (h->sent < strlen(m->request)) {
+		ssize_t n = send(h->fd, m->request + h->sent, strlen(m->request) - h->sent,
+				 MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN)
+				return;
+			check_done(h, false, "send failed");
+			return;
+		}
+		h->sent += (size_t)n;
+		if (h->sent == strlen(m->request)) {
+			e.events = EPOLLIN;
+			epoll_ctl(ep, EPOLL_CTL_MOD, h->fd, &e);
+		}
+	}
+	for (;;) {
+		ssize_t n = recv(h->fd, h->rbuf + h->rlen, sizeof(h->rbuf) - 1 - h->rlen, 0);
+		if (n == -1) {
+			if (errno == EAGAIN)
+				return;
+			check_done(h, false, "connection reset");
+			return;
+		}
+		h->rlen += (size_t)n;
+		r = http_verdict(h, n == 0 || h->rlen == sizeof(h->rbuf) - 1, &why);
+		if (r >= 0) {
+			check_done(h, r == 1, r == 1 ? NULL : why);
+			return;
+		}
+	}
+}
+
+/* Points every server of @g at its monitors in @g; cancels the checks of
+ * servers @old had and @g has not. */
+static void switch_gen(struct px_gen *g, struct px_gen *old)
+{
+	for (unsigned i = 0; i < g->npool; i++)
+		for (unsigned j = 0; j < g->pool[i]->nsrv; j++) {
+			struct px_server *s = g->pool[i]->srv[j];
+			for (unsigned k = 0; k < s->nhs && k < g->pool[i]->nmon; k++) {
+				s->hs[k].mon = &g->pool[i]->mon[k];
+				s->hs[k].seq = g->seq;
+			}
+		}
+	for (unsigned i = 0; old && i < old->npool; i++)
+		for (unsigned j = 0; j < old->pool[i]->nsrv; j++) {
+			struct px_server *s = old->pool[i]->srv[j];
+			for (unsigned k = 0; k < s->nhs; k++)
+				if (s->hs[k].seq != g->seq && s->hs[k].fd != -1) {
+					close(s->hs[k].fd);
+					s->hs[k].fd = -1;
+				}
+		}
+}
+
+/* The health thread: runs every monitor of the current generation until px_stop(). */
+void *px_health_main(void *arg)
+{
+	struct px *px = arg;
+	struct epoll_event evs[64], e = {.events = EPOLLIN, .data.ptr = &px->hwake};
+	struct px_gen *gen = NULL;
+
+	if (epoll_ctl(px->hep, EPOLL_CTL_ADD, px->hevfd, &e) == -1)
+		px_log("health checker: epoll_ctl: %s", strerror(errno));
+	while (!atomic_load(&px->stopping)) {
+		int n = epoll_wait(px->hep, evs, 64, PX_HEALTH_TICK_MS);
+		uint64_t now = now_ms();
+		bool wake = false;
+
+		for (int i = 0; i < n; i++) {
+			struct px_ev *ev = evs[i].data.ptr;
+			if (ev->kind == PX_EV_WAKE)
+				wake = true;
+			else
+				check_io(px->hep, (struct px_hstate *)ev, evs[i].events);
+		}
+		if (wake) {
+			uint64_t v;
+			struct px_gen *g = px_gen_get(px);
+			if (read(px->hevfd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+				px_log("health checker: eventfd: %s", strerror(errno));
+			if (g && (!gen || g->seq != gen->seq)) {
+				switch_gen(g, gen);
+				px_gen_unref(gen);
+				gen = g;
+			} else {
+				px_gen_unref(g);
+			}
+		}
+		for (unsigned i = 0; gen && i < gen->npool; i++)
+			for (unsigned j = 0; j < gen->pool[i]->nsrv; j++) {
+				struct px_server *s = gen->pool[i]->srv[j];
+				for (unsigned k = 0; k < s->nhs && k < gen->pool[i]->nmon; k++) {
+					struct px_hstate *h = &s->hs[k];
+					if (h->fd == -1 && now >= h->next_ms)
+						check_start(px->hep, h, now);
+					else if (h->fd != -1 && now >= h->deadline_ms)
+						check_done(h, false, "timeout");
+				}
+			}
+	}
+	if (gen)
+		switch_gen(&(struct px_gen){.seq = gen->seq + 1}, gen);
+	px_gen_unref(gen);
+	return NULL;
+}

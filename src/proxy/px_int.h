@@ -1,0 +1,213 @@
+/* px_int.h: the data plane's internal types and limits, shared by the files of src/proxy/ only. */
+#ifndef CLONELB_PROXY_PX_INT_H
+#define CLONELB_PROXY_PX_INT_H
+
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy/px.h"
+
+/*
+ * Limits. A client connection with no byte in either direction for
+ * PX_IDLE_TIMEOUT_MS is closed; a back-end connect() that has not completed
+ * after PX_CONNECT_TIMEOUT_MS counts as failed and the next server is tried,
+ * at most PX_CONNECT_TRIES servers per client connection; a TLS handshake
+ * must finish within PX_HANDSHAKE_TIMEOUT_MS.
+ */
+#define PX_IDLE_TIMEOUT_MS (300 * 1000)
+#define PX_CONNECT_TIMEOUT_MS (5 * 1000)
+#define PX_HANDSHAKE_TIMEOUT_MS (10 * 1000)
+#define PX_CONNECT_TRIES 3
+#define PX_TICK_MS 250          /* timer sweep and listener retry period */
+#define PX_BUF_SIZE (64 * 1024) /* per-worker scratch buffer for one read */
+#define PX_ACCEPT_BATCH 64      /* accepts per readiness event, for fairness */
+#define PX_BACKLOG 4096
+#define PX_NOFILE_WANT (1 << 20)
+#define PX_MAX_WORKERS 256
+
+/* What an epoll registration points at; the first member of its owner. */
+enum px_ev_kind { PX_EV_WAKE, PX_EV_LISTENER, PX_EV_CLIENT, PX_EV_SERVER, PX_EV_CHECK };
+struct px_ev {
+	uint8_t kind;
+};
+
+/* A health monitor as configured, resolved for one pool. */
+enum px_hm_type { PX_HM_TCP, PX_HM_HTTP };
+struct px_hmon {
+	int64_t id;
+	char *name;
+	enum px_hm_type type;
+	unsigned interval_ms, timeout_ms, rise, fall;
+	char *request;  /* full HTTP request text for HTTP monitors */
+	unsigned codes; /* bit n set: status class nXX counts as up; 0x3e: any */
+};
+
+/* One monitor's state for one server; owned by the health thread. */
+struct px_hstate {
+	struct px_ev ev; /* PX_EV_CHECK */
+	struct px_server *srv;
+	unsigned idx;              /* index in the pool's monitors */
+	const struct px_hmon *mon; /* in the current generation's version of the pool */
+	unsigned seq;              /* generation that last saw this server */
+	bool up;
+	unsigned ok_run, fail_run;
+	uint64_t next_ms, deadline_ms;
+	int fd;
+	bool connected;
+	size_t sent, rlen;
+	char rbuf[32];
+	const char *why; /* last failure reason (static string) */
+};
+
+/* A pool member. Shared by workers, the health thread and successive
+ * configurations of the same pool (matched by pool _id, ip and port). */
+struct px_server {
+	atomic_int refs;
+	struct sockaddr_in addr; /* the server */
+	struct sockaddr_in src;  /* the SE's address towards it, port 0 */
+	atomic_bool enabled;
+	atomic_bool up; /* every monitor says up, or there are none */
+	atomic_long cur, total, fails;
+	unsigned nhs;
+	struct px_hstate *hs; /* one per pool monitor; health thread only */
+};
+
+enum px_lb { PX_LB_RR, PX_LB_LC };
+struct px_pool {
+	atomic_int refs;
+	int64_t id;
+	char *name;
+	enum px_lb lb;
+	unsigned nsrv;
+	struct px_server **srv;
+	unsigned nmon;
+	struct px_hmon *mon;
+	atomic_uint rr;
+	json_t *conf; /* pool and monitors as configured, to detect changes */
+};
+
+/* Counters of a virtual service; they survive edits of the service. */
+struct px_vs_stats {
+	atomic_int refs;
+	atomic_long cur, total, refused, failed;
+	pthread_mutex_t lock; /* guards listen_err */
+	char *listen_err;
+};
+
+struct px_svc {
+	uint16_t port;
+	bool ssl;
+};
+
+struct px_vs {
+	atomic_int refs;
+	int64_t id;
+	char *uuid, *name;
+	bool enabled;
+	struct px_pool *pool; /* NULL: no pool_ref */
+	unsigned nvip, nsvc, nctx;
+	struct in_addr *vip;
+	struct px_svc *svc;
+	SSL_CTX **ctx; /* one per certificate, the first is the default */
+	char *ssl_err; /* why TLS services cannot start, or NULL */
+	struct px_vs_stats *st;
+	json_t *conf;
+};
+
+/* One immutable configuration; workers and the health thread hold references. */
+struct px_gen {
+	atomic_int refs;
+	unsigned seq;
+	unsigned nvs, npool;
+	struct px_vs **vs;
+	struct px_pool **pool;
+};
+
+struct px_listener;
+struct px_sess;
+
+struct px_worker {
+	struct px_ev wake; /* PX_EV_WAKE: eventfd */
+	struct px *px;
+	unsigned idx;
+	pthread_t th;
+	int ep, evfd;
+	unsigned seen_seq;
+	struct px_gen *gen;
+	struct px_listener *lis;
+	struct px_sess *sess; /* doubly linked list of live sessions */
+	struct px_sess *dead; /* closed during this epoll batch, freed after it */
+	bool gen_pending;     /* a new configuration waits for the end of the batch */
+	unsigned nsess, peak;
+	uint64_t now, next_tick;
+	char *buf;
+};
+
+struct px {
+	unsigned nworkers;
+	struct px_conn_hook hook;
+	bool has_hook;
+	atomic_bool stopping;
+	pthread_mutex_t lock; /* guards gen and seq */
+	struct px_gen *gen;
+	unsigned seq;
+	struct px_worker *w;
+	/* health thread */
+	pthread_t hth;
+	int hep, hevfd;
+	struct px_ev hwake;
+	bool hstarted;
+};
+
+/* px.c */
+void px_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+struct px_gen *px_gen_get(struct px *px);
+
+/* px_conf.c */
+struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsigned seq);
+void px_gen_unref(struct px_gen *g);
+void px_vs_unref(struct px_vs *vs);
+void px_pool_unref(struct px_pool *p);
+void px_server_unref(struct px_server *s);
+void px_vs_set_listen_err(struct px_vs *vs, const char *err);
+struct px_server *px_pool_pick(struct px_pool *p, struct px_server *const *tried, unsigned ntried);
+bool px_pool_has_usable(const struct px_pool *p);
+json_t *px_vs_runtime(const struct px_vs *vs);
+
+/* px_tls.c */
+int px_tls_ctx(const char *cert_pem, const char *key_pem, SSL_CTX **ret, char **ret_err);
+void px_tls_setup_vs(struct px_vs *vs);
+
+/* px_worker.c */
+void *px_worker_main(void *arg);
+int px_ep_set(struct px_worker *w, int fd, struct px_ev *ev, uint32_t *cur, uint32_t want);
+
+/* px_sess.c */
+void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const struct sockaddr_in *peer);
+void px_sess_event(struct px_worker *w, struct px_ev *ev, uint32_t events);
+void px_sess_close(struct px_worker *w, struct px_sess *s);
+void px_sess_sweep(struct px_worker *w);
+void px_sess_close_removed(struct px_worker *w, const struct px_gen *g);
+void px_sess_close_all(struct px_worker *w);
+void px_sess_reap(struct px_worker *w);
+
+/* px_health.c */
+void *px_health_main(void *arg);
+
+/* The listener as the session code needs it. */
+struct px_listener {
+	struct px_ev ev; /* PX_EV_LISTENER */
+	struct px_listener *next;
+	int fd;
+	struct in_addr addr;
+	uint16_t port;
+	bool ssl, claimed;
+	struct px_vs *vs;
+	uint32_t mask;
+};
+
+#endif

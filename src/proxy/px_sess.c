@@ -1,0 +1,594 @@
+/* px_sess.c: one proxied connection: TLS handshake, back-end connect through the hook, relaying bytes both ways, timeouts. */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "proxy/px_int.h"
+
+enum px_state { S_TLS_HS, S_CONNECTING, S_RELAY, S_DEAD };
+
+/* Bytes read from one side that the other side did not take yet. While a
+ * direction has pending bytes its source is not read: memory per session is
+ * bounded by two reads, and an idle session holds no buffer at all. */
+struct px_pend {
+	char *buf;
+	uint32_t off, len;
+};
+
+struct px_sess {
+	struct px_ev cev; /* PX_EV_CLIENT; first member */
+	struct px_ev sev; /* PX_EV_SERVER */
+	struct px_sess *prev, *next;
+	int cfd, sfd;
+	uint32_t cmask, smask;
+	SSL *ssl;
+	struct px_vs *vs;
+	struct px_pool *pool;
+	struct px_server *srv;
+	struct px_server *tried[PX_CONNECT_TRIES];
+	uint8_t state, ntried;
+	bool c_eof, s_eof;         /* no more bytes will come from that side */
+	bool c_hup, s_hup;         /* that socket is fully closed */
+	bool hs_want_w, rd_want_w; /* OpenSSL needs the client socket writable */
+	bool hooked;
+	struct px_pend to_s, to_c;
+	uint64_t t_last, t_start;
+	struct sockaddr_in client, local;
+};
+
+#define IO_AGAIN (-2)
+#define IO_ERR (-1)
+
+static struct px_sess *from_sev(struct px_ev *ev)
+{
+	return (struct px_sess *)((char *)ev - offsetof(struct px_sess, sev));
+}
+
+static void hook_call(struct px_worker *w, struct px_sess *s, bool open)
+{
+	struct px_conn_info ci = {
+		.vs_id = s->vs->id,
+		.vs_uuid = s->vs->uuid,
+		.client = s->client,
+		.local = s->local,
+		.server = s->srv->addr,
+		.fd = s->sfd,
+	};
+
+	if (open)
+		w->px->hook.on_connect(w->px->hook.ctx, &ci);
+	else if (w->px->hook.on_close)
+		w->px->hook.on_close(w->px->hook.ctx, &ci);
+}
+
+/* Closes the back-end socket, then tells the hook, then releases the server. */
+static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed)
+{
+	if (s->sfd == -1)
+		return;
+	close(s->sfd);
+	if (s->hooked)
+		hook_call(w, s, false);
+	s->hooked = false;
+	atomic_fetch_sub_explicit(&s->srv->cur, 1, memory_order_relaxed);
+	if (failed)
+		atomic_fetch_add_explicit(&s->srv->fails, 1, memory_order_relaxed);
+	px_server_unref(s->srv);
+	s->srv = NULL;
+	s->sfd = -1;
+	s->smask = UINT32_MAX;
+	s->s_hup = false;
+}
+
+/*
+ * Opens the back-end connection in two steps: bind() to the SE's address with
+ * port 0, so the port is known; the hook's on_connect(); then a non-blocking
+ * connect(). Tries the next usable server when one cannot even be connected
+ * to. Returns 0 (connecting), or -1 when no server could be tried.
+ */
+static int backend_connect(struct px_worker *w, struct px_sess *s)
+{
+	static const int one = 1;
+
+	while (s->ntried < PX_CONNECT_TRIES) {
+		struct px_server *srv = px_pool_pick(s->pool, s->tried, s->ntried);
+		socklen_t len = sizeof(s->local);
+		int fd;
+
+		if (!srv)
+			return -1;
+		s->tried[s->ntried++] = srv;
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			return -1;
+		/* SO_REUSEADDR lets bind() pick ports whose last use is in TIME_WAIT. */
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)&srv->src, sizeof(srv->src)) == -1 ||
+		    getsockname(fd, (struct sockaddr *)&s->local, &len) == -1) {
+			close(fd);
+			return -1;
+		}
+		atomic_fetch_add(&srv->refs, 1);
+		atomic_fetch_add_explicit(&srv->cur, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&srv->total, 1, memory_order_relaxed);
+		s->srv = srv;
+		s->sfd = fd;
+		s->smask = UINT32_MAX;
+		if (w->px->has_hook) {
+			hook_call(w, s, true);
+			s->hooked = true;
+		}
+		if (connect(fd, (const struct sockaddr *)&srv->addr, sizeof(srv->addr)) == -1 &&
+		    errno != EINPROGRESS) {
+			backend_drop(w, s, true);
+			continue;
+		}
+		if (px_ep_set(w, fd, &s->sev, &s->smask, EPOLLOUT) < 0) {
+			backend_drop(w, s, false);
+			return -1;
+		}
+		s->state = S_CONNECTING;
+		s->t_start = w->now;
+		return 0;
+	}
+	return -1;
+}
+
+static ssize_t io_result(ssize_t n)
+{
+	if (n >= 0)
+		return n;
+	return errno == EAGAIN || errno == EINTR ? IO_AGAIN : IO_ERR;
+}
+
+static ssize_t ssl_result(struct px_sess *s, int n, bool reading)
+{
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(s->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		return IO_AGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		if (reading)
+			s->rd_want_w = true;
+		return IO_AGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		ERR_clear_error();
+		return IO_ERR;
+	}
+}
+
+static ssize_t cli_read(struct px_sess *s, char *buf, size_t n)
+{
+	if (s->ssl)
+		return ssl_result(s, SSL_read(s->ssl, buf, (int)n), true);
+	return io_result(recv(s->cfd, buf, n, 0));
+}
+
+static ssize_t cli_write(struct px_sess *s, const char *buf, size_t n)
+{
+	if (s->ssl) {
+		ssize_t r = ssl_result(s, SSL_write(s->ssl, buf, (int)n), false);
+		return r == 0 ? IO_ERR : r;
+	}
+	return io_result(send(s->cfd, buf, n, MSG_NOSIGNAL));
+}
+
+static ssize_t srv_read(struct px_sess *s, char *buf, size_t n)
+{
+	return io_result(recv(s->sfd, buf, n, 0));
+}
+
+static ssize_t srv_write(struct px_sess *s, const char *buf, size_t n)
+{
+	return io_result(send(s->sfd, buf, n, MSG_NOSIGNAL));
+}
+
+/* The source of a direction said it has no more: pass the half-close on. */
+static void pass_eof(struct px_sess *s, bool c2s)
+{
+	if (c2s) {
+		s->c_eof = true;
+		(void)shutdown(s->sfd, SHUT_WR);
+		return;
+	}
+	s->s_eof = true;
+	if (s->ssl) {
+		(void)SSL_shutdown(s->ssl); /* close_notify; best effort */
+		ERR_clear_error();
+	}
+	(void)shutdown(s->cfd, SHUT_WR);
+}
+
+/*
+ * Moves bytes of one direction (@c2s: client to server) until the source has
+ * none ready or the destination is full; what the destination did not take
+ * stays pending and the source is not read again until it is gone. Returns
+ * 0, or -1 when the session must close.
+ */
+static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
+{
+	struct px_pend *pd = c2s ? &s->to_s : &s->to_c;
+
+	if (pd->len || (c2s ? s->c_eof : s->s_eof))
+		return 0;
+	for (int round = 0; round < 16; round++) {
+		ssize_t n = c2s ? cli_read(s, w->buf, PX_BUF_SIZE) : srv_read(s, w->buf, PX_BUF_SIZE);
+		ssize_t wr;
+
+		if (n == IO_AGAIN)
+			return 0;
+		if (n == IO_ERR)
+			return -1;
+		if (n == 0) {
+			pass_eof(s, c2s);
+			return 0;
+		}
+		s->t_last = w->now;
+		wr = c2s ? srv_write(s, w->buf, (size_t)n) : cli_write(s, w->buf, (size_t)n);
+		if (wr == IO_ERR)
+			return -1;
+		if (wr == IO_AGAIN)
+			wr = 0;
+		if (wr < n) {
+			pd->len = (uint32_t)(n - wr);
+			pd->off = 0;
+			pd->buf = xmalloc(pd->len);
+			memcpy(pd->buf, w->buf + wr, pd->len);
+			return 0;
+		}
+		/* A short read means the socket is drained; TLS may still hold
+		 * decrypted bytes that no epoll event would announce. */
+		if (n < PX_BUF_SIZE && !(c2s && s->ssl && SSL_pending(s->ssl) > 0))
+			return 0;
+	}
+	return 0;
+}
+
+/* Writes pending bytes towards the server (@to_s) or the client; once they
+ * are gone, resumes reading the other side. Returns 0 or -1 (close). */
+static int flush(struct px_worker *w, struct px_sess *s, bool to_s)
+{
+	struct px_pend *pd = to_s ? &s->to_s : &s->to_c;
+
+	while (pd->len) {
+		ssize_t wr = to_s ? srv_write(s, pd->buf + pd->off, pd->len)
+				  : cli_write(s, pd->buf + pd->off, pd->len);
+		if (wr == IO_ERR)
+			return -1;
+		if (wr == IO_AGAIN)
+			return 0;
+		pd->off += (uint32_t)wr;
+		pd->len -= (uint32_t)wr;
+		s->t_last = w->now;
+	}
+	free(pd->buf);
+	pd->buf = NULL;
+	pd->off = 0;
+	return pump(w, s, to_s);
+}
+
+/* Sets the epoll interest of both sockets from the session's state. */
+static int sess_update(struct px_worker *w, struct px_sess *s)
+{
+	uint32_t c = 0, v = 0;
+	int r;
+
+	switch (s->state) {
+	case S_TLS_HS:
+		c = s->hs_want_w ? EPOLLOUT : EPOLLIN;
+		break;
+	case S_CONNECTING:
+		v = EPOLLOUT;
+		break;
+	case S_RELAY:
+		if (!s->c_eof && !s->to_s.len)
+			c |= EPOLLIN;
+		if (s->to_c.len || s->rd_want_w)
+			c |= EPOLLOUT;
+		if (!s->s_eof && !s->to_c.len)
+			v |= EPOLLIN;
+		if (s->to_s.len)
+			v |= EPOLLOUT;
+		break;
+	}
+	/* A fully closed socket reports EPOLLHUP whatever the interest: take it
+	 * out of epoll while there is nothing to do on it, or the loop spins. */
+	if (s->c_hup && !c && s->cmask != UINT32_MAX) {
+		epoll_ctl(w->ep, EPOLL_CTL_DEL, s->cfd, NULL);
+		s->cmask = UINT32_MAX;
+	} else if (!(s->c_hup && !c)) {
+		r = px_ep_set(w, s->cfd, &s->cev, &s->cmask, c);
+		if (r < 0)
+			return r;
+	}
+	if (s->sfd == -1)
+		return 0;
+	if (s->s_hup && !v && s->smask != UINT32_MAX) {
+		epoll_ctl(w->ep, EPOLL_CTL_DEL, s->sfd, NULL);
+		s->smask = UINT32_MAX;
+	} else if (!(s->s_hup && !v)) {
+		return px_ep_set(w, s->sfd, &s->sev, &s->smask, v);
+	}
+	return 0;
+}
+
+/*
+ * Takes a connection accepted on @l. Plain services with no usable server
+ * close it at once; TLS services refuse it during the handshake (see
+ * px_tls.c). Takes ownership of @fd.
+ */
+void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const struct sockaddr_in *peer)
+{
+	static const int one = 1;
+	struct px_vs *vs = l->vs;
+	struct px_sess *s;
+
+	if ((l->ssl && !vs->nctx) || (!l->ssl && !px_pool_has_usable(vs->pool))) {
+		atomic_fetch_add_explicit(&vs->st->refused, 1, memory_order_relaxed);
+		close(fd);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s = xcalloc(1, sizeof(*s));
+	s->cev.kind = PX_EV_CLIENT;
+	s->sev.kind = PX_EV_SERVER;
+	s->cfd = fd;
+	s->sfd = -1;
+	s->cmask = s->smask = UINT32_MAX;
+	s->client = *peer;
+	s->t_last = s->t_start = w->now;
+	atomic_fetch_add(&vs->refs, 1);
+	s->vs = vs;
+	if (vs->pool) {
+		atomic_fetch_add(&vs->pool->refs, 1);
+		s->pool = vs->pool;
+	}
+	s->next = w->sess;
+	if (w->sess)
+		w->sess->prev = s;
+	w->sess = s;
+	if (++w->nsess > w->peak)
+		w->peak = w->nsess;
+	atomic_fetch_add_explicit(&vs->st->cur, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&vs->st->total, 1, memory_order_relaxed);
+
+	if (l->ssl) {
+		s->ssl = SSL_new(vs->ctx[0]);
+		if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
+			ERR_clear_error();
+			px_sess_close(w, s);
+			return;
+		}
+		SSL_set_app_data(s->ssl, vs);
+		SSL_set_accept_state(s->ssl);
+		s->state = S_TLS_HS;
+	} else if (backend_connect(w, s) < 0) {
+		atomic_fetch_add_explicit(&vs->st->failed, 1, memory_order_relaxed);
+		px_sess_close(w, s);
+		return;
+	}
+	if (sess_update(w, s) < 0)
+		px_sess_close(w, s);
+}
+
+static int tls_handshake(struct px_worker *w, struct px_sess *s)
+{
+	int r = SSL_do_handshake(s->ssl);
+
+	if (r == 1) {
+		s->t_last = w->now;
+		if (backend_connect(w, s) < 0) {
+			atomic_fetch_add_explicit(&s->vs->st->failed, 1, memory_order_relaxed);
+			return -1;
+		}
+		return 0;
+	}
+	switch (SSL_get_error(s->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		s->hs_want_w = false;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		s->hs_want_w = true;
+		return 0;
+	default:
+		/* Plain text on a TLS port, a refused ClientHello, a client that
+		 * does not like the certificate: OpenSSL has sent its alert. */
+		ERR_clear_error();
+		return -1;
+	}
+}
+
+/* The back-end connect() finished, one way or the other. */
+static int connected(struct px_worker *w, struct px_sess *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(s->sfd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err == EINPROGRESS)
+		return 0;
+	if (err) {
+		backend_drop(w, s, true);
+		if (backend_connect(w, s) < 0) {
+			atomic_fetch_add_explicit(&s->vs->st->failed, 1, memory_order_relaxed);
+			return -1;
+		}
+		return 0;
+	}
+	s->state = S_RELAY;
+	s->t_last = w->now;
+	/* The client may have spoken already (and TLS may hold its bytes). */
+	if (pump(w, s, true) < 0)
+		return -1;
+	return pump(w, s, false);
+}
+
+static int client_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
+{
+	int r = 0;
+
+	if (ev & EPOLLERR)
+		return -1;
+	if (ev & EPOLLHUP)
+		s->c_hup = true;
+	switch (s->state) {
+	case S_TLS_HS:
+		return tls_handshake(w, s);
+	case S_CONNECTING:
+		/* Only errors are watched here: the client gave up. */
+		return s->c_hup ? -1 : 0;
+	case S_RELAY:
+		if ((ev & (EPOLLOUT | EPOLLHUP)) && s->rd_want_w) {
+			s->rd_want_w = false;
+			r = pump(w, s, true);
+		}
+		if (r == 0 && (ev & (EPOLLOUT | EPOLLHUP)) && s->to_c.len)
+			r = flush(w, s, false);
+		if (r == 0 && (ev & (EPOLLIN | EPOLLHUP)) && (s->cmask & EPOLLIN))
+			r = pump(w, s, true);
+		return r;
+	}
+	return 0;
+}
+
+static int server_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
+{
+	int r = 0;
+
+	if (s->state == S_CONNECTING)
+		return connected(w, s);
+	if (ev & EPOLLHUP)
+		s->s_hup = true;
+	if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && s->to_s.len)
+		r = flush(w, s, true);
+	if (r == 0 && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (s->smask & EPOLLIN))
+		r = pump(w, s, false);
+	/* An error with nothing to read or write on the socket still ends it. */
+	if (r == 0 && (ev & EPOLLERR) && !(s->smask & (EPOLLIN | EPOLLOUT)))
+		r = -1;
+	return r;
+}
+
+/* Handles epoll readiness @events of a session socket. */
+void px_sess_event(struct px_worker *w, struct px_ev *ev, uint32_t events)
+{
+	bool is_c = ev->kind == PX_EV_CLIENT;
+	struct px_sess *s = is_c ? (struct px_sess *)ev : from_sev(ev);
+	int r;
+
+	if (s->state == S_DEAD)
+		return;
+	r = is_c ? client_event(w, s, events) : server_event(w, s, events);
+	if (r == 0 && s->state == S_RELAY && s->c_eof && s->s_eof && !s->to_s.len && !s->to_c.len)
+		r = -1; /* both directions are done */
+	if (r == 0)
+		r = sess_update(w, s);
+	if (r < 0)
+		px_sess_close(w, s);
+}
+
+/*
+ * Closes both sockets of @s and releases what it holds. The memory itself is
+ * freed by px_sess_reap() after the current epoll batch, which may still
+ * hold events for it.
+ */
+void px_sess_close(struct px_worker *w, struct px_sess *s)
+{
+	if (s->state == S_DEAD)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sess = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsess--;
+	if (s->ssl) {
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
+	close(s->cfd);
+	backend_drop(w, s, false);
+	free(s->to_s.buf);
+	free(s->to_c.buf);
+	atomic_fetch_sub_explicit(&s->vs->st->cur, 1, memory_order_relaxed);
+	px_pool_unref(s->pool);
+	px_vs_unref(s->vs);
+	s->state = S_DEAD;
+	s->next = w->dead;
+	w->dead = s;
+}
+
+/* Frees the sessions closed since the last call. */
+void px_sess_reap(struct px_worker *w)
+{
+	while (w->dead) {
+		struct px_sess *s = w->dead;
+		w->dead = s->next;
+		free(s);
+	}
+}
+
+/* Applies the timeouts: connect, handshake, idle. */
+void px_sess_sweep(struct px_worker *w)
+{
+	struct px_sess *s, *next;
+
+	for (s = w->sess; s; s = next) {
+		next = s->next;
+		switch (s->state) {
+		case S_CONNECTING:
+			if (w->now - s->t_start < PX_CONNECT_TIMEOUT_MS)
+				break;
+			backend_drop(w, s, true);
+			if (backend_connect(w, s) < 0 || sess_update(w, s) < 0) {
+				atomic_fetch_add_explicit(&s->vs->st->failed, 1,
+							  memory_order_relaxed);
+				px_sess_close(w, s);
+			}
+			break;
+		case S_TLS_HS:
+			if (w->now - s->t_last >= PX_HANDSHAKE_TIMEOUT_MS)
+				px_sess_close(w, s);
+			break;
+		case S_RELAY:
+			if (w->now - s->t_last >= PX_IDLE_TIMEOUT_MS)
+				px_sess_close(w, s);
+			break;
+		}
+	}
+}
+
+/* Closes the sessions whose virtual service is gone or disabled in @g. */
+void px_sess_close_removed(struct px_worker *w, const struct px_gen *g)
+{
+	struct px_sess *s, *next;
+
+	for (s = w->sess; s; s = next) {
+		bool keep = false;
+		next = s->next;
+		for (unsigned i = 0; i < g->nvs && !keep; i++)
+			keep = g->vs[i]->id == s->vs->id && g->vs[i]->enabled;
+		if (!keep)
+			px_sess_close(w, s);
+	}
+}
+
+/* Closes every session of the worker (shutdown). */
+void px_sess_close_all(struct px_worker *w)
+{
+	while (w->sess)
+		px_sess_close(w, w->sess);
+}

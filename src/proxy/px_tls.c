@@ -1,0 +1,134 @@
+/* px_tls.c: TLS termination contexts: certificates from PEM text, SNI selection, refusing handshakes when the pool is down. */
+#include <errno.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "proxy/px_int.h"
+
+static char *ssl_errstr(const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "";
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return xasprintf("%s%s%s", what, *buf ? ": " : "", buf);
+}
+
+/*
+ * Builds a server SSL_CTX (TLS 1.2 and 1.3) from a PEM certificate chain and
+ * a PEM private key. Returns 0 and *ret (release with SSL_CTX_free()), or
+ * -EINVAL with *ret_err (caller frees) saying what is wrong.
+ */
+int px_tls_ctx(const char *cert_pem, const char *key_pem, SSL_CTX **ret, char **ret_err)
+{
+	SSL_CTX *ctx = NULL;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	EVP_PKEY *key = NULL;
+	int r = -EINVAL;
+
+	if (!cert_pem || !key_pem) {
+		*ret_err = xstrdup("certificate or key missing");
+		return -EINVAL;
+	}
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		*ret_err = ssl_errstr("SSL_CTX_new");
+		return -ENOMEM;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Partial writes and a moving buffer fit the relay's pending-bytes
+	 * handling; releasing buffers keeps idle TLS connections small. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"clonelb", 7);
+
+	bio = BIO_new_mem_buf(cert_pem, -1);
+	x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	if (!x || SSL_CTX_use_certificate(ctx, x) != 1) {
+		*ret_err = ssl_errstr("cannot use the certificate");
+		goto out;
+	}
+	/* The rest of the PEM text is the chain. */
+	for (X509 *ca; (ca = PEM_read_bio_X509(bio, NULL, NULL, NULL));)
+		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+			X509_free(ca);
+			break;
+		}
+	ERR_clear_error();
+	BIO_free(bio);
+	bio = BIO_new_mem_buf(key_pem, -1);
+	key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	if (!key || SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+		*ret_err = ssl_errstr("cannot use the private key");
+		goto out;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		*ret_err = ssl_errstr("the key does not match the certificate");
+		goto out;
+	}
+	*ret = ctx;
+	ctx = NULL;
+	r = 0;
+out:
+	EVP_PKEY_free(key);
+	X509_free(x);
+	BIO_free(bio);
+	SSL_CTX_free(ctx);
+	return r;
+}
+
+/* Chooses the certificate whose names match the SNI; the first one otherwise. */
+static int on_servername(SSL *ssl, int *al, void *arg)
+{
+	const struct px_vs *vs = SSL_get_app_data(ssl);
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	if (!vs || !name || vs->nctx < 2)
+		return SSL_TLSEXT_ERR_OK;
+	for (unsigned i = 0; i < vs->nctx; i++) {
+		X509 *x = SSL_CTX_get0_certificate(vs->ctx[i]);
+		if (x && X509_check_host(x, name, 0, 0, NULL) == 1) {
+			if (i)
+				SSL_set_SSL_CTX(ssl, vs->ctx[i]);
+			break;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* With no server to talk to, end the handshake with an alert at once rather
+ * than accept a connection that would be closed after it. */
+static int on_client_hello(SSL *ssl, int *al, void *arg)
+{
+	const struct px_vs *vs = SSL_get_app_data(ssl);
+
+	if (!vs || px_pool_has_usable(vs->pool))
+		return SSL_CLIENT_HELLO_SUCCESS;
+	atomic_fetch_add(&vs->st->refused, 1);
+	*al = SSL_AD_HANDSHAKE_FAILURE;
+	return SSL_CLIENT_HELLO_ERROR;
+}
+
+/*
+ * Installs the callbacks on every context of @vs. Contexts are shared by
+ * successive versions of a service, so the callbacks find the service through
+ * the SSL object's app data (the session's own, referenced, service), never
+ * through the context.
+ */
+void px_tls_setup_vs(struct px_vs *vs)
+{
+	for (unsigned i = 0; i < vs->nctx; i++) {
+		SSL_CTX_set_tlsext_servername_callback(vs->ctx[i], on_servername);
+		SSL_CTX_set_client_hello_cb(vs->ctx[i], on_client_hello, NULL);
+	}
+}

@@ -1,0 +1,261 @@
+/* px_worker.c: a worker thread: its epoll loop, its own SO_REUSEPORT listeners, accepting, timers, configuration switches. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <malloc.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "proxy/px_int.h"
+
+/*
+ * Sets the epoll interest of @fd to @want, registering it the first time
+ * (*cur == UINT32_MAX means not registered). Returns 0 or -errno.
+ */
+int px_ep_set(struct px_worker *w, int fd, struct px_ev *ev, uint32_t *cur, uint32_t want)
+{
+	struct epoll_event e = {.events = want, .data.ptr = ev};
+	int op = *cur == UINT32_MAX ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+
+	if (*cur == want)
+		return 0;
+	if (epoll_ctl(w->ep, op, fd, &e) == -1)
+		return -errno;
+	*cur = want;
+	return 0;
+}
+
+static int listener_open(struct px_worker *w, struct px_listener *l, char **ret_err)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr = l->addr, .sin_port = htons(l->port)};
+	char ip[INET_ADDRSTRLEN];
+	int one = 1, fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	/* Every worker binds its own socket; the kernel spreads connections. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) == -1 || listen(fd, PX_BACKLOG) == -1)
+		goto fail;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	l->fd = fd;
+	l->mask = UINT32_MAX;
+	if (px_ep_set(w, fd, &l->ev, &l->mask, EPOLLIN) < 0)
+		goto fail;
+	return 0;
+fail:
+	inet_ntop(AF_INET, &l->addr, ip, sizeof(ip));
+	*ret_err = xasprintf("cannot listen on %s:%u: %s", ip, l->port, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	l->fd = -1;
+	return -errno;
+}
+
+static void listener_free(struct px_listener *l)
+{
+	if (l->fd != -1)
+		close(l->fd);
+	px_vs_unref(l->vs);
+	free(l);
+}
+
+/* Opens listeners that failed before (the address may have appeared). */
+static void listeners_retry(struct px_worker *w)
+{
+	for (struct px_listener *l = w->lis; l; l = l->next) {
+		char *err = NULL;
+		if (l->fd != -1)
+			continue;
+		if (listener_open(w, l, &err) == 0)
+			px_vs_set_listen_err(l->vs, NULL);
+		free(err);
+	}
+}
+
+/*
+ * Makes the worker's listeners match @g: one per (VIP, port) of each enabled
+ * service. A listener whose address stays keeps its socket and its queue of
+ * pending connections; it just serves the new version of the service.
+ */
+static void listeners_sync(struct px_worker *w, struct px_gen *g)
+{
+	struct px_listener **pp;
+
+	for (struct px_listener *l = w->lis; l; l = l->next)
+		l->claimed = false;
+	for (unsigned i = 0; i < g->nvs; i++) {
+		struct px_vs *vs = g->vs[i];
+		if (!vs->enabled)
+			continue;
+		for (unsigned v = 0; v < vs->nvip; v++)
+			for (unsigned k = 0; k < vs->nsvc; k++) {
+				struct px_listener *l;
+				for (l = w->lis; l; l = l->next)
+					if (l->addr.s_addr == vs->vip[v].s_addr &&
+					    l->port == vs->svc[k].port)
+						break;
+				if (l && l->claimed) {
+					/* Two services on one address: the first keeps it. */
+					char ip[INET_ADDRSTRLEN];
+					inet_ntop(AF_INET, &vs->vip[v], ip, sizeof(ip));
+					char *e = xasprintf("%s:%u is already used by virtual service %s",
+							    ip, vs->svc[k].port, l->vs->name);
+					px_vs_set_listen_err(vs, e);
+					if (w->idx == 0)
+						px_log("virtual service %s: %s", vs->name, e);
+					free(e);
+					continue;
+				}
+				if (!l) {
+					char *err = NULL;
+					l = xcalloc(1, sizeof(*l));
+					l->ev.kind = PX_EV_LISTENER;
+					l->addr = vs->vip[v];
+					l->port = vs->svc[k].port;
+					l->next = w->lis;
+					w->lis = l;
+					if (listener_open(w, l, &err) < 0) {
+						px_vs_set_listen_err(vs, err);
+						if (w->idx == 0)
+							px_log("virtual service %s: %s", vs->name, err);
+					} else if (w->idx == 0) {
+						px_vs_set_listen_err(vs, NULL);
+					}
+					free(err);
+				}
+				l->claimed = true;
+				l->ssl = vs->svc[k].ssl;
+				if (l->vs != vs) {
+					atomic_fetch_add(&vs->refs, 1);
+					px_vs_unref(l->vs);
+					l->vs = vs;
+				}
+			}
+	}
+	/* Close what no service claims any more. */
+	for (pp = &w->lis; *pp;) {
+		struct px_listener *l = *pp;
+		if (l->claimed) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		listener_free(l);
+	}
+}
+
+static void take_gen(struct px_worker *w)
+{
+	struct px_gen *g = px_gen_get(w->px);
+
+	if (!g)
+		return;
+	if (w->gen && g->seq == w->gen->seq) {
+		px_gen_unref(g);
+		return;
+	}
+	listeners_sync(w, g);
+	px_sess_close_removed(w, g);
+	px_gen_unref(w->gen);
+	w->gen = g;
+}
+
+static void do_accept(struct px_worker *w, struct px_listener *l)
+{
+	for (int i = 0; i < PX_ACCEPT_BATCH; i++) {
+		struct sockaddr_in peer;
+		socklen_t len = sizeof(peer);
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE)
+				px_log("accept: %s (raise the open files limit)", strerror(errno));
+			return;
+		}
+		px_sess_accept(w, l, fd, &peer);
+	}
+}
+
+static void tick(struct px_worker *w)
+{
+	unsigned before = w->nsess;
+
+	px_sess_sweep(w);
+	listeners_retry(w);
+	/* After a burst of connections has gone, give the freed session memory
+	 * back to the system so the daemon's footprint returns to its baseline. */
+	if (w->nsess == 0 && (w->peak > 0 || before > 0)) {
+		w->peak = 0;
+		malloc_trim(0);
+	}
+}
+
+/* The thread of one worker: runs until px_stop(). */
+void *px_worker_main(void *arg)
+{
+	struct px_worker *w = arg;
+	struct epoll_event evs[256];
+	uint32_t wmask = UINT32_MAX;
+
+	w->buf = xmalloc(PX_BUF_SIZE);
+	px_ep_set(w, w->evfd, &w->wake, &wmask, EPOLLIN);
+	w->now = now_ms();
+	take_gen(w);
+	w->next_tick = w->now + PX_TICK_MS;
+	while (!atomic_load(&w->px->stopping)) {
+		int timeout = w->next_tick > w->now ? (int)(w->next_tick - w->now) : 0;
+		int n = epoll_wait(w->ep, evs, 256, timeout);
+
+		w->now = now_ms();
+		if (n == -1 && errno != EINTR) {
+			px_log("worker %u: epoll_wait: %s", w->idx, strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct px_ev *ev = evs[i].data.ptr;
+			uint64_t v;
+			switch (ev->kind) {
+			case PX_EV_WAKE:
+				if (read(w->evfd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+					px_log("worker %u: eventfd: %s", w->idx, strerror(errno));
+				/* Not now: listeners and sessions the switch closes may
+				 * still have events later in this batch. */
+				w->gen_pending = true;
+				break;
+			case PX_EV_LISTENER:
+				do_accept(w, (struct px_listener *)ev);
+				break;
+			default:
+				px_sess_event(w, ev, evs[i].events);
+				break;
+			}
+		}
+		if (w->gen_pending) {
+			w->gen_pending = false;
+			take_gen(w);
+		}
+		if (w->now >= w->next_tick) {
+			tick(w);
+			w->next_tick = w->now + PX_TICK_MS;
+		}
+		px_sess_reap(w);
+	}
+	px_sess_close_all(w);
+	px_sess_reap(w);
+	while (w->lis) {
+		struct px_listener *l = w->lis;
+		w->lis = l->next;
+		listener_free(l);
+	}
+	px_gen_unref(w->gen);
+	w->gen = NULL;
+	free(w->buf);
+	return NULL;
+}
