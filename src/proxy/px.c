@@ -15,9 +15,10 @@
 #include <unistd.h>
 
 #include "lib/util.h"
+#include "log.h"
 #include "proxy/px_int.h"
 
-/* Logs one line to stderr, as the daemon does. */
+/* Logs one line through the daemon's logger, module "proxy", level info. */
 void px_log(const char *fmt, ...)
 {
 	char buf[512];
@@ -26,7 +27,7 @@ void px_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "clonelbd: proxy: %s\n", buf);
+	log_info("proxy", "%s", buf);
 }
 
 /* Returns a new reference to the current generation, or NULL before the first px_apply(). */
@@ -60,9 +61,12 @@ static void raise_nofile(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			px_log("cannot raise the open files limit: %s", strerror(errno));
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536)
-		px_log("open files limit is %llu: fewer than %llu concurrent client connections",
-		       (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_cur / 2);
+	/* Each client connection costs two descriptors (client and server). */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * 10000 + 256)
+		log_warn("proxy",
+			 "open files limit is %llu and cannot be raised (hard limit): at most about "
+			 "%llu concurrent client connections",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur - 64) / 2);
 }
 
 static void wake(int fd)

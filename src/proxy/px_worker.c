@@ -72,8 +72,11 @@ static void listeners_retry(struct px_worker *w)
 {
 	for (struct px_listener *l = w->lis; l; l = l->next) {
 		char *err = NULL;
-		if (l->fd != -1)
+		if (l->fd != -1) {
+			if (l->mask == 0) /* paused by do_accept() */
+				px_ep_set(w, l->fd, &l->ev, &l->mask, EPOLLIN);
 			continue;
+		}
 		if (listener_open(w, l, &err) == 0)
 			px_vs_set_listen_err(l->vs, NULL);
 		free(err);
@@ -175,8 +178,14 @@ static void do_accept(struct px_worker *w, struct px_listener *l)
 		socklen_t len = sizeof(peer);
 		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EMFILE || errno == ENFILE)
-				px_log("accept: %s (raise the open files limit)", strerror(errno));
+			/* Out of descriptors, the listener stays readable: stop
+			 * watching it until the next tick instead of spinning. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				if (w->idx == 0 || l->mask != 0)
+					px_log("accept: %s: pausing for %d ms", strerror(errno),
+					       PX_TICK_MS);
+				px_ep_set(w, l->fd, &l->ev, &l->mask, 0);
+			}
 			return;
 		}
 		px_sess_accept(w, l, fd, &peer);
@@ -185,13 +194,11 @@ static void do_accept(struct px_worker *w, struct px_listener *l)
 
 static void tick(struct px_worker *w)
 {
-	unsigned before = w->nsess;
-
 	px_sess_sweep(w);
 	listeners_retry(w);
 	/* After a burst of connections has gone, give the freed session memory
 	 * back to the system so the daemon's footprint returns to its baseline. */
-	if (w->nsess == 0 && (w->peak > 0 || before > 0)) {
+	if (w->nsess == 0 && w->peak > 0) {
 		w->peak = 0;
 		malloc_trim(0);
 	}
