@@ -1,39 +1,650 @@
-/* clone.c: placeholder until the clone engine lands: no eBPF, empty stats. */
+/* clone.c: the clone engine's life cycle, configuration reconciliation and the proxy's connection hook. */
 #include "clone/clone.h"
 
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
-struct clone_engine {
-	int unused;
-};
+#include "bpf/clone.skel.h"
+#include "clone/clone_int.h"
+#include "lib/netif.h"
+#include "lib/util.h"
 
-const struct px_conn_hook clone_conn_hook_ops = {NULL, NULL, NULL};
+/* The engine is part of the daemon and has no caller to hand an error to in
+ * clone_apply() or the resolver: it says what went wrong on stderr, which is
+ * the daemon's log. */
+static void clone_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void clone_log(const char *fmt, ...)
+{
+	va_list ap;
 
+	va_start(ap, fmt);
+	fputs("clonelbd: clone: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* libbpf's own messages: keep warnings (load failures), drop the chatter. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBBPF_WARN)
+		return 0;
+	/* A probe of a hook without our filter is how stale filters are found. */
+	if (strstr(fmt, "Kernel error message") || strstr(fmt, "Failed to find"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *resolver_main(void *arg);
+
+/* See clone.h. */
 int clone_start(struct clone_engine **ret, char **ret_err)
 {
-	*ret = calloc(1, sizeof(struct clone_engine));
-	return *ret ? 0 : -1;
+	struct clone_engine *ce;
+	int r;
+
+	ce = xcalloc(1, sizeof(*ce));
+	pthread_rwlock_init(&ce->lock, NULL);
+	pthread_mutex_init(&ce->stop_mutex, NULL);
+	pthread_cond_init(&ce->stop_cond, NULL);
+	ce->next_gen = 1;
+	libbpf_set_print(libbpf_print);
+	r = libbpf_num_possible_cpus();
+	if (r <= 0) {
+		*ret_err = xasprintf("cannot count CPUs: %s", strerror(r ? -r : EINVAL));
+		goto fail;
+	}
+	ce->ncpus = r;
+
+	ce->skel = clone_bpf__open();
+	if (!ce->skel) {
+		r = -errno;
+		*ret_err = xasprintf("opening the clone eBPF object: %s", strerror(errno));
+		goto fail;
+	}
+	ce->skel->rodata->clone_mark = CLONE_MARK;
+	r = clone_bpf__load(ce->skel);
+	if (r < 0) {
+		*ret_err = xasprintf("loading the clone eBPF program (root and a kernel with BPF needed): %s",
+				     strerror(-r));
+		goto fail_skel;
+	}
+	ce->conns_fd = bpf_map__fd(ce->skel->maps.clone_conns);
+	ce->srvs_fd = bpf_map__fd(ce->skel->maps.clone_srvs);
+	ce->stats_fd = bpf_map__fd(ce->skel->maps.clone_stats);
+	ce->events_fd = bpf_map__fd(ce->skel->maps.clone_events);
+
+	r = clone_tc_remove_stale();
+	if (r > 0)
+		clone_log("removed %d tc filter(s) left by an earlier run", r);
+	clone_net_se_uuid(ce->se_uuid, sizeof(ce->se_uuid));
+
+	r = pthread_create(&ce->resolver, NULL, resolver_main, ce);
+	if (r) {
+		*ret_err = xasprintf("starting the neighbour resolver: %s", strerror(r));
+		r = -r;
+		goto fail_skel;
+	}
+	ce->resolver_started = true;
+	*ret = ce;
+	return 0;
+
+fail_skel:
+	clone_bpf__destroy(ce->skel);
+fail:
+	pthread_cond_destroy(&ce->stop_cond);
+	pthread_mutex_destroy(&ce->stop_mutex);
+	pthread_rwlock_destroy(&ce->lock);
+	free(ce);
+	return r < 0 ? r : -EINVAL;
 }
 
-void clone_apply(struct clone_engine *ce, const json_t *snap)
+/* See clone.h. */
+void clone_stop(struct clone_engine *ce)
 {
+	int i;
+
+	if (!ce)
+		return;
+	if (ce->resolver_started) {
+		pthread_mutex_lock(&ce->stop_mutex);
+		ce->stopping = true;
+		pthread_cond_signal(&ce->stop_cond);
+		pthread_mutex_unlock(&ce->stop_mutex);
+		pthread_join(ce->resolver, NULL);
+	}
+	for (i = 0; i < ce->n_hooks; i++)
+		clone_tc_detach(ce, ce->hooks[i].ifindex);
+	ce->n_hooks = 0;
+	for (i = 0; i < CLONE_MAX_VS; i++)
+		free(ce->vs[i].profile_key);
+	for (i = 0; i < ce->n_known_vs; i++)
+		free(ce->known_vs[i]);
+	free(ce->known_vs);
+	clone_bpf__destroy(ce->skel);
+	pthread_cond_destroy(&ce->stop_cond);
+	pthread_mutex_destroy(&ce->stop_mutex);
+	pthread_rwlock_destroy(&ce->lock);
+	free(ce);
 }
 
-json_t *clone_stats(struct clone_engine *ce, const char *vs_uuid, bool detail)
+/* See clone.h. */
+const char *clone_se_uuid(struct clone_engine *ce)
 {
+	return ce ? ce->se_uuid : "";
+}
+
+/* ---- configuration ---------------------------------------------------- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+/* The object of @type named @name in @tenant (references are by name within
+ * a tenant), borrowed, or NULL. */
+static const json_t *snap_find(const json_t *snap, const char *type, const char *tenant, const char *name)
+{
+	const json_t *o;
+	size_t i;
+
+	json_array_foreach(json_object_get(snap, type), i, o) {
+		const char *t = jstr(o, "tenant_ref");
+
+		if (strcmp(jstr(o, "name"), name) == 0 && strcmp(*t ? t : "admin", tenant) == 0)
+			return o;
+	}
 	return NULL;
 }
 
-void clone_metrics(struct clone_engine *ce, FILE *out)
+/* Parses {"addr": "a.b.c.d"} into @ret_be; -EINVAL if absent or not IPv4. */
+static int parse_addr(const json_t *ip, uint32_t *ret_be)
 {
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, jstr(ip, "addr"), &a) != 1)
+		return -EINVAL;
+	*ret_be = a.s_addr;
+	return 0;
 }
 
-const char *clone_se_uuid(struct clone_engine *ce)
+/* Writes slot @slot of service slot @v to the clone_srvs map (inactive if unused). */
+static void push_srv(struct clone_engine *ce, int v, int slot)
 {
-	return "localhost:se-000000000000";
+	struct clone_vs_state *vs = &ce->vs[v];
+	struct clone_srv_state *s = &vs->srv[slot];
+	uint32_t key = (uint32_t)(v * CLONE_SRV_PER_VS + slot);
+	struct clone_srv val;
+
+	memset(&val, 0, sizeof(val));
+	if (vs->used && s->used) {
+		val.gen = s->gen;
+		val.ifindex = (uint32_t)s->ifindex;
+		val.stat_slot = s->stat_slot;
+		val.flags = CLONE_SRV_ACTIVE;
+		if (s->has_mac)
+			val.flags |= CLONE_SRV_HAS_MAC;
+		if (vs->preserve_client_ip)
+			val.flags |= CLONE_SRV_PRESERVE_CLIENT_IP;
+		memcpy(val.dst_mac, s->mac, 6);
+		memcpy(val.src_mac, s->src_mac, 6);
+	}
+	bpf_map_update_elem(ce->srvs_fd, &key, &val, BPF_ANY);
 }
 
-void clone_stop(struct clone_engine *ce)
+/*
+ * Finds the clone interface of @s (its subnet first, else network_ref) and
+ * its MAC, and the clone server's MAC from the neighbour table if the profile
+ * gave none. Returns true if anything changed.
+ */
+static bool refresh_srv(struct clone_srv_state *s, uint64_t now)
 {
-	free(ce);
+	char ifname[IF_NAMESIZE] = "";
+	uint8_t mac[6], src_mac[6] = {0};
+	int ifindex = 0;
+	bool changed = false, has_mac = s->has_mac;
+
+	if (s->mask >= 0 && netif_for_subnet(s->subnet_be, s->mask, ifname, NULL) == 0)
+		ifindex = (int)if_nametoindex(ifname);
+	if (!ifindex && s->network_ref[0]) {
+		snprintf(ifname, sizeof(ifname), "%s", s->network_ref);
+		ifindex = (int)if_nametoindex(ifname);
+	}
+	if (!ifindex)
+		ifname[0] = '\0';
+	if (ifindex)
+		clone_net_if_mac(ifname, src_mac);
+	if (ifindex != s->ifindex || strcmp(ifname, s->ifname) != 0 || memcmp(src_mac, s->src_mac, 6)) {
+		changed = true;
+		s->ifindex = ifindex;
+		snprintf(s->ifname, sizeof(s->ifname), "%s", ifname);
+		memcpy(s->src_mac, src_mac, 6);
+	}
+	if (!ifindex) {
+		if (!s->warned)
+			clone_log("clone server %s: no interface on its subnet or network_ref: "
+				  "its frames are counted, not sent",
+				  s->ip);
+		s->warned = true;
+		return changed;
+	}
+	s->warned = false;
+	if (s->mac_configured)
+		return changed;
+	if (clone_net_neigh_lookup(s->ip_be, ifname, mac) == 0) {
+		if (!has_mac || memcmp(mac, s->mac, 6) != 0) {
+			memcpy(s->mac, mac, 6);
+			s->has_mac = true;
+			changed = true;
+		}
+	}
+	/* Ask again now and then: unresolved, every second; resolved, every 30 s
+	 * so that a server that moved is noticed and its entry stays fresh. */
+	if (now - s->last_probe_ms >= (s->has_mac ? 30000u : 1000u)) {
+		clone_net_probe(s->ip_be, ifname);
+		s->last_probe_ms = now;
+	}
+	return changed;
 }
+
+static uint32_t new_stat_slot(struct clone_engine *ce)
+{
+	uint32_t slot = ce->next_stat++ % CLONE_STAT_SLOTS;
+
+	clone_stats_zero(ce, slot);
+	return slot;
+}
+
+/* Reconciles service slot @v with its profile. @reset: fresh counters. */
+static void apply_profile(struct clone_engine *ce, int v, const json_t *prof, bool reset)
+{
+	struct clone_vs_state *vs = &ce->vs[v];
+	bool keep[CLONE_SRV_PER_VS] = {false};
+	const json_t *cs;
+	size_t i;
+	int k, n = 0;
+	uint64_t now = now_ms();
+
+	vs->preserve_client_ip = json_is_true(json_object_get(prof, "preserve_client_ip"));
+	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs) {
+		const json_t *subnet = json_object_get(cs, "subnet");
+		struct clone_srv_state *s = NULL;
+		uint32_t ip_be, net_be = 0;
+		const char *mac = json_string_value(json_object_get(cs, "mac"));
+		const char *netref = json_string_value(json_object_get(cs, "network_ref"));
+		int mask = -1;
+
+		if (n >= CLONE_SRV_PER_VS || parse_addr(json_object_get(cs, "ip_address"), &ip_be) < 0)
+			continue;
+		if (subnet && parse_addr(json_object_get(subnet, "ip_addr"), &net_be) == 0 &&
+		    json_is_integer(json_object_get(subnet, "mask")))
+			mask = (int)json_integer_value(json_object_get(subnet, "mask"));
+		/* The same server (address and placement) keeps its slot, so the
+		 * connections already going to it keep going to it. */
+		for (k = 0; k < CLONE_SRV_PER_VS; k++) {
+			struct clone_srv_state *o = &vs->srv[k];
+
+			if (o->used && !keep[k] && o->ip_be == ip_be && o->subnet_be == net_be &&
+			    o->mask == mask && strcmp(o->network_ref, netref ? netref : "") == 0) {
+				s = o;
+				break;
+			}
+		}
+		if (!s) {
+			for (k = 0; k < CLONE_SRV_PER_VS && (vs->srv[k].used || keep[k]); k++)
+				;
+			if (k == CLONE_SRV_PER_VS)
+				continue;
+			s = &vs->srv[k];
+			memset(s, 0, sizeof(*s));
+			s->used = true;
+			s->ip_be = ip_be;
+			inet_ntop(AF_INET, &ip_be, s->ip, sizeof(s->ip));
+			s->subnet_be = net_be;
+			s->mask = mask;
+			snprintf(s->network_ref, sizeof(s->network_ref), "%s", netref ? netref : "");
+			s->gen = ce->next_gen++;
+			s->stat_slot = new_stat_slot(ce);
+		} else if (reset) {
+			s->stat_slot = new_stat_slot(ce);
+		}
+		s->mac_configured = mac && *mac && clone_net_parse_mac(mac, s->mac) == 0;
+		if (s->mac_configured)
+			s->has_mac = true;
+		else if (reset) {
+			/* Resolve again: the profile no longer (or never) gave one. */
+			s->has_mac = false;
+			s->last_probe_ms = 0;
+		}
+		refresh_srv(s, now);
+		keep[k] = true;
+		vs->order[n++] = k;
+	}
+	vs->n_order = n;
+	for (k = 0; k < CLONE_SRV_PER_VS; k++) {
+		if (!keep[k])
+			vs->srv[k].used = false;
+		push_srv(ce, v, k);
+	}
+}
+
+static int find_hook(struct clone_engine *ce, int ifindex)
+{
+	int i;
+
+	for (i = 0; i < ce->n_hooks; i++)
+		if (ce->hooks[i].ifindex == ifindex)
+			return i;
+	return -1;
+}
+
+/* Adds the interfaces that reach the servers of pool @pool to @want. */
+static void pool_ifaces(const json_t *pool, int *want, int *n_want)
+{
+	const json_t *srv;
+	size_t i;
+	int j, ifindex;
+
+	json_array_foreach(json_object_get(pool, "servers"), i, srv) {
+		uint32_t ip_be;
+
+		if (parse_addr(json_object_get(srv, "ip"), &ip_be) < 0)
+			continue;
+		ifindex = clone_net_route_ifindex(ip_be, NULL);
+		if (ifindex <= 0) {
+			clone_log("pool server %s: no route (%s): its traffic cannot be cloned",
+				  jstr(json_object_get(srv, "ip"), "addr"), strerror(-ifindex));
+			continue;
+		}
+		for (j = 0; j < *n_want && want[j] != ifindex; j++)
+			;
+		if (j == *n_want && *n_want < CLONE_MAX_HOOKS)
+			want[(*n_want)++] = ifindex;
+	}
+}
+
+/* Attaches to every interface of @want not yet attached, detaches from the rest. */
+static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
+{
+	int i, j;
+
+	for (i = 0; i < ce->n_hooks;) {
+		for (j = 0; j < n_want && want[j] != ce->hooks[i].ifindex; j++)
+			;
+		if (j < n_want) {
+			i++;
+			continue;
+		}
+		clone_tc_detach(ce, ce->hooks[i].ifindex);
+		ce->hooks[i] = ce->hooks[--ce->n_hooks];
+	}
+	for (j = 0; j < n_want; j++) {
+		char *err = NULL;
+
+		if (find_hook(ce, want[j]) >= 0)
+			continue;
+		if (clone_tc_attach(ce, want[j], &err) < 0) {
+			clone_log("%s", err);
+			free(err);
+			continue;
+		}
+		ce->hooks[ce->n_hooks].ifindex = want[j];
+		if_indextoname((unsigned)want[j], ce->hooks[ce->n_hooks].ifname);
+		ce->n_hooks++;
+	}
+}
+
+/*
+ * Clone servers without a configured MAC were just probed: give the
+ * neighbour table a moment (at most 50 ms, an ARP exchange on a directly
+ * connected segment takes well under one) so that the first connections are
+ * cloned; whatever is still unresolved is left to the resolver thread.
+ */
+static void wait_for_macs(struct clone_engine *ce)
+{
+	struct timespec ms5 = {.tv_nsec = 5 * 1000 * 1000};
+	bool pending;
+	int round, v, k;
+
+	for (round = 0; round < 10; round++) {
+		pending = false;
+		for (v = 0; v < CLONE_MAX_VS; v++) {
+			struct clone_vs_state *vs = &ce->vs[v];
+
+			for (k = 0; vs->used && k < CLONE_SRV_PER_VS; k++) {
+				struct clone_srv_state *s = &vs->srv[k];
+
+				if (!s->used || s->has_mac || !s->ifindex || s->waited)
+					continue;
+				if (refresh_srv(s, now_ms()))
+					push_srv(ce, v, k);
+				if (s->has_mac)
+					continue;
+				if (round == 9)
+					s->waited = true;
+				pending = true;
+			}
+		}
+		if (!pending)
+			break;
+		nanosleep(&ms5, NULL);
+	}
+}
+
+/* See clone.h. */
+void clone_apply(struct clone_engine *ce, const json_t *snap)
+{
+	bool seen[CLONE_MAX_VS] = {false};
+	int want[CLONE_MAX_HOOKS], n_want = 0, v, k;
+	const json_t *o;
+	size_t i;
+
+	if (!ce || !snap)
+		return;
+	pthread_rwlock_wrlock(&ce->lock);
+	for (k = 0; k < ce->n_known_vs; k++)
+		free(ce->known_vs[k]);
+	free(ce->known_vs);
+	ce->n_known_vs = 0;
+	ce->known_vs = xcalloc(json_array_size(json_object_get(snap, "virtualservice")) + 1, sizeof(char *));
+
+	json_array_foreach(json_object_get(snap, "virtualservice"), i, o) {
+		const char *tenant = *jstr(o, "tenant_ref") ? jstr(o, "tenant_ref") : "admin";
+		const char *pref = jstr(o, "traffic_clone_profile_ref");
+		const json_t *prof, *pool;
+		json_int_t id = json_integer_value(json_object_get(o, "_id"));
+		char *key;
+		bool reset;
+
+		ce->known_vs[ce->n_known_vs++] = xstrdup(jstr(o, "uuid"));
+		if (!*pref)
+			continue;
+		prof = snap_find(snap, "trafficcloneprofile", tenant, pref);
+		if (!prof) {
+			clone_log("virtual service %s: traffic clone profile %s not found", jstr(o, "name"), pref);
+			continue;
+		}
+		for (v = 0; v < CLONE_MAX_VS && !(ce->vs[v].used && ce->vs[v].vs_id == id); v++)
+			;
+		if (v == CLONE_MAX_VS) {
+			for (v = 0; v < CLONE_MAX_VS && (ce->vs[v].used || seen[v]); v++)
+				;
+			if (v == CLONE_MAX_VS) {
+				clone_log("virtual service %s: more than %d cloned services, not cloned",
+					  jstr(o, "name"), CLONE_MAX_VS);
+				continue;
+			}
+			memset(&ce->vs[v], 0, sizeof(ce->vs[v]));
+			ce->vs[v].used = true;
+			ce->vs[v].vs_id = id;
+		}
+		seen[v] = true;
+		snprintf(ce->vs[v].uuid, sizeof(ce->vs[v].uuid), "%s", jstr(o, "uuid"));
+		snprintf(ce->vs[v].name, sizeof(ce->vs[v].name), "%s", jstr(o, "name"));
+		key = xasprintf("%s|%s", jstr(prof, "uuid"), jstr(prof, "_last_modified"));
+		reset = !ce->vs[v].profile_key || strcmp(key, ce->vs[v].profile_key) != 0;
+		free(ce->vs[v].profile_key);
+		ce->vs[v].profile_key = key;
+		if (reset) {
+			char *t = now_iso8601();
+
+			snprintf(ce->vs[v].last_reset, sizeof(ce->vs[v].last_reset), "%s", t);
+			free(t);
+		}
+		apply_profile(ce, v, prof, reset);
+		pool = snap_find(snap, "pool", tenant, jstr(o, "pool_ref"));
+		if (pool)
+			pool_ifaces(pool, want, &n_want);
+	}
+	/* Services that lost their profile (or are gone): their slots go
+	 * inactive at once, so their connections stop being cloned. */
+	for (v = 0; v < CLONE_MAX_VS; v++) {
+		if (!ce->vs[v].used || seen[v])
+			continue;
+		ce->vs[v].used = false;
+		free(ce->vs[v].profile_key);
+		ce->vs[v].profile_key = NULL;
+		for (k = 0; k < CLONE_SRV_PER_VS; k++) {
+			ce->vs[v].srv[k].used = false;
+			push_srv(ce, v, k);
+		}
+	}
+	sync_hooks(ce, want, n_want);
+	wait_for_macs(ce);
+	pthread_rwlock_unlock(&ce->lock);
+}
+
+/* ---- the neighbour resolver -------------------------------------------- */
+
+/* Every 250 ms: re-checks the clone interfaces and the MACs of clone servers
+ * that have none configured, and pushes what changed to the map. */
+static void *resolver_main(void *arg)
+{
+	struct clone_engine *ce = arg;
+	struct timespec deadline;
+	int v, k;
+
+	pthread_mutex_lock(&ce->stop_mutex);
+	while (!ce->stopping) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 250 * 1000 * 1000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ce->stop_cond, &ce->stop_mutex, &deadline);
+		if (ce->stopping)
+			break;
+		pthread_mutex_unlock(&ce->stop_mutex);
+		pthread_rwlock_wrlock(&ce->lock);
+		for (v = 0; v < CLONE_MAX_VS; v++) {
+			struct clone_vs_state *vs = &ce->vs[v];
+
+			for (k = 0; vs->used && k < CLONE_SRV_PER_VS; k++)
+				if (vs->srv[k].used && refresh_srv(&vs->srv[k], now_ms()))
+					push_srv(ce, v, k);
+		}
+		pthread_rwlock_unlock(&ce->lock);
+		pthread_mutex_lock(&ce->stop_mutex);
+	}
+	pthread_mutex_unlock(&ce->stop_mutex);
+	return NULL;
+}
+
+/* ---- the proxy's connection hook ---------------------------------------- */
+
+static struct clone_vs_state *vs_by_id(struct clone_engine *ce, int64_t id, int *ret_v)
+{
+	int v;
+
+	for (v = 0; v < CLONE_MAX_VS; v++)
+		if (ce->vs[v].used && ce->vs[v].vs_id == id) {
+			*ret_v = v;
+			return &ce->vs[v];
+		}
+	return NULL;
+}
+
+static void conn_key(const struct px_conn_info *ci, struct clone_conn_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->local_ip = ci->local.sin_addr.s_addr;
+	key->server_ip = ci->server.sin_addr.s_addr;
+	key->local_port = ci->local.sin_port;
+	key->server_port = ci->server.sin_port;
+	/* Bound to INADDR_ANY: the kernel will pick the route's source. */
+	if (!key->local_ip)
+		clone_net_route_ifindex(key->server_ip, &key->local_ip);
+}
+
+/* Registers the back-end connection before its connect(): picks its clone
+ * server (round robin per connection) and inserts it in the map. */
+static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
+{
+	struct clone_engine *ce = ctx;
+	struct clone_vs_state *vs;
+	struct clone_conn_key key;
+	struct clone_conn val;
+	uint32_t n;
+	int v, slot;
+
+	if (!ce || !ci)
+		return;
+	conn_key(ci, &key);
+	pthread_rwlock_rdlock(&ce->lock);
+	vs = vs_by_id(ce, ci->vs_id, &v);
+	if (!vs || vs->n_order == 0 || !key.local_ip) {
+		pthread_rwlock_unlock(&ce->lock);
+		return;
+	}
+	n = atomic_fetch_add(&ce->rr[v], 1);
+	slot = vs->order[n % (uint32_t)vs->n_order];
+	memset(&val, 0, sizeof(val));
+	val.client_ip = ci->client.sin_addr.s_addr;
+	val.srv_index = (uint32_t)(v * CLONE_SRV_PER_VS + slot);
+	val.srv_gen = vs->srv[slot].gen;
+	bpf_map_update_elem(ce->conns_fd, &key, &val, BPF_ANY);
+	pthread_rwlock_unlock(&ce->lock);
+}
+
+/* After close(): the entry stays for CLONE_CLOSE_GRACE_NS so the FIN/ACK
+ * exchange is still cloned; then a reuse of the 4-tuple by traffic that is
+ * not registered (a health check) is not. */
+static void clone_on_close(void *ctx, const struct px_conn_info *ci)
+{
+	struct clone_engine *ce = ctx;
+	struct clone_conn_key key;
+	struct clone_conn val;
+
+	if (!ce || !ci)
+		return;
+	conn_key(ci, &key);
+	if (bpf_map_lookup_elem(ce->conns_fd, &key, &val) < 0)
+		return;
+	val.expires_ns = mono_ns() + CLONE_CLOSE_GRACE_NS;
+	bpf_map_update_elem(ce->conns_fd, &key, &val, BPF_EXIST);
+}
+
+const struct px_conn_hook clone_conn_hook_ops = {
+	.on_connect = clone_on_connect,
+	.on_close = clone_on_close,
+	.ctx = NULL,
+};

@@ -1,0 +1,249 @@
+/* clone_stats.c: traffic_clone_stats JSON and Prometheus lines from the per-CPU counters of the clone program. */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clone/clone_int.h"
+#include "lib/util.h"
+
+/* Sets every CPU's counters of @slot to zero. */
+void clone_stats_zero(struct clone_engine *ce, uint32_t slot)
+{
+	struct clone_stat *zero = xcalloc((size_t)ce->ncpus, sizeof(*zero));
+
+	bpf_map_update_elem(ce->stats_fd, &slot, zero, BPF_ANY);
+	free(zero);
+}
+
+/* Reads the counters of @slot, one struct per possible CPU, into @ret_percpu
+ * (ce->ncpus entries). Returns 0 or -errno. */
+int clone_stats_read(struct clone_engine *ce, uint32_t slot, struct clone_stat *ret_percpu)
+{
+	return bpf_map_lookup_elem(ce->stats_fd, &slot, ret_percpu) == 0 ? 0 : -errno;
+}
+
+static void add(struct clone_stat *sum, const struct clone_stat *s)
+{
+	sum->total += s->total;
+	sum->succeeded += s->succeeded;
+	sum->mbuf_alloc_failed += s->mbuf_alloc_failed;
+	sum->driver_failures += s->driver_failures;
+	sum->no_mac += s->no_mac;
+	sum->no_interface += s->no_interface;
+	sum->bytes += s->bytes;
+	sum->bytes_failed += s->bytes_failed;
+}
+
+static char *mac_str(const uint8_t m[6])
+{
+	return xasprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static json_t *srv_json(const struct clone_srv_state *s, const struct clone_stat *st)
+{
+	json_t *o = json_object();
+	char *mac = s->has_mac ? mac_str(s->mac) : NULL;
+
+	json_object_set_new(o, "ip", json_string(s->ip));
+	json_object_set_new(o, "num_total_pkts_cloned", json_integer((json_int_t)st->total));
+	json_object_set_new(o, "num_mbuf_alloc_failed", json_integer((json_int_t)st->mbuf_alloc_failed));
+	json_object_set_new(o, "num_driver_failures", json_integer((json_int_t)st->driver_failures));
+	json_object_set_new(o, "num_succeeded", json_integer((json_int_t)st->succeeded));
+	json_object_set_new(o, "num_no_mac", json_integer((json_int_t)st->no_mac));
+	json_object_set_new(o, "num_no_interface", json_integer((json_int_t)st->no_interface));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)st->bytes));
+	json_object_set_new(o, "bytes_failed", json_integer((json_int_t)st->bytes_failed));
+	json_object_set_new(o, "interface", json_string(s->ifname));
+	json_object_set_new(o, "mac", json_string(mac ? mac : ""));
+	free(mac);
+	return o;
+}
+
+static json_t *proc_entry(struct clone_engine *ce, const struct clone_vs_state *vs, const char *proc,
+			  json_t *servers)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "se_uuid", json_string(ce->se_uuid));
+	json_object_set_new(o, "proc_id", json_string(proc));
+	json_object_set_new(o, "clone_srvr_stats", servers);
+	json_object_set_new(o, "last_reset", json_string(vs ? vs->last_reset : ""));
+	return o;
+}
+
+static struct clone_vs_state *find_vs(struct clone_engine *ce, const char *uuid)
+{
+	int i;
+
+	for (i = 0; i < CLONE_MAX_VS; i++)
+		if (ce->vs[i].used && strcmp(ce->vs[i].uuid, uuid) == 0)
+			return &ce->vs[i];
+	return NULL;
+}
+
+static bool known(struct clone_engine *ce, const char *uuid)
+{
+	int i;
+
+	for (i = 0; i < ce->n_known_vs; i++)
+		if (strcmp(ce->known_vs[i], uuid) == 0)
+			return true;
+	return false;
+}
+
+/* See clone.h. */
+json_t *clone_stats(struct clone_engine *ce, const char *vs_uuid, bool detail)
+{
+	struct clone_stat *percpu, sums[CLONE_SRV_PER_VS];
+	struct clone_vs_state *vs;
+	json_t *list, *agg;
+	int i, c;
+
+	if (!ce || !vs_uuid)
+		return NULL;
+	percpu = xcalloc((size_t)ce->ncpus * CLONE_SRV_PER_VS, sizeof(*percpu));
+	pthread_rwlock_rdlock(&ce->lock);
+	vs = find_vs(ce, vs_uuid);
+	if (!vs && !known(ce, vs_uuid)) {
+		pthread_rwlock_unlock(&ce->lock);
+		free(percpu);
+		return NULL;
+	}
+	list = json_array();
+	agg = json_array();
+	memset(sums, 0, sizeof(sums));
+	for (i = 0; vs && i < vs->n_order; i++) {
+		struct clone_srv_state *s = &vs->srv[vs->order[i]];
+		struct clone_stat *row = &percpu[(size_t)i * (size_t)ce->ncpus];
+
+		if (clone_stats_read(ce, s->stat_slot, row) < 0)
+			memset(row, 0, sizeof(*row) * (size_t)ce->ncpus);
+		for (c = 0; c < ce->ncpus; c++)
+			add(&sums[i], &row[c]);
+		json_array_append_new(agg, srv_json(s, &sums[i]));
+	}
+	json_array_append_new(list, proc_entry(ce, vs, "PROC_Aggregate", agg));
+	for (c = 0; detail && c < ce->ncpus; c++) {
+		json_t *servers = json_array();
+		char proc[32];
+
+		for (i = 0; vs && i < vs->n_order; i++)
+			json_array_append_new(servers, srv_json(&vs->srv[vs->order[i]],
+								&percpu[(size_t)i * (size_t)ce->ncpus + (size_t)c]));
+		snprintf(proc, sizeof(proc), "PROC_%d", c);
+		json_array_append_new(list, proc_entry(ce, vs, proc, servers));
+	}
+	pthread_rwlock_unlock(&ce->lock);
+	free(percpu);
+	return list;
+}
+
+static const char *const event_names[CLONE_EV_MAX] = {
+	[CLONE_EV_FRAMES] = "frames_seen",
+	[CLONE_EV_OWN_CLONE] = "own_clone",
+	[CLONE_EV_SHORT] = "short",
+	[CLONE_EV_NOT_IPV4] = "not_ipv4",
+	[CLONE_EV_NOT_TCP] = "not_tcp",
+	[CLONE_EV_FRAGMENT] = "fragment",
+	[CLONE_EV_NOT_REGISTERED] = "not_registered",
+	[CLONE_EV_EXPIRED] = "expired",
+	[CLONE_EV_STALE] = "stale",
+	[CLONE_EV_NO_STAT] = "no_stat",
+	[CLONE_EV_REWRITE_FAILED] = "rewrite_failed",
+	[CLONE_EV_RESTORE_FAILED] = "restore_failed",
+};
+
+/* Writes @s with the characters a Prometheus label value cannot hold escaped. */
+static void label(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', out);
+		if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+/* Writes one Prometheus family of every clone server: @what 0 = frames by
+ * result, 1 = bytes. Called with the lock held. */
+static void metric_family(struct clone_engine *ce, FILE *out, int what, struct clone_stat *percpu)
+{
+	static const char *const results[] = {"succeeded", "mbuf_alloc_failed", "driver_failures"};
+	int i, j, c, k;
+
+	for (i = 0; i < CLONE_MAX_VS; i++) {
+		struct clone_vs_state *vs = &ce->vs[i];
+
+		for (j = 0; vs->used && j < vs->n_order; j++) {
+			struct clone_srv_state *s = &vs->srv[vs->order[j]];
+			struct clone_stat sum = {0};
+			uint64_t v[3];
+
+			if (clone_stats_read(ce, s->stat_slot, percpu) < 0)
+				continue;
+			for (c = 0; c < ce->ncpus; c++)
+				add(&sum, &percpu[c]);
+			v[0] = sum.succeeded;
+			v[1] = sum.mbuf_alloc_failed;
+			v[2] = sum.driver_failures;
+			for (k = 0; k < (what == 0 ? 3 : 1); k++) {
+				fputs(what == 0 ? "clonelb_clone_frames_total{virtualservice=\""
+						: "clonelb_clone_bytes_total{virtualservice=\"",
+				      out);
+				label(out, vs->name);
+				if (what == 0)
+					fprintf(out, "\",clone_server=\"%s\",result=\"%s\"} %llu\n", s->ip,
+						results[k], (unsigned long long)v[k]);
+				else
+					fprintf(out, "\",clone_server=\"%s\"} %llu\n", s->ip,
+						(unsigned long long)sum.bytes);
+			}
+		}
+	}
+}
+
+/* See clone.h. */
+void clone_metrics(struct clone_engine *ce, FILE *out)
+{
+	struct clone_stat *percpu;
+	uint64_t *ev;
+	int c, k;
+
+	if (!ce || !out)
+		return;
+	percpu = xcalloc((size_t)ce->ncpus, sizeof(*percpu));
+	ev = xcalloc((size_t)ce->ncpus, sizeof(*ev));
+	pthread_rwlock_rdlock(&ce->lock);
+	fputs("# HELP clonelb_clone_frames_total Frames of cloned services per clone server, by result.\n"
+	      "# TYPE clonelb_clone_frames_total counter\n",
+	      out);
+	metric_family(ce, out, 0, percpu);
+	fputs("# HELP clonelb_clone_bytes_total Bytes cloned successfully per clone server.\n"
+	      "# TYPE clonelb_clone_bytes_total counter\n",
+	      out);
+	metric_family(ce, out, 1, percpu);
+	fprintf(out, "# HELP clonelb_clone_attached_interfaces Interfaces the clone program is attached to.\n"
+		     "# TYPE clonelb_clone_attached_interfaces gauge\n"
+		     "clonelb_clone_attached_interfaces %d\n",
+		ce->n_hooks);
+	pthread_rwlock_unlock(&ce->lock);
+	fputs("# HELP clonelb_clone_program_events_total Frames the clone program saw, by outcome.\n"
+	      "# TYPE clonelb_clone_program_events_total counter\n",
+	      out);
+	for (k = 0; k < CLONE_EV_MAX; k++) {
+		uint32_t key = (uint32_t)k;
+		uint64_t sum = 0;
+
+		if (bpf_map_lookup_elem(ce->events_fd, &key, ev) < 0)
+			continue;
+		for (c = 0; c < ce->ncpus; c++)
+			sum += ev[c];
+		fprintf(out, "clonelb_clone_program_events_total{event=\"%s\"} %llu\n", event_names[k],
+			(unsigned long long)sum);
+	}
+	free(percpu);
+	free(ev);
+}
