@@ -16,21 +16,7 @@
 #include "clone/clone_int.h"
 #include "lib/netif.h"
 #include "lib/util.h"
-
-/* The engine is part of the daemon and has no caller to hand an error to in
- * clone_apply() or the resolver: it says what went wrong on stderr, which is
- * the daemon's log. */
-static void clone_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void clone_log(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("clonelbd: clone: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
+#include "log.h"
 
 /* libbpf's own messages: keep warnings (load failures), drop the chatter. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -40,7 +26,17 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	/* A probe of a hook without our filter is how stale filters are found. */
 	if (strstr(fmt, "Kernel error message") || strstr(fmt, "Failed to find"))
 		return 0;
-	return vfprintf(stderr, fmt, ap);
+	{
+		char buf[512];
+		size_t n;
+
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		n = strlen(buf);
+		while (n && buf[n - 1] == '\n')
+			buf[--n] = '\0';
+		log_warn("clone", "libbpf: %s", buf);
+	}
+	return 0;
 }
 
 static uint64_t mono_ns(void)
@@ -92,7 +88,7 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 
 	r = clone_tc_remove_stale();
 	if (r > 0)
-		clone_log("removed %d tc filter(s) left by an earlier run", r);
+		log_info("clone", "removed %d tc filter(s) left by an earlier run", r);
 	clone_net_se_uuid(ce->se_uuid, sizeof(ce->se_uuid));
 
 	r = pthread_create(&ce->resolver, NULL, resolver_main, ce);
@@ -240,7 +236,7 @@ static bool refresh_srv(struct clone_srv_state *s, uint64_t now)
 	}
 	if (!ifindex) {
 		if (!s->warned)
-			clone_log("clone server %s: no interface on its subnet or network_ref: "
+			log_warn("clone", "clone server %s: no interface on its subnet or network_ref: "
 				  "its frames are counted, not sent",
 				  s->ip);
 		s->warned = true;
@@ -370,7 +366,7 @@ static void pool_ifaces(const json_t *pool, int *want, int *n_want)
 			continue;
 		ifindex = clone_net_route_ifindex(ip_be, NULL);
 		if (ifindex <= 0) {
-			clone_log("pool server %s: no route (%s): its traffic cannot be cloned",
+			log_warn("clone", "pool server %s: no route (%s): its traffic cannot be cloned",
 				  jstr(json_object_get(srv, "ip"), "addr"), strerror(-ifindex));
 			continue;
 		}
@@ -394,6 +390,7 @@ static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
 			continue;
 		}
 		clone_tc_detach(ce, ce->hooks[i].ifindex);
+		log_info("clone", "detached from %s: no cloned service needs it", ce->hooks[i].ifname);
 		ce->hooks[i] = ce->hooks[--ce->n_hooks];
 	}
 	for (j = 0; j < n_want; j++) {
@@ -402,12 +399,13 @@ static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
 		if (find_hook(ce, want[j]) >= 0)
 			continue;
 		if (clone_tc_attach(ce, want[j], &err) < 0) {
-			clone_log("%s", err);
+			log_warn("clone", "%s", err);
 			free(err);
 			continue;
 		}
 		ce->hooks[ce->n_hooks].ifindex = want[j];
 		if_indextoname((unsigned)want[j], ce->hooks[ce->n_hooks].ifname);
+		log_info("clone", "attached to %s (tc ingress and egress)", ce->hooks[ce->n_hooks].ifname);
 		ce->n_hooks++;
 	}
 }
@@ -479,7 +477,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 			continue;
 		prof = snap_find(snap, "trafficcloneprofile", tenant, pref);
 		if (!prof) {
-			clone_log("virtual service %s: traffic clone profile %s not found", jstr(o, "name"), pref);
+			log_warn("clone", "virtual service %s: traffic clone profile %s not found", jstr(o, "name"), pref);
 			continue;
 		}
 		for (v = 0; v < CLONE_MAX_VS && !(ce->vs[v].used && ce->vs[v].vs_id == id); v++)
@@ -488,7 +486,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 			for (v = 0; v < CLONE_MAX_VS && (ce->vs[v].used || seen[v]); v++)
 				;
 			if (v == CLONE_MAX_VS) {
-				clone_log("virtual service %s: more than %d cloned services, not cloned",
+				log_warn("clone", "virtual service %s: more than %d cloned services, not cloned",
 					  jstr(o, "name"), CLONE_MAX_VS);
 				continue;
 			}

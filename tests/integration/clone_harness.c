@@ -2,11 +2,15 @@
 /*
  * Commands (one per line; each answers one line on stdout):
  *   apply FILE                      clone_apply() with the JSON snapshot in FILE
- *   conn VS_ID CLIENT_IP SERVER_IP PORT N
+ *   conn VS_ID CLIENT_IP SERVER_IP PORT N PATH
  *                                   N back-end connections the way the proxy opens
  *                                   them (bind, on_connect, connect), each sending an
- *                                   HTTP GET, reading to EOF, close, on_close
- *   hc SERVER_IP PORT               a "health check": connect/close, not registered
+ *                                   HTTP GET of PATH, reading to EOF, close, on_close;
+ *                                   answers "ok COUNT BYTES PORT,PORT,..." (local ports)
+ *   open SLOT VS_ID CLIENT_IP SERVER_IP PORT
+ *                                   bind, on_connect, connect, and keep it open
+ *   finish SLOT PATH                the GET on an open connection, then close, on_close
+ *   hc SERVER_IP PORT               a "health check": connect, GET, close, not registered
  *   stats UUID [detail]             clone_stats() as JSON
  *   metrics                         clone_metrics(), ending with a line "."
  *   sleep MS                        waits MS milliseconds
@@ -22,13 +26,14 @@
 
 #include "clone/clone.h"
 
-static int http_get(int fd, const char *host)
+static int http_get(int fd, const char *host, const char *path)
 {
-	char req[256], buf[4096];
+	char req[512], buf[16384];
 	ssize_t n;
 	long total = 0;
 
-	snprintf(req, sizeof(req), "GET / HTTP/1.0\r\nHost: %s\r\nUser-Agent: clone-harness\r\n\r\n", host);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: clone-harness\r\n\r\n",
+		 path, host);
 	if (send(fd, req, strlen(req), 0) == -1)
 		return -errno;
 	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
@@ -36,51 +41,69 @@ static int http_get(int fd, const char *host)
 	return n == -1 ? -errno : (int)total;
 }
 
-static int one_conn(struct clone_engine *ce, long vs_id, const char *client, const char *server, int port)
-{
+/* An open back-end connection and what the hook was told about it. */
+struct hconn {
 	struct px_conn_info ci;
-	socklen_t len = sizeof(ci.local);
+	char server[64];
+};
+
+/* bind, on_connect, connect: the proxy's way. Returns 0 or -errno. */
+static int conn_open(struct clone_engine *ce, struct hconn *hc, long vs_id, const char *client,
+		     const char *server, int port)
+{
+	struct px_conn_info *ci = &hc->ci;
+	socklen_t len = sizeof(ci->local);
 	int fd, r;
 
-	memset(&ci, 0, sizeof(ci));
-	ci.vs_id = vs_id;
-	ci.vs_uuid = "";
-	ci.client.sin_family = AF_INET;
-	inet_pton(AF_INET, client, &ci.client.sin_addr);
-	ci.client.sin_port = htons(40000);
-	ci.server.sin_family = AF_INET;
-	inet_pton(AF_INET, server, &ci.server.sin_addr);
-	ci.server.sin_port = htons((uint16_t)port);
-	ci.local.sin_family = AF_INET;
+	memset(hc, 0, sizeof(*hc));
+	snprintf(hc->server, sizeof(hc->server), "%s", server);
+	ci->vs_id = vs_id;
+	ci->vs_uuid = "";
+	ci->client.sin_family = AF_INET;
+	inet_pton(AF_INET, client, &ci->client.sin_addr);
+	ci->client.sin_port = htons(40000);
+	ci->server.sin_family = AF_INET;
+	inet_pton(AF_INET, server, &ci->server.sin_addr);
+	ci->server.sin_port = htons((uint16_t)port);
+	ci->local.sin_family = AF_INET;
+	ci->fd = -1;
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd == -1)
 		return -errno;
-	/* Bind to the address that reaches the server, as the proxy does. */
-	if (bind(fd, (struct sockaddr *)&ci.local, sizeof(ci.local)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&ci.local, &len) == -1) {
+	/* INADDR_ANY, port 0: the engine finds the source address itself. */
+	if (bind(fd, (struct sockaddr *)&ci->local, sizeof(ci->local)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ci->local, &len) == -1) {
 		r = -errno;
 		close(fd);
 		return r;
 	}
-	ci.fd = fd;
-	clone_conn_hook_ops.on_connect(ce, &ci);
-	if (connect(fd, (struct sockaddr *)&ci.server, sizeof(ci.server)) == -1) {
+	ci->fd = fd;
+	clone_conn_hook_ops.on_connect(ce, ci);
+	if (connect(fd, (struct sockaddr *)&ci->server, sizeof(ci->server)) == -1) {
 		r = -errno;
 		close(fd);
-		clone_conn_hook_ops.on_close(ce, &ci);
+		clone_conn_hook_ops.on_close(ce, ci);
+		ci->fd = -1;
 		return r;
 	}
-	/* The kernel picked the source address at connect(). */
-	getsockname(fd, (struct sockaddr *)&ci.local, &len);
-	r = http_get(fd, server);
-	close(fd);
-	clone_conn_hook_ops.on_close(ce, &ci);
+	return 0;
+}
+
+/* GET @path, read to EOF, close, on_close. Returns the bytes read or -errno. */
+static int conn_finish(struct clone_engine *ce, struct hconn *hc, const char *path)
+{
+	int r = http_get(hc->ci.fd, hc->server, path);
+
+	close(hc->ci.fd);
+	clone_conn_hook_ops.on_close(ce, &hc->ci);
+	hc->ci.fd = -1;
 	return r;
 }
 
 int main(void)
 {
+	static struct hconn open_conns[16];
 	struct clone_engine *ce;
 	char line[1024], *err = NULL;
 
@@ -107,27 +130,61 @@ int main(void)
 			clone_apply(ce, snap);
 			json_decref(snap);
 			printf("ok\n");
-		} else if (sscanf(line, "conn %ld %255s %255s %d %ld", &id, a, b, &port, &n) == 5) {
+		} else if (sscanf(line, "conn %ld %255s %255s %d %ld %255s", &id, a, b, &port, &n, c) == 6) {
+			char ports[8192] = "";
+			size_t used = 0;
+
 			for (i = 0; i < n; i++) {
-				r = one_conn(ce, id, a, b, port);
-				if (r < 0)
-					printf("# conn %ld: %s\n", i, strerror(-r));
-				else {
-					ok++;
-					bytes += r;
+				struct hconn hc;
+
+				r = conn_open(ce, &hc, id, a, b, port);
+				if (r == 0)
+					used += (size_t)snprintf(ports + used, used < sizeof(ports) ? sizeof(ports) - used : 0,
+								 "%s%u", used ? "," : "", ntohs(hc.ci.local.sin_port));
+				if (r == 0)
+					r = conn_finish(ce, &hc, c);
+				if (r < 0) {
+					fprintf(stderr, "conn %ld: %s\n", i, strerror(-r));
+					continue;
 				}
+				ok++;
+				bytes += r;
 			}
-			printf("ok %d %ld\n", ok, bytes);
+			printf("ok %d %ld %s\n", ok, bytes, used ? ports : "-");
+		} else if (sscanf(line, "open %ld %ld %255s %255s %d", &n, &id, a, b, &port) == 5) {
+			if (n < 0 || n >= (long)(sizeof(open_conns) / sizeof(open_conns[0]))) {
+				printf("error slot\n");
+				continue;
+			}
+			r = conn_open(ce, &open_conns[n], id, a, b, port);
+			if (r < 0)
+				printf("error %s\n", strerror(-r));
+			else
+				printf("ok %u\n", ntohs(open_conns[n].ci.local.sin_port));
+		} else if (sscanf(line, "finish %ld %255s", &n, c) == 2) {
+			if (n < 0 || n >= (long)(sizeof(open_conns) / sizeof(open_conns[0])) ||
+			    open_conns[n].ci.fd < 0) {
+				printf("error slot\n");
+				continue;
+			}
+			r = conn_finish(ce, &open_conns[n], c);
+			if (r < 0)
+				printf("error %s\n", strerror(-r));
+			else
+				printf("ok %d\n", r);
 		} else if (sscanf(line, "hc %255s %d", a, &port) == 2) {
 			struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+			struct sockaddr_in me;
+			socklen_t len = sizeof(me);
 			int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 			inet_pton(AF_INET, a, &sin.sin_addr);
 			r = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+			getsockname(fd, (struct sockaddr *)&me, &len);
 			if (r == 0)
-				r = http_get(fd, a);
+				r = http_get(fd, a, "/");
 			close(fd);
-			printf("ok %d\n", r);
+			printf("ok %d %u\n", r, ntohs(me.sin_port));
 		} else if (sscanf(line, "stats %255s %255s", a, c) >= 1) {
 			json_t *st = clone_stats(ce, a, strcmp(c, "detail") == 0);
 			char *s = st ? json_dumps(st, JSON_COMPACT) : NULL;

@@ -57,6 +57,11 @@ up() {
 	ip -n "$NS_SRV" addr add 10.10.2.12/24 dev eth0
 	ip -n "$NS_SE" addr add 10.10.3.1/24 dev tap0
 	ip -n "$NS_TAP" addr add 10.10.3.2/24 dev eth0
+	# A veth never computes checksums it was asked to offload: with tx
+	# checksumming on, clones would reach the clone server with the partial
+	# (pseudo-header) TCP checksum a NIC would have completed. Off, the stack
+	# completes them as the clone leaves tap0.
+	ip netns exec "$NS_SE" ethtool -K tap0 tx off >/dev/null 2>&1 || true
 	# Clones are addressed to the clone server's MAC, not the tap's own: let
 	# the tap accept them at L2 the way a SPAN port's receiver would.
 	ip -n "$NS_TAP" link set eth0 promisc on

@@ -1,0 +1,546 @@
+"""The clone engine on its own (no daemon, no proxy): frames on the wire, stats, tc filters.
+
+src/clone/clone_harness (built from clone_harness.c) plays the proxy's part:
+it opens back-end connections the proxy's way (bind, on_connect, connect) and
+calls clone_apply() with JSON snapshots, in the lab's se namespace. Captures
+are taken on the clone server (tap eth0) and on the SE's back-end interface
+(srv0), and compared frame by frame with scapy.
+"""
+import collections
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+from scapy.all import IP, TCP, Ether, rdpcap
+from scapy.layers.inet import in4_chksum
+from scapy.utils import checksum
+
+from conftest import BUILD, CLIENT_IP, POOL_IPS, SE_SRV_IP, Nginx, wait_for
+
+HARNESS = os.path.join(BUILD, "src", "clone", "clone_harness")
+TAP_MAC = "02:fc:00:00:03:02"     # the tap namespace's eth0 (lab.sh)
+TAP0_MAC = "02:fc:00:00:03:01"    # the SE's clone interface
+SRV0_MAC = "02:fc:00:00:02:01"
+VS_ID, VS_UUID = 7, "vs-7-uuid"
+PORT = 80
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
+
+
+# ---- helpers ---------------------------------------------------------------
+
+class Harness:
+    """clone_harness in the se namespace, driven line by line."""
+
+    def __init__(self, lab, workdir):
+        self.lab, self.dir = lab, workdir
+        self.errlog = open(os.path.join(workdir, "harness.log"), "ab")
+        self.proc = lab.popen("se", HARNESS, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=self.errlog, text=True, bufsize=1)
+        ready = self._line(20)
+        assert ready.startswith("ready "), ready
+        self.se_uuid = ready.split()[1]
+        self.n_snap = 0
+
+    def _line(self, timeout=60):
+        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        assert r, f"clone_harness did not answer within {timeout}s"
+        line = self.proc.stdout.readline()
+        assert line, f"clone_harness exited: {self.proc.poll()}: {self.log()}"
+        return line.rstrip("\n")
+
+    def log(self):
+        with open(os.path.join(self.dir, "harness.log"), errors="replace") as f:
+            return f.read()
+
+    def cmd(self, line, timeout=60):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self._line(timeout)
+
+    def apply(self, snap):
+        self.n_snap += 1
+        path = os.path.join(self.dir, f"snap{self.n_snap}.json")
+        with open(path, "w") as f:
+            json.dump(snap, f)
+        assert self.cmd(f"apply {path}") == "ok"
+
+    def conns(self, n, server=POOL_IPS[0], path="/", vs_id=VS_ID, client=CLIENT_IP):
+        """n back-end connections; returns (count ok, bytes, [local ports])."""
+        out = self.cmd(f"conn {vs_id} {client} {server} {PORT} {n} {path}").split()
+        assert out[0] == "ok", out
+        ports = [] if out[3] == "-" else [int(p) for p in out[3].split(",")]
+        return int(out[1]), int(out[2]), ports
+
+    def health_check(self, server=POOL_IPS[0]):
+        out = self.cmd(f"hc {server} {PORT}").split()
+        assert out[0] == "ok" and int(out[1]) > 0, out
+        return int(out[2])
+
+    def stats(self, uuid=VS_UUID, detail=False):
+        return json.loads(self.cmd(f"stats {uuid}" + (" detail" if detail else "")))
+
+    def quit(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(20)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.errlog.close()
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.errlog.close()
+
+
+class Capture:
+    """tcpdump -w on one interface of one namespace."""
+
+    def __init__(self, lab, role, ifname, path):
+        self.path = path
+        self.proc = lab.popen(role, "tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode",
+                              "-s", "0", "-w", path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        r, _, _ = select.select([self.proc.stderr], [], [], 10)
+        assert r and "listening on" in self.proc.stderr.readline(), "tcpdump did not start"
+
+    def _size(self):
+        try:
+            return os.path.getsize(self.path)
+        except OSError:
+            return -1
+
+    def stop(self):
+        # Let tcpdump write what it has read before it is interrupted.
+        size = [self._size()]
+
+        def unchanged():
+            time.sleep(0.2)
+            now = self._size()
+            same = now == size[0]
+            size[0] = now
+            return same
+        wait_for(unchanged, timeout=10, interval=0, what=f"{self.path} to stop growing")
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        err = self.proc.stderr.read()
+        self.dropped = sum(int(line.split()[0]) for line in err.splitlines()
+                           if "dropped by" in line)
+        return [p for p in rdpcap(self.path) if IP in p and TCP in p]
+
+
+def profile(servers, preserve=False, modified="1", name="ids"):
+    """A trafficcloneprofile; servers: list of (ip, mac or None) or dicts."""
+    cs = []
+    for s in servers:
+        if isinstance(s, dict):
+            cs.append(s)
+            continue
+        ip, mac = s
+        d = {"ip_address": {"addr": ip, "type": "V4"},
+             "subnet": {"ip_addr": {"addr": "10.10.3.0", "type": "V4"}, "mask": 24}}
+        if mac:
+            d["mac"] = mac
+        cs.append(d)
+    return {"_id": 50, "uuid": f"{name}-uuid", "name": name, "tenant_ref": "admin",
+            "_last_modified": modified, "preserve_client_ip": preserve,
+            "cloud_ref": "Default-Cloud", "clone_servers": cs}
+
+
+def snapshot(prof=None, with_ref=True):
+    vs = {"_id": VS_ID, "uuid": VS_UUID, "name": "web", "tenant_ref": "admin",
+          "_last_modified": "1", "pool_ref": "web-pool", "enabled": True,
+          "vip": [{"ip_address": {"addr": "10.10.1.10", "type": "V4"}}],
+          "services": [{"port": 80, "enable_ssl": False}]}
+    if prof and with_ref:
+        vs["traffic_clone_profile_ref"] = prof["name"]
+    pool = {"_id": 20, "uuid": "pool-uuid", "name": "web-pool", "tenant_ref": "admin",
+            "_last_modified": "1", "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
+            "servers": [{"ip": {"addr": ip, "type": "V4"}, "port": PORT, "enabled": True}
+                        for ip in POOL_IPS]}
+    return {"virtualservice": [vs], "pool": [pool],
+            "trafficcloneprofile": [prof] if prof else []}
+
+
+def conn_key(p):
+    """The back-end connection of frame p, as (SE port, server address)."""
+    if p[IP].src == SE_SRV_IP or p[TCP].dport == PORT:
+        return p[TCP].sport
+    return p[TCP].dport
+
+
+def frame_key(p):
+    """The IP packet of p with its TCP checksum zeroed: the SE's back-end
+    capture shows the partial checksum a veth leaves to offload, the clone the
+    completed one; every other byte must be equal."""
+    raw = bytearray(bytes(p[IP]))
+    off = p[IP].ihl * 4 + 16
+    raw[off:off + 2] = b"\0\0"
+    return bytes(raw)
+
+
+def backend_frames(frames, ports):
+    return [p for p in frames if {p[TCP].sport, p[TCP].dport} & set(ports)
+            and {p[IP].src, p[IP].dst} & set(POOL_IPS)]
+
+
+def agg(stats):
+    assert stats[0]["proc_id"] == "PROC_Aggregate", stats
+    return stats[0]["clone_srvr_stats"]
+
+
+def assert_identity(row):
+    assert row["num_total_pkts_cloned"] == (row["num_succeeded"] + row["num_mbuf_alloc_failed"]
+                                            + row["num_driver_failures"]), row
+
+
+def settle(h, timeout=10):
+    """Waits until the clone counters stop moving (the last FIN/ACK is in)."""
+    last = [None]
+
+    def still():
+        now = json.dumps(agg(h.stats()))
+        same = now == last[0]
+        last[0] = now
+        return same
+    time.sleep(0.2)
+    wait_for(still, timeout=timeout, interval=0.3, what="clone counters to settle")
+
+
+def tc_filters(lab, ifname):
+    """{hook: number of our filters} on ifname in the se namespace."""
+    out = {}
+    for hook in ("ingress", "egress"):
+        r = lab.run("se", "tc", "filter", "show", "dev", ifname, hook, check=False)
+        out[hook] = sum(1 for line in r.stdout.splitlines() if "handle 0xc10e" in line)
+    return out
+
+
+def checksums_ok(p):
+    ip = bytes(p[IP])[: p[IP].ihl * 4]
+    return checksum(ip) == 0 and in4_chksum(6, p[IP], bytes(p[TCP])) == 0
+
+
+# ---- fixtures --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nginx(lab):
+    d = tempfile.mkdtemp(prefix="clone-nginx-")
+    servers = []
+    try:
+        for ip in POOL_IPS:
+            s = Nginx(lab, ip, port=PORT, workdir=d)
+            # nginx's workers (www-data) must be able to read /big.
+            for path in (d, s.dir):
+                os.chmod(path, 0o755)
+            servers.append(s.start())
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def harness(lab, nginx, workdir):
+    assert os.path.exists(HARNESS), f"build first: {HARNESS} is missing"
+    h = Harness(lab, workdir)
+    try:
+        yield h
+    finally:
+        h.quit()
+        # Whatever happened, no filter of ours stays behind for the next test.
+        for ifname in ("srv0", "tap0", "cli0"):
+            for hook in ("ingress", "egress"):
+                lab.run("se", "tc", "filter", "del", "dev", ifname, hook, "pref", str(0xc10e),
+                        check=False)
+
+
+@pytest.fixture
+def captures(lab, workdir):
+    started = []
+
+    def start(role, ifname):
+        c = Capture(lab, role, ifname, os.path.join(workdir, f"{role}-{ifname}-{len(started)}.pcap"))
+        started.append(c)
+        return c
+    try:
+        yield start
+    finally:
+        for c in started:
+            if c.proc.poll() is None:
+                c.proc.kill()
+                c.proc.wait()
+
+
+# ---- tests -----------------------------------------------------------------
+
+def test_every_backend_frame_cloned_exactly_once(lab, harness, captures):
+    harness.apply(snapshot(profile([("10.10.3.2", None)])))  # MAC resolved through ARP
+    tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
+    ok, nbytes, ports = harness.conns(5, path="/big")
+    assert ok == 5 and nbytes > 5 * (1 << 20)
+    hc_port = harness.health_check()
+    ok2, _, ports2 = harness.conns(3, server=POOL_IPS[1])
+    assert ok2 == 3
+    settle(harness)
+    cloned, wire = tap.stop(), srv0.stop()
+
+    registered = backend_frames(wire, ports + ports2)
+    assert len(registered) > 5 * 700, len(registered)  # 1 MiB each: hundreds of segments
+    assert all(p[Ether].dst == TAP_MAC and p[Ether].src == TAP0_MAC for p in cloned)
+    got, want = collections.Counter(map(frame_key, cloned)), collections.Counter(map(frame_key, registered))
+    missing, extra = want - got, got - want
+    assert not missing and not extra, (
+        f"{sum(missing.values())} frames not cloned, {sum(extra.values())} extra; "
+        f"{len(cloned)} cloned, {len(registered)} on srv0, stats {agg(harness.stats())}; "
+        f"missing e.g. {[IP(k).summary() for k in list(missing)[:3]]}; tcpdump drops {tap.dropped} "
+        f"{srv0.dropped}; {lab.run('tap', 'ip', '-s', 'link', 'show', 'eth0').stdout} "
+        f"{lab.run('se', 'cat', '/proc/net/softnet_stat').stdout}")
+    # The health check crossed srv0 but was not cloned.
+    assert backend_frames(wire, [hc_port]) and not backend_frames(cloned, [hc_port])
+    # The production frames left unchanged.
+    assert all(p[Ether].src == SRV0_MAC for p in wire if p[IP].src == SE_SRV_IP)
+
+    row, = agg(harness.stats())
+    assert row["ip"] == "10.10.3.2" and row["mac"] == TAP_MAC
+    assert row["num_succeeded"] == len(cloned) == row["num_total_pkts_cloned"], row
+    assert row["bytes"] == sum(len(p) for p in cloned), row
+    assert_identity(row)
+
+
+def test_round_robin_per_connection_three_servers(lab, harness, captures):
+    macs = {"10.10.3.2": "02:cc:00:00:00:02", "10.10.3.3": "02:cc:00:00:00:03",
+            "10.10.3.4": "02:cc:00:00:00:04"}
+    harness.apply(snapshot(profile(list(macs.items()))))
+    tap = captures("tap", "eth0")
+    ok, _, ports = harness.conns(30)
+    assert ok == 30
+    settle(harness)
+    cloned = tap.stop()
+
+    per_conn = collections.defaultdict(set)
+    for p in cloned:
+        per_conn[conn_key(p)].add(p[Ether].dst)
+    assert set(per_conn) == set(ports)
+    assert all(len(m) == 1 for m in per_conn.values()), per_conn
+    per_server = collections.Counter(next(iter(m)) for m in per_conn.values())
+    assert per_server == {mac: 10 for mac in macs.values()}, per_server
+
+    rows = agg(harness.stats())
+    assert [r["ip"] for r in rows] == list(macs)  # the profile's order
+    by_mac = collections.Counter(p[Ether].dst for p in cloned)
+    for r in rows:
+        assert_identity(r)
+        assert r["num_succeeded"] == by_mac[macs[r["ip"]]], (r, by_mac)
+
+
+def test_preserve_client_ip(lab, harness, captures):
+    harness.apply(snapshot(profile([("10.10.3.2", TAP_MAC)], preserve=True)))
+    tap, pool = captures("tap", "eth0"), captures("srv", "eth0")
+    ok, _, ports = harness.conns(3, path="/big")
+    assert ok == 3
+    settle(harness)
+    cloned, seen_by_pool = tap.stop(), pool.stop()
+
+    assert cloned
+    for p in cloned:
+        assert CLIENT_IP in (p[IP].src, p[IP].dst) and SE_SRV_IP not in (p[IP].src, p[IP].dst), p.summary()
+        assert checksums_ok(p), f"bad checksum: {p.summary()}"
+    # Both directions: client -> server and server -> client.
+    assert {p[IP].src for p in cloned} == {CLIENT_IP, POOL_IPS[0]}
+    # The pool server still talks to the SE.
+    mine = backend_frames(seen_by_pool, ports)
+    assert mine and all(SE_SRV_IP in (p[IP].src, p[IP].dst) for p in mine)
+    assert all(CLIENT_IP not in (p[IP].src, p[IP].dst) for p in mine)
+    assert len(mine) == len(cloned)
+    row, = agg(harness.stats())
+    assert row["num_succeeded"] == len(cloned)
+
+
+def test_health_checks_and_host_traffic_not_cloned(lab, harness, captures):
+    harness.apply(snapshot(profile([("10.10.3.2", TAP_MAC)])))
+    tap = captures("tap", "eth0")
+    for _ in range(5):
+        harness.health_check()
+    lab.run("se", "ping", "-c", "2", "-i", "0.2", POOL_IPS[0])
+    time.sleep(0.5)
+    cloned = tap.stop()
+    assert cloned == []
+    row, = agg(harness.stats())
+    assert row["num_total_pkts_cloned"] == 0, row
+
+
+def test_adding_a_server_live_affects_new_connections_only(lab, harness, captures):
+    a, b = ("10.10.3.2", "02:cc:00:00:00:0a"), ("10.10.3.3", "02:cc:00:00:00:0b")
+    harness.apply(snapshot(profile([a], modified="1")))
+    tap = captures("tap", "eth0")
+    assert harness.cmd(f"open 0 {VS_ID} {CLIENT_IP} {POOL_IPS[0]} {PORT}").startswith("ok")
+    old_port = int(harness.cmd(f"open 1 {VS_ID} {CLIENT_IP} {POOL_IPS[1]} {PORT}").split()[1])
+    harness.apply(snapshot(profile([a, b], modified="2")))
+    # The open connections carry on after the change, all to a.
+    assert int(harness.cmd("finish 0 /big").split()[1]) > 1 << 20
+    assert int(harness.cmd("finish 1 /").split()[1]) > 0
+    ok, _, ports = harness.conns(4)
+    assert ok == 4
+    settle(harness)
+    cloned = tap.stop()
+
+    per_conn = collections.defaultdict(set)
+    for p in cloned:
+        per_conn[conn_key(p)].add(p[Ether].dst)
+    assert per_conn[old_port] == {a[1]}
+    new = collections.Counter(next(iter(per_conn[p])) for p in ports)
+    assert new == {a[1]: 2, b[1]: 2}, new
+
+
+def test_profile_change_resets_stats(lab, harness):
+    prof = profile([("10.10.3.2", TAP_MAC)], modified="1")
+    harness.apply(snapshot(prof))
+    first_reset = harness.stats()[0]["last_reset"]
+    assert harness.conns(2)[0] == 2
+    settle(harness)
+    row, = agg(harness.stats())
+    assert row["num_succeeded"] > 0
+    # The same configuration again (another object changed): no reset.
+    harness.apply(snapshot(prof))
+    assert agg(harness.stats())[0]["num_succeeded"] == row["num_succeeded"]
+    # The profile changed: every counter starts again from zero.
+    harness.apply(snapshot(profile([("10.10.3.2", TAP_MAC)], preserve=True, modified="2")))
+    st = harness.stats(detail=True)
+    assert st[0]["last_reset"] > first_reset
+    assert [e["proc_id"] for e in st] == ["PROC_Aggregate"] + [f"PROC_{i}" for i in range(len(st) - 1)]
+    assert len(st) >= 2
+    for entry in st:
+        r, = entry["clone_srvr_stats"]
+        assert r["num_total_pkts_cloned"] == 0 and r["num_succeeded"] == 0 and r["bytes"] == 0, entry
+
+
+def test_removing_the_profile_stops_cloning(lab, harness, captures):
+    prof = profile([("10.10.3.2", TAP_MAC)])
+    harness.apply(snapshot(prof))
+    assert tc_filters(lab, "srv0") == {"ingress": 1, "egress": 1}
+    harness.apply(snapshot(prof, with_ref=False))
+    # Nothing needs the hooks any more.
+    assert tc_filters(lab, "srv0") == {"ingress": 0, "egress": 0}
+    tap = captures("tap", "eth0")
+    assert harness.conns(3)[0] == 3
+    time.sleep(0.5)
+    assert tap.stop() == []
+    st = harness.stats()
+    assert st[0]["clone_srvr_stats"] == []
+    assert harness.stats("no-such-vs") is None
+
+
+def test_open_connection_stops_being_cloned_when_profile_removed(lab, harness, captures):
+    prof = profile([("10.10.3.2", TAP_MAC)])
+    harness.apply(snapshot(prof))
+    # Keep the hooks attached through a second cloned service on the same pool.
+    snap = snapshot(prof)
+    other = dict(snap["virtualservice"][0], _id=8, uuid="vs-8-uuid", name="other")
+    snap["virtualservice"].append(other)
+    harness.apply(snap)
+    assert harness.cmd(f"open 0 {VS_ID} {CLIENT_IP} {POOL_IPS[0]} {PORT}").startswith("ok")
+    del snap["virtualservice"][0]["traffic_clone_profile_ref"]
+    harness.apply(snap)
+    tap = captures("tap", "eth0")
+    assert int(harness.cmd("finish 0 /").split()[1]) > 0
+    time.sleep(0.5)
+    assert tap.stop() == []
+
+
+def test_sigterm_detaches_and_crash_restart_leaves_one_filter(lab, nginx, workdir):
+    prof = profile([("10.10.3.2", TAP_MAC)])
+    h = Harness(lab, workdir)
+    try:
+        h.apply(snapshot(prof))
+        assert tc_filters(lab, "srv0") == {"ingress": 1, "egress": 1}
+    finally:
+        h.quit()
+    assert tc_filters(lab, "srv0") == {"ingress": 0, "egress": 0}
+
+    h = Harness(lab, workdir)
+    h.apply(snapshot(prof))
+    h.kill9()
+    # A crash leaves them behind...
+    assert tc_filters(lab, "srv0") == {"ingress": 1, "egress": 1}
+    h = Harness(lab, workdir)
+    try:
+        # ...the next start removes them, and attaching leaves exactly one per hook.
+        assert tc_filters(lab, "srv0") == {"ingress": 0, "egress": 0}
+        h.apply(snapshot(prof))
+        assert tc_filters(lab, "srv0") == {"ingress": 1, "egress": 1}
+        assert h.conns(2)[0] == 2
+        settle(h)
+        assert agg(h.stats())[0]["num_succeeded"] > 0
+    finally:
+        h.quit()
+    assert tc_filters(lab, "srv0") == {"ingress": 0, "egress": 0}
+
+
+def test_dummy_mac_and_unresolvable_server_do_not_hurt_production(lab, harness, captures):
+    dummy_mac = ("10.10.3.99", "02:de:ad:be:ef:01")       # pure sniffer: dummy IP and MAC
+    no_mac = ("10.10.3.98", None)                          # nobody answers ARP
+    harness.apply(snapshot(profile([dummy_mac, no_mac])))
+    tap = captures("tap", "eth0")
+    ok, nbytes, ports = harness.conns(10, path="/big")
+    assert ok == 10 and nbytes >= 10 * (1 << 20)          # production traffic complete
+    settle(harness)
+    cloned = tap.stop()
+    r_dummy, r_nomac = agg(harness.stats())
+    assert r_dummy["num_succeeded"] == len([p for p in cloned if p[Ether].dst == dummy_mac[1]]) > 0
+    assert r_nomac["mac"] == "" and r_nomac["num_succeeded"] == 0
+    assert r_nomac["num_no_mac"] == r_nomac["num_driver_failures"] == r_nomac["num_total_pkts_cloned"] > 0
+    for r in (r_dummy, r_nomac):
+        assert_identity(r)
+    # Nothing for the unresolved server was queued and sent later.
+    assert all(p[Ether].dst == dummy_mac[1] for p in cloned)
+
+
+def test_clone_server_without_interface_is_counted_not_fatal(lab, harness):
+    gone = {"ip_address": {"addr": "10.10.9.2", "type": "V4"},
+            "subnet": {"ip_addr": {"addr": "10.10.9.0", "type": "V4"}, "mask": 24}}
+    harness.apply(snapshot(profile([gone, ("10.10.3.2", TAP_MAC)])))
+    ok, _, _ = harness.conns(4)
+    assert ok == 4
+    settle(harness)
+    r_gone, r_ok = agg(harness.stats())
+    assert r_gone["interface"] == "" and r_gone["num_no_interface"] == r_gone["num_total_pkts_cloned"] > 0
+    assert r_ok["num_succeeded"] > 0
+    assert_identity(r_gone)
+    assert "no interface" in harness.log()
+
+
+def test_mac_follows_the_neighbour_table(lab, harness, captures):
+    harness.apply(snapshot(profile([("10.10.3.2", None)])))
+    assert agg(harness.stats())[0]["mac"] == TAP_MAC
+    # The clone server is replaced by another box with the same IP.
+    new_mac = "02:fc:00:00:03:99"
+    lab.run("tap", "ip", "link", "set", "eth0", "address", new_mac)
+    try:
+        lab.run("se", "ip", "neigh", "replace", "10.10.3.2", "lladdr", new_mac, "dev", "tap0")
+        wait_for(lambda: agg(harness.stats())[0]["mac"] == new_mac, timeout=10,
+                 what="the resolver to notice the new MAC")
+        tap = captures("tap", "eth0")
+        assert harness.conns(2)[0] == 2
+        settle(harness)
+        cloned = tap.stop()
+        assert cloned and all(p[Ether].dst == new_mac for p in cloned)
+    finally:
+        lab.run("tap", "ip", "link", "set", "eth0", "address", TAP_MAC)
+        lab.run("se", "ip", "neigh", "replace", "10.10.3.2", "lladdr", TAP_MAC, "dev", "tap0")
