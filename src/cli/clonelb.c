@@ -1,0 +1,231 @@
+/* clonelb.c: the clonelb shell's entry point: flags, scripts (-c, -f) and the interactive libedit loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <editline/readline.h>
+
+#include "cli/cli.h"
+#include "cli/http.h"
+#include "lib/util.h"
+
+#define DEFAULT_SOCKET "/run/clonelb/clonelb.sock"
+
+struct source {
+	char kind; /* 'c': a command, 'f': a file ("-": standard input) */
+	const char *text;
+};
+
+static void usage(FILE *o)
+{
+	fputs("usage: clonelb [--socket PATH] [--tenant NAME] [-c COMMAND]... [-f FILE]... "
+	      "[--json] [--echo]\n"
+	      "  no -c/-f: interactive shell (standard input when it is not a terminal)\n"
+	      "  -c COMMAND  run one command line (repeatable; one session, in order)\n"
+	      "  -f FILE     run the command lines of FILE ('-': standard input)\n"
+	      "  --json      show prints the API's JSON instead of tables\n"
+	      "  --echo      print each command with its prompt before running it\n"
+	      "  --socket    clonelbd's API socket (default " DEFAULT_SOCKET ")\n"
+	      "  --tenant    tenant of every request (default admin)\n"
+	      "exit status: 0 when every command succeeded, 1 otherwise\n",
+	      o);
+}
+
+/* Runs one line of a script, echoing it first when asked to. */
+static void run_line(struct cli_shell *sh, const char *line, bool echo, const char *where)
+{
+	unsigned before = sh->failed;
+
+	if (echo) {
+		char *p = cli_shell_prompt(sh);
+		fprintf(sh->out, "%s%s\n", p, line);
+		free(p);
+	}
+	cli_shell_exec(sh, line);
+	if (sh->failed != before && where) {
+		fprintf(sh->err, "  at %s: %s\n", where, line);
+		fflush(sh->err);
+	}
+}
+
+static int run_file(struct cli_shell *sh, const char *name, bool echo)
+{
+	FILE *f = strcmp(name, "-") ? fopen(name, "r") : stdin;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned lineno = 0;
+
+	if (!f) {
+		fprintf(sh->err, "Error: cannot open '%s': %s\n", name, strerror(errno));
+		sh->failed++;
+		return -errno;
+	}
+	while (!sh->quit && (n = getline(&line, &cap, f)) >= 0) {
+		char where[512];
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = 0;
+		snprintf(where, sizeof(where), "%s line %u", f == stdin ? "<stdin>" : name, lineno);
+		run_line(sh, line, echo, where);
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return 0;
+}
+
+/* ---- interactive ---- */
+
+static struct cli_shell *rl_shell;
+static char **rl_words;
+static int rl_next;
+
+static char *rl_generator(const char *text, int state)
+{
+	(void)text;
+	if (!rl_words || !rl_words[rl_next])
+		return NULL;
+	(void)state;
+	return strdup(rl_words[rl_next++]);
+}
+
+static char **rl_complete_cb(const char *text, int start, int end)
+{
+	char *upto = strndup(rl_line_buffer, (size_t)end);
+	size_t wordlen;
+
+	(void)start;
+	rl_attempted_completion_over = 1;
+	cli_argv_free(rl_words);
+	rl_words = NULL;
+	rl_next = 0;
+	cli_complete(rl_shell, upto, &rl_words, &wordlen);
+	free(upto);
+	return rl_completion_matches(text, rl_generator);
+}
+
+static void run_interactive(struct cli_shell *sh)
+{
+	const char *home = getenv("HOME");
+	char *hist = home ? xasprintf("%s/.clonelb_history", home) : NULL;
+	char *line;
+
+	rl_shell = sh;
+	rl_readline_name = "clonelb";
+	rl_attempted_completion_function = rl_complete_cb;
+	/* Values hold ':' '/' '@' '=': only blanks separate words. */
+	rl_completer_word_break_characters = " \t";
+	using_history();
+	stifle_history(1000);
+	if (hist)
+		read_history(hist);
+	for (;;) {
+		char *prompt = cli_shell_prompt(sh);
+		line = readline(prompt);
+		free(prompt);
+		if (!line)
+			break;
+		if (line[strspn(line, " \t")])
+			add_history(line);
+		cli_shell_exec(sh, line);
+		free(line);
+		if (sh->quit)
+			break;
+	}
+	if (!line)
+		fputc('\n', sh->out);
+	if (hist)
+		write_history(hist);
+	free(hist);
+	cli_argv_free(rl_words);
+	rl_words = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'}, {"tenant", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},         {"echo", no_argument, NULL, 'e'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	const char *socket_path = DEFAULT_SOCKET, *tenant = "admin";
+	struct source *src = xcalloc((size_t)argc, sizeof(*src));
+	bool json = false, echo = false;
+	struct cli_http *http = NULL;
+	struct cli_backend be;
+	struct cli_shell *sh;
+	char *err = NULL;
+	int nsrc = 0, c, status;
+
+	while ((c = getopt_long(argc, argv, "c:f:s:t:jeh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+		case 'f':
+			src[nsrc].kind = (char)c;
+			src[nsrc++].text = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 't':
+			tenant = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'e':
+			echo = true;
+			break;
+		case 'h':
+			usage(stdout);
+			free(src);
+			return 0;
+		default:
+			usage(stderr);
+			free(src);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "clonelb: unexpected argument '%s' (commands go in -c)\n",
+			argv[optind]);
+		usage(stderr);
+		free(src);
+		return 2;
+	}
+	if (cli_http_open(socket_path, &http, &err) < 0) {
+		fprintf(stderr, "Error: %s\n", err);
+		free(err);
+		free(src);
+		return 1;
+	}
+	be.request = cli_http_request;
+	be.ctx = http;
+	sh = cli_shell_new(&be, stdout, stderr, tenant);
+	sh->json = json;
+	if (nsrc == 0 && isatty(STDIN_FILENO)) {
+		run_interactive(sh);
+	} else {
+		sh->batch = true;
+		if (nsrc == 0)
+			src[nsrc++] = (struct source){'f', "-"};
+		for (int i = 0; i < nsrc && !sh->quit; i++) {
+			if (src[i].kind == 'f') {
+				run_file(sh, src[i].text, echo);
+			} else {
+				char where[64];
+				snprintf(where, sizeof(where), "-c #%d", i + 1);
+				run_line(sh, src[i].text, echo, where);
+			}
+		}
+	}
+	cli_shell_finish(sh);
+	status = sh->failed ? 1 : 0;
+	cli_shell_free(sh);
+	cli_http_close(http);
+	free(src);
+	return status;
+}
