@@ -699,7 +699,7 @@ static int cmd_configure(struct cli_shell *sh, int argc, char **argv)
 		json_t *v;
 		json_object_foreach(obj, k, v)
 			if (!in_list(meta_fields, k))
-				json_object_set(L->obj, k, v);
+				json_object_set_new(L->obj, k, json_deep_copy(v));
 		free(L->name);
 		L->name = xstrdup(json_string_value(json_object_get(obj, "name"))
 					  ? json_string_value(json_object_get(obj, "name"))
