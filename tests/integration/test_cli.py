@@ -1,0 +1,411 @@
+"""The clonelb shell (issue 2 items 3 and 4): the reference transcript, modes, show, errors, exit codes."""
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import time
+
+import pytest
+
+from conftest import CLONELB, TAP_IP, TAP_SUBNET
+
+TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "virtualservice"]
+
+# DESIGN.md section 1, as the shell must print it with --echo (prompt + command),
+# minus the stats table, which is checked against the API's numbers below.
+TRANSCRIPT = """\
+[admin:clonelb]: > configure trafficcloneprofile ids-profile
+[admin:clonelb]: trafficcloneprofile> clone_servers
+New object being created
+[admin:clonelb]: trafficcloneprofile:clone_servers> ip_address 10.10.3.2
+[admin:clonelb]: trafficcloneprofile:clone_servers> subnet 10.10.3.0/24
+[admin:clonelb]: trafficcloneprofile:clone_servers> mac 4e:e9:4e:2d:b9:bb
+[admin:clonelb]: trafficcloneprofile:clone_servers> save
+[admin:clonelb]: trafficcloneprofile> preserve_client_ip
+[admin:clonelb]: trafficcloneprofile> save
+[admin:clonelb]: > configure virtualservice web
+[admin:clonelb]: virtualservice> traffic_clone_profile_ref ids-profile
+[admin:clonelb]: virtualservice> save
+[admin:clonelb]: > show virtualservice web traffic_clone_stats
+"""
+
+
+def commands(transcript):
+    """The commands typed in a transcript (text after the prompt's "> ")."""
+    return [line.split("> ", 1)[1] for line in transcript.splitlines() if line.startswith("[")]
+
+
+def everything(d):
+    """The whole stored configuration as the API shows it, in every tenant."""
+    out = {}
+    for t in TYPES:
+        status, body = d.api("GET", f"/api/{t}", headers={"X-Avi-Tenant": "*"})
+        assert status == 200, body
+        out[t] = body["results"]
+    return out
+
+
+def run_script(d, text, *args, check=None):
+    """Runs text as a clonelb -f script (from standard input)."""
+    return d.cli(*args, "-f", "-", input=text, check=check)
+
+
+def table_rows(text):
+    """The (field, value) rows of +---+ tables, the field keeping its indentation."""
+    rows = []
+    for line in text.splitlines():
+        m = re.fullmatch(r"\| (.*?) \| (.*?) \|", line)
+        if m and m.group(1).strip() != "Field":
+            rows.append((m.group(1).rstrip(), m.group(2).rstrip()))
+    return rows
+
+
+@pytest.fixture
+def web(daemon):
+    """A pool and a virtual service "web" without a clone profile, made through the shell."""
+    run_script(daemon, """
+configure pool pool1
+servers 10.10.2.11
+port 80
+save
+servers 10.10.2.12
+save
+save
+configure virtualservice web
+vip
+ip_address 10.10.1.10
+save
+services 80
+save
+pool_ref pool1
+save
+""", check=0)
+    return daemon
+
+
+@pytest.fixture
+def ids(web):
+    """web plus the reference transcript's profile ids-profile, assigned to web."""
+    r = run_script(web, "\n".join(commands(TRANSCRIPT)[:-1]) + "\n", check=0)
+    assert r.stderr == ""
+    return web
+
+
+def test_reference_transcript(web):
+    d = web
+    r = d.cli("--echo", "-f", "-", input="\n".join(commands(TRANSCRIPT)) + "\n", check=0)
+    assert r.stderr == ""
+    assert r.stdout.startswith(TRANSCRIPT), r.stdout
+
+    prof = d.ok("GET", "/api/trafficcloneprofile/ids-profile")
+    assert prof["clone_servers"] == [{
+        "ip_address": {"addr": "10.10.3.2", "type": "V4"},
+        "subnet": {"ip_addr": {"addr": "10.10.3.0", "type": "V4"}, "mask": 24},
+        "mac": "4e:e9:4e:2d:b9:bb"}]
+    assert prof["preserve_client_ip"] is True
+    assert d.ok("GET", "/api/virtualservice/web")["traffic_clone_profile_ref"] == "ids-profile"
+
+    # The stats table: DESIGN.md's borders and layout, values from the API.
+    table = r.stdout[len(TRANSCRIPT):]
+    lines = table.splitlines()
+    rule = lines[0]
+    assert re.fullmatch(r"\+-+\+-+\+", rule), table
+    assert lines[2] == rule and lines[-1] == rule, table
+    assert re.fullmatch(r"\| Field +\| Value +\|", lines[1]), table
+    assert all(len(line) == len(rule) for line in lines), table
+    stats = d.ok("GET", "/api/virtualservice/web/traffic_clone_stats")[0]
+    srv = stats["clone_srvr_stats"][0]
+    rows = table_rows(table)
+    want = [("se_uuid", stats["se_uuid"]), ("proc_id", "PROC_Aggregate"), ("clone_srvr_stats[1]", ""),
+            ("  ip", "10.10.3.2")] + [(f"  {k}", str(srv[k])) for k in (
+                "num_total_pkts_cloned", "num_mbuf_alloc_failed", "num_driver_failures", "num_succeeded")]
+    for row in want:
+        assert row in rows, (row, table)
+    assert [f for f, _ in rows][:4] == ["se_uuid", "proc_id", "clone_srvr_stats[1]", "  ip"], table
+
+
+def test_show_json_is_the_api_json(ids):
+    d = ids
+    r = d.cli("--json", "-c", "show trafficcloneprofile ids-profile", check=0)
+    assert json.loads(r.stdout) == d.ok("GET", "/api/trafficcloneprofile/ids-profile")
+    r = d.cli("-c", "show virtualservice web traffic_clone_stats --json", check=0)
+    assert json.loads(r.stdout) == d.ok("GET", "/api/virtualservice/web/traffic_clone_stats")
+    r = d.cli("--json", "-c", "show pool", check=0)
+    assert [o["name"] for o in json.loads(r.stdout)["results"]] == ["pool1"]
+
+
+def test_show_tables(ids):
+    d = ids
+    r = d.cli("-c", "show trafficcloneprofile ids-profile", check=0)
+    rows = table_rows(r.stdout)
+    prof = d.ok("GET", "/api/trafficcloneprofile/ids-profile")
+    assert rows[:2] == [("name", "ids-profile"), ("uuid", prof["uuid"])]
+    assert ("clone_servers[1]", "") in rows
+    assert ("  ip_address", "10.10.3.2") in rows and ("  subnet", "10.10.3.0/24") in rows
+    assert ("  mac", "4e:e9:4e:2d:b9:bb") in rows and ("preserve_client_ip", "True") in rows
+    r = d.cli("-c", "show trafficcloneprofile", check=0)
+    assert ("ids-profile", prof["uuid"]) in table_rows(r.stdout)
+    r = d.cli("-c", "show virtualservice web runtime", check=0)
+    runtime = d.ok("GET", "/api/virtualservice/web/runtime")
+    assert table_rows(r.stdout)[0] == (next(iter(runtime)), str(next(iter(runtime.values()))))
+
+
+def test_edit_existing_object(ids, tls_cert):
+    d = ids
+    r = run_script(d, f"""
+configure healthmonitor hm
+type HEALTH_MONITOR_TCP
+save
+configure pool pool1
+servers 10.10.2.11
+port 8080
+save
+no servers 10.10.2.12
+health_monitor_refs hm
+lb_algorithm LB_ALGORITHM_LEAST_CONNECTIONS
+save
+configure trafficcloneprofile ids-profile
+clone_servers 10.10.3.2
+no mac
+save
+no preserve_client_ip
+save
+configure sslkeyandcertificate cert
+certificate @{tls_cert["cert_path"]}
+key @{tls_cert["key_path"]}
+save
+""", check=0)
+    assert "Overwriting the previously entered value for lb_algorithm" in r.stdout
+    pool = d.ok("GET", "/api/pool/pool1")
+    assert pool["servers"] == [{"ip": {"addr": "10.10.2.11", "type": "V4"}, "port": 8080, "enabled": True}]
+    assert pool["health_monitor_refs"] == ["hm"]
+    assert pool["lb_algorithm"] == "LB_ALGORITHM_LEAST_CONNECTIONS"
+    prof = d.ok("GET", "/api/trafficcloneprofile/ids-profile")
+    assert "mac" not in prof["clone_servers"][0] and prof["preserve_client_ip"] is False
+    cert = d.ok("GET", "/api/sslkeyandcertificate/cert")
+    assert cert["certificate"] == tls_cert["certificate"]
+    r = d.cli("-c", "show sslkeyandcertificate cert", check=0)
+    assert tls_cert["key"].splitlines()[1] not in r.stdout and "BEGIN CERTIFICATE" in r.stdout
+
+
+def test_cancel_exit_and_unsaved_block(ids):
+    d = ids
+    before = everything(d)
+    r = run_script(d, """
+configure trafficcloneprofile ids-profile
+preserve_client_ip false
+clone_servers 10.10.3.2
+mac 02:00:00:00:00:01
+cancel
+cancel
+configure pool pool1
+no servers 10.10.2.11
+exit
+""", check=0)
+    assert "unsaved changes to pool pool1 dropped" in r.stderr
+    r = run_script(d, "configure pool pool1\nno servers 10.10.2.11\n", check=1)
+    assert "Warning: pool pool1 not saved (end of input): changes dropped" in r.stderr
+    r = d.cli("-c", "configure pool newpool", "-c", "servers 10.10.2.30", check=1)
+    assert "pool newpool not saved" in r.stderr
+    assert everything(d) == before
+
+
+BAD = [
+    # (script, text the error must contain)
+    ("configure trafficcloneprofile ids-profile\nclone_servers\nip_address 10.0.0.256\n"
+     "subnet 10.10.3.0/24\nsave\nsave\n",
+     "Error: clone_servers[2].ip_address: invalid IPv4 address '10.0.0.256'"),
+    ("configure trafficcloneprofile ids-profile\nclone_servers 10.10.3.2\nmac 4e:e9:4e:2d:b9\nsave\nsave\n",
+     'Error: clone_servers[1].mac: invalid MAC address "4e:e9:4e:2d:b9"'),
+    ("configure trafficcloneprofile p2\nclone_servers 10.10.3.5\nsubnet 10.10.3.0/33\nsave\nsave\n",
+     "Error: clone_servers[1].subnet.mask: invalid prefix length 33"),
+    ("configure trafficcloneprofile ids-profile\nbogus 1\nsave\n",
+     "Error: unknown field 'bogus' of trafficcloneprofile"),
+    ("configure trafficcloneprofile ids-profile\nclone_servers 10.10.3.2\nbogus 1\nsave\nsave\n",
+     "Error: unknown field 'bogus' of clone_servers"),
+    ("configure trafficcloneprofile ids-profile\nclone_servers\nip_address 10.10.3.2\n"
+     "subnet 10.10.3.0/24\nsave\nsave\n",
+     "Error: clone_servers: duplicate entry 10.10.3.2"),
+    # The store's own checks, passed through as the API words them.
+    ("configure trafficcloneprofile p2\nclone_servers 10.99.0.2\nsubnet 10.99.0.0/24\nsave\nsave\n",
+     "Error: clone_servers[1].subnet: 10.99.0.0/24 is not the subnet of any interface"),
+    ("configure virtualservice web\ntraffic_clone_profile_ref missing\nsave\n",
+     "Error: traffic_clone_profile_ref: trafficcloneprofile 'missing' does not exist"),
+    ("delete trafficcloneprofile ids-profile\n",
+     "Error: trafficcloneprofile 'ids-profile' is in use by virtualservice 'web'"),
+    ("configure virtualservice web\nservices 443\nenable_ssl\nsave\nsave\n",
+     "Error: services[2].enable_ssl: port 443 terminates TLS but ssl_key_and_certificate_refs is empty"),
+    ("configure pool pool1\nservers 10.10.2.11\nport 70000\nsave\nsave\n",
+     "Error: servers[1].port: invalid value 70000"),
+    ("configure pool pool1\nlb_algorithm FASTEST\nsave\n",
+     'Error: lb_algorithm: invalid value "FASTEST"'),
+    ("configure nosuchtype x\n", "Error: unknown object type 'nosuchtype'"),
+    ("configure pool pool1\nsave\nfrobnicate\n", "Error: unknown command 'frobnicate'"),
+]
+
+
+@pytest.mark.parametrize("script,needle", BAD, ids=[b[1][7:50] for b in BAD])
+def test_bad_input_is_refused_and_changes_nothing(ids, script, needle):
+    d = ids
+    before = everything(d)
+    shown = d.cli("--json", "-c", "show trafficcloneprofile ids-profile", check=0).stdout
+    r = run_script(d, script, check=1)
+    assert needle in r.stderr, r.stderr
+    assert "  at <stdin> line " in r.stderr
+    assert everything(d) == before
+    assert d.cli("--json", "-c", "show trafficcloneprofile ids-profile", check=0).stdout == shown
+
+
+def test_eleventh_clone_server(ids):
+    d = ids
+    lines = ["configure trafficcloneprofile ten"]
+    for i in range(2, 12):
+        lines += [f"clone_servers 10.10.3.{i}", f"subnet {TAP_SUBNET}", "save"]
+    run_script(d, "\n".join(lines[:-3] + ["save"]) + "\n", check=0)  # 9 servers
+    assert len(d.ok("GET", "/api/trafficcloneprofile/ten")["clone_servers"]) == 9
+    before = everything(d)
+    r = run_script(d, "\n".join(["configure trafficcloneprofile ten"] + lines[-3:] +
+                                ["clone_servers 10.10.3.99", f"subnet {TAP_SUBNET}", "save", "save"]) + "\n",
+                   check=1)
+    assert "Error: clone_servers: 11 entries, at most 10 allowed" in r.stderr
+    assert everything(d) == before
+    run_script(d, "\n".join(["configure trafficcloneprofile ten"] + lines[-3:] + ["save"]) + "\n", check=0)
+    assert len(d.ok("GET", "/api/trafficcloneprofile/ten")["clone_servers"]) == 10
+
+
+def test_later_commands_run_after_a_failure(ids):
+    d = ids
+    r = d.cli("-c", "delete trafficcloneprofile ids-profile", "-c", "configure healthmonitor hm2",
+              "-c", "type HEALTH_MONITOR_HTTP", "-c", "save", check=1)
+    assert "in use by virtualservice 'web'" in r.stderr and "  at -c #1:" in r.stderr
+    assert d.ok("GET", "/api/healthmonitor/hm2")["type"] == "HEALTH_MONITOR_HTTP"
+    d.cli("-c", "delete healthmonitor hm2", check=0)
+    assert d.api("GET", "/api/healthmonitor/hm2")[0] == 404
+
+
+def test_duplicate_name_from_a_concurrent_create(ids):
+    """Two shells create the same name: the second save gets the API's 409, nothing changes."""
+    d = ids
+    p = subprocess.Popen([CLONELB, "--socket", d.socket, "-f", "-"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdin.write("configure healthmonitor dup\ntype HEALTH_MONITOR_HTTP\nwhere\n")
+    p.stdin.flush()
+    assert "healthmonitor dup" in p.stdout.readline()  # the shell has loaded (not found) dup
+    d.cli("-c", "configure healthmonitor dup", "-c", "type HEALTH_MONITOR_TCP", "-c", "save", check=0)
+    before = everything(d)
+    out, err = p.communicate("save\n", timeout=60)
+    assert p.returncode == 1
+    assert "Error: name: healthmonitor 'dup' already exists in tenant 'admin'" in err
+    assert everything(d) == before
+
+
+def test_tenants(ids):
+    d = ids
+    r = d.cli("--tenant", "blue", "-c", "configure trafficcloneprofile blue-ids", "-c", "clone_servers",
+              "-c", f"ip_address {TAP_IP}", "-c", f"subnet {TAP_SUBNET}", "-c", "save", "-c", "save", check=0)
+    assert d.api("GET", "/api/trafficcloneprofile/blue-ids", headers={"X-Avi-Tenant": "blue"})[0] == 200
+    assert d.api("GET", "/api/trafficcloneprofile/blue-ids")[0] == 404
+    before = everything(d)
+    r = d.cli("-c", "configure virtualservice web", "-c", "traffic_clone_profile_ref blue-ids",
+              "-c", "save", check=1)
+    assert "trafficcloneprofile 'blue-ids'" in r.stderr
+    assert everything(d) == before
+
+
+def test_no_daemon(workdir):
+    r = subprocess.run([CLONELB, "--socket", os.path.join(workdir, "none.sock"), "-c", "show pool"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error: cannot talk to clonelbd on ") and "none.sock" in r.stderr
+
+
+def test_bad_flags():
+    r = subprocess.run([CLONELB, "--bogus"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "usage: clonelb" in r.stderr
+
+
+class Pty:
+    """clonelb in a pseudo-terminal, so that libedit runs as for a person."""
+
+    def __init__(self, socket):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.environ["HOME"] = os.path.dirname(socket)
+            os.environ["TERM"] = "xterm"
+            os.execv(CLONELB, [CLONELB, "--socket", socket])
+        self.buf = b""
+
+    def expect(self, text, timeout=30):
+        """Reads until text (bytes or str) has arrived; returns what came up to it and drops it."""
+        want = text.encode() if isinstance(text, str) else text
+        deadline = time.monotonic() + timeout
+        while want not in self.buf:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {want!r} in {self.buf[-400:]!r}"
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                try:
+                    self.buf += os.read(self.fd, 4096)
+                except OSError:
+                    break
+                # What a person would read: no cursor moves, carriage returns or bells.
+                self.buf = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]|[\r\x07]", b"", self.buf)
+        assert want in self.buf, f"no {want!r} in {self.buf[-400:]!r}"
+        before, self.buf = self.buf.split(want, 1)
+        return before.decode(errors="replace")
+
+    def send(self, text):
+        os.write(self.fd, text.encode())
+
+    def close(self, timeout=30):
+        """Waits for the shell to end (it would die of SIGHUP if the terminal went first)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.fd], [], [], deadline - time.monotonic())
+            try:
+                if r and not os.read(self.fd, 4096):
+                    break
+            except OSError:  # EIO: the other side has closed
+                break
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            os.kill(self.pid, 9)
+            _, status = os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        return os.waitstatus_to_exitcode(status)
+
+
+def test_interactive_prompts_and_tab_completion(ids):
+    d = ids
+    t = Pty(d.socket)
+    try:
+        t.expect("[admin:clonelb]: > ")
+        t.send("conf\t")  # verb
+        t.expect("configure ")
+        t.send("trafficc\t")  # type
+        t.expect("trafficcloneprofile ")
+        t.send("ids\t")  # existing object name, asked from the API
+        t.expect("ids-profile ")
+        t.send("\r")
+        t.expect("[admin:clonelb]: trafficcloneprofile> ")
+        t.send("preserve_c\t")  # field name
+        t.expect("preserve_client_ip ")
+        t.send("fa\t")  # bool value
+        t.expect("false ")
+        t.send("\r")
+        t.expect("Overwriting the previously entered value for preserve_client_ip")
+        t.send("clone_servers 10.10\t")  # key of an existing element
+        t.expect("10.10.3.2 ")
+        t.send("\r")
+        t.expect("[admin:clonelb]: trafficcloneprofile:clone_servers> ")
+        t.send("exit\r")
+        t.expect("[admin:clonelb]: trafficcloneprofile> ")
+        t.send("save\r")
+        t.expect("[admin:clonelb]: > ")
+        t.send("exit\r")
+    finally:
+        code = t.close()
+    assert code == 0
+    assert d.ok("GET", "/api/trafficcloneprofile/ids-profile")["preserve_client_ip"] is False
