@@ -2,9 +2,12 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/util.h"
 
@@ -270,17 +273,39 @@ static long find_elem(json_t *arr, const struct cfg_field *key, const json_t *kv
 /* Reads @path for a PEM field's "@file" value. */
 static int read_file(const char *path, char **ret, char **ret_err)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
+	/* O_NONBLOCK: opening a FIFO must not hang the shell. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), r;
+	struct stat st;
 	size_t n = 0;
+	char *buf;
 
-	if (!f) {
+	if (fd == -1) {
+		r = -errno;
 		*ret_err = xasprintf("cannot read '%s': %s", path, strerror(errno));
-		return -errno;
+		return r;
 	}
-	buf = xmalloc(65 * 1024 + 1);
-	n = fread(buf, 1, 65 * 1024 + 1, f);
-	fclose(f);
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		*ret_err = xasprintf("cannot read '%s': not a regular file", path);
+		return -EINVAL;
+	}
+	buf = xmalloc(64 * 1024 + 2);
+	for (;;) {
+		ssize_t got = read(fd, buf + n, 64 * 1024 + 1 - n);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1) {
+			r = -errno;
+			*ret_err = xasprintf("cannot read '%s': %s", path, strerror(errno));
+			close(fd);
+			free(buf);
+			return r;
+		}
+		n += (size_t)got;
+		if (got == 0 || n > 64 * 1024)
+			break;
+	}
+	close(fd);
 	if (n > 64 * 1024) {
 		free(buf);
 		*ret_err = xasprintf("'%s' is larger than 64 KiB", path);
@@ -489,9 +514,6 @@ static int save_elem(struct cli_shell *sh)
 		return fail(sh, r, err);
 	}
 	free(path);
-	if (L->index < 0 && f->max && json_array_size(list) >= (size_t)f->max)
-		return cli_error(sh, "%s: %zu entries, at most %lld allowed", f->name,
-				 json_array_size(list) + 1, f->max);
 	if (key) {
 		long other = find_elem(list, key, json_object_get(L->obj, key->name));
 		if (other >= 0 && other != L->index) {
@@ -501,6 +523,9 @@ static int save_elem(struct cli_shell *sh)
 			return -EEXIST;
 		}
 	}
+	if (L->index < 0 && f->max && json_array_size(list) >= (size_t)f->max)
+		return cli_error(sh, "%s: %zu entries, at most %lld allowed", f->name,
+				 json_array_size(list) + 1, f->max);
 	if (!json_is_array(list)) {
 		list = json_array();
 		json_object_set_new(P->obj, f->name, list);
