@@ -1,10 +1,10 @@
-/* cli.h: the clonelb shell's modules: tokenizer, grammar and modes, completion, tables, API client. */
+/* cli.h: the clonelb shell's modules: tokenizer, grammar, modes, completion, tables. */
 #ifndef CLONELB_CLI_CLI_H
 #define CLONELB_CLI_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <jansson.h>
 
 #include "config/schema.h"
 
@@ -44,31 +44,32 @@ struct cli_backend {
 	void *ctx;
 };
 
-/* ---- the shell: grammar and modes (shell.c, show.c) ---- */
+/* ---- the shell: grammar (shell.c), modes (mode.c), show and delete (show.c) ---- */
 
 #define CLI_MAX_DEPTH 8
 
 /* One configuration mode: the object being configured or one of its list elements. */
 struct cli_level {
 	const struct cfg_schema *schema;
-	const struct cfg_field *field; /* the CFG_OBJLIST field of the parent; NULL at object level */
-	json_t *obj;                   /* working copy, only the fields set so far */
-	long index;                    /* element position in the parent's list, -1 for a new one */
-	json_t *orig;                  /* object level: the object as loaded, NULL when new */
-	char *name;                    /* object level: the object's name */
-	bool dirty;                    /* something changed at this level */
+	const struct cfg_field
+	    *field;   /* the CFG_OBJLIST field of the parent; NULL at object level */
+	json_t *obj;  /* working copy, only the fields set so far */
+	long index;   /* element position in the parent's list, -1 for a new one */
+	json_t *orig; /* object level: the object as loaded, NULL when new */
+	char *name;   /* object level: the object's name */
+	bool dirty;   /* something changed at this level */
 };
 
 struct cli_shell {
 	struct cli_backend be;
 	FILE *out, *err;
 	char *tenant;
-	bool json;       /* show prints the API's JSON instead of tables */
-	bool batch;      /* -c/-f: an error inside a configure block spoils the block */
-	int depth;       /* 0: top level; lv[0..depth-1] are the open modes */
+	bool json;  /* show prints the API's JSON instead of tables */
+	bool batch; /* -c/-f: an error inside a configure block spoils the block */
+	int depth;  /* 0: top level; lv[0..depth-1] are the open modes */
 	struct cli_level lv[CLI_MAX_DEPTH];
-	bool spoiled;    /* batch: a command of the open configure block failed */
-	bool quit;       /* "exit" at the top level */
+	bool spoiled;	 /* batch: a command of the open configure block failed */
+	bool quit;	 /* "exit" at the top level */
 	unsigned failed; /* commands that failed so far */
 };
 
@@ -132,6 +133,37 @@ const struct cfg_schema *cli_type_match(const char *word, char **ret_err);
  */
 int cli_word_match(const char *word, const char *const *verbs, const struct cfg_schema *s,
 		   const char **ret_verb, const struct cfg_field **ret_field, char **ret_err);
+
+/* Prints "Error: @msg", frees @msg and counts the failure. Returns @r when negative, else -EINVAL.
+ */
+int cli_fail(struct cli_shell *sh, int r, char *msg);
+
+/*
+ * Opens a mode for @obj (taken over) of schema @s: an object (@f NULL) or an
+ * element of list field @f of the current mode, at @index (-1: new). The
+ * caller checks depth < CLI_MAX_DEPTH. Returns the new level.
+ */
+struct cli_level *cli_level_push(struct cli_shell *sh, const struct cfg_schema *s,
+				 const struct cfg_field *f, json_t *obj, long index);
+
+/* Leaves the current mode, dropping its working copy. Does nothing at the top level. */
+void cli_level_pop(struct cli_shell *sh);
+
+/*
+ * The commands of a mode (mode.c); each runs in the current mode (depth > 0)
+ * and returns 0 or a negative errno after printing the error:
+ *   cli_mode_set    "<field> [<value>...]", or an object list's sub-mode
+ *   cli_mode_no     "no <field> [<key or value>...]"
+ *   cli_mode_save   commits the level: an element into its list, an object
+ *                   through the API; in batch mode a failed save leaves the level
+ *   cli_mode_exit   leaves the level, warning about unsaved changes
+ *   cli_mode_where  prints the level's fields
+ */
+int cli_mode_set(struct cli_shell *sh, const struct cfg_field *f, int argc, char **argv);
+int cli_mode_no(struct cli_shell *sh, int argc, char **argv);
+int cli_mode_save(struct cli_shell *sh);
+int cli_mode_exit(struct cli_shell *sh);
+int cli_mode_where(struct cli_shell *sh);
 
 /* show and delete (show.c). Each returns 0 or a negative errno after printing the error. */
 int cli_cmd_show(struct cli_shell *sh, int argc, char **argv);

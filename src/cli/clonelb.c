@@ -1,11 +1,11 @@
-/* clonelb.c: the clonelb shell's entry point: flags, scripts (-c, -f) and the interactive libedit loop. */
+/* clonelb.c: the shell's entry point: flags, scripts (-c, -f), the interactive libedit loop. */
+#include <editline/readline.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <editline/readline.h>
 
 #include "cli/cli.h"
 #include "cli/http.h"
@@ -147,9 +147,9 @@ static void run_interactive(struct cli_shell *sh)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'}, {"tenant", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},         {"echo", no_argument, NULL, 'e'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'}, {"tenant", required_argument, NULL, 't'},
+	    {"json", no_argument, NULL, 'j'},	      {"echo", no_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	const char *socket_path = DEFAULT_SOCKET, *tenant = "admin";
 	struct source *src = xcalloc((size_t)argc, sizeof(*src));

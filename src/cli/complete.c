@@ -1,4 +1,4 @@
-/* complete.c: tab completion of verbs, types, fields, values and object names, from the schema and the API. */
+/* complete.c: Tab completion of verbs, types, fields, values and names (schema and API). */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -58,7 +58,7 @@ static void add_names(struct cli_shell *sh, struct cands *c, const char *type)
 
 	if (cli_api(sh, "GET", path, NULL, &ans, &err) >= 0) {
 		json_array_foreach(json_object_get(ans, "results"), i, o)
-			add(c, json_string_value(json_object_get(o, "name")));
+		    add(c, json_string_value(json_object_get(o, "name")));
 	}
 	json_decref(ans);
 	free(err);
@@ -77,8 +77,8 @@ static void add_keys(struct cands *c, const struct cfg_field *f, const json_t *l
 		return;
 	json_array_foreach(list, i, e)
 	{
-		char *s = cfg_value_format(key, f->kind == CFG_OBJLIST ? json_object_get(e, key->name)
-								       : e);
+		char *s = cfg_value_format(
+		    key, f->kind == CFG_OBJLIST ? json_object_get(e, key->name) : e);
 		add(c, s);
 		free(s);
 	}
@@ -170,8 +170,8 @@ int cli_complete(struct cli_shell *sh, const char *line, char ***ret_words, size
 			goto done;
 		verb = "configure";
 	}
-	if (verb && (!strcmp(verb, "show") || !strcmp(verb, "configure") ||
-		     !strcmp(verb, "delete"))) {
+	if (verb &&
+	    (!strcmp(verb, "show") || !strcmp(verb, "configure") || !strcmp(verb, "delete"))) {
 		complete_object_cmd(sh, &c, verb, w, k);
 	} else if (verb && !strcmp(verb, "help") && k == 1) {
 		add_list(&c, sh->depth ? cli_mode_verbs : cli_top_verbs);

@@ -1,10 +1,10 @@
 /* http.c: the shell's REST client: HTTP/1.1 + JSON over clonelbd's Unix socket, with libcurl. */
 #include "cli/http.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
 
 #include "lib/util.h"
 
@@ -119,9 +119,8 @@ int cli_http_request(void *ctx, const char *method, const char *path, const char
 		json_t *v = json_loadb(b.data, b.len, JSON_DECODE_ANY, &jerr);
 		if (!v) {
 			/* Keep what the server said, short, as the error text. */
-			char *line = strndup(b.data, strcspn(b.data, "\r\n") > 200
-							     ? 200
-							     : strcspn(b.data, "\r\n"));
+			char *line = strndup(
+			    b.data, strcspn(b.data, "\r\n") > 200 ? 200 : strcspn(b.data, "\r\n"));
 			v = json_pack("{s:s}", "error",
 				      status >= 300 ? line : "answer is not JSON");
 			free(line);

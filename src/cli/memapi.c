@@ -1,4 +1,4 @@
-/* memapi.c: an in-memory stand-in for clonelbd's REST API, so the shell runs in unit tests and the fuzzer without a daemon. */
+/* memapi.c: an in-memory REST API, so unit tests and the fuzzer run the shell without a daemon. */
 #include "cli/memapi.h"
 
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include "lib/util.h"
 
 struct cli_memapi {
-	json_t *db;        /* {"<type>": {"<tenant>/<name>": object}} */
+	json_t *db;	   /* {"<type>": {"<tenant>/<name>": object}} */
 	unsigned next_id;  /* for uuids */
 	unsigned requests; /* answered so far */
 };
@@ -31,10 +31,7 @@ void cli_memapi_free(struct cli_memapi *m)
 	free(m);
 }
 
-unsigned cli_memapi_requests(const struct cli_memapi *m)
-{
-	return m->requests;
-}
+unsigned cli_memapi_requests(const struct cli_memapi *m) { return m->requests; }
 
 /* Decodes %XX escapes of one path segment. */
 static char *unescape(const char *s, size_t n)
@@ -89,7 +86,8 @@ static json_t *find(json_t *objs, const char *tenant, const char *key)
 		const char *name = json_string_value(json_object_get(o, "name"));
 		const char *uuid = json_string_value(json_object_get(o, "uuid"));
 		const char *t = json_string_value(json_object_get(o, "tenant_ref"));
-		if ((uuid && !strcmp(uuid, key)) || (name && t && !strcmp(name, key) && !strcmp(t, tenant)))
+		if ((uuid && !strcmp(uuid, key)) ||
+		    (name && t && !strcmp(name, key) && !strcmp(t, tenant)))
 			return o;
 	}
 	return NULL;
@@ -121,19 +119,19 @@ static int view(struct cli_memapi *m, json_t *obj, const char *tenant, const cha
 		return error(ret_body, 404, xasprintf("no view '%s'", v));
 	json_t *stats = json_array(), *list = json_array(), *e;
 	const char *ref = json_string_value(json_object_get(obj, "traffic_clone_profile_ref"));
-	json_t *prof = ref ? find(json_object_get(m->db, "trafficcloneprofile"), tenant, ref) : NULL;
+	json_t *prof =
+	    ref ? find(json_object_get(m->db, "trafficcloneprofile"), tenant, ref) : NULL;
 	size_t i;
 
-	json_array_foreach(json_object_get(prof, "clone_servers"), i, e)
-		json_array_append_new(
-			list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip",
-					json_object_get(json_object_get(e, "ip_address"), "addr"),
-					"num_total_pkts_cloned", 0, "num_mbuf_alloc_failed", 0,
-					"num_driver_failures", 0, "num_succeeded", 0));
+	json_array_foreach(json_object_get(prof, "clone_servers"), i, e) json_array_append_new(
+	    list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip",
+			    json_object_get(json_object_get(e, "ip_address"), "addr"),
+			    "num_total_pkts_cloned", 0, "num_mbuf_alloc_failed", 0,
+			    "num_driver_failures", 0, "num_succeeded", 0));
 	if (prof)
-		json_array_append_new(stats, json_pack("{s:s, s:s, s:o}", "se_uuid", "mem:se-0",
-						       "proc_id", "PROC_Aggregate",
-						       "clone_srvr_stats", list));
+		json_array_append_new(stats,
+				      json_pack("{s:s, s:s, s:o}", "se_uuid", "mem:se-0", "proc_id",
+						"PROC_Aggregate", "clone_srvr_stats", list));
 	else
 		json_decref(list);
 	return answer(ret_body, 200, stats);
@@ -165,7 +163,8 @@ int cli_memapi_request(void *ctx, const char *method, const char *path, const ch
 	tenant = tenant ? tenant : "admin";
 	s = seg[0] ? cfg_type_find(seg[0]) : NULL;
 	if (!s) {
-		status = error(ret_body, 404, xasprintf("unknown object type '%s'", seg[0] ? seg[0] : ""));
+		status = error(ret_body, 404,
+			       xasprintf("unknown object type '%s'", seg[0] ? seg[0] : ""));
 		goto out;
 	}
 	objs = json_object_get(m->db, s->name);
@@ -185,9 +184,9 @@ int cli_memapi_request(void *ctx, const char *method, const char *path, const ch
 	} else if (!strcmp(method, "GET")) {
 		json_t *res = json_array();
 		const char *k;
-		json_object_foreach(objs, k, o)
-			if (!strcmp(json_string_value(json_object_get(o, "tenant_ref")), tenant))
-				json_array_append_new(res, shown(s, o));
+		json_object_foreach(
+		    objs, k, o) if (!strcmp(json_string_value(json_object_get(o, "tenant_ref")),
+					    tenant)) json_array_append_new(res, shown(s, o));
 		status = answer(ret_body, 200,
 				json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(res),
 					  "results", res));
@@ -197,8 +196,8 @@ int cli_memapi_request(void *ctx, const char *method, const char *path, const ch
 			status = error(ret_body, 400, xstrdup("name: required field missing"));
 		} else if (find(objs, tenant, name)) {
 			status = error(ret_body, 409,
-				       xasprintf("name: %s '%s' already exists in tenant '%s'", s->name,
-						 name, tenant));
+				       xasprintf("name: %s '%s' already exists in tenant '%s'",
+						 s->name, name, tenant));
 		} else if ((o = checked(s, body, &status, ret_body))) {
 			char *uuid = xasprintf("%s-%u", s->name, ++m->next_id);
 			char *k = xasprintf("%s/%s", tenant, name);
@@ -211,7 +210,8 @@ int cli_memapi_request(void *ctx, const char *method, const char *path, const ch
 		}
 	} else if ((!strcmp(method, "PATCH") || !strcmp(method, "PUT")) && obj &&
 		   json_is_object(body)) {
-		json_t *merged = !strcmp(method, "PUT") ? json_deep_copy(body) : json_deep_copy(obj);
+		json_t *merged =
+		    !strcmp(method, "PUT") ? json_deep_copy(body) : json_deep_copy(obj);
 		if (!strcmp(method, "PATCH"))
 			json_object_update(merged, (json_t *)body);
 		json_object_set(merged, "name", json_object_get(obj, "name"));
@@ -227,14 +227,13 @@ int cli_memapi_request(void *ctx, const char *method, const char *path, const ch
 	} else if (!strcmp(method, "DELETE") && obj) {
 		const char *k;
 		char *key = NULL;
-		json_object_foreach(objs, k, o)
-			if (o == obj)
-				key = xstrdup(k);
+		json_object_foreach(objs, k, o) if (o == obj) key = xstrdup(k);
 		json_object_del(objs, key);
 		free(key);
 		status = 204;
 	} else {
-		status = error(ret_body, 400, xasprintf("memapi: %s %s not supported", method, path));
+		status =
+		    error(ret_body, 400, xasprintf("memapi: %s %s not supported", method, path));
 	}
 out:
 	for (int i = 0; i < 3; i++)

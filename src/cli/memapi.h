@@ -1,4 +1,4 @@
-/* memapi.h: an in-memory stand-in for clonelbd's REST API (unit tests and the fuzzer; not in clonelb). */
+/* memapi.h: an in-memory REST API for unit tests and the fuzzer (not linked into clonelb). */
 #ifndef CLONELB_CLI_MEMAPI_H
 #define CLONELB_CLI_MEMAPI_H
 

@@ -43,8 +43,7 @@ static void add_field_rows(struct cli_table *t, int indent, const struct cfg_fie
 	free(text);
 }
 
-void cli_print_object(struct cli_shell *sh, const struct cfg_schema *s, const json_t *obj,
-		      bool top)
+void cli_print_object(struct cli_shell *sh, const struct cfg_schema *s, const json_t *obj, bool top)
 {
 	static const char *const hdr[] = {"Field", "Value"};
 	struct cli_table *t = cli_table_new(2, hdr);
@@ -153,8 +152,9 @@ int cli_cmd_show(struct cli_shell *sh, int argc, char **argv)
 					 argv[3]);
 		if (cli_word_match(argv[3], vs_views, NULL, &view, &f, &err) < 0) {
 			free(err);
-			return cli_error(sh, "show virtualservice: unknown view '%s' (one of: "
-					     "traffic_clone_stats, runtime)",
+			return cli_error(sh,
+					 "show virtualservice: unknown view '%s' (one of: "
+					 "traffic_clone_stats, runtime)",
 					 argv[3]);
 		}
 		if (argc == 5 && !strcmp(view, "traffic_clone_stats") && !strcmp(argv[4], "detail"))

@@ -30,7 +30,8 @@ void cli_table_add(struct cli_table *t, const char *const *cells)
 			abort();
 	}
 	for (int c = 0; c < t->ncols; c++)
-		t->cells[t->nrows * (size_t)t->ncols + (size_t)c] = xstrdup(cells[c] ? cells[c] : "");
+		t->cells[t->nrows * (size_t)t->ncols + (size_t)c] =
+		    xstrdup(cells[c] ? cells[c] : "");
 	t->nrows++;
 }
 
@@ -155,7 +156,7 @@ void cli_table_add_json(struct cli_table *t, int indent, const char *name, const
 		if (name)
 			cli_table_add_fv(t, indent, name, "");
 		json_object_foreach((json_t *)v, k, x)
-			cli_table_add_json(t, name ? indent + 1 : indent, k, x);
+		    cli_table_add_json(t, name ? indent + 1 : indent, k, x);
 		return;
 	}
 	if (json_is_array(v)) {

@@ -1,4 +1,4 @@
-/* fuzz_cli_line.c: libFuzzer target for the clonelb shell's tokenizer, grammar, modes and completion, against the in-memory API. */
+/* fuzz_cli_line.c: libFuzzer target for the shell's tokenizer, grammar, modes and completion. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

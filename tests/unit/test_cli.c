@@ -1,4 +1,4 @@
-/* test_cli.c: unit tests of the clonelb shell: tokenizer, modes, save, errors, tables, completion (in-memory API). */
+/* test_cli.c: unit tests of the shell: tokenizer, modes, errors, tables, completion (memapi). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "cli/cli.h"
@@ -103,9 +105,9 @@ static void test_lex(void **state)
 	bool open;
 
 	(void)state;
-	assert_int_equal(cli_lex("  show  'a b' \"c\\\"d\" e\\ f # comment", false, &argv, &argc,
-				 &open, &err),
-			 0);
+	assert_int_equal(
+	    cli_lex("  show  'a b' \"c\\\"d\" e\\ f # comment", false, &argv, &argc, &open, &err),
+	    0);
 	assert_int_equal(argc, 4);
 	assert_string_equal(argv[0], "show");
 	assert_string_equal(argv[1], "a b");
@@ -157,9 +159,11 @@ static void test_transcript(void **state)
 	assert_non_null(o);
 	assert_true(json_is_true(json_object_get(o, "preserve_client_ip")));
 	json_t *cs = json_array_get(json_object_get(o, "clone_servers"), 0);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(cs, "ip_address"), "addr")),
-			    "10.10.3.2");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(cs, "subnet"), "mask")), 24);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(cs, "ip_address"), "addr")),
+	    "10.10.3.2");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(cs, "subnet"), "mask")),
+			 24);
 	assert_string_equal(json_string_value(json_object_get(cs, "mac")), "4e:e9:4e:2d:b9:bb");
 	json_decref(o);
 
@@ -216,8 +220,8 @@ static void test_edit_messages_and_no(void **state)
 	assert_int_equal(run(f, "save"), 0);
 	o = api_get(f, "/api/pool/p");
 	assert_int_equal(json_array_size(json_object_get(o, "servers")), 1);
-	assert_true(json_is_false(json_object_get(json_array_get(json_object_get(o, "servers"), 0),
-						  "enabled")));
+	assert_true(json_is_false(
+	    json_object_get(json_array_get(json_object_get(o, "servers"), 0), "enabled")));
 	assert_int_equal(json_integer_value(json_object_get(o, "default_server_port")), 80);
 	assert_string_equal(json_string_value(json_object_get(o, "lb_algorithm")),
 			    "LB_ALGORITHM_LEAST_CONNECTIONS");
@@ -247,12 +251,12 @@ static void test_bad_values_change_nothing(void **state)
 	assert_int_equal(run(f, "mac zz"), -EINVAL);
 	assert_int_equal(run(f, "subnet 10.0.0.0/33"), -EINVAL);
 	assert_int_equal(run(f, "bogus 1"), -EINVAL);
-	assert_string_equal(f->err,
-			    "Error: clone_servers[1].ip_address: invalid IPv4 address '10.0.0.256'\n"
-			    "Error: clone_servers[1].mac: invalid MAC address \"zz\" (expected "
-			    "xx:xx:xx:xx:xx:xx)\n"
-			    "Error: clone_servers[1].subnet.mask: invalid prefix length 33 (0..32)\n"
-			    "Error: unknown field 'bogus' of clone_servers (try help)\n");
+	assert_string_equal(
+	    f->err, "Error: clone_servers[1].ip_address: invalid IPv4 address '10.0.0.256'\n"
+		    "Error: clone_servers[1].mac: invalid MAC address \"zz\" (expected "
+		    "xx:xx:xx:xx:xx:xx)\n"
+		    "Error: clone_servers[1].subnet.mask: invalid prefix length 33 (0..32)\n"
+		    "Error: unknown field 'bogus' of clone_servers (try help)\n");
 	/* Nothing was set: the element still lacks its key. */
 	reset_output(f);
 	assert_int_equal(run(f, "save"), -EINVAL);
@@ -382,17 +386,21 @@ static void test_complete(void **state)
 
 	completes(f, "conf", (const char *[]){"configure", NULL});
 	completes(f, "configure tr", (const char *[]){"trafficcloneprofile", NULL});
-	completes(f, "show virtualservice web ", (const char *[]){"traffic_clone_stats", "runtime", NULL});
+	completes(f, "show virtualservice web ",
+		  (const char *[]){"traffic_clone_stats", "runtime", NULL});
 	assert_int_equal(run(f, "configure trafficcloneprofile ids-profile"), 0);
 	assert_int_equal(run(f, "save"), 0);
 	assert_int_equal(run(f, "configure trafficcloneprofile ids-2"), 0);
 	assert_int_equal(run(f, "save"), 0);
-	completes(f, "configure trafficcloneprofile i", (const char *[]){"ids-profile", "ids-2", NULL});
+	completes(f, "configure trafficcloneprofile i",
+		  (const char *[]){"ids-profile", "ids-2", NULL});
 	completes(f, "show trafficcloneprofile ids-p", (const char *[]){"ids-profile", NULL});
 	assert_int_equal(run(f, "configure virtualservice web"), 0);
 	completes(f, "traffic_clone_profile_ref ", (const char *[]){"ids-profile", "ids-2", NULL});
 	completes(f, "tr", (const char *[]){"traffic_clone_profile_ref", NULL});
-	completes(f, "s", (const char *[]){"save", "show", "services", "ssl_key_and_certificate_refs", NULL});
+	completes(
+	    f, "s",
+	    (const char *[]){"save", "show", "services", "ssl_key_and_certificate_refs", NULL});
 	completes(f, "enabled ", (const char *[]){"true", "false", NULL});
 	assert_int_equal(run(f, "vip 10.10.1.10"), 0);
 	assert_int_equal(run(f, "save"), 0);
@@ -406,15 +414,15 @@ static void test_complete(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lex),
-		cmocka_unit_test(test_table),
-		cmocka_unit_test_setup_teardown(test_transcript, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_edit_messages_and_no, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_values_change_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_eleventh_and_duplicate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_batch_spoils_block, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_api_error_passes_through, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_complete, setup, teardown),
+	    cmocka_unit_test(test_lex),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test_setup_teardown(test_transcript, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_edit_messages_and_no, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_values_change_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_eleventh_and_duplicate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_spoils_block, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_api_error_passes_through, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_complete, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
