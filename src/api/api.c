@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "api/se.h"
 #include "api/static.h"
 #include "config/schema.h"
 #include "lib/util.h"
@@ -214,6 +215,17 @@ static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, cons
 
 	if (!tenant || !*tenant)
 		tenant = "admin";
+	if (nparts == 2 && strcmp(parts[0], "se") == 0 && strcmp(parts[1], "interfaces") == 0) {
+		if (!get)
+			goto bad_method;
+		out = api_se_interfaces();
+		if (!out) {
+			r = -errno;
+			return reply(c, r, 0, NULL,
+				     xasprintf("se/interfaces: getifaddrs: %s", strerror(-r)));
+		}
+		return send_json(c, MHD_HTTP_OK, out);
+	}
 	if (nparts < 1 || nparts > 3 || !cfg_type_find(parts[0])) {
 		{
 			char types[256] = "";
