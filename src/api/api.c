@@ -97,6 +97,27 @@ static enum MHD_Result reply(struct MHD_Connection *c, int r, unsigned ok, json_
 	return ret;
 }
 
+/* Compares without an early exit so the time taken does not tell how much
+ * of a guess was right. */
+static bool token_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = la != lb;
+
+	for (size_t i = 0; i < la; i++)
+		d |= (unsigned char)a[i] ^ (unsigned char)b[i % (lb ? lb : 1)];
+	return d == 0;
+}
+
+/* A value a cookie can carry unquoted (RFC 6265 cookie-octet). */
+static bool cookie_safe(const char *s)
+{
+	for (; *s; s++)
+		if (*s <= 0x20 || *s >= 0x7f || strchr("\",;\\", *s))
+			return false;
+	return true;
+}
+
 /* Token check for TCP: "Authorization: Bearer <token>" or the UI's cookie. */
 static bool authorized(struct api_listener *l, struct MHD_Connection *c)
 {
@@ -107,10 +128,59 @@ static bool authorized(struct api_listener *l, struct MHD_Connection *c)
 	if (!l->api->cfg.token || !*l->api->cfg.token)
 		return false;
 	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (h && strncmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, l->api->cfg.token) == 0)
+	if (h && strncmp(h, "Bearer ", 7) == 0 && token_equal(h + 7, l->api->cfg.token))
 		return true;
 	cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "clonelb_token");
-	return cookie && strcmp(cookie, l->api->cfg.token) == 0;
+	return cookie && token_equal(cookie, l->api->cfg.token);
+}
+
+/*
+ * POST /api/login {"token": "..."}: the web UI's login. A right token gets 204
+ * and the HttpOnly cookie that authorizes the UI's later requests; a wrong
+ * one 401 with an error naming the field. POST /api/logout clears the cookie.
+ */
+static enum MHD_Result login(struct api_listener *l, struct MHD_Connection *c, const char *url,
+			     const char *method, struct req *rq)
+{
+	const char *want = l->api->cfg.token, *tok;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	json_t *body = NULL;
+	char *err = NULL, *cookie;
+
+	if (strcmp(method, "POST"))
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "method is not allowed on this path (POST)");
+	if (strcmp(url, "/api/logout") == 0) {
+		cookie = xstrdup("clonelb_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+	} else {
+		if (api_decode_body(rq->buf, rq->len, &body, &err) < 0)
+			return reply(c, -EINVAL, 0, NULL, err);
+		tok = json_string_value(json_object_get(body, "token"));
+		if (!tok || !*tok) {
+			json_decref(body);
+			return send_error(c, MHD_HTTP_BAD_REQUEST, "token: enter the API token");
+		}
+		if (!l->tcp || !want || !token_equal(tok, want)) {
+			json_decref(body);
+			return send_error(c, MHD_HTTP_UNAUTHORIZED,
+					  l->tcp ? "token: wrong token"
+						 : "token: log in on the --listen address");
+		}
+		json_decref(body);
+		if (!cookie_safe(want))
+			return send_error(c, MHD_HTTP_BAD_REQUEST,
+					  "token: has characters a cookie cannot carry; use a token "
+					  "of letters and digits");
+		cookie = xasprintf("clonelb_token=%s; Path=/; HttpOnly; SameSite=Strict", want);
+	}
+	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(r, "Set-Cookie", cookie);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+	MHD_destroy_response(r);
+	free(cookie);
+	return ret;
 }
 
 /* traffic_clone_stats when the engine has nothing for the service: zeros for
@@ -322,6 +392,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return MHD_YES;
 	}
 
+	if (strcmp(url, "/api/login") == 0 || strcmp(url, "/api/logout") == 0)
+		return login(l, c, url, method, rq);
 	if (strncmp(url, "/api/", 5) && strcmp(url, "/api") && strcmp(url, "/metrics"))
 		return api_static(l->api->cfg.web_root, c, url, authorized(l, c));
 	if (!authorized(l, c))
