@@ -13,7 +13,7 @@ DEB_PKGS := build-essential meson ninja-build pkg-config clang llvm \
 	libedit-dev libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev \
 	iproute2 ethtool iputils-ping curl jq procps psmisc nginx haproxy tcpdump tshark \
 	python3 python3-pytest python3-scapy python3-matplotlib \
-	wrk iperf3
+	wrk iperf3 chromium
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -31,6 +31,7 @@ $(BUILD)/build.ninja:
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+	@if [ -f web/package.json ]; then $(MAKE) -s -C web; fi
 
 test: build
 	$(MAKE) -s unit integration

@@ -1,0 +1,292 @@
+// e2e.mjs: end-to-end tests of the web UI in Debian's headless chromium against a running clonelbd.
+//
+// Usage: node web/tests/e2e.mjs --base http://127.0.0.1:8443 --token-file F --vs web
+//                               [--shots DIR] [--traffic]
+// The virtual service --vs must exist (with a pool) and have no clone
+// profile; the SE must have interface tap0 on 10.10.3.0/24 (tests/lab). With
+// --traffic the script prints "WAIT traffic" once the stats page shows, reads
+// one line from stdin (the caller sends traffic, then the line), and then
+// requires every clone server's counters to rise on that same page without
+// a reload. Exit status 0 when every check passed, 1 otherwise. Run it
+// through tests/integration/test_web.py, which sets all this up.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+
+const argv = process.argv.slice(2);
+const opt = (name, def) => {
+	const i = argv.indexOf(`--${name}`);
+	return i === -1 ? def : argv[i + 1];
+};
+const flag = (name) => argv.includes(`--${name}`);
+const BASE = opt('base');
+const TOKEN = fs.readFileSync(opt('token-file'), 'utf8').trim();
+const VS = opt('vs', 'web');
+const SHOTS = opt('shots', '');
+const TRAFFIC = flag('traffic');
+const PROFILE = 'ids-profile';
+// Two clone servers on the lab's tap network: the tap namespace's own MAC,
+// and a second, made-up one its promiscuous interface still receives.
+const SERVERS = [
+	{ ip: '10.10.3.2', mac: '02:fc:00:00:03:02' },
+	{ ip: '10.10.3.3', mac: '02:fc:00:00:03:03' },
+];
+
+if (!BASE || !TOKEN) {
+	console.error('usage: e2e.mjs --base URL --token-file FILE [--vs NAME] [--shots DIR] [--traffic]');
+	process.exit(2);
+}
+
+let failures = 0;
+function check(cond, what, detail = '') {
+	if (cond) {
+		console.log(`  ok: ${what}`);
+	} else {
+		failures++;
+		console.log(`  FAIL: ${what}${detail ? `: ${detail}` : ''}`);
+	}
+}
+
+// The API as a script sees it, with the bearer token: how checks confirm
+// what the UI claims, e.g. that nothing was saved after an error.
+async function apiGet(p) {
+	const r = await fetch(BASE + p, { headers: { Authorization: `Bearer ${TOKEN}` } });
+	return { status: r.status, body: r.status === 200 ? await r.json() : await r.text() };
+}
+
+async function shot(page, name) {
+	if (!SHOTS)
+		return;
+	fs.mkdirSync(SHOTS, { recursive: true });
+	await page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
+	console.log(`  screenshot: ${path.join(SHOTS, name)}`);
+}
+
+const stdinLines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+async function step(name, fn) {
+	console.log(`== ${name}`);
+	try {
+		await fn();
+	} catch (e) {
+		failures++;
+		console.log(`  FAIL: ${name}: ${e.message.split('\n')[0]}`);
+		// What the page showed, for whoever reads the test log.
+		console.log(`  at ${page.url()}; page text: ${(await page.locator('body').innerText().catch(() => '?')).replace(/\s+/g, ' ').slice(0, 600)}`);
+		if (SHOTS)
+			await shot(page, 'failed.png').catch(() => {});
+		throw e; // later steps build on this one
+	}
+}
+
+const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clonelb-ui-chromium-'));
+const ctx = await chromium.launchPersistentContext(userDir, {
+	executablePath: '/usr/bin/chromium',
+	headless: true,
+	args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+		'--disable-background-networking', '--disable-component-update', '--disable-sync'],
+	viewport: { width: 1200, height: 800 },
+});
+const page = ctx.pages()[0] || await ctx.newPage();
+page.setDefaultTimeout(20000);
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(e.message));
+
+const text = (sel) => page.locator(sel).innerText();
+
+try {
+	await step('without the token only the login page is served', async () => {
+		for (const p of ['/', '/index.html', '/#/templates/profiles/trafficclone']) {
+			const r = await page.goto(BASE + p);
+			check(r.status() === 200 && await page.locator('#login-form').count() === 1 &&
+				await page.locator('#main').count() === 0, `GET ${p} without the token shows the login page`);
+		}
+		const r = await page.request.get(`${BASE}/api/trafficcloneprofile`);
+		check(r.status() === 401, 'the API answers 401 without the token', `got ${r.status()}`);
+	});
+
+	await step('a wrong token is refused beside the token field', async () => {
+		await page.fill('#token', 'not-the-token');
+		await page.click('#login');
+		await page.locator('[data-err="token"]').filter({ hasText: 'wrong token' }).waitFor();
+		check(await page.locator('#main').count() === 0, 'still on the login page');
+	});
+
+	await step('the right token logs in', async () => {
+		await page.fill('#token', TOKEN);
+		await page.click('#login');
+		// The last page asked for was the profiles list: login reloads it.
+		await page.locator('#profiles').waitFor();
+		check(true, 'after login the page first asked for shows');
+		const cookies = await ctx.cookies(BASE);
+		const c = cookies.find((x) => x.name === 'clonelb_token');
+		check(c && c.httpOnly, 'the session cookie is HttpOnly');
+	});
+
+	await step('create a traffic clone profile with two clone servers', async () => {
+		await page.click('#nav-tcp');
+		await page.locator('#profiles').waitFor();
+		await page.click('#create-profile');
+		await page.locator('#profile-form').waitFor();
+		check(await page.locator('#cloud').count() === 0 && (await text('#cloud-name')) === 'Default-Cloud',
+			'with one cloud the cloud is chosen and no Set Cloud selector shows');
+		await page.fill('#profile-name', PROFILE);
+		for (const [i, sv] of SERVERS.entries()) {
+			await page.click('#add-clone-server');
+			await page.locator('#clone-server-form').waitFor();
+			check(await page.locator('#cs-subnet').isHidden(), `server ${i + 1}: no Subnet field before a network is chosen`);
+			await page.selectOption('#cs-network', 'tap0');
+			check(await page.locator('#cs-subnet').isVisible(), `server ${i + 1}: Subnet offered for tap0`);
+			await page.selectOption('#cs-subnet', '10.10.3.0/24');
+			await page.fill('#cs-ip', sv.ip);
+			await page.fill('#cs-mac', sv.mac);
+			if (i === 1)
+				await shot(page, 'ui-profile-edit.png');
+			await page.click('#cs-save');
+			await page.locator(`#clone-servers tr[data-index="${i + 1}"]`).waitFor();
+		}
+		await page.click('#save-profile');
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).waitFor();
+		const { status, body } = await apiGet(`/api/trafficcloneprofile/${PROFILE}`);
+		check(status === 200, 'the API has the profile', `status ${status}`);
+		const cs = (body && body.clone_servers) || [];
+		check(cs.length === 2 && SERVERS.every((sv, i) => cs[i].ip_address.addr === sv.ip && cs[i].mac === sv.mac &&
+			cs[i].network_ref === 'tap0' && cs[i].subnet.ip_addr.addr === '10.10.3.0' && cs[i].subnet.mask === 24),
+		'both clone servers stored in order with network, subnet, IP and MAC', JSON.stringify(cs));
+		check(body.cloud_ref === 'Default-Cloud' && body.preserve_client_ip === false, 'cloud and Preserve Client IP stored');
+	});
+
+	await step('a bad MAC is shown beside the MAC field and nothing is saved', async () => {
+		const before = (await apiGet('/api/trafficcloneprofile')).body.count;
+		await page.click('#create-profile');
+		await page.fill('#profile-name', 'bad-mac');
+		await page.click('#add-clone-server');
+		await page.selectOption('#cs-network', 'tap0');
+		await page.fill('#cs-ip', '10.10.3.4');
+		await page.fill('#cs-mac', 'zz:zz');
+		await page.click('#cs-save');
+		await page.click('#save-profile');
+		const slot = page.locator('[data-err="clone_servers[1].mac"]');
+		await slot.filter({ hasText: 'invalid MAC address' }).waitFor();
+		await shot(page, 'ui-profile-error.png');
+		check(await slot.isVisible() && (await slot.innerText()).includes('zz:zz'), 'the error names the value, beside the MAC field',
+			await slot.innerText());
+		const sameField = await page.locator('#cs-mac').evaluate((el, s) => el.closest('.field') === s.closest('.field'),
+			await slot.elementHandle());
+		check(sameField, 'the error sits in the MAC Address field');
+		const other = await page.locator('.err:not(:empty)').count();
+		check(other === 1, 'no other field shows an error', `${other} error slots filled`);
+		const after = await apiGet('/api/trafficcloneprofile');
+		check((await apiGet('/api/trafficcloneprofile/bad-mac')).status === 404 && after.body.count === before,
+			'the API has no profile bad-mac and the count is unchanged');
+
+		// Fixed MAC, taken name: now the error goes beside Name.
+		await page.fill('#cs-mac', '02:fc:00:00:03:04');
+		await page.click('#cs-save');
+		await page.fill('#profile-name', PROFILE);
+		await page.click('#save-profile');
+		const nameErr = page.locator('[data-err="name"]');
+		await nameErr.filter({ hasText: 'already exists' }).waitFor();
+		check(true, 'a taken name is refused beside the Name field');
+		const prof = await apiGet(`/api/trafficcloneprofile/${PROFILE}`);
+		check(prof.body.clone_servers.length === 2 && (await apiGet('/api/trafficcloneprofile')).body.count === before,
+			'the existing profile is untouched');
+		await page.click('#nav-tcp');
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).waitFor();
+	});
+
+	await step('attach the profile to the virtual service', async () => {
+		await page.click('#nav-vs');
+		const row = page.locator(`#virtualservices tr[data-name="${VS}"]`);
+		await row.waitFor();
+		check((await row.locator('.clone-profile').innerText()) === 'None', 'the list shows no clone profile yet');
+		await row.getByText('Edit', { exact: true }).click();
+		await page.locator('#vs-form').waitFor();
+		await page.click('#tabbtn-advanced');
+		await page.selectOption('#traffic-clone-profile', PROFILE);
+		await shot(page, 'ui-virtualservice.png');
+		await page.click('#save-vs');
+		await row.locator('.clone-profile').filter({ hasText: PROFILE }).waitFor();
+		const vs = await apiGet(`/api/virtualservice/${VS}`);
+		check(vs.body.traffic_clone_profile_ref === PROFILE, 'the API shows the profile on the virtual service');
+		await page.locator(`#virtualservices tr[data-name="${VS}"] .health .badge:not(.unknown)`).waitFor({ timeout: 5000 })
+			.catch(() => {});
+		await shot(page, 'ui-virtualservices.png');
+	});
+
+	await step('a profile in use cannot be deleted, and the API says why', async () => {
+		await page.click('#nav-tcp');
+		const row = page.locator(`#profiles tr[data-name="${PROFILE}"]`);
+		await row.locator('[data-action="delete"]').click();
+		await row.locator('[data-action="delete"]').filter({ hasText: 'Confirm' }).click();
+		await row.locator('.err').filter({ hasText: 'in use by virtualservice' }).waitFor();
+		await shot(page, 'ui-profiles.png');
+		check((await apiGet(`/api/trafficcloneprofile/${PROFILE}`)).status === 200, 'the profile is still there');
+	});
+
+	await step('the clone stats page lists the clone servers and refreshes live', async () => {
+		await page.click('#nav-vs');
+		await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Clone Stats').click();
+		for (const sv of SERVERS)
+			await page.locator(`#clone-stats tr[data-ip="${sv.ip}"]`).waitFor();
+		check(true, 'one row per clone server');
+		const count = async (ip, counter) =>
+			Number(await page.locator(`#clone-stats tr[data-ip="${ip}"] td[data-counter="${counter}"]`).innerText());
+		// The status line changes on every poll: the page is refreshing itself.
+		const s1 = await text('#stats-status');
+		await page.waitForFunction((s) => document.getElementById('stats-status').textContent !== s, s1);
+		check(true, 'the page polls the API');
+		if (!TRAFFIC) {
+			await shot(page, 'ui-stats.png');
+			return;
+		}
+		const before = {};
+		for (const sv of SERVERS)
+			before[sv.ip] = await count(sv.ip, 'num_total_pkts_cloned');
+		console.log(`  counters before traffic: ${JSON.stringify(before)}`);
+		console.log('WAIT traffic');
+		const line = await stdinLines.next();
+		if (line.done)
+			throw new Error('stdin closed before the traffic was sent');
+		// The same page, never reloaded, must show every clone server's
+		// counters rising: frames cloned, and succeeded.
+		for (const sv of SERVERS) {
+			await page.waitForFunction(([ip, b]) => {
+				const cell = (c) => Number(document.querySelector(`#clone-stats tr[data-ip="${ip}"] td[data-counter="${c}"]`)?.textContent);
+				return cell('num_total_pkts_cloned') > b && cell('num_succeeded') > 0;
+			}, [sv.ip, before[sv.ip]], { timeout: 60000 });
+			const after = await count(sv.ip, 'num_total_pkts_cloned');
+			check(after > before[sv.ip], `clone server ${sv.ip}: frames cloned rose from ${before[sv.ip]} to ${after}`);
+		}
+		// The chart draws a line once a server has two samples with a rate.
+		await page.waitForFunction((n) => document.querySelectorAll('#clone-chart path.series').length === n, SERVERS.length);
+		check(true, 'the chart draws a line per clone server');
+		const api = (await apiGet(`/api/virtualservice/${VS}/traffic_clone_stats`)).body;
+		const agg = api.find((e) => e.proc_id === 'PROC_Aggregate');
+		if (agg && agg.last_reset)
+			check((await text('#last-reset')).includes(agg.last_reset), 'the last reset time is shown', await text('#last-reset'));
+		// One more line from the caller once its traffic is done: the chart
+		// then shows the whole burst.
+		await stdinLines.next();
+		await page.waitForTimeout(1500);
+		await shot(page, 'ui-stats.png');
+	});
+
+	await step('log out', async () => {
+		await page.click('#logout');
+		await page.locator('#login-form').waitFor();
+		await page.goto(`${BASE}/`);
+		check(await page.locator('#login-form').count() === 1, 'after logging out / shows the login page again');
+	});
+} catch (e) {
+	// Already counted by step(); the remaining steps depend on it.
+	console.log(`  (stopped: ${e.message.split('\n')[0]})`);
+} finally {
+	check(pageErrors.length === 0, 'no JavaScript errors in the page', pageErrors.join('; '));
+	await ctx.close();
+	fs.rmSync(userDir, { recursive: true, force: true });
+}
+console.log(failures ? `e2e: ${failures} check(s) failed` : 'e2e: all checks passed');
+process.exit(failures ? 1 : 0);
