@@ -92,9 +92,9 @@ void cli_shell_free(struct cli_shell *sh);
 int cli_shell_exec(struct cli_shell *sh, const char *line);
 
 /*
- * End of input: drops every open mode with a warning on sh->err. Returns 0
- * when nothing was open, -ECANCELED (counted as a failure) when unsaved
- * changes were dropped.
+ * End of input: leaves every open mode. Returns 0 when nothing was lost, or
+ * -ECANCELED (counted as a failure, with a warning on sh->err) when a new
+ * object or unsaved changes were dropped.
  */
 int cli_shell_finish(struct cli_shell *sh);
 

@@ -2,6 +2,7 @@
 #include <editline/readline.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,15 @@ static int run_file(struct cli_shell *sh, const char *name, bool echo)
 
 /* ---- interactive ---- */
 
+static volatile sig_atomic_t got_sigint;
+
+/* Ctrl-C drops the line being typed, not the shell and its unsaved modes. */
+static void on_sigint(int sig)
+{
+	(void)sig;
+	got_sigint = 1;
+}
+
 static struct cli_shell *rl_shell;
 static char **rl_words;
 static int rl_next;
@@ -111,6 +121,7 @@ static void run_interactive(struct cli_shell *sh)
 {
 	const char *home = getenv("HOME");
 	char *hist = home ? xasprintf("%s/.clonelb_history", home) : NULL;
+	struct sigaction sa = {0};
 	char *line;
 
 	rl_shell = sh;
@@ -122,10 +133,18 @@ static void run_interactive(struct cli_shell *sh)
 	stifle_history(1000);
 	if (hist)
 		read_history(hist);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, NULL);
 	for (;;) {
 		char *prompt = cli_shell_prompt(sh);
+		got_sigint = 0;
 		line = readline(prompt);
 		free(prompt);
+		if (!line && got_sigint) {
+			fputc('\n', sh->out);
+			continue;
+		}
 		if (!line)
 			break;
 		if (line[strspn(line, " \t")])

@@ -423,8 +423,12 @@ int cli_mode_where(struct cli_shell *sh)
 		if (L->orig)
 			json_object_set(o, "uuid", json_object_get(L->orig, "uuid"));
 	}
-	fprintf(sh->out, "%s %s%s\n", sh->depth == 1 ? L->schema->name : "in",
-		sh->depth == 1 ? L->name : "", L->dirty ? " (unsaved changes)" : "");
+	char *path = level_path(sh);
+	bool is_new = sh->depth == 1 ? !sh->lv[0].orig : L->index < 0;
+	fprintf(sh->out, "%s %s%s%s%s%s\n", sh->lv[0].schema->name, sh->lv[0].name,
+		*path ? ": " : "", path, is_new ? " (new)" : "",
+		L->dirty ? " (unsaved changes)" : "");
+	free(path);
 	cli_print_object(sh, L->schema, o, sh->depth == 1);
 	json_decref(o);
 	return 0;

@@ -392,15 +392,19 @@ int cli_shell_exec(struct cli_shell *sh, const char *line)
 
 int cli_shell_finish(struct cli_shell *sh)
 {
-	if (sh->depth == 0)
-		return 0;
-	fprintf(sh->err, "Warning: %s %s not saved (end of input): changes dropped\n",
-		sh->lv[0].schema->name, sh->lv[0].name);
-	fflush(sh->err);
+	bool unsaved = sh->depth > 0 && (!sh->lv[0].orig || sh->spoiled);
+
+	for (int i = 0; i < sh->depth; i++)
+		unsaved = unsaved || sh->lv[i].dirty;
+	if (unsaved) {
+		fprintf(sh->err, "Warning: %s %s not saved (end of input): changes dropped\n",
+			sh->lv[0].schema->name, sh->lv[0].name);
+		fflush(sh->err);
+		sh->failed++;
+	}
 	while (sh->depth)
 		cli_level_pop(sh);
-	sh->failed++;
-	return -ECANCELED;
+	return unsaved ? -ECANCELED : 0;
 }
 
 char *cli_shell_prompt(const struct cli_shell *sh)

@@ -390,6 +390,8 @@ def test_interactive_prompts_and_tab_completion(ids):
         t.expect("ids-profile ")
         t.send("\r")
         t.expect("[admin:clonelb]: trafficcloneprofile> ")
+        t.send("no clone_servers\x03")  # Ctrl-C drops the line, not the mode
+        t.expect("[admin:clonelb]: trafficcloneprofile> ")
         t.send("preserve_c\t")  # field name
         t.expect("preserve_client_ip ")
         t.send("fa\t")  # bool value

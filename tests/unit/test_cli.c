@@ -227,6 +227,18 @@ static void test_edit_messages_and_no(void **state)
 			    "LB_ALGORITHM_LEAST_CONNECTIONS");
 	json_decref(o);
 
+	/* where: the location, and whether it is new or changed. */
+	assert_int_equal(run(f, "configure pool p"), 0);
+	assert_int_equal(run(f, "servers 10.0.0.3"), 0);
+	reset_output(f);
+	assert_int_equal(run(f, "where"), 0);
+	assert_non_null(strstr(f->out, "pool p: servers[2] (new) (unsaved changes)\n+---"));
+	assert_non_null(strstr(f->out, "| ip    | 10.0.0.3 |"));
+	assert_int_equal(run(f, "cancel"), 0);
+	/* Leaving an unchanged existing object at the end of input loses nothing. */
+	assert_int_equal(cli_shell_finish(f->sh), 0);
+	assert_string_equal(f->err, "");
+
 	/* Scalar lists append, "no <list> <value>" removes one value. */
 	assert_int_equal(run(f, "configure pool p"), 0);
 	assert_int_equal(run(f, "health_monitor_refs a b"), 0);
