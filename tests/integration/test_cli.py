@@ -5,6 +5,7 @@ import pty
 import re
 import select
 import subprocess
+import termios
 import time
 
 import pytest
@@ -356,7 +357,12 @@ class Pty:
         before, self.buf = self.buf.split(want, 1)
         return before.decode(errors="replace")
 
-    def send(self, text):
+    def send(self, text, timeout=30):
+        """Types text once libedit has the terminal in raw mode (it reads keys, not lines)."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.fd)[3] & termios.ICANON:
+            assert time.monotonic() < deadline, "the shell never put the terminal in raw mode"
+            time.sleep(0.01)
         os.write(self.fd, text.encode())
 
     def close(self, timeout=30):
