@@ -1,4 +1,4 @@
-/* se.c: read-only views of the service engine itself: its interfaces, for the UI's Network select. */
+/* se.c: read-only views of the service engine itself: its interfaces, for the UI. */
 #include "api/se.h"
 
 #include <arpa/inet.h>
@@ -74,8 +74,7 @@ json_t *api_se_interfaces(void)
 	freeifaddrs(ifa);
 
 	sorted = xcalloc(json_object_size(byname) + 1, sizeof(*sorted));
-	json_object_foreach(byname, k, e)
-		sorted[n++] = e;
+	json_object_foreach(byname, k, e) sorted[n++] = e;
 	qsort(sorted, n, sizeof(*sorted), by_name);
 	for (size_t j = 0; j < n; j++)
 		json_array_append(out, sorted[j]);

@@ -267,11 +267,37 @@ try {
 		const agg = api.find((e) => e.proc_id === 'PROC_Aggregate');
 		if (agg && agg.last_reset)
 			check((await text('#last-reset')).includes(agg.last_reset), 'the last reset time is shown', await text('#last-reset'));
-		// One more line from the caller once its traffic is done: the chart
-		// then shows the whole burst.
-		await stdinLines.next();
-		await page.waitForTimeout(1500);
+		// A few more samples so the picture shows the rate while traffic
+		// still flows; then the caller's second line says it is done.
+		await page.waitForTimeout(2500);
 		await shot(page, 'ui-stats.png');
+		await stdinLines.next();
+	});
+
+	await step('editing the profile keeps its clone servers and resets the stats', async () => {
+		const before = (await apiGet(`/api/virtualservice/${VS}/traffic_clone_stats`)).body
+			.find((e) => e.proc_id === 'PROC_Aggregate');
+		await page.click('#nav-tcp');
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).getByText('Edit', { exact: true }).click();
+		await page.locator('#profile-form').waitFor();
+		check((await page.inputValue('#profile-name')) === PROFILE, 'the form shows the stored name');
+		check(await page.locator('#clone-servers tr[data-index]').count() === 2, 'the form lists both clone servers');
+		await page.check('#preserve-client-ip');
+		await page.click('#save-profile');
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).waitFor();
+		const prof = (await apiGet(`/api/trafficcloneprofile/${PROFILE}`)).body;
+		check(prof.preserve_client_ip === true, 'Preserve Client IP saved');
+		check(prof.clone_servers.length === 2 && SERVERS.every((sv, i) => prof.clone_servers[i].mac === sv.mac),
+			'the clone servers are kept as they were', JSON.stringify(prof.clone_servers));
+		if (before && before.last_reset) {
+			await page.click('#nav-vs');
+			await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Clone Stats').click();
+			await page.waitForFunction((old) => {
+				const t = document.getElementById('last-reset')?.textContent || '';
+				return t && !t.includes(old) && t !== '—';
+			}, before.last_reset);
+			check(true, 'the stats page shows a new last reset time');
+		}
 	});
 
 	await step('log out', async () => {
