@@ -411,39 +411,82 @@ static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
 }
 
 /*
- * Clone servers without a configured MAC were just probed: give the
- * neighbour table a moment (at most 50 ms, an ARP exchange on a directly
- * connected segment takes well under one) so that the first connections are
- * cloned; whatever is still unresolved is left to the resolver thread.
+ * Refreshes one clone server (interface, MAC) without holding the lock over
+ * the system calls: works on a copy, then writes back what changed, unless
+ * clone_apply() gave the slot to another server meanwhile. Returns whether
+ * the server has a MAC now.
  */
-static void wait_for_macs(struct clone_engine *ce)
+static bool refresh_unlocked(struct clone_engine *ce, int v, int k)
+{
+	struct clone_srv_state copy;
+	bool used, has_mac;
+
+	pthread_rwlock_rdlock(&ce->lock);
+	used = ce->vs[v].used && ce->vs[v].srv[k].used;
+	if (used)
+		copy = ce->vs[v].srv[k];
+	pthread_rwlock_unlock(&ce->lock);
+	if (!used)
+		return true;
+	refresh_srv(&copy, now_ms());
+	pthread_rwlock_wrlock(&ce->lock);
+	if (ce->vs[v].used && ce->vs[v].srv[k].used && ce->vs[v].srv[k].gen == copy.gen &&
+	    memcmp(&ce->vs[v].srv[k], &copy, sizeof(copy)) != 0) {
+		bool changed = ce->vs[v].srv[k].ifindex != copy.ifindex ||
+			       ce->vs[v].srv[k].has_mac != copy.has_mac ||
+			       memcmp(ce->vs[v].srv[k].mac, copy.mac, 6) != 0 ||
+			       memcmp(ce->vs[v].srv[k].src_mac, copy.src_mac, 6) != 0;
+
+		/* The configuration (stat slot, MAC from the profile) may have
+		 * changed meanwhile: take only what the refresh found. */
+		copy.stat_slot = ce->vs[v].srv[k].stat_slot;
+		copy.mac_configured = ce->vs[v].srv[k].mac_configured;
+		if (copy.mac_configured)
+			memcpy(copy.mac, ce->vs[v].srv[k].mac, 6);
+		ce->vs[v].srv[k] = copy;
+		if (changed)
+			push_srv(ce, v, k);
+	}
+	has_mac = !ce->vs[v].used || !ce->vs[v].srv[k].used || ce->vs[v].srv[k].has_mac ||
+		  !ce->vs[v].srv[k].ifindex;
+	pthread_rwlock_unlock(&ce->lock);
+	return has_mac;
+}
+
+/* Refreshes every clone server; returns how many still lack a MAC. */
+static int refresh_all(struct clone_engine *ce)
+{
+	int v, k, missing = 0;
+
+	for (v = 0; v < CLONE_MAX_VS; v++)
+		for (k = 0; k < CLONE_SRV_PER_VS; k++) {
+			bool used;
+
+			/* A racy peek is fine: refresh_unlocked() checks again. */
+			pthread_rwlock_rdlock(&ce->lock);
+			used = ce->vs[v].used && ce->vs[v].srv[k].used;
+			pthread_rwlock_unlock(&ce->lock);
+			if (used && !refresh_unlocked(ce, v, k))
+				missing++;
+		}
+	return missing;
+}
+
+/*
+ * Clone servers without a configured MAC were just probed: give the
+ * neighbour table a moment (at most 50 ms; an ARP exchange on a directly
+ * connected segment takes well under one) so that the first connections are
+ * cloned. Whatever is still unresolved is left to the resolver thread. The
+ * lock is not held while waiting: connections keep being set up.
+ */
+static void wait_for_macs(struct clone_engine *ce, int pending)
 {
 	struct timespec ms5 = {.tv_nsec = 5 * 1000 * 1000};
-	bool pending;
-	int round, v, k;
+	int round;
 
-	for (round = 0; round < 10; round++) {
-		pending = false;
-		for (v = 0; v < CLONE_MAX_VS; v++) {
-			struct clone_vs_state *vs = &ce->vs[v];
-
-			for (k = 0; vs->used && k < CLONE_SRV_PER_VS; k++) {
-				struct clone_srv_state *s = &vs->srv[k];
-
-				if (!s->used || s->has_mac || !s->ifindex || s->waited)
-					continue;
-				if (refresh_srv(s, now_ms()))
-					push_srv(ce, v, k);
-				if (s->has_mac)
-					continue;
-				if (round == 9)
-					s->waited = true;
-				pending = true;
-			}
-		}
-		if (!pending)
-			break;
+	for (round = 0; pending && round < 10; round++) {
 		nanosleep(&ms5, NULL);
+		pending = refresh_all(ce);
 	}
 }
 
@@ -451,7 +494,7 @@ static void wait_for_macs(struct clone_engine *ce)
 void clone_apply(struct clone_engine *ce, const json_t *snap)
 {
 	bool seen[CLONE_MAX_VS] = {false};
-	int want[CLONE_MAX_HOOKS], n_want = 0, v, k;
+	int want[CLONE_MAX_HOOKS], n_want = 0, v, k, pending = 0;
 	const json_t *o;
 	size_t i;
 
@@ -526,8 +569,13 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 		}
 	}
 	sync_hooks(ce, want, n_want);
-	wait_for_macs(ce);
+	for (v = 0; v < CLONE_MAX_VS; v++)
+		for (k = 0; ce->vs[v].used && k < CLONE_SRV_PER_VS; k++)
+			if (ce->vs[v].srv[k].used && !ce->vs[v].srv[k].has_mac && ce->vs[v].srv[k].ifindex &&
+			    !ce->vs[v].srv[k].mac_configured && ce->vs[v].srv[k].last_probe_ms + 1000 > now_ms())
+				pending++;
 	pthread_rwlock_unlock(&ce->lock);
+	wait_for_macs(ce, pending);
 }
 
 /* ---- the neighbour resolver -------------------------------------------- */
@@ -538,7 +586,6 @@ static void *resolver_main(void *arg)
 {
 	struct clone_engine *ce = arg;
 	struct timespec deadline;
-	int v, k;
 
 	pthread_mutex_lock(&ce->stop_mutex);
 	while (!ce->stopping) {
@@ -552,15 +599,7 @@ static void *resolver_main(void *arg)
 		if (ce->stopping)
 			break;
 		pthread_mutex_unlock(&ce->stop_mutex);
-		pthread_rwlock_wrlock(&ce->lock);
-		for (v = 0; v < CLONE_MAX_VS; v++) {
-			struct clone_vs_state *vs = &ce->vs[v];
-
-			for (k = 0; vs->used && k < CLONE_SRV_PER_VS; k++)
-				if (vs->srv[k].used && refresh_srv(&vs->srv[k], now_ms()))
-					push_srv(ce, v, k);
-		}
-		pthread_rwlock_unlock(&ce->lock);
+		refresh_all(ce);
 		pthread_mutex_lock(&ce->stop_mutex);
 	}
 	pthread_mutex_unlock(&ce->stop_mutex);
@@ -639,6 +678,23 @@ static void clone_on_close(void *ctx, const struct px_conn_info *ci)
 		return;
 	val.expires_ns = mono_ns() + CLONE_CLOSE_GRACE_NS;
 	bpf_map_update_elem(ce->conns_fd, &key, &val, BPF_EXIST);
+}
+
+/* See clone.h. */
+int clone_conn_count(struct clone_engine *ce)
+{
+	struct clone_conn_key key, next;
+	int n = 0, r;
+
+	if (!ce)
+		return -EINVAL;
+	r = bpf_map_get_next_key(ce->conns_fd, NULL, &next);
+	while (r == 0) {
+		n++;
+		key = next;
+		r = bpf_map_get_next_key(ce->conns_fd, &key, &next);
+	}
+	return errno == ENOENT ? n : -errno;
 }
 
 const struct px_conn_hook clone_conn_hook_ops = {

@@ -36,6 +36,13 @@ extern const struct px_conn_hook clone_conn_hook_ops;
  */
 json_t *clone_stats(struct clone_engine *ce, const char *vs_uuid, bool detail);
 
+/*
+ * Number of back-end connections in the connection map: open ones and closed
+ * ones still in their grace period or not yet evicted. Never more than the
+ * map's fixed size (CLONE_CONN_MAX). Returns the count or -errno.
+ */
+int clone_conn_count(struct clone_engine *ce);
+
 /* Appends Prometheus text lines of the clone engine to @out. */
 void clone_metrics(struct clone_engine *ce, FILE *out);
 

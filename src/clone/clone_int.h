@@ -35,7 +35,6 @@ struct clone_srv_state {
 	bool mac_configured;       /* from the profile, never resolved */
 	uint64_t last_probe_ms;    /* last neighbour-resolution probe */
 	bool warned;               /* the missing interface was logged */
-	bool waited;               /* clone_apply() already waited for its MAC once */
 	uint32_t gen;
 	uint32_t stat_slot;
 };

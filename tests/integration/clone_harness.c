@@ -13,6 +13,9 @@
  *   hc SERVER_IP PORT               a "health check": connect, GET, close, not registered
  *   stats UUID [detail]             clone_stats() as JSON
  *   metrics                         clone_metrics(), ending with a line "."
+ *   churn N                         N synthetic connections through on_connect and
+ *                                   on_close (no traffic); answers "ok ENTRIES" with
+ *                                   the size of the connection map afterwards
  *   sleep MS                        waits MS milliseconds
  *   quit                            clone_stop() and exit
  */
@@ -195,6 +198,23 @@ int main(void)
 		} else if (strncmp(line, "metrics", 7) == 0) {
 			clone_metrics(ce, stdout);
 			printf(".\n");
+		} else if (sscanf(line, "churn %ld %ld", &n, &id) == 2) {
+			struct px_conn_info ci;
+
+			memset(&ci, 0, sizeof(ci));
+			ci.vs_id = id;
+			ci.vs_uuid = "";
+			ci.fd = -1;
+			for (i = 0; i < n; i++) {
+				ci.client.sin_addr.s_addr = htonl(0x0a0a0100u | (uint32_t)(i & 0xff));
+				ci.local.sin_addr.s_addr = htonl(0x0a0a0201u);
+				ci.local.sin_port = htons((uint16_t)(10000 + i % 50000));
+				ci.server.sin_addr.s_addr = htonl(0x0a0a0200u + 11u + (uint32_t)(i / 50000));
+				ci.server.sin_port = htons(80);
+				clone_conn_hook_ops.on_connect(ce, &ci);
+				clone_conn_hook_ops.on_close(ce, &ci);
+			}
+			printf("ok %d\n", clone_conn_count(ce));
 		} else if (sscanf(line, "sleep %ld", &n) == 1) {
 			usleep((useconds_t)n * 1000);
 			printf("ok\n");

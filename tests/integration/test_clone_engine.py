@@ -544,3 +544,15 @@ def test_mac_follows_the_neighbour_table(lab, harness, captures):
     finally:
         lab.run("tap", "ip", "link", "set", "eth0", "address", TAP_MAC)
         lab.run("se", "ip", "neigh", "replace", "10.10.3.2", "lladdr", TAP_MAC, "dev", "tap0")
+
+
+def test_connection_map_is_bounded(lab, harness):
+    harness.apply(snapshot(profile([("10.10.3.2", TAP_MAC)])))
+    # Half again as many connections as the map holds, churned through the hook: the
+    # oldest are evicted and the map stays at its fixed size (CLONE_CONN_MAX).
+    n = int(harness.cmd(f"churn 400000 {VS_ID}", timeout=600).split()[1])
+    assert 0 < n <= 262144, n
+    # And real connections are still registered and cloned afterwards.
+    assert harness.conns(2)[0] == 2
+    settle(harness)
+    assert agg(harness.stats())[0]["num_succeeded"] > 0
