@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 
 #include "api/se.h"
+#include "api/route.h"
 #include "api/static.h"
 #include "config/schema.h"
 #include "lib/util.h"
@@ -27,6 +28,7 @@ struct api_listener {
 
 struct api {
 	struct api_config cfg;
+	struct api_router router;
 	struct api_listener unix_l, tcp_l;
 	char *socket_path;
 };
@@ -183,66 +185,14 @@ static enum MHD_Result login(struct api_listener *l, struct MHD_Connection *c, c
 	return ret;
 }
 
-/* traffic_clone_stats when the engine has nothing for the service: zeros for
- * each clone server of its profile. */
-static json_t *zero_stats(struct api *api, const json_t *vs)
+static json_t *view_runtime(void *ctx, const char *vs_uuid)
 {
-	json_t *entry, *list = json_array(), *prof = NULL, *cs;
-	const char *pname = json_string_value(json_object_get(vs, "traffic_clone_profile_ref"));
-	char *err = NULL;
-	size_t i;
-
-	if (pname)
-		cfg_get(api->cfg.store, "trafficcloneprofile", pname,
-			json_string_value(json_object_get(vs, "tenant_ref")), &prof, &err);
-	free(err);
-	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs)
-	{
-		json_array_append_new(
-			list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip",
-					json_object_get(json_object_get(cs, "ip_address"), "addr"),
-					"num_total_pkts_cloned", 0, "num_mbuf_alloc_failed", 0,
-					"num_driver_failures", 0, "num_succeeded", 0));
-	}
-	json_decref(prof);
-	entry = json_pack("{s:s, s:s, s:o}", "se_uuid",
-			  api->cfg.ce ? clone_se_uuid(api->cfg.ce) : "unknown", "proc_id",
-			  "PROC_Aggregate", "clone_srvr_stats", list);
-	return json_pack("[o]", entry);
+	return px_runtime(((struct api *)ctx)->cfg.px, vs_uuid);
 }
 
-static enum MHD_Result vs_view(struct api *api, struct MHD_Connection *c, const char *key,
-			       const char *view, const char *tenant)
+static json_t *view_clone_stats(void *ctx, const char *vs_uuid, bool detail)
 {
-	json_t *vs = NULL, *out = NULL;
-	char *err = NULL;
-	const char *uuid;
-	int r = cfg_get(api->cfg.store, "virtualservice", key, tenant, &vs, &err);
-
-	if (r < 0)
-		return reply(c, r, 0, NULL, err);
-	uuid = json_string_value(json_object_get(vs, "uuid"));
-	if (strcmp(view, "traffic_clone_stats") == 0) {
-		const char *d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "detail");
-		bool detail = d && (strcmp(d, "1") == 0 || strcmp(d, "true") == 0);
-		if (api->cfg.ce)
-			out = clone_stats(api->cfg.ce, uuid, detail);
-		if (!out)
-			out = zero_stats(api, vs);
-	} else if (strcmp(view, "runtime") == 0) {
-		if (api->cfg.px)
-			out = px_runtime(api->cfg.px, uuid);
-		if (!out)
-			out = json_pack("{s:O, s:s}", "name", json_object_get(vs, "name"), "oper_status",
-					"UNKNOWN");
-	} else {
-		json_decref(vs);
-		err = xasprintf("virtualservice has no view '%s' (traffic_clone_stats, runtime)",
-				view);
-		return reply(c, -ENOENT, 0, NULL, err);
-	}
-	json_decref(vs);
-	return send_json(c, MHD_HTTP_OK, out);
+	return clone_stats(((struct api *)ctx)->cfg.ce, vs_uuid, detail);
 }
 
 static enum MHD_Result metrics(struct api *api, struct MHD_Connection *c)
@@ -270,96 +220,33 @@ static enum MHD_Result metrics(struct api *api, struct MHD_Connection *c)
 	return send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf);
 }
 
-/* Routes /api/<type>[/<key>[/<view>]]. @parts holds the path after /api/. */
-static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, const char *method,
-				 char **parts, int nparts, struct req *rq)
+/* Answers /api/... through api_route(): the body is read, size-checked and
+ * decoded here, the rest is the router's. */
+static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, const char *url,
+				 const char *method, struct req *rq)
 {
-	struct cfg_store *st = api->cfg.store;
 	const char *tenant = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Avi-Tenant");
+	const char *d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "detail");
 	json_t *body = NULL, *out = NULL;
 	char *err = NULL;
-	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST"),
-	     put = !strcmp(method, "PUT"), patch = !strcmp(method, "PATCH"),
-	     del = !strcmp(method, "DELETE");
-	int r;
+	unsigned status;
 
-	if (!tenant || !*tenant)
-		tenant = "admin";
-	if (nparts == 2 && strcmp(parts[0], "se") == 0 && strcmp(parts[1], "interfaces") == 0) {
-		if (!get)
-			goto bad_method;
-		out = api_se_interfaces();
-		if (!out) {
-			r = -errno;
-			return reply(c, r, 0, NULL,
-				     xasprintf("se/interfaces: getifaddrs: %s", strerror(-r)));
-		}
-		return send_json(c, MHD_HTTP_OK, out);
-	}
-	if (nparts < 1 || nparts > 3 || !cfg_type_find(parts[0])) {
-		{
-			char types[256] = "";
-			for (size_t i = 0; cfg_types[i]; i++)
-				snprintf(types + strlen(types), sizeof(types) - strlen(types), "%s%s",
-					 i ? ", " : "", cfg_types[i]->name);
-			err = nparts >= 1 ? xasprintf("unknown object type '%s' (one of %s)",
-						      parts[0], types)
-					  : xasprintf("no such API path (object types: %s)", types);
-		}
-		return reply(c, -ENOENT, 0, NULL, err);
-	}
-	if (nparts == 3) {
-		if (!get || strcmp(parts[0], "virtualservice"))
-			goto bad_method;
-		return vs_view(api, c, parts[1], parts[2], tenant);
-	}
-	if (post || put || patch) {
+	if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) {
 		if (rq->too_big) {
 			err = xasprintf("request body: larger than the limit of %d bytes (1 MiB)",
 					API_MAX_BODY);
 			return reply(c, -E2BIG, 0, NULL, err);
 		}
-		r = api_decode_body(rq->buf, rq->len, &body, &err);
+		int r = api_decode_body(rq->buf, rq->len, &body, &err);
 		if (r < 0)
 			return reply(c, r, 0, NULL, err);
-		if (!json_object_get(body, "tenant_ref") && strcmp(tenant, "admin"))
-			json_object_set_new(body, "tenant_ref", json_string(tenant));
 	}
-	if (nparts == 1) {
-		if (get) {
-			r = cfg_list(st, parts[0], tenant, &out, &err);
-			if (r == 0)
-				out = json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(out),
-						"results", out);
-			return reply(c, r, MHD_HTTP_OK, out, err);
-		}
-		if (post) {
-			r = cfg_create(st, parts[0], body, &out, &err);
-			json_decref(body);
-			return reply(c, r, MHD_HTTP_CREATED, out, err);
-		}
-		goto bad_method;
-	}
-	if (get) {
-		r = cfg_get(st, parts[0], parts[1], tenant, &out, &err);
-		return reply(c, r, MHD_HTTP_OK, out, err);
-	}
-	if (put || patch) {
-		r = put ? cfg_replace(st, parts[0], parts[1], tenant, body, &out, &err)
-			: cfg_patch(st, parts[0], parts[1], tenant, body, &out, &err);
-		json_decref(body);
-		return reply(c, r, MHD_HTTP_OK, out, err);
-	}
-	if (del) {
-		r = cfg_delete(st, parts[0], parts[1], tenant, &err);
-		if (r < 0)
-			return reply(c, r, 0, NULL, err);
-		return send_text(c, MHD_HTTP_NO_CONTENT, "application/json", xstrdup(""));
-	}
-bad_method:
+	status = api_route(&api->router, method, url, tenant,
+			   d && (!strcmp(d, "1") || !strcmp(d, "true")), body, &out);
 	json_decref(body);
-	err = xasprintf("method %s is not allowed on this path", method);
-	return reply(c, -EINVAL, 0, NULL, err);
+	if (status == MHD_HTTP_NO_CONTENT)
+		return send_text(c, status, "application/json", xstrdup(""));
+	return send_json(c, status, out);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -368,10 +255,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 {
 	struct api_listener *l = cls;
 	struct req *rq = *con_cls;
-	char *path, *parts[8], *save = NULL, *tok;
-	int nparts = 0;
-	enum MHD_Result ret;
-
 	if (!rq) {
 		*con_cls = rq = xcalloc(1, sizeof(*rq));
 		return MHD_YES;
@@ -402,12 +285,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (strcmp(url, "/metrics") == 0)
 		return metrics(l->api, c);
 
-	path = xstrdup(url + 4);
-	for (tok = strtok_r(path, "/", &save); tok && nparts < 8; tok = strtok_r(NULL, "/", &save))
-		parts[nparts++] = tok;
-	ret = route_api(l->api, c, method, parts, nparts, rq);
-	free(path);
-	return ret;
+	return route_api(l->api, c, url, method, rq);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -518,6 +396,11 @@ int api_start(const struct api_config *cfg, struct api **ret, char **ret_err)
 	int fd, r;
 
 	api->cfg = *cfg;
+	api->router = (struct api_router){.store = cfg->store,
+					  .runtime = cfg->px ? view_runtime : NULL,
+					  .clone_stats = cfg->ce ? view_clone_stats : NULL,
+					  .se_uuid = cfg->ce ? clone_se_uuid(cfg->ce) : NULL,
+					  .ctx = api};
 	api->unix_l.api = api->tcp_l.api = api;
 	api->tcp_l.tcp = true;
 	if (cfg->listen && (!cfg->token || !*cfg->token)) {

@@ -1,0 +1,205 @@
+/* route.c: REST routes: objects (list, create, get, replace, patch, delete) and virtual service views. */
+#include "api/route.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/se.h"
+#include "config/schema.h"
+#include "lib/util.h"
+
+static unsigned status_of(int r)
+{
+	switch (r) {
+	case -EINVAL:
+		return 400;
+	case -ENOENT:
+		return 404;
+	case -EEXIST:
+	case -EBUSY:
+		return 409;
+	case -E2BIG:
+		return 413;
+	default:
+		return 500;
+	}
+}
+
+/* The answer of a store call: @ok with @obj, or the error (@err is freed). */
+static unsigned answer(int r, unsigned ok, json_t *obj, char *err, json_t **ret_body)
+{
+	if (r >= 0) {
+		*ret_body = obj;
+		return ok;
+	}
+	*ret_body = json_pack("{s:s}", "error", err ? err : "error");
+	free(err);
+	return status_of(r);
+}
+
+/* traffic_clone_stats when the engine has nothing for the service: zeros for
+ * each clone server of its profile. */
+static json_t *zero_stats(const struct api_router *rt, const json_t *vs)
+{
+	json_t *list = json_array(), *prof = NULL, *cs;
+	const char *pname = json_string_value(json_object_get(vs, "traffic_clone_profile_ref"));
+	char *err = NULL;
+	size_t i;
+
+	if (pname)
+		cfg_get(rt->store, "trafficcloneprofile", pname,
+			json_string_value(json_object_get(vs, "tenant_ref")), &prof, &err);
+	free(err);
+	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs)
+	{
+		json_array_append_new(
+			list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip",
+					json_object_get(json_object_get(cs, "ip_address"), "addr"),
+					"num_total_pkts_cloned", 0, "num_mbuf_alloc_failed", 0,
+					"num_driver_failures", 0, "num_succeeded", 0));
+	}
+	json_decref(prof);
+	return json_pack("[{s:s, s:s, s:o}]", "se_uuid", rt->se_uuid ? rt->se_uuid : "unknown",
+			 "proc_id", "PROC_Aggregate", "clone_srvr_stats", list);
+}
+
+static unsigned vs_view(const struct api_router *rt, const char *key, const char *view,
+			const char *tenant, bool detail, json_t **ret_body)
+{
+	json_t *vs = NULL, *out = NULL;
+	char *err = NULL;
+	const char *uuid;
+	int r = cfg_get(rt->store, "virtualservice", key, tenant, &vs, &err);
+
+	if (r < 0)
+		return answer(r, 0, NULL, err, ret_body);
+	uuid = json_string_value(json_object_get(vs, "uuid"));
+	if (strcmp(view, "traffic_clone_stats") == 0) {
+		if (rt->clone_stats)
+			out = rt->clone_stats(rt->ctx, uuid, detail);
+		if (!out)
+			out = zero_stats(rt, vs);
+	} else if (strcmp(view, "runtime") == 0) {
+		if (rt->runtime)
+			out = rt->runtime(rt->ctx, uuid);
+		if (!out)
+			out = json_pack("{s:O, s:s}", "name", json_object_get(vs, "name"), "oper_status",
+					"UNKNOWN");
+	} else {
+		json_decref(vs);
+		err = xasprintf("virtualservice has no view '%s' (traffic_clone_stats, runtime)",
+				view);
+		return answer(-ENOENT, 0, NULL, err, ret_body);
+	}
+	json_decref(vs);
+	return answer(0, 200, out, NULL, ret_body);
+}
+
+static char *unknown_path(const char *first)
+{
+	char types[256] = "";
+
+	for (size_t i = 0; cfg_types[i]; i++)
+		snprintf(types + strlen(types), sizeof(types) - strlen(types), "%s%s", i ? ", " : "",
+			 cfg_types[i]->name);
+	return first ? xasprintf("unknown object type '%s' (one of %s)", first, types)
+		     : xasprintf("no such API path (object types: %s)", types);
+}
+
+/* Routes the split path @parts (after /api/). */
+static unsigned route(const struct api_router *rt, const char *method, char **parts, int nparts,
+		      const char *tenant, bool detail, const json_t *in, json_t **ret_body)
+{
+	struct cfg_store *st = rt->store;
+	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST"),
+	     put = !strcmp(method, "PUT"), patch = !strcmp(method, "PATCH"),
+	     del = !strcmp(method, "DELETE");
+	json_t *body = NULL, *out = NULL;
+	char *err = NULL;
+	unsigned status;
+	int r;
+
+	if (nparts == 2 && strcmp(parts[0], "se") == 0 && strcmp(parts[1], "interfaces") == 0) {
+		if (!get)
+			goto bad_method;
+		out = api_se_interfaces();
+		if (!out)
+			return answer(-EIO, 0, NULL,
+				      xasprintf("se/interfaces: getifaddrs: %s", strerror(errno)),
+				      ret_body);
+		return answer(0, 200, out, NULL, ret_body);
+	}
+	if (nparts < 1 || nparts > 3 || !cfg_type_find(parts[0]))
+		return answer(-ENOENT, 0, NULL, unknown_path(nparts ? parts[0] : NULL), ret_body);
+	if (nparts == 3) {
+		if (!get || strcmp(parts[0], "virtualservice"))
+			goto bad_method;
+		return vs_view(rt, parts[1], parts[2], tenant, detail, ret_body);
+	}
+	if (post || put || patch) {
+		if (!json_is_object(in))
+			return answer(-EINVAL, 0, NULL,
+				      xstrdup("request body: expected a JSON object"), ret_body);
+		body = json_deep_copy(in);
+		/* Objects are created in the tenant of the request unless they say. */
+		if (!json_object_get(body, "tenant_ref") && strcmp(tenant, "admin"))
+			json_object_set_new(body, "tenant_ref", json_string(tenant));
+	}
+	if (nparts == 1) {
+		if (get) {
+			r = cfg_list(st, parts[0], tenant, &out, &err);
+			if (r == 0)
+				out = json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(out),
+						"results", out);
+			return answer(r, 200, out, err, ret_body);
+		}
+		if (!post)
+			goto bad_method;
+		r = cfg_create(st, parts[0], body, &out, &err);
+		status = answer(r, 201, out, err, ret_body);
+	} else if (get) {
+		r = cfg_get(st, parts[0], parts[1], tenant, &out, &err);
+		status = answer(r, 200, out, err, ret_body);
+	} else if (put || patch) {
+		r = put ? cfg_replace(st, parts[0], parts[1], tenant, body, &out, &err)
+			: cfg_patch(st, parts[0], parts[1], tenant, body, &out, &err);
+		status = answer(r, 200, out, err, ret_body);
+	} else if (del) {
+		r = cfg_delete(st, parts[0], parts[1], tenant, &err);
+		status = answer(r, 204, NULL, err, ret_body);
+	} else {
+		goto bad_method;
+	}
+	json_decref(body);
+	return status;
+bad_method:
+	json_decref(body);
+	return answer(-EINVAL, 0, NULL,
+		      xasprintf("method %s is not allowed on this path", method), ret_body);
+}
+
+unsigned api_route(const struct api_router *rt, const char *method, const char *path,
+		   const char *tenant, bool detail, const json_t *body, json_t **ret_body)
+{
+	char *copy, *parts[8], *save = NULL, *tok;
+	int nparts = 0;
+	unsigned status;
+
+	*ret_body = NULL;
+	if (strncmp(path, "/api", 4) != 0 || (path[4] && path[4] != '/'))
+		return answer(-ENOENT, 0, NULL, unknown_path(NULL), ret_body);
+	copy = xstrdup(path + 4);
+	for (tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		if (nparts == 8) {
+			free(copy);
+			return answer(-ENOENT, 0, NULL, unknown_path(NULL), ret_body);
+		}
+		parts[nparts++] = tok;
+	}
+	status = route(rt, method, parts, nparts, tenant && *tenant ? tenant : "admin", detail,
+		       body, ret_body);
+	free(copy);
+	return status;
+}
