@@ -56,6 +56,15 @@ async function apiGet(p) {
 	return { status: r.status, body: r.status === 200 ? await r.json() : await r.text() };
 }
 
+async function apiPost(p, body) {
+	const r = await fetch(BASE + p, {
+		method: 'POST', body: JSON.stringify(body),
+		headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+	});
+	if (r.status !== 201)
+		throw new Error(`POST ${p}: ${r.status} ${await r.text()}`);
+}
+
 async function shot(page, name) {
 	if (!SHOTS)
 		return;
@@ -224,6 +233,30 @@ try {
 		await row.locator('.err').filter({ hasText: 'in use by virtualservice' }).waitFor();
 		await shot(page, 'ui-profiles.png');
 		check((await apiGet(`/api/trafficcloneprofile/${PROFILE}`)).status === 200, 'the profile is still there');
+	});
+
+	await step('a profile deleted while the virtual service form is open: the error is beside the select', async () => {
+		await apiPost('/api/trafficcloneprofile', { name: 'spare', clone_servers: [] });
+		await page.click('#nav-vs');
+		await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Edit', { exact: true }).click();
+		await page.click('#tabbtn-advanced');
+		await page.selectOption('#traffic-clone-profile', 'spare');
+		await page.click('#tabbtn-settings'); // the error must bring its tab back
+		// Someone else deletes 'spare' meanwhile, through the UI's list.
+		const other = await ctx.newPage();
+		await other.goto(`${BASE}/#/templates/profiles/trafficclone`);
+		const row = other.locator('#profiles tr[data-name="spare"]');
+		await row.locator('[data-action="delete"]').click();
+		await row.locator('[data-action="delete"]').filter({ hasText: 'Confirm' }).click();
+		await row.waitFor({ state: 'detached' });
+		await other.close();
+		check((await apiGet('/api/trafficcloneprofile/spare')).status === 404, 'a profile not in use is deleted from its row');
+		await page.click('#save-vs');
+		const slot = page.locator('[data-err="traffic_clone_profile_ref"]');
+		await slot.filter({ hasText: "'spare' does not exist" }).waitFor();
+		check(await slot.isVisible(), 'the error shows beside Traffic Clone Profile, on the Advanced tab');
+		check((await apiGet(`/api/virtualservice/${VS}`)).body.traffic_clone_profile_ref === PROFILE,
+			'the virtual service keeps its profile');
 	});
 
 	await step('the clone stats page lists the clone servers and refreshes live', async () => {

@@ -63,6 +63,8 @@ async function api(method, path, body) {
 		throw new ApiError(0, `cannot reach clonelbd: ${e.message}`);
 	}
 	if (res.status === 401) {
+		// Come back to this page after logging in again.
+		sessionStorage.setItem('clonelb_next', location.hash);
 		location.href = '/login.html';
 		throw new ApiError(401, 'not logged in');
 	}
@@ -113,8 +115,9 @@ function clearErrors(root) {
 function placeError(root, msg) {
 	for (const p of [...pathAncestors(errorPath(msg)), '']) {
 		const slot = root.querySelector(`.err[data-err="${CSS.escape(p)}"]`);
-		// A hidden field (Subnet of a network without subnets) cannot show it.
-		if (slot && !slot.closest('[hidden]')) {
+		// A hidden field (Subnet of a network without subnets) cannot show
+		// it; a field on a hidden tab can: the caller shows that tab.
+		if (slot && !slot.closest('[hidden]:not(.tab)')) {
 			slot.textContent = msg;
 			const f = slot.closest('.field');
 			if (f)

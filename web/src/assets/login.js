@@ -26,7 +26,7 @@ document.getElementById('login-form').addEventListener('submit', async (ev) => {
 		// reload it, now with the cookie; the login page's own URL goes home.
 		// (location.replace() of a URL with a #fragment would not reload.)
 		if (location.pathname === '/login.html')
-			location.replace('/');
+			location.replace(`/${sessionStorage.getItem('clonelb_next') || ''}`);
 		else
 			location.reload();
 		return;
