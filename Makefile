@@ -36,8 +36,14 @@ build: deps $(BUILD)/build.ninja
 test: build
 	$(MAKE) -s unit integration
 
+# Unit tests run twice: in the normal build, and under AddressSanitizer and
+# UBSan (build-asan/), which fail the test on any leak, overflow or UB.
 unit:
 	meson test -C $(BUILD) --print-errorlogs
+	@[ -f build-asan/build.ninja ] || meson setup build-asan --buildtype=debug \
+		-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true >/dev/null
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C build-asan --print-errorlogs
 
 integration:
 	cd tests/integration && $(PY) -m pytest -p no:cacheprovider -q -ra .
