@@ -4,18 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/inproc.h"
 #include "cli/cli.h"
-#include "cli/memapi.h"
 
 /*
  * The input is a script: one command per line. The first byte picks batch
  * (-f) or interactive rules and --json. Every line is also completed at every
- * length up to 64 bytes, as Tab would at that cursor position.
+ * length up to 64 bytes, as Tab would at that cursor position. Each input
+ * runs against a fresh in-memory store through the real API routes.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static FILE *devnull;
-	struct cli_memapi *m;
+	struct api_inproc *m;
 	struct cli_backend be;
 	struct cli_shell *sh;
 	char *text, *line, *save = NULL;
@@ -24,8 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!devnull)
 		devnull = fopen("/dev/null", "w");
-	m = cli_memapi_new();
-	be.request = cli_memapi_request;
+	if (api_inproc_open(":memory:", &m, &text) < 0) {
+		fprintf(stderr, "fuzz_cli_line: %s\n", text);
+		abort();
+	}
+	be.request = api_inproc_request;
 	be.ctx = m;
 	sh = cli_shell_new(&be, devnull, devnull, NULL);
 	sh->batch = data[0] & 1;
@@ -61,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	cli_shell_finish(sh);
 	cli_shell_free(sh);
-	cli_memapi_free(m);
+	api_inproc_close(m);
 	free(text);
 	return 0;
 }

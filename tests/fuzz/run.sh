@@ -7,7 +7,8 @@ secs=${1:-60}
 out=build-fuzz
 mkdir -p "$out"
 CFLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Isrc $(pkg-config --cflags jansson)"
-LIBS="$(pkg-config --libs jansson)"
+# The cli_line target runs the real routes and store (SQLite, OpenSSL for certificates).
+LIBS="$(pkg-config --libs jansson) -lsqlite3 -lcrypto"
 common="src/config/schema.c src/lib/util.c"
 
 declare -A targets

@@ -1,4 +1,4 @@
-/* test_cli.c: unit tests of the shell: tokenizer, modes, errors, tables, completion (memapi). */
+/* test_cli.c: unit tests of the shell (lex, modes, errors, tables, completion), real API. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,11 +11,11 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
+#include "api/inproc.h"
 #include "cli/cli.h"
-#include "cli/memapi.h"
 
 struct fixture {
-	struct cli_memapi *api;
+	struct api_inproc *api;
 	struct cli_shell *sh;
 	char *out, *err;
 	size_t outlen, errlen;
@@ -26,9 +26,11 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct cli_backend be;
+	char *err = NULL;
 
-	f->api = cli_memapi_new();
-	be.request = cli_memapi_request;
+	if (api_inproc_open(":memory:", &f->api, &err) < 0)
+		fail_msg("api_inproc_open: %s", err);
+	be.request = api_inproc_request;
 	be.ctx = f->api;
 	f->outf = open_memstream(&f->out, &f->outlen);
 	f->errf = open_memstream(&f->err, &f->errlen);
@@ -42,7 +44,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	cli_shell_free(f->sh);
-	cli_memapi_free(f->api);
+	api_inproc_close(f->api);
 	fclose(f->outf);
 	fclose(f->errf);
 	free(f->out);
@@ -80,7 +82,7 @@ static json_t *api_get(struct fixture *f, const char *path)
 {
 	json_t *body = NULL;
 	char *err = NULL;
-	int st = cli_memapi_request(f->api, "GET", path, "admin", NULL, &body, &err);
+	int st = api_inproc_request(f->api, "GET", path, "admin", NULL, &body, &err);
 
 	free(err);
 	if (st != 200) {
@@ -133,7 +135,7 @@ static void test_lex(void **state)
 	cli_argv_free(argv);
 }
 
-/* The reference transcript of DESIGN.md section 1, through the in-memory API. */
+/* The reference transcript of DESIGN.md section 1, through the real API in-process. */
 static void test_transcript(void **state)
 {
 	struct fixture *f = *state;
@@ -145,8 +147,9 @@ static void test_transcript(void **state)
 	assert_int_equal(run(f, "clone_servers"), 0);
 	assert_string_equal(f->out, "New object being created\n");
 	prompt_is(f, "[admin:clonelb]: trafficcloneprofile:clone_servers> ");
-	assert_int_equal(run(f, "ip_address 10.10.3.2"), 0);
-	assert_int_equal(run(f, "subnet 10.10.3.0/24"), 0);
+	/* The store takes clone servers on a subnet of this host: the loopback's. */
+	assert_int_equal(run(f, "ip_address 127.0.0.2"), 0);
+	assert_int_equal(run(f, "subnet 127.0.0.0/8"), 0);
 	assert_int_equal(run(f, "mac 4e:e9:4e:2d:b9:bb"), 0);
 	assert_int_equal(run(f, "save"), 0);
 	prompt_is(f, "[admin:clonelb]: trafficcloneprofile> ");
@@ -161,9 +164,9 @@ static void test_transcript(void **state)
 	json_t *cs = json_array_get(json_object_get(o, "clone_servers"), 0);
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(cs, "ip_address"), "addr")),
-	    "10.10.3.2");
+	    "127.0.0.2");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(cs, "subnet"), "mask")),
-			 24);
+			 8);
 	assert_string_equal(json_string_value(json_object_get(cs, "mac")), "4e:e9:4e:2d:b9:bb");
 	json_decref(o);
 
@@ -180,10 +183,10 @@ static void test_transcript(void **state)
 	assert_string_equal(f->out, "+-------------------------+----------------+\n"
 				    "| Field                   | Value          |\n"
 				    "+-------------------------+----------------+\n"
-				    "| se_uuid                 | mem:se-0       |\n"
+				    "| se_uuid                 | unit:se-0      |\n"
 				    "| proc_id                 | PROC_Aggregate |\n"
 				    "| clone_srvr_stats[1]     |                |\n"
-				    "|   ip                    | 10.10.3.2      |\n"
+				    "|   ip                    | 127.0.0.2      |\n"
 				    "|   num_total_pkts_cloned | 0              |\n"
 				    "|   num_mbuf_alloc_failed | 0              |\n"
 				    "|   num_driver_failures   | 0              |\n"
@@ -239,10 +242,24 @@ static void test_edit_messages_and_no(void **state)
 	assert_int_equal(cli_shell_finish(f->sh), 0);
 	assert_string_equal(f->err, "");
 
-	/* Scalar lists append, "no <list> <value>" removes one value. */
+	/* Scalar lists append, "no <list> <value>" removes one value. The store
+	 * takes references only to objects that exist. */
+	for (const char *const *hm = (const char *const[]){"a", "b", "c", NULL}; *hm; hm++) {
+		char line[64];
+		snprintf(line, sizeof(line), "configure healthmonitor %s", *hm);
+		assert_int_equal(run(f, line), 0);
+		assert_int_equal(run(f, "type HEALTH_MONITOR_TCP"), 0);
+		assert_int_equal(run(f, "save"), 0);
+	}
 	assert_int_equal(run(f, "configure pool p"), 0);
 	assert_int_equal(run(f, "health_monitor_refs a b"), 0);
 	assert_int_equal(run(f, "health_monitor_refs c"), 0);
+	reset_output(f);
+	assert_int_equal(run(f, "health_monitor_refs zz"), 0);
+	assert_int_equal(run(f, "save"), -EINVAL);
+	assert_string_equal(f->err,
+			    "Error: health_monitor_refs[4]: healthmonitor 'zz' does not exist\n");
+	assert_int_equal(run(f, "no health_monitor_refs zz"), 0);
 	assert_int_equal(run(f, "no health_monitor_refs b"), 0);
 	assert_int_equal(run(f, "save"), 0);
 	o = api_get(f, "/api/pool/p");
@@ -274,9 +291,9 @@ static void test_bad_values_change_nothing(void **state)
 	assert_int_equal(run(f, "save"), -EINVAL);
 	assert_string_equal(f->err, "Error: clone_servers[1].ip_address: required field missing\n");
 	assert_int_equal(run(f, "cancel"), 0);
-	before = cli_memapi_requests(f->api);
+	before = api_inproc_requests(f->api);
 	assert_int_equal(run(f, "cancel"), 0);
-	assert_int_equal(cli_memapi_requests(f->api), before);
+	assert_int_equal(api_inproc_requests(f->api), before);
 	assert_null(api_get(f, "/api/trafficcloneprofile/p"));
 }
 
@@ -342,6 +359,38 @@ static void test_api_error_passes_through(void **state)
 	assert_int_equal(run(f, "delete healthmonitor hm"), 0);
 	assert_int_equal(run(f, "delete healthmonitor hm"), -ENOENT);
 	assert_non_null(strstr(f->err, "Error: healthmonitor 'hm' not found\n"));
+
+	/* A clone server off every subnet of this host: the store says so, and
+	 * the shell stays in the mode to fix it. */
+	reset_output(f);
+	assert_int_equal(run(f, "configure trafficcloneprofile p"), 0);
+	assert_int_equal(run(f, "clone_servers 10.10.3.2"), 0);
+	assert_int_equal(run(f, "subnet 10.10.3.0/24"), 0);
+	assert_int_equal(run(f, "save"), 0);
+	assert_int_equal(run(f, "save"), -EINVAL);
+	assert_non_null(strstr(f->err, "Error: clone_servers[1].subnet: 10.10.3.0/24 is not the "
+				       "subnet of any interface of this SE (interfaces: "));
+	prompt_is(f, "[admin:clonelb]: trafficcloneprofile> ");
+	assert_null(api_get(f, "/api/trafficcloneprofile/p"));
+	assert_int_equal(run(f, "clone_servers 10.10.3.2"), 0);
+	assert_int_equal(run(f, "network_ref lo"), 0);
+	assert_int_equal(run(f, "ip_address 127.0.0.3"), 0);
+	assert_int_equal(run(f, "no subnet"), 0);
+	assert_int_equal(run(f, "save"), 0);
+	assert_int_equal(run(f, "save"), 0);
+	json_t *o = api_get(f, "/api/trafficcloneprofile/p");
+	assert_non_null(o);
+	json_decref(o);
+
+	/* Names travel escaped ("web%2Bpool") and arrive whole. */
+	assert_int_equal(run(f, "configure pool web+pool"), 0);
+	assert_int_equal(run(f, "save"), 0);
+	o = api_get(f, "/api/pool/web%2Bpool");
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "name")), "web+pool");
+	json_decref(o);
+	assert_int_equal(run(f, "delete pool web+pool"), 0);
+	assert_null(api_get(f, "/api/pool/web%2Bpool"));
 }
 
 static void test_table(void **state)

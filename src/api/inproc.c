@@ -1,0 +1,134 @@
+/* inproc.c: the REST API in-process: a store, a router, and the path escaping undone. */
+#include "api/inproc.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/route.h"
+#include "config/store.h"
+#include "lib/util.h"
+
+struct api_inproc {
+	struct cfg_store *store;
+	struct api_router router;
+	unsigned requests; /* that reached the router */
+};
+
+int api_inproc_open(const char *db_path, struct api_inproc **ret, char **ret_err)
+{
+	struct api_inproc *a = xcalloc(1, sizeof(*a));
+	int r = cfg_store_open(db_path, &a->store, ret_err);
+
+	if (r < 0) {
+		free(a);
+		return r;
+	}
+	/* No runtime or clone_stats views: the routes answer from the store. */
+	a->router = (struct api_router){.store = a->store, .se_uuid = "unit:se-0", .ctx = a};
+	*ret = a;
+	return 0;
+}
+
+void api_inproc_close(struct api_inproc *a)
+{
+	if (!a)
+		return;
+	cfg_store_close(a->store);
+	free(a);
+}
+
+unsigned api_inproc_requests(const struct api_inproc *a) { return a->requests; }
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Decodes the %XX escapes of the first @n bytes of @s into a new string. A
+ * '%' not followed by two hex digits stays as it is, as an HTTP server
+ * leaves it. Returns NULL when an escape decodes to a NUL byte, which no
+ * name can hold.
+ */
+static char *unescape(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1), *o = out;
+
+	for (size_t i = 0; i < n; i++) {
+		int hi = -1, lo = -1;
+
+		if (s[i] == '%' && i + 2 < n) {
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+		}
+		if (hi >= 0 && lo >= 0) {
+			if (hi == 0 && lo == 0) {
+				free(out);
+				return NULL;
+			}
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = 0;
+	return out;
+}
+
+/* Whether the query string @q (after '?', @n bytes) holds detail=1 or detail=true. */
+static bool wants_detail(const char *q, size_t n)
+{
+	while (n > 0) {
+		size_t len = strcspn(q, "&");
+
+		if (len > n)
+			len = n;
+		if ((len == 8 && !strncmp(q, "detail=1", 8)) ||
+		    (len == 11 && !strncmp(q, "detail=true", 11)))
+			return true;
+		q += len;
+		n -= len;
+		if (n > 0) {
+			q++;
+			n--;
+		}
+	}
+	return false;
+}
+
+int api_inproc_request(void *ctx, const char *method, const char *path, const char *tenant,
+		       const json_t *body, json_t **ret_body, char **ret_err)
+{
+	struct api_inproc *a = ctx;
+	size_t plen;
+	const char *q;
+	char *upath;
+	unsigned status;
+
+	if (!method || !path) {
+		*ret_err = xstrdup("in-process API: a request needs a method and a path");
+		return -EINVAL;
+	}
+	a->requests++;
+	q = strchr(path, '?');
+	plen = q ? (size_t)(q - path) : strlen(path);
+	upath = unescape(path, plen);
+	if (!upath) {
+		/* What a server answers for a path it cannot take. */
+		*ret_body = json_pack("{s:s}", "error", "path: %00 (a NUL byte) is not allowed");
+		return 400;
+	}
+	status = api_route(&a->router, method, upath, tenant,
+			   q && wants_detail(q + 1, strlen(q + 1)), body, ret_body);
+	free(upath);
+	return (int)status;
+}
