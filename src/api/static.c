@@ -72,6 +72,13 @@ enum MHD_Result api_static(const char *root, struct MHD_Connection *c, const cha
 	r = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
 	MHD_add_response_header(r, "Content-Type", content_type(path));
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	/* The UI loads nothing but its own files and is never framed (an
+	 * admin page in a frame invites click-jacking). Revalidate so an
+	 * upgraded clonelbd's UI is not mixed with a cached older one. */
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+				"base-uri 'none'; form-action 'self'");
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
 	free(path);
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
