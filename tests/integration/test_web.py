@@ -162,8 +162,9 @@ def test_login_cookie_and_static_files(lab, ui):
     # but the login page's own assets.
     assert http(lab, "GET", "/api/pool")[0] == 401
     for page in ("/", "/index.html", "/nonexistent.html"):
-        status, _, body = http(lab, "GET", page)
+        status, head, body = http(lab, "GET", page)
         assert status == 200 and 'id="login-form"' in body and 'id="main"' not in body, (page, body[:200])
+        assert "frame-ancestors 'none'" in head, head  # the pages are never framed
     assert http(lab, "GET", "/assets/app.css")[0] == 200
     # With it: the API and the app.
     status, _, body = http(lab, "GET", "/api/pool", "-b", f"clonelb_token={token}")

@@ -102,6 +102,12 @@ const page = ctx.pages()[0] || await ctx.newPage();
 page.setDefaultTimeout(20000);
 const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(e.message));
+// Console errors too: a CSP violation or a failed load is a defect. The
+// API's expected refusals (401 before login, 4xx on bad input) are not.
+page.on('console', (m) => {
+	if (m.type() === 'error' && !/status of (401|400|404|409)/.test(m.text()))
+		pageErrors.push(`console: ${m.text()}`);
+});
 
 const text = (sel) => page.locator(sel).innerText();
 

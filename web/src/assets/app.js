@@ -20,6 +20,8 @@ function h(tag, props, ...kids) {
 			e.addEventListener(k.slice(2), v);
 		else if (k === 'value' || k === 'checked' || k === 'selected')
 			e[k] = v;
+		else if (k === 'style')
+			Object.assign(e.style, v); // CSSOM: allowed by the page's CSP, unlike style=
 		else
 			e.setAttribute(k, v === true ? '' : v);
 	}
@@ -723,7 +725,7 @@ async function vsStats(name) {
 					const hist = history.get(sv.ip) || [];
 					const rate = hist[hist.length - 1];
 					return h('tr', { 'data-ip': sv.ip },
-						h('td', {}, h('span', { class: 'swatch', style: `background:${PALETTE[j % PALETTE.length]}` }), sv.ip,
+						h('td', {}, h('span', { class: 'swatch', style: { background: PALETTE[j % PALETTE.length] } }), sv.ip,
 							sv.interface ? h('span', { class: 'muted' }, ` via ${sv.interface}`) : null),
 						cols.map((c) => h('td', { class: 'num', 'data-counter': c[0] }, sv[c[0]] === undefined ? '' : String(sv[c[0]]))),
 						h('td', { class: 'num', 'data-counter': 'rate' }, rate === null || rate === undefined ? '…' : rate.toFixed(1)));
@@ -732,7 +734,7 @@ async function vsStats(name) {
 			const ips = servers.map((sv) => sv.ip);
 			chartBox.replaceChildren(chart(ips.map((ip) => history.get(ip) || []), ips));
 			legend.replaceChildren(...ips.map((ip, j) => h('span', {},
-				h('span', { class: 'swatch', style: `background:${PALETTE[j % PALETTE.length]}` }), ip)));
+				h('span', { class: 'swatch', style: { background: PALETTE[j % PALETTE.length] } }), ip)));
 			runtimeBox.replaceChildren(runtimeView(rt));
 			status.textContent = `Updated ${new Date().toLocaleTimeString()}, every ${POLL_MS / 1000} s.`;
 			status.classList.remove('err');
