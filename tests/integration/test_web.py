@@ -24,7 +24,7 @@ DIST = os.path.join(WEB, "dist")
 E2E = os.path.join(WEB, "tests", "e2e.mjs")
 CHROMIUM = "/usr/bin/chromium"
 PORT = 8443
-REQUESTS = 60
+REQUESTS = 100
 
 
 def placeholder(relpath):

@@ -308,7 +308,7 @@ try {
 			check((await text('#last-reset')).includes(agg.last_reset), 'the last reset time is shown', await text('#last-reset'));
 		// A few more samples so the picture shows the rate while traffic
 		// still flows; then the caller's second line says it is done.
-		await page.waitForTimeout(2500);
+		await page.waitForTimeout(5000);
 		await shot(page, 'ui-stats.png');
 		await stdinLines.next();
 	});

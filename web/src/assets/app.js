@@ -647,7 +647,10 @@ function chart(series, names) {
 			pen = true;
 		});
 		if (d)
-			svg.append(s('path', { d, stroke: PALETTE[j % PALETTE.length], class: 'series', 'data-ip': names[j] }));
+			// Round robin gives servers equal rates: dash every other line
+			// so one drawn over another still shows.
+			svg.append(s('path', { d, stroke: PALETTE[j % PALETTE.length], class: 'series', 'data-ip': names[j],
+				'stroke-dasharray': j % 2 ? '7 5' : 'none' }));
 	});
 	return svg;
 }
