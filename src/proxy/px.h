@@ -19,11 +19,16 @@ struct px_conn_info {
 };
 
 /*
- * The bind-then-connect seam. Each back-end connection is opened in two steps:
- * bind() to an ephemeral port, then on_connect(), then connect(); so whatever
- * on_connect() registers sees the SYN. on_close() runs after the back-end
- * socket is closed. Both run on a worker thread, must not block and must not
- * fail the connection. Health-check connections do not pass through here.
+ * The bind-then-connect seam (docs/dataplane.md). Each back-end connection of
+ * a virtual service is opened in three steps: socket() and bind() to the SE's
+ * own address with port 0, so the source port is known (getsockname()); then
+ * on_connect(); then a non-blocking connect(). So whatever on_connect()
+ * registers (keyed by local and server) sees the very first SYN. on_close()
+ * runs after the back-end socket is closed, with the same information. A
+ * connect that fails before the next server is tried is its own
+ * on_connect()/on_close() pair. Both run on the worker thread that owns the
+ * connection, must not block and cannot fail the connection; @ci is valid
+ * during the call only. Health-check connections do not pass through here.
  */
 struct px_conn_hook {
 	void (*on_connect)(void *ctx, const struct px_conn_info *ci);
