@@ -265,8 +265,10 @@ def wrk(lab, url, conns, seconds, *extra):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if not m:
         raise RuntimeError(f"wrk output: {out}")
-    if errs or non2xx:
+    if errs or non2xx or float(m.group(1)) == 0:
         log(f"  note: {url}: {errs.group(0) if errs else ''} {non2xx.group(0) if non2xx else ''}")
+        if float(m.group(1)) == 0:
+            log(out)
     return float(m.group(1))
 
 
@@ -413,6 +415,9 @@ def main():
         report(results, scen, targets, a, time.monotonic() - t0)
     finally:
         lab.down()
+        if os.path.exists(os.path.join(work, "clonelbd.log")):
+            os.makedirs(OUT, exist_ok=True)
+            shutil.copy(os.path.join(work, "clonelbd.log"), os.path.join(OUT, "clonelbd.log"))
         shutil.rmtree(work, ignore_errors=True)
 
 

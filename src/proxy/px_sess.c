@@ -68,12 +68,20 @@ static void hook_call(struct px_worker *w, struct px_sess *s, bool open)
 		w->px->hook.on_close(w->px->hook.ctx, &ci);
 }
 
+static void port_release(struct px_worker *w, struct px_sess *s)
+{
+	unsigned port = ntohs(s->local.sin_port);
+
+	w->port_used[port / 8] &= (uint8_t) ~(1u << (port % 8));
+}
+
 /* Closes the back-end socket, then tells the hook, then releases the server. */
 static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed)
 {
 	if (s->sfd == -1)
 		return;
 	close(s->sfd);
+	port_release(w, s);
 	if (s->hooked)
 		hook_call(w, s, false);
 	s->hooked = false;
@@ -88,56 +96,103 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed)
 }
 
 /*
- * Opens the back-end connection in two steps: bind() to the SE's address with
- * port 0, so the port is known; the hook's on_connect(); then a non-blocking
- * connect(). Tries the next usable server when one cannot even be connected
- * to. Returns 0 (connecting), or -1 when no server could be tried.
+ * Binds @fd to @src with a source port of this worker's share of the local
+ * port range, one no other connection of this worker holds. bind() with port
+ * 0 would do the same but scans the whole range in the kernel on every call,
+ * which becomes very slow once thousands of ports are in TIME_WAIT. Returns
+ * the port, or -errno.
+ */
+static int bind_port(struct px_worker *w, int fd, const struct sockaddr_in *src)
+{
+	const struct px *px = w->px;
+	unsigned share = (px->port_hi - px->port_lo + 1) / px->nworkers;
+	struct sockaddr_in a = *src;
+
+	for (unsigned i = 0; i < share && i < 1024; i++) {
+		unsigned port = px->port_lo + w->idx + (w->port_k++ % share) * px->nworkers;
+		if (w->port_used[port / 8] & (1u << (port % 8)))
+			continue;
+		a.sin_port = htons((uint16_t)port);
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			w->port_used[port / 8] |= (uint8_t)(1u << (port % 8));
+			return (int)port;
+		}
+		if (errno != EADDRINUSE)
+			return -errno;
+	}
+	return -EADDRINUSE;
+}
+
+/* One attempt towards @srv: socket, bind, hook, connect. Returns 0
+ * (connecting), -EADDRNOTAVAIL when the 4-tuple is taken (try another port),
+ * or another -errno. */
+static int backend_open(struct px_worker *w, struct px_sess *s, struct px_server *srv)
+{
+	static const int one = 1;
+	int fd, r;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	/* Ports whose last connection is in TIME_WAIT may be bound again. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	r = bind_port(w, fd, &srv->src);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	s->local = srv->src;
+	s->local.sin_port = htons((uint16_t)r);
+	atomic_fetch_add(&srv->refs, 1);
+	atomic_fetch_add_explicit(&srv->cur, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&srv->total, 1, memory_order_relaxed);
+	s->srv = srv;
+	s->sfd = fd;
+	s->smask = UINT32_MAX;
+	if (w->px->has_hook) {
+		hook_call(w, s, true);
+		s->hooked = true;
+	}
+	if (connect(fd, (const struct sockaddr *)&srv->addr, sizeof(srv->addr)) == -1 &&
+	    errno != EINPROGRESS) {
+		r = -errno;
+		backend_drop(w, s, r != -EADDRNOTAVAIL);
+		return r;
+	}
+	r = px_ep_set(w, fd, &s->sev, &s->smask, EPOLLOUT);
+	if (r < 0) {
+		backend_drop(w, s, false);
+		return r;
+	}
+	s->state = S_CONNECTING;
+	s->t_start = w->now;
+	return 0;
+}
+
+/*
+ * Opens the back-end connection in two steps: bind() to the SE's address and
+ * a port of our choosing, so the port is known; the hook's on_connect(); then
+ * a non-blocking connect(). Tries the next usable server when one refuses at
+ * once. Returns 0 (connecting), or -1 when no server could be tried.
  */
 static int backend_connect(struct px_worker *w, struct px_sess *s)
 {
-	static const int one = 1;
-
 	while (s->ntried < PX_CONNECT_TRIES) {
 		struct px_server *srv = px_pool_pick(s->pool, s->tried, s->ntried);
-		socklen_t len = sizeof(s->local);
-		int fd;
+		int r = -EADDRNOTAVAIL;
 
 		if (!srv)
 			return -1;
 		s->tried[s->ntried++] = srv;
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd == -1)
+		for (int i = 0; i < 8 && r == -EADDRNOTAVAIL; i++)
+			r = backend_open(w, s, srv);
+		if (r == 0)
+			return 0;
+		/* Out of descriptors, ports or memory: no other server will do better. */
+		if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM ||
+		    r == -EADDRINUSE || r == -EADDRNOTAVAIL)
 			return -1;
-		/* SO_REUSEADDR lets bind() pick ports whose last use is in TIME_WAIT. */
-		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (bind(fd, (const struct sockaddr *)&srv->src, sizeof(srv->src)) == -1 ||
-		    getsockname(fd, (struct sockaddr *)&s->local, &len) == -1) {
-			close(fd);
-			return -1;
-		}
-		atomic_fetch_add(&srv->refs, 1);
-		atomic_fetch_add_explicit(&srv->cur, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&srv->total, 1, memory_order_relaxed);
-		s->srv = srv;
-		s->sfd = fd;
-		s->smask = UINT32_MAX;
-		if (w->px->has_hook) {
-			hook_call(w, s, true);
-			s->hooked = true;
-		}
-		if (connect(fd, (const struct sockaddr *)&srv->addr, sizeof(srv->addr)) == -1 &&
-		    errno != EINPROGRESS) {
-			backend_drop(w, s, true);
-			continue;
-		}
-		if (px_ep_set(w, fd, &s->sev, &s->smask, EPOLLOUT) < 0) {
-			backend_drop(w, s, false);
-			return -1;
-		}
-		s->state = S_CONNECTING;
-		s->t_start = w->now;
-		return 0;
 	}
 	return -1;
 }
