@@ -313,7 +313,7 @@ try {
 		await stdinLines.next();
 	});
 
-	await step('editing the profile keeps its clone servers and resets the stats', async () => {
+	await step('editing the profile and a clone server saves just the changes and resets the stats', async () => {
 		const before = (await apiGet(`/api/virtualservice/${VS}/traffic_clone_stats`)).body
 			.find((e) => e.proc_id === 'PROC_Aggregate');
 		await page.click('#nav-tcp');
@@ -322,12 +322,22 @@ try {
 		check((await page.inputValue('#profile-name')) === PROFILE, 'the form shows the stored name');
 		check(await page.locator('#clone-servers tr[data-index]').count() === 2, 'the form lists both clone servers');
 		await page.check('#preserve-client-ip');
+		// Server 2 through its sub-screen: the form shows what is stored.
+		await page.locator('#clone-servers tr[data-index="2"]').getByText('Edit', { exact: true }).click();
+		check((await page.inputValue('#cs-network')) === 'tap0' && (await page.inputValue('#cs-subnet')) === '10.10.3.0/24' &&
+			(await page.inputValue('#cs-ip')) === SERVERS[1].ip && (await page.inputValue('#cs-mac')) === SERVERS[1].mac,
+		'the Clone Server sub-screen shows the stored network, subnet, IP and MAC');
+		await page.fill('#cs-mac', '02:fc:00:00:03:05');
+		await page.click('#cs-save');
 		await page.click('#save-profile');
 		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).waitFor();
 		const prof = (await apiGet(`/api/trafficcloneprofile/${PROFILE}`)).body;
 		check(prof.preserve_client_ip === true, 'Preserve Client IP saved');
-		check(prof.clone_servers.length === 2 && SERVERS.every((sv, i) => prof.clone_servers[i].mac === sv.mac),
-			'the clone servers are kept as they were', JSON.stringify(prof.clone_servers));
+		const [a, b] = prof.clone_servers;
+		check(prof.clone_servers.length === 2 && a.mac === SERVERS[0].mac && a.ip_address.addr === SERVERS[0].ip &&
+			b.mac === '02:fc:00:00:03:05' && b.ip_address.addr === SERVERS[1].ip && b.network_ref === 'tap0' &&
+			b.subnet.ip_addr.addr === '10.10.3.0',
+		'server 1 kept as it was, server 2 with its new MAC and the rest unchanged', JSON.stringify(prof.clone_servers));
 		if (before && before.last_reset) {
 			await page.click('#nav-vs');
 			await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Clone Stats').click();

@@ -347,10 +347,14 @@ async function profileForm(name) {
 		editing = i;
 		const cs = servers[i] || {};
 		const n = i + 1;
+		const stored = networkOf(cs, ifaces);
 		const netSel = h('select', { id: 'cs-network' },
 			h('option', { value: '' }, 'Select a network'),
-			ifaces.map((x) => h('option', { value: x.name, selected: networkOf(cs, ifaces) === x.name },
-				x.subnets.length ? `${x.name} (${x.subnets.join(', ')})` : x.name)));
+			ifaces.map((x) => h('option', { value: x.name, selected: stored === x.name },
+				x.subnets.length ? `${x.name} (${x.subnets.join(', ')})` : x.name)),
+			// A stored interface that has gone stays as it is until changed.
+			stored && !ifaces.some((x) => x.name === stored)
+				? h('option', { value: stored, selected: true }, `${stored} (not on this SE)`) : null);
 		const subnetSel = h('select', { id: 'cs-subnet' });
 		const subnetField = field('Subnet', subnetSel, `clone_servers[${n}].subnet`);
 		const ipIn = h('input', { id: 'cs-ip', value: fmtAddr(cs.ip_address), placeholder: '10.10.3.2', autocomplete: 'off' });
@@ -382,10 +386,13 @@ async function profileForm(name) {
 						out.network_ref = netSel.value;
 					else
 						delete out.network_ref;
+					// The Subnet select sets the subnet; a network without
+					// subnets has none; with no network chosen, the stored
+					// subnet (if any) stays.
 					const [addr, mask] = (subnetField.hidden ? '' : subnetSel.value).split('/');
 					if (addr)
 						out.subnet = { ip_addr: { addr, type: 'V4' }, mask: Number(mask) };
-					else
+					else if (ifaces.some((x) => x.name === netSel.value))
 						delete out.subnet;
 					if (macIn.value.trim())
 						out.mac = macIn.value.trim();
