@@ -27,15 +27,6 @@ PORT = 8443
 REQUESTS = 100
 
 
-def placeholder(relpath):
-    """True while a module is still the placeholder the layout commit put in."""
-    with open(os.path.join(ROOT, relpath)) as f:
-        return "placeholder" in f.readline()
-
-
-DATA_PLANE_PENDING = [m for m in ("src/proxy/px.c", "src/clone/clone.c") if placeholder(m)]
-
-
 @pytest.fixture
 def ui(lab, workdir, pool_servers):
     """clonelbd with the web UI on 127.0.0.1:PORT in se, a pool of the two nginx and VS 'web'."""
@@ -112,11 +103,6 @@ def test_web_ui_forms_login_and_errors(lab, ui, workdir):
     assert d.api("GET", "/api/trafficcloneprofile/bad-mac")[0] == 404
 
 
-@pytest.mark.skipif(bool(DATA_PLANE_PENDING),
-                    reason="pending: the data plane is still a placeholder in "
-                           + ", ".join(DATA_PLANE_PENDING)
-                           + " (proxy and clone engine not landed), so no traffic reaches the pool "
-                             "and no counter can rise")
 def test_web_ui_stats_counters_rise(lab, ui, workdir):
     """With traffic through the VIP, every clone server's counters rise on the live stats page."""
     d, token = ui
