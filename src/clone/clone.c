@@ -133,6 +133,7 @@ void clone_stop(struct clone_engine *ce)
 	for (i = 0; i < ce->n_known_vs; i++)
 		free(ce->known_vs[i]);
 	free(ce->known_vs);
+	free(ce->pool_ips);
 	clone_bpf__destroy(ce->skel);
 	pthread_cond_destroy(&ce->stop_cond);
 	pthread_mutex_destroy(&ce->stop_mutex);
@@ -352,29 +353,49 @@ static int find_hook(struct clone_engine *ce, int ifindex)
 	return -1;
 }
 
-/* Adds the interfaces that reach the servers of pool @pool to @want. */
-static void pool_ifaces(const json_t *pool, int *want, int *n_want)
+/* Adds the addresses of the servers of @pool to ce->pool_ips. */
+static void pool_addrs(struct clone_engine *ce, const json_t *pool)
 {
 	const json_t *srv;
 	size_t i;
-	int j, ifindex;
 
 	json_array_foreach(json_object_get(pool, "servers"), i, srv) {
 		uint32_t ip_be;
 
 		if (parse_addr(json_object_get(srv, "ip"), &ip_be) < 0)
 			continue;
-		ifindex = clone_net_route_ifindex(ip_be, NULL);
+		ce->pool_ips = realloc(ce->pool_ips, sizeof(uint32_t) * (size_t)(ce->n_pool_ips + 1));
+		if (!ce->pool_ips)
+			abort();
+		ce->pool_ips[ce->n_pool_ips++] = ip_be;
+	}
+}
+
+/*
+ * Fills @want with the interfaces the routing table says reach @ips (each
+ * once). @quiet: do not log servers without a route (the periodic recheck).
+ * Returns how many.
+ */
+static int ifaces_for(const uint32_t *ips, int n, int *want, bool quiet)
+{
+	int i, j, ifindex, n_want = 0;
+
+	for (i = 0; i < n; i++) {
+		ifindex = clone_net_route_ifindex(ips[i], NULL);
 		if (ifindex <= 0) {
-			log_warn("clone", "pool server %s: no route (%s): its traffic cannot be cloned",
-				  jstr(json_object_get(srv, "ip"), "addr"), strerror(-ifindex));
+			char a[INET_ADDRSTRLEN];
+
+			if (!quiet)
+				log_warn("clone", "pool server %s: no route (%s): its traffic cannot be cloned",
+					 inet_ntop(AF_INET, &ips[i], a, sizeof(a)), strerror(-ifindex));
 			continue;
 		}
-		for (j = 0; j < *n_want && want[j] != ifindex; j++)
+		for (j = 0; j < n_want && want[j] != ifindex; j++)
 			;
-		if (j == *n_want && *n_want < CLONE_MAX_HOOKS)
-			want[(*n_want)++] = ifindex;
+		if (j == n_want && n_want < CLONE_MAX_HOOKS)
+			want[n_want++] = ifindex;
 	}
+	return n_want;
 }
 
 /* Attaches to every interface of @want not yet attached, detaches from the rest. */
@@ -506,6 +527,9 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 	free(ce->known_vs);
 	ce->n_known_vs = 0;
 	ce->known_vs = xcalloc(json_array_size(json_object_get(snap, "virtualservice")) + 1, sizeof(char *));
+	free(ce->pool_ips);
+	ce->pool_ips = NULL;
+	ce->n_pool_ips = 0;
 
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, o) {
 		const char *tenant = *jstr(o, "tenant_ref") ? jstr(o, "tenant_ref") : "admin";
@@ -553,7 +577,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 		apply_profile(ce, v, prof, reset);
 		pool = snap_find(snap, "pool", tenant, jstr(o, "pool_ref"));
 		if (pool)
-			pool_ifaces(pool, want, &n_want);
+			pool_addrs(ce, pool);
 	}
 	/* Services that lost their profile (or are gone): their slots go
 	 * inactive at once, so their connections stop being cloned. */
@@ -568,6 +592,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 			push_srv(ce, v, k);
 		}
 	}
+	n_want = ifaces_for(ce->pool_ips, ce->n_pool_ips, want, false);
 	sync_hooks(ce, want, n_want);
 	for (v = 0; v < CLONE_MAX_VS; v++)
 		for (k = 0; ce->vs[v].used && k < CLONE_SRV_PER_VS; k++)
@@ -580,12 +605,62 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 
 /* ---- the neighbour resolver -------------------------------------------- */
 
+/*
+ * Re-places the hooks if the interfaces that reach the pools changed (an
+ * interface recreated, a route moved) or one of our filters went away.
+ * The route lookups are made without the lock.
+ */
+static void recheck_hooks(struct clone_engine *ce)
+{
+	int want[CLONE_MAX_HOOKS], have[CLONE_MAX_HOOKS], n_want, n_have, n, i, j;
+	uint32_t *ips;
+	bool same;
+
+	pthread_rwlock_rdlock(&ce->lock);
+	n = ce->n_pool_ips;
+	ips = xcalloc((size_t)n + 1, sizeof(*ips));
+	memcpy(ips, ce->pool_ips, sizeof(*ips) * (size_t)n);
+	n_have = ce->n_hooks;
+	for (i = 0; i < n_have; i++)
+		have[i] = ce->hooks[i].ifindex;
+	pthread_rwlock_unlock(&ce->lock);
+
+	n_want = ifaces_for(ips, n, want, true);
+	free(ips);
+	same = n_want == n_have;
+	for (i = 0; same && i < n_want; i++) {
+		for (j = 0; j < n_have && have[j] != want[i]; j++)
+			;
+		same = j < n_have && clone_tc_present(want[i]);
+	}
+	if (same)
+		return;
+	pthread_rwlock_wrlock(&ce->lock);
+	/* Forget hooks whose filters are gone, so that sync_hooks() attaches
+	 * them again; then place them as the routes say now. */
+	for (i = 0; i < ce->n_hooks;) {
+		if (clone_tc_present(ce->hooks[i].ifindex)) {
+			i++;
+			continue;
+		}
+		log_warn("clone", "our filters on %s are gone: attaching again", ce->hooks[i].ifname);
+		clone_tc_detach(ce, ce->hooks[i].ifindex);
+		ce->hooks[i] = ce->hooks[--ce->n_hooks];
+	}
+	/* The pools may have changed meanwhile: only act on a still-current list. */
+	if (ce->n_pool_ips == n)
+		sync_hooks(ce, want, n_want);
+	pthread_rwlock_unlock(&ce->lock);
+}
+
 /* Every 250 ms: re-checks the clone interfaces and the MACs of clone servers
- * that have none configured, and pushes what changed to the map. */
+ * that have none configured, and pushes what changed to the map; every
+ * second, the hooks. */
 static void *resolver_main(void *arg)
 {
 	struct clone_engine *ce = arg;
 	struct timespec deadline;
+	unsigned tick = 0;
 
 	pthread_mutex_lock(&ce->stop_mutex);
 	while (!ce->stopping) {
@@ -600,6 +675,8 @@ static void *resolver_main(void *arg)
 			break;
 		pthread_mutex_unlock(&ce->stop_mutex);
 		refresh_all(ce);
+		if (++tick % 4 == 0)
+			recheck_hooks(ce);
 		pthread_mutex_lock(&ce->stop_mutex);
 	}
 	pthread_mutex_unlock(&ce->stop_mutex);

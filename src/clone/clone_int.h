@@ -73,6 +73,8 @@ struct clone_engine {
 	uint32_t next_stat;
 	struct clone_hook hooks[CLONE_MAX_HOOKS];
 	int n_hooks;
+	uint32_t *pool_ips;        /* servers of the pools of cloned services */
+	int n_pool_ips;
 	char **known_vs;           /* uuids of every service of the last snapshot */
 	int n_known_vs;
 	char se_uuid[128];
@@ -88,6 +90,7 @@ struct clone_engine {
 int clone_tc_attach(struct clone_engine *ce, int ifindex, char **ret_err);
 void clone_tc_detach(struct clone_engine *ce, int ifindex);
 int clone_tc_remove_stale(void);
+bool clone_tc_present(int ifindex);
 
 /* clone_net.c */
 int clone_net_route_ifindex(uint32_t dst_be, uint32_t *ret_src_be);

@@ -97,6 +97,13 @@ static int is_ours(int ifindex, enum bpf_tc_attach_point where)
 	return ours;
 }
 
+/* Whether both of our filters are on @ifindex (somebody may have deleted one
+ * with tc, or the interface may have been recreated). */
+bool clone_tc_present(int ifindex)
+{
+	return is_ours(ifindex, BPF_TC_INGRESS) && is_ours(ifindex, BPF_TC_EGRESS);
+}
+
 /*
  * Removes, on every interface of this network namespace, the filters an
  * earlier clonelbd left (same tc handle and priority, program named

@@ -556,3 +556,19 @@ def test_connection_map_is_bounded(lab, harness):
     assert harness.conns(2)[0] == 2
     settle(harness)
     assert agg(harness.stats())[0]["num_succeeded"] > 0
+
+
+def test_filter_removed_by_hand_comes_back(lab, harness, captures):
+    harness.apply(snapshot(profile([("10.10.3.2", TAP_MAC)])))
+    assert tc_filters(lab, "srv0") == {"ingress": 1, "egress": 1}
+    lab.run("se", "tc", "filter", "del", "dev", "srv0", "ingress", "pref", str(0xc10e))
+    assert tc_filters(lab, "srv0") == {"ingress": 0, "egress": 1}
+    wait_for(lambda: tc_filters(lab, "srv0") == {"ingress": 1, "egress": 1}, timeout=10,
+             what="the engine to attach again")
+    assert "attaching again" in harness.log()
+    tap = captures("tap", "eth0")
+    assert harness.conns(2)[0] == 2
+    settle(harness)
+    cloned = tap.stop()
+    # Both directions are cloned again.
+    assert {p[IP].src for p in cloned} == {SE_SRV_IP, POOL_IPS[0]}
