@@ -155,7 +155,7 @@ global
     tune.ssl.default-dh-param 2048
     log stderr format raw local0 err
 defaults
-    mode tcp
+    mode tcp{splice}
     timeout connect 5s
     timeout client 300s
     timeout server 300s
@@ -177,12 +177,13 @@ backend bulkpool
 """
 
 
-def start_haproxy(lab, work, threads, t):
+def start_haproxy(lab, work, threads, t, splice=False):
     cfg = os.path.join(work, "haproxy.cfg")
     with open(cfg, "w") as f:
         f.write(HAPROXY_CFG.format(threads=threads, vip=VIP, http=t.http_port, tls=t.tls_port,
                                    bulk=t.bulk_port, crt=f"{work}/combined.pem", s1=POOL[0],
-                                   s2=POOL[1], bulkport=BULK_PORT))
+                                   s2=POOL[1], bulkport=BULK_PORT,
+                                   splice="\n    option splice-auto" if splice else ""))
     p = lab.spawn("se", "haproxy", "-db", "-f", cfg)
     wait_for(listening(lab, "se", t.http_port), 10, "haproxy")
     t.pid = child_pid(p.pid, "haproxy")
@@ -269,7 +270,8 @@ def wrk(lab, url, conns, seconds, *extra):
         log(f"  note: {url}: {errs.group(0) if errs else ''} {non2xx.group(0) if non2xx else ''}")
         if float(m.group(1)) == 0:
             log(out)
-    return float(m.group(1))
+    total = re.search(r"(\d+) requests in", out)
+    return float(m.group(1)), int(total.group(1)) if total else 0
 
 
 def scenario_keepalive(lab, t, a):
@@ -294,7 +296,8 @@ def scenario_bulk(lab, t, a):
     j = json.loads(out)
     if "error" in j:
         raise RuntimeError(f"iperf3: {j['error']}")
-    return j["end"]["sum_received"]["bits_per_second"] / 1e9
+    end = j["end"]["sum_received"]
+    return end["bits_per_second"] / 1e9, end["bytes"] / (1 << 20)
 
 
 HOLDER = r"""
@@ -320,6 +323,13 @@ sys.stdin.readline()
 """
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process @pid, all threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
@@ -341,13 +351,16 @@ def scenario_rss_idle(lab, t, a):
         # Every client connection accepted and relayed to a server.
         wait_for(lambda: established(lab, t.http_port) >= a.idle, 60, "connections accepted")
         time.sleep(1)
-        return rss_kb(t.pid) / 1024.0
+        return rss_kb(t.pid) / 1024.0, 0
     finally:
         p.stdin.close()
         p.wait(30)
         wait_for(lambda: established(lab, t.http_port) == 0, 60, "connections closed")
 
 
+# A scenario function returns (figure, operations): operations (requests, connections,
+# MiB) divide the load balancer's CPU time into a cost per operation, a figure much less
+# sensitive than throughput to what else the machine is doing.
 SCENARIOS = [
     # (key, label, function, higher is better, target ratio)
     ("keepalive", "keep-alive req/s", scenario_keepalive, True, 1.0),
@@ -370,6 +383,8 @@ def main():
     ap.add_argument("--only", help="comma-separated scenario keys")
     ap.add_argument("--clone", action="store_true",
                     help="also measure clonelb with a traffic clone profile attached")
+    ap.add_argument("--haproxy-splice", action="store_true",
+                    help="HAProxy with option splice-auto (its default is a buffered copy)")
     ap.add_argument("--prefix", default="bn-")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -380,7 +395,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="clonelb-bench-")
     lab = Lab(a.prefix)
-    results = {}
+    results, cpu_results = {}, {}
     t0 = time.monotonic()
     try:
         lab.up()
@@ -389,7 +404,7 @@ def main():
         cl = Target("clonelb", 80, 443, 15201)
         ha = Target("haproxy", 8080, 8443, 25201)
         targets = [cl, ha]
-        start_haproxy(lab, work, a.threads, ha)
+        start_haproxy(lab, work, a.threads, ha, a.haproxy_splice)
         p, api = start_clonelbd(lab, work, a.threads)
         cl.pid = child_pid(p.pid, "clonelbd")
         setup_clonelb(api, cl, cert, key)
@@ -409,10 +424,15 @@ def main():
             order = targets if r % 2 == 0 else list(reversed(targets))
             for key_, label, fn, _, _ in scen:
                 for t in order:
-                    v = fn(lab, t, a)
+                    cpu0 = cpu_seconds(t.pid)
+                    v, ops = fn(lab, t, a)
+                    cpu = cpu_seconds(t.pid) - cpu0
+                    per_op = cpu * 1e6 / ops if ops else None
                     results.setdefault(key_, {}).setdefault(t.name, []).append(v)
-                    log(f"round {r + 1} {label:20s} {t.name:14s} {v:12.2f}")
-        report(results, scen, targets, a, time.monotonic() - t0)
+                    cpu_results.setdefault(key_, {}).setdefault(t.name, []).append(per_op)
+                    log(f"round {r + 1} {label:20s} {t.name:14s} {v:12.2f}" +
+                        (f"   cpu {per_op:8.2f} us/op" if per_op else ""))
+        report(results, cpu_results, scen, targets, a, time.monotonic() - t0)
     finally:
         lab.down()
         if os.path.exists(os.path.join(work, "clonelbd.log")):
@@ -421,32 +441,46 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(results, scen, targets, a, elapsed):
+def report(results, cpu_results, scen, targets, a, elapsed):
     os.makedirs(OUT, exist_ok=True)
     base, ref = targets[0].name, "haproxy"
     names = [t.name for t in targets]
-    head = f"{'metric':22s}" + "".join(f"{n:>16s}" for n in names) + \
-        f"{'ratio':>10s}{'target':>10s}  met"
+    head = f"{'metric':22s}" + "".join(f"{n:>15s}" for n in names) + \
+        f"{'ratio':>8s}{'paired':>8s}{'target':>8s}  met" + \
+        "".join(f"{n + ' us/op':>20s}" for n in names) + f"{'cpu ratio':>10s}"
     lines = [head, "-" * len(head)]
     table = {}
     for key_, label, _, higher, target in scen:
-        med = {n: statistics.median(results[key_][n]) for n in names}
+        runs = results[key_]
+        med = {n: statistics.median(runs[n]) for n in names}
         ratio = med[base] / med[ref] if med[ref] else float("nan")
+        # Ratio of the two measurements of the same round, which ran back to back.
+        paired = statistics.median(x / y for x, y in zip(runs[base], runs[ref]) if y)
         met = ratio >= target if higher else ratio <= target
-        table[key_] = {"label": label, "median": med, "runs": results[key_],
-                       "ratio": ratio, "target": target, "higher_is_better": higher,
-                       "met": met}
-        lines.append(f"{label:22s}" + "".join(f"{med[n]:16.2f}" for n in names) +
-                     f"{ratio:10.3f}{('>=' if higher else '<=') + str(target):>10s}  "
-                     f"{'yes' if met else 'NO'}")
+        cpu = {n: [c for c in cpu_results[key_][n] if c] for n in names}
+        cpu_med = {n: statistics.median(cpu[n]) if cpu[n] else None for n in names}
+        cpu_ratio = (cpu_med[base] / cpu_med[ref]) if cpu_med[base] and cpu_med[ref] else None
+        table[key_] = {"label": label, "median": med, "runs": runs, "ratio": ratio,
+                       "paired_ratio": paired, "target": target, "higher_is_better": higher,
+                       "met": met, "cpu_us_per_op": cpu_med, "cpu_runs": cpu_results[key_],
+                       "cpu_ratio": cpu_ratio}
+        lines.append(f"{label:22s}" + "".join(f"{med[n]:15.2f}" for n in names) +
+                     f"{ratio:8.3f}{paired:8.3f}{('>=' if higher else '<=') + str(target):>8s}"
+                     f"  {'yes' if met else 'NO ':3s}" +
+                     "".join(f"{cpu_med[n]:20.2f}" if cpu_med[n] else f"{'-':>20s}"
+                             for n in names) +
+                     (f"{cpu_ratio:10.3f}" if cpu_ratio else f"{'-':>10s}"))
     text = "\n".join(lines)
     print(text)
-    print(f"(medians of {a.rounds} rounds, {a.seconds}s each, {a.threads} threads; "
-          f"ratio = {base}/{ref}; {a.idle} idle connections; {elapsed:.0f}s)")
+    note = (f"(medians of {a.rounds} rounds, {a.seconds}s each, {a.threads} threads; "
+            f"ratio = {base}/{ref} of the medians, paired = median of per-round ratios; "
+            f"us/op = load balancer CPU time per request, connection or MiB, "
+            f"cpu ratio < 1: {base} cheaper; {a.idle} idle connections; {elapsed:.0f}s)")
+    print(note)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"args": vars(a), "table": table}, f, indent=2)
     with open(os.path.join(OUT, "table.txt"), "w") as f:
-        f.write(text + "\n")
+        f.write(text + "\n" + note + "\n")
     chart(table, names, os.path.join(OUT, "bench.png"))
 
 

@@ -16,11 +16,13 @@
  * PX_IDLE_TIMEOUT_MS is closed; a back-end connect() that has not completed
  * after PX_CONNECT_TIMEOUT_MS counts as failed and the next server is tried,
  * at most PX_CONNECT_TRIES servers per client connection; a TLS handshake
- * must finish within PX_HANDSHAKE_TIMEOUT_MS.
+ * must finish within PX_HANDSHAKE_TIMEOUT_MS. Once one side has closed its
+ * half, the other has PX_HALF_CLOSED_TIMEOUT_MS of silence to finish.
  */
 #define PX_IDLE_TIMEOUT_MS (300 * 1000)
 #define PX_CONNECT_TIMEOUT_MS (5 * 1000)
 #define PX_HANDSHAKE_TIMEOUT_MS (10 * 1000)
+#define PX_HALF_CLOSED_TIMEOUT_MS (60 * 1000)
 #define PX_CONNECT_TRIES 3
 #define PX_TICK_MS 250          /* timer sweep and listener retry period */
 #define PX_BUF_SIZE (64 * 1024) /* per-worker scratch buffer for one read */

@@ -385,7 +385,6 @@ static int sess_update(struct px_worker *w, struct px_sess *s)
  */
 void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const struct sockaddr_in *peer)
 {
-	static const int one = 1;
 	struct px_vs *vs = l->vs;
 	struct px_sess *s;
 
@@ -394,7 +393,6 @@ void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const st
 		close(fd);
 		return;
 	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s = xcalloc(1, sizeof(*s));
 	s->cev.kind = PX_EV_CLIENT;
 	s->sev.kind = PX_EV_SERVER;
@@ -465,16 +463,10 @@ static int tls_handshake(struct px_worker *w, struct px_sess *s)
 }
 
 /* The back-end connect() finished, one way or the other. */
-static int connected(struct px_worker *w, struct px_sess *s)
+static int connected(struct px_worker *w, struct px_sess *s, uint32_t ev)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (getsockopt(s->sfd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err == EINPROGRESS)
-		return 0;
-	if (err) {
+	/* Writable without an error is success: no need to ask SO_ERROR. */
+	if (ev & (EPOLLERR | EPOLLHUP)) {
 		backend_drop(w, s, true);
 		if (backend_connect(w, s) < 0) {
 			atomic_fetch_add_explicit(&s->vs->st->failed, 1, memory_order_relaxed);
@@ -484,10 +476,9 @@ static int connected(struct px_worker *w, struct px_sess *s)
 	}
 	s->state = S_RELAY;
 	s->t_last = w->now;
-	/* The client may have spoken already (and TLS may hold its bytes). */
-	if (pump(w, s, true) < 0)
-		return -1;
-	return pump(w, s, false);
+	/* The client may have spoken already (and TLS may hold its bytes); the
+	 * server has not, so it is not read before epoll says so. */
+	return pump(w, s, true);
 }
 
 static int client_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
@@ -523,7 +514,7 @@ static int server_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
 	int r = 0;
 
 	if (s->state == S_CONNECTING)
-		return connected(w, s);
+		return connected(w, s, ev);
 	if (ev & EPOLLHUP)
 		s->s_hup = true;
 	if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && s->to_s.len)
@@ -619,7 +610,8 @@ void px_sess_sweep(struct px_worker *w)
 				px_sess_close(w, s);
 			break;
 		case S_RELAY:
-			if (w->now - s->t_last >= PX_IDLE_TIMEOUT_MS)
+			if (w->now - s->t_last >= ((s->c_eof || s->s_eof) ? PX_HALF_CLOSED_TIMEOUT_MS
+									   : PX_IDLE_TIMEOUT_MS))
 				px_sess_close(w, s);
 			break;
 		}

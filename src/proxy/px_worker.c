@@ -44,6 +44,7 @@ static int listener_open(struct px_worker *w, struct px_listener *l, char **ret_
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
 	    bind(fd, (struct sockaddr *)&a, sizeof(a)) == -1 || listen(fd, PX_BACKLOG) == -1)
 		goto fail;
+	/* Accepted sockets inherit it: one setsockopt() per listener, not per client. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	l->fd = fd;
 	l->mask = UINT32_MAX;

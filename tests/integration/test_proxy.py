@@ -334,3 +334,93 @@ def test_fds_and_memory_back_to_baseline(lab, daemon, pool_servers, holders):
     rss_peak_allowance = 1024
     wait_for(lambda: proc_rss_kb(pid) <= rss0 + rss_peak_allowance, timeout=10,
              what=f"RSS back near {rss0} kB (now {proc_rss_kb(pid)} kB)")
+
+
+# A bad pool server in the srv namespace: "stall" accepts and never answers, "reset"
+# answers every connection with a TCP reset once the request arrives.
+BAD_SERVER = r"""
+import socket, struct, sys, threading
+mode, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((ip, port)); l.listen(1024)
+print("ready", flush=True)
+held = []
+def handle(c):
+    if mode == "reset":
+        c.recv(4096)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    else:
+        held.append(c)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+"""
+
+
+@pytest.fixture
+def bad_server(lab):
+    procs = []
+
+    def start(mode, port):
+        p = lab.popen("srv", "/usr/bin/python3", "-c", BAD_SERVER, mode, POOL_IPS[0], str(port),
+                      stdout=subprocess.PIPE, text=True)
+        procs.append(p)
+        assert p.stdout.readline().strip() == "ready"
+        return p
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def test_bad_servers_affect_only_their_sessions(lab, daemon, pool_servers, bad_server,
+                                                holders):
+    setup_web(daemon, monitor=False)
+    stall = bad_server("stall", 81)
+    bad_server("reset", 82)
+    for name, port in (("stall", 81), ("reset", 82)):
+        daemon.ok("POST", "/api/pool", {"name": name, "default_server_port": port,
+                                        "servers": [{"ip": {"addr": POOL_IPS[0]}}]})
+        daemon.ok("POST", "/api/virtualservice",
+                  {"name": name, "vip": [{"ip_address": {"addr": VIP}}],
+                   "services": [{"port": 8000 + port}], "pool_ref": name})
+    wait_for(serving(lab), timeout=10, what="VIP serving")
+
+    # Fifty clients stuck on the stalling server...
+    h = holders(8081)
+    assert h.cmd("open 50") == "opened 50"
+    wait_for(lambda: runtime(daemon, "stall")["connections"]["current"] == 50, timeout=10,
+             what="50 stalled sessions")
+    # ...and a server that resets every connection...
+    r = curl(lab, f"http://{VIP}:8082/", timeout=10)
+    assert r.returncode in (52, 56), (r.returncode, r.stderr)
+    # ...leave the other service alone.
+    assert set(get(lab) for _ in range(6)) == set(POOL_IPS)
+    rt = runtime(daemon, "stall")
+    assert member(rt, POOL_IPS[0])["current_connections"] == 50
+    assert runtime(daemon, "reset")["connections"]["current"] == 0
+    # Clients leaving only half-close those sessions (the server may still answer);
+    # the server going away ends them.
+    assert h.cmd("close") == "closed"
+    assert runtime(daemon, "stall")["connections"]["current"] == 50
+    stall.kill()
+    wait_for(lambda: runtime(daemon, "stall")["connections"]["current"] == 0, timeout=10,
+             what="stalled sessions closed")
+
+
+def test_unreachable_member_fails_over(lab, daemon, pool_servers):
+    # 10.10.2.99 does not exist: connecting to it fails (no ARP answer); the next
+    # server is tried and the client does not notice.
+    daemon.ok("POST", "/api/pool", {"name": "web-pool", "servers": [
+        {"ip": {"addr": "10.10.2.99"}}, {"ip": {"addr": POOL_IPS[0]}}]})
+    daemon.ok("POST", "/api/virtualservice",
+              {"name": "web", "vip": [{"ip_address": {"addr": VIP}}],
+               "services": [{"port": 80}], "pool_ref": "web-pool"})
+    wait_for(serving(lab), timeout=20, what="VIP serving")
+    assert [get(lab) for _ in range(3)] == [POOL_IPS[0]] * 3
+    rt = runtime(daemon)
+    assert member(rt, "10.10.2.99")["connect_failures"] >= 1, rt
+    assert member(rt, "10.10.2.99")["current_connections"] == 0
+    assert rt["connections_failed"] == 0
