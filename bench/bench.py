@@ -151,7 +151,7 @@ class Target:
 HAPROXY_CFG = """
 global
     nbthread {threads}
-    maxconn 9980
+    maxconn {maxconn}
     tune.ssl.default-dh-param 2048
     log stderr format raw local0 err
 defaults
@@ -183,9 +183,18 @@ def start_haproxy(lab, work, threads, t, splice=False):
         f.write(HAPROXY_CFG.format(threads=threads, vip=VIP, http=t.http_port, tls=t.tls_port,
                                    bulk=t.bulk_port, crt=f"{work}/combined.pem", s1=POOL[0],
                                    s2=POOL[1], bulkport=BULK_PORT,
-                                   splice="\n    option splice-auto" if splice else ""))
-    p = lab.spawn("se", "haproxy", "-db", "-f", cfg)
-    wait_for(listening(lab, "se", t.http_port), 10, "haproxy")
+                                   splice="\n    option splice-auto" if splice else "",
+                                   # splice pipes need descriptors too (hard limit 20000)
+                                   maxconn=7000 if splice else 9980))
+    logf = open(os.path.join(work, "haproxy.log"), "ab")
+    p = lab.spawn("se", "haproxy", "-db", "-f", cfg, stdout=logf, stderr=logf)
+    logf.close()
+    try:
+        wait_for(listening(lab, "se", t.http_port), 10, "haproxy")
+    except RuntimeError:
+        with open(os.path.join(work, "haproxy.log")) as f:
+            log(f.read())
+        raise
     t.pid = child_pid(p.pid, "haproxy")
     return p
 
