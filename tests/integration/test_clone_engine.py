@@ -43,17 +43,23 @@ class Harness:
         self.errlog = open(os.path.join(workdir, "harness.log"), "ab")
         self.proc = lab.popen("se", HARNESS, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=self.errlog, text=True, bufsize=1)
+        self.buf = b""
         ready = self._line(20)
         assert ready.startswith("ready "), ready
         self.se_uuid = ready.split()[1]
         self.n_snap = 0
 
     def _line(self, timeout=60):
-        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        assert r, f"clone_harness did not answer within {timeout}s"
-        line = self.proc.stdout.readline()
-        assert line, f"clone_harness exited: {self.proc.poll()}: {self.log()}"
-        return line.rstrip("\n")
+        # Our own buffer: select() cannot see lines a file object has buffered.
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buf:
+            r, _, _ = select.select([fd], [], [], timeout)
+            assert r, f"clone_harness did not answer within {timeout}s"
+            chunk = os.read(fd, 65536)
+            assert chunk, f"clone_harness exited: {self.proc.poll()}: {self.log()}"
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode()
 
     def log(self):
         with open(os.path.join(self.dir, "harness.log"), errors="replace") as f:
@@ -575,3 +581,28 @@ def test_filter_removed_by_hand_comes_back(lab, harness, captures):
     cloned = tap.stop()
     # Both directions are cloned again.
     assert {p[IP].src for p in cloned} == {SE_SRV_IP, POOL_IPS[0]}
+
+
+def test_clone_interface_that_is_also_the_backend_interface(lab, harness, captures):
+    # A sniffer on the pool's own segment: clones leave by srv0, where the program
+    # also runs; it must not clone its own clones.
+    sniffer = {"ip_address": {"addr": "10.10.2.99", "type": "V4"}, "mac": "02:5e:00:00:00:99",
+               "subnet": {"ip_addr": {"addr": "10.10.2.0", "type": "V4"}, "mask": 24}}
+    harness.apply(snapshot(profile([sniffer])))
+    seg = captures("srv", "eth0")           # tcpdump's promiscuous mode sees the clones too
+    ok, _, ports = harness.conns(3, path="/big")
+    assert ok == 3
+    settle(harness)
+    frames = backend_frames(seg.stop(), ports)
+    clones = [p for p in frames if p[Ether].dst == sniffer["mac"]]
+    production = [p for p in frames if p[Ether].dst != sniffer["mac"]]
+    assert clones and all(p[Ether].src == SRV0_MAC for p in clones)
+    assert collections.Counter(map(frame_key, clones)) == collections.Counter(map(frame_key, production))
+    row, = agg(harness.stats())
+    assert row["num_succeeded"] == len(clones) == row["num_total_pkts_cloned"], row
+    metrics = harness.cmd("metrics")
+    lines = [metrics]
+    while lines[-1] != ".":
+        lines.append(harness._line())
+    own = next(l for l in lines if 'event="own_clone"' in l)
+    assert int(own.split()[-1]) >= len([p for p in clones if p[IP].src == SE_SRV_IP]), own
