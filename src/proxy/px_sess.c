@@ -252,9 +252,12 @@ static ssize_t srv_write(struct px_sess *s, const char *buf, size_t n)
 /* The source of a direction said it has no more: pass the half-close on. */
 static void pass_eof(struct px_sess *s, bool c2s)
 {
+	/* When the other direction is over too, the session closes next and
+	 * close() sends the FIN: no shutdown() needed. */
 	if (c2s) {
 		s->c_eof = true;
-		(void)shutdown(s->sfd, SHUT_WR);
+		if (!s->s_eof)
+			(void)shutdown(s->sfd, SHUT_WR);
 		return;
 	}
 	s->s_eof = true;
@@ -262,7 +265,8 @@ static void pass_eof(struct px_sess *s, bool c2s)
 		(void)SSL_shutdown(s->ssl); /* close_notify; best effort */
 		ERR_clear_error();
 	}
-	(void)shutdown(s->cfd, SHUT_WR);
+	if (!s->c_eof)
+		(void)shutdown(s->cfd, SHUT_WR);
 }
 
 /*
@@ -357,9 +361,15 @@ static int sess_update(struct px_worker *w, struct px_sess *s)
 			v |= EPOLLOUT;
 		break;
 	}
-	/* A fully closed socket reports EPOLLHUP whatever the interest: take it
-	 * out of epoll while there is nothing to do on it, or the loop spins. */
-	if (s->c_hup && !c && s->cmask != UINT32_MAX) {
+	/* A plain client is registered only once its server answered: nothing
+	 * is read from it before, and a client that leaves meanwhile is noticed
+	 * then. */
+	if (s->state == S_CONNECTING && s->cmask == UINT32_MAX) {
+		/* not yet */
+	} else if (s->c_hup && !c && s->cmask != UINT32_MAX) {
+		/* A fully closed socket reports EPOLLHUP whatever the interest:
+		 * take it out of epoll while there is nothing to do on it, or
+		 * the loop spins. */
 		epoll_ctl(w->ep, EPOLL_CTL_DEL, s->cfd, NULL);
 		s->cmask = UINT32_MAX;
 	} else if (!(s->c_hup && !c)) {

@@ -177,8 +177,8 @@ def test_round_robin_http_and_https(lab, daemon, pool_servers, tls_cert):
         assert m["total_connections"] - before[ip] == 8, rt
 
 
-def test_least_connections(lab, daemon, pool_servers, holders):
-    setup_web(daemon, algo="LB_ALGORITHM_LEAST_CONNECTIONS")
+def test_least_connections(lab, daemon, pool_servers, holders, tls_cert):
+    setup_web(daemon, tls_cert, algo="LB_ALGORITHM_LEAST_CONNECTIONS", ports=(80, 443))
     wait_for(serving(lab), timeout=10, what="VIP serving")
     h = holders()
     assert h.cmd("open 3") == "opened 3"
@@ -188,8 +188,12 @@ def test_least_connections(lab, daemon, pool_servers, holders):
     cur = {ip: member(rt, ip)["current_connections"] for ip in POOL_IPS}
     assert sorted(cur.values()) == [1, 2], cur
     idle = min(cur, key=cur.get)
-    # New short connections all go to the less loaded server.
-    assert [get(lab) for _ in range(6)] == [idle] * 6
+    # New short connections, HTTP or HTTPS, all go to the less loaded server.
+    assert [get(lab) for _ in range(4)] == [idle] * 4
+    for _ in range(3):
+        r = https(lab, tls_cert)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split()[1] == idle, r.stdout
     assert h.cmd("close") == "closed"
     wait_for(lambda: runtime(daemon)["connections"]["current"] == 0, timeout=10,
              what="connections closed")
