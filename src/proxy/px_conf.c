@@ -259,18 +259,23 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 		if (s) {
 			atomic_fetch_add(&s->refs, 1);
 		} else {
+			/* New monitors start from the member's last known health
+			 * (a DOWN server must earn its way back), others from UP. */
+			struct px_server *was = old_server(prev, &a);
+			bool up = !was || !p->nmon || atomic_load(&was->up);
 			s = xcalloc(1, sizeof(*s));
 			atomic_init(&s->refs, 1);
 			s->addr = a;
 			route_source(&a, &s->src);
-			atomic_init(&s->up, true);
+			atomic_init(&s->up, up);
 			s->nhs = p->nmon;
 			s->hs = xcalloc(p->nmon + 1, sizeof(*s->hs));
 			for (unsigned k = 0; k < p->nmon; k++) {
 				s->hs[k].ev.kind = PX_EV_CHECK;
 				s->hs[k].srv = s;
 				s->hs[k].idx = k;
-				s->hs[k].up = true;
+				s->hs[k].up = up;
+				s->hs[k].why = up ? NULL : "down before the monitors changed";
 				s->hs[k].fd = -1;
 			}
 		}
