@@ -308,11 +308,13 @@ def proc_rss_kb(pid):
     raise AssertionError("no VmRSS")
 
 
-def test_fds_and_memory_back_to_baseline(lab, daemon, pool_servers, holders):
-    setup_web(daemon)
+def test_fds_and_memory_back_to_baseline(lab, daemon, pool_servers, holders, tls_cert):
+    setup_web(daemon, tls_cert, ports=(80, 443))
     wait_for(serving(lab), timeout=10, what="VIP serving")
+    # Warm up both paths (OpenSSL allocates per-thread state on first use).
     for _ in range(5):
         get(lab)
+        assert https(lab, tls_cert).returncode == 0
     wait_for(lambda: runtime(daemon)["connections"]["current"] == 0, timeout=10,
              what="idle daemon")
     time.sleep(0.6)  # one worker tick: trimmed memory
@@ -329,8 +331,18 @@ def test_fds_and_memory_back_to_baseline(lab, daemon, pool_servers, holders):
         assert h.cmd("close") == "closed"
         wait_for(lambda: runtime(daemon)["connections"]["current"] == 0, timeout=60,
                  interval=0.2, what="all closed")
+    # TLS: complete sessions, and clients that connect and leave mid-handshake.
+    for _ in range(10):
+        assert https(lab, tls_cert).returncode == 0
+    t = holders(443)
+    assert t.cmd("open 300") == "opened 300"
+    wait_for(lambda: runtime(daemon)["connections"]["current"] == 300, timeout=30,
+             what="300 pending handshakes")
+    assert t.cmd("close") == "closed"
+    wait_for(lambda: runtime(daemon)["connections"]["current"] == 0, timeout=30,
+             what="handshakes abandoned")
     rt = runtime(daemon)
-    assert rt["connections"]["total"] >= rounds * per_round
+    assert rt["connections"]["total"] >= rounds * per_round + 300
     assert sum(m["current_connections"] for m in rt["pool"]["members"]) == 0
     wait_for(lambda: proc_fds(pid) == fds0, timeout=10, what=f"fd count back to {fds0}")
     # Freed session memory goes back to the system once the workers are idle.
