@@ -465,3 +465,43 @@ def test_dummy_mac_and_unresolvable_server_do_not_hurt_production(lab, web_serve
     assert all(p[Ether].dst == dummy["mac"] for p in cloned)
     for r in (r_dummy, r_nomac):
         assert_identity(r)
+
+
+def test_stored_clone_server_whose_interface_went_away(lab, web_servers, workdir, no_stray_filters):
+    def add_if():
+        lab.run("se", "ip", "link", "add", "cx0", "type", "veth", "peer", "name", "cx1")
+        lab.run("se", "ip", "addr", "add", "10.10.9.1/24", "dev", "cx0")
+        lab.run("se", "ip", "link", "set", "cx0", "up")
+        lab.run("se", "ip", "link", "set", "cx1", "up")
+
+    gone = {"ip_address": {"addr": "10.10.9.2", "type": "V4"}, "mac": "02:99:00:00:00:02",
+            "subnet": {"ip_addr": {"addr": "10.10.9.0", "type": "V4"}, "mask": 24}}
+    add_if()
+    d = Daemon(lab, workdir).start()
+    c = Client(lab)
+    try:
+        configure(d, [server("10.10.3.2", TAP_MAC), gone])
+        assert d.stop(signal.SIGTERM) == 0
+        lab.run("se", "ip", "link", "del", "cx0")
+        # The store holds a clone server whose interface is gone: reported, not fatal.
+        d = Daemon(lab, workdir).start()
+        assert "10.10.9.2: no interface" in d.logtext()
+        wait_for(serving(c), what="VIP serving")
+        assert c.get(3)[0] == 3
+        settle(d)
+        r_ok, r_gone = agg(d)
+        assert r_gone["interface"] == "" and r_gone["num_succeeded"] == 0
+        assert r_gone["num_no_interface"] == r_gone["num_driver_failures"] == \
+            r_gone["num_total_pkts_cloned"] > 0, r_gone
+        assert r_ok["num_succeeded"] > 0
+        # The interface comes back: the engine uses it again by itself.
+        add_if()
+        wait_for(lambda: agg(d)[1]["interface"] == "cx0", timeout=10, what="cx0 to be used again")
+        before = agg(d)[1]["num_succeeded"]
+        assert c.get(3)[0] == 3
+        settle(d)
+        assert agg(d)[1]["num_succeeded"] > before
+    finally:
+        c.stop()
+        d.stop()
+        lab.run("se", "ip", "link", "del", "cx0", check=False)
