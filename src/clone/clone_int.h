@@ -86,6 +86,10 @@ struct clone_engine {
 	bool stopping;
 };
 
+/* clone_apply.c */
+int clone_refresh_all(struct clone_engine *ce);
+void clone_recheck_hooks(struct clone_engine *ce);
+
 /* clone_tc.c */
 int clone_tc_attach(struct clone_engine *ce, int ifindex, char **ret_err);
 void clone_tc_detach(struct clone_engine *ce, int ifindex);
