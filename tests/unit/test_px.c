@@ -8,6 +8,12 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include "lib/util.h"
 #include "proxy/px_int.h"
 
@@ -211,6 +217,127 @@ static void test_start_apply_stop(void **state)
 	json_decref(snap);
 }
 
+/* What the hook saw, checked on the worker thread at the time of the call. */
+static struct {
+	atomic_int connects, closes;
+	atomic_bool port_known, not_yet_connected, fd_closed;
+	struct px_conn_info ci;
+} hk;
+
+static void hook_connect(void *ctx, const struct px_conn_info *ci)
+{
+	struct sockaddr_in a, peer;
+	socklen_t len = sizeof(a), plen = sizeof(peer);
+
+	/* Bound, port known, and connect() not called yet. */
+	atomic_store(&hk.port_known, getsockname(ci->fd, (struct sockaddr *)&a, &len) == 0 &&
+					     a.sin_port == ci->local.sin_port &&
+					     ci->local.sin_port != 0);
+	atomic_store(&hk.not_yet_connected,
+		     getpeername(ci->fd, (struct sockaddr *)&peer, &plen) == -1 && errno == ENOTCONN);
+	hk.ci = *ci;
+	hk.ci.vs_uuid = NULL;
+	atomic_fetch_add(&hk.connects, 1);
+}
+
+static void hook_close(void *ctx, const struct px_conn_info *ci)
+{
+	atomic_store(&hk.fd_closed, fcntl(ci->fd, F_GETFD) == -1 && errno == EBADF);
+	atomic_fetch_add(&hk.closes, 1);
+}
+
+static int listen_any(uint16_t *ret_port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_int_not_equal(fd, -1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*ret_port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* The connection hook on loopback: one client connection through a service
+ * gives exactly one on_connect (bound, not yet connected, right addresses)
+ * and one on_close (after the close); health checks never call it. */
+static void test_connection_hook(void **state)
+{
+	const struct px_conn_hook hook = {hook_connect, hook_close, NULL};
+	uint16_t sport, vport;
+	int srv = listen_any(&sport), tmp = listen_any(&vport);
+	json_t *snap = snap_with("LB_ALGORITHM_ROUND_ROBIN", true, "hm1");
+	json_t *vs = json_array_get(json_object_get(snap, "virtualservice"), 0);
+	json_t *pool = json_array_get(json_object_get(snap, "pool"), 0);
+	struct sockaddr_in va = {.sin_family = AF_INET, .sin_port = htons(vport),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct px *px = NULL;
+	char *err = NULL, buf[8];
+	int cfd, bfd = -1;
+
+	close(tmp); /* a free port for the service */
+	json_object_set_new(json_object_get(json_array_get(json_object_get(vs, "vip"), 0),
+					    "ip_address"),
+			    "addr", json_string("127.0.0.1"));
+	json_object_set_new(json_array_get(json_object_get(vs, "services"), 0), "port",
+			    json_integer(vport));
+	json_object_set_new(pool, "servers",
+			    json_pack("[{s{ss}si}]", "ip", "addr", "127.0.0.1", "port", sport));
+	assert_int_equal(px_start(1, &hook, &px, &err), 0);
+	px_apply(px, snap);
+
+	cfd = -1;
+	for (int i = 0; i < 200 && cfd == -1; i++) {
+		cfd = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(cfd, (struct sockaddr *)&va, sizeof(va)) == -1) {
+			close(cfd);
+			cfd = -1;
+			usleep(10000);
+		}
+	}
+	assert_int_not_equal(cfd, -1);
+	/* The server sees the proxy's connection (health checks come and go too). */
+	for (int i = 0; i < 200; i++) {
+		struct sockaddr_in peer;
+		socklen_t len = sizeof(peer);
+		int fd = accept4(srv, (struct sockaddr *)&peer, &len, 0);
+		assert_int_not_equal(fd, -1);
+		if (atomic_load(&hk.connects) && peer.sin_port == hk.ci.local.sin_port) {
+			bfd = fd;
+			break;
+		}
+		close(fd);
+	}
+	assert_int_not_equal(bfd, -1);
+	assert_int_equal(atomic_load(&hk.connects), 1);
+	assert_true(atomic_load(&hk.port_known));
+	assert_true(atomic_load(&hk.not_yet_connected));
+	assert_int_equal(hk.ci.vs_id, 10);
+	assert_int_equal(hk.ci.server.sin_port, htons(sport));
+	assert_int_equal(hk.ci.local.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	/* Bytes go through both ways. */
+	assert_int_equal(write(cfd, "ping", 4), 4);
+	assert_int_equal(read(bfd, buf, 4), 4);
+	assert_memory_equal(buf, "ping", 4);
+	assert_int_equal(write(bfd, "pong", 4), 4);
+	assert_int_equal(read(cfd, buf, 4), 4);
+	assert_memory_equal(buf, "pong", 4);
+	close(cfd);
+	assert_int_equal(read(bfd, buf, 4), 0); /* the client's FIN is passed on */
+	close(bfd);
+	for (int i = 0; i < 200 && !atomic_load(&hk.closes); i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&hk.closes), 1);
+	assert_true(atomic_load(&hk.fd_closed));
+	/* Health checks ran meanwhile and never called the hook. */
+	assert_int_equal(atomic_load(&hk.connects), 1);
+	px_stop(px);
+	close(srv);
+	json_decref(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_unchanged_objects_are_reused),
 		cmocka_unit_test(test_runtime_view),
 		cmocka_unit_test(test_start_apply_stop),
+		cmocka_unit_test(test_connection_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
