@@ -131,8 +131,18 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 	conn = bpf_map_lookup_elem(&clone_conns, &key);
 	if (!conn)
 		return event(CLONE_EV_NOT_REGISTERED);
-	if (conn->expires_ns && bpf_ktime_get_ns() > conn->expires_ns)
-		return event(CLONE_EV_EXPIRED);
+	if (conn->expires_ns) {
+		/* Closed. A new SYN from the SE on its 4-tuple is a connection
+		 * that was not registered (a registered one is inserted afresh,
+		 * open, before its connect()): a health check reusing the port.
+		 * Forget the old one at once rather than clone the newcomer. */
+		if (egress && th->syn && !th->ack) {
+			bpf_map_delete_elem(&clone_conns, &key);
+			return event(CLONE_EV_REUSED);
+		}
+		if (bpf_ktime_get_ns() > conn->expires_ns)
+			return event(CLONE_EV_EXPIRED);
+	}
 	idx = conn->srv_index;
 	srv = bpf_map_lookup_elem(&clone_srvs, &idx);
 	if (!srv || !(srv->flags & CLONE_SRV_ACTIVE) || srv->gen != conn->srv_gen)

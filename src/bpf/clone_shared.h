@@ -89,6 +89,7 @@ enum clone_event {
 	CLONE_EV_FRAGMENT,        /* IPv4 fragment */
 	CLONE_EV_NOT_REGISTERED,  /* TCP but no registered connection (health checks, host traffic) */
 	CLONE_EV_EXPIRED,         /* connection closed longer ago than the grace period */
+	CLONE_EV_REUSED,          /* a SYN of unregistered traffic reusing a closed connection's 4-tuple */
 	CLONE_EV_STALE,           /* its clone server or service is gone */
 	CLONE_EV_NO_STAT,         /* counter slot out of range (should not happen) */
 	CLONE_EV_REWRITE_FAILED,  /* the rewrite before the clone failed */

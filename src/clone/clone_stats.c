@@ -148,6 +148,7 @@ static const char *const event_names[CLONE_EV_MAX] = {
 	[CLONE_EV_FRAGMENT] = "fragment",
 	[CLONE_EV_NOT_REGISTERED] = "not_registered",
 	[CLONE_EV_EXPIRED] = "expired",
+	[CLONE_EV_REUSED] = "reused",
 	[CLONE_EV_STALE] = "stale",
 	[CLONE_EV_NO_STAT] = "no_stat",
 	[CLONE_EV_REWRITE_FAILED] = "rewrite_failed",

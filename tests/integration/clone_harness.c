@@ -10,7 +10,8 @@
  *   open SLOT VS_ID CLIENT_IP SERVER_IP PORT
  *                                   bind, on_connect, connect, and keep it open
  *   finish SLOT PATH                the GET on an open connection, then close, on_close
- *   hc SERVER_IP PORT               a "health check": connect, GET, close, not registered
+ *   hc SERVER_IP PORT [LOCAL_PORT]  a "health check": connect, GET, close, not registered;
+ *                                   from LOCAL_PORT if given (to reuse a 4-tuple)
  *   stats UUID [detail]             clone_stats() as JSON
  *   metrics                         clone_metrics(), ending with a line "."
  *   churn N                         N synthetic connections through on_connect and
@@ -175,13 +176,19 @@ int main(void)
 				printf("error %s\n", strerror(-r));
 			else
 				printf("ok %d\n", r);
-		} else if (sscanf(line, "hc %255s %d", a, &port) == 2) {
+		} else if (sscanf(line, "hc %255s %d %ld", a, &port, &n) >= 2) {
 			struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-			struct sockaddr_in me;
+			struct sockaddr_in me = {.sin_family = AF_INET};
 			socklen_t len = sizeof(me);
-			int fd = socket(AF_INET, SOCK_STREAM, 0);
+			int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 
 			inet_pton(AF_INET, a, &sin.sin_addr);
+			if (sscanf(line, "hc %*s %*d %ld", &n) == 1) {
+				setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+				me.sin_port = htons((uint16_t)n);
+				if (bind(fd, (struct sockaddr *)&me, sizeof(me)) == -1)
+					fprintf(stderr, "hc bind %ld: %s\n", n, strerror(errno));
+			}
 			r = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
 			getsockname(fd, (struct sockaddr *)&me, &len);
 			if (r == 0)

@@ -606,3 +606,20 @@ def test_clone_interface_that_is_also_the_backend_interface(lab, harness, captur
         lines.append(harness._line())
     own = next(l for l in lines if 'event="own_clone"' in l)
     assert int(own.split()[-1]) >= len([p for p in clones if p[IP].src == SE_SRV_IP]), own
+
+
+def test_health_check_reusing_a_closed_connections_port_is_not_cloned(lab, harness, captures):
+    harness.apply(snapshot(profile([("10.10.3.2", TAP_MAC)])))
+    ok, _, ports = harness.conns(1)
+    assert ok == 1
+    tap = captures("tap", "eth0")
+    # Within the close grace period, from the very same SE port to the same server.
+    out = harness.cmd(f"hc {POOL_IPS[0]} {PORT} {ports[0]}").split()
+    assert out[0] == "ok" and int(out[1]) > 0 and int(out[2]) == ports[0], out
+    time.sleep(0.5)
+    assert tap.stop() == []
+    metrics = [harness.cmd("metrics")]
+    while metrics[-1] != ".":
+        metrics.append(harness._line())
+    reused = next(l for l in metrics if 'event="reused"' in l)
+    assert int(reused.split()[-1]) >= 1, reused
