@@ -623,3 +623,20 @@ def test_health_check_reusing_a_closed_connections_port_is_not_cloned(lab, harne
         metrics.append(harness._line())
     reused = next(l for l in metrics if 'event="reused"' in l)
     assert int(reused.split()[-1]) >= 1, reused
+
+
+def test_profile_change_resets_every_service_that_uses_it(lab, harness):
+    prof = profile([("10.10.3.2", TAP_MAC)], modified="1")
+    snap = snapshot(prof)
+    snap["virtualservice"].append(dict(snap["virtualservice"][0], _id=8, uuid="vs-8-uuid", name="other"))
+    harness.apply(snap)
+    assert harness.conns(2, vs_id=7)[0] == 2
+    assert harness.conns(2, vs_id=8)[0] == 2
+    settle(harness)
+    for uuid in (VS_UUID, "vs-8-uuid"):
+        assert agg(harness.stats(uuid))[0]["num_succeeded"] > 0
+    snap["trafficcloneprofile"][0] = dict(prof, _last_modified="2")
+    harness.apply(snap)
+    for uuid in (VS_UUID, "vs-8-uuid"):
+        row, = agg(harness.stats(uuid))
+        assert row["num_total_pkts_cloned"] == row["num_succeeded"] == 0, (uuid, row)
