@@ -63,6 +63,7 @@ static void route_source(const struct sockaddr_in *dst, struct sockaddr_in *ret)
 	close(fd);
 }
 
+/* Drops a reference to @s; the last one frees it. Accepts NULL. */
 void px_server_unref(struct px_server *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
@@ -74,6 +75,7 @@ void px_server_unref(struct px_server *s)
 	free(s);
 }
 
+/* Drops a reference to @p and, with the last one, to its servers. Accepts NULL. */
 void px_pool_unref(struct px_pool *p)
 {
 	if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
@@ -100,6 +102,8 @@ static void stats_unref(struct px_vs_stats *st)
 	free(st);
 }
 
+/* Drops a reference to @vs; the last one frees its contexts and releases its
+ * pool and counters. Accepts NULL. */
 void px_vs_unref(struct px_vs *vs)
 {
 	if (!vs || atomic_fetch_sub(&vs->refs, 1) != 1)
@@ -118,6 +122,8 @@ void px_vs_unref(struct px_vs *vs)
 	free(vs);
 }
 
+/* Drops a reference to generation @g and, with the last one, to everything in it.
+ * Accepts NULL. */
 void px_gen_unref(struct px_gen *g)
 {
 	if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
@@ -131,6 +137,8 @@ void px_gen_unref(struct px_gen *g)
 	free(g);
 }
 
+/* Records why a listener of @vs cannot be opened (NULL: it can), for the runtime
+ * view. Thread-safe; the message is copied. */
 void px_vs_set_listen_err(struct px_vs *vs, const char *err)
 {
 	pthread_mutex_lock(&vs->st->lock);
