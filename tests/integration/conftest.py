@@ -29,6 +29,7 @@ SE_TAP_IP = "10.10.3.1"
 POOL_IPS = ["10.10.2.11", "10.10.2.12"]
 TAP_IP = "10.10.3.2"
 TAP_SUBNET = "10.10.3.0/24"
+TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "virtualservice"]
 
 
 def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
@@ -156,6 +157,15 @@ class Daemon:
             return resp.status, json.loads(text) if text else None
         except ValueError:
             return resp.status, text
+
+    def everything(self):
+        """The whole stored configuration as the API shows it, in every tenant."""
+        out = {}
+        for t in TYPES:
+            status, body = self.api("GET", f"/api/{t}", headers={"X-Avi-Tenant": "*"})
+            assert status == 200, body
+            out[t] = body["results"]
+        return out
 
     def ok(self, method, path, body=None):
         """Like api() but asserts a 2xx status and returns the body."""

@@ -2,7 +2,6 @@
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import threading
@@ -10,18 +9,6 @@ import threading
 import pytest
 
 from conftest import CLONELBD, Daemon, TAP_IP, wait_for
-
-TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "virtualservice"]
-
-
-def everything(d):
-    """The whole stored configuration as the API shows it, in every tenant."""
-    out = {}
-    for t in TYPES:
-        status, body = d.api("GET", f"/api/{t}", headers={"X-Avi-Tenant": "*"})
-        assert status == 200, body
-        out[t] = body["results"]
-    return out
 
 
 def clone_server(ip=TAP_IP, subnet="10.10.3.0", mask=24, **extra):
@@ -87,22 +74,22 @@ BAD = [
 
 @pytest.mark.parametrize("method,path,body,status,needle", BAD, ids=[b[4][:40] for b in BAD])
 def test_bad_input_is_refused_and_changes_nothing(base, method, path, body, status, needle):
-    before = everything(base)
+    before = base.everything()
     got, out = base.api(method, path, body)
     assert got == status, out
     assert needle in out["error"], out
-    assert everything(base) == before
+    assert base.everything() == before
 
 
 def test_malformed_json_and_oversized_body(base):
-    before = everything(base)
+    before = base.everything()
     status, out = base.api("POST", "/api/pool", raw='{"name": "p3", ')
     assert status == 400 and out["error"].startswith("request body: invalid JSON"), out
     status, out = base.api("POST", "/api/pool", raw=json.dumps({"name": "p4", "pad": "x" * (1 << 20)}))
     assert status == 413 and "1 MiB" in out["error"], out
     status, out = base.api("POST", "/api/pool", raw="[1, 2]")
     assert status == 400 and "expected a JSON object" in out["error"], out
-    assert everything(base) == before
+    assert base.everything() == before
 
 
 def test_cross_tenant_reference_is_refused(base):
@@ -110,12 +97,12 @@ def test_cross_tenant_reference_is_refused(base):
                                                   "clone_servers": [clone_server()]})
     status, prof = base.api("GET", "/api/trafficcloneprofile/other-ids", headers={"X-Avi-Tenant": "blue"})
     assert status == 200
-    before = everything(base)
+    before = base.everything()
     for ref in ("other-ids", prof["uuid"]):
         status, out = base.api("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": ref})
         assert status == 400, out
         assert f"trafficcloneprofile '{ref}'" in out["error"] and "tenant" in out["error"], out
-    assert everything(base) == before
+    assert base.everything() == before
 
 
 def test_crud_and_reference_by_uuid(base):
@@ -188,10 +175,10 @@ def test_bad_flags(workdir):
 
 
 def test_config_survives_restart(base):
-    before = everything(base)
+    before = base.everything()
     assert base.stop() == 0
     base.start()
-    assert everything(base) == before
+    assert base.everything() == before
 
 
 def test_kill9_during_changes_loses_no_committed_change(lab, workdir):

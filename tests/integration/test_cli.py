@@ -12,8 +12,6 @@ import pytest
 
 from conftest import CLONELB, TAP_IP, TAP_SUBNET
 
-TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "virtualservice"]
-
 # DESIGN.md section 1, as the shell must print it with --echo (prompt + command),
 # minus the stats table, which is checked against the API's numbers below.
 TRANSCRIPT = """\
@@ -36,16 +34,6 @@ New object being created
 def commands(transcript):
     """The commands typed in a transcript (text after the prompt's "> ")."""
     return [line.split("> ", 1)[1] for line in transcript.splitlines() if line.startswith("[")]
-
-
-def everything(d):
-    """The whole stored configuration as the API shows it, in every tenant."""
-    out = {}
-    for t in TYPES:
-        status, body = d.api("GET", f"/api/{t}", headers={"X-Avi-Tenant": "*"})
-        assert status == 200, body
-        out[t] = body["results"]
-    return out
 
 
 def run_script(d, text, *args, check=None):
@@ -193,7 +181,7 @@ save
 
 def test_cancel_exit_and_unsaved_block(ids):
     d = ids
-    before = everything(d)
+    before = d.everything()
     r = run_script(d, """
 configure trafficcloneprofile ids-profile
 preserve_client_ip false
@@ -210,7 +198,7 @@ exit
     assert "Warning: pool pool1 not saved (end of input): changes dropped" in r.stderr
     r = d.cli("-c", "configure pool newpool", "-c", "servers 10.10.2.30", check=1)
     assert "pool newpool not saved" in r.stderr
-    assert everything(d) == before
+    assert d.everything() == before
 
 
 BAD = [
@@ -250,12 +238,12 @@ BAD = [
 @pytest.mark.parametrize("script,needle", BAD, ids=[b[1][7:50] for b in BAD])
 def test_bad_input_is_refused_and_changes_nothing(ids, script, needle):
     d = ids
-    before = everything(d)
+    before = d.everything()
     shown = d.cli("--json", "-c", "show trafficcloneprofile ids-profile", check=0).stdout
     r = run_script(d, script, check=1)
     assert needle in r.stderr, r.stderr
     assert "  at <stdin> line " in r.stderr
-    assert everything(d) == before
+    assert d.everything() == before
     assert d.cli("--json", "-c", "show trafficcloneprofile ids-profile", check=0).stdout == shown
 
 
@@ -266,12 +254,12 @@ def test_eleventh_clone_server(ids):
         lines += [f"clone_servers 10.10.3.{i}", f"subnet {TAP_SUBNET}", "save"]
     run_script(d, "\n".join(lines[:-3] + ["save"]) + "\n", check=0)  # 9 servers
     assert len(d.ok("GET", "/api/trafficcloneprofile/ten")["clone_servers"]) == 9
-    before = everything(d)
+    before = d.everything()
     r = run_script(d, "\n".join(["configure trafficcloneprofile ten"] + lines[-3:] +
                                 ["clone_servers 10.10.3.99", f"subnet {TAP_SUBNET}", "save", "save"]) + "\n",
                    check=1)
     assert "Error: clone_servers: 11 entries, at most 10 allowed" in r.stderr
-    assert everything(d) == before
+    assert d.everything() == before
     run_script(d, "\n".join(["configure trafficcloneprofile ten"] + lines[-3:] + ["save"]) + "\n", check=0)
     assert len(d.ok("GET", "/api/trafficcloneprofile/ten")["clone_servers"]) == 10
 
@@ -295,11 +283,11 @@ def test_duplicate_name_from_a_concurrent_create(ids):
     p.stdin.flush()
     assert "healthmonitor dup" in p.stdout.readline()  # the shell has loaded (not found) dup
     d.cli("-c", "configure healthmonitor dup", "-c", "type HEALTH_MONITOR_TCP", "-c", "save", check=0)
-    before = everything(d)
+    before = d.everything()
     out, err = p.communicate("save\n", timeout=60)
     assert p.returncode == 1
     assert "Error: name: healthmonitor 'dup' already exists in tenant 'admin'" in err
-    assert everything(d) == before
+    assert d.everything() == before
 
 
 def test_tenants(ids):
@@ -308,11 +296,11 @@ def test_tenants(ids):
               "-c", f"ip_address {TAP_IP}", "-c", f"subnet {TAP_SUBNET}", "-c", "save", "-c", "save", check=0)
     assert d.api("GET", "/api/trafficcloneprofile/blue-ids", headers={"X-Avi-Tenant": "blue"})[0] == 200
     assert d.api("GET", "/api/trafficcloneprofile/blue-ids")[0] == 404
-    before = everything(d)
+    before = d.everything()
     r = d.cli("-c", "configure virtualservice web", "-c", "traffic_clone_profile_ref blue-ids",
               "-c", "save", check=1)
     assert "trafficcloneprofile 'blue-ids'" in r.stderr
-    assert everything(d) == before
+    assert d.everything() == before
 
 
 def test_no_daemon(workdir):
