@@ -163,29 +163,6 @@ int cfg_list(struct cfg_store *st, const char *type, const char *tenant, json_t 
 	return 0;
 }
 
-int cfg_get(struct cfg_store *st, const char *type, const char *key, const char *tenant,
-	    json_t **ret, char **ret_err)
-{
-	const struct cfg_schema *s = type_or_err(type, ret_err);
-	json_t *all, *o;
-	int r = 0;
-
-	if (!s)
-		return -ENOENT;
-	pthread_mutex_lock(&st->lock);
-	all = load(st, type, NULL);
-	pthread_mutex_unlock(&st->lock);
-	o = find(all, key, tenant ? tenant : "admin");
-	if (o)
-		*ret = public_view(s, o);
-	else {
-		*ret_err = xasprintf("%s '%s' not found", type, key);
-		r = -ENOENT;
-	}
-	json_decref(all);
-	return r;
-}
-
 static char *timestamp_us(void)
 {
 	struct timeval tv;
@@ -289,26 +266,7 @@ out:
 	return r;
 }
 
-int cfg_create(struct cfg_store *st, const char *type, const json_t *body, json_t **ret,
-	       char **ret_err)
-{
-	const struct cfg_schema *s = type_or_err(type, ret_err);
-	json_t *obj;
-	int r;
-
-	if (!s)
-		return -ENOENT;
-	if (!json_is_object(body)) {
-		*ret_err = xasprintf("request body: expected a JSON object");
-		return -EINVAL;
-	}
-	obj = json_deep_copy(body);
-	r = commit(st, s, obj, NULL, ret, ret_err);
-	json_decref(obj);
-	return r;
-}
-
-/* Loads the stored object @key for an update. */
+/* Loads the stored object @key (uuid, or name in @tenant) as a new reference. */
 static int load_one(struct cfg_store *st, const struct cfg_schema *s, const char *key,
 		    const char *tenant, json_t **ret_old, char **ret_err)
 {
@@ -328,6 +286,49 @@ static int load_one(struct cfg_store *st, const struct cfg_schema *s, const char
 	return 0;
 }
 
+int cfg_get(struct cfg_store *st, const char *type, const char *key, const char *tenant,
+	    json_t **ret, char **ret_err)
+{
+	const struct cfg_schema *s = type_or_err(type, ret_err);
+	json_t *o = NULL;
+	int r;
+
+	if (!s)
+		return -ENOENT;
+	r = load_one(st, s, key, tenant, &o, ret_err);
+	if (r < 0)
+		return r;
+	*ret = public_view(s, o);
+	json_decref(o);
+	return 0;
+}
+
+/* A body must be a JSON object before anything is looked at. */
+static int check_body(const json_t *body, char **ret_err)
+{
+	if (json_is_object(body))
+		return 0;
+	*ret_err = xasprintf("request body: expected a JSON object");
+	return -EINVAL;
+}
+
+int cfg_create(struct cfg_store *st, const char *type, const json_t *body, json_t **ret,
+	       char **ret_err)
+{
+	const struct cfg_schema *s = type_or_err(type, ret_err);
+	json_t *obj;
+	int r;
+
+	if (!s)
+		return -ENOENT;
+	if (check_body(body, ret_err) < 0)
+		return -EINVAL;
+	obj = json_deep_copy(body);
+	r = commit(st, s, obj, NULL, ret, ret_err);
+	json_decref(obj);
+	return r;
+}
+
 static int update(struct cfg_store *st, const char *type, const char *key, const char *tenant,
 		  const json_t *body, bool patch, json_t **ret, char **ret_err)
 {
@@ -339,10 +340,8 @@ static int update(struct cfg_store *st, const char *type, const char *key, const
 
 	if (!s)
 		return -ENOENT;
-	if (!json_is_object(body)) {
-		*ret_err = xasprintf("request body: expected a JSON object");
+	if (check_body(body, ret_err) < 0)
 		return -EINVAL;
-	}
 	r = load_one(st, s, key, tenant, &old, ret_err);
 	if (r < 0)
 		return r;
