@@ -234,10 +234,14 @@ class Nginx:
     def __init__(self, lab, ip, port=80, workdir=None):
         self.lab, self.ip, self.port = lab, ip, port
         self.dir = tempfile.mkdtemp(prefix=f"nginx-{ip}-", dir=workdir)
+        # nginx's workers do not run as root: mkdtemp's 0700 would hide /big from them.
+        for d in ([workdir] if workdir else []) + [self.dir]:
+            os.chmod(d, 0o755)
         with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
             f.write(NGINX_CONF.format(dir=self.dir, ip=ip, port=port))
         with open(os.path.join(self.dir, "big"), "wb") as f:
             f.write(os.urandom(1 << 20))
+        os.chmod(os.path.join(self.dir, "big"), 0o644)
         self.proc = None
 
     def start(self):

@@ -113,8 +113,6 @@ def web_servers(lab):
     try:
         for ip in POOL_IPS:
             s = Nginx(lab, ip, port=80, workdir=d)
-            for path in (d, s.dir):   # nginx's workers must be able to read /big
-                os.chmod(path, 0o755)
             servers.append(s.start())
         yield servers
     finally:

@@ -254,9 +254,6 @@ def nginx(lab):
     try:
         for ip in POOL_IPS:
             s = Nginx(lab, ip, port=PORT, workdir=d)
-            # nginx's workers (www-data) must be able to read /big.
-            for path in (d, s.dir):
-                os.chmod(path, 0o755)
             servers.append(s.start())
         yield servers
     finally:
