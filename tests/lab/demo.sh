@@ -114,9 +114,11 @@ clonelb -c "show virtualservice web traffic_clone_stats"
 kill "${pids[-1]}" 2>/dev/null || true
 sleep 0.5
 step "What the clone server received: HTTP in clear (also for HTTPS), client IP 10.10.1.2 preserved"
+echo "(eth.dst = the clone server's MAC; ip.src = the client, not the SE; Host web.lab = an HTTPS request)"
 tshark -r "$TMP/clone.pcap" -n -Y http \
 	-T fields -E separator=' ' -e eth.dst -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport \
-	-e http.request.method -e http.request.uri -e http.response.code 2>/dev/null | head -20
+	-e http.request.method -e http.host -e http.response.code 2>/dev/null | head -20
 echo
-echo "frames on the clone server: $(tshark -r "$TMP/clone.pcap" 2>/dev/null | wc -l)"
+cloned=$(tshark -r "$TMP/clone.pcap" -n -Y "eth.dst == 02:fc:00:00:03:02 && tcp" 2>/dev/null | wc -l)
+echo "cloned frames received by the clone server: $cloned (num_succeeded above counts the same frames)"
 step "Done; cleaning up"
