@@ -87,6 +87,23 @@ static void port_range(struct px *px)
 		fclose(f);
 }
 
+static uint64_t env_ms(const char *name, uint64_t dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long ms;
+
+	if (!v || !*v)
+		return dflt;
+	ms = strtoull(v, &end, 10);
+	if (*end || ms == 0) {
+		log_warn("proxy", "%s: ignoring '%s' (a positive number of milliseconds)", name, v);
+		return dflt;
+	}
+	log_info("proxy", "%s: %llu ms instead of %llu", name, ms, (unsigned long long)dflt);
+	return ms;
+}
+
 static void wake(int fd)
 {
 	uint64_t one = 1;
@@ -141,6 +158,12 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 		px->has_hook = true;
 	}
 	port_range(px);
+	px->tmo.idle_ms = env_ms("CLONELB_IDLE_TIMEOUT_MS", PX_IDLE_TIMEOUT_MS);
+	px->tmo.connect_ms = env_ms("CLONELB_CONNECT_TIMEOUT_MS", PX_CONNECT_TIMEOUT_MS);
+	px->tmo.handshake_ms = PX_HANDSHAKE_TIMEOUT_MS;
+	px->tmo.half_closed_ms = PX_HALF_CLOSED_TIMEOUT_MS;
+	if (px->tmo.half_closed_ms > px->tmo.idle_ms)
+		px->tmo.half_closed_ms = px->tmo.idle_ms;
 	px->w = xcalloc(workers, sizeof(*px->w));
 	for (unsigned i = 0; i < workers; i++) {
 		struct px_worker *w = &px->w[i];

@@ -23,6 +23,11 @@
 #define PX_CONNECT_TIMEOUT_MS (5 * 1000)
 #define PX_HANDSHAKE_TIMEOUT_MS (10 * 1000)
 #define PX_HALF_CLOSED_TIMEOUT_MS (60 * 1000)
+/* Tests shorten them through the environment, in milliseconds:
+ * CLONELB_IDLE_TIMEOUT_MS, CLONELB_CONNECT_TIMEOUT_MS (read by px_start()). */
+struct px_timeouts {
+	uint64_t idle_ms, connect_ms, handshake_ms, half_closed_ms;
+};
 #define PX_CONNECT_TRIES 3
 #define PX_TICK_MS 250          /* timer sweep and listener retry period */
 #define PX_BUF_SIZE (64 * 1024) /* per-worker scratch buffer for one read */
@@ -154,6 +159,7 @@ struct px_worker {
 struct px {
 	unsigned nworkers;
 	unsigned port_lo, port_hi; /* net.ipv4.ip_local_port_range at start */
+	struct px_timeouts tmo;
 	struct px_conn_hook hook;
 	bool has_hook;
 	atomic_bool stopping;

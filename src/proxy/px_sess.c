@@ -606,7 +606,7 @@ void px_sess_sweep(struct px_worker *w)
 		next = s->next;
 		switch (s->state) {
 		case S_CONNECTING:
-			if (w->now - s->t_start < PX_CONNECT_TIMEOUT_MS)
+			if (w->now - s->t_start < w->px->tmo.connect_ms)
 				break;
 			backend_drop(w, s, true);
 			if (backend_connect(w, s) < 0 || sess_update(w, s) < 0) {
@@ -616,12 +616,12 @@ void px_sess_sweep(struct px_worker *w)
 			}
 			break;
 		case S_TLS_HS:
-			if (w->now - s->t_last >= PX_HANDSHAKE_TIMEOUT_MS)
+			if (w->now - s->t_last >= w->px->tmo.handshake_ms)
 				px_sess_close(w, s);
 			break;
 		case S_RELAY:
-			if (w->now - s->t_last >= ((s->c_eof || s->s_eof) ? PX_HALF_CLOSED_TIMEOUT_MS
-									   : PX_IDLE_TIMEOUT_MS))
+			if (w->now - s->t_last >= ((s->c_eof || s->s_eof) ? w->px->tmo.half_closed_ms
+									   : w->px->tmo.idle_ms))
 				px_sess_close(w, s);
 			break;
 		}

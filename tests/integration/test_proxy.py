@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import POOL_IPS, VIP, Nginx, curl, wait_for
+from conftest import POOL_IPS, VIP, Daemon, Nginx, curl, wait_for
 
 # A client in the cli namespace that holds connections and talks on command.
 # Commands on stdin: "open N" (N idle TCP connections to VIP:PORT), "req" (one HTTP/1.1
@@ -517,3 +517,55 @@ while True:
 body = data.partition(b"\r\n\r\n")[2]
 print(len(body), hashlib.sha256(body).hexdigest())
 """
+
+
+# A server whose accept queue is full: the SYNs of further connections are dropped, so a
+# connect() to it never completes.
+SYN_SINK = r"""
+import socket, sys, time
+ip, port = sys.argv[1], int(sys.argv[2])
+l = socket.socket(); l.bind((ip, port)); l.listen(0)
+fill = []
+for _ in range(2):
+    c = socket.socket(); c.setblocking(False); c.connect_ex((ip, port)); fill.append(c)
+time.sleep(0.3)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_connect_and_idle_timeouts(lab, workdir, pool_servers, holders, monkeypatch):
+    # The 5 s connect and 300 s idle timeouts, shortened for the test.
+    monkeypatch.setenv("CLONELB_IDLE_TIMEOUT_MS", "1000")
+    monkeypatch.setenv("CLONELB_CONNECT_TIMEOUT_MS", "1000")
+    d = Daemon(lab, workdir).start()
+    sink = lab.popen("srv", "/usr/bin/python3", "-c", SYN_SINK, POOL_IPS[0], "84",
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        d.ok("POST", "/api/pool", {"name": "web-pool", "servers": [
+            {"ip": {"addr": POOL_IPS[0]}, "port": 84}, {"ip": {"addr": POOL_IPS[1]}}]})
+        d.ok("POST", "/api/virtualservice",
+             {"name": "web", "vip": [{"ip_address": {"addr": VIP}}],
+              "services": [{"port": 80}], "pool_ref": "web-pool"})
+        wait_for(serving(lab), timeout=20, what="VIP serving")
+        # Connections first sent to the silent server fail over once the connect
+        # timeout expires; the client only sees an answer from the other one.
+        assert [get(lab) for _ in range(3)] == [POOL_IPS[1]] * 3
+        rt = runtime(d)
+        assert member(rt, POOL_IPS[0])["connect_failures"] >= 1, rt
+        assert member(rt, POOL_IPS[0])["current_connections"] == 0
+        assert "CLONELB_CONNECT_TIMEOUT_MS: 1000 ms" in d.logtext()
+
+        # A client that says nothing is closed after the idle timeout.
+        h = holders()
+        assert h.cmd("open 1") == "opened 1"
+        wait_for(lambda: runtime(d)["connections"]["current"] == 1, timeout=10,
+                 what="held connection")
+        wait_for(lambda: runtime(d)["connections"]["current"] == 0, timeout=15,
+                 what="idle connection closed")
+        assert h.cmd("req").startswith(("closed", "error")), "idle connection still open"
+    finally:
+        sink.kill()
+        sink.wait()
+        d.stop()
