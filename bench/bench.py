@@ -9,9 +9,15 @@ bench/out/results.json and bench/out/bench.png. Everything runs inside the lab's
 and is torn down on exit, also on failure.
 
 Extending: a scenario is a function (lab, target) -> float registered in SCENARIOS; a target
-is a Target (name, ports, setup). `--clone` adds the target "clonelb+clone": the same clonelbd
-serving the same pool on other ports through virtual services that carry a
-traffic_clone_profile (see setup_clonelb()).
+is a Target (name, ports, setup).
+
+Cloning (on by default, `--no-clone` to skip): the target "clonelb+clone" is the same clonelbd
+serving the same nginx and iperf3 servers through virtual services that carry a
+traffic_clone_profile with one clone server (the tap namespace's 10.10.3.2). It runs the
+CLONE_SCENARIOS right next to clonelb with cloning off, and its back-end traffic uses ports of
+its own on the servers (CLONE_WEB_PORT, CLONE_BULK_PORT; its pools have no health monitor), so
+that during its runs the frames of the cloned services on the SE's back-end interface can be
+counted exactly (see Completeness) and compared with the frames the clone server received.
 """
 import argparse
 import http.client
@@ -34,6 +40,12 @@ CLONELBD = os.path.join(ROOT, "build", "clonelbd")
 VIP = "10.10.1.10"
 POOL = ["10.10.2.11", "10.10.2.12"]
 BULK_PORT = 5201  # iperf3 on POOL[0]
+# Back-end ports of the cloned services (same nginx and a second iperf3 on the same servers).
+CLONE_WEB_PORT = 8081
+CLONE_BULK_PORT = 5202
+CLONE_SERVER = "10.10.3.2"  # the tap namespace's eth0
+CLONE_SCENARIOS = ("keepalive", "newconn", "bulk")
+CLONE_TARGET = 0.85  # issue 4: cloning on >= 0.85x cloning off
 
 # Bounds: every tool runs with a duration and a timeout.
 TOOL_TIMEOUT = 60
@@ -109,6 +121,7 @@ http {{
     keepalive_timeout 600s;
     server {{
         listen {ip}:80 reuseport backlog=8192;
+        listen {ip}:{clone_port} reuseport backlog=8192;
         location / {{ return 200 "server {ip}\\n"; }}
     }}
 }}
@@ -120,11 +133,12 @@ def start_pool(lab, work):
         d = os.path.join(work, "nginx-" + ip)
         os.makedirs(d)
         with open(os.path.join(d, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(dir=d, ip=ip))
+            f.write(NGINX_CONF.format(dir=d, ip=ip, clone_port=CLONE_WEB_PORT))
         lab.spawn("srv", "nginx", "-c", os.path.join(d, "nginx.conf"))
-    lab.spawn("srv", "iperf3", "-s", "-B", POOL[0], "-p", str(BULK_PORT))
-    wait_for(listening(lab, "srv", 80), 10, "nginx")
-    wait_for(listening(lab, "srv", BULK_PORT), 10, "iperf3")
+    for port in (BULK_PORT, CLONE_BULK_PORT):
+        lab.spawn("srv", "iperf3", "-s", "-B", POOL[0], "-p", str(port))
+    for port in (80, CLONE_WEB_PORT, BULK_PORT, CLONE_BULK_PORT):
+        wait_for(listening(lab, "srv", port), 10, f"pool port {port}")
 
 
 def make_cert(work):
@@ -240,7 +254,9 @@ def start_clonelbd(lab, work, threads):
 
 def setup_clonelb(api, t, cert, key, clone_profile=None, suffix=""):
     """Services equivalent to HAProxy's: plain, TLS, bulk. With @clone_profile (a
-    trafficcloneprofile body), the services carry it."""
+    trafficcloneprofile body), the services carry it and use pools of their own: the same
+    servers on the clone back-end ports, without health monitor (health checks are not
+    cloned; on ports of their own they would blur the frame count of the cloned services)."""
     if not suffix:
         api.req("POST", "/api/sslkeyandcertificate",
                 {"name": "bench-cert", "certificate": cert, "key": key})
@@ -252,17 +268,26 @@ def setup_clonelb(api, t, cert, key, clone_profile=None, suffix=""):
                                       "servers": [{"ip": {"addr": POOL[0]},
                                                    "port": BULK_PORT}]})
     extra = {}
+    web_pool, bulk_pool = "web", "bulk"
     if clone_profile:
         api.req("POST", "/api/trafficcloneprofile", clone_profile)
         extra = {"traffic_clone_profile_ref": clone_profile["name"]}
+        web_pool, bulk_pool = "web" + suffix, "bulk" + suffix
+        api.req("POST", "/api/pool", {"name": web_pool,
+                                      "servers": [{"ip": {"addr": ip}, "port": CLONE_WEB_PORT}
+                                                  for ip in POOL]})
+        api.req("POST", "/api/pool", {"name": bulk_pool,
+                                      "servers": [{"ip": {"addr": POOL[0]},
+                                                   "port": CLONE_BULK_PORT}]})
     vip = [{"ip_address": {"addr": VIP}}]
     api.req("POST", "/api/virtualservice",
-            {"name": "web" + suffix, "vip": vip, "pool_ref": "web",
+            {"name": "web" + suffix, "vip": vip, "pool_ref": web_pool,
              "services": [{"port": t.http_port}, {"port": t.tls_port, "enable_ssl": True}],
              "ssl_key_and_certificate_refs": ["bench-cert"], **extra})
     api.req("POST", "/api/virtualservice",
-            {"name": "bulk" + suffix, "vip": vip, "pool_ref": "bulk",
+            {"name": "bulk" + suffix, "vip": vip, "pool_ref": bulk_pool,
              "services": [{"port": t.bulk_port}], **extra})
+    t.services = ["web" + suffix, "bulk" + suffix]
 
 
 # ---- scenarios: each returns one figure, higher is better unless noted ----
@@ -367,6 +392,145 @@ def scenario_rss_idle(lab, t, a):
         wait_for(lambda: established(lab, t.http_port) == 0, 60, "connections closed")
 
 
+# ---- clone completeness: frames of the cloned services on srv0 versus frames at the clone server
+
+def pool_frames_filter(ports):
+    """pcap filter: TCP frames between the SE and a pool server's @ports (either direction)."""
+    hosts = " or ".join(f"host {ip}" for ip in POOL)
+    pp = " or ".join(f"port {p}" for p in ports)
+    src = f"(({hosts.replace('host', 'src host')}) and ({pp.replace('port', 'src port')}))"
+    dst = f"(({hosts.replace('host', 'dst host')}) and ({pp.replace('port', 'dst port')}))"
+    return f"tcp and ({src} or {dst})"
+
+
+def link_counters(lab, role, dev):
+    j = json.loads(lab.run(role, "ip", "-j", "-s", "link", "show", "dev", dev).stdout)[0]
+    st = j["stats64"]
+    return {"rx": st["rx"]["packets"], "rx_dropped": st["rx"]["dropped"],
+            "tx": st["tx"]["packets"], "tx_dropped": st["tx"]["dropped"]}
+
+
+def clone_counters(api, services):
+    """PROC_Aggregate counters of @services summed over their clone servers."""
+    tot = {k: 0 for k in ("num_total_pkts_cloned", "num_succeeded", "num_mbuf_alloc_failed",
+                          "num_driver_failures")}
+    for name in services:
+        for entry in api.req("GET", f"/api/virtualservice/{name}/traffic_clone_stats"):
+            if entry.get("proc_id") != "PROC_Aggregate":
+                continue
+            for cs in entry.get("clone_srvr_stats", []):
+                for k in tot:
+                    tot[k] += int(cs.get(k, 0))
+    return tot
+
+
+class FrameCount:
+    """Counts, without capturing them, the frames of the services served on the servers' @ports
+    that cross the SE's back-end interface (srv0, both directions) and that the clone server's
+    interface (tap eth0) receives, over one measurement.
+
+    The exact, drop-free counters are the veth's packet counters (`ip -s link`): srv0's rx + tx
+    (+ tx_dropped: frames that went through the tc hooks but that the veth could not hand
+    over) and the tap's rx. They also count the few other frames of those interfaces (health
+    checks, ARP, the clone engine's MAC probes): a tcpdump of the complement (every frame *not*
+    of those ports, a handful per second) runs on each interface for the window, and its
+    frames timestamped inside the window are subtracted. That capture sees almost nothing, so
+    it costs almost nothing; its own "dropped by kernel" is reported, and a run where it
+    dropped anything is invalid (a frame it missed would not be subtracted). The same counting
+    runs around the cloning-off runs of the same scenarios, so both pay the same overhead."""
+
+    def __init__(self, lab, work, ports, api=None, services=()):
+        self.lab, self.work, self.ports = lab, work, ports
+        self.api, self.services = api, services
+        self.caps = []
+
+    def _srv0_tap(self):
+        return link_counters(self.lab, "se", "srv0"), link_counters(self.lab, "tap", "eth0"), \
+            link_counters(self.lab, "se", "tap0")
+
+    def _quiet(self, quiet_s, max_s):
+        """Wait until srv0 and the tap have seen no frame for @quiet_s (at most @max_s)."""
+        deadline = time.monotonic() + max_s
+        last = self._srv0_tap()[:2]
+        since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            cur = self._srv0_tap()[:2]
+            if cur != last:
+                last, since = cur, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return True
+        return False
+
+    def start(self):
+        flt = f"not ({pool_frames_filter(self.ports)})"
+        for role, dev, direction in (("se", "srv0", "inout"), ("tap", "eth0", "in")):
+            base = os.path.join(self.work, f"cap-{role}-{dev}")
+            out, err = open(base + ".txt", "w"), open(base + ".err", "w")
+            p = self.lab.spawn(role, "tcpdump", "-i", dev, "-n", "-tt", "-l", "-B", "16384",
+                               "-Q", direction, flt, stdout=out, stderr=err)
+            out.close()
+            err.close()
+            self.caps.append((p, base))
+            wait_for(lambda: "listening on" in open(base + ".err").read(), 10,
+                     f"tcpdump on {dev}")
+        self._quiet(0.3, 3)
+        self.t0 = time.time()
+        self.c0 = self._srv0_tap()
+        self.e0 = clone_counters(self.api, self.services) if self.api else None
+
+    def stop(self, ok=True):
+        res = None
+        try:
+            if ok:
+                settled = self._quiet(0.5, 5)
+                c1 = self._srv0_tap()
+                t1 = time.time()
+                e1 = clone_counters(self.api, self.services) if self.api else None
+        finally:
+            caps = []
+            for p, base in self.caps:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+                    try:
+                        p.wait(10)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait()
+                caps.append(base)
+            self.caps = []
+        if not ok:
+            return None
+        other, drops = [], 0
+        for base in caps:
+            n = 0
+            with open(base + ".txt") as f:
+                for line in f:
+                    try:
+                        ts = float(line.split(None, 1)[0])
+                    except (ValueError, IndexError):
+                        continue
+                    n += self.t0 <= ts <= t1
+            other.append(n)
+            with open(base + ".err") as f:
+                m = re.search(r"(\d+) packets? dropped by kernel", f.read())
+            drops += int(m.group(1)) if m else 1  # no statistics line: count as invalid
+        (s0, t0_, x0), (s1, t1_, x1) = self.c0, c1
+        srv0 = sum(s1[k] - s0[k] for k in ("rx", "tx", "tx_dropped"))
+        res = {"expected": srv0 - other[0], "received": t1_["rx"] - t0_["rx"] - other[1],
+               "srv0_frames": srv0, "srv0_other": other[0], "tap_rx": t1_["rx"] - t0_["rx"],
+               "tap_other": other[1], "tap_rx_dropped": t1_["rx_dropped"] - t0_["rx_dropped"],
+               "tap0_tx_dropped": x1["tx_dropped"] - x0["tx_dropped"],
+               "capture_drops": drops, "settled": settled}
+        if e1:
+            res["engine"] = {k: e1[k] - self.e0[k] for k in e1}
+            res["engine_abs"] = e1
+            res["identity"] = e1["num_total_pkts_cloned"] == (
+                e1["num_succeeded"] + e1["num_mbuf_alloc_failed"] + e1["num_driver_failures"])
+        res["valid"] = drops == 0 and settled
+        return res
+
+
 # A scenario function returns (figure, operations): operations (requests, connections,
 # MiB) divide the load balancer's CPU time into a cost per operation, a figure much less
 # sensitive than throughput to what else the machine is doing.
@@ -390,8 +554,10 @@ def main():
                     help="idle connections for the RSS scenario (the container's hard "
                          "open-files limit of 20000 caps a full proxy near 9,990)")
     ap.add_argument("--only", help="comma-separated scenario keys")
-    ap.add_argument("--clone", action="store_true",
-                    help="also measure clonelb with a traffic clone profile attached")
+    ap.add_argument("--clone", action=argparse.BooleanOptionalAction, default=True,
+                    help="also measure clonelb with a traffic clone profile (one clone "
+                         "server) on the scenarios " + ", ".join(CLONE_SCENARIOS) +
+                         ", with the clone's completeness (default: on)")
     ap.add_argument("--haproxy-splice", action="store_true",
                     help="HAProxy with option splice-auto (its default is a buffered copy)")
     ap.add_argument("--prefix", default="bn-")
@@ -404,7 +570,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="clonelb-bench-")
     lab = Lab(a.prefix)
-    results, cpu_results = {}, {}
+    results, cpu_results, frames = {}, {}, {}
     t0 = time.monotonic()
     try:
         lab.up()
@@ -413,6 +579,7 @@ def main():
         cl = Target("clonelb", 80, 443, 15201)
         ha = Target("haproxy", 8080, 8443, 25201)
         targets = [cl, ha]
+        cc = None
         start_haproxy(lab, work, a.threads, ha, a.haproxy_splice)
         p, api = start_clonelbd(lab, work, a.threads)
         cl.pid = child_pid(p.pid, "clonelbd")
@@ -422,26 +589,56 @@ def main():
             cc.pid = cl.pid
             setup_clonelb(api, cc, cert, key, suffix="-clone", clone_profile={
                 "name": "bench-clone",
-                "clone_servers": [{"ip_address": {"addr": "10.10.3.2"},
+                "clone_servers": [{"ip_address": {"addr": CLONE_SERVER},
                                    "subnet": {"ip_addr": {"addr": "10.10.3.0"}, "mask": 24}}]})
             targets.append(cc)
+            # One frame through each cloned service so that the clone server's MAC is known
+            # before the first measurement (its first frames would count as no_mac otherwise).
+            lab.run("cli", "curl", "-s", "-o", "/dev/null", "-m", "5",
+                    f"http://{VIP}:{cc.http_port}/", check=False)
         for t in targets:
             wait_for(listening(lab, "se", t.http_port), 10, f"{t.name} listening")
         log(f"bench: {a.threads} threads each, {a.rounds} rounds of {a.seconds}s, "
             f"work dir {work}")
+        # clonelb runs between HAProxy and clonelb+clone, so that both of its comparisons
+        # are back to back; the order flips every round.
+        run_order = [ha, cl] + ([cc] if cc else [])
         for r in range(a.rounds):
-            order = targets if r % 2 == 0 else list(reversed(targets))
+            order = run_order if r % 2 == 0 else list(reversed(run_order))
             for key_, label, fn, _, _ in scen:
                 for t in order:
-                    cpu0 = cpu_seconds(t.pid)
-                    v, ops = fn(lab, t, a)
-                    cpu = cpu_seconds(t.pid) - cpu0
+                    if t is cc and key_ not in CLONE_SCENARIOS:
+                        continue
+                    fc = None
+                    if cc and key_ in CLONE_SCENARIOS and t in (cl, cc):
+                        # Same counting around cloning off and on (same overhead).
+                        fc = FrameCount(lab, work, (CLONE_WEB_PORT, CLONE_BULK_PORT)
+                                        if t is cc else (80, BULK_PORT),
+                                        api if t is cc else None, getattr(t, "services", ()))
+                        fc.start()
+                    try:
+                        cpu0 = cpu_seconds(t.pid)
+                        v, ops = fn(lab, t, a)
+                        cpu = cpu_seconds(t.pid) - cpu0
+                    except BaseException:
+                        if fc:
+                            fc.stop(ok=False)
+                        raise
+                    if fc:
+                        fr = fc.stop()
+                        frames.setdefault(key_, {}).setdefault(t.name, []).append(fr)
+                        if t is cc:
+                            log(f"  clone: received {fr['received']} / expected "
+                                f"{fr['expected']} ({pct(fr['received'], fr['expected'])}), "
+                                f"engine {fr['engine']}, identity "
+                                f"{'ok' if fr['identity'] else 'BROKEN'}, capture drops "
+                                f"{fr['capture_drops']}{'' if fr['valid'] else ' INVALID'}")
                     per_op = cpu * 1e6 / ops if ops else None
                     results.setdefault(key_, {}).setdefault(t.name, []).append(v)
                     cpu_results.setdefault(key_, {}).setdefault(t.name, []).append(per_op)
                     log(f"round {r + 1} {label:20s} {t.name:14s} {v:12.2f}" +
                         (f"   cpu {per_op:8.2f} us/op" if per_op else ""))
-        report(results, cpu_results, scen, targets, a, time.monotonic() - t0)
+        report(results, cpu_results, frames, scen, targets, a, time.monotonic() - t0)
     finally:
         lab.down()
         if os.path.exists(os.path.join(work, "clonelbd.log")):
@@ -450,10 +647,14 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(results, cpu_results, scen, targets, a, elapsed):
+def pct(num, den):
+    return f"{100.0 * num / den:.3f} %" if den else "-"
+
+
+def report(results, cpu_results, frames, scen, targets, a, elapsed):
     os.makedirs(OUT, exist_ok=True)
     base, ref = targets[0].name, "haproxy"
-    names = [t.name for t in targets]
+    names = [base, ref]
     head = f"{'metric':22s}" + "".join(f"{n:>15s}" for n in names) + \
         f"{'ratio':>8s}{'paired':>8s}{'target':>8s}  met" + \
         "".join(f"{n + ' us/op':>20s}" for n in names) + f"{'cpu ratio':>10s}"
@@ -479,36 +680,122 @@ def report(results, cpu_results, scen, targets, a, elapsed):
                      "".join(f"{cpu_med[n]:20.2f}" if cpu_med[n] else f"{'-':>20s}"
                              for n in names) +
                      (f"{cpu_ratio:10.3f}" if cpu_ratio else f"{'-':>10s}"))
-    text = "\n".join(lines)
-    print(text)
     note = (f"(medians of {a.rounds} rounds, {a.seconds}s each, {a.threads} threads; "
             f"ratio = {base}/{ref} of the medians, paired = median of per-round ratios; "
             f"us/op = load balancer CPU time per request, connection or MiB, "
             f"cpu ratio < 1: {base} cheaper; {a.idle} idle connections; {elapsed:.0f}s)")
-    print(note)
+    lines.append(note)
+    clone_table = {}
+    on = "clonelb+clone"
+    ckeys = [s_ for s_ in scen if s_[0] in CLONE_SCENARIOS and on in results.get(s_[0], {})]
+    if ckeys:
+        names = [base, on]
+        head = f"{'cloning on / off':22s}" + "".join(f"{n:>15s}" for n in names) + \
+            f"{'ratio':>8s}{'paired':>8s}{'target':>8s}  met" + \
+            "".join(f"{n + ' us/op':>20s}" for n in names) + f"{'cpu ratio':>10s}"
+        lines += ["", head, "-" * len(head)]
+        for key_, label, _, _, _ in ckeys:
+            runs = results[key_]
+            med = {n: statistics.median(runs[n]) for n in names}
+            ratio = med[on] / med[base] if med[base] else float("nan")
+            paired = statistics.median(y / x for x, y in zip(runs[base], runs[on]) if x)
+            met = ratio >= CLONE_TARGET
+            cpu = {n: [c for c in cpu_results[key_][n] if c] for n in names}
+            cpu_med = {n: statistics.median(cpu[n]) if cpu[n] else None for n in names}
+            cpu_ratio = cpu_med[on] / cpu_med[base] if cpu_med[base] and cpu_med[on] else None
+            fr = frames.get(key_, {}).get(on, [])
+            exp = sum(f["expected"] for f in fr)
+            rec = sum(f["received"] for f in fr)
+            clone_table[key_] = {
+                "label": label, "median": med, "runs": {n: runs[n] for n in names},
+                "ratio": ratio, "paired_ratio": paired, "target": CLONE_TARGET, "met": met,
+                "cpu_us_per_op": cpu_med, "cpu_ratio": cpu_ratio,
+                "frames": frames.get(key_, {}), "expected": exp, "received": rec,
+                "complete": rec == exp and all(f["valid"] for f in fr),
+                "valid": all(f["valid"] for f in fr),
+                "identity": all(f.get("identity") for f in fr)}
+            lines.append(f"{label:22s}" + "".join(f"{med[n]:15.2f}" for n in names) +
+                         f"{ratio:8.3f}{paired:8.3f}{'>=' + str(CLONE_TARGET):>8s}"
+                         f"  {'yes' if met else 'NO ':3s}" +
+                         "".join(f"{cpu_med[n]:20.2f}" if cpu_med[n] else f"{'-':>20s}"
+                                 for n in names) +
+                         (f"{cpu_ratio:10.3f}" if cpu_ratio else f"{'-':>10s}"))
+        lines.append(f"(ratio = {on}/{base} of the medians, paired = median of per-round "
+                     f"ratios; one clone server, {CLONE_SERVER} in the tap namespace; cpu ratio "
+                     f"> 1: cloning costs clonelbd CPU)")
+        head = (f"{'clone completeness':22s}{'round':>6s}{'received':>12s}{'expected':>12s}"
+                f"{'complete':>11s}{'engine total':>14s}{'succeeded':>11s}{'mbuf':>6s}"
+                f"{'driver':>7s}{'identity':>9s}{'tap drops':>10s}{'cap drops':>10s}")
+        lines += ["", head, "-" * len(head)]
+        for key_, label, _, _, _ in ckeys:
+            for r, f in enumerate(frames.get(key_, {}).get(on, [])):
+                e = f["engine"]
+                lines.append(
+                    f"{label:22s}{r + 1:6d}{f['received']:12d}{f['expected']:12d}"
+                    f"{pct(f['received'], f['expected']):>11s}"
+                    f"{e['num_total_pkts_cloned']:14d}{e['num_succeeded']:11d}"
+                    f"{e['num_mbuf_alloc_failed']:6d}{e['num_driver_failures']:7d}"
+                    f"{'ok' if f['identity'] else 'BROKEN':>9s}"
+                    f"{f['tap0_tx_dropped'] + f['tap_rx_dropped']:10d}"
+                    f"{f['capture_drops']:10d}" + ("" if f["valid"] else "  INVALID"))
+            c = clone_table[key_]
+            lines.append(f"{label:22s}{'all':>6s}{c['received']:12d}{c['expected']:12d}"
+                         f"{pct(c['received'], c['expected']):>11s}  target 100 %: "
+                         f"{'met' if c['complete'] else 'NOT met'}"
+                         f"{'' if c['valid'] else ' (run invalid: capture drops)'}")
+        lines.append("(received: frames of the cloned services the clone server's interface "
+                     "received; expected: their frames on the SE's back-end interface srv0, "
+                     "both directions; both from the veth packet counters minus the other "
+                     "frames of the interface; engine: traffic_clone_stats deltas, identity: "
+                     "total == succeeded + mbuf + driver (the engine counts the skbs its tc hook sees: on "
+                     "egress, TCP's GSO super-frames before their segmentation into wire "
+                     "frames, so in bulk it is below the frame counts); tap drops: tap0 "
+                     "tx_dropped + tap rx_dropped; cap drops: drops of the tcpdump of the "
+                     "other frames)")
+    text = "\n".join(lines)
+    print(text)
     with open(os.path.join(OUT, "results.json"), "w") as f:
-        json.dump({"args": vars(a), "table": table}, f, indent=2)
+        json.dump({"args": vars(a), "table": table, "clone": clone_table}, f, indent=2)
     with open(os.path.join(OUT, "table.txt"), "w") as f:
-        f.write(text + "\n" + note + "\n")
-    chart(table, names, os.path.join(OUT, "bench.png"))
+        f.write(text + "\n")
+    chart(table, clone_table, [t.name for t in targets], os.path.join(OUT, "bench.png"))
 
 
-def chart(table, names, path):
+def chart(table, clone_table, names, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = list(table)
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.6))
-    if len(keys) == 1:
+    n = len(keys) + (1 if clone_table else 0)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.8))
+    if n == 1:
         axes = [axes]
+    colors = {"clonelb": "#2b7bb9", "haproxy": "#999999", "clonelb+clone": "#7bb92b"}
     for ax, k in zip(axes, keys):
         row = table[k]
-        vals = [row["median"][n] for n in names]
-        ax.bar(names, vals, color=["#2b7bb9", "#999999", "#7bb92b"][:len(names)])
-        ax.set_title(f"{row['label']}\nratio {row['ratio']:.2f}", fontsize=9)
-        ax.tick_params(axis="x", labelsize=8)
-    fig.suptitle("clonelb vs HAProxy (medians)")
+        shown = [nm for nm in names if nm in row["median"]]
+        vals = [row["median"][nm] for nm in shown]
+        title = f"{row['label']}\nvs haproxy {row['ratio']:.2f}"
+        if k in clone_table:
+            shown.append("clonelb+clone")
+            vals.append(clone_table[k]["median"]["clonelb+clone"])
+            title += f", clone on/off {clone_table[k]['ratio']:.2f}"
+        ax.bar([nm.replace("+", "+\n") for nm in shown], vals,
+               color=[colors.get(nm, "#cccccc") for nm in shown])
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    if clone_table:
+        ax = axes[-1]
+        ks = list(clone_table)
+        vals = [100.0 * clone_table[k]["received"] / clone_table[k]["expected"]
+                if clone_table[k]["expected"] else 0 for k in ks]
+        ax.bar([clone_table[k]["label"].split(" ")[0] for k in ks], vals, color="#7bb92b")
+        lo = min(vals + [100.0])
+        ax.set_ylim(max(0, lo - 1), 100.5)
+        ax.set_title("clone completeness %\n(received / srv0 frames)", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.suptitle("clonelb vs HAProxy, and clonelb with cloning on vs off (medians)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     print(f"chart: {os.path.relpath(path, ROOT)}")
