@@ -201,7 +201,9 @@ static void tick(struct px_worker *w)
 	 * back to the system so the daemon's footprint returns to its baseline. */
 	if (w->nsess == 0 && w->peak > 0) {
 		w->peak = 0;
+#ifndef __SANITIZE_ADDRESS__ /* ASan's allocator is not glibc's: nothing to trim */
 		malloc_trim(0);
+#endif
 	}
 }
 
