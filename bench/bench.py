@@ -639,6 +639,12 @@ def main():
                     log(f"round {r + 1} {label:20s} {t.name:14s} {v:12.2f}" +
                         (f"   cpu {per_op:8.2f} us/op" if per_op else ""))
         report(results, cpu_results, frames, scen, targets, a, time.monotonic() - t0)
+        broken = [f"{k} round {i + 1}" for k, per in frames.items()
+                  for i, f in enumerate(per.get("clonelb+clone", [])) if not f["identity"]]
+        if broken:
+            sys.exit("bench.py: traffic_clone_stats identity num_total_pkts_cloned == "
+                     "num_succeeded + num_mbuf_alloc_failed + num_driver_failures broken "
+                     "after: " + ", ".join(broken))
     finally:
         lab.down()
         if os.path.exists(os.path.join(work, "clonelbd.log")):
