@@ -311,7 +311,7 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 	struct px_pool *pool = NULL;
 	struct px_vs *prev = find_vs_id(old, id), *vs;
 	json_t *certs = json_array(), *conf;
-	const json_t *x;
+	const json_t *x, *e;
 	size_t i;
 
 	if (pj)
@@ -350,20 +350,20 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 	}
 	x = json_object_get(vj, "vip");
 	vs->vip = xcalloc(json_array_size(x) + 1, sizeof(*vs->vip));
-	json_array_foreach(x, i, pj)
+	json_array_foreach(x, i, e)
 	{
-		if (parse_addr(json_object_get(pj, "ip_address"), &vs->vip[vs->nvip]) == 0)
+		if (parse_addr(json_object_get(e, "ip_address"), &vs->vip[vs->nvip]) == 0)
 			vs->nvip++;
 	}
 	x = json_object_get(vj, "services");
 	vs->svc = xcalloc(json_array_size(x) + 1, sizeof(*vs->svc));
-	json_array_foreach(x, i, pj)
+	json_array_foreach(x, i, e)
 	{
-		json_int_t port = json_integer_value(json_object_get(pj, "port"));
+		json_int_t port = json_integer_value(json_object_get(e, "port"));
 		if (port <= 0 || port > 65535)
 			continue;
 		vs->svc[vs->nsvc].port = (uint16_t)port;
-		vs->svc[vs->nsvc].ssl = json_is_true(json_object_get(pj, "enable_ssl"));
+		vs->svc[vs->nsvc].ssl = json_is_true(json_object_get(e, "enable_ssl"));
 		vs->nsvc++;
 	}
 	/* Certificates are reused when unchanged: building an SSL_CTX is not free. */
