@@ -20,6 +20,7 @@ that during its runs the frames of the cloned services on the SE's back-end inte
 counted exactly (see Completeness) and compared with the frames the clone server received.
 """
 import argparse
+import fcntl
 import http.client
 import json
 import os
@@ -568,6 +569,19 @@ def main():
         sys.exit("bench.py: build/clonelbd missing, run make first")
     scen = [s for s in SCENARIOS if not a.only or s[0] in a.only.split(",")]
 
+    # Two runs with the same prefix would tear down each other's lab (lab.sh up starts with
+    # a down) and share the CPUs: wait for the other one (bounded).
+    lock = open(f"/tmp/clonelb-bench-{a.prefix}.lock", "w")
+    deadline = time.monotonic() + 900
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                sys.exit(f"bench.py: another bench with prefix {a.prefix} still runs")
+            log(f"bench: another bench with prefix {a.prefix} runs, waiting")
+            time.sleep(10)
     work = tempfile.mkdtemp(prefix="clonelb-bench-")
     lab = Lab(a.prefix)
     results, cpu_results, frames = {}, {}, {}
