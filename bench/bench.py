@@ -405,7 +405,10 @@ def pool_frames_filter(ports):
 
 
 def link_counters(lab, role, dev):
-    j = json.loads(lab.run(role, "ip", "-j", "-s", "link", "show", "dev", dev).stdout)[0]
+    # ip -n: setns only, lighter than ip netns exec (this runs every 0.1 s around a run).
+    j = json.loads(subprocess.run(["ip", "-n", lab.ns(role), "-j", "-s", "link", "show", "dev",
+                                   dev], capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+                                  check=True).stdout)[0]
     st = j["stats64"]
     return {"rx": st["rx"]["packets"], "rx_dropped": st["rx"]["dropped"],
             "tx": st["tx"]["packets"], "tx_dropped": st["tx"]["dropped"]}
