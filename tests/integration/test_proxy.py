@@ -175,6 +175,14 @@ def test_round_robin_http_and_https(lab, daemon, pool_servers, tls_cert):
         m = member(rt, ip)
         assert m["health"] == "UP" and m["enabled"] is True and m["port"] == 80
         assert m["total_connections"] - before[ip] == 8, rt
+    # The same figures in Prometheus form.
+    status, text = daemon.api("GET", "/metrics")
+    assert status == 200
+    assert f'clonelb_vs_connections_total{{virtualservice="web"}} {rt["connections"]["total"]}' \
+        in text, text
+    assert 'clonelb_vs_connections_current{virtualservice="web"} 0' in text
+    for ip in POOL_IPS:
+        assert f'clonelb_pool_member_up{{pool="web-pool",server="{ip}:80"}} 1' in text
 
 
 def test_least_connections(lab, daemon, pool_servers, holders, tls_cert):
