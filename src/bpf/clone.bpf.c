@@ -93,7 +93,7 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 	struct iphdr *ip;
 	struct tcphdr *th;
 	__u8 old_macs[ETH_ADDRS_LEN], new_macs[ETH_ADDRS_LEN];
-	__u32 ihl, tcp_csum_off, ip_off, se_ip, client_ip, idx, mark, len;
+	__u32 ihl, tcp_csum_off, ip_off, se_ip, client_ip, idx, mark, len, segs;
 	int preserve, ret, i;
 
 	event(CLONE_EV_FRAMES);
@@ -153,17 +153,20 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		return event(CLONE_EV_NO_STAT);
 
 	len = skb->len;
-	st->total += 1;
+	/* Count wire frames: on egress TCP hands the hook GSO super-frames that
+	 * are cut into gso_segs frames after it; the clone is cut the same way. */
+	segs = skb->gso_segs ? skb->gso_segs : 1;
+	st->total += segs;
 	if (!srv->ifindex) {
-		st->driver_failures += 1;
-		st->no_interface += 1;
+		st->driver_failures += segs;
+		st->no_interface += segs;
 		st->bytes_failed += len;
 		return TC_ACT_OK;
 	}
 	if (!(srv->flags & CLONE_SRV_HAS_MAC)) {
 		/* Counted, never queued: the frame is simply not cloned. */
-		st->driver_failures += 1;
-		st->no_mac += 1;
+		st->driver_failures += segs;
+		st->no_mac += segs;
 		st->bytes_failed += len;
 		return TC_ACT_OK;
 	}
@@ -201,20 +204,20 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		event(CLONE_EV_RESTORE_FAILED);
 
 	if (ret == 0) {
-		st->succeeded += 1;
+		st->succeeded += segs;
 		st->bytes += len;
 	} else if (ret == -12 /* -ENOMEM */) {
-		st->mbuf_alloc_failed += 1;
+		st->mbuf_alloc_failed += segs;
 		st->bytes_failed += len;
 	} else {
-		st->driver_failures += 1;
+		st->driver_failures += segs;
 		st->bytes_failed += len;
 	}
 	return TC_ACT_OK;
 
 rewrite_failed:
 	/* Could not make the head writable: no memory for the copy. */
-	st->mbuf_alloc_failed += 1;
+	st->mbuf_alloc_failed += segs;
 	st->bytes_failed += len;
 	return event(CLONE_EV_REWRITE_FAILED);
 }

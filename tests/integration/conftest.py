@@ -219,6 +219,7 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     keepalive_requests 1000000;
+    client_max_body_size 64m;
     server {{
         listen {ip}:{port} reuseport;
         location / {{ return 200 "server {ip}\\n"; }}
