@@ -17,8 +17,9 @@ import pytest
 from scapy.all import IP, TCP, Ether, Raw
 
 from conftest import CLIENT_IP, POOL_IPS, SE_SRV_IP, VIP, Daemon, Nginx, wait_for
-from test_clone_engine import (TAP0_MAC, TAP_MAC, Capture, assert_identity, checksums_ok,
-                               conn_key, frame_key, tc_filters)
+# The capture helpers and the captures fixture are shared with the engine's tests.
+from test_clone_engine import (TAP0_MAC, TAP_MAC, assert_identity, captures,  # noqa: F401
+                               checksums_ok, conn_key, frame_key, tc_filters)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
 
@@ -128,23 +129,6 @@ def client(lab):
         yield c
     finally:
         c.stop()
-
-
-@pytest.fixture
-def captures(lab, workdir):
-    started = []
-
-    def start(role, ifname):
-        c = Capture(lab, role, ifname, os.path.join(workdir, f"{role}-{ifname}-{len(started)}.pcap"))
-        started.append(c)
-        return c
-    try:
-        yield start
-    finally:
-        for c in started:
-            if c.proc.poll() is None:
-                c.proc.kill()
-                c.proc.wait()
 
 
 @pytest.fixture
