@@ -241,10 +241,21 @@ static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
 static void clone_on_close(void *ctx, const struct px_conn_info *ci)
 {
 	struct clone_engine *ce = ctx;
+	struct clone_vs_state *vs;
 	struct clone_conn_key key;
 	struct clone_conn val;
+	int v;
 
 	if (!ce || !ci)
+		return;
+	/* Connections of services that are not cloned were never registered:
+	 * no system call for them. An entry left by a service that stopped
+	 * being cloned is stale for the program and ages out of the LRU map. */
+	pthread_rwlock_rdlock(&ce->lock);
+	vs = vs_by_id(ce, ci->vs_id, &v);
+	v = vs && vs->n_order > 0;
+	pthread_rwlock_unlock(&ce->lock);
+	if (!v)
 		return;
 	conn_key(ci, &key);
 	if (bpf_map_lookup_elem(ce->conns_fd, &key, &val) < 0)
