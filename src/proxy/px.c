@@ -261,6 +261,32 @@ static void label(FILE *out, const char *s)
 	}
 }
 
+static long member_up(const struct px_server *s)
+{
+	return atomic_load(&s->enabled) && atomic_load(&s->up);
+}
+
+static long member_cur(const struct px_server *s)
+{
+	return atomic_load(&s->cur);
+}
+
+/* One gauge of every pool member: its HELP and TYPE lines, then a sample per member. */
+static void member_metric(FILE *out, struct px_gen *g, const char *name, const char *help,
+			  long (*value)(const struct px_server *))
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	for (unsigned i = 0; i < g->npool; i++)
+		for (unsigned k = 0; k < g->pool[i]->nsrv; k++) {
+			struct px_server *s = g->pool[i]->srv[k];
+			char ip[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
+			fprintf(out, "%s{pool=\"", name);
+			label(out, g->pool[i]->name);
+			fprintf(out, "\",server=\"%s:%u\"} %ld\n", ip, ntohs(s->addr.sin_port), value(s));
+		}
+}
+
 void px_metrics(struct px *px, FILE *out)
 {
 	struct px_gen *g = px ? px_gen_get(px) : NULL;
@@ -293,32 +319,10 @@ void px_metrics(struct px *px, FILE *out)
 			fprintf(out, "\"} %ld\n", atomic_load(v));
 		}
 	}
-	fputs("# HELP clonelb_pool_member_up 1 when the member is enabled and healthy\n"
-	      "# TYPE clonelb_pool_member_up gauge\n",
-	      out);
-	for (unsigned i = 0; i < g->npool; i++)
-		for (unsigned k = 0; k < g->pool[i]->nsrv; k++) {
-			struct px_server *s = g->pool[i]->srv[k];
-			char ip[INET_ADDRSTRLEN];
-			inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
-			fputs("clonelb_pool_member_up{pool=\"", out);
-			label(out, g->pool[i]->name);
-			fprintf(out, "\",server=\"%s:%u\"} %d\n", ip, ntohs(s->addr.sin_port),
-				atomic_load(&s->enabled) && atomic_load(&s->up));
-		}
-	fputs("# HELP clonelb_pool_member_connections_current Back-end connections open now\n"
-	      "# TYPE clonelb_pool_member_connections_current gauge\n",
-	      out);
-	for (unsigned i = 0; i < g->npool; i++)
-		for (unsigned k = 0; k < g->pool[i]->nsrv; k++) {
-			struct px_server *s = g->pool[i]->srv[k];
-			char ip[INET_ADDRSTRLEN];
-			inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
-			fputs("clonelb_pool_member_connections_current{pool=\"", out);
-			label(out, g->pool[i]->name);
-			fprintf(out, "\",server=\"%s:%u\"} %ld\n", ip, ntohs(s->addr.sin_port),
-				atomic_load(&s->cur));
-		}
+	member_metric(out, g, "clonelb_pool_member_up", "1 when the member is enabled and healthy",
+		      member_up);
+	member_metric(out, g, "clonelb_pool_member_connections_current",
+		      "Back-end connections open now", member_cur);
 	px_gen_unref(g);
 }
 
