@@ -3,6 +3,7 @@
 Every fixture cleans up after itself, also when the test fails. Run as root
 with /usr/bin/python3 -m pytest (Debian's python sees python3-scapy).
 """
+import contextlib
 import http.client
 import json
 import os
@@ -266,15 +267,27 @@ class Nginx:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture
-def pool_servers(lab, workdir):
-    """nginx on both pool addresses, port 80; each answers "server <ip>"."""
-    servers = [Nginx(lab, ip, workdir=workdir).start() for ip in POOL_IPS]
+@contextlib.contextmanager
+def nginx_pool(lab, port=80):
+    """nginx on both pool addresses; each answers "server <ip>" and serves /big (1 MiB).
+    Stops every server it started, also when a later one fails to start."""
+    d = tempfile.mkdtemp(prefix="nginx-pool-")
+    servers = []
     try:
+        for ip in POOL_IPS:
+            servers.append(Nginx(lab, ip, port=port, workdir=d).start())
         yield servers
     finally:
         for s in servers:
             s.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def pool_servers(lab):
+    """nginx on both pool addresses, port 80, for one test."""
+    with nginx_pool(lab) as servers:
+        yield servers
 
 
 def curl(lab, url, *args, timeout=10):

@@ -7,16 +7,14 @@ No timing thresholds: every wait polls with a bound.
 import collections
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 from scapy.all import IP, TCP, Ether, Raw
 
-from conftest import CLIENT_IP, POOL_IPS, SE_SRV_IP, VIP, Daemon, Nginx, wait_for
+from conftest import CLIENT_IP, POOL_IPS, SE_SRV_IP, VIP, Daemon, nginx_pool, wait_for
 # The capture helpers and the captures fixture are shared with the engine's tests.
 from test_clone_engine import (TAP0_MAC, TAP_MAC, assert_identity, captures,  # noqa: F401
                                checksums_ok, conn_key, frame_key, tc_filters)
@@ -109,17 +107,8 @@ class Client:
 @pytest.fixture(scope="module")
 def web_servers(lab):
     """nginx on both pool addresses (port 80), each answering "server <ip>", and /big (1 MiB)."""
-    d = tempfile.mkdtemp(prefix="clone-nginx-")
-    servers = []
-    try:
-        for ip in POOL_IPS:
-            s = Nginx(lab, ip, port=80, workdir=d)
-            servers.append(s.start())
+    with nginx_pool(lab, port=80) as servers:
         yield servers
-    finally:
-        for s in servers:
-            s.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

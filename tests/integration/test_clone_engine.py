@@ -10,10 +10,8 @@ import collections
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -21,7 +19,7 @@ from scapy.all import IP, TCP, Ether, rdpcap
 from scapy.layers.inet import in4_chksum
 from scapy.utils import checksum
 
-from conftest import BUILD, CLIENT_IP, POOL_IPS, SE_SRV_IP, Nginx, wait_for
+from conftest import BUILD, CLIENT_IP, POOL_IPS, SE_SRV_IP, nginx_pool, wait_for
 
 HARNESS = os.path.join(BUILD, "src", "clone", "clone_harness")
 TAP_MAC = "02:fc:00:00:03:02"     # the tap namespace's eth0 (lab.sh)
@@ -249,17 +247,8 @@ def checksums_ok(p):
 
 @pytest.fixture(scope="module")
 def nginx(lab):
-    d = tempfile.mkdtemp(prefix="clone-nginx-")
-    servers = []
-    try:
-        for ip in POOL_IPS:
-            s = Nginx(lab, ip, port=PORT, workdir=d)
-            servers.append(s.start())
+    with nginx_pool(lab, port=PORT) as servers:
         yield servers
-    finally:
-        for s in servers:
-            s.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
