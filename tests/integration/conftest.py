@@ -45,6 +45,19 @@ def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def end_process(p, ask=None, timeout=10):
+    """Ends child @p: ask() (default: SIGTERM) lets it stop by itself within
+    @timeout seconds, then it is killed. Does nothing if it already exited."""
+    if p is None or p.poll() is not None:
+        return
+    (ask or p.terminate)()
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 class Lab:
     """The namespaces of tests/lab/lab.sh under one prefix."""
 
@@ -257,13 +270,7 @@ class Nginx:
         return str(self.port) in r.stdout
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -14,7 +14,8 @@ import time
 import pytest
 from scapy.all import IP, TCP, Ether, Raw
 
-from conftest import CLIENT_IP, POOL_IPS, SE_SRV_IP, VIP, Daemon, nginx_pool, wait_for
+from conftest import (CLIENT_IP, POOL_IPS, SE_SRV_IP, VIP, Daemon, end_process, nginx_pool,
+                      wait_for)
 # The capture helpers and the captures fixture are shared with the engine's tests.
 from test_clone_engine import (TAP0_MAC, TAP_MAC, assert_identity, captures,  # noqa: F401
                                checksums_ok, conn_key, frame_key, tc_filters)
@@ -93,13 +94,7 @@ class Client:
         return int(ok), int(nbytes), digest
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.stdin.close()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        end_process(self.p, ask=self.p.stdin.close)  # end of input: it leaves by itself
 
 
 # ---- fixtures --------------------------------------------------------------

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import POOL_IPS, VIP, Daemon, Nginx, curl, wait_for
+from conftest import POOL_IPS, VIP, Daemon, Nginx, curl, end_process, wait_for
 
 # A client in the cli namespace that holds connections and talks on command.
 # Commands on stdin: "open N" (N idle TCP connections to VIP:PORT), "req" (one HTTP/1.1
@@ -81,13 +81,7 @@ class Holder:
         return out
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.stdin.close()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        end_process(self.p, ask=self.p.stdin.close)  # end of input: it leaves by itself
 
 
 @pytest.fixture
