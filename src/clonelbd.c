@@ -28,13 +28,16 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: clonelbd [--db PATH] [--socket PATH] [--listen ADDR:PORT]\n"
-		"                [--token-file PATH] [--workers N] [--log-level LEVEL]\n"
-		"                [--web-root DIR]\n"
+		"usage: clonelbd [--db PATH] [--socket PATH] [--listen ADDR:PORT --token-file PATH\n"
+		"                [--tls-cert FILE --tls-key FILE]] [--workers N]\n"
+		"                [--log-level LEVEL] [--web-root DIR]\n"
 		"  --db PATH          configuration database (default " DEFAULT_DB ")\n"
 		"  --socket PATH      REST API Unix socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
-		"  --listen ADDR:PORT also serve the API and web UI on TCP (needs --token-file)\n"
-		"  --token-file PATH  file holding the bearer token required on TCP\n"
+		"  --listen ADDR:PORT also serve the API and web UI over HTTPS (needs --token-file)\n"
+		"  --token-file PATH  file holding the bearer token required on HTTPS\n"
+		"  --tls-cert FILE    HTTPS certificate chain (PEM); without it and --tls-key, a\n"
+		"                     self-signed pair is made once beside the database\n"
+		"  --tls-key FILE     HTTPS private key (PEM)\n"
 		"  --workers N        proxy worker threads (default: one per CPU)\n"
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  --web-root DIR     web UI files (default " DEFAULT_WEB_ROOT
@@ -121,17 +124,19 @@ int main(int argc, char **argv)
 		{"workers", required_argument, NULL, 'w'},
 		{"log-level", required_argument, NULL, 'v'},
 		{"web-root", required_argument, NULL, 'r'},
+		{"tls-cert", required_argument, NULL, 'C'},
+		{"tls-key", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *db = DEFAULT_DB, *sock = DEFAULT_SOCKET, *listen = NULL, *token_file = NULL,
-		   *web_root_flag = NULL;
+		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL;
 	struct px_conn_hook hook = clone_conn_hook_ops;
 	struct daemon d = {0};
 	struct api *api = NULL;
 	struct api_config ac;
 	unsigned workers = 0;
-	char *err = NULL, *token = NULL, *web_root = NULL, *end;
+	char *err = NULL, *token = NULL, *web_root = NULL, *db_dir = NULL, *end;
 	sigset_t sigs;
 	int c, sig, r, status = 1;
 
@@ -170,6 +175,12 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			web_root_flag = optarg;
+			break;
+		case 'C':
+			tls_cert = optarg;
+			break;
+		case 'K':
+			tls_key = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -220,12 +231,18 @@ int main(int argc, char **argv)
 	cfg_store_set_listener(d.store, on_change, &d);
 
 	web_root = find_web_root(web_root_flag, argv[0]);
+	/* The self-signed HTTPS pair lives beside the store. */
+	db_dir = xstrdup(strchr(db, '/') ? db : ".");
+	if (strrchr(db_dir, '/'))
+		*strrchr(db_dir, '/') = 0;
 	ac = (struct api_config){.socket_path = sock, .listen = listen, .token = token,
+				 .tls_cert = tls_cert, .tls_key = tls_key,
+				 .tls_dir = *db_dir ? db_dir : "/",
 				 .web_root = web_root, .store = d.store, .px = d.px, .ce = d.ce};
 	r = api_start(&ac, &api, &err);
 	if (r < 0)
 		goto out;
-	log_info("clonelbd", "ready: db %s, API on %s%s%s", db, sock, listen ? " and " : "",
+	log_info("clonelbd", "ready: db %s, API on %s%s%s", db, sock, listen ? " and https://" : "",
 		 listen ? listen : "");
 
 	for (;;) {
@@ -245,5 +262,6 @@ out:
 	cfg_store_close(d.store);
 	free(token);
 	free(web_root);
+	free(db_dir);
 	return status;
 }

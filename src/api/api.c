@@ -1,4 +1,4 @@
-/* api.c: REST API server (libmicrohttpd): routing, authentication, JSON in and out. */
+/* api.c: REST API server (libmicrohttpd): authentication and limits before any body, routing, JSON in and out. */
 #include "api/api.h"
 
 #include <errno.h>
@@ -14,30 +14,42 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "api/cert.h"
+#include "api/conns.h"
 #include "api/se.h"
 #include "api/route.h"
+#include "api/session.h"
 #include "api/static.h"
 #include "config/schema.h"
 #include "lib/util.h"
+#include "log.h"
+
+#define SESSION_COOKIE "clonelb_session"
 
 struct api_listener {
 	struct api *api;
-	bool tcp; /* requests must carry the token */
+	bool tcp; /* HTTPS; requests must carry the token or a session */
+	int fd;   /* listening socket until the acceptor owns it */
 	struct MHD_Daemon *d;
+	struct api_gate gate;
 };
 
 struct api {
 	struct api_config cfg;
 	struct api_router router;
 	struct api_listener unix_l, tcp_l;
+	struct api_acceptor *acceptor;
+	struct api_sessions *sessions;
+	struct api_cert cert;
 	char *socket_path;
 };
 
-/* Per-request upload buffer. */
+/* Per-request state, made once the headers are in and checked. */
 struct req {
 	char *buf;
 	size_t len;
-	bool too_big;
+	size_t limit;    /* the most body this request may bring */
+	bool authorized; /* token, session, or the Unix socket */
 };
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
@@ -111,16 +123,7 @@ static bool token_equal(const char *a, const char *b)
 	return d == 0;
 }
 
-/* A value a cookie can carry unquoted (RFC 6265 cookie-octet). */
-static bool cookie_safe(const char *s)
-{
-	for (; *s; s++)
-		if (*s <= 0x20 || *s >= 0x7f || strchr("\",;\\", *s))
-			return false;
-	return true;
-}
-
-/* Token check for TCP: "Authorization: Bearer <token>" or the UI's cookie. */
+/* Token check for TCP: "Authorization: Bearer <token>" or a session of the UI. */
 static bool authorized(struct api_listener *l, struct MHD_Connection *c)
 {
 	const char *h, *cookie;
@@ -132,29 +135,34 @@ static bool authorized(struct api_listener *l, struct MHD_Connection *c)
 	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (h && strncmp(h, "Bearer ", 7) == 0 && token_equal(h + 7, l->api->cfg.token))
 		return true;
-	cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "clonelb_token");
-	return cookie && token_equal(cookie, l->api->cfg.token);
+	cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, SESSION_COOKIE);
+	return cookie && api_session_valid(l->api->sessions, cookie);
 }
 
 /*
- * POST /api/login {"token": "..."}: the web UI's login. A right token gets 204
- * and the HttpOnly cookie that authorizes the UI's later requests; a wrong
- * one 401 with an error naming the field. POST /api/logout clears the cookie.
+ * POST /api/login {"token": "..."}: the web UI's login. A right token opens a
+ * session: 204 and a cookie holding the session's random id (never the
+ * token), Secure, HttpOnly and SameSite=Strict. A wrong token gets 401 with
+ * an error naming the field. POST /api/logout ends the session and clears
+ * the cookie.
  */
 static enum MHD_Result login(struct api_listener *l, struct MHD_Connection *c, const char *url,
-			     const char *method, struct req *rq)
+			     struct req *rq)
 {
 	const char *want = l->api->cfg.token, *tok;
+	char id[API_SESSION_ID_LEN + 1];
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	json_t *body = NULL;
 	char *err = NULL, *cookie;
 
-	if (strcmp(method, "POST"))
-		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-				  "method is not allowed on this path (POST)");
 	if (strcmp(url, "/api/logout") == 0) {
-		cookie = xstrdup("clonelb_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+		if (l->tcp)
+			api_session_close(l->api->sessions,
+					  MHD_lookup_connection_value(c, MHD_COOKIE_KIND,
+								      SESSION_COOKIE));
+		cookie = xstrdup(SESSION_COOKIE
+				 "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
 	} else {
 		if (api_decode_body(rq->buf, rq->len, &body, &err) < 0)
 			return reply(c, -EINVAL, 0, NULL, err);
@@ -170,11 +178,13 @@ static enum MHD_Result login(struct api_listener *l, struct MHD_Connection *c, c
 						 : "token: log in on the --listen address");
 		}
 		json_decref(body);
-		if (!cookie_safe(want))
-			return send_error(c, MHD_HTTP_BAD_REQUEST,
-					  "token: has characters a cookie cannot carry; use a token "
-					  "of letters and digits");
-		cookie = xasprintf("clonelb_token=%s; Path=/; HttpOnly; SameSite=Strict", want);
+		if (api_session_open(l->api->sessions, id) < 0)
+			return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					  "login: no randomness for a session id");
+		cookie = xasprintf(SESSION_COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
+				   id);
+		explicit_bzero(id, sizeof(id));
+		api_gate_trust(c);
 	}
 	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(r, "Set-Cookie", cookie);
@@ -220,8 +230,8 @@ static enum MHD_Result metrics(struct api *api, struct MHD_Connection *c)
 	return send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf);
 }
 
-/* Answers /api/... through api_route(): the body is read, size-checked and
- * decoded here, the rest is the router's. */
+/* Answers /api/... through api_route(): the body is decoded here, the rest
+ * is the router's. */
 static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, const char *url,
 				 const char *method, struct req *rq)
 {
@@ -232,11 +242,6 @@ static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, cons
 	unsigned status;
 
 	if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) {
-		if (rq->too_big) {
-			err = xasprintf("request body: larger than the limit of %d bytes (1 MiB)",
-					API_MAX_BODY);
-			return reply(c, -E2BIG, 0, NULL, err);
-		}
 		int r = api_decode_body(rq->buf, rq->len, &body, &err);
 		if (r < 0)
 			return reply(c, r, 0, NULL, err);
@@ -249,42 +254,159 @@ static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, cons
 	return send_json(c, status, out);
 }
 
+static bool is_login(const char *url)
+{
+	return strcmp(url, "/api/login") == 0 || strcmp(url, "/api/logout") == 0;
+}
+
+static bool is_api(const char *url)
+{
+	return strncmp(url, "/api/", 5) == 0 || strcmp(url, "/api") == 0 ||
+	       strcmp(url, "/metrics") == 0;
+}
+
+/*
+ * The methods @url answers, as the Allow header lists them, from the shape of
+ * the path (the routes of route.c): known before any body is read, so a wrong
+ * method costs nothing. NULL when the path itself is unknown (the router
+ * answers 404).
+ */
+static const char *allowed_methods(const char *url)
+{
+	int parts = 0;
+
+	if (is_login(url))
+		return "POST";
+	if (strcmp(url, "/metrics") == 0)
+		return "GET";
+	if (!is_api(url))
+		return "GET, HEAD"; /* the web UI's files */
+	if (strcmp(url, "/api/se/interfaces") == 0)
+		return "GET";
+	for (const char *p = url + 4; *p; p++)
+		if (*p == '/' && p[1] && p[1] != '/')
+			parts++;
+	switch (parts) {
+	case 1:
+		return "GET, POST";
+	case 2:
+		return "GET, PUT, PATCH, DELETE";
+	case 3:
+		return "GET";
+	default:
+		return NULL;
+	}
+}
+
+static bool method_listed(const char *list, const char *method)
+{
+	size_t n = strlen(method);
+
+	for (const char *p = list; *p;) {
+		if (strncmp(p, method, n) == 0 && (p[n] == ',' || !p[n]))
+			return true;
+		p = strchr(p, ',');
+		if (!p)
+			break;
+		p += strspn(p, ", ");
+	}
+	return false;
+}
+
+static enum MHD_Result send_error_allow(struct MHD_Connection *c, const char *method,
+					const char *allow)
+{
+	char *msg = xasprintf("method %s is not allowed on this path (allowed: %s)", method, allow);
+	json_t *v = json_pack("{s:s}", "error", msg);
+	char *body = json_dumps(v, JSON_INDENT(2));
+	char *withnl = xasprintf("%s\n", body);
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(withnl), withnl, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+	MHD_destroy_response(r);
+	free(body);
+	free(msg);
+	json_decref(v);
+	return ret;
+}
+
+/*
+ * First call of a request, with its headers and before any byte of its body:
+ * everything that can be decided now is (405, 401, 413), so a refused request
+ * is answered at once and MHD closes the connection without reading its body.
+ * A stranger may bring a body only to the login, and a small one.
+ */
+static enum MHD_Result begin(struct api_listener *l, struct MHD_Connection *c, const char *url,
+			     const char *method, void **con_cls)
+{
+	const char *allow = allowed_methods(url);
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+	bool authz = authorized(l, c);
+	size_t limit;
+	struct req *rq;
+	char *err;
+
+	if (allow && !method_listed(allow, method))
+		return send_error_allow(c, method, allow);
+	if (is_api(url) && !is_login(url) && !authz)
+		return send_error(c, MHD_HTTP_UNAUTHORIZED,
+				  "missing or wrong token: send Authorization: Bearer <token>");
+	limit = is_login(url) ? API_MAX_LOGIN_BODY : authz ? API_MAX_BODY : 0;
+	if (len > limit) {
+		err = limit ? xasprintf("request body: %llu bytes is larger than the limit of %zu "
+					"bytes",
+					len, limit)
+			    : xstrdup("request body: not accepted before login");
+		return reply(c, -E2BIG, 0, NULL, err);
+	}
+	*con_cls = rq = xcalloc(1, sizeof(*rq));
+	rq->limit = limit;
+	rq->authorized = authz;
+	return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
 {
 	struct api_listener *l = cls;
 	struct req *rq = *con_cls;
-	if (!rq) {
-		*con_cls = rq = xcalloc(1, sizeof(*rq));
-		return MHD_YES;
-	}
+
+	if (!rq)
+		return begin(l, c, url, method, con_cls);
 	if (*upload_size) {
-		/* Keep reading past the limit so the client gets a clean 413. */
-		if (rq->len + *upload_size > API_MAX_BODY) {
-			rq->too_big = true;
-		} else {
-			rq->buf = realloc(rq->buf, rq->len + *upload_size + 1);
-			if (!rq->buf)
-				abort();
-			memcpy(rq->buf + rq->len, upload, *upload_size);
-			rq->len += *upload_size;
-			rq->buf[rq->len] = 0;
-		}
+		/* Only a body without Content-Length gets here past its limit;
+		 * MHD cannot answer in the middle of a body, so the connection
+		 * is closed rather than read further. */
+		if (*upload_size > rq->limit - rq->len)
+			return MHD_NO;
+		rq->buf = realloc(rq->buf, rq->len + *upload_size + 1);
+		if (!rq->buf)
+			abort();
+		memcpy(rq->buf + rq->len, upload, *upload_size);
+		rq->len += *upload_size;
+		rq->buf[rq->len] = 0;
 		*upload_size = 0;
 		return MHD_YES;
 	}
-
-	if (strcmp(url, "/api/login") == 0 || strcmp(url, "/api/logout") == 0)
-		return login(l, c, url, method, rq);
-	if (strncmp(url, "/api/", 5) && strcmp(url, "/api") && strcmp(url, "/metrics"))
-		return api_static(l->api->cfg.web_root, c, url, authorized(l, c));
-	if (!authorized(l, c))
-		return send_error(c, MHD_HTTP_UNAUTHORIZED,
-				  "missing or wrong token: send Authorization: Bearer <token>");
+	if (rq->authorized) {
+		/* A whole authorized request: no longer a stranger. */
+		api_gate_trust(c);
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, API_TIMEOUT);
+	}
+	if (is_login(url))
+		return login(l, c, url, rq);
+	if (!is_api(url))
+		return api_static(l->api->cfg.web_root, c, url, rq->authorized);
 	if (strcmp(url, "/metrics") == 0)
 		return metrics(l->api, c);
-
 	return route_api(l->api, c, url, method, rq);
 }
 
@@ -300,16 +422,33 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
-static int start_listener(struct api_listener *l, int fd, char **ret_err)
+static int start_listener(struct api_listener *l, char **ret_err)
 {
-	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-					MHD_USE_ERROR_LOG,
-				0, NULL, NULL, handle, l, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-				MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+	struct api *api = l->api;
+	struct MHD_OptionItem tls[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, api->cert.cert_pem},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, api->cert.key_pem},
+		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)API_TLS_PRIORITIES},
+		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, API_TCP_MAX_PER_ADDR, NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG | (l->tcp ? MHD_USE_TLS : 0);
+
+	l->gate.name = l->tcp ? "tcp" : "unix";
+	l->gate.cap = l->tcp ? API_TCP_MAX_CONN : API_UNIX_MAX_CONN;
+	/* The gate keeps the count below the cap; MHD's own limit, which would
+	 * close new connections instead of old strangers, stays out of reach. */
+	l->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, l, MHD_OPTION_NOTIFY_COMPLETED,
+				completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, api_gate_notify,
+				&l->gate, MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned)API_STRANGER_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
+				4 * l->gate.cap + 256u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				(size_t)API_CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log,
+				NULL, MHD_OPTION_ARRAY, l->tcp ? tls : &tls[4], MHD_OPTION_END);
 	if (!l->d) {
-		*ret_err = xasprintf("cannot start the API server");
-		close(fd);
+		*ret_err = xasprintf("cannot start the API server on the %s listener%s",
+				     l->gate.name, l->tcp ? " (TLS certificate or key refused)" : "");
 		return -EIO;
 	}
 	return 0;
@@ -390,10 +529,28 @@ static int tcp_socket(const char *spec, char **ret_err)
 	return fd;
 }
 
+/* The HTTPS listener's certificate, logged so a client can pin it. */
+static int load_cert(struct api *api, char **ret_err)
+{
+	struct api_cert_source src = {.cert_file = api->cfg.tls_cert,
+				      .key_file = api->cfg.tls_key,
+				      .dir = api->cfg.tls_dir ? api->cfg.tls_dir : "."};
+	int r = api_cert_load(&src, &api->cert, ret_err);
+
+	if (r < 0)
+		return r;
+	log_info("api", "HTTPS certificate %s%s, SHA256 fingerprint %s", api->cert.cert_path,
+		 api->cert.generated ? " (self-signed, generated now)" : "",
+		 api->cert.fingerprint);
+	return 0;
+}
+
 int api_start(const struct api_config *cfg, struct api **ret, char **ret_err)
 {
 	struct api *api = xcalloc(1, sizeof(*api));
-	int fd, r;
+	struct api_accept_spec specs[2];
+	unsigned n = 0;
+	int r;
 
 	api->cfg = *cfg;
 	api->router = (struct api_router){.store = cfg->store,
@@ -402,32 +559,48 @@ int api_start(const struct api_config *cfg, struct api **ret, char **ret_err)
 					  .se_uuid = cfg->ce ? clone_se_uuid(cfg->ce) : NULL,
 					  .ctx = api};
 	api->unix_l.api = api->tcp_l.api = api;
+	api->unix_l.fd = api->tcp_l.fd = -1;
 	api->tcp_l.tcp = true;
+	api->sessions = api_sessions_new();
+	if (!cfg->listen && (cfg->tls_cert || cfg->tls_key)) {
+		*ret_err = xasprintf("%s needs --listen", cfg->tls_cert ? "--tls-cert" : "--tls-key");
+		r = -EINVAL;
+		goto fail;
+	}
 	if (cfg->listen && (!cfg->token || !*cfg->token)) {
 		*ret_err = xasprintf("--listen %s needs --token-file with a non-empty token",
 				     cfg->listen);
-		free(api);
-		return -EINVAL;
-	}
-	fd = unix_socket(cfg->socket_path, ret_err);
-	if (fd < 0) {
-		free(api);
-		return fd;
-	}
-	api->socket_path = xstrdup(cfg->socket_path);
-	r = start_listener(&api->unix_l, fd, ret_err);
-	if (r < 0)
+		r = -EINVAL;
 		goto fail;
+	}
 	if (cfg->listen) {
-		fd = tcp_socket(cfg->listen, ret_err);
-		if (fd < 0) {
-			r = fd;
-			goto fail;
-		}
-		r = start_listener(&api->tcp_l, fd, ret_err);
+		r = load_cert(api, ret_err);
 		if (r < 0)
 			goto fail;
 	}
+	r = unix_socket(cfg->socket_path, ret_err);
+	if (r < 0)
+		goto fail;
+	api->unix_l.fd = r;
+	api->socket_path = xstrdup(cfg->socket_path);
+	if (cfg->listen) {
+		r = tcp_socket(cfg->listen, ret_err);
+		if (r < 0)
+			goto fail;
+		api->tcp_l.fd = r;
+	}
+	r = start_listener(&api->unix_l, ret_err);
+	if (r == 0 && cfg->listen)
+		r = start_listener(&api->tcp_l, ret_err);
+	if (r < 0)
+		goto fail;
+	specs[n++] = (struct api_accept_spec){api->unix_l.fd, api->unix_l.d, &api->unix_l.gate};
+	if (cfg->listen)
+		specs[n++] = (struct api_accept_spec){api->tcp_l.fd, api->tcp_l.d, &api->tcp_l.gate};
+	r = api_acceptor_start(specs, n, &api->acceptor, ret_err);
+	if (r < 0)
+		goto fail;
+	api->unix_l.fd = api->tcp_l.fd = -1; /* the acceptor's now */
 	*ret = api;
 	return 0;
 fail:
@@ -439,6 +612,11 @@ void api_stop(struct api *api)
 {
 	if (!api)
 		return;
+	api_acceptor_stop(api->acceptor);
+	if (api->unix_l.fd != -1)
+		close(api->unix_l.fd);
+	if (api->tcp_l.fd != -1)
+		close(api->tcp_l.fd);
 	if (api->tcp_l.d)
 		MHD_stop_daemon(api->tcp_l.d);
 	if (api->unix_l.d)
@@ -446,5 +624,7 @@ void api_stop(struct api *api)
 	if (api->socket_path)
 		unlink(api->socket_path);
 	free(api->socket_path);
+	api_sessions_free(api->sessions);
+	api_cert_free(&api->cert);
 	free(api);
 }

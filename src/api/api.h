@@ -1,4 +1,4 @@
-/* api.h: the REST API (DESIGN.md section 4) over a Unix socket and, optionally, token-protected TCP. */
+/* api.h: the REST API (docs/api.md) over a Unix socket and, optionally, HTTPS with a token on TCP. */
 #ifndef CLONELB_API_API_H
 #define CLONELB_API_API_H
 
@@ -10,8 +10,11 @@ struct api;
 
 struct api_config {
 	const char *socket_path; /* Unix socket, created mode 0600 */
-	const char *listen;      /* "ADDR:PORT" for TCP, or NULL */
+	const char *listen;      /* "ADDR:PORT" for HTTPS, or NULL */
 	const char *token;       /* required on TCP: Authorization: Bearer <token> */
+	const char *tls_cert;    /* --tls-cert PEM file, or NULL */
+	const char *tls_key;     /* --tls-key PEM file, or NULL */
+	const char *tls_dir;     /* where the self-signed pair is kept without them */
 	const char *web_root;    /* directory of the web UI's static files, or NULL */
 	struct cfg_store *store;
 	struct px *px;           /* may be NULL */
@@ -20,6 +23,30 @@ struct api_config {
 
 /* Largest request body accepted; larger ones get 413. */
 #define API_MAX_BODY (1024 * 1024)
+/* Largest body of POST /api/login, the one body read before the token is known. */
+#define API_MAX_LOGIN_BODY 4096
+
+/*
+ * The bounds that hold under attack (docs/api.md, "Limits"). A connection
+ * that has not yet completed an authorized request is a stranger: it has
+ * API_STRANGER_TIMEOUT seconds of silence before it is closed and gives way
+ * to a new connection when its listener is full. Each listener has its own
+ * cap, so a flood of the TCP side never reaches the Unix socket. Descriptors
+ * the API may hold: the two caps, plus the accept loop's queue and spare.
+ */
+#define API_UNIX_MAX_CONN 64
+#define API_TCP_MAX_CONN 256
+#define API_TCP_MAX_PER_ADDR 16
+#define API_STRANGER_TIMEOUT 5
+#define API_TIMEOUT 60
+/* MHD's per-connection memory: request line, headers, its own buffers. */
+#define API_CONN_MEMORY (32 * 1024)
+/* GnuTLS priorities of the HTTPS listener: TLS 1.3 and TLS 1.2 with ECDHE
+ * and AEAD ciphers only (forward secret, no CBC, no static RSA). */
+#define API_TLS_PRIORITIES                                                             \
+	"NONE:+VERS-TLS1.3:+VERS-TLS1.2:+ECDHE-ECDSA:+ECDHE-RSA:+AES-256-GCM:+AES-128-GCM:" \
+	"+CHACHA20-POLY1305:+AEAD:+SIGN-ALL:+GROUP-X25519:+GROUP-SECP256R1:"            \
+	"+GROUP-SECP384R1:+COMP-NULL:+CTYPE-X509:%SERVER_PRECEDENCE"
 
 /*
  * Starts serving on the configured sockets (own threads). Returns 0 and *ret
