@@ -9,6 +9,10 @@
 #include "lib/util.h"
 #include "proxy/px_int.h"
 
+/* The default suites of a TLS virtual service (docs/dataplane.md). */
+#define PX_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!SHA1"
+#define PX_TLS13_SUITES "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
+
 static char *ssl_errstr(const char *what)
 {
 	unsigned long e = ERR_get_error();
@@ -21,8 +25,8 @@ static char *ssl_errstr(const char *what)
 }
 
 /*
- * Builds a server SSL_CTX (TLS 1.2 and 1.3) from a PEM certificate chain and
- * a PEM private key. Returns 0 and *ret (release with SSL_CTX_free()), or
+ * Builds a server SSL_CTX (TLS 1.2 and 1.3, forward-secret AEAD suites only)
+ * from a PEM certificate chain and a PEM private key. Returns 0 and *ret (release with SSL_CTX_free()), or
  * -EINVAL with *ret_err (caller frees) saying what is wrong.
  */
 int px_tls_ctx(const char *cert_pem, const char *key_pem, SSL_CTX **ret, char **ret_err)
@@ -43,6 +47,16 @@ int px_tls_ctx(const char *cert_pem, const char *key_pem, SSL_CTX **ret, char **
 		return -ENOMEM;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Forward-secret AEAD suites only: ECDHE with AES-GCM or ChaCha20-Poly1305
+	 * in TLS 1.2 (no CBC, so no Lucky13; no static RSA key exchange) and
+	 * OpenSSL's TLS 1.3 suites, which are all AEAD. */
+	if (SSL_CTX_set_cipher_list(ctx, PX_TLS12_CIPHERS) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, PX_TLS13_SUITES) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
+		*ret_err = ssl_errstr("cannot set the TLS cipher suites");
+		SSL_CTX_free(ctx);
+		return -EINVAL;
+	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
 					 SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/* Partial writes and a moving buffer fit the relay's pending-bytes
