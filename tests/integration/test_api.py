@@ -150,8 +150,8 @@ def test_tcp_listener_needs_the_token(lab, workdir):
     d = Daemon(lab, workdir, ["--listen", "127.0.0.1:8443", "--token-file", token_file]).start()
     try:
         def get(*hdr):
-            r = lab.run("se", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                        *sum((["-H", h] for h in hdr), []), "http://127.0.0.1:8443/api/pool", check=False)
+            r = lab.run("se", "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                        *sum((["-H", h] for h in hdr), []), "https://127.0.0.1:8443/api/pool", check=False)
             return r.stdout
         assert get() == "401"
         assert get("Authorization: Bearer wrong") == "401"

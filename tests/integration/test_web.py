@@ -1,6 +1,6 @@
 """Web UI (issue 5): end-to-end in headless Debian chromium, driven by web/tests/e2e.mjs (playwright-core).
 
-clonelbd listens on 127.0.0.1 inside the lab's se namespace with a token; node
+clonelbd listens (HTTPS, self-signed) on 127.0.0.1 inside the lab's se namespace with a token; node
 and chromium run in that namespace too. The script creates a traffic clone
 profile with two clone servers through the forms, checks that a bad MAC is
 shown beside the MAC field and saves nothing, attaches the profile to a
@@ -65,12 +65,14 @@ def send_traffic(lab, results):
 
 def run_e2e(lab, token, workdir, traffic):
     shots = os.environ.get("CLONELB_UI_SHOTS") or os.path.join(workdir, "shots")
-    argv = ["node", E2E, "--base", f"http://127.0.0.1:{PORT}", "--token-file", token,
+    argv = ["node", E2E, "--base", f"https://127.0.0.1:{PORT}", "--token-file", token,
             "--vs", "web", "--shots", shots]
     if traffic:
         argv.append("--traffic")
+    # The script's own API calls verify the daemon's self-signed certificate.
+    env = dict(os.environ, NODE_EXTRA_CA_CERTS=os.path.join(workdir, "api-cert.pem"))
     proc = lab.popen("se", *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                     stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
     out, codes, sender = [], [], None
     try:
         for line in proc.stdout:
@@ -118,7 +120,7 @@ def test_web_ui_stats_counters_rise(lab, ui, workdir):
 
 def http(lab, method, path, *args):
     """One request to the TCP listener from inside se; returns (status, headers text, body text)."""
-    r = lab.run("se", "curl", "-sS", "-i", "-X", method, *args, f"http://127.0.0.1:{PORT}{path}")
+    r = lab.run("se", "curl", "-sSk", "-i", "-X", method, *args, f"https://127.0.0.1:{PORT}{path}")
     head, _, body = r.stdout.replace("\r\n", "\n").partition("\n\n")
     return int(head.split()[1]), head, body
 
@@ -142,7 +144,12 @@ def test_login_cookie_and_static_files(lab, ui):
     status, head, _ = http(lab, "POST", "/api/login", "-d", json.dumps({"token": token}))
     assert status == 204, head
     cookie = next(ln for ln in head.splitlines() if ln.lower().startswith("set-cookie:"))
-    assert f"clonelb_token={token};" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    # The cookie holds a session id, never the token, and never leaves HTTPS.
+    assert token not in cookie, cookie
+    session = cookie.split(":", 1)[1].strip().split(";")[0]
+    assert session.startswith("clonelb_session=") and len(session) > len("clonelb_session=") + 32, cookie
+    for flag in ("Secure", "HttpOnly", "SameSite=Strict"):
+        assert flag in [a.strip() for a in cookie.split(";")], cookie
 
     # Without the cookie: 401 from the API, the login page for any page,
     # but the login page's own assets.
@@ -153,10 +160,12 @@ def test_login_cookie_and_static_files(lab, ui):
         assert "frame-ancestors 'none'" in head, head  # the pages are never framed
     assert http(lab, "GET", "/assets/app.css")[0] == 200
     # With it: the API and the app.
-    status, _, body = http(lab, "GET", "/api/pool", "-b", f"clonelb_token={token}")
+    status, _, body = http(lab, "GET", "/api/pool", "-b", session)
     assert status == 200 and json.loads(body)["count"] == 1
-    status, _, body = http(lab, "GET", "/", "-b", f"clonelb_token={token}")
+    status, _, body = http(lab, "GET", "/", "-b", session)
     assert status == 200 and 'id="main"' in body
-    assert http(lab, "GET", "/api/pool", "-b", "clonelb_token=wrong")[0] == 401
-    status, head, _ = http(lab, "POST", "/api/logout")
+    assert http(lab, "GET", "/api/pool", "-b", "clonelb_session=" + "0" * 64)[0] == 401
+    assert http(lab, "GET", "/api/pool", "-b", f"clonelb_token={token}")[0] == 401  # the old cookie
+    status, head, _ = http(lab, "POST", "/api/logout", "-b", session)
     assert status == 204 and "Max-Age=0" in head
+    assert http(lab, "GET", "/api/pool", "-b", session)[0] == 401  # the session has ended

@@ -1,7 +1,10 @@
 // e2e.mjs: end-to-end tests of the web UI in Debian's headless chromium against a running clonelbd.
 //
-// Usage: node web/tests/e2e.mjs --base http://127.0.0.1:8443 --token-file F --vs web
+// Usage: node web/tests/e2e.mjs --base https://127.0.0.1:8443 --token-file F --vs web
 //                               [--shots DIR] [--traffic]
+// clonelbd serves HTTPS only: the script's own API calls verify its
+// certificate (give it with NODE_EXTRA_CA_CERTS); chromium is told to accept
+// the self-signed one.
 // The virtual service --vs must exist (with a pool) and have no clone
 // profile; the SE must have interface tap0 on 10.10.3.0/24 (tests/lab). With
 // --traffic the script prints "WAIT traffic" once the stats page shows, reads
@@ -97,6 +100,7 @@ const ctx = await chromium.launchPersistentContext(userDir, {
 	args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
 		'--disable-background-networking', '--disable-component-update', '--disable-sync'],
 	viewport: { width: 1200, height: 800 },
+	ignoreHTTPSErrors: true,
 });
 const page = ctx.pages()[0] || await ctx.newPage();
 page.setDefaultTimeout(20000);
@@ -136,8 +140,12 @@ try {
 		await page.locator('#profiles').waitFor();
 		check(true, 'after login the page first asked for shows');
 		const cookies = await ctx.cookies(BASE);
-		const c = cookies.find((x) => x.name === 'clonelb_token');
-		check(c && c.httpOnly, 'the session cookie is HttpOnly');
+		const c = cookies.find((x) => x.name === 'clonelb_session');
+		check(c && c.httpOnly && c.secure && c.sameSite === 'Strict',
+			'the session cookie is Secure, HttpOnly and SameSite=Strict', JSON.stringify(c));
+		check(c && c.value !== TOKEN && !c.value.includes(TOKEN) && /^[0-9a-f]{64}$/.test(c.value),
+			'the session cookie holds a session id, not the token');
+		check(!cookies.some((x) => x.value.includes(TOKEN)), 'no cookie holds the token');
 	});
 
 	await step('create a traffic clone profile with two clone servers', async () => {
