@@ -222,6 +222,8 @@ static enum MHD_Result metrics(struct api *api, struct MHD_Connection *c)
 		json_decref(all);
 		free(err);
 	}
+	api_gate_metrics((struct api_gate *const[]){&api->unix_l.gate, &api->tcp_l.gate},
+			 api->tcp_l.d ? 2 : 1, f);
 	if (api->cfg.px)
 		px_metrics(api->cfg.px, f);
 	if (api->cfg.ce)
@@ -432,8 +434,12 @@ static int start_listener(struct api_listener *l, char **ret_err)
 		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, API_TCP_MAX_PER_ADDR, NULL},
 		{MHD_OPTION_END, 0, NULL},
 	};
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG | (l->tcp ? MHD_USE_TLS : 0);
+	/* poll(), not epoll: MHD 0.9.75's epoll loop, after a full batch of
+	 * events, waits again with the full timeout before it handles any,
+	 * which under a flood leaves evicted connections open for seconds.
+	 * The caps keep poll()'s sets a few hundred descriptors long. */
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG | (l->tcp ? MHD_USE_TLS : 0);
 
 	l->gate.name = l->tcp ? "tcp" : "unix";
 	l->gate.cap = l->tcp ? API_TCP_MAX_CONN : API_UNIX_MAX_CONN;
@@ -486,7 +492,7 @@ static int unix_socket(const char *path, char **ret_err)
 	mode_t old = umask(0177);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (r == -1 || chmod(path, 0600) == -1 || listen(fd, 128) == -1) {
+	if (r == -1 || chmod(path, 0600) == -1 || listen(fd, 1024) == -1) {
 		r = -errno;
 		*ret_err = xasprintf("--socket: %s: %s", path, strerror(errno));
 		close(fd);
@@ -520,7 +526,7 @@ static int tcp_socket(const char *spec, char **ret_err)
 	if (fd == -1)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(fd, 128) == -1) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(fd, 1024) == -1) {
 		r = -errno;
 		*ret_err = xasprintf("--listen: %s: %s", spec, strerror(errno));
 		close(fd);

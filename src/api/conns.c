@@ -16,10 +16,12 @@
 #include "lib/util.h"
 #include "log.h"
 
-/* Connections accepted but not yet taken up by the MHD thread, per listener,
- * past the cap: a flood faster than MHD can start connections waits in the
- * kernel backlog instead of in memory. */
+/* Connections accepted but not yet taken up by the MHD thread, per listener:
+ * a flood faster than MHD can start connections waits in the kernel backlog,
+ * in arrival order, instead of in memory. */
 #define QUEUE_MAX 64u
+/* How often a listener whose queue is full is looked at again (ms). */
+#define QUEUE_RETRY_MS 10
 
 struct api_conn {
 	struct api_conn *prev, *next;
@@ -99,6 +101,29 @@ void api_gate_trust(struct MHD_Connection *c)
 
 	if (k && k->stranger)
 		unlink_conn(k->gate, k);
+}
+
+void api_gate_metrics(struct api_gate *const *gates, unsigned n, FILE *f)
+{
+	static const char *const fam[][3] = {
+		{"clonelb_api_connections", "gauge", "Open connections per API listener."},
+		{"clonelb_api_connections_refused_total", "counter",
+		 "Connections the API refused (per-address cap, full queue, no descriptors)."},
+		{"clonelb_api_connections_evicted_total", "counter",
+		 "Connections ended before an authorized request, to make room for a new one."},
+	};
+
+	for (int i = 0; i < 3; i++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam[i][0], fam[i][2], fam[i][0],
+			fam[i][1]);
+		for (unsigned k = 0; k < n; k++) {
+			const struct api_gate *g = gates[k];
+			unsigned long v = i == 0 ? atomic_load(&g->open)
+				       : i == 1 ? atomic_load(&g->refused)
+						: atomic_load(&g->evicted);
+			fprintf(f, "%s{listener=\"%s\"} %lu\n", fam[i][0], g->name, v);
+		}
+	}
 }
 
 /* One line a second per cause, with the count of what it stands for. */
@@ -187,6 +212,11 @@ static bool refuse_with_spare(struct api_acceptor *a, struct api_accept_spec *l,
 	return done;
 }
 
+static bool queue_full(const struct api_gate *g)
+{
+	return atomic_load(&g->queued) >= QUEUE_MAX;
+}
+
 /* Accepts what waits on @l, up to a batch, so one busy listener does not
  * starve the other. Returns false when the loop should back off. */
 static bool accept_batch(struct api_acceptor *a, struct api_accept_spec *l)
@@ -195,7 +225,7 @@ static bool accept_batch(struct api_acceptor *a, struct api_accept_spec *l)
 	struct sockaddr_storage ss;
 	unsigned long n = 0;
 
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < 64 && !queue_full(g); i++) {
 		socklen_t len = sizeof(ss);
 		int s = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
@@ -208,8 +238,8 @@ static bool accept_batch(struct api_acceptor *a, struct api_accept_spec *l)
 				return false;
 			return true; /* EAGAIN: drained */
 		}
-		if (atomic_load(&g->open) + atomic_load(&g->queued) >= g->cap + QUEUE_MAX) {
-			/* MHD is behind: this connection could only wait in memory. */
+		if (atomic_load(&g->open) >= 2 * g->cap) {
+			/* Evicted strangers not yet closed: MHD is far behind. */
 			close(s);
 			atomic_fetch_add(&g->refused, 1);
 			if (ratelog_due(&a->full, &n))
@@ -233,12 +263,17 @@ static void *accept_main(void *arg)
 	struct pollfd p[5];
 
 	for (;;) {
-		bool backoff = false;
+		bool backoff = false, held = false;
 
-		for (unsigned i = 0; i < a->n; i++)
-			p[i] = (struct pollfd){.fd = a->l[i].fd, .events = POLLIN};
+		/* A listener whose queue is full is left out until MHD catches up:
+		 * its clients wait in the backlog. */
+		for (unsigned i = 0; i < a->n; i++) {
+			bool full = queue_full(a->l[i].gate);
+			p[i] = (struct pollfd){.fd = full ? -1 : a->l[i].fd, .events = POLLIN};
+			held |= full;
+		}
 		p[a->n] = (struct pollfd){.fd = a->wake[0], .events = POLLIN};
-		if (poll(p, a->n + 1, -1) == -1) {
+		if (poll(p, a->n + 1, held ? QUEUE_RETRY_MS : -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			backoff = true;

@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 struct api_conn;
 
@@ -36,6 +37,10 @@ void api_gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 
 /* Marks @c as having completed an authorized request: it no longer gives way. */
 void api_gate_trust(struct MHD_Connection *c);
+
+/* Prints the @n gates' gauges and counters in Prometheus text format, one
+ * family at a time, labelled listener="unix" or "tcp". */
+void api_gate_metrics(struct api_gate *const *gates, unsigned n, FILE *f);
 
 /* MHD_OPTION_EXTERNAL_LOGGER: MHD's messages, each cause at most once a second. */
 void api_mhd_log(void *cls, const char *fmt, va_list ap);

@@ -14,6 +14,7 @@ import resource
 import socket
 import ssl
 import stat
+import struct
 import subprocess
 import threading
 import time
@@ -117,6 +118,24 @@ def https(lab, path, *args, token=TOKEN, cafile=None):
                 "\n%{http_code}", *args, f"https://127.0.0.1:{PORT}{path}", check=False, timeout=20)
     body, _, code = r.stdout.rpartition("\n")
     return int(code or 0), body
+
+
+def get_unix(d, path):
+    """GET on the Unix socket; (status, body), or None when the socket did not take the
+    connection (its backlog is full for a moment under a flood)."""
+    try:
+        return d.api("GET", path)
+    except OSError:
+        return None
+
+
+def metric(d, name, listener):
+    """One of the API's own counters from /metrics (Unix socket)."""
+    status, text = wait_for(lambda: get_unix(d, "/metrics"), timeout=20, what="/metrics")
+    assert status == 200, text
+    m = re.search(rf'^{name}{{listener="{listener}"}} (\d+)$', text, re.M)
+    assert m, f"{name}{{listener={listener}}} missing from /metrics"
+    return int(m.group(1))
 
 
 def vmrss_kib(pid):
@@ -322,12 +341,16 @@ def test_slowloris_on_https_leaves_management_reachable(lab, api):
                   "-s", "8192", "-t", "GET", "-u", f"https://{SE_CLI_IP}:{PORT}/api/pool",
                   "-p", "3", "-o", log, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # The attack is on: the listener holds connections from the attacker.
+        # The attack is on: the listener holds what the per-address cap
+        # allows and has refused hundreds more.
         def attacker_conns():
             r = lab.run("se", "ss", "-Htn", "state", "established", f"( sport = :{PORT} )",
                         "dst", CLIENT_IP, check=False)
             return len(r.stdout.splitlines())
-        wait_for(lambda: attacker_conns() >= TCP_MAX_PER_ADDR, timeout=20, what="slowloris connections")
+        wait_for(lambda: metric(api, "clonelb_api_connections_refused_total", "tcp") >= 500,
+                 timeout=30, what="slowloris connections refused")
+        assert attacker_conns() >= TCP_MAX_PER_ADDR
+        assert metric(api, "clonelb_api_connections", "tcp") <= TCP_MAX_CONN
         for _ in range(5):
             code, body = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(https(lab, "/api/pool")),
                                   timeout=20, what="an authorized HTTPS request during the attack")
@@ -360,7 +383,8 @@ def test_slow_local_clients_do_not_lock_out_the_unix_socket(lab, api):
     try:
         for _ in range(1200):
             s = socket.socket(socket.AF_UNIX)
-            s.settimeout(5)
+            # Blocking, so connect() waits for room in the backlog, bounded by SO_SNDTIMEO.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 5, 0))
             try:
                 s.connect(api.socket)
                 s.send(b"GET /api/pool HTTP/1.1\r\nHost: x\r\n")
@@ -368,14 +392,19 @@ def test_slow_local_clients_do_not_lock_out_the_unix_socket(lab, api):
                 slow.append(s)
             except OSError:
                 s.close()
+        print("connected", len(slow) , metric(api, "clonelb_api_connections_refused_total", "unix"))
+        # Room was made by ending the oldest slow strangers.
+        evicted = metric(api, "clonelb_api_connections_evicted_total", "unix")
+        assert evicted >= 1200 - UNIX_MAX_CONN - 1, evicted
         for _ in range(5):
-            status = wait_for(lambda: (lambda r: r if r == 200 else None)(api.api("GET", "/api/pool")[0]),
-                              timeout=20, what="a local request among slow clients")
-            assert status == 200
-        # Room was made by ending the oldest slow strangers: at most the cap of them is left.
-        dribbled = wait_for(lambda: len(slow) <= UNIX_MAX_CONN + 1 and len(slow), timeout=10,
-                            what="slow clients beyond the cap ended")
-        assert 0 < dribbled <= UNIX_MAX_CONN + 1
+            status, body = wait_for(lambda: get_unix(api, "/api/pool"), timeout=20,
+                                    what="a local request among slow clients")
+            assert status == 200 and body["count"] == 0, body
+        assert metric(api, "clonelb_api_connections", "unix") <= UNIX_MAX_CONN + 1
+        # The slow clients that are left are the newest, at most the cap of them.
+        left = wait_for(lambda: len(slow) <= UNIX_MAX_CONN and len(slow), timeout=10,
+                        what="slow clients beyond the cap ended")
+        assert 0 < left <= UNIX_MAX_CONN
     finally:
         stop.set()
         t.join()
