@@ -380,6 +380,7 @@ def test_slow_local_clients_do_not_lock_out_the_unix_socket(lab, api):
 
     t = threading.Thread(target=dribble)
     t.start()
+    connected = 0
     try:
         for _ in range(1200):
             s = socket.socket(socket.AF_UNIX)
@@ -390,12 +391,13 @@ def test_slow_local_clients_do_not_lock_out_the_unix_socket(lab, api):
                 s.send(b"GET /api/pool HTTP/1.1\r\nHost: x\r\n")
                 s.setblocking(False)
                 slow.append(s)
+                connected += 1
             except OSError:
                 s.close()
-        print("connected", len(slow) , metric(api, "clonelb_api_connections_refused_total", "unix"))
-        # Room was made by ending the oldest slow strangers.
-        evicted = metric(api, "clonelb_api_connections_evicted_total", "unix")
-        assert evicted >= 1200 - UNIX_MAX_CONN - 1, evicted
+        # Room was made by ending the oldest slow strangers, not by refusing newcomers.
+        wait_for(lambda: metric(api, "clonelb_api_connections_evicted_total", "unix")
+                 >= connected - UNIX_MAX_CONN, timeout=20, what="slow strangers evicted")
+        assert metric(api, "clonelb_api_connections_refused_total", "unix") == 0
         for _ in range(5):
             status, body = wait_for(lambda: get_unix(api, "/api/pool"), timeout=20,
                                     what="a local request among slow clients")
@@ -484,8 +486,17 @@ def test_tls_service_offers_only_forward_secret_aead_suites(lab, workdir, tls_ce
         assert probe("-tls1_3") == "TLS_AES_256_GCM_SHA384"
         assert probe("-tls1_1") in (None, "(NONE)")
 
-        r = lab.run("cli", "testssl", "--quiet", "--color", "0", "--warnings", "off", "-L", "-s",
-                    "--ip", "one", f"{VIP}:443", check=False, timeout=120)
+        # Only LUCKY13 and the cipher categories. testssl probes openssl with
+        # lookups of made-up names: the lab has no DNS server, so in a mount
+        # namespace of its own it gets a resolv.conf that fails at once.
+        resolv = os.path.join(workdir, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        r = lab.run("cli", "unshare", "-m", "sh", "-c",
+                    f'mount --bind {resolv} /etc/resolv.conf && exec testssl "$@"', "testssl",
+                    "--quiet", "--color", "0", "--warnings", "off", "--nodns", "none",
+                    "--connect-timeout", "5", "--openssl-timeout", "5", "-L", "-s",
+                    f"{VIP}:443", check=False, timeout=150, stdin=subprocess.DEVNULL)
         assert "LUCKY13" in r.stdout and "not vulnerable (OK)" in r.stdout, r.stdout
         assert "potentially vulnerable" not in r.stdout.lower(), r.stdout
         assert re.search(r"Obsolete\w* CBC ciphers.*not offered", r.stdout), r.stdout
