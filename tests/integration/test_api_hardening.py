@@ -434,17 +434,18 @@ def test_out_of_descriptors_the_api_backs_off_and_recovers(lab, api):
     subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={used + 24}:"], check=True)
     try:
         holders = []
-        for i in range(40):
-            s = tcp(lab, src=f"127.0.0.{2 + i % 4}", timeout=5)
+        # Strangers: they hold their descriptors for API_STRANGER_TIMEOUT (5 s).
+        for i in range(60):
+            s = tcp(lab, src=f"127.0.0.{2 + i % 6}", timeout=5)
             try:
                 s.connect(("127.0.0.1", PORT))
                 holders.append(s)
             except OSError:
                 s.close()
         t0 = time.monotonic()
-        for _ in range(20):
+        for _ in range(8):
             s = socket.socket(socket.AF_UNIX)
-            s.settimeout(2)
+            s.settimeout(0.5)
             try:
                 s.connect(api.socket)
                 s.sendall(head_only("GET", "/api/pool"))
@@ -453,7 +454,7 @@ def test_out_of_descriptors_the_api_backs_off_and_recovers(lab, api):
                 pass
             finally:
                 s.close()
-        wait_for(lambda: "out of descriptors" in api.logtext(), timeout=10, what="the EMFILE log line")
+        wait_for(lambda: "out of descriptors" in api.logtext(), timeout=3, what="the EMFILE log line")
         size0 = len(api.logtext())
         elapsed = time.monotonic() - t0
         lines = [ln for ln in api.logtext().splitlines() if "out of descriptors" in ln]
@@ -462,7 +463,9 @@ def test_out_of_descriptors_the_api_backs_off_and_recovers(lab, api):
         for s in holders:
             s.close()
         # Free again: the Unix socket answers without a restart.
-        wait_for(lambda: api.ok("GET", "/api/pool")["count"] == 0, timeout=15, what="the API after EMFILE")
+        status, body = wait_for(lambda: get_unix(api, "/api/pool", timeout=1), timeout=15,
+                                what="the API after EMFILE")
+        assert status == 200 and body["count"] == 0, body
         assert len(api.logtext()) - size0 < 64 * 1024
     finally:
         subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={soft}:"], check=False)
