@@ -363,8 +363,9 @@ static enum MHD_Result begin(struct api_listener *l, struct MHD_Connection *c, c
 	limit = is_login(url) ? API_MAX_LOGIN_BODY : authz ? API_MAX_BODY : 0;
 	if (len > limit) {
 		err = limit ? xasprintf("request body: %llu bytes is larger than the limit of %zu "
-					"bytes",
-					len, limit)
+					"bytes (%zu %s)",
+					len, limit, limit >= 1 << 20 ? limit >> 20 : limit >> 10,
+					limit >= 1 << 20 ? "MiB" : "KiB")
 			    : xstrdup("request body: not accepted before login");
 		return reply(c, -E2BIG, 0, NULL, err);
 	}

@@ -126,9 +126,9 @@ void api_gate_metrics(struct api_gate *const *gates, unsigned n, FILE *f)
 	}
 }
 
-/* One line a second per cause, with the count of what it stands for. */
+/* One line a second per cause, with the count of what it stands for. The
+ * caller serializes the calls for one struct. */
 struct ratelog {
-	pthread_mutex_t lock;
 	time_t last;
 	unsigned long n;
 };
@@ -136,19 +136,15 @@ struct ratelog {
 static bool ratelog_due(struct ratelog *r, unsigned long *ret_n)
 {
 	struct timespec ts;
-	bool due = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	pthread_mutex_lock(&r->lock);
 	r->n++;
-	if (ts.tv_sec != r->last) {
-		r->last = ts.tv_sec;
-		*ret_n = r->n;
-		r->n = 0;
-		due = true;
-	}
-	pthread_mutex_unlock(&r->lock);
-	return due;
+	if (ts.tv_sec == r->last)
+		return false;
+	r->last = ts.tv_sec;
+	*ret_n = r->n;
+	r->n = 0;
+	return true;
 }
 
 void api_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -157,18 +153,21 @@ void api_mhd_log(void *cls, const char *fmt, va_list ap)
 	static struct {
 		const char *fmt;
 		struct ratelog r;
-	} slot[16] = {[0 ... 15] = {NULL, {PTHREAD_MUTEX_INITIALIZER, 0, 0}}};
+	} slot[16];
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	unsigned long n = 0;
 	char msg[256];
 	size_t i;
+	bool due;
 
+	/* Both listeners' threads log here. */
 	pthread_mutex_lock(&lock);
 	for (i = 0; i < 15 && slot[i].fmt && slot[i].fmt != fmt; i++)
 		;
 	slot[i].fmt = fmt; /* the last slot is shared by every other cause */
+	due = ratelog_due(&slot[i].r, &n);
 	pthread_mutex_unlock(&lock);
-	if (!ratelog_due(&slot[i].r, &n))
+	if (!due)
 		return;
 	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -182,7 +181,7 @@ struct api_acceptor {
 	int wake[2];   /* a byte on wake[1] stops the thread */
 	int spare;     /* given up to refuse a connection when descriptors run out */
 	pthread_t thread;
-	struct ratelog out_of_fds, full;
+	struct ratelog out_of_fds;
 };
 
 /* Out of descriptors: take the waiting connection with the spare one and
@@ -212,9 +211,11 @@ static bool refuse_with_spare(struct api_acceptor *a, struct api_accept_spec *l,
 	return done;
 }
 
+/* MHD is behind: more connections handed over than it has started, or
+ * evicted ones it has not closed yet. New ones wait in the kernel backlog. */
 static bool queue_full(const struct api_gate *g)
 {
-	return atomic_load(&g->queued) >= QUEUE_MAX;
+	return atomic_load(&g->queued) >= QUEUE_MAX || atomic_load(&g->open) >= 2 * g->cap;
 }
 
 /* Accepts what waits on @l, up to a batch, so one busy listener does not
@@ -223,7 +224,6 @@ static bool accept_batch(struct api_acceptor *a, struct api_accept_spec *l)
 {
 	struct api_gate *g = l->gate;
 	struct sockaddr_storage ss;
-	unsigned long n = 0;
 
 	for (int i = 0; i < 64 && !queue_full(g); i++) {
 		socklen_t len = sizeof(ss);
@@ -237,15 +237,6 @@ static bool accept_batch(struct api_acceptor *a, struct api_accept_spec *l)
 			if (errno == ENOBUFS || errno == ENOMEM)
 				return false;
 			return true; /* EAGAIN: drained */
-		}
-		if (atomic_load(&g->open) >= 2 * g->cap) {
-			/* Evicted strangers not yet closed: MHD is far behind. */
-			close(s);
-			atomic_fetch_add(&g->refused, 1);
-			if (ratelog_due(&a->full, &n))
-				log_warn("api", "%s listener: %u connections open, refused %lu in the "
-					 "last second", g->name, atomic_load(&g->open), n);
-			continue;
 		}
 		atomic_fetch_add(&g->queued, 1);
 		/* MHD closes @s itself when it turns it down (per-address limit). */
@@ -301,8 +292,6 @@ int api_acceptor_start(const struct api_accept_spec *specs, unsigned n,
 	a = xcalloc(1, sizeof(*a));
 	memcpy(a->l, specs, n * sizeof(*specs));
 	a->n = n;
-	pthread_mutex_init(&a->out_of_fds.lock, NULL);
-	pthread_mutex_init(&a->full.lock, NULL);
 	a->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (pipe2(a->wake, O_CLOEXEC) == -1) {
 		r = -errno;
