@@ -26,7 +26,7 @@ CLONE_SCENARIOS right next to clonelb with cloning off, and its back-end traffic
 its own on the servers (CLONE_WEB_PORT, CLONE_BULK_PORT; its pools have no health monitor), so
 that during its runs the frames of the cloned services on the SE's back-end interface can be
 counted exactly (see FrameCount) and compared with the frames the clone server received. The
-target "clonelb+mirred" is clonelb with cloning off plus a bare tc matchall/mirred mirror of
+target "clonelb+mirred" is clonelb with cloning off plus a bare tc u32/mirred mirror of
 srv0 to tap0 (scenarios.Mirred), the in-kernel limit a clone engine can be held against.
 """
 import argparse
@@ -290,6 +290,9 @@ def main():
                 if "sustained" in a.rows and threads in a.workers:
                     sustained(lab, a, threads, [ha, cl], res, n % 2 == 1)
                 api.close()
+            # Neither load balancer may have changed the SE's sysctls either.
+            lab.verify_se_stock()
+            res["sysctls"] += "\n  (se checked again at the end of these rows: still the defaults)"
             lab.down()
         if "stock" in a.rows:
             res["stock"] = stock_row(a, work, cert, key)

@@ -27,7 +27,7 @@ CLONE_BULK_PORT = 5202
 CLONE_SERVER = "10.10.3.2"  # the tap namespace's eth0
 CLONE_SCENARIOS = ("keepalive", "newconn", "bulk", "tls")
 CLONE_TARGET = 0.85  # cloning on >= 0.85x cloning off, on every row
-# Priority of the bench's own tc matchall + mirred filters (the "tc mirred" rows): another
+# Priority of the bench's own tc u32 + mirred filters (the "tc mirred" rows): another
 # priority than the clone engine's, so that neither touches the other's filter.
 MIRRED_PRIO = 7
 
@@ -289,11 +289,13 @@ backend bulkpool
 """
 
 
-def start_haproxy(lab, work, threads, t, splice=False):
+def start_haproxy(lab, work, threads, t, splice=False, certdir=None):
+    """HAProxy with @threads threads, its configuration and log in @work, the certificate
+    make_cert() wrote in @certdir (default @work)."""
     cfg = os.path.join(work, "haproxy.cfg")
     with open(cfg, "w") as f:
         f.write(HAPROXY_CFG.format(threads=threads, vip=VIP, http=t.http_port, tls=t.tls_port,
-                                   bulk=t.bulk_port, crt=f"{work}/combined.pem", s1=POOL[0],
+                                   bulk=t.bulk_port, crt=f"{certdir or work}/combined.pem", s1=POOL[0],
                                    s2=POOL[1], bulkport=BULK_PORT,
                                    splice="\n    option splice-auto" if splice else "",
                                    # splice pipes need descriptors too (hard limit 20000)

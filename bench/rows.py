@@ -32,7 +32,7 @@ def stock_row(a, work, cert, key):
                 start_pool(lab, d)
                 if name == "haproxy":
                     t = Target("haproxy", 8080, 8443, 25201)
-                    start_haproxy(lab, d, a.stock_workers, t)
+                    start_haproxy(lab, d, a.stock_workers, t, certdir=work)
                 else:
                     t = Target("clonelb", 80, 443, 15201)
                     p, api = start_clonelbd(lab, d, a.stock_workers)

@@ -326,7 +326,8 @@ def time_wait(lab, role):
 # ---- tc mirred: the kernel's own mirror of srv0 to tap0, the in-kernel limit of cloning
 
 class Mirred:
-    """A matchall + mirred filter on each clsact hook of the SE's srv0 that mirrors every frame
+    """A match-everything u32 + mirred filter (matchall is not built into every kernel) on
+    each clsact hook of the SE's srv0 that mirrors every frame
     to tap0 (no MAC rewrite, no per-service selection: all a bare kernel mirror does). Added
     for one measurement, removed right after; at a priority of its own (MIRRED_PRIO), before
     the clone engine's filter, with the verdict "continue" so that the clone engine's filter
@@ -340,7 +341,8 @@ class Mirred:
         self.lab.run("se", "tc", "qdisc", "add", "dev", "srv0", "clsact", check=False)
         for hook in ("ingress", "egress"):
             self.lab.run("se", "tc", "filter", "add", "dev", "srv0", hook, "prio",
-                         str(MIRRED_PRIO), "matchall", "action", "mirred", "egress", "mirror",
+                         str(MIRRED_PRIO), "protocol", "all", "u32", "match", "u32", "0", "0",
+                         "action", "mirred", "egress", "mirror",
                          "dev", "tap0", "continue")
 
     def off(self):
