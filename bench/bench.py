@@ -93,7 +93,7 @@ def parse_args():
                     help="objects stored before the PATCHes are timed")
     ap.add_argument("--patch-count", type=int, default=200,
                     help="PATCHes timed, of each of the two objects")
-    ap.add_argument("--patch-create-limit", type=int, default=240,
+    ap.add_argument("--patch-create-limit", type=int, default=180,
                     help="seconds after which the PATCH row stops creating objects and "
                          "times the PATCHes with what is stored")
     a = ap.parse_args()

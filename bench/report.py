@@ -212,8 +212,9 @@ def patch_table(res):
                  f"alternately over one kept-alive Unix-socket connection"
                  + (", gave up at the time limit" if p["gave_up"] and not p["create_error"]
                     else "") + (f"; stopped on {p['create_error']}" if p["create_error"] else "")
-                 + f"; the API lists {p['counted']}; {len(next(iter(p['patch_ms'].values()), []))}"
-                 f" PATCHes of each object, each over the same connection; target: median in "
+                 + f"; the API lists {p['counted']}; "
+                 + ", ".join(f"{len(ms)} PATCHes of the {k}" for k, ms in p["patch_ms"].items())
+                 + f", over the same connection; target: median in "
                  f"single-digit milliseconds with all {p['target_objects']} stored)")
     return lines
 

@@ -55,11 +55,15 @@ def stock_row(a, work, cert, key):
     return {"runs": runs}
 
 
+PATCH_TIME_LIMIT = 30  # seconds of PATCHes of each object at most
+
+
 def patch_row(a, work):
     """clonelbd in a namespace of its own with a fresh store; creates up to a.patch_objects
     objects through the Unix socket (health monitors and one-server pools, alternately, over
     one kept-alive connection), giving up after a.patch_create_limit s; then times
-    a.patch_count PATCHes of one pool and of one health monitor."""
+    a.patch_count PATCHes (at most PATCH_TIME_LIMIT s) of one pool and of one health
+    monitor, each setting a field to a new value and checking the answer."""
     lab = Lab(a.prefix)
     ns = lab.ns("api")
     d = os.path.join(work, "patch")
@@ -95,7 +99,12 @@ def patch_row(a, work):
                                           ("healthmonitor", "bench-hm-0", "send_interval",
                                            (11, 10))):
             ms = []
+            # Bounded in time too: on a store where a change reloads everything, each
+            # PATCH may take long; the figure is then made of the PATCHes that fitted.
+            until = time.monotonic() + PATCH_TIME_LIMIT
             for j in range(a.patch_count if stored >= 2 else 0):
+                if time.monotonic() > until:
+                    break
                 t1 = time.perf_counter()
                 status, res = api.call("PATCH", f"/api/{kind}/{name}",
                                        {field: values[j % 2]})
