@@ -48,6 +48,7 @@ def stock_row(a, work, cert, key):
                     log(f"stock lab {i + 1} round {r + 1} {name:10s} {v:12.2f}" +
                         (f"   {err}" if err else ""))
                 tw = {role: time_wait(lab, role) for role in ("cli", "se", "srv")}
+                lab.verify_se_stock(("cli", "se", "srv", "tap"))  # still all stock
                 runs.append({"lab": i + 1, "target": name, "rates": rates, "errors": errors,
                              "time_wait": tw})
             finally:
