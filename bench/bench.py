@@ -49,6 +49,7 @@ from scenarios import (SCENARIOS, FrameCount, Mirred, cpu_seconds, scenario_newc
 
 ROW_GROUPS = ("table", "workers", "sustained", "stock", "patch")
 SETTLED_TIME_WAIT = 100
+_lock = None
 
 
 def parse_args():
@@ -198,6 +199,100 @@ def start_both(lab, work, a, threads, ha, cl):
     return api
 
 
+def add_derived(lab, api, a, scen, cert, key, targets):
+    """clonelb's derived targets of the table: cloning on, tc mirred on."""
+    cc = None
+    if a.clone and scen:
+        cc = Target("clonelb+clone", 81, 444, 15202)
+        setup_clonelb(api, cc, cert, key, suffix="-clone", clone_profile={
+            "name": "bench-clone",
+            "clone_servers": [{"ip_address": {"addr": CLONE_SERVER},
+                               "subnet": {"ip_addr": {"addr": "10.10.3.0"}, "mask": 24}}]})
+        targets.append(cc)
+    if a.mirred and scen:
+        cm = Target("clonelb+mirred", 80, 443, 15201)
+        cm.mirred = Mirred(lab)
+        targets.append(cm)
+    return cc
+
+
+def lab_rows(lab, work, a, scen, cert, key, res, targets):
+    """The rows of the shared lab (table, workers, sustained): the table's thread count
+    first, then the other worker counts, both load balancers restarted for each."""
+    lab.up()
+    res["sysctls"] = lab.sysctl_summary(False)
+    log("bench: sysctls\n" + res["sysctls"])
+    if a.offloads:
+        lab.offloads_on()
+    start_pool(lab, work)
+    cl = Target("clonelb", 80, 443, 15201)
+    ha = Target("haproxy", 8080, 8443, 25201)
+    targets += [cl, ha]
+    cc = None
+    counts = [a.threads] + [w for w in a.workers if w != a.threads]
+    for n, threads in enumerate(counts):
+        if n:
+            stop(lab, ha.proc)
+            stop(lab, cl.proc)
+        api = start_both(lab, work, a, threads, ha, cl)
+        run_order = [ha, cl]
+        if n == 0:
+            setup_clonelb(api, cl, cert, key)
+            cc = add_derived(lab, api, a, scen, cert, key, targets)
+        for t in targets:
+            if t.name.startswith("clonelb+"):
+                t.pid = cl.pid
+        for t in targets:
+            wait_for(listening(lab, "se", t.http_port), 10, f"{t.name} listening")
+        if cc:
+            # One request through the cloned service, so that the clone server's MAC is
+            # known before the first measurement.
+            lab.run("cli", "curl", "-s", "-o", "/dev/null", "-m", "5",
+                    f"http://{VIP}:{cc.http_port}/", check=False)
+        if n == 0 and scen:
+            log(f"bench: {threads} workers each, {a.rounds} rounds of {a.seconds}s, "
+                f"work dir {work}")
+            # clonelb runs between HAProxy and its derived targets, so that each comparison
+            # is back to back; the order flips every round.
+            interleaved(lab, work, a, scen, run_order + targets[2:], cl, api, res)
+        if "workers" in a.rows and threads in a.workers:
+            key_ = f"newconn_w{threads}"
+            row = (key_, f"new conn/s, {threads} worker{'s' if threads > 1 else ''}",
+                   scenario_newconn, True, 1.1)
+            res["worker_rows"].append(row)
+            if threads == a.threads and "newconn" in res["results"]:
+                # The table's own row, measured with this worker count.
+                for k in ("results", "cpu"):
+                    res[k][key_] = {t: v for t, v in res[k]["newconn"].items()
+                                    if t in ("clonelb", "haproxy")}
+            else:
+                interleaved(lab, work, a, [row], run_order, cl, api, res)
+        if "sustained" in a.rows and threads in a.workers:
+            sustained(lab, a, threads, [ha, cl], res, n % 2 == 1)
+        api.close()
+    # Neither load balancer may have changed the SE's sysctls either.
+    lab.verify_se_stock()
+    res["sysctls"] += "\n  (se checked again at the end of these rows: still the defaults)"
+
+
+def lock_prefix(prefix):
+    """Two runs with the same prefix would tear down each other's lab (lab.sh up starts with
+    a down) and share the CPUs: waits for the other one (bounded). The lock is held until the
+    process exits."""
+    global _lock
+    lock = _lock = open(f"/tmp/clonelb-bench-{prefix}.lock", "w")
+    deadline = time.monotonic() + 900
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                sys.exit(f"bench.py: another bench with prefix {prefix} still runs")
+            log(f"bench: another bench with prefix {prefix} runs, waiting")
+            time.sleep(10)
+
+
 def main():
     a = parse_args()
     if os.geteuid() != 0:
@@ -207,101 +302,34 @@ def main():
     scen = [s for s in SCENARIOS if not a.only or s[0] in a.only.split(",")]
     if "table" not in a.rows:
         scen = []
-
-    # Two runs with the same prefix would tear down each other's lab (lab.sh up starts with
-    # a down) and share the CPUs: wait for the other one (bounded).
-    lock = open(f"/tmp/clonelb-bench-{a.prefix}.lock", "w")
-    deadline = time.monotonic() + 900
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                sys.exit(f"bench.py: another bench with prefix {a.prefix} still runs")
-            log(f"bench: another bench with prefix {a.prefix} runs, waiting")
-            time.sleep(10)
+    lock_prefix(a.prefix)
     work = tempfile.mkdtemp(prefix="clonelb-bench-")
     lab = Lab(a.prefix)
     res = {"results": {}, "cpu": {}, "frames": {}, "sustained": {}, "stock": None,
-           "patch": None, "worker_rows": [], "sysctls": ""}
+           "patch": None, "worker_rows": [], "sysctls": "", "failed": []}
     t0 = time.monotonic()
     targets = []
     try:
         cert, key = make_cert(work)
-        lab_rows = [r for r in a.rows if r in ("table", "workers", "sustained")]
-        if lab_rows:
-            lab.up()
-            res["sysctls"] = lab.sysctl_summary(False)
-            log("bench: sysctls\n" + res["sysctls"])
-            if a.offloads:
-                lab.offloads_on()
-            start_pool(lab, work)
-            cl = Target("clonelb", 80, 443, 15201)
-            ha = Target("haproxy", 8080, 8443, 25201)
-            targets = [cl, ha]
-            cc = None
-            # The table's thread count first, then the other worker counts.
-            counts = [a.threads] + [w for w in a.workers if w != a.threads]
-            for n, threads in enumerate(counts):
-                if n:
-                    stop(lab, ha.proc)
-                    stop(lab, cl.proc)
-                api = start_both(lab, work, a, threads, ha, cl)
-                run_order = [ha, cl]
-                if n == 0:
-                    setup_clonelb(api, cl, cert, key)
-                    if a.clone and scen:
-                        cc = Target("clonelb+clone", 81, 444, 15202)
-                        setup_clonelb(api, cc, cert, key, suffix="-clone", clone_profile={
-                            "name": "bench-clone",
-                            "clone_servers": [{"ip_address": {"addr": CLONE_SERVER},
-                                               "subnet": {"ip_addr": {"addr": "10.10.3.0"},
-                                                          "mask": 24}}]})
-                        targets.append(cc)
-                    if a.mirred and scen:
-                        cm = Target("clonelb+mirred", 80, 443, 15201)
-                        cm.mirred = Mirred(lab)
-                        targets.append(cm)
-                for t in targets:
-                    if t.name.startswith("clonelb+"):
-                        t.pid = cl.pid
-                for t in targets:
-                    wait_for(listening(lab, "se", t.http_port), 10, f"{t.name} listening")
-                if cc:
-                    # One request through the cloned service, so that the clone server's
-                    # MAC is known before the first measurement.
-                    lab.run("cli", "curl", "-s", "-o", "/dev/null", "-m", "5",
-                            f"http://{VIP}:{cc.http_port}/", check=False)
-                if n == 0 and scen:
-                    log(f"bench: {threads} workers each, {a.rounds} rounds of {a.seconds}s, "
-                        f"work dir {work}")
-                    # clonelb runs between HAProxy and its derived targets, so that each
-                    # comparison is back to back; the order flips every round.
-                    interleaved(lab, work, a, scen, run_order + targets[2:], cl, api, res)
-                if "workers" in a.rows and threads in a.workers:
-                    key_ = f"newconn_w{threads}"
-                    row = (key_, f"new conn/s, {threads} worker{'s' if threads > 1 else ''}",
-                           scenario_newconn, True, 1.1)
-                    res["worker_rows"].append(row)
-                    done = [s for s in scen if s[0] == "newconn"] and threads == a.threads
-                    if done:
-                        for k in ("results", "cpu"):
-                            res[k][key_] = {t: v for t, v in res[k]["newconn"].items()
-                                            if t in ("clonelb", "haproxy")}
-                    else:
-                        interleaved(lab, work, a, [row], run_order, cl, api, res)
-                if "sustained" in a.rows and threads in a.workers:
-                    sustained(lab, a, threads, [ha, cl], res, n % 2 == 1)
-                api.close()
-            # Neither load balancer may have changed the SE's sysctls either.
-            lab.verify_se_stock()
-            res["sysctls"] += "\n  (se checked again at the end of these rows: still the defaults)"
-            lab.down()
-        if "stock" in a.rows:
-            res["stock"] = stock_row(a, work, cert, key)
-        if "patch" in a.rows:
-            res["patch"] = patch_row(a, work)
+        # Each group of rows on its own: one that fails is reported with its error, and
+        # the rows measured before and after it are still printed.
+        groups = (("table/workers/sustained",
+                   lambda: lab_rows(lab, work, a, scen, cert, key, res, targets),
+                   any(r in a.rows for r in ("table", "workers", "sustained"))),
+                  ("stock", lambda: res.__setitem__("stock", stock_row(a, work, cert, key)),
+                   "stock" in a.rows),
+                  ("patch", lambda: res.__setitem__("patch", patch_row(a, work)),
+                   "patch" in a.rows))
+        for name, fn, wanted in groups:
+            if not wanted:
+                continue
+            try:
+                fn()
+            except Exception as e:  # reported, and the exit code says so
+                log(f"bench: the {name} rows failed: {e!r}")
+                res["failed"].append(f"{name}: {e!r}")
+            finally:
+                lab.down()
         report(res, scen, targets, a, time.monotonic() - t0)
         broken = [f"{k} round {i + 1}" for k, per in res["frames"].items()
                   for i, f in enumerate(per.get("clonelb+clone", [])) if not f["identity"]]
@@ -309,6 +337,8 @@ def main():
             sys.exit("bench.py: traffic_clone_stats identity num_total_pkts_cloned == "
                      "num_succeeded + num_mbuf_alloc_failed + num_driver_failures broken "
                      "after: " + ", ".join(broken))
+        if res["failed"]:
+            sys.exit("bench.py: rows failed: " + "; ".join(res["failed"]))
     finally:
         lab.down()
         if os.path.exists(os.path.join(work, "clonelbd.log")):

@@ -73,7 +73,7 @@ def derived_table(res, scen, on, what, note):
     table, rows = {}, []
     for key_, label, _, _, _ in scen:
         runs = res["results"].get(key_, {})
-        if key_ not in CLONE_SCENARIOS or on not in runs:
+        if key_ not in CLONE_SCENARIOS or on not in runs or "clonelb" not in runs:
             continue
         c = compare(runs, res["cpu"][key_], on, "clonelb")
         fr = res["frames"].get(key_, {}).get(on, [])
@@ -238,17 +238,22 @@ def report(res, scen, targets, a, elapsed):
     if res["sysctls"]:
         lines += ["", "sysctls of the lab of the table, the worker rows and the sustained run:",
                   res["sysctls"]]
+    lines += [f"ROW FAILED: {f}" for f in res["failed"]]
     lines.append(f"(whole run {elapsed:.0f}s)")
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"args": vars(a), "table": table, "clone": clone_table,
                    "mirred": mirred_table, "sustained": sus, "stock": res["stock"],
-                   "patch": res["patch"], "sysctls": res["sysctls"]}, f, indent=2)
+                   "patch": res["patch"], "sysctls": res["sysctls"],
+                   "failed": res["failed"]}, f, indent=2)
     with open(os.path.join(OUT, "table.txt"), "w") as f:
         f.write(text + "\n")
-    if table:
-        chart(table, clone_table, [t.name for t in targets if t.name != "clonelb+mirred"],
+    # The table's own new-connection row already shows the worker row of its thread count.
+    shown = {k: v for k, v in table.items()
+             if not (k == f"newconn_w{a.threads}" and "newconn" in table)}
+    if shown:
+        chart(shown, clone_table, [t.name for t in targets if t.name != "clonelb+mirred"],
               os.path.join(OUT, "bench.png"))
 
 
