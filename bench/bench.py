@@ -100,6 +100,13 @@ def parse_args():
                     help="seconds after which the PATCH row stops creating objects and "
                          "times the PATCHes with what is stored")
     a = ap.parse_args()
+    for opt in ("rounds", "seconds", "threads", "idle", "sustained_seconds", "stock_labs",
+                "stock_rounds", "stock_seconds", "stock_workers", "patch_objects",
+                "patch_count", "patch_create_limit"):
+        if getattr(a, opt) < 1:
+            ap.error(f"--{opt.replace('_', '-')}: {getattr(a, opt)} is not at least 1")
+    if a.settle < 0:
+        ap.error(f"--settle: {a.settle} is negative")
     a.rows = [r for r in a.rows.split(",") if r]
     bad = [r for r in a.rows if r not in ROW_GROUPS]
     if bad:
