@@ -313,7 +313,8 @@ def main():
     work = tempfile.mkdtemp(prefix="clonelb-bench-")
     lab = Lab(a.prefix)
     res = {"results": {}, "cpu": {}, "frames": {}, "sustained": {}, "stock": None,
-           "patch": None, "worker_rows": [], "sysctls": "", "failed": []}
+           "patch": None, "worker_rows": [], "sysctls": "", "failed": [],
+           "durations": {}}
     t0 = time.monotonic()
     targets = []
     try:
@@ -330,6 +331,7 @@ def main():
         for name, fn, wanted in groups:
             if not wanted:
                 continue
+            g0 = time.monotonic()
             try:
                 fn()
             except Exception as e:  # reported, and the exit code says so
@@ -337,6 +339,7 @@ def main():
                 res["failed"].append(f"{name}: {e!r}")
             finally:
                 lab.down()
+                res["durations"][name] = time.monotonic() - g0
         report(res, scen, targets, a, time.monotonic() - t0)
         broken = [f"{k} round {i + 1}" for k, per in res["frames"].items()
                   for i, f in enumerate(per.get("clonelb+clone", [])) if not f["identity"]]

@@ -239,14 +239,15 @@ def report(res, scen, targets, a, elapsed):
         lines += ["", "sysctls of the lab of the table, the worker rows and the sustained run:",
                   res["sysctls"]]
     lines += [f"ROW FAILED: {f}" for f in res["failed"]]
-    lines.append(f"(whole run {elapsed:.0f}s)")
+    lines.append(f"(whole run {elapsed:.0f}s: " + ", ".join(
+        f"{k} {v:.0f}s" for k, v in res["durations"].items()) + ")")
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"args": vars(a), "table": table, "clone": clone_table,
                    "mirred": mirred_table, "sustained": sus, "stock": res["stock"],
                    "patch": res["patch"], "sysctls": res["sysctls"],
-                   "failed": res["failed"]}, f, indent=2)
+                   "failed": res["failed"], "durations": res["durations"]}, f, indent=2)
     with open(os.path.join(OUT, "table.txt"), "w") as f:
         f.write(text + "\n")
     # The table's own new-connection row already shows the worker row of its thread count.
