@@ -297,8 +297,8 @@ def start_haproxy(lab, work, threads, t, splice=False, certdir=None):
     cfg = os.path.join(work, "haproxy.cfg")
     with open(cfg, "w") as f:
         f.write(HAPROXY_CFG.format(threads=threads, vip=VIP, http=t.http_port, tls=t.tls_port,
-                                   bulk=t.bulk_port, crt=f"{certdir or work}/combined.pem", s1=POOL[0],
-                                   s2=POOL[1], bulkport=BULK_PORT,
+                                   bulk=t.bulk_port, crt=f"{certdir or work}/combined.pem",
+                                   s1=POOL[0], s2=POOL[1], bulkport=BULK_PORT,
                                    splice="\n    option splice-auto" if splice else "",
                                    # splice pipes need descriptors too (hard limit 20000)
                                    maxconn=7000 if splice else 9980))
