@@ -145,6 +145,8 @@ def wait_for(pred, timeout, what):
 # ---- sysctls: the defaults are those of a namespace created for the purpose ----
 
 SYSCTL_DIRS = ("/proc/sys/net/ipv4", "/proc/sys/net/core")
+# Not settings: a per-namespace secret the kernel generates when first needed.
+NOT_SETTINGS = {"net.ipv4.tcp_fastopen_key"}
 READ_SYSCTLS = r"""
 import json, os, sys
 out = {}
@@ -187,7 +189,8 @@ def stock_sysctls(prefix):
 def differing(lab, role):
     """{name: (value, default)} of the sysctls of @role that differ from the defaults."""
     cur, ref = read_sysctls(lab.ns(role)), stock_sysctls(lab.prefix)
-    return {k: (cur[k], ref[k]) for k in ref if k in cur and cur[k] != ref[k]}
+    return {k: (cur[k], ref[k]) for k in ref
+            if k in cur and cur[k] != ref[k] and k not in NOT_SETTINGS}
 
 
 def set_sysctls(lab, role, values):
