@@ -193,7 +193,7 @@ def sustained(lab, a, workers, targets, res, flip):
         res["sustained"].setdefault(str(workers), {})[t.name] = s
         ps = s["per_second"]
         if ps:
-            log(f"  {t.name}: median {sorted(ps)[len(ps) // 2]} lowest {min(ps)} conn/s "
+            log(f"  {t.name}: median {sorted(ps)[len(ps) // 2]:.0f} lowest {min(ps):.0f} conn/s "
                 f"over {len(ps)} s, wrk {s['wrk_rate']:.0f} req/s {s['errors']}")
 
 

@@ -286,9 +286,9 @@ def tcp_counters(pid):
 def sustained_newconn(lab, t, seconds, conns=64):
     """wrk -c@conns -H "Connection: close" for @seconds against @t; the client namespace's
     TCP counters read every second give the connections opened per second (ActiveOpens minus
-    AttemptFails: connects that did not fail). Returns {"per_second": [...], "wrk_rate",
-    "wrk_total", "errors"}; the first and last seconds (wrk starting, wrk stopping) are
-    left out of per_second."""
+    AttemptFails: connects that did not fail, divided by the time between two readings).
+    Returns {"per_second": [...], "wrk_rate", "wrk_total", "errors"}; the first and last
+    seconds (wrk starting, wrk stopping) are left out of per_second."""
     p = lab.spawn("cli", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-H", "Connection: close",
                   f"http://{VIP}:{t.http_port}/", stdout=subprocess.PIPE, text=True)
     samples = []
@@ -299,7 +299,7 @@ def sustained_newconn(lab, t, seconds, conns=64):
                 c = tcp_counters(p.pid)
             except (OSError, IndexError):
                 break  # wrk is gone
-            samples.append(c["ActiveOpens"] - c["AttemptFails"])
+            samples.append((time.monotonic(), c["ActiveOpens"] - c["AttemptFails"]))
             nxt += 1.0
             time.sleep(max(0.0, nxt - time.monotonic()))
         out, _ = p.communicate(timeout=seconds + 30)
@@ -309,7 +309,10 @@ def sustained_newconn(lab, t, seconds, conns=64):
             p.wait()
         if p in lab.procs:
             lab.procs.remove(p)
-    rates = [b - a for a, b in zip(samples, samples[1:])]
+    # Divided by the time that really passed between two readings: a reading the loaded
+    # machine delayed must not make one second look slow and the next one fast.
+    rates = [(nb - na) / (tb - ta) for (ta, na), (tb, nb) in zip(samples, samples[1:])
+             if tb > ta]
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
     errs = re.search(r"Socket errors: (.*)", out)
