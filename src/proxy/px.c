@@ -2,6 +2,7 @@
 #include "proxy/px.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -43,30 +44,50 @@ struct px_gen *px_gen_get(struct px *px)
 	return g;
 }
 
-/* 10,000 clients need 20,000 sockets and more: raise the soft limit to the
- * hard one, and the hard one too when privileged. */
-static void raise_nofile(void)
+/* Same as px_log(), at most one line a second per format string (per call site). */
+void px_log_rl(const char *fmt, ...)
 {
-	struct rlimit rl;
+	va_list ap;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
-	if (rl.rlim_max < PX_NOFILE_WANT) {
-		struct rlimit want = {PX_NOFILE_WANT, PX_NOFILE_WANT};
-		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-			return;
+	va_start(ap, fmt);
+	log_vmsg_rl(LOG_INFO, "proxy", fmt, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Sets the descriptor budget from RLIMIT_NOFILE (raised to the hard limit by
+ * clonelbd at start): what is open now and PX_FD_RESERVE are kept back, the
+ * rest is for client traffic.
+ */
+static void budget_init(struct px *px)
+{
+	struct rlimit rl = {1024, 1024};
+	DIR *d = opendir("/proc/self/fd");
+	long open_now = 16; /* a guess when /proc is not mounted */
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = 1 << 20;
+	if (d) {
+		open_now = -1; /* the directory's own descriptor */
+		while (readdir(d))
+			open_now++;
+		open_now -= 2; /* "." and ".." */
+		closedir(d);
 	}
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			px_log("cannot raise the open files limit: %s", strerror(errno));
-	}
-	/* Each client connection costs two descriptors (client and server). */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * 10000 + 256)
+	px->fd_limit = (long)rl.rlim_cur;
+	px->fd_base = open_now;
+	px->fd_client = px->fd_limit - px->fd_base - PX_FD_RESERVE;
+	if (px->fd_client < PX_FD_MIN_CLIENT) {
 		log_warn("proxy",
-			 "open files limit is %llu and cannot be raised (hard limit): at most about "
-			 "%llu concurrent client connections",
-			 (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur - 64) / 2);
+			 "open files limit %ld is too low: %ld are open and %d are reserved for the "
+			 "API, health checks and the clone engine; client traffic gets %d anyway",
+			 px->fd_limit, px->fd_base, PX_FD_RESERVE, PX_FD_MIN_CLIENT);
+		px->fd_client = PX_FD_MIN_CLIENT;
+	}
+	log_info("proxy",
+		 "open files limit %ld: %ld open at start, %d reserved for the API, health checks "
+		 "and the clone engine, %ld for client traffic (about %ld connections)",
+		 px->fd_limit, px->fd_base, PX_FD_RESERVE, px->fd_client, px->fd_client / 2);
 }
 
 /* Back-end source ports come from the kernel's ephemeral range, read once. */
@@ -147,9 +168,9 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 	}
 	/* Peers that vanish must not kill the daemon: writes get EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
 
 	px = xcalloc(1, sizeof(*px));
+	budget_init(px);
 	pthread_mutex_init(&px->lock, NULL);
 	px->nworkers = workers;
 	px->hep = px->hevfd = -1;
@@ -287,6 +308,34 @@ static void member_metric(FILE *out, struct px_gen *g, const char *name, const c
 		}
 }
 
+/* The descriptor budget and what kept it. */
+static void budget_metrics(struct px *px, FILE *out)
+{
+	const struct {
+		const char *name, *type, *help;
+		long v;
+	} m[] = {
+		{"clonelb_fd_limit", "gauge", "Open files limit (RLIMIT_NOFILE)", px->fd_limit},
+		{"clonelb_fd_client_budget", "gauge", "Descriptors client traffic may hold",
+		 px->fd_client},
+		{"clonelb_fd_client_used", "gauge", "Descriptors client traffic holds now",
+		 atomic_load(&px->fd_used)},
+		{"clonelb_accept_budget_stops_total", "counter",
+		 "Times accepting stopped because the client budget was used up",
+		 atomic_load(&px->budget_stops)},
+		{"clonelb_accept_errors_total", "counter",
+		 "accept() failures for lack of descriptors or memory",
+		 atomic_load(&px->accept_errors)},
+		{"clonelb_health_checks_skipped_total", "counter",
+		 "Health checks not run for lack of a descriptor (not counted against the server)",
+		 atomic_load(&px->check_skips)},
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %ld\n", m[i].name, m[i].help,
+			m[i].name, m[i].type, m[i].name, m[i].v);
+}
+
 void px_metrics(struct px *px, FILE *out)
 {
 	struct px_gen *g = px ? px_gen_get(px) : NULL;
@@ -304,13 +353,19 @@ void px_metrics(struct px *px, FILE *out)
 		{"clonelb_vs_connections_failed_total",
 		 "Client connections closed because no server could be connected to",
 		 offsetof(struct px_vs_stats, failed)},
+		{"clonelb_vs_connections_waiting",
+		 "Connections left in the kernel backlog while the service is at its limit",
+		 offsetof(struct px_vs_stats, waiting)},
+		{"clonelb_vs_connections_limited_total",
+		 "Times accepting stopped at max_concurrent_connections or the service's share",
+		 offsetof(struct px_vs_stats, limited)},
 	};
 
 	if (!g)
 		return;
 	for (size_t m = 0; m < sizeof(vsm) / sizeof(vsm[0]); m++) {
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", vsm[m].name, vsm[m].help, vsm[m].name,
-			m == 0 ? "gauge" : "counter");
+			strstr(vsm[m].name, "_total") ? "counter" : "gauge");
 		for (unsigned i = 0; i < g->nvs; i++) {
 			const atomic_long *v =
 				(const atomic_long *)((const char *)g->vs[i]->st + vsm[m].off);
@@ -319,6 +374,7 @@ void px_metrics(struct px *px, FILE *out)
 			fprintf(out, "\"} %ld\n", atomic_load(v));
 		}
 	}
+	budget_metrics(px, out);
 	member_metric(out, g, "clonelb_pool_member_up", "1 when the member is enabled and healthy",
 		      member_up);
 	member_metric(out, g, "clonelb_pool_member_connections_current",
