@@ -2,7 +2,6 @@
 #include "proxy/px.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -52,42 +51,6 @@ void px_log_rl(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg_rl(LOG_INFO, "proxy", fmt, fmt, ap);
 	va_end(ap);
-}
-
-/*
- * Sets the descriptor budget from RLIMIT_NOFILE (raised to the hard limit by
- * clonelbd at start): what is open now and PX_FD_RESERVE are kept back, the
- * rest is for client traffic.
- */
-static void budget_init(struct px *px)
-{
-	struct rlimit rl = {1024, 1024};
-	DIR *d = opendir("/proc/self/fd");
-	long open_now = 16; /* a guess when /proc is not mounted */
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
-		rl.rlim_cur = 1 << 20;
-	if (d) {
-		open_now = -1; /* the directory's own descriptor */
-		while (readdir(d))
-			open_now++;
-		open_now -= 2; /* "." and ".." */
-		closedir(d);
-	}
-	px->fd_limit = (long)rl.rlim_cur;
-	px->fd_base = open_now;
-	px->fd_client = px->fd_limit - px->fd_base - PX_FD_RESERVE;
-	if (px->fd_client < PX_FD_MIN_CLIENT) {
-		log_warn("proxy",
-			 "open files limit %ld is too low: %ld are open and %d are reserved for the "
-			 "API, health checks and the clone engine; client traffic gets %d anyway",
-			 px->fd_limit, px->fd_base, PX_FD_RESERVE, PX_FD_MIN_CLIENT);
-		px->fd_client = PX_FD_MIN_CLIENT;
-	}
-	log_info("proxy",
-		 "open files limit %ld: %ld open at start, %d reserved for the API, health checks "
-		 "and the clone engine, %ld for client traffic (about %ld connections)",
-		 px->fd_limit, px->fd_base, PX_FD_RESERVE, px->fd_client, px->fd_client / 2);
 }
 
 /* Back-end source ports come from the kernel's ephemeral range, read once. */
@@ -170,7 +133,7 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 	signal(SIGPIPE, SIG_IGN);
 
 	px = xcalloc(1, sizeof(*px));
-	budget_init(px);
+	px_budget_init(px);
 	pthread_mutex_init(&px->lock, NULL);
 	px->nworkers = workers;
 	px->hep = px->hevfd = -1;
@@ -262,8 +225,11 @@ json_t *px_runtime(struct px *px, const char *vs_uuid)
 	json_t *r = NULL;
 
 	for (unsigned i = 0; g && i < g->nvs && !r; i++)
-		if (vs_uuid && strcmp(g->vs[i]->uuid, vs_uuid) == 0)
+		if (vs_uuid && strcmp(g->vs[i]->uuid, vs_uuid) == 0) {
 			r = px_vs_runtime(g->vs[i]);
+			json_object_set_new(r, "connections_guaranteed",
+					    json_integer(px_budget_guaranteed(px, g)));
+		}
 	px_gen_unref(g);
 	return r;
 }
@@ -308,34 +274,6 @@ static void member_metric(FILE *out, struct px_gen *g, const char *name, const c
 		}
 }
 
-/* The descriptor budget and what kept it. */
-static void budget_metrics(struct px *px, FILE *out)
-{
-	const struct {
-		const char *name, *type, *help;
-		long v;
-	} m[] = {
-		{"clonelb_fd_limit", "gauge", "Open files limit (RLIMIT_NOFILE)", px->fd_limit},
-		{"clonelb_fd_client_budget", "gauge", "Descriptors client traffic may hold",
-		 px->fd_client},
-		{"clonelb_fd_client_used", "gauge", "Descriptors client traffic holds now",
-		 atomic_load(&px->fd_used)},
-		{"clonelb_accept_budget_stops_total", "counter",
-		 "Times accepting stopped because the client budget was used up",
-		 atomic_load(&px->budget_stops)},
-		{"clonelb_accept_errors_total", "counter",
-		 "accept() failures for lack of descriptors or memory",
-		 atomic_load(&px->accept_errors)},
-		{"clonelb_health_checks_skipped_total", "counter",
-		 "Health checks not run for lack of a descriptor (not counted against the server)",
-		 atomic_load(&px->check_skips)},
-	};
-
-	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %ld\n", m[i].name, m[i].help,
-			m[i].name, m[i].type, m[i].name, m[i].v);
-}
-
 void px_metrics(struct px *px, FILE *out)
 {
 	struct px_gen *g = px ? px_gen_get(px) : NULL;
@@ -374,7 +312,7 @@ void px_metrics(struct px *px, FILE *out)
 			fprintf(out, "\"} %ld\n", atomic_load(v));
 		}
 	}
-	budget_metrics(px, out);
+	px_budget_metrics(px, out);
 	member_metric(out, g, "clonelb_pool_member_up", "1 when the member is enabled and healthy",
 		      member_up);
 	member_metric(out, g, "clonelb_pool_member_connections_current",

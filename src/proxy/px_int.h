@@ -40,8 +40,7 @@ struct px_timeouts {
  * API's connections, PX_HEALTH_FDS for health checks in flight, the rest for
  * the clone engine and the daemon's own short-lived files. Client traffic gets
  * what is left, two descriptors per connection (client and back-end) and one
- * per listener; while more than one virtual service is enabled, one service
- * may hold at most half of it.
+ * per listener; px_budget.c splits it between the virtual services.
  */
 #define PX_FD_API 256
 #define PX_HEALTH_FDS 192
@@ -117,6 +116,7 @@ struct px_vs_stats {
 	/* cur is also the service's connection slot count: taken before accept(),
 	 * so it is exact across workers (see px_slot_put()). */
 	atomic_long cur, total, refused, failed;
+	atomic_long shared;  /* of cur, those taken from the shared half of the budget */
 	atomic_long waiting; /* connections left in the kernel backlog at the cap */
 	atomic_long limited; /* times accepting stopped at the cap or the service's share */
 	pthread_mutex_t lock; /* guards listen_err */
@@ -149,7 +149,7 @@ struct px_gen {
 	atomic_int refs;
 	unsigned seq;
 	unsigned nvs, npool;
-	unsigned nvs_enabled; /* more than one: a service gets half the client budget at most */
+	unsigned nvs_enabled; /* services the guaranteed half of the budget is split between */
 	struct px_vs **vs;
 	struct px_pool **pool;
 };
@@ -184,7 +184,9 @@ struct px {
 	struct px_timeouts tmo;
 	/* The descriptor budget, fixed at start (see PX_FD_RESERVE). */
 	long fd_limit, fd_base, fd_client; /* RLIMIT_NOFILE, open at start, for clients */
-	atomic_long fd_used;               /* client descriptors taken: 2 per connection, 1 per listener */
+	atomic_long fd_used;     /* client descriptors taken: 2 per connection, 1 per listener */
+	atomic_long fd_lis;      /* of fd_used, the listeners' */
+	atomic_long shared_used; /* connections taken from the shared half */
 	atomic_long budget_stops;          /* accepts deferred because fd_client was used up */
 	atomic_long accept_errors;         /* accept() failures for lack of descriptors or memory */
 	atomic_long check_skips;           /* health checks not run for lack of a descriptor */
@@ -225,7 +227,24 @@ void px_tls_setup_vs(struct px_vs *vs);
 /* px_worker.c */
 void *px_worker_main(void *arg);
 int px_ep_set(struct px_worker *w, int fd, struct px_ev *ev, uint32_t *cur, uint32_t want);
+
+
+/* px_budget.c */
+/* Why a listener is out of epoll (struct px_listener.paused). */
+enum px_pause {
+	PX_RUNNING,
+	PX_PAUSE_LIMIT,  /* its service is at max_concurrent_connections or its share */
+	PX_PAUSE_BUDGET, /* client traffic holds its whole descriptor budget */
+	PX_PAUSE_ERROR,  /* accept() failed for lack of descriptors or memory */
+};
+void px_budget_init(struct px *px);
+void px_budget_listener(struct px *px, int delta);
+long px_budget_guaranteed(const struct px *px, const struct px_gen *g);
+enum px_pause px_slot_get(struct px *px, const struct px_gen *g, struct px_vs *vs);
+void px_slot_undo(struct px *px, struct px_vs *vs);
 void px_slot_put(struct px_worker *w, struct px_vs *vs);
+bool px_slot_free(const struct px *px, const struct px_gen *g, const struct px_vs *vs);
+void px_budget_metrics(struct px *px, FILE *out);
 
 /* px_sess.c */
 void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const struct sockaddr_in *peer);

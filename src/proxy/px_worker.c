@@ -13,13 +13,6 @@
 #include "lib/util.h"
 #include "proxy/px_int.h"
 
-/* Why a listener is out of epoll (struct px_listener.paused). */
-enum px_pause {
-	PX_RUNNING,
-	PX_PAUSE_LIMIT,  /* its service is at max_concurrent_connections or its share */
-	PX_PAUSE_BUDGET, /* client traffic holds its whole descriptor budget */
-	PX_PAUSE_ERROR,  /* accept() failed for lack of descriptors or memory */
-};
 
 /*
  * Sets the epoll interest of @fd to @want, registering it the first time
@@ -60,7 +53,7 @@ static int listener_open(struct px_worker *w, struct px_listener *l, char **ret_
 	if (px_ep_set(w, fd, &l->ev, &l->mask, EPOLLIN) < 0)
 		goto fail;
 	/* Listeners are configuration, never refused, but they count. */
-	atomic_fetch_add(&w->px->fd_used, 1);
+	px_budget_listener(w->px, 1);
 	return 0;
 fail:
 	inet_ntop(AF_INET, &l->addr, ip, sizeof(ip));
@@ -86,63 +79,10 @@ static void listener_free(struct px_worker *w, struct px_listener *l)
 		w->npaused--;
 	if (l->fd != -1) {
 		close(l->fd);
-		atomic_fetch_sub(&w->px->fd_used, 1);
+		px_budget_listener(w->px, -1);
 	}
 	px_vs_unref(l->vs);
 	free(l);
-}
-
-/* The most connections @vs may hold now: its max_concurrent_connections,
- * and at most half of the client budget while another service is enabled. */
-static long vs_cap(const struct px_worker *w, const struct px_vs *vs)
-{
-	long share = w->px->fd_client / 2;
-
-	if (w->gen && w->gen->nvs_enabled > 1)
-		share /= 2;
-	return vs->max_conns > 0 && vs->max_conns < share ? vs->max_conns : share;
-}
-
-/*
- * Takes a connection slot of @l's service and two descriptors of the client
- * budget, before accept(), so the limits are exact across workers. Returns
- * PX_RUNNING, or why the listener must stop accepting (nothing taken).
- */
-static enum px_pause slot_get(struct px_worker *w, struct px_listener *l)
-{
-	struct px_vs_stats *st = l->vs->st;
-	struct px *px = w->px;
-
-	if (atomic_fetch_add(&st->cur, 1) >= vs_cap(w, l->vs)) {
-		atomic_fetch_sub(&st->cur, 1);
-		return PX_PAUSE_LIMIT;
-	}
-	if (atomic_fetch_add(&px->fd_used, 2) + 2 > px->fd_client) {
-		atomic_fetch_sub(&px->fd_used, 2);
-		atomic_fetch_sub(&st->cur, 1);
-		return PX_PAUSE_BUDGET;
-	}
-	return PX_RUNNING;
-}
-
-/*
- * Gives back what slot_get() took for a connection of @vs, on the worker @w
- * that closes it (px_sess.c); this worker's paused listeners look again after
- * the current batch, the other workers' at their next tick.
- */
-void px_slot_put(struct px_worker *w, struct px_vs *vs)
-{
-	atomic_fetch_sub(&vs->st->cur, 1);
-	atomic_fetch_sub(&w->px->fd_used, 2);
-	if (w->npaused)
-		w->resume_pending = true;
-}
-
-/* Whether a paused listener could take a connection now (no slot taken). */
-static bool slot_free(const struct px_worker *w, const struct px_listener *l)
-{
-	return atomic_load(&l->vs->st->cur) < vs_cap(w, l->vs) &&
-	       atomic_load(&w->px->fd_used) + 2 <= w->px->fd_client;
 }
 
 /*
@@ -172,7 +112,7 @@ static void listeners_resume(struct px_worker *w, bool all)
 	for (struct px_listener *l = w->lis; l; l = l->next) {
 		if (l->fd == -1 || l->paused == PX_RUNNING)
 			continue;
-		if (l->paused == PX_PAUSE_ERROR ? !all : !slot_free(w, l))
+		if (l->paused == PX_PAUSE_ERROR ? !all : !px_slot_free(w->px, w->gen, l->vs))
 			continue;
 		if (px_ep_set(w, l->fd, &l->ev, &l->mask, EPOLLIN) == 0) {
 			l->paused = PX_RUNNING;
@@ -304,7 +244,7 @@ static void do_accept(struct px_worker *w, struct px_listener *l)
 	for (int i = 0; i < PX_ACCEPT_BATCH; i++) {
 		struct sockaddr_in peer;
 		socklen_t len = sizeof(peer);
-		enum px_pause why = slot_get(w, l);
+		enum px_pause why = px_slot_get(w->px, w->gen, l->vs);
 		int fd;
 
 		if (why != PX_RUNNING) {
@@ -314,8 +254,7 @@ static void do_accept(struct px_worker *w, struct px_listener *l)
 		fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			int err = errno;
-			atomic_fetch_sub(&l->vs->st->cur, 1);
-			atomic_fetch_sub(&w->px->fd_used, 2);
+			px_slot_undo(w->px, l->vs);
 			/* The listener stays readable: stop watching it until the
 			 * next tick instead of spinning. The budget should make this
 			 * rare (another process, the kernel's file table). */
