@@ -312,7 +312,7 @@ void px_metrics(struct px *px, FILE *out)
 			fprintf(out, "\"} %ld\n", atomic_load(v));
 		}
 	}
-	px_budget_metrics(px, out);
+	px_budget_metrics(px, g, out);
 	member_metric(out, g, "clonelb_pool_member_up", "1 when the member is enabled and healthy",
 		      member_up);
 	member_metric(out, g, "clonelb_pool_member_connections_current",

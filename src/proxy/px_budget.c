@@ -11,13 +11,14 @@
 /*
  * How the client budget is split (docs/deployment.md). Client traffic may
  * hold px->fd_client descriptors: the listeners' first, then two per
- * connection. Of the connections that leaves, half is shared, first come
- * first served; the other half is split evenly between the enabled virtual
- * services, and each service's part is kept for it. A service may hold its
- * guaranteed part plus whatever of the shared half is free, never more than
- * its max_concurrent_connections. So one service, however many clients it
- * has, cannot take another's guaranteed part: together they can never hold
- * more than the budget, and the reserve below it stays untouched.
+ * connection. Each enabled virtual service keeps PX_VS_GUARANTEE of those
+ * connections for itself (fewer when that would take more than half of the
+ * budget: then half the budget split evenly); the rest is shared, first come
+ * first served. A service may hold its own part plus whatever of the shared
+ * part is free, never more than its max_concurrent_connections. So one
+ * service, however many clients it has, cannot take another's own part, and
+ * together they never hold more than the budget: the reserve below it stays
+ * untouched.
  */
 
 /* Connections the client budget holds once the listeners have theirs. */
@@ -28,17 +29,22 @@ static long conns(const struct px *px)
 	return c > 0 ? c : 0;
 }
 
-static long shared_cap(const struct px *px)
+static long nservices(const struct px_gen *g)
 {
-	return conns(px) / 2;
+	return g && g->nvs_enabled ? g->nvs_enabled : 1;
 }
 
-/* Returns the connections each virtual service of @g is guaranteed. */
+/* Returns the connections each virtual service of @g keeps for itself. */
 long px_budget_guaranteed(const struct px *px, const struct px_gen *g)
 {
-	long n = g && g->nvs_enabled ? g->nvs_enabled : 1;
+	long half = conns(px) / 2 / nservices(g);
 
-	return (conns(px) - shared_cap(px)) / n;
+	return half < PX_VS_GUARANTEE ? half : PX_VS_GUARANTEE;
+}
+
+static long shared_cap(const struct px *px, const struct px_gen *g)
+{
+	return conns(px) - nservices(g) * px_budget_guaranteed(px, g);
 }
 
 /*
@@ -113,7 +119,7 @@ enum px_pause px_slot_get(struct px *px, const struct px_gen *g, struct px_vs *v
 		return PX_PAUSE_LIMIT;
 	}
 	if (c - atomic_load(&st->shared) >= px_budget_guaranteed(px, g)) {
-		if (atomic_fetch_add(&px->shared_used, 1) >= shared_cap(px)) {
+		if (atomic_fetch_add(&px->shared_used, 1) >= shared_cap(px, g)) {
 			atomic_fetch_sub(&px->shared_used, 1);
 			atomic_fetch_sub(&st->cur, 1);
 			return PX_PAUSE_LIMIT;
@@ -156,13 +162,13 @@ bool px_slot_free(const struct px *px, const struct px_gen *g, const struct px_v
 	if (vs->max_conns > 0 && c >= vs->max_conns)
 		return false;
 	if (c - s >= px_budget_guaranteed(px, g) &&
-	    atomic_load(&px->shared_used) >= shared_cap(px))
+	    atomic_load(&px->shared_used) >= shared_cap(px, g))
 		return false;
 	return atomic_load(&px->fd_used) + 2 <= px->fd_client;
 }
 
 /* Appends the budget's Prometheus lines to @out. */
-void px_budget_metrics(struct px *px, FILE *out)
+void px_budget_metrics(struct px *px, const struct px_gen *g, FILE *out)
 {
 	const struct {
 		const char *name, *type, *help;
@@ -177,11 +183,13 @@ void px_budget_metrics(struct px *px, FILE *out)
 		 px->fd_client},
 		{"clonelb_fd_client_used", "gauge", "Descriptors client traffic holds now",
 		 atomic_load(&px->fd_used)},
+		{"clonelb_connections_guaranteed", "gauge",
+		 "Connections of the budget each enabled virtual service keeps for itself",
+		 px_budget_guaranteed(px, g)},
 		{"clonelb_connections_shared_budget", "gauge",
-		 "Connections of the half of the budget the virtual services share",
-		 shared_cap(px)},
+		 "Connections of the budget the virtual services share", shared_cap(px, g)},
 		{"clonelb_connections_shared_used", "gauge",
-		 "Connections held beyond the services' guaranteed parts",
+		 "Connections held beyond the services' own parts",
 		 atomic_load(&px->shared_used)},
 		{"clonelb_accept_budget_stops_total", "counter",
 		 "Times accepting stopped because the client budget was used up",

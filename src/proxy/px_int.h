@@ -46,6 +46,7 @@ struct px_timeouts {
 #define PX_HEALTH_FDS 192
 #define PX_FD_RESERVE (PX_FD_API + PX_HEALTH_FDS + 64)
 #define PX_FD_MIN_CLIENT 32 /* client descriptors granted however low the limit is */
+#define PX_VS_GUARANTEE 64  /* connections each virtual service keeps for itself */
 #define PX_MAX_WORKERS 256
 
 /* What an epoll registration points at; the first member of its owner. */
@@ -244,7 +245,7 @@ enum px_pause px_slot_get(struct px *px, const struct px_gen *g, struct px_vs *v
 void px_slot_undo(struct px *px, struct px_vs *vs);
 void px_slot_put(struct px_worker *w, struct px_vs *vs);
 bool px_slot_free(const struct px *px, const struct px_gen *g, const struct px_vs *vs);
-void px_budget_metrics(struct px *px, FILE *out);
+void px_budget_metrics(struct px *px, const struct px_gen *g, FILE *out);
 
 /* px_sess.c */
 void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const struct sockaddr_in *peer);

@@ -192,6 +192,7 @@ def test_one_client_cannot_starve_the_others(lab, limited, holders):
         budget, shared = m["clonelb_fd_client_budget"], m["clonelb_connections_shared_budget"]
         assert 0 < budget <= NOFILE - m["clonelb_fd_reserve"], m
         mine = runtime(d, "a")["connections_guaranteed"]  # each service's own part
+        assert mine == m["clonelb_connections_guaranteed"]
         assert mine > 0 and 3 * mine + shared <= budget // 2, (mine, shared, budget)
 
         # More idle connections to a than the whole descriptor table holds: a takes its
