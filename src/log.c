@@ -23,7 +23,7 @@ struct log_rl_slot {
 	const void *cause;
 	enum log_level level;
 	char module[16];
-	char last[512];   /* the last line printed, to say what the count is of */
+	char last[512];    /* the last line printed, to say what the count is of */
 	uint64_t since_ms; /* start of the current window */
 	unsigned long held;
 };

@@ -1,4 +1,4 @@
-/* px_budget.c: the descriptor budget: the reserve kept from client traffic, each virtual service's guaranteed share, the shared half, connection slots. */
+/* px_budget.c: the descriptor budget: the reserve kept from client traffic, each virtual service's own part, the shared part, connection slots. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -90,8 +90,8 @@ void px_budget_listener(struct px *px, int delta)
 	atomic_fetch_add(&px->fd_used, delta);
 }
 
-/* Gives back one connection of @st: from the shared half first, so the
- * service keeps its guaranteed part. */
+/* Gives back one connection of @st: from the shared part first, so the
+ * service keeps its own part. */
 static void release(struct px *px, struct px_vs_stats *st)
 {
 	long s = atomic_load(&st->shared);

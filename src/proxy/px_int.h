@@ -117,7 +117,7 @@ struct px_vs_stats {
 	/* cur is also the service's connection slot count: taken before accept(),
 	 * so it is exact across workers (see px_slot_put()). */
 	atomic_long cur, total, refused, failed;
-	atomic_long shared;  /* of cur, those taken from the shared half of the budget */
+	atomic_long shared;  /* of cur, those taken from the shared part of the budget */
 	atomic_long waiting; /* connections left in the kernel backlog at the cap */
 	atomic_long limited; /* times accepting stopped at the cap or the service's share */
 	pthread_mutex_t lock; /* guards listen_err */
@@ -150,7 +150,7 @@ struct px_gen {
 	atomic_int refs;
 	unsigned seq;
 	unsigned nvs, npool;
-	unsigned nvs_enabled; /* services the guaranteed half of the budget is split between */
+	unsigned nvs_enabled; /* services that each keep a part of the budget (px_budget.c) */
 	struct px_vs **vs;
 	struct px_pool **pool;
 };
@@ -187,7 +187,7 @@ struct px {
 	long fd_limit, fd_base, fd_client; /* RLIMIT_NOFILE, open at start, for clients */
 	atomic_long fd_used;     /* client descriptors taken: 2 per connection, 1 per listener */
 	atomic_long fd_lis;      /* of fd_used, the listeners' */
-	atomic_long shared_used; /* connections taken from the shared half */
+	atomic_long shared_used; /* connections taken from the shared part */
 	atomic_long budget_stops;          /* accepts deferred because fd_client was used up */
 	atomic_long accept_errors;         /* accept() failures for lack of descriptors or memory */
 	atomic_long check_skips;           /* health checks not run for lack of a descriptor */

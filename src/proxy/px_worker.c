@@ -13,7 +13,6 @@
 #include "lib/util.h"
 #include "proxy/px_int.h"
 
-
 /*
  * Sets the epoll interest of @fd to @want, registering it the first time
  * (*cur == UINT32_MAX means not registered). Returns 0 or -errno.
