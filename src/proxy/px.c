@@ -228,7 +228,8 @@ json_t *px_runtime(struct px *px, const char *vs_uuid)
 		if (vs_uuid && strcmp(g->vs[i]->uuid, vs_uuid) == 0) {
 			r = px_vs_runtime(g->vs[i]);
 			json_object_set_new(r, "connections_guaranteed",
-					    json_integer(px_budget_guaranteed(px, g)));
+					    json_integer(px_budget_guaranteed(
+						    px, px_budget_services(g))));
 		}
 	px_gen_unref(g);
 	return r;

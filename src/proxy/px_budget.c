@@ -29,22 +29,28 @@ static long conns(const struct px *px)
 	return c > 0 ? c : 0;
 }
 
-static long nservices(const struct px_gen *g)
+/* Returns the number of enabled virtual services of @g (NULL: 0), the ones
+ * that each keep a part of the budget. Workers count once per generation. */
+unsigned px_budget_services(const struct px_gen *g)
 {
-	return g && g->nvs_enabled ? g->nvs_enabled : 1;
+	unsigned n = 0;
+
+	for (unsigned i = 0; g && i < g->nvs; i++)
+		n += g->vs[i]->enabled;
+	return n;
 }
 
-/* Returns the connections each virtual service of @g keeps for itself. */
-long px_budget_guaranteed(const struct px *px, const struct px_gen *g)
+/* Returns the connections each of @nvs enabled virtual services keeps for itself. */
+long px_budget_guaranteed(const struct px *px, unsigned nvs)
 {
-	long half = conns(px) / 2 / nservices(g);
+	long half = conns(px) / 2 / (nvs ? nvs : 1);
 
 	return half < PX_VS_GUARANTEE ? half : PX_VS_GUARANTEE;
 }
 
-static long shared_cap(const struct px *px, const struct px_gen *g)
+static long shared_cap(const struct px *px, unsigned nvs)
 {
-	return conns(px) - nservices(g) * px_budget_guaranteed(px, g);
+	return conns(px) - (long)(nvs ? nvs : 1) * px_budget_guaranteed(px, nvs);
 }
 
 /*
@@ -105,11 +111,11 @@ static void release(struct px *px, struct px_vs_stats *st)
 
 /*
  * Takes a connection slot for @vs and two descriptors of the client budget,
- * before accept(), so the limits hold across workers. @g is the calling
- * worker's generation. Returns PX_RUNNING, or why the listener must stop
- * accepting (then nothing is taken).
+ * before accept(), so the limits hold across workers. @nvs: the enabled
+ * services of the calling worker's generation. Returns PX_RUNNING, or why the
+ * listener must stop accepting (then nothing is taken).
  */
-enum px_pause px_slot_get(struct px *px, const struct px_gen *g, struct px_vs *vs)
+enum px_pause px_slot_get(struct px *px, unsigned nvs, struct px_vs *vs)
 {
 	struct px_vs_stats *st = vs->st;
 	long c = atomic_fetch_add(&st->cur, 1);
@@ -118,8 +124,8 @@ enum px_pause px_slot_get(struct px *px, const struct px_gen *g, struct px_vs *v
 		atomic_fetch_sub(&st->cur, 1);
 		return PX_PAUSE_LIMIT;
 	}
-	if (c - atomic_load(&st->shared) >= px_budget_guaranteed(px, g)) {
-		if (atomic_fetch_add(&px->shared_used, 1) >= shared_cap(px, g)) {
+	if (c - atomic_load(&st->shared) >= px_budget_guaranteed(px, nvs)) {
+		if (atomic_fetch_add(&px->shared_used, 1) >= shared_cap(px, nvs)) {
 			atomic_fetch_sub(&px->shared_used, 1);
 			atomic_fetch_sub(&st->cur, 1);
 			return PX_PAUSE_LIMIT;
@@ -155,14 +161,14 @@ void px_slot_put(struct px_worker *w, struct px_vs *vs)
 }
 
 /* Whether px_slot_get() would succeed for @vs now (nothing taken). */
-bool px_slot_free(const struct px *px, const struct px_gen *g, const struct px_vs *vs)
+bool px_slot_free(const struct px *px, unsigned nvs, const struct px_vs *vs)
 {
 	long c = atomic_load(&vs->st->cur), s = atomic_load(&vs->st->shared);
 
 	if (vs->max_conns > 0 && c >= vs->max_conns)
 		return false;
-	if (c - s >= px_budget_guaranteed(px, g) &&
-	    atomic_load(&px->shared_used) >= shared_cap(px, g))
+	if (c - s >= px_budget_guaranteed(px, nvs) &&
+	    atomic_load(&px->shared_used) >= shared_cap(px, nvs))
 		return false;
 	return atomic_load(&px->fd_used) + 2 <= px->fd_client;
 }
@@ -170,6 +176,7 @@ bool px_slot_free(const struct px *px, const struct px_gen *g, const struct px_v
 /* Appends the budget's Prometheus lines to @out. */
 void px_budget_metrics(struct px *px, const struct px_gen *g, FILE *out)
 {
+	unsigned nvs = px_budget_services(g);
 	const struct {
 		const char *name, *type, *help;
 		long v;
@@ -185,9 +192,9 @@ void px_budget_metrics(struct px *px, const struct px_gen *g, FILE *out)
 		 atomic_load(&px->fd_used)},
 		{"clonelb_connections_guaranteed", "gauge",
 		 "Connections of the budget each enabled virtual service keeps for itself",
-		 px_budget_guaranteed(px, g)},
+		 px_budget_guaranteed(px, nvs)},
 		{"clonelb_connections_shared_budget", "gauge",
-		 "Connections of the budget the virtual services share", shared_cap(px, g)},
+		 "Connections of the budget the virtual services share", shared_cap(px, nvs)},
 		{"clonelb_connections_shared_used", "gauge",
 		 "Connections held beyond the services' own parts",
 		 atomic_load(&px->shared_used)},

@@ -424,8 +424,6 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 	json_array_foreach(pools, i, o) g->pool[g->npool++] = pool_build(snap, o, old);
 	g->vs = xcalloc(json_array_size(vss) + 1, sizeof(*g->vs));
 	json_array_foreach(vss, i, o) g->vs[g->nvs++] = vs_build(snap, o, g, old);
-	for (unsigned k = 0; k < g->nvs; k++)
-		g->nvs_enabled += g->vs[k]->enabled;
 	return g;
 }
 

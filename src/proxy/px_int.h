@@ -150,7 +150,6 @@ struct px_gen {
 	atomic_int refs;
 	unsigned seq;
 	unsigned nvs, npool;
-	unsigned nvs_enabled; /* services that each keep a part of the budget (px_budget.c) */
 	struct px_vs **vs;
 	struct px_pool **pool;
 };
@@ -172,6 +171,7 @@ struct px_worker {
 	bool gen_pending;     /* a new configuration waits for the end of the batch */
 	bool resume_pending;  /* a slot freed: paused listeners may accept again */
 	unsigned npaused;     /* listeners out of epoll (struct px_listener.paused) */
+	unsigned nvs_enabled; /* of gen: the services that each keep a part of the budget */
 	unsigned nsess, peak;
 	uint64_t now, next_tick;
 	char *buf;
@@ -240,11 +240,12 @@ enum px_pause {
 };
 void px_budget_init(struct px *px);
 void px_budget_listener(struct px *px, int delta);
-long px_budget_guaranteed(const struct px *px, const struct px_gen *g);
-enum px_pause px_slot_get(struct px *px, const struct px_gen *g, struct px_vs *vs);
+unsigned px_budget_services(const struct px_gen *g);
+long px_budget_guaranteed(const struct px *px, unsigned nvs);
+enum px_pause px_slot_get(struct px *px, unsigned nvs, struct px_vs *vs);
 void px_slot_undo(struct px *px, struct px_vs *vs);
 void px_slot_put(struct px_worker *w, struct px_vs *vs);
-bool px_slot_free(const struct px *px, const struct px_gen *g, const struct px_vs *vs);
+bool px_slot_free(const struct px *px, unsigned nvs, const struct px_vs *vs);
 void px_budget_metrics(struct px *px, const struct px_gen *g, FILE *out);
 
 /* px_sess.c */

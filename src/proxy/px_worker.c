@@ -111,7 +111,7 @@ static void listeners_resume(struct px_worker *w, bool all)
 	for (struct px_listener *l = w->lis; l; l = l->next) {
 		if (l->fd == -1 || l->paused == PX_RUNNING)
 			continue;
-		if (l->paused == PX_PAUSE_ERROR ? !all : !px_slot_free(w->px, w->gen, l->vs))
+		if (l->paused == PX_PAUSE_ERROR ? !all : !px_slot_free(w->px, w->nvs_enabled, l->vs))
 			continue;
 		if (px_ep_set(w, l->fd, &l->ev, &l->mask, EPOLLIN) == 0) {
 			l->paused = PX_RUNNING;
@@ -235,6 +235,7 @@ static void take_gen(struct px_worker *w)
 	px_sess_close_removed(w, g);
 	px_gen_unref(w->gen);
 	w->gen = g;
+	w->nvs_enabled = px_budget_services(g);
 	w->resume_pending = true; /* limits may have changed */
 }
 
@@ -243,7 +244,7 @@ static void do_accept(struct px_worker *w, struct px_listener *l)
 	for (int i = 0; i < PX_ACCEPT_BATCH; i++) {
 		struct sockaddr_in peer;
 		socklen_t len = sizeof(peer);
-		enum px_pause why = px_slot_get(w->px, w->gen, l->vs);
+		enum px_pause why = px_slot_get(w->px, w->nvs_enabled, l->vs);
 		int fd;
 
 		if (why != PX_RUNNING) {
