@@ -43,30 +43,14 @@ struct px_gen *px_gen_get(struct px *px)
 	return g;
 }
 
-/* 10,000 clients need 20,000 sockets and more: raise the soft limit to the
- * hard one, and the hard one too when privileged. */
-static void raise_nofile(void)
+/* Same as px_log(), at most one line a second per format string (per call site). */
+void px_log_rl(const char *fmt, ...)
 {
-	struct rlimit rl;
+	va_list ap;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
-	if (rl.rlim_max < PX_NOFILE_WANT) {
-		struct rlimit want = {PX_NOFILE_WANT, PX_NOFILE_WANT};
-		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-			return;
-	}
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			px_log("cannot raise the open files limit: %s", strerror(errno));
-	}
-	/* Each client connection costs two descriptors (client and server). */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * 10000 + 256)
-		log_warn("proxy",
-			 "open files limit is %llu and cannot be raised (hard limit): at most about "
-			 "%llu concurrent client connections",
-			 (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur - 64) / 2);
+	va_start(ap, fmt);
+	log_vmsg_rl(LOG_INFO, "proxy", fmt, fmt, ap);
+	va_end(ap);
 }
 
 /* Back-end source ports come from the kernel's ephemeral range, read once. */
@@ -147,9 +131,9 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 	}
 	/* Peers that vanish must not kill the daemon: writes get EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
 
 	px = xcalloc(1, sizeof(*px));
+	px_budget_init(px);
 	pthread_mutex_init(&px->lock, NULL);
 	px->nworkers = workers;
 	px->hep = px->hevfd = -1;
@@ -241,8 +225,12 @@ json_t *px_runtime(struct px *px, const char *vs_uuid)
 	json_t *r = NULL;
 
 	for (unsigned i = 0; g && i < g->nvs && !r; i++)
-		if (vs_uuid && strcmp(g->vs[i]->uuid, vs_uuid) == 0)
+		if (vs_uuid && strcmp(g->vs[i]->uuid, vs_uuid) == 0) {
 			r = px_vs_runtime(g->vs[i]);
+			json_object_set_new(r, "connections_guaranteed",
+					    json_integer(px_budget_guaranteed(
+						    px, px_budget_services(g))));
+		}
 	px_gen_unref(g);
 	return r;
 }
@@ -304,13 +292,19 @@ void px_metrics(struct px *px, FILE *out)
 		{"clonelb_vs_connections_failed_total",
 		 "Client connections closed because no server could be connected to",
 		 offsetof(struct px_vs_stats, failed)},
+		{"clonelb_vs_connections_waiting",
+		 "Connections left in the kernel backlog while the service is at its limit",
+		 offsetof(struct px_vs_stats, waiting)},
+		{"clonelb_vs_connections_limited_total",
+		 "Times accepting stopped at max_concurrent_connections or the service's share",
+		 offsetof(struct px_vs_stats, limited)},
 	};
 
 	if (!g)
 		return;
 	for (size_t m = 0; m < sizeof(vsm) / sizeof(vsm[0]); m++) {
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", vsm[m].name, vsm[m].help, vsm[m].name,
-			m == 0 ? "gauge" : "counter");
+			strstr(vsm[m].name, "_total") ? "counter" : "gauge");
 		for (unsigned i = 0; i < g->nvs; i++) {
 			const atomic_long *v =
 				(const atomic_long *)((const char *)g->vs[i]->st + vsm[m].off);
@@ -319,6 +313,7 @@ void px_metrics(struct px *px, FILE *out)
 			fprintf(out, "\"} %ld\n", atomic_load(v));
 		}
 	}
+	px_budget_metrics(px, g, out);
 	member_metric(out, g, "clonelb_pool_member_up", "1 when the member is enabled and healthy",
 		      member_up);
 	member_metric(out, g, "clonelb_pool_member_connections_current",

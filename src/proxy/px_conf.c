@@ -70,7 +70,7 @@ void px_server_unref(struct px_server *s)
 		return;
 	for (unsigned i = 0; i < s->nhs; i++)
 		if (s->hs[i].fd != -1)
-			close(s->hs[i].fd);
+			px_health_fd_close(s->hs[i].fd);
 	free(s->hs);
 	free(s);
 }
@@ -335,6 +335,8 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 	vs->uuid = xstrdup(json_string_value(json_object_get(vj, "uuid")) ?: "");
 	vs->name = xstrdup(json_string_value(json_object_get(vj, "name")) ?: "?");
 	vs->enabled = !json_is_false(json_object_get(vj, "enabled"));
+	vs->max_conns = (long)json_integer_value(json_object_get(
+		json_object_get(vj, "performance_limits"), "max_concurrent_connections"));
 	vs->conf = conf;
 	if (pool) {
 		atomic_fetch_add(&pool->refs, 1);
@@ -504,7 +506,8 @@ json_t *px_vs_runtime(const struct px_vs *vs)
 			/* Read without the health thread's cooperation: a torn
 			 * reason is impossible (static strings), a stale one harmless. */
 			const struct px_hstate *h = &s->hs[k];
-			json_t *c = json_pack("{sssb}", "health_monitor", p->mon[k].name, "up", h->up);
+			json_t *c = json_pack("{sssbsI}", "health_monitor", p->mon[k].name, "up", h->up,
+					      "checks_skipped", (json_int_t)atomic_load(&h->skipped));
 			if (!h->up && h->why)
 				json_object_set_new(c, "reason", json_string(h->why));
 			json_array_append_new(checks, c);
@@ -523,6 +526,12 @@ json_t *px_vs_runtime(const struct px_vs *vs)
 		      (json_int_t)atomic_load(&vs->st->cur), "total",
 		      (json_int_t)atomic_load(&vs->st->total));
 	json_object_set_new(r, "listen_error", lerr ? json_string(lerr) : json_null());
+	/* At the limit, connections wait in the kernel backlog (px_worker.c). */
+	json_object_set_new(r, "connections_waiting",
+			    json_integer((json_int_t)atomic_load(&vs->st->waiting)));
+	json_object_set_new(r, "connections_limited",
+			    json_integer((json_int_t)atomic_load(&vs->st->limited)));
+	json_object_set_new(r, "max_concurrent_connections", json_integer(vs->max_conns));
 	pthread_mutex_unlock(&vs->st->lock);
 	json_object_set_new(r, "ssl_error", vs->ssl_err ? json_string(vs->ssl_err) : json_null());
 	if (p)

@@ -401,6 +401,7 @@ void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const st
 	if ((l->ssl && !vs->nctx) || (!l->ssl && !px_pool_has_usable(vs->pool))) {
 		atomic_fetch_add_explicit(&vs->st->refused, 1, memory_order_relaxed);
 		close(fd);
+		px_slot_put(w, vs);
 		return;
 	}
 	s = xcalloc(1, sizeof(*s));
@@ -423,8 +424,7 @@ void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const st
 	w->sess = s;
 	if (++w->nsess > w->peak)
 		w->peak = w->nsess;
-	atomic_fetch_add_explicit(&vs->st->cur, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&vs->st->total, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&vs->st->total, 1, memory_order_relaxed); /* cur: slot_get() */
 
 	if (l->ssl) {
 		s->ssl = SSL_new(vs->ctx[0]);
@@ -579,7 +579,7 @@ void px_sess_close(struct px_worker *w, struct px_sess *s)
 	backend_drop(w, s, false);
 	free(s->to_s.buf);
 	free(s->to_c.buf);
-	atomic_fetch_sub_explicit(&s->vs->st->cur, 1, memory_order_relaxed);
+	px_slot_put(w, s->vs);
 	px_pool_unref(s->pool);
 	px_vs_unref(s->vs);
 	s->state = S_DEAD;
