@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stdlib.h>
+
+#include <linux/neighbour.h>
 
 #include "clone/clone_int.h"
 
@@ -83,6 +86,100 @@ static void test_null_engine(void **state)
 	clone_conn_hook_ops.on_close(NULL, NULL);
 }
 
+/* Hands out @n slots at @now into @got; every one must succeed. */
+static void take_n(struct clone_slots *sl, int n, uint64_t now, int *got)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		got[i] = clone_slot_take(sl, now);
+		assert_true(got[i] >= 0 && got[i] < CLONE_STAT_SLOTS);
+	}
+}
+
+/* The issue's case: one live server keeps its slot while another server's
+ * counters are reset far more often than there are slots. */
+static void test_slot_of_live_server_never_handed_out(void **state)
+{
+	struct clone_slots *sl = calloc(1, sizeof(*sl));
+	uint64_t now = 5000;
+	int live, cur, i, fresh;
+
+	live = clone_slot_take(sl, now);
+	cur = clone_slot_take(sl, now);
+	for (i = 0; i < 3 * CLONE_STAT_SLOTS; i++) {
+		/* A profile edit: a fresh slot first, the old one released after. */
+		fresh = clone_slot_take(sl, now);
+		assert_true(fresh >= 0);
+		assert_int_not_equal(fresh, live);
+		assert_int_not_equal(fresh, cur);
+		clone_slot_release(sl, (uint32_t)cur, now);
+		cur = fresh;
+		now += 1; /* faster than the quarantine: thousands per second */
+	}
+	assert_int_equal(sl->n_used, 2);
+	free(sl);
+}
+
+/* A released slot rests for the quarantine before it is handed out again. */
+static void test_released_slot_rests(void **state)
+{
+	struct clone_slots *sl = calloc(1, sizeof(*sl));
+	int *got = calloc(CLONE_STAT_SLOTS, sizeof(int));
+	int i, r;
+
+	take_n(sl, CLONE_STAT_SLOTS, 1000, got);
+	/* Every slot held: nothing more to give. */
+	assert_int_equal(clone_slot_take(sl, 1000), -ENOSPC);
+	clone_slot_release(sl, 17, 2000);
+	clone_slot_release(sl, 4000, 2100);
+	/* Only resting slots are free: the one released longest ago. */
+	r = clone_slot_take(sl, 2200);
+	assert_int_equal(r, 17);
+	clone_slot_release(sl, 17, 2300);
+	/* After the quarantine, a rested one is taken before a resting one. */
+	r = clone_slot_take(sl, 2100 + CLONE_SLOT_QUARANTINE_MS);
+	assert_int_equal(r, 4000);
+	assert_int_equal(sl->n_used, CLONE_STAT_SLOTS - 1);
+	/* Releasing a slot nobody holds changes nothing. */
+	clone_slot_release(sl, 4000, 9000);
+	clone_slot_release(sl, 4000, 9000);
+	assert_int_equal(sl->n_used, CLONE_STAT_SLOTS - 2);
+	clone_slot_release(sl, CLONE_STAT_SLOTS + 5, 9000);
+	assert_int_equal(sl->n_used, CLONE_STAT_SLOTS - 2);
+	for (i = 0; i < CLONE_STAT_SLOTS; i++)
+		clone_slot_release(sl, (uint32_t)i, 10000);
+	assert_int_equal(sl->n_used, 0);
+	free(got);
+	free(sl);
+}
+
+/* Fresh slots are preferred over ones released within the quarantine. */
+static void test_fresh_slots_before_resting_ones(void **state)
+{
+	struct clone_slots *sl = calloc(1, sizeof(*sl));
+	int a, b;
+
+	a = clone_slot_take(sl, 100);
+	clone_slot_release(sl, (uint32_t)a, 100);
+	b = clone_slot_take(sl, 101);
+	assert_int_not_equal(a, b);
+	free(sl);
+}
+
+static void test_nud_states(void **state)
+{
+	assert_true(clone_net_nud_valid(NUD_REACHABLE));
+	assert_true(clone_net_nud_valid(NUD_STALE));
+	assert_true(clone_net_nud_valid(NUD_DELAY));
+	assert_true(clone_net_nud_valid(NUD_PROBE));
+	assert_true(clone_net_nud_valid(NUD_PERMANENT));
+	/* Frames to these would be counted as sent to nobody's MAC. */
+	assert_false(clone_net_nud_valid(NUD_INCOMPLETE));
+	assert_false(clone_net_nud_valid(NUD_FAILED));
+	assert_false(clone_net_nud_valid(NUD_NONE));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -92,6 +189,10 @@ int main(void)
 		cmocka_unit_test(test_neigh_unknown),
 		cmocka_unit_test(test_se_uuid_format),
 		cmocka_unit_test(test_null_engine),
+		cmocka_unit_test(test_slot_of_live_server_never_handed_out),
+		cmocka_unit_test(test_released_slot_rests),
+		cmocka_unit_test(test_fresh_slots_before_resting_ones),
+		cmocka_unit_test(test_nud_states),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
