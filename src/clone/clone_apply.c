@@ -483,12 +483,32 @@ static void wait_for_macs(struct clone_engine *ce, int pending)
  * map that agrees with it. */
 static void publish(struct clone_engine *ce, const struct clone_vs_state *next, char **known, int n_known)
 {
-	bool changed[CLONE_MAX_VS];
+	bool changed[CLONE_MAX_VS], any = n_known != ce->n_known_vs;
 	char **old_known;
 	int v, k, n_old;
 
 	for (v = 0; v < CLONE_MAX_VS; v++) {
+		/* Writer-only fields need no swap: take them as they are. */
+		for (k = 0; k < CLONE_SRV_PER_VS; k++) {
+			struct clone_srv_state *cur = &ce->vs[v].srv[k];
+			const struct clone_srv_state *nx = &next[v].srv[k];
+
+			cur->if_addr_be = nx->if_addr_be;
+			cur->nud = nx->nud;
+			cur->last_probe_ms = nx->last_probe_ms;
+			cur->warned = nx->warned;
+		}
 		changed[v] = memcmp(&ce->vs[v], &next[v], sizeof(next[v])) != 0;
+		any |= changed[v];
+	}
+	for (k = 0; !any && k < n_known; k++)
+		any = strcmp(known[k], ce->known_vs[k]) != 0;
+	if (!any) {
+		/* Nothing readers see changed (another object did): no swap. */
+		for (k = 0; k < n_known; k++)
+			free(known[k]);
+		free(known);
+		return;
 	}
 	pthread_rwlock_wrlock(&ce->lock);
 	for (v = 0; v < CLONE_MAX_VS; v++) {
