@@ -420,7 +420,7 @@ int clone_refresh_all(struct clone_engine *ce)
 	uint64_t now = now_ms();
 	uint32_t *ips;
 	int n_ips, missing;
-	bool links;
+	bool links, neigh;
 
 	pthread_mutex_lock(&ce->apply_lock);
 	if (!ce->nl_opened) {
@@ -445,7 +445,12 @@ int clone_refresh_all(struct clone_engine *ce)
 		ce->links_dirty = false;
 		ce->last_links_ms = now;
 	}
-	missing = refresh_servers(ce, links, true, true);
+	/* The table is read again when it says something changed, and once a
+	 * re-validation period in case a notification was missed. */
+	neigh = links || ev.n_neigh > 0 || now - ce->last_neigh_ms >= CLONE_REVALIDATE_MS;
+	if (neigh)
+		ce->last_neigh_ms = now;
+	missing = refresh_servers(ce, links, neigh, true);
 	atomic_fetch_add(&ce->n_resolver_rounds, 1);
 	pthread_mutex_unlock(&ce->apply_lock);
 	return missing;

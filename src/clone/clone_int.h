@@ -121,6 +121,7 @@ struct clone_engine {
 	int nl_fd;                 /* rtnetlink: neighbour, link and address changes */
 	bool links_dirty;          /* an interface or address changed: find interfaces again */
 	uint64_t last_links_ms;
+	uint64_t last_neigh_ms;
 	_Atomic uint64_t n_write_locks;    /* times lock was taken for writing */
 	_Atomic uint64_t n_resolver_rounds;
 	_Atomic uint64_t n_neigh_events;   /* neighbour notifications about clone servers */
