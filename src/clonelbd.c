@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 	/* Before anything touches the kernel: the tc filters, maps and routes of
 	 * a network namespace belong to one clonelbd (a second one's start-up
 	 * cleanup would remove the live one's filters). */
-	netns_fd = netif_claim_netns("clonelb/clonelbd", &err);
+	netns_fd = netif_claim_netns(NETIF_NETNS_CLAIM, &err);
 	if (netns_fd == -EADDRINUSE) {
 		char *owner = err;
 

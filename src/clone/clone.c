@@ -90,6 +90,8 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 	r = clone_tc_remove_stale();
 	if (r > 0)
 		log_info("clone", "removed %d tc filter(s) left by an earlier run", r);
+	else if (r == -EBUSY)
+		log_warn("clone", "another clonelbd owns this network namespace: its tc filters are left alone");
 	clone_net_se_uuid(ce->se_uuid, sizeof(ce->se_uuid));
 
 	r = pthread_create(&ce->resolver, NULL, resolver_main, ce);

@@ -180,20 +180,60 @@ static char *describe_pid(pid_t pid)
 	return xasprintf("pid %d: %s", (int)pid, buf);
 }
 
+/* Fills @sa and *ret_len with the abstract address @name. -ENAMETOOLONG if it does not fit. */
+static int abstract_addr(const char *name, struct sockaddr_un *sa, socklen_t *ret_len)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(name) + 1 > sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	/* Abstract: sun_path[0] is NUL. */
+	memcpy(sa->sun_path + 1, name, strlen(name));
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	return 0;
+}
+
+int netif_netns_owner(const char *name, pid_t *ret_pid)
+{
+	struct sockaddr_un sa;
+	struct ucred cred = {0};
+	socklen_t len, clen = sizeof(cred);
+	int fd, r;
+
+	r = abstract_addr(name, &sa, &len);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, len) == 0) {
+		r = 1;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+			*ret_pid = cred.pid;
+		else
+			*ret_pid = 0;
+	} else {
+		/* A full backlog still means somebody holds the name. */
+		r = errno == EAGAIN ? 1 : 0;
+		if (r)
+			*ret_pid = 0;
+	}
+	close(fd);
+	return r;
+}
+
 int netif_claim_netns(const char *name, char **ret_owner)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
-	struct ucred cred = {0};
-	socklen_t clen = sizeof(cred);
-	int fd, probe, r;
+	struct sockaddr_un sa;
+	socklen_t len;
+	pid_t pid = 0;
+	int fd, r;
 
-	if (strlen(name) + 1 > sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	/* Abstract: sun_path[0] is NUL. The name lives in this network
-	 * namespace only and goes away with the last descriptor, so a crashed
-	 * owner never leaves a stale claim. */
-	memcpy(sa.sun_path + 1, name, strlen(name));
+	r = abstract_addr(name, &sa, &len);
+	if (r < 0)
+		return r;
+	/* The name lives in this network namespace only and goes away with
+	 * the last descriptor, so a crashed owner never leaves a stale claim. */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return -errno;
@@ -209,13 +249,8 @@ int netif_claim_netns(const char *name, char **ret_owner)
 	close(fd);
 	if (r != -EADDRINUSE)
 		return r;
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (probe != -1 && connect(probe, (struct sockaddr *)&sa, len) == 0 &&
-	    getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
-		*ret_owner = describe_pid(cred.pid);
-	else
-		*ret_owner = xstrdup("pid unknown");
-	if (probe != -1)
-		close(probe);
+	if (netif_netns_owner(name, &pid) <= 0)
+		pid = 0;
+	*ret_owner = describe_pid(pid);
 	return -EADDRINUSE;
 }

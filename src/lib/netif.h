@@ -4,6 +4,7 @@
 
 #include <net/if.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Finds the up-or-down interface of this network namespace that has an IPv4
@@ -46,6 +47,10 @@ int netif_subnet_on(const char *ifname, uint32_t addr_be, uint32_t *ret_net_be, 
  */
 const char *netif_host_part_problem(uint32_t addr_be, int mask);
 
+/* The claim by which one clonelbd owns its network namespace's tc filters,
+ * maps and routes. */
+#define NETIF_NETNS_CLAIM "clonelb/clonelbd"
+
 /*
  * Claims this network namespace for the caller under the abstract Unix socket
  * name @name (abstract names are per network namespace and vanish with the
@@ -54,5 +59,12 @@ const char *netif_host_part_problem(uint32_t addr_be, int mask);
  * the live owner ("pid N: its command line"), or another -errno.
  */
 int netif_claim_netns(const char *name, char **ret_owner);
+
+/*
+ * Whether somebody holds the claim @name of netif_claim_netns() in this
+ * network namespace: 1 with its pid in *ret_pid (0 if it cannot be learnt),
+ * 0 if nobody does, or -errno.
+ */
+int netif_netns_owner(const char *name, pid_t *ret_pid);
 
 #endif

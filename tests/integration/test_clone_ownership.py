@@ -15,7 +15,7 @@ import pytest
 
 from conftest import CLONELBD, VIP, Daemon, UnixHTTPConnection, end_process, wait_for
 from test_clone import Client, agg, serving, server, settle, web_servers  # noqa: F401
-from test_clone_engine import TAP_MAC, assert_identity
+from test_clone_engine import TAP_MAC, Harness, assert_identity
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
 
@@ -102,6 +102,27 @@ def test_second_daemon_in_the_same_namespace_refuses_and_touches_nothing(
     assert row1["num_succeeded"] > row0["num_succeeded"]
     assert_identity(row1)
     assert "removed" not in daemon.logtext()
+
+
+def test_engine_started_beside_a_live_daemon_leaves_its_filters(lab, web_servers, daemon, client,
+                                                                workdir, no_stray_filters):
+    # The engine's start-up cleanup itself asks who owns the namespace: another user of
+    # the engine (here the test harness) removes nothing while a clonelbd lives.
+    configure_web(daemon, [server("10.10.3.2", TAP_MAC)])
+    wait_for(serving(client), what="VIP serving")
+    before = tc_show(lab)
+    h = Harness(lab, tempfile.mkdtemp(prefix="harness-", dir=workdir))
+    try:
+        assert tc_show(lab) == before
+    finally:
+        h.quit()
+    assert "another clonelbd owns this network namespace" in h.log()
+    assert tc_show(lab) == before
+    settle(daemon)
+    row0, = agg(daemon)
+    assert client.get(2)[0] == 2
+    settle(daemon)
+    assert agg(daemon)[0]["num_succeeded"] > row0["num_succeeded"]
 
 
 def test_claim_is_per_namespace_and_ends_with_its_owner(lab, web_servers, daemon, client, workdir,
