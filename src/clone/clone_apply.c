@@ -168,8 +168,14 @@ static bool visible_differs(const struct clone_srv_state *a, const struct clone_
 /* A fresh, zeroed counter slot nobody holds (see clone_slot_take()). */
 static uint32_t take_slot(struct clone_engine *ce)
 {
-	int r = clone_slot_take(&ce->slots, now_ms());
+	struct timespec ms10 = {.tv_nsec = 10 * 1000 * 1000};
+	int r;
 
+	/* Every free slot still resting: wait for the oldest to be done (at
+	 * most the quarantine). Only the writers wait: apply_lock is held, the
+	 * connection hook's lock is not. */
+	while ((r = clone_slot_take(&ce->slots, now_ms())) == -EAGAIN)
+		nanosleep(&ms10, NULL);
 	if (r < 0) {
 		/* Cannot happen: CLONE_MAX_SRV servers < CLONE_STAT_SLOTS. */
 		log_error("clone", "no free counter slot: %s", strerror(-r));

@@ -10,15 +10,14 @@
 /*
  * Hands out a counter slot that no server holds and that has rested
  * CLONE_SLOT_QUARANTINE_MS since its release (@now, ms), searching round
- * robin so released slots rest as long as possible. When every free slot is
- * still resting (thousands of resets within the quarantine), the one
- * released longest ago: still nobody else's. Returns the slot, or -ENOSPC
- * when all are held (more servers than slots: CLONE_MAX_SRV < slots).
+ * robin so released slots rest as long as possible. Returns the slot;
+ * -EAGAIN when the only free slots are still resting (thousands of resets
+ * within the quarantine: ask again a little later); -ENOSPC when all are
+ * held (more servers than slots, which CLONE_MAX_SRV < slots rules out).
  */
 int clone_slot_take(struct clone_slots *sl, uint64_t now)
 {
-	uint32_t i, k, best = 0;
-	bool have_best = false;
+	uint32_t i, k;
 
 	if (sl->n_used >= CLONE_STAT_SLOTS)
 		return -ENOSPC;
@@ -26,19 +25,14 @@ int clone_slot_take(struct clone_slots *sl, uint64_t now)
 		k = (sl->next + i) % CLONE_STAT_SLOTS;
 		if (sl->used[k])
 			continue;
-		if (!sl->released_ms[k] || now - sl->released_ms[k] >= CLONE_SLOT_QUARANTINE_MS)
-			goto take;
-		if (!have_best || sl->released_ms[k] < sl->released_ms[best]) {
-			best = k;
-			have_best = true;
-		}
+		if (sl->released_ms[k] && now - sl->released_ms[k] < CLONE_SLOT_QUARANTINE_MS)
+			continue;
+		sl->used[k] = true;
+		sl->n_used++;
+		sl->next = (k + 1) % CLONE_STAT_SLOTS;
+		return (int)k;
 	}
-	k = best;
-take:
-	sl->used[k] = true;
-	sl->n_used++;
-	sl->next = (k + 1) % CLONE_STAT_SLOTS;
-	return (int)k;
+	return -EAGAIN;
 }
 
 /* Gives @slot back at @now (ms); it rests before clone_slot_take() hands it out. */

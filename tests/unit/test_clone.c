@@ -133,11 +133,15 @@ static void test_released_slot_rests(void **state)
 	assert_int_equal(clone_slot_take(sl, 1000), -ENOSPC);
 	clone_slot_release(sl, 17, 2000);
 	clone_slot_release(sl, 4000, 2100);
-	/* Only resting slots are free: the one released longest ago. */
-	r = clone_slot_take(sl, 2200);
+	/* Only resting slots are free: nothing yet, ask again later. */
+	assert_int_equal(clone_slot_take(sl, 2200), -EAGAIN);
+	assert_int_equal(clone_slot_take(sl, 2000 + CLONE_SLOT_QUARANTINE_MS - 1), -EAGAIN);
+	/* Rested: handed out, the other one still resting. */
+	r = clone_slot_take(sl, 2000 + CLONE_SLOT_QUARANTINE_MS);
 	assert_int_equal(r, 17);
+	assert_int_equal(clone_slot_take(sl, 2000 + CLONE_SLOT_QUARANTINE_MS), -EAGAIN);
 	clone_slot_release(sl, 17, 2300);
-	/* After the quarantine, a rested one is taken before a resting one. */
+	/* 4000 has rested; 17, released again at 2300, has not. */
 	r = clone_slot_take(sl, 2100 + CLONE_SLOT_QUARANTINE_MS);
 	assert_int_equal(r, 4000);
 	assert_int_equal(sl->n_used, CLONE_STAT_SLOTS - 1);
