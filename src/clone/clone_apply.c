@@ -52,6 +52,34 @@ static int parse_addr(const json_t *ip, uint32_t *ret_be)
 	return 0;
 }
 
+/* Whether this thread holds ce->lock for writing: the slow steps below check
+ * it is not so (counted in /metrics, and the tests expect zero). */
+static _Thread_local bool write_locked;
+
+static void write_begin(struct clone_engine *ce)
+{
+	pthread_rwlock_wrlock(&ce->lock);
+	write_locked = true;
+}
+
+static void write_end(struct clone_engine *ce)
+{
+	write_locked = false;
+	pthread_rwlock_unlock(&ce->lock);
+	atomic_fetch_add(&ce->n_write_locks, 1);
+}
+
+/* Called first by every step that makes slow system calls (getifaddrs,
+ * netlink, tc, ARP, sleeping): one under the write lock would hold up the
+ * connection hook. */
+static void slow_step(struct clone_engine *ce, const char *what)
+{
+	if (!write_locked)
+		return;
+	if (atomic_fetch_add(&ce->n_slow_under_lock, 1) == 0)
+		log_error("clone", "%s under the engine's write lock (a bug: the connection hook waits)", what);
+}
+
 /* Writes server slot @k of service slot @v, as @vs says, to the clone_srvs
  * map (inactive if unused). */
 static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_vs_state *vs)
@@ -78,13 +106,14 @@ static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_v
 
 /* Finds the clone interface of @s (its subnet first, else network_ref), its
  * MAC and the SE's address on it. Slow: getifaddrs, ioctl. */
-static void find_interface(struct clone_srv_state *s)
+static void find_interface(struct clone_engine *ce, struct clone_srv_state *s)
 {
 	char ifname[IF_NAMESIZE] = "";
 	uint8_t src_mac[6] = {0};
 	uint32_t addr_be = 0;
 	int ifindex = 0, mask;
 
+	slow_step(ce, "interface lookup");
 	if (s->mask >= 0 && netif_for_subnet(s->subnet_be, s->mask, ifname, &addr_be) == 0)
 		ifindex = (int)if_nametoindex(ifname);
 	if (!ifindex && s->network_ref[0]) {
@@ -118,13 +147,14 @@ static void find_interface(struct clone_srv_state *s)
  * no MAC: its frames are counted as not sent (num_no_mac), never sent to an
  * address that may belong to somebody else by now.
  */
-static void find_mac(struct clone_srv_state *s)
+static void find_mac(struct clone_engine *ce, struct clone_srv_state *s)
 {
 	uint8_t mac[6];
 	uint16_t state = 0;
 
 	if (s->mac_configured)
 		return;
+	slow_step(ce, "neighbour lookup");
 	if (!s->ifindex || clone_net_neigh_get(s->ip_be, s->ifindex, mac, &state) < 0)
 		state = 0;
 	s->nud = state;
@@ -145,12 +175,13 @@ static void find_mac(struct clone_srv_state *s)
  * datagram as well, so the kernel's own probing confirms the entry or fails
  * it. At most once per CLONE_REVALIDATE_MS unless @now_please.
  */
-static void revalidate(struct clone_srv_state *s, uint64_t now, bool now_please)
+static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint64_t now, bool now_please)
 {
 	if (s->mac_configured || !s->ifindex)
 		return;
 	if (!now_please && now - s->last_probe_ms < CLONE_REVALIDATE_MS)
 		return;
+	slow_step(ce, "ARP re-validation");
 	s->last_probe_ms = now;
 	if (s->has_mac)
 		clone_net_arp_request(s->ifindex, s->src_mac, s->if_addr_be, s->ip_be);
@@ -174,8 +205,10 @@ static uint32_t take_slot(struct clone_engine *ce)
 	/* Every free slot still resting: wait for the oldest to be done (at
 	 * most the quarantine). Only the writers wait: apply_lock is held, the
 	 * connection hook's lock is not. */
-	while ((r = clone_slot_take(&ce->slots, now_ms())) == -EAGAIN)
+	while ((r = clone_slot_take(&ce->slots, now_ms())) == -EAGAIN) {
+		slow_step(ce, "waiting for a counter slot");
 		nanosleep(&ms10, NULL);
+	}
 	if (r < 0) {
 		/* Cannot happen: CLONE_MAX_SRV servers < CLONE_STAT_SLOTS. */
 		log_error("clone", "no free counter slot: %s", strerror(-r));
@@ -244,9 +277,9 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 		s->mac_configured = mac && *mac && clone_net_parse_mac(mac, s->mac) == 0;
 		if (s->mac_configured)
 			s->has_mac = true;
-		find_interface(s);
-		find_mac(s);
-		revalidate(s, now, fresh);
+		find_interface(ce, s);
+		find_mac(ce, s);
+		revalidate(ce, s, now, fresh);
 		keep[k] = true;
 		vs->order[n++] = k;
 	}
@@ -289,10 +322,11 @@ static void pool_addrs(struct clone_engine *ce, const json_t *pool)
  * once). @quiet: do not log servers without a route (the periodic recheck).
  * Returns how many.
  */
-static int ifaces_for(const uint32_t *ips, int n, int *want, bool quiet)
+static int ifaces_for(struct clone_engine *ce, const uint32_t *ips, int n, int *want, bool quiet)
 {
 	int i, j, ifindex, n_want = 0;
 
+	slow_step(ce, "route lookup");
 	for (i = 0; i < n; i++) {
 		ifindex = clone_net_route_ifindex(ips[i], NULL);
 		if (ifindex <= 0) {
@@ -317,6 +351,7 @@ static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
 {
 	int i, j;
 
+	slow_step(ce, "tc attach/detach");
 	for (i = 0; i < ce->n_hooks;) {
 		for (j = 0; j < n_want && want[j] != ce->hooks[i].ifindex; j++)
 			;
@@ -366,16 +401,15 @@ static int refresh_servers(struct clone_engine *ce, bool links, bool neigh, bool
 				continue;
 			copy = *cur;
 			if (links)
-				find_interface(&copy);
+				find_interface(ce, &copy);
 			if (neigh || links)
-				find_mac(&copy);
+				find_mac(ce, &copy);
 			if (probe)
-				revalidate(&copy, now, false);
+				revalidate(ce, &copy, now, false);
 			if (visible_differs(cur, &copy)) {
-				pthread_rwlock_wrlock(&ce->lock);
+				write_begin(ce);
 				*cur = copy;
-				pthread_rwlock_unlock(&ce->lock);
-				atomic_fetch_add(&ce->n_write_locks, 1);
+				write_end(ce);
 				/* The program alone reads the map: no lock needed. */
 				push_srv(ce, v, k, &ce->vs[v]);
 				if (!copy.mac_configured && copy.ifindex && copy.has_mac)
@@ -482,6 +516,7 @@ static void wait_for_macs(struct clone_engine *ce, int pending)
 	int round;
 
 	for (round = 0; pending && round < 10; round++) {
+		slow_step(ce, "waiting for a MAC");
 		nanosleep(&ms5, NULL);
 		pending = refresh_servers(ce, false, true, false);
 	}
@@ -521,7 +556,7 @@ static void publish(struct clone_engine *ce, const struct clone_vs_state *next, 
 		free(known);
 		return;
 	}
-	pthread_rwlock_wrlock(&ce->lock);
+	write_begin(ce);
 	for (v = 0; v < CLONE_MAX_VS; v++) {
 		if (!changed[v])
 			continue;
@@ -533,8 +568,7 @@ static void publish(struct clone_engine *ce, const struct clone_vs_state *next, 
 	n_old = ce->n_known_vs;
 	ce->known_vs = known;
 	ce->n_known_vs = n_known;
-	pthread_rwlock_unlock(&ce->lock);
-	atomic_fetch_add(&ce->n_write_locks, 1);
+	write_end(ce);
 	for (k = 0; k < n_old; k++)
 		free(old_known[k]);
 	free(old_known);
@@ -633,7 +667,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 	}
 	/* Hooks first, so the first SYN of a connection registered right after
 	 * the swap is already cloned. */
-	n_want = ifaces_for(ce->pool_ips, ce->n_pool_ips, want, false);
+	n_want = ifaces_for(ce, ce->pool_ips, ce->n_pool_ips, want, false);
 	sync_hooks(ce, want, n_want);
 
 	before = xcalloc(CLONE_STAT_SLOTS, sizeof(bool));
@@ -670,7 +704,7 @@ void clone_recheck_hooks(struct clone_engine *ce)
 	bool same;
 
 	pthread_mutex_lock(&ce->apply_lock);
-	n_want = ifaces_for(ce->pool_ips, ce->n_pool_ips, want, true);
+	n_want = ifaces_for(ce, ce->pool_ips, ce->n_pool_ips, want, true);
 	same = n_want == ce->n_hooks;
 	for (i = 0; same && i < n_want; i++) {
 		j = find_hook(ce, want[i]);

@@ -125,6 +125,7 @@ struct clone_engine {
 	_Atomic uint64_t n_write_locks;    /* times lock was taken for writing */
 	_Atomic uint64_t n_resolver_rounds;
 	_Atomic uint64_t n_neigh_events;   /* neighbour notifications about clone servers */
+	_Atomic uint64_t n_slow_under_lock; /* slow steps taken under the write lock: a bug if not 0 */
 
 	pthread_t resolver;
 	bool resolver_started;

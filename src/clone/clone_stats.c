@@ -280,10 +280,14 @@ void clone_metrics(struct clone_engine *ce, FILE *out)
 		     "clonelb_clone_resolver_rounds_total %llu\n"
 		     "# HELP clonelb_clone_neighbour_events_total Kernel neighbour-table notifications about clone servers.\n"
 		     "# TYPE clonelb_clone_neighbour_events_total counter\n"
-		     "clonelb_clone_neighbour_events_total %llu\n",
+		     "clonelb_clone_neighbour_events_total %llu\n"
+		     "# HELP clonelb_clone_engine_slow_steps_under_write_lock_total Slow steps (netlink, tc, ARP, getifaddrs) taken holding the write lock; always 0 unless there is a bug.\n"
+		     "# TYPE clonelb_clone_engine_slow_steps_under_write_lock_total counter\n"
+		     "clonelb_clone_engine_slow_steps_under_write_lock_total %llu\n",
 		(unsigned long long)atomic_load(&ce->n_write_locks),
 		(unsigned long long)atomic_load(&ce->n_resolver_rounds),
-		(unsigned long long)atomic_load(&ce->n_neigh_events));
+		(unsigned long long)atomic_load(&ce->n_neigh_events),
+		(unsigned long long)atomic_load(&ce->n_slow_under_lock));
 	fputs("# HELP clonelb_clone_program_events_total Frames the clone program saw, by outcome.\n"
 	      "# TYPE clonelb_clone_program_events_total counter\n",
 	      out);
