@@ -167,6 +167,21 @@ static void find_mac(struct clone_engine *ce, struct clone_srv_state *s)
 	}
 }
 
+/* Whether (@ifindex, @ip_be) is in the round's set @done (CLONE_PROBE_SET
+ * entries, open addressing, 0 = empty); adds it if not. */
+static bool probed_already(uint64_t *done, int ifindex, uint32_t ip_be)
+{
+	uint64_t key = ((uint64_t)(uint32_t)ifindex << 32 | ip_be) + 1;
+	uint32_t h = (uint32_t)(key * 0x9e3779b97f4a7c15ull >> 40) & (CLONE_PROBE_SET - 1);
+
+	while (done[h] && done[h] != key)
+		h = (h + 1) & (CLONE_PROBE_SET - 1);
+	if (done[h])
+		return true;
+	done[h] = key;
+	return false;
+}
+
 /*
  * Keeps the kernel's knowledge of @s current: unresolved, a datagram makes
  * the kernel resolve it (broadcast ARP, INCOMPLETE then REACHABLE or FAILED);
@@ -175,14 +190,19 @@ static void find_mac(struct clone_engine *ce, struct clone_srv_state *s)
  * datagram as well, so the kernel's own probing confirms the entry or fails
  * it. At most once per CLONE_REVALIDATE_MS unless @now_please.
  */
-static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint64_t now, bool now_please)
+static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint64_t now, bool now_please,
+		       uint64_t *done)
 {
 	if (s->mac_configured || !s->ifindex)
 		return;
 	if (!now_please && now - s->last_probe_ms < CLONE_REVALIDATE_MS)
 		return;
-	slow_step(ce, "ARP re-validation");
 	s->last_probe_ms = now;
+	/* One clone server of many services (one profile, many users) is
+	 * asked once a round, not once per service. */
+	if (done && probed_already(done, s->ifindex, s->ip_be))
+		return;
+	slow_step(ce, "ARP re-validation");
 	if (s->has_mac)
 		clone_net_arp_request(s->ifindex, s->src_mac, s->if_addr_be, s->ip_be);
 	if (!s->has_mac || (s->nud & NUD_STALE))
@@ -279,7 +299,7 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 			s->has_mac = true;
 		find_interface(ce, s);
 		find_mac(ce, s);
-		revalidate(ce, s, now, fresh);
+		revalidate(ce, s, now, fresh, NULL);
 		keep[k] = true;
 		vs->order[n++] = k;
 	}
@@ -390,7 +410,7 @@ static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
  */
 static int refresh_servers(struct clone_engine *ce, bool links, bool neigh, bool probe)
 {
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), *done = probe ? xcalloc(CLONE_PROBE_SET, sizeof(*done)) : NULL;
 	int v, k, missing = 0;
 
 	for (v = 0; v < CLONE_MAX_VS; v++)
@@ -405,7 +425,7 @@ static int refresh_servers(struct clone_engine *ce, bool links, bool neigh, bool
 			if (neigh || links)
 				find_mac(ce, &copy);
 			if (probe)
-				revalidate(ce, &copy, now, false);
+				revalidate(ce, &copy, now, false, done);
 			if (visible_differs(cur, &copy)) {
 				write_begin(ce);
 				*cur = copy;
@@ -429,6 +449,7 @@ static int refresh_servers(struct clone_engine *ce, bool links, bool neigh, bool
 			if (copy.ifindex && !copy.has_mac)
 				missing++;
 		}
+	free(done);
 	return missing;
 }
 

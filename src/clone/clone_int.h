@@ -25,6 +25,9 @@
 #define CLONE_SLOT_QUARANTINE_MS 1000u
 /* How often a resolved clone server is asked again who has its address. */
 #define CLONE_REVALIDATE_MS 1000u
+/* Size of a round's set of servers already re-validated: a power of two
+ * above CLONE_MAX_SRV, so open addressing always finds a free entry. */
+#define CLONE_PROBE_SET 8192u
 
 struct clone_bpf;
 
