@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <linux/neighbour.h>
 
 #include "clone/clone_int.h"
+#include "lib/netif.h"
 
 static void test_parse_mac(void **state)
 {
@@ -184,6 +186,64 @@ static void test_nud_states(void **state)
 	assert_false(clone_net_nud_valid(NUD_NONE));
 }
 
+static void test_host_part_problem(void **state)
+{
+	assert_string_equal(netif_host_part_problem(inet_addr("10.10.3.0"), 24), "network");
+	assert_string_equal(netif_host_part_problem(inet_addr("10.10.3.255"), 24), "broadcast");
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.1"), 24));
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.254"), 24));
+	assert_string_equal(netif_host_part_problem(inet_addr("10.10.3.4"), 30), "network");
+	assert_string_equal(netif_host_part_problem(inet_addr("10.10.3.7"), 30), "broadcast");
+	/* Point-to-point /31 (RFC 3021) and a /32 have no such addresses. */
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.0"), 31));
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.1"), 31));
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.9"), 32));
+}
+
+static void test_local_address_and_subnet_of_interface(void **state)
+{
+	char ifname[IF_NAMESIZE] = "";
+	uint32_t net = 0, own = 0;
+	int mask = 0;
+
+	assert_int_equal(netif_addr_is_local(htonl(INADDR_LOOPBACK), ifname), 1);
+	assert_string_equal(ifname, "lo");
+	assert_int_equal(netif_addr_is_local(inet_addr("192.0.2.77"), NULL), 0);
+	assert_int_equal(netif_subnet_on("lo", inet_addr("127.1.2.3"), &net, &mask, &own), 0);
+	assert_int_equal(mask, 8);
+	assert_int_equal(net, inet_addr("127.0.0.0"));
+	assert_int_equal(own, htonl(INADDR_LOOPBACK));
+	assert_int_equal(netif_subnet_on("lo", inet_addr("192.0.2.77"), &net, &mask, NULL), -ENOENT);
+}
+
+/* One claim per name and network namespace; the second names the first;
+ * closing ends it. A name of its own, so a clonelbd running here does not
+ * matter. */
+static void test_netns_claim(void **state)
+{
+	char name[64], *owner = NULL, want[32];
+	pid_t pid = 0;
+	int fd, fd2;
+
+	snprintf(name, sizeof(name), "clonelb-test/claim-%d", (int)getpid());
+	assert_int_equal(netif_netns_owner(name, &pid), 0);
+	fd = netif_claim_netns(name, &owner);
+	assert_true(fd >= 0);
+	assert_null(owner);
+	assert_int_equal(netif_netns_owner(name, &pid), 1);
+	assert_int_equal(pid, getpid());
+	assert_int_equal(netif_claim_netns(name, &owner), -EADDRINUSE);
+	snprintf(want, sizeof(want), "pid %d:", (int)getpid());
+	assert_non_null(owner);
+	assert_true(strncmp(owner, want, strlen(want)) == 0);
+	free(owner);
+	owner = NULL;
+	close(fd);
+	fd2 = netif_claim_netns(name, &owner);
+	assert_true(fd2 >= 0);
+	close(fd2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +257,9 @@ int main(void)
 		cmocka_unit_test(test_released_slot_rests),
 		cmocka_unit_test(test_fresh_slots_before_resting_ones),
 		cmocka_unit_test(test_nud_states),
+		cmocka_unit_test(test_host_part_problem),
+		cmocka_unit_test(test_local_address_and_subnet_of_interface),
+		cmocka_unit_test(test_netns_claim),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
