@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "clone/clone.h"
 #include "config/store.h"
+#include "lib/netif.h"
 #include "lib/util.h"
 #include "log.h"
 #include "proxy/px.h"
@@ -147,7 +148,7 @@ int main(int argc, char **argv)
 	unsigned workers = 0;
 	char *err = NULL, *token = NULL, *web_root = NULL, *end;
 	sigset_t sigs;
-	int c, sig, r, status = 1;
+	int c, sig, r, status = 1, netns_fd = -1;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -200,6 +201,23 @@ int main(int argc, char **argv)
 	}
 	if (token_file && !(token = read_token(token_file, &err)))
 		goto out;
+	/* Before anything touches the kernel: the tc filters, maps and routes of
+	 * a network namespace belong to one clonelbd (a second one's start-up
+	 * cleanup would remove the live one's filters). */
+	netns_fd = netif_claim_netns(NETIF_NETNS_CLAIM, &err);
+	if (netns_fd == -EADDRINUSE) {
+		char *owner = err;
+
+		err = xasprintf("another clonelbd is running in this network namespace (%s); it owns "
+				"the tc filters and routes here: stop it, or start this one in "
+				"another network namespace",
+				owner);
+		free(owner);
+		goto out;
+	} else if (netns_fd < 0) {
+		err = xasprintf("claiming this network namespace: %s", strerror(-netns_fd));
+		goto out;
+	}
 
 	/* Signals are taken by sigwait() below; threads started from here on inherit the mask. */
 	sigemptyset(&sigs);
@@ -260,5 +278,7 @@ out:
 	cfg_store_close(d.store);
 	free(token);
 	free(web_root);
+	if (netns_fd >= 0)
+		close(netns_fd);
 	return status;
 }

@@ -56,6 +56,7 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 	int r;
 
 	ce = xcalloc(1, sizeof(*ce));
+	pthread_mutex_init(&ce->apply_lock, NULL);
 	pthread_rwlock_init(&ce->lock, NULL);
 	pthread_mutex_init(&ce->stop_mutex, NULL);
 	pthread_cond_init(&ce->stop_cond, NULL);
@@ -89,6 +90,8 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 	r = clone_tc_remove_stale();
 	if (r > 0)
 		log_info("clone", "removed %d tc filter(s) left by an earlier run", r);
+	else if (r == -EBUSY)
+		log_warn("clone", "another clonelbd owns this network namespace: its tc filters are left alone");
 	clone_net_se_uuid(ce->se_uuid, sizeof(ce->se_uuid));
 
 	r = pthread_create(&ce->resolver, NULL, resolver_main, ce);
@@ -107,6 +110,7 @@ fail:
 	pthread_cond_destroy(&ce->stop_cond);
 	pthread_mutex_destroy(&ce->stop_mutex);
 	pthread_rwlock_destroy(&ce->lock);
+	pthread_mutex_destroy(&ce->apply_lock);
 	free(ce);
 	return r < 0 ? r : -EINVAL;
 }
@@ -128,8 +132,7 @@ void clone_stop(struct clone_engine *ce)
 	for (i = 0; i < ce->n_hooks; i++)
 		clone_tc_detach(ce, ce->hooks[i].ifindex);
 	ce->n_hooks = 0;
-	for (i = 0; i < CLONE_MAX_VS; i++)
-		free(ce->vs[i].profile_key);
+	clone_resolver_close(ce);
 	for (i = 0; i < ce->n_known_vs; i++)
 		free(ce->known_vs[i]);
 	free(ce->known_vs);
@@ -138,6 +141,7 @@ void clone_stop(struct clone_engine *ce)
 	pthread_cond_destroy(&ce->stop_cond);
 	pthread_mutex_destroy(&ce->stop_mutex);
 	pthread_rwlock_destroy(&ce->lock);
+	pthread_mutex_destroy(&ce->apply_lock);
 	free(ce);
 }
 
@@ -149,9 +153,9 @@ const char *clone_se_uuid(struct clone_engine *ce)
 
 /* ---- the neighbour resolver -------------------------------------------- */
 
-/* Every 250 ms: re-checks the clone interfaces and the MACs of clone servers
- * that have none configured, and pushes what changed to the map; every
- * second, the hooks. */
+/* Every 250 ms: a round of clone_refresh_all() (neighbour and link
+ * notifications, re-validation of the clone servers' MACs; a quiet round
+ * takes no lock the connection hook waits on); every second, the hooks. */
 static void *resolver_main(void *arg)
 {
 	struct clone_engine *ce = arg;

@@ -171,6 +171,33 @@ static int check_refs(const struct cfg_schema *s, json_t *obj, const json_t *all
 	return 0;
 }
 
+/*
+ * @ip of clone_servers[@n] must be a host of the directly connected subnet
+ * @net_be/@mask: not the SE's own address, nor the subnet's network or
+ * broadcast address (frames to those would never reach a clone server).
+ */
+static int check_clone_host(size_t n, const char *ip, uint32_t ip_be, uint32_t net_be, int mask,
+			    char **ret_err)
+{
+	char ifname[IF_NAMESIZE] = "", net[INET_ADDRSTRLEN];
+	const char *what = netif_host_part_problem(ip_be, mask);
+
+	inet_ntop(AF_INET, &net_be, net, sizeof(net));
+	if (what) {
+		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is the %s address of subnet %s/%d, "
+				     "not a host",
+				     n, ip, what, net, mask);
+		return -EINVAL;
+	}
+	if (netif_addr_is_local(ip_be, ifname) == 1) {
+		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is an address of this SE "
+				     "(interface '%s'), not a clone server",
+				     n, ip, ifname);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* A clone server must leave by an interface of this host on its subnet. */
 static int check_clone_servers(json_t *obj, char **ret_err)
 {
@@ -184,6 +211,7 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		const char *ip = str(json_object_get(cs, "ip_address"), "addr");
 		char ifname[IF_NAMESIZE] = "";
 		uint32_t ip_be = 0;
+		int r;
 
 		cfg_parse_ipv4(ip, &ip_be);
 		if (!subnet && !netref) {
@@ -227,6 +255,27 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 						     i + 1, net, mask, ifname, netref);
 				return -EINVAL;
 			}
+			r = check_clone_host(i + 1, ip, ip_be, net_be & m, mask, ret_err);
+			if (r < 0)
+				return r;
+		} else {
+			/* network_ref alone: the address must still be on one of
+			 * that interface's subnets (directly connected). */
+			uint32_t net_be = 0;
+			int mask = 0;
+
+			if (netif_subnet_on(netref, ip_be, &net_be, &mask, NULL) < 0) {
+				char *have = netif_describe();
+				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in a "
+						     "subnet of interface '%s' (network_ref; "
+						     "interfaces: %s)",
+						     i + 1, ip, netref, have);
+				free(have);
+				return -EINVAL;
+			}
+			r = check_clone_host(i + 1, ip, ip_be, net_be, mask, ret_err);
+			if (r < 0)
+				return r;
 		}
 	}
 	return 0;
