@@ -95,24 +95,21 @@ int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, c
 	return 0;
 }
 
-/* Finds the object of @type that @ref names (uuid or name in @tenant). */
+/* Finds the object of @type that @ref names (uuid or name) in @tenant: objects
+ * of other tenants are invisible, to references as to every lookup. */
 static const json_t *resolve(const json_t *all, const char *type, const char *ref,
-			     const char *tenant, const json_t **ret_other_tenant)
+			     const char *tenant)
 {
 	size_t i;
 	json_t *o;
 
-	*ret_other_tenant = NULL;
 	json_array_foreach(all, i, o)
 	{
 		const struct cfg_schema *s = cfg_rules_type_of(o);
-		if (!s || strcmp(s->name, type))
+		if (!s || strcmp(s->name, type) || strcmp(str(o, "tenant_ref"), tenant))
 			continue;
-		if (strcmp(str(o, "uuid"), ref) == 0 || strcmp(str(o, "name"), ref) == 0) {
-			if (strcmp(str(o, "tenant_ref"), tenant) == 0)
-				return o;
-			*ret_other_tenant = o;
-		}
+		if (strcmp(str(o, "uuid"), ref) == 0 || strcmp(str(o, "name"), ref) == 0)
+			return o;
 	}
 	return NULL;
 }
@@ -121,17 +118,11 @@ static const json_t *resolve(const json_t *all, const char *type, const char *re
 static int check_ref(const struct cfg_field *f, const char *path, json_t *holder, size_t idx,
 		     json_t *v, const char *tenant, const json_t *all, char **ret_err)
 {
-	const json_t *other, *t = resolve(all, f->ref_type, json_string_value(v), tenant, &other);
+	const json_t *t = resolve(all, f->ref_type, json_string_value(v), tenant);
 
 	if (!t) {
-		if (other)
-			*ret_err = xasprintf("%s: %s '%s' belongs to tenant '%s', not '%s': "
-					     "cross-tenant references are not supported",
-					     path, f->ref_type, json_string_value(v),
-					     str(other, "tenant_ref"), tenant);
-		else
-			*ret_err = xasprintf("%s: %s '%s' does not exist", path, f->ref_type,
-					     json_string_value(v));
+		*ret_err = xasprintf("%s: %s '%s' does not exist", path, f->ref_type,
+				     json_string_value(v));
 		return -EINVAL;
 	}
 	if (json_is_array(holder))
@@ -260,6 +251,25 @@ static int check_certificate(json_t *obj, char **ret_err)
 	return r;
 }
 
+/* The VIP:port of @svc is taken by @o: named only when @o is of the same
+ * tenant, so a conflict reveals nothing of another tenant's objects. */
+static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, const json_t *svc,
+		     size_t k, char **ret_err)
+{
+	const char *addr = str(json_object_get(vip, "ip_address"), "addr");
+	long long port = (long long)json_integer_value(json_object_get(svc, "port"));
+
+	if (strcmp(str(o, "tenant_ref"), str(obj, "tenant_ref")) == 0)
+		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by "
+				     "virtualservice '%s'",
+				     k + 1, addr, port, str(o, "name"));
+	else
+		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by a virtual "
+				     "service of another tenant",
+				     k + 1, addr, port);
+	return -EEXIST;
+}
+
 static int check_virtualservice(json_t *obj, const json_t *all, char **ret_err)
 {
 	json_t *svc, *vip, *o;
@@ -298,15 +308,7 @@ static int check_virtualservice(json_t *obj, const json_t *all, char **ret_err)
 					{
 						if (json_equal(json_object_get(svc, "port"),
 							       json_object_get(os, "port"))) {
-							*ret_err = xasprintf(
-								"services[%zu].port: %s:%lld is already "
-								"used by virtualservice '%s'",
-								k + 1,
-								str(json_object_get(vip, "ip_address"), "addr"),
-								(long long)json_integer_value(
-									json_object_get(svc, "port")),
-								str(o, "name"));
-							return -EEXIST;
+							return vip_taken(obj, o, vip, svc, k, ret_err);
 						}
 					}
 				}

@@ -111,6 +111,7 @@ static void px_free(struct px *px)
 		close(px->hevfd);
 	px_gen_unref(px->gen);
 	pthread_mutex_destroy(&px->lock);
+	pthread_mutex_destroy(&px->apply_lock);
 	free(px->w);
 	free(px);
 }
@@ -135,6 +136,7 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 	px = xcalloc(1, sizeof(*px));
 	px_budget_init(px);
 	pthread_mutex_init(&px->lock, NULL);
+	pthread_mutex_init(&px->apply_lock, NULL);
 	px->nworkers = workers;
 	px->hep = px->hevfd = -1;
 	if (hook && hook->on_connect) {
@@ -198,21 +200,25 @@ fail:
 void px_apply(struct px *px, const json_t *snap)
 {
 	struct px_gen *old, *g;
+	unsigned seq;
 
 	if (!px || !snap)
 		return;
-	old = px_gen_get(px);
+	/* Two appliers could otherwise both build from the same old generation
+	 * and publish out of order. The build runs outside px->lock, which the
+	 * workers take to pick up a generation. */
+	pthread_mutex_lock(&px->apply_lock);
 	pthread_mutex_lock(&px->lock);
-	px->seq++;
+	seq = ++px->seq;
 	pthread_mutex_unlock(&px->lock);
-	/* Built outside the lock: only px_apply() publishes, and it is called
-	 * from one thread at a time (the store's change listener). */
-	g = px_gen_build(snap, old, px->seq);
+	old = px_gen_get(px);
+	g = px_gen_build(snap, old, seq);
 	px_gen_unref(old);
 	pthread_mutex_lock(&px->lock);
 	old = px->gen;
 	px->gen = g;
 	pthread_mutex_unlock(&px->lock);
+	pthread_mutex_unlock(&px->apply_lock);
 	px_gen_unref(old);
 	for (unsigned i = 0; i < px->nworkers; i++)
 		wake(px->w[i].evfd);

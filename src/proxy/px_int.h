@@ -195,6 +195,7 @@ struct px {
 	bool has_hook;
 	atomic_bool stopping;
 	pthread_mutex_t lock; /* guards gen and seq */
+	pthread_mutex_t apply_lock; /* one px_apply() at a time */
 	struct px_gen *gen;
 	unsigned seq;
 	struct px_worker *w;

@@ -38,17 +38,23 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int create(struct cfg_store *st, const char *type, const char *json, char **ret_err)
+static int create_in(struct cfg_store *st, const char *tenant, const char *type, const char *json,
+		     char **ret_err)
 {
 	json_t *body = json_loads(json, 0, NULL), *out = NULL;
 	int r;
 
 	assert_non_null(body);
 	*ret_err = NULL;
-	r = cfg_create(st, type, body, &out, ret_err);
+	r = cfg_create(st, type, tenant, body, &out, ret_err);
 	json_decref(body);
 	json_decref(out);
 	return r;
+}
+
+static int create(struct cfg_store *st, const char *type, const char *json, char **ret_err)
+{
+	return create_in(st, NULL, type, json, ret_err);
 }
 
 static size_t count(struct cfg_store *st, const char *type)
@@ -72,7 +78,8 @@ static void test_duplicate_and_missing_reference(void **state)
 	assert_int_equal(create(st, "pool", "{\"name\": \"p\"}", &err), -EEXIST);
 	assert_string_equal(err, "name: pool 'p' already exists in tenant 'admin'");
 	free(err);
-	assert_int_equal(create(st, "pool", "{\"name\": \"p\", \"tenant_ref\": \"t2\"}", &err), 0);
+	assert_int_equal(create_in(st, "t2", "pool", "{\"name\": \"p\", \"tenant_ref\": \"t2\"}", &err),
+			 0);
 	assert_int_equal(create(st, "pool", "{\"name\": \"q\", \"health_monitor_refs\": [\"nope\"]}",
 				&err),
 			 -EINVAL);
@@ -94,7 +101,7 @@ static void test_delete_in_use_and_snapshot(void **state)
 	assert_int_equal(cfg_delete(st, "healthmonitor", "hm", NULL, &err), -EBUSY);
 	assert_string_equal(err, "healthmonitor 'hm' is in use by pool 'p' (health_monitor_refs)");
 	free(err);
-	snap = cfg_snapshot(st);
+	snap = cfg_snapshot(st, NULL);
 	assert_int_equal(json_array_size(json_object_get(snap, "healthmonitor")), 1);
 	assert_non_null(cfg_snap_find(snap, "pool", "admin", "p"));
 	assert_true(json_integer_value(json_object_get(
