@@ -95,30 +95,15 @@ int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, c
 	return 0;
 }
 
-/* Finds the object of @type that @ref names (uuid or name) in @tenant: objects
- * of other tenants are invisible, to references as to every lookup. */
-static const json_t *resolve(const json_t *all, const char *type, const char *ref,
-			     const char *tenant)
-{
-	size_t i;
-	json_t *o;
-
-	json_array_foreach(all, i, o)
-	{
-		const struct cfg_schema *s = cfg_rules_type_of(o);
-		if (!s || strcmp(s->name, type) || strcmp(str(o, "tenant_ref"), tenant))
-			continue;
-		if (strcmp(str(o, "uuid"), ref) == 0 || strcmp(str(o, "name"), ref) == 0)
-			return o;
-	}
-	return NULL;
-}
-
 /* Resolves reference value @v of field @f in place to the target's name. */
 static int check_ref(const struct cfg_field *f, const char *path, json_t *holder, size_t idx,
-		     json_t *v, const char *tenant, const json_t *all, char **ret_err)
+		     json_t *v, const char *tenant, const struct cfg_cache *all, char **ret_err)
 {
-	const json_t *t = resolve(all, f->ref_type, json_string_value(v), tenant);
+	/* Objects of other tenants are invisible, to references as to every lookup. */
+	const struct cfg_schema *ts = cfg_type_find(f->ref_type);
+	const json_t *t = ts && json_is_string(v)
+				  ? cfg_cache_find(all, ts, json_string_value(v), tenant)
+				  : NULL;
 
 	if (!t) {
 		*ret_err = xasprintf("%s: %s '%s' does not exist", path, f->ref_type,
@@ -132,7 +117,8 @@ static int check_ref(const struct cfg_field *f, const char *path, json_t *holder
 	return 0;
 }
 
-static int check_refs(const struct cfg_schema *s, json_t *obj, const json_t *all, char **ret_err)
+static int check_refs(const struct cfg_schema *s, json_t *obj, const struct cfg_cache *all,
+		      char **ret_err)
 {
 	const char *tenant = str(obj, "tenant_ref");
 
@@ -270,7 +256,7 @@ static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, cons
 	return -EEXIST;
 }
 
-static int check_virtualservice(json_t *obj, const json_t *all, char **ret_err)
+static int check_virtualservice(json_t *obj, const struct cfg_cache *all, char **ret_err)
 {
 	json_t *svc, *vip, *o;
 	size_t i, j, k;
@@ -287,11 +273,9 @@ static int check_virtualservice(json_t *obj, const json_t *all, char **ret_err)
 		}
 	}
 	/* No two services may listen on the same VIP and port. */
-	json_array_foreach(all, i, o)
+	json_array_foreach(cfg_cache_list(all, cfg_type_find("virtualservice")), i, o)
 	{
-		const struct cfg_schema *s = cfg_rules_type_of(o);
-		if (!s || strcmp(s->name, "virtualservice") ||
-		    json_equal(json_object_get(o, "uuid"), json_object_get(obj, "uuid")))
+		if (json_equal(json_object_get(o, "uuid"), json_object_get(obj, "uuid")))
 			continue;
 		json_array_foreach(json_object_get(obj, "vip"), j, vip)
 		{
@@ -331,24 +315,16 @@ static int check_healthmonitor(json_t *obj, char **ret_err)
 	return 0;
 }
 
-int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old, const json_t *all,
-		    char **ret_err)
+int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
+		    const struct cfg_cache *all, char **ret_err)
 {
-	size_t i;
-	json_t *o;
+	const json_t *same = cfg_cache_find_name(all, s, str(obj, "tenant_ref"), str(obj, "name"));
 	int r;
 
-	json_array_foreach(all, i, o)
-	{
-		if (cfg_rules_type_of(o) != s || json_equal(json_object_get(o, "uuid"),
-							    json_object_get(obj, "uuid")))
-			continue;
-		if (strcmp(str(o, "name"), str(obj, "name")) == 0 &&
-		    strcmp(str(o, "tenant_ref"), str(obj, "tenant_ref")) == 0) {
-			*ret_err = xasprintf("name: %s '%s' already exists in tenant '%s'", s->name,
-					     str(obj, "name"), str(obj, "tenant_ref"));
-			return -EEXIST;
-		}
+	if (same && !json_equal(json_object_get(same, "uuid"), json_object_get(obj, "uuid"))) {
+		*ret_err = xasprintf("name: %s '%s' already exists in tenant '%s'", s->name,
+				     str(obj, "name"), str(obj, "tenant_ref"));
+		return -EEXIST;
 	}
 	if (old && strcmp(str(old, "name"), str(obj, "name")) != 0) {
 		r = cfg_rules_unreferenced(s, old, all, ret_err);
@@ -374,35 +350,44 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old, 
 	return 0;
 }
 
-int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj, const json_t *all,
-			   char **ret_err)
+int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
+			   const struct cfg_cache *all, char **ret_err)
 {
 	const char *name = str(obj, "name"), *tenant = str(obj, "tenant_ref");
 	size_t i;
 	json_t *o;
 
-	json_array_foreach(all, i, o)
-	{
-		const struct cfg_schema *os = cfg_rules_type_of(o);
-		if (!os || strcmp(str(o, "tenant_ref"), tenant))
-			continue;
-		for (size_t f = 0; f < os->nfields; f++) {
-			const struct cfg_field *fd = &os->fields[f];
-			json_t *v = json_object_get(o, fd->name), *e;
-			size_t j;
-			bool hit = false;
+	/* Only the types with a reference field to @s are looked at. */
+	for (size_t t = 0; cfg_types[t]; t++) {
+		const struct cfg_schema *os = cfg_types[t];
+		bool refers = false;
 
-			if (!v || !fd->ref_type || strcmp(fd->ref_type, s->name))
+		for (size_t f = 0; f < os->nfields; f++)
+			refers |= os->fields[f].ref_type && !strcmp(os->fields[f].ref_type, s->name);
+		if (!refers)
+			continue;
+		json_array_foreach(cfg_cache_list(all, os), i, o)
+		{
+			if (strcmp(str(o, "tenant_ref"), tenant))
 				continue;
-			if (fd->kind == CFG_REF)
-				hit = json_is_string(v) && strcmp(json_string_value(v), name) == 0;
-			else
-				json_array_foreach(v, j, e) hit |= json_is_string(e) &&
-								   strcmp(json_string_value(e), name) == 0;
-			if (hit) {
-				*ret_err = xasprintf("%s '%s' is in use by %s '%s' (%s)", s->name, name,
-						     os->name, str(o, "name"), fd->name);
-				return -EBUSY;
+			for (size_t f = 0; f < os->nfields; f++) {
+				const struct cfg_field *fd = &os->fields[f];
+				json_t *v = json_object_get(o, fd->name), *e;
+				size_t j;
+				bool hit = false;
+
+				if (!v || !fd->ref_type || strcmp(fd->ref_type, s->name))
+					continue;
+				if (fd->kind == CFG_REF)
+					hit = json_is_string(v) && strcmp(json_string_value(v), name) == 0;
+				else
+					json_array_foreach(v, j, e) hit |=
+						json_is_string(e) && strcmp(json_string_value(e), name) == 0;
+				if (hit) {
+					*ret_err = xasprintf("%s '%s' is in use by %s '%s' (%s)", s->name,
+							     name, os->name, str(o, "name"), fd->name);
+					return -EBUSY;
+				}
 			}
 		}
 	}

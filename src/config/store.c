@@ -11,7 +11,7 @@
 
 #include "config/rules.h"
 #include "config/schema.h"
-#include "config/store_int.h"
+#include "config/cache.h"
 #include "lib/util.h"
 
 struct cfg_store {
@@ -186,14 +186,22 @@ int cfg_list_filtered(struct cfg_store *st, const char *type, const char *tenant
 	any = strcmp(tenant, "*") == 0;
 	out = json_array();
 	pthread_mutex_lock(&st->lock);
-	json_array_foreach(st->cache.all, i, o)
-	{
-		if (cfg_rules_type_of(o) != s || (!any && strcmp(str(o, "tenant_ref"), tenant)) ||
-		    (f->name && strcmp(str(o, "name"), f->name)))
-			continue;
-		if (n >= f->offset && (!f->limit || n - f->offset < f->limit))
+	if (f->name && !any) {
+		/* The exact name: at most one object, found without a scan. */
+		o = cfg_cache_find_name(&st->cache, s, tenant, f->name);
+		if (o && f->offset == 0)
 			json_array_append_new(out, public_view(s, o));
-		n++;
+		n = o ? 1 : 0;
+	} else {
+		json_array_foreach(cfg_cache_list(&st->cache, s), i, o)
+		{
+			if ((!any && strcmp(str(o, "tenant_ref"), tenant)) ||
+			    (f->name && strcmp(str(o, "name"), f->name)))
+				continue;
+			if (n >= f->offset && (!f->limit || n - f->offset < f->limit))
+				json_array_append_new(out, public_view(s, o));
+			n++;
+		}
 	}
 	pthread_mutex_unlock(&st->lock);
 	*ret = out;
@@ -432,7 +440,7 @@ static int change(struct cfg_store *st, const char *type, const char *key, const
 	if (r == 0)
 		r = cfg_check_object(s, obj, true, "", ret_err);
 	if (r == 0)
-		r = cfg_rules_check(s, obj, old, st->cache.all, ret_err);
+		r = cfg_rules_check(s, obj, old, &st->cache, ret_err);
 	if (r == 0) {
 		ts = timestamp_us();
 		json_object_set_new(obj, "_last_modified", json_string(ts));
@@ -506,7 +514,7 @@ int cfg_delete(struct cfg_store *st, const char *type, const char *key, const ch
 		r = -ENOENT;
 		goto done;
 	}
-	r = cfg_rules_unreferenced(s, o, st->cache.all, ret_err);
+	r = cfg_rules_unreferenced(s, o, &st->cache, ret_err);
 	if (r < 0)
 		goto done;
 	r = -EIO;

@@ -1,5 +1,5 @@
 /* store_cache.c: the store's objects in memory: loaded and checked once at open, then kept in step with each commit. */
-#include "config/store_int.h"
+#include "config/cache.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,17 +21,27 @@ static char *name_key(const char *type, const char *tenant, const char *name)
 	return xasprintf("%s\n%s\n%s", type, tenant, name);
 }
 
+/* Marks the list of type @s as changed since the last snapshot. */
+static void mark(struct cfg_cache *c, const struct cfg_schema *s)
+{
+	for (size_t i = 0; cfg_types[i] && i < CFG_MAX_TYPES; i++)
+		if (cfg_types[i] == s)
+			c->dirty[i] = true;
+}
+
 void cfg_cache_init(struct cfg_cache *c)
 {
-	c->all = json_array();
+	memset(c, 0, sizeof(*c));
+	c->by_type = json_object();
+	for (size_t i = 0; cfg_types[i]; i++)
+		json_object_set_new(c->by_type, cfg_types[i]->name, json_array());
 	c->by_uuid = json_object();
 	c->by_name = json_object();
-	c->snap = NULL;
 }
 
 void cfg_cache_free(struct cfg_cache *c)
 {
-	json_decref(c->all);
+	json_decref(c->by_type);
 	json_decref(c->by_uuid);
 	json_decref(c->by_name);
 	json_decref(c->snap);
@@ -56,14 +66,14 @@ static void index_del(struct cfg_cache *c, const struct cfg_schema *s, const jso
 	free(k);
 }
 
-/* The position of the object with @id in the id-ordered list, or -1. */
-static long position(const struct cfg_cache *c, json_int_t id)
+/* The position of the object with @id in the id-ordered @list, or -1. */
+static long position(const json_t *list, json_int_t id)
 {
-	size_t lo = 0, hi = json_array_size(c->all);
+	size_t lo = 0, hi = json_array_size(list);
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		json_int_t m = json_integer_value(json_object_get(json_array_get(c->all, mid), "_id"));
+		json_int_t m = json_integer_value(json_object_get(json_array_get(list, mid), "_id"));
 		if (m == id)
 			return (long)mid;
 		if (m < id)
@@ -74,32 +84,46 @@ static long position(const struct cfg_cache *c, json_int_t id)
 	return -1;
 }
 
+const json_t *cfg_cache_list(const struct cfg_cache *c, const struct cfg_schema *s)
+{
+	return json_object_get(c->by_type, s->name);
+}
+
 void cfg_cache_put(struct cfg_cache *c, const struct cfg_schema *s, json_t *obj, const json_t *old)
 {
-	json_int_t id = json_integer_value(json_object_get(obj, "_id"));
-	long at = old ? position(c, id) : -1;
+	json_t *list = json_object_get(c->by_type, s->name);
+	long at = old ? position(list, json_integer_value(json_object_get(obj, "_id"))) : -1;
 
 	if (at >= 0) {
 		index_del(c, s, old);
-		json_array_set(c->all, (size_t)at, obj);
+		json_array_set(list, (size_t)at, obj);
 	} else {
 		/* New rows get the largest id yet (AUTOINCREMENT): the list stays sorted. */
-		json_array_append(c->all, obj);
+		json_array_append(list, obj);
 	}
 	index_add(c, s, obj);
-	json_decref(c->snap);
-	c->snap = NULL;
+	mark(c, s);
 }
 
 void cfg_cache_remove(struct cfg_cache *c, const struct cfg_schema *s, const json_t *obj)
 {
-	long at = position(c, json_integer_value(json_object_get(obj, "_id")));
+	json_t *list = json_object_get(c->by_type, s->name);
+	long at = position(list, json_integer_value(json_object_get(obj, "_id")));
 
 	index_del(c, s, obj);
 	if (at >= 0)
-		json_array_remove(c->all, (size_t)at);
-	json_decref(c->snap);
-	c->snap = NULL;
+		json_array_remove(list, (size_t)at);
+	mark(c, s);
+}
+
+json_t *cfg_cache_find_name(const struct cfg_cache *c, const struct cfg_schema *s,
+			    const char *tenant, const char *name)
+{
+	char *k = name_key(s->name, tenant, name);
+	json_t *o = json_object_get(c->by_name, k);
+
+	free(k);
+	return o;
 }
 
 json_t *cfg_cache_find(const struct cfg_cache *c, const struct cfg_schema *s, const char *key,
@@ -107,36 +131,47 @@ json_t *cfg_cache_find(const struct cfg_cache *c, const struct cfg_schema *s, co
 {
 	json_t *o = json_object_get(c->by_uuid, key);
 	size_t i;
-	char *k;
 
 	if (o && cfg_rules_type_of(o) == s &&
 	    (!strcmp(tenant, "*") || !strcmp(str(o, "tenant_ref"), tenant)))
 		return o;
 	if (strcmp(tenant, "*") == 0) {
-		json_array_foreach(c->all, i, o)
-			if (cfg_rules_type_of(o) == s && !strcmp(str(o, "name"), key))
+		json_array_foreach(cfg_cache_list(c, s), i, o)
+			if (!strcmp(str(o, "name"), key))
 				return o;
 		return NULL;
 	}
-	k = name_key(s->name, tenant, key);
-	o = json_object_get(c->by_name, k);
-	free(k);
-	return o;
+	return cfg_cache_find_name(c, s, tenant, key);
 }
 
+/* Only the lists of types that changed are copied: a snapshot costs the
+ * size of what changed, not of the whole configuration. */
 json_t *cfg_cache_snapshot(struct cfg_cache *c)
 {
-	json_t *o;
-	size_t i;
+	json_t *snap = json_object();
+	bool changed = !c->snap;
 
-	if (c->snap)
+	for (size_t i = 0; cfg_types[i]; i++) {
+		const char *t = cfg_types[i]->name;
+		json_t *list;
+
+		if (c->snap && !c->dirty[i]) {
+			json_object_set(snap, t, json_object_get(c->snap, t));
+			continue;
+		}
+		list = json_array();
+		json_array_extend(list, json_object_get(c->by_type, t));
+		json_object_set_new(snap, t, list);
+		c->dirty[i] = false;
+		changed = true;
+	}
+	if (!changed) {
+		json_decref(snap);
 		return json_incref(c->snap);
-	c->snap = json_object();
-	for (i = 0; cfg_types[i]; i++)
-		json_object_set_new(c->snap, cfg_types[i]->name, json_array());
-	json_array_foreach(c->all, i, o)
-		json_array_append(json_object_get(c->snap, cfg_rules_type_of(o)->name), o);
-	return json_incref(c->snap);
+	}
+	json_decref(c->snap);
+	c->snap = snap;
+	return json_incref(snap);
 }
 
 /* Why row @id does not load, as "row 17 (pool 'web'): ..."; NULL when it does. */
