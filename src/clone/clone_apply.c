@@ -427,6 +427,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 		seen[v] = true;
 		snprintf(ce->vs[v].uuid, sizeof(ce->vs[v].uuid), "%s", jstr(o, "uuid"));
 		snprintf(ce->vs[v].name, sizeof(ce->vs[v].name), "%s", jstr(o, "name"));
+		snprintf(ce->vs[v].tenant, sizeof(ce->vs[v].tenant), "%s", tenant);
 		key = xasprintf("%s|%s", jstr(prof, "uuid"), jstr(prof, "_last_modified"));
 		reset = !ce->vs[v].profile_key || strcmp(key, ce->vs[v].profile_key) != 0;
 		free(ce->vs[v].profile_key);

@@ -255,6 +255,14 @@ static void label(FILE *out, const char *s)
 	}
 }
 
+/* The tenant label of a sample: names are unique only within a tenant, so
+ * without it two tenants' "web" would be one series twice. */
+static const char *tenant_of(const json_t *src)
+{
+	const char *t = json_string_value(json_object_get(src, "tenant_ref"));
+	return t ? t : "admin";
+}
+
 static long member_up(const struct px_server *s)
 {
 	return atomic_load(&s->enabled) && atomic_load(&s->up);
@@ -275,7 +283,9 @@ static void member_metric(FILE *out, struct px_gen *g, const char *name, const c
 			struct px_server *s = g->pool[i]->srv[k];
 			char ip[INET_ADDRSTRLEN];
 			inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
-			fprintf(out, "%s{pool=\"", name);
+			fprintf(out, "%s{tenant=\"", name);
+			label(out, tenant_of(g->pool[i]->src));
+			fputs("\",pool=\"", out);
 			label(out, g->pool[i]->name);
 			fprintf(out, "\",server=\"%s:%u\"} %ld\n", ip, ntohs(s->addr.sin_port), value(s));
 		}
@@ -314,7 +324,9 @@ void px_metrics(struct px *px, FILE *out)
 		for (unsigned i = 0; i < g->nvs; i++) {
 			const atomic_long *v =
 				(const atomic_long *)((const char *)g->vs[i]->st + vsm[m].off);
-			fprintf(out, "%s{virtualservice=\"", vsm[m].name);
+			fprintf(out, "%s{tenant=\"", vsm[m].name);
+			label(out, tenant_of(g->vs[i]->src));
+			fputs("\",virtualservice=\"", out);
 			label(out, g->vs[i]->name);
 			fprintf(out, "\"} %ld\n", atomic_load(v));
 		}
