@@ -77,6 +77,9 @@ static int integrity(sqlite3 *db, char **ret_err)
 		more = xasprintf("%s%s%s", found ? found : "", found ? "; " : "", line ? line : "?");
 		free(found);
 		found = more;
+		/* One problem per line in SQLite's answer; one line in ours. */
+		for (char *nl = strchr(found, '\n'); nl; nl = strchr(nl, '\n'))
+			*nl = ' ';
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE && !found)
 		found = xstrdup(sqlite3_errmsg(db));
@@ -119,8 +122,8 @@ int cfg_store_open(const char *path, struct cfg_store **ret, char **ret_err)
 	*ret = st;
 	return 0;
 fail:
-	*ret_err = xasprintf("config store %s: %s; the store is damaged or unreadable, start refused "
-			     "(restore a backup, or remove the named row)",
+	*ret_err = xasprintf("config store %s: %s; start refused: the store is damaged or "
+			     "unreadable (restore a backup, or repair what is named)",
 			     path, why ? why : "?");
 	free(why);
 	cfg_cache_free(&st->cache);
