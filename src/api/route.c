@@ -22,6 +22,8 @@ static unsigned status_of(int r)
 	case -EBUSY:
 	case -ESTALE:
 		return 409;
+	case -EOPNOTSUPP:
+		return 405;
 	case -E2BIG:
 		return 413;
 	default:
@@ -233,7 +235,7 @@ static unsigned route(const struct api_router *rt, const char *method, char **pa
 		return answer(r, 204, NULL, err, ret_body);
 	}
 bad_method:
-	return answer(-EINVAL, 0, NULL,
+	return answer(-EOPNOTSUPP, 0, NULL,
 		      xasprintf("method %s is not allowed on this path", method), ret_body);
 }
 

@@ -306,3 +306,14 @@ def test_store_row_that_does_not_load_is_refused(lab, workdir):
     db.close()
     err = start_fails(lab, d)
     assert f"row {row} (pool 'p8'): body does not load: default_server_port" in err, err
+
+
+# --- item 10 (routes): a method a path does not support --------------------------------------
+
+@pytest.mark.parametrize("method, path", [("DELETE", "/api/pool"), ("PUT", "/api/pool"),
+                                          ("POST", "/api/pool/p"), ("POST", "/api/se/interfaces")])
+def test_unsupported_method_is_405(daemon, method, path):
+    before = daemon.everything()
+    status, out = daemon.api(method, path, {"name": "p"})
+    assert status == 405 and out == {"error": f"method {method} is not allowed on this path"}, out
+    assert daemon.everything() == before
