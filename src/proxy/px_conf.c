@@ -1,6 +1,7 @@
 /* px_conf.c: turns a configuration snapshot into an immutable generation of services, pools and servers; load-balancing picks. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -473,6 +474,41 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
  * live connections carry on. Never fails: what cannot be used is logged and
  * left out. Returns a new reference.
  */
+/* The "_id"s of the objects that differ between the id-ordered lists @a and
+ * @b (changed, added or removed), found by pointer: only those are looked
+ * into. *ret_n is their number; caller frees. */
+static int64_t *changed_ids(const json_t *a, const json_t *b, size_t *ret_n)
+{
+	size_t i = 0, j = 0, na = json_array_size(a), nb = json_array_size(b), n = 0;
+	int64_t *ids = xcalloc(na + nb + 1, sizeof(*ids));
+
+	while (i < na || j < nb) {
+		const json_t *x = json_array_get(a, i), *y = json_array_get(b, j);
+		int64_t ix = x ? json_integer_value(json_object_get(x, "_id")) : INT64_MAX;
+		int64_t iy = y ? json_integer_value(json_object_get(y, "_id")) : INT64_MAX;
+
+		if (x && x == y) {
+			i++, j++;
+			continue;
+		}
+		ids[n++] = ix < iy ? ix : iy;
+		i += ix <= iy;
+		j += iy <= ix;
+	}
+	*ret_n = n;
+	return ids;
+}
+
+/* Whether pool @p uses a monitor of @ids. */
+static bool uses_monitor(const struct px_pool *p, const int64_t *ids, size_t n)
+{
+	for (unsigned k = 0; k < p->nmon; k++)
+		for (size_t c = 0; c < n; c++)
+			if (p->mon[k].id == ids[c])
+				return true;
+	return false;
+}
+
 struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsigned seq)
 {
 	const json_t *pools = json_object_get(snap, "pool");
@@ -480,11 +516,13 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 	struct px_gen *g = xcalloc(1, sizeof(*g));
 	/* The store shares unchanged objects, and unchanged lists, between
 	 * snapshots: an object that is the very one the old generation was
-	 * built from, with the monitors (or certificates) it may refer to
-	 * unchanged as a whole, is reused without being looked into. */
-	bool same_hms = old && old->snap &&
-			json_object_get(old->snap, "healthmonitor") ==
-				json_object_get(snap, "healthmonitor");
+	 * built from, with none of the monitors it uses changed (or, for a
+	 * service, no certificate changed), is reused without being looked into. */
+	bool known = old && old->snap;
+	size_t nhm = 0;
+	int64_t *hm_changed = known ? changed_ids(json_object_get(old->snap, "healthmonitor"),
+						  json_object_get(snap, "healthmonitor"), &nhm)
+				    : NULL;
 	bool same_certs = old && old->snap &&
 			  json_object_get(old->snap, "sslkeyandcertificate") ==
 				  json_object_get(snap, "sslkeyandcertificate");
@@ -500,7 +538,7 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 		/* Both lists are in _id order: j follows i through the old one. */
 		struct px_pool *p = old && j < old->npool ? old->pool[j] : NULL;
 
-		if (p && same_hms && p->src == o) {
+		if (p && known && p->src == o && !uses_monitor(p, hm_changed, nhm)) {
 			atomic_fetch_add(&p->refs, 1);
 		} else {
 			p = pool_build(snap, o, old);
@@ -529,6 +567,7 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 			j++;
 		g->vs[g->nvs++] = v;
 	}
+	free(hm_changed);
 	return g;
 }
 
