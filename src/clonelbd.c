@@ -1,6 +1,9 @@
 /* clonelbd.c: the daemon's entry: flags, start order (store, clone engine, data plane, API), clean stop. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,9 @@ struct daemon {
 	struct cfg_store *store;
 	struct clone_engine *ce;
 	struct px *px;
+	pthread_mutex_t apply_lock; /* one applier at a time; guards applied_* */
+	uint64_t applied_rev;       /* store revision the data plane runs */
+	bool applied_once;
 };
 
 static void usage(FILE *out)
@@ -43,25 +49,40 @@ static void usage(FILE *out)
 		" or web/dist beside the binary)\n");
 }
 
-/* Hands the whole configuration to the clone engine, then the data plane:
- * the engine first, so a new service's first SYN is already cloned. */
-static void apply_all(struct daemon *d)
+/*
+ * Hands the configuration up to revision @rev to the clone engine, then the
+ * data plane: the engine first, so a new service's first SYN is already
+ * cloned. One applier at a time, and never backwards: the snapshot taken
+ * under apply_lock is at least as new as any applied before it, so changes
+ * reach the data plane in commit order; a change that a newer snapshot
+ * already carried is not applied twice.
+ */
+static void apply_upto(struct daemon *d, uint64_t rev)
 {
-	json_t *snap = cfg_snapshot(d->store);
+	uint64_t at;
+	json_t *snap;
 
-	if (d->ce)
-		clone_apply(d->ce, snap);
-	px_apply(d->px, snap);
-	json_decref(snap);
+	pthread_mutex_lock(&d->apply_lock);
+	if (d->applied_rev < rev || !d->applied_once) {
+		snap = cfg_snapshot(d->store, &at);
+		if (d->ce)
+			clone_apply(d->ce, snap);
+		px_apply(d->px, snap);
+		json_decref(snap);
+		d->applied_rev = at;
+		d->applied_once = true;
+	}
+	pthread_mutex_unlock(&d->apply_lock);
 }
 
-static void on_change(void *ctx, const char *type, enum cfg_op op, const json_t *obj)
+static void on_change(void *ctx, const char *type, enum cfg_op op, const json_t *obj,
+		      uint64_t rev)
 {
 	static const char *const ops[] = {"created", "updated", "deleted"};
 
 	log_info("config", "%s '%s' %s", type, json_string_value(json_object_get(obj, "name")),
 		 ops[op]);
-	apply_all(ctx);
+	apply_upto(ctx, rev);
 }
 
 static char *read_token(const char *path, char **ret_err)
@@ -142,7 +163,7 @@ int main(int argc, char **argv)
 	const char *db = DEFAULT_DB, *sock = DEFAULT_SOCKET, *listen = NULL, *token_file = NULL,
 		   *web_root_flag = NULL;
 	struct px_conn_hook hook = clone_conn_hook_ops;
-	struct daemon d = {0};
+	struct daemon d = {.apply_lock = PTHREAD_MUTEX_INITIALIZER};
 	struct api *api = NULL;
 	struct api_config ac;
 	unsigned workers = 0;
@@ -249,8 +270,10 @@ int main(int argc, char **argv)
 	r = px_start(workers, d.ce ? &hook : NULL, &d.px, &err);
 	if (r < 0)
 		goto out;
-	apply_all(&d);
+	/* The listener first: a change committed while the first snapshot is
+	 * applied is then applied after it, not lost. */
 	cfg_store_set_listener(d.store, on_change, &d);
+	apply_upto(&d, 0);
 
 	web_root = find_web_root(web_root_flag, argv[0]);
 	ac = (struct api_config){.socket_path = sock, .listen = listen, .token = token,

@@ -662,6 +662,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 		seen[v] = true;
 		snprintf(next[v].uuid, sizeof(next[v].uuid), "%s", jstr(o, "uuid"));
 		snprintf(next[v].name, sizeof(next[v].name), "%s", jstr(o, "name"));
+		snprintf(next[v].tenant, sizeof(next[v].tenant), "%s", tenant);
 		snprintf(key, sizeof(key), "%s|%s", jstr(prof, "uuid"), jstr(prof, "_last_modified"));
 		reset = strcmp(key, next[v].profile_key) != 0;
 		snprintf(next[v].profile_key, sizeof(next[v].profile_key), "%s", key);

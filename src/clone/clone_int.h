@@ -65,6 +65,7 @@ struct clone_vs_state {
 	int64_t vs_id;
 	char uuid[64];
 	char name[128];
+	char tenant[128]; /* the tenant label of its metrics */
 	char profile_key[192];     /* profile uuid and _last_modified: a change resets the stats */
 	bool preserve_client_ip;
 	int order[CLONE_SRV_PER_VS]; /* round-robin order: slots of srv[] */

@@ -230,9 +230,11 @@ static void metric_family(struct clone_engine *ce, FILE *out, int what, struct c
 			v[1] = sum.mbuf_alloc_failed;
 			v[2] = sum.driver_failures;
 			for (k = 0; k < (what == 0 ? 3 : 1); k++) {
-				fputs(what == 0 ? "clonelb_clone_frames_total{virtualservice=\""
-						: "clonelb_clone_bytes_total{virtualservice=\"",
+				fputs(what == 0 ? "clonelb_clone_frames_total{tenant=\""
+						: "clonelb_clone_bytes_total{tenant=\"",
 				      out);
+				label(out, vs->tenant[0] ? vs->tenant : "admin");
+				fputs("\",virtualservice=\"", out);
 				label(out, vs->name);
 				if (what == 0)
 					fprintf(out, "\",clone_server=\"%s\",result=\"%s\"} %llu\n", s->ip,

@@ -111,6 +111,7 @@ static void px_free(struct px *px)
 		close(px->hevfd);
 	px_gen_unref(px->gen);
 	pthread_mutex_destroy(&px->lock);
+	pthread_mutex_destroy(&px->apply_lock);
 	free(px->w);
 	free(px);
 }
@@ -135,6 +136,7 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 	px = xcalloc(1, sizeof(*px));
 	px_budget_init(px);
 	pthread_mutex_init(&px->lock, NULL);
+	pthread_mutex_init(&px->apply_lock, NULL);
 	px->nworkers = workers;
 	px->hep = px->hevfd = -1;
 	if (hook && hook->on_connect) {
@@ -198,21 +200,25 @@ fail:
 void px_apply(struct px *px, const json_t *snap)
 {
 	struct px_gen *old, *g;
+	unsigned seq;
 
 	if (!px || !snap)
 		return;
-	old = px_gen_get(px);
+	/* Two appliers could otherwise both build from the same old generation
+	 * and publish out of order. The build runs outside px->lock, which the
+	 * workers take to pick up a generation. */
+	pthread_mutex_lock(&px->apply_lock);
 	pthread_mutex_lock(&px->lock);
-	px->seq++;
+	seq = ++px->seq;
 	pthread_mutex_unlock(&px->lock);
-	/* Built outside the lock: only px_apply() publishes, and it is called
-	 * from one thread at a time (the store's change listener). */
-	g = px_gen_build(snap, old, px->seq);
+	old = px_gen_get(px);
+	g = px_gen_build(snap, old, seq);
 	px_gen_unref(old);
 	pthread_mutex_lock(&px->lock);
 	old = px->gen;
 	px->gen = g;
 	pthread_mutex_unlock(&px->lock);
+	pthread_mutex_unlock(&px->apply_lock);
 	px_gen_unref(old);
 	for (unsigned i = 0; i < px->nworkers; i++)
 		wake(px->w[i].evfd);
@@ -249,6 +255,14 @@ static void label(FILE *out, const char *s)
 	}
 }
 
+/* The tenant label of a sample: names are unique only within a tenant, so
+ * without it two tenants' "web" would be one series twice. */
+static const char *tenant_of(const json_t *src)
+{
+	const char *t = json_string_value(json_object_get(src, "tenant_ref"));
+	return t ? t : "admin";
+}
+
 static long member_up(const struct px_server *s)
 {
 	return atomic_load(&s->enabled) && atomic_load(&s->up);
@@ -269,7 +283,9 @@ static void member_metric(FILE *out, struct px_gen *g, const char *name, const c
 			struct px_server *s = g->pool[i]->srv[k];
 			char ip[INET_ADDRSTRLEN];
 			inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
-			fprintf(out, "%s{pool=\"", name);
+			fprintf(out, "%s{tenant=\"", name);
+			label(out, tenant_of(g->pool[i]->src));
+			fputs("\",pool=\"", out);
 			label(out, g->pool[i]->name);
 			fprintf(out, "\",server=\"%s:%u\"} %ld\n", ip, ntohs(s->addr.sin_port), value(s));
 		}
@@ -308,7 +324,9 @@ void px_metrics(struct px *px, FILE *out)
 		for (unsigned i = 0; i < g->nvs; i++) {
 			const atomic_long *v =
 				(const atomic_long *)((const char *)g->vs[i]->st + vsm[m].off);
-			fprintf(out, "%s{virtualservice=\"", vsm[m].name);
+			fprintf(out, "%s{tenant=\"", vsm[m].name);
+			label(out, tenant_of(g->vs[i]->src));
+			fputs("\",virtualservice=\"", out);
 			label(out, g->vs[i]->name);
 			fprintf(out, "\"} %ld\n", atomic_load(v));
 		}

@@ -109,6 +109,7 @@ struct px_pool {
 	struct px_hmon *mon;
 	atomic_uint rr;
 	json_t *conf; /* pool and monitors as configured, to detect changes */
+	const json_t *src; /* the snapshot's pool object (held by conf): unchanged if the same */
 };
 
 /* Counters of a virtual service; they survive edits of the service. */
@@ -143,6 +144,7 @@ struct px_vs {
 	char *ssl_err; /* why TLS services cannot start, or NULL */
 	struct px_vs_stats *st;
 	json_t *conf;
+	const json_t *src; /* the snapshot's service object (held by conf) */
 };
 
 /* One immutable configuration; workers and the health thread hold references. */
@@ -152,6 +154,7 @@ struct px_gen {
 	unsigned nvs, npool;
 	struct px_vs **vs;
 	struct px_pool **pool;
+	json_t *snap; /* what it was built from: lists of unchanged types are shared */
 };
 
 struct px_listener;
@@ -195,6 +198,7 @@ struct px {
 	bool has_hook;
 	atomic_bool stopping;
 	pthread_mutex_t lock; /* guards gen and seq */
+	pthread_mutex_t apply_lock; /* one px_apply() at a time */
 	struct px_gen *gen;
 	unsigned seq;
 	struct px_worker *w;

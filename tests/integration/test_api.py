@@ -122,15 +122,18 @@ def test_malformed_json_and_oversized_body(base):
 
 
 def test_cross_tenant_reference_is_refused(base):
-    base.ok("POST", "/api/trafficcloneprofile", {"name": "other-ids", "tenant_ref": "blue",
-                                                  "clone_servers": [clone_server()]})
+    status, out = base.api("POST", "/api/trafficcloneprofile", {"name": "other-ids", "tenant_ref": "blue",
+                                                                 "clone_servers": [clone_server()]},
+                           headers={"X-Avi-Tenant": "blue"})
+    assert status == 201, out
     status, prof = base.api("GET", "/api/trafficcloneprofile/other-ids", headers={"X-Avi-Tenant": "blue"})
     assert status == 200
     before = base.everything()
     for ref in ("other-ids", prof["uuid"]):
         status, out = base.api("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": ref})
         assert status == 400, out
-        assert f"trafficcloneprofile '{ref}'" in out["error"] and "tenant" in out["error"], out
+        # Refused as if it did not exist: nothing of tenant blue is named.
+        assert out["error"] == f"traffic_clone_profile_ref: trafficcloneprofile '{ref}' does not exist", out
     assert base.everything() == before
 
 

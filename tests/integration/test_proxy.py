@@ -172,11 +172,11 @@ def test_round_robin_http_and_https(lab, daemon, pool_servers, tls_cert):
     # The same figures in Prometheus form.
     status, text = daemon.api("GET", "/metrics")
     assert status == 200
-    assert f'clonelb_vs_connections_total{{virtualservice="web"}} {rt["connections"]["total"]}' \
+    assert f'clonelb_vs_connections_total{{tenant="admin",virtualservice="web"}} {rt["connections"]["total"]}' \
         in text, text
-    assert 'clonelb_vs_connections_current{virtualservice="web"} 0' in text
+    assert 'clonelb_vs_connections_current{tenant="admin",virtualservice="web"} 0' in text
     for ip in POOL_IPS:
-        assert f'clonelb_pool_member_up{{pool="web-pool",server="{ip}:80"}} 1' in text
+        assert f'clonelb_pool_member_up{{tenant="admin",pool="web-pool",server="{ip}:80"}} 1' in text
 
 
 def test_least_connections(lab, daemon, pool_servers, holders, tls_cert):
