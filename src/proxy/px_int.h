@@ -152,13 +152,10 @@ struct px_worker {
 	unsigned nsess, peak;
 	uint64_t now, next_tick;
 	char *buf;
-	uint8_t *port_used; /* bitmap of the source ports this worker's connections hold */
-	unsigned port_k;    /* cursor in this worker's share of the port range */
 };
 
 struct px {
 	unsigned nworkers;
-	unsigned port_lo, port_hi; /* net.ipv4.ip_local_port_range at start */
 	struct px_timeouts tmo;
 	struct px_conn_hook hook;
 	bool has_hook;
