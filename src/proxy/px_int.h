@@ -35,6 +35,11 @@ struct px_timeouts {
 #define PX_BACKLOG 4096
 #define PX_NOFILE_WANT (1 << 20)
 #define PX_MAX_WORKERS 256
+/* Back-end source ports a worker remembers for reuse after their connection
+ * ended in TIME_WAIT on the SE, and how long each rests first (the kernel's
+ * own tcp_tw_reuse_delay). */
+#define PX_TW_PORTS 16384
+#define PX_TW_REST_MS 1000
 
 /* What an epoll registration points at; the first member of its owner. */
 enum px_ev_kind { PX_EV_WAKE, PX_EV_LISTENER, PX_EV_CLIENT, PX_EV_SERVER, PX_EV_CHECK };
@@ -152,6 +157,14 @@ struct px_worker {
 	unsigned nsess, peak;
 	uint64_t now, next_tick;
 	char *buf;
+	/* Ring of the source ports of this worker's back-end connections that
+	 * the SE closed first (their 4-tuple is in TIME_WAIT here), oldest
+	 * first, with the time each was closed (see px_sess.c). */
+	struct px_tw_port {
+		uint32_t closed_ms;
+		uint16_t port;
+	} tw[PX_TW_PORTS];
+	unsigned tw_head, tw_len;
 };
 
 struct px {

@@ -37,6 +37,7 @@ struct px_sess {
 	bool c_eof, s_eof;         /* no more bytes will come from that side */
 	bool c_hup, s_hup;         /* that socket is fully closed */
 	bool c_rdhup, s_rdhup;     /* that side's FIN has arrived (read up to the end) */
+	bool fin_first;            /* the SE sent the back end's first FIN (the client's) */
 	bool hs_want_w, rd_want_w; /* OpenSSL needs the client socket writable */
 	bool hooked;
 	struct px_pend to_s, to_c;
@@ -70,6 +71,43 @@ static void hook_call(struct px_worker *w, struct px_sess *s, bool open)
 }
 
 /*
+ * The SE sent this back-end connection's first FIN and has its peer's FIN
+ * too: the 4-tuple is in TIME_WAIT on the SE for 60 s. A later connection
+ * that binds the same port explicitly may take that 4-tuple over at once
+ * (the kernel allows it to a bound socket when the peer sent TCP timestamps,
+ * whatever tcp_tw_reuse says), whereas a connect() that chooses the port
+ * itself may not, and scans past every such 4-tuple: with thousands of them
+ * towards one server each connect() costs a scan of the port range. So the
+ * port the kernel chose is remembered, and reused once it has rested
+ * PX_TW_REST_MS. A full ring forgets the newest.
+ */
+static void tw_push(struct px_worker *w, int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	struct px_tw_port *t;
+
+	if (w->tw_len == PX_TW_PORTS || getsockname(fd, (struct sockaddr *)&a, &len) == -1 ||
+	    !a.sin_port)
+		return;
+	t = &w->tw[(w->tw_head + w->tw_len++) % PX_TW_PORTS];
+	t->port = a.sin_port;
+	t->closed_ms = (uint32_t)w->now;
+}
+
+/* The oldest remembered port that has rested, in network byte order, or 0. */
+static uint16_t tw_pop(struct px_worker *w)
+{
+	struct px_tw_port *t = &w->tw[w->tw_head];
+
+	if (!w->tw_len || (uint32_t)w->now - t->closed_ms < PX_TW_REST_MS)
+		return 0;
+	w->tw_head = (w->tw_head + 1) % PX_TW_PORTS;
+	w->tw_len--;
+	return t->port;
+}
+
+/*
  * Closes the back-end socket, then releases the server. The hook's on_close()
  * runs just before close(), while the socket still holds its 4-tuple: no
  * other connection can be given that 4-tuple meanwhile. @abort: the session
@@ -87,6 +125,8 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bo
 	if (abort && s->state == S_RELAY && !(s->c_eof && s->s_eof)) {
 		static const struct linger rst = {.l_onoff = 1, .l_linger = 0};
 		(void)setsockopt(s->sfd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+	} else if (s->fin_first && s->s_eof) {
+		tw_push(w, s->sfd);
 	}
 	close(s->sfd);
 	atomic_fetch_sub_explicit(&s->srv->cur, 1, memory_order_relaxed);
@@ -98,46 +138,61 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bo
 	s->smask = UINT32_MAX;
 	s->s_hup = false;
 	s->s_rdhup = false;
+	s->fin_first = false;
 }
 
 /*
- * Binds @fd to the SE's address towards the server, @src (port 0), and lets
- * connect() choose the port (IP_BIND_ADDRESS_NO_PORT): the kernel then
- * picks among every port of ip_local_port_range one whose whole 4-tuple is
- * free, also when earlier connections to this server are in TIME_WAIT.
- * Without the option, bind() would have to reserve a port for every
- * destination at once. An unknown @src (no route when the pool was built)
+ * Binds @fd to the SE's address towards the server, @src. With @port 0,
+ * connect() chooses the port (IP_BIND_ADDRESS_NO_PORT): the kernel picks in
+ * ip_local_port_range one whose whole 4-tuple is free; without the option,
+ * bind() would reserve a port for every destination at once. With @port (a
+ * port the kernel chose for an earlier connection now in TIME_WAIT, see
+ * tw_push()), that port. An unknown @src (no route when the pool was built)
  * binds nothing. Returns 0 or -errno.
  */
-static int bind_src(int fd, const struct sockaddr_in *src)
+static int bind_src(int fd, const struct sockaddr_in *src, uint16_t port)
 {
 	static const int one = 1;
+	struct sockaddr_in a = *src;
 
 	if (src->sin_addr.s_addr == htonl(INADDR_ANY))
 		return 0;
-	if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1 ||
-	    bind(fd, (const struct sockaddr *)src, sizeof(*src)) == -1)
+	a.sin_port = port;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (!port && setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1) ||
+	    bind(fd, (const struct sockaddr *)&a, sizeof(a)) == -1)
 		return -errno;
 	return 0;
 }
 
-/* One attempt towards @srv: socket, bind, hook, connect. Returns 0
- * (connecting), or -errno (-EADDRNOTAVAIL: no 4-tuple towards it is free). */
+/* One attempt towards @srv: socket, bind (to a rested TIME_WAIT port, else
+ * to none), hook, connect. Returns 0 (connecting), or -errno (-EADDRNOTAVAIL:
+ * no 4-tuple towards it is free). */
 static int backend_open(struct px_worker *w, struct px_sess *s, struct px_server *srv)
 {
 	static const int one = 1;
+	uint16_t port = tw_pop(w);
 	int fd, r;
+
+again:
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r = bind_src(fd, &srv->src);
+	r = bind_src(fd, &srv->src, port);
+	if (r < 0 && port) {
+		/* That port is bound by someone else now: let the kernel choose. */
+		close(fd);
+		port = 0;
+		goto again;
+	}
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
 	s->local = srv->src; /* port 0: chosen by connect() */
+	s->local.sin_port = port;
 	atomic_fetch_add(&srv->refs, 1);
 	atomic_fetch_add_explicit(&srv->cur, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&srv->total, 1, memory_order_relaxed);
@@ -151,7 +206,13 @@ static int backend_open(struct px_worker *w, struct px_sess *s, struct px_server
 	if (connect(fd, (const struct sockaddr *)&srv->addr, sizeof(srv->addr)) == -1 &&
 	    errno != EINPROGRESS) {
 		r = -errno;
-		backend_drop(w, s, r != -EADDRNOTAVAIL, false);
+		backend_drop(w, s, r != -EADDRNOTAVAIL && !port, false);
+		/* That 4-tuple is taken (a live connection, or a TIME_WAIT
+		 * without timestamps): let the kernel choose. */
+		if (r == -EADDRNOTAVAIL && port) {
+			port = 0;
+			goto again;
+		}
 		return r;
 	}
 	r = px_ep_set(w, fd, &s->sev, &s->smask, EPOLLOUT);
@@ -249,8 +310,10 @@ static void pass_eof(struct px_sess *s, bool c2s)
 	 * close() sends the FIN: no shutdown() needed. */
 	if (c2s) {
 		s->c_eof = true;
-		if (!s->s_eof)
+		if (!s->s_eof) {
 			(void)shutdown(s->sfd, SHUT_WR);
+			s->fin_first = true;
+		}
 		return;
 	}
 	s->s_eof = true;
