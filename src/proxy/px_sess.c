@@ -284,13 +284,15 @@ static ssize_t cli_read(struct px_sess *s, char *buf, size_t n)
 	return io_result(recv(s->cfd, buf, n, 0));
 }
 
-static ssize_t cli_write(struct px_sess *s, const char *buf, size_t n)
+/* @more: the server's FIN is known to follow; a plain client socket then
+ * holds the bytes for the FIN that shutdown() adds to the same segment. */
+static ssize_t cli_write(struct px_sess *s, const char *buf, size_t n, bool more)
 {
 	if (s->ssl) {
 		ssize_t r = ssl_result(s, SSL_write(s->ssl, buf, (int)n), false);
 		return r == 0 ? IO_ERR : r;
 	}
-	return io_result(send(s->cfd, buf, n, MSG_NOSIGNAL));
+	return io_result(send(s->cfd, buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
 }
 
 static ssize_t srv_read(struct px_sess *s, char *buf, size_t n)
@@ -334,6 +336,8 @@ static void pass_eof(struct px_sess *s, bool c2s)
 static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 {
 	struct px_pend *pd = c2s ? &s->to_s : &s->to_c;
+	bool more = !c2s && !s->ssl && s->s_rdhup;
+	int r = 0;
 
 	if (pd->len || (c2s ? s->c_eof : s->s_eof))
 		return 0;
@@ -342,7 +346,7 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 		ssize_t wr;
 
 		if (n == IO_AGAIN)
-			return 0;
+			break;
 		if (n == IO_ERR)
 			return -1;
 		if (n == 0) {
@@ -350,7 +354,7 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 			return 0;
 		}
 		s->t_last = w->now;
-		wr = c2s ? srv_write(s, w->buf, (size_t)n) : cli_write(s, w->buf, (size_t)n);
+		wr = c2s ? srv_write(s, w->buf, (size_t)n) : cli_write(s, w->buf, (size_t)n, more);
 		if (wr == IO_ERR)
 			return -1;
 		if (wr == IO_AGAIN)
@@ -360,7 +364,7 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 			pd->off = 0;
 			pd->buf = xmalloc(pd->len);
 			memcpy(pd->buf, w->buf + wr, pd->len);
-			return 0;
+			break;
 		}
 		/* A short read means the socket is drained; TLS may still hold
 		 * decrypted bytes that no epoll event would announce. When the
@@ -370,9 +374,15 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 		 * is the side that closes first and keeps the TIME_WAIT. */
 		if (n < PX_BUF_SIZE && !(c2s && s->ssl && SSL_pending(s->ssl) > 0) &&
 		    !(c2s ? s->c_rdhup : s->s_rdhup))
-			return 0;
+			break;
 	}
-	return 0;
+	/* The FIN did not come after all (or the round limit): send what
+	 * MSG_MORE held back now. Setting TCP_NODELAY pushes pending bytes. */
+	if (more) {
+		static const int one = 1;
+		(void)setsockopt(s->cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	return r;
 }
 
 /* Writes pending bytes towards the server (@to_s) or the client; once they
@@ -383,7 +393,7 @@ static int flush(struct px_worker *w, struct px_sess *s, bool to_s)
 
 	while (pd->len) {
 		ssize_t wr = to_s ? srv_write(s, pd->buf + pd->off, pd->len)
-				  : cli_write(s, pd->buf + pd->off, pd->len);
+				  : cli_write(s, pd->buf + pd->off, pd->len, false);
 		if (wr == IO_ERR)
 			return -1;
 		if (wr == IO_AGAIN)
