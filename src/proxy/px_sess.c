@@ -158,6 +158,8 @@ static int bind_src(int fd, const struct sockaddr_in *src, uint16_t port)
 	if (src->sin_addr.s_addr == htonl(INADDR_ANY))
 		return 0;
 	a.sin_port = port;
+	/* SO_REUSEADDR on every back-end socket: a port may only be bound
+	 * again next to its TIME_WAIT when both have it. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    (!port && setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1) ||
 	    bind(fd, (const struct sockaddr *)&a, sizeof(a)) == -1)
@@ -175,7 +177,6 @@ static int backend_open(struct px_worker *w, struct px_sess *s, struct px_server
 	int fd, r;
 
 again:
-
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
@@ -206,7 +207,7 @@ again:
 	if (connect(fd, (const struct sockaddr *)&srv->addr, sizeof(srv->addr)) == -1 &&
 	    errno != EINPROGRESS) {
 		r = -errno;
-		backend_drop(w, s, r != -EADDRNOTAVAIL && !port, false);
+		backend_drop(w, s, r != -EADDRNOTAVAIL, false);
 		/* That 4-tuple is taken (a live connection, or a TIME_WAIT
 		 * without timestamps): let the kernel choose. */
 		if (r == -EADDRNOTAVAIL && port) {
@@ -337,7 +338,6 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 {
 	struct px_pend *pd = c2s ? &s->to_s : &s->to_c;
 	bool more = !c2s && !s->ssl && s->s_rdhup;
-	int r = 0;
 
 	if (pd->len || (c2s ? s->c_eof : s->s_eof))
 		return 0;
@@ -382,7 +382,7 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 		static const int one = 1;
 		(void)setsockopt(s->cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	return r;
+	return 0;
 }
 
 /* Writes pending bytes towards the server (@to_s) or the client; once they
