@@ -5,10 +5,12 @@ The lab's SE namespace keeps the kernel's default TCP sysctls (tests/lab/lab.sh)
 namespace stands for many hosts and may reuse its TIME_WAIT ports. No timing thresholds: every
 load is bounded by a count and every wait polls with a bound.
 """
+import collections
 import os
+import struct
 
 import pytest
-from scapy.all import IP, TCP
+from scapy.all import IP, TCP, Ether, PcapReader
 
 from conftest import POOL_IPS, SE_SRV_IP, VIP, Daemon, end_process, nginx_pool, wait_for
 from test_clone import agg, backend, configure, server, settle  # noqa: F401
@@ -141,3 +143,61 @@ def test_syn_cloned_with_kernel_chosen_port(lab, web_servers, daemon, captures):
     assert all(frame_key(p) in keys for p in syns)
     synacks = [p for p in wire if p[IP].dst == SE_SRV_IP and p[TCP].flags & 0x12 == 0x12]
     assert synacks and all(frame_key(p) in keys for p in synacks)
+
+
+def test_reused_4tuple_within_grace_is_cloned_afresh(lab, web_servers, daemon, captures):
+    # Clients that close first leave back-end TIME_WAIT; a rested port is bound again, so a
+    # new connection may get the 4-tuple of one whose map entry is still in its grace
+    # period. Its SYN must start a fresh entry: every frame cloned once, and each
+    # connection (from its SYN on) to one clone server only, the servers taking turns.
+    macs = {"10.10.3.2": "02:cc:00:00:00:02", "10.10.3.3": "02:cc:00:00:00:03"}
+    configure(daemon, [server(ip, mac) for ip, mac in macs.items()])
+    wait_for(lambda: lab.run("cli", "curl", "-s", "-m", "2", f"http://{VIP}/",
+                             check=False).returncode == 0, what="VIP serving")
+    settle(daemon)
+    tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
+
+    def tup(p):
+        return (p[TCP].sport, p[IP].dst) if p[IP].src == SE_SRV_IP else (p[TCP].dport, p[IP].src)
+
+    def is_syn(p):
+        return p[IP].src == SE_SRV_IP and p[TCP].flags & 0x12 == 0x02
+
+    def reuse_seen():
+        """Whether the back-end capture so far has two SYNs on one 4-tuple."""
+        n = collections.Counter()
+        try:
+            with PcapReader(srv0.path) as frames:
+                for p in frames:
+                    if IP in p and TCP in p and is_syn(p):
+                        n[tup(p)] += 1
+        except (EOFError, OSError, struct.error):
+            pass  # the last frame may still be half written
+        return any(v > 1 for v in n.values())
+
+    # Rounds of 100 connections until a 4-tuple is used twice (bounded).
+    for _ in range(30):
+        r = lab.run("cli", "/usr/bin/python3", "-c", CLOSER, VIP, "100", timeout=120)
+        assert r.stdout.split() == ["ok", "100", "0"], r.stdout + r.stderr
+        if reuse_seen():
+            break
+    settle(daemon)
+    cloned, wire = tap.stop(), backend(srv0.stop())
+
+    syn_count = collections.Counter(tup(p) for p in wire if is_syn(p))
+    assert any(n > 1 for n in syn_count.values()), "no 4-tuple was used twice"
+    got, want = collections.Counter(map(frame_key, cloned)), collections.Counter(map(frame_key, wire))
+    assert got == want, f"{sum((want - got).values())} not cloned, {sum((got - want).values())} extra"
+    # Split the clones of each 4-tuple at its SYNs (a new sequence number: not a
+    # retransmission): one clone server per connection.
+    conns = collections.defaultdict(list)  # 4-tuple -> [(the SYN's seq, {clone MACs})]
+    for p in cloned:
+        t = tup(p)
+        if is_syn(p) and (not conns[t] or conns[t][-1][0] != p[TCP].seq):
+            conns[t].append((p[TCP].seq, set()))
+        if conns[t]:
+            conns[t][-1][1].add(p[Ether].dst)
+    split = [c[1] for t in conns for c in conns[t]]
+    assert all(len(m) == 1 for m in split), [m for m in split if len(m) != 1]
+    per_server = collections.Counter(next(iter(m)) for m in split)
+    assert set(per_server) == set(macs.values()), per_server
