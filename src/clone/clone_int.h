@@ -95,6 +95,7 @@ struct clone_slots {
 struct clone_engine {
 	struct clone_bpf *skel;
 	int conns_fd, srvs_fd, stats_fd, events_fd;
+	int socks_fd; /* clone_socks: the registration on the socket itself */
 	int ncpus;
 
 	/*

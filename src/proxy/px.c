@@ -53,24 +53,6 @@ void px_log_rl(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Back-end source ports come from the kernel's ephemeral range, read once. */
-static void port_range(struct px *px)
-{
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-	unsigned lo = 0, hi = 0;
-
-	if (f && fscanf(f, "%u %u", &lo, &hi) == 2 && lo >= 1024 && hi <= 65535 &&
-	    hi >= lo + 64 * px->nworkers) {
-		px->port_lo = lo;
-		px->port_hi = hi;
-	} else {
-		px->port_lo = 32768;
-		px->port_hi = 60999;
-	}
-	if (f)
-		fclose(f);
-}
-
 static uint64_t env_ms(const char *name, uint64_t dflt)
 {
 	const char *v = getenv(name);
@@ -103,7 +85,6 @@ static void px_free(struct px *px)
 			close(px->w[i].ep);
 		if (px->w[i].evfd != -1)
 			close(px->w[i].evfd);
-		free(px->w[i].port_used);
 	}
 	if (px->hep != -1)
 		close(px->hep);
@@ -143,7 +124,6 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 		px->hook = *hook;
 		px->has_hook = true;
 	}
-	port_range(px);
 	px->tmo.idle_ms = env_ms("CLONELB_IDLE_TIMEOUT_MS", PX_IDLE_TIMEOUT_MS);
 	px->tmo.connect_ms = env_ms("CLONELB_CONNECT_TIMEOUT_MS", PX_CONNECT_TIMEOUT_MS);
 	px->tmo.handshake_ms = PX_HANDSHAKE_TIMEOUT_MS;
@@ -156,7 +136,6 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 		w->wake.kind = PX_EV_WAKE;
 		w->px = px;
 		w->idx = i;
-		w->port_used = xcalloc(65536 / 8, 1);
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (w->ep == -1 || w->evfd == -1) {

@@ -577,35 +577,63 @@ static bool usable(struct px_server *s)
 	       atomic_load_explicit(&s->up, memory_order_relaxed);
 }
 
+static bool candidate(struct px_server *s, struct px_server *const *tried, unsigned ntried)
+{
+	if (!usable(s))
+		return false;
+	for (unsigned k = 0; k < ntried; k++)
+		if (tried[k] == s)
+			return false;
+	return true;
+}
+
 /*
  * Picks a server of @p for a new connection: round robin or least
  * connections over enabled, healthy members, skipping the @ntried servers
- * in @tried. Lock-free. Returns a borrowed server, or NULL when none is usable.
+ * in @tried. The cursor counts turns among the candidates only, so a member
+ * that is down or disabled hands its share evenly to the others instead of
+ * passing its turn to the member after it. Lock-free. Returns a borrowed
+ * server, or NULL when none is usable.
  */
 struct px_server *px_pool_pick(struct px_pool *p, struct px_server *const *tried, unsigned ntried)
 {
 	struct px_server *best = NULL;
 	long best_cur = 0;
-	unsigned start;
+	unsigned n = 0, turn, c = 0, best_rank = 0;
 
 	if (!p || !p->nsrv)
 		return NULL;
-	start = atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed);
+	for (unsigned i = 0; i < p->nsrv; i++)
+		n += candidate(p->srv[i], tried, ntried);
+	if (!n)
+		return NULL;
+	turn = atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed) % n;
 	for (unsigned i = 0; i < p->nsrv; i++) {
-		struct px_server *s = p->srv[(start + i) % p->nsrv];
-		bool skip = !usable(s);
-		for (unsigned k = 0; k < ntried && !skip; k++)
-			skip = tried[k] == s;
-		if (skip)
+		struct px_server *s = p->srv[i];
+		unsigned rank;
+		long cur;
+
+		if (!candidate(s, tried, ntried))
 			continue;
-		if (p->lb == PX_LB_RR)
-			return s;
-		long cur = atomic_load_explicit(&s->cur, memory_order_relaxed);
-		if (!best || cur < best_cur) {
+		/* Candidate c's place in this turn's order: 0 for the one whose turn it is. */
+		rank = (c++ + n - turn) % n;
+		if (p->lb == PX_LB_RR) {
+			if (rank == 0)
+				return s;
+			continue;
+		}
+		cur = atomic_load_explicit(&s->cur, memory_order_relaxed);
+		if (!best || cur < best_cur || (cur == best_cur && rank < best_rank)) {
 			best = s;
 			best_cur = cur;
+			best_rank = rank;
 		}
 	}
+	/* A member changed state between the two passes: take any candidate. */
+	if (!best)
+		for (unsigned i = 0; i < p->nsrv && !best; i++)
+			if (candidate(p->srv[i], tried, ntried))
+				best = p->srv[i];
 	return best;
 }
 

@@ -48,6 +48,11 @@ struct px_timeouts {
 #define PX_FD_MIN_CLIENT 32 /* client descriptors granted however low the limit is */
 #define PX_VS_GUARANTEE 64  /* connections each virtual service keeps for itself */
 #define PX_MAX_WORKERS 256
+/* Back-end source ports a worker remembers for reuse after their connection
+ * ended in TIME_WAIT on the SE, and how long each rests first (the kernel's
+ * own tcp_tw_reuse_delay). */
+#define PX_TW_PORTS 16384
+#define PX_TW_REST_MS 1000
 
 /* What an epoll registration points at; the first member of its owner. */
 enum px_ev_kind { PX_EV_WAKE, PX_EV_LISTENER, PX_EV_CLIENT, PX_EV_SERVER, PX_EV_CHECK };
@@ -178,13 +183,18 @@ struct px_worker {
 	unsigned nsess, peak;
 	uint64_t now, next_tick;
 	char *buf;
-	uint8_t *port_used; /* bitmap of the source ports this worker's connections hold */
-	unsigned port_k;    /* cursor in this worker's share of the port range */
+	/* Ring of the source ports of this worker's back-end connections that
+	 * the SE closed first (their 4-tuple is in TIME_WAIT here), oldest
+	 * first, with the time each was closed (see px_sess.c). */
+	struct px_tw_port {
+		uint32_t closed_ms;
+		uint16_t port;
+	} tw[PX_TW_PORTS];
+	unsigned tw_head, tw_len;
 };
 
 struct px {
 	unsigned nworkers;
-	unsigned port_lo, port_hi; /* net.ipv4.ip_local_port_range at start */
 	struct px_timeouts tmo;
 	/* The descriptor budget, fixed at start (see PX_FD_RESERVE). */
 	long fd_limit, fd_base, fd_client; /* RLIMIT_NOFILE, open at start, for clients */

@@ -179,6 +179,25 @@ def test_round_robin_http_and_https(lab, daemon, pool_servers, tls_cert):
         assert f'clonelb_pool_member_up{{tenant="admin",pool="web-pool",server="{ip}:80"}} 1' in text
 
 
+def test_round_robin_even_when_a_member_is_disabled(lab, daemon, pool_servers):
+    # Three members, the middle one disabled: its turns go evenly to the two others,
+    # not all to the member after it (which would answer two requests in three).
+    daemon.ok("POST", "/api/pool",
+              {"name": "web-pool", "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
+               "servers": [{"ip": {"addr": POOL_IPS[0], "type": "V4"}},
+                           {"ip": {"addr": "10.10.2.13", "type": "V4"}, "enabled": False},
+                           {"ip": {"addr": POOL_IPS[1], "type": "V4"}}]})
+    daemon.ok("POST", "/api/virtualservice",
+              {"name": "web", "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
+               "services": [{"port": 80}], "pool_ref": "web-pool"})
+    wait_for(lambda: curl(lab, f"http://{VIP}/").returncode == 0, what="VIP serving")
+    seen = [get(lab) for _ in range(30)]
+    assert seen.count(POOL_IPS[0]) == 15 and seen.count(POOL_IPS[1]) == 15, seen
+    rt = runtime(daemon)
+    assert member(rt, POOL_IPS[0])["total_connections"] == 16  # with the wait's request
+    assert member(rt, POOL_IPS[1])["total_connections"] == 15
+
+
 def test_least_connections(lab, daemon, pool_servers, holders, tls_cert):
     setup_web(daemon, tls_cert, algo="LB_ALGORITHM_LEAST_CONNECTIONS", ports=(80, 443))
     wait_for(serving(lab), timeout=10, what="VIP serving")
