@@ -1,4 +1,4 @@
-/* schema.h: the object model of DESIGN.md section 3 as data, shared by the store, the API and the shell. */
+/* schema.h: the object model of docs/architecture.md section 3 as data, shared by the store, the API and the shell. */
 #ifndef CLONELB_CONFIG_SCHEMA_H
 #define CLONELB_CONFIG_SCHEMA_H
 

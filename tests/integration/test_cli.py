@@ -12,7 +12,7 @@ import pytest
 
 from conftest import CLONELB, TAP_IP, TAP_SUBNET
 
-# DESIGN.md section 1, as the shell must print it with --echo (prompt + command),
+# docs/architecture.md section 1.2, as the shell must print it with --echo (prompt + command),
 # minus the stats table, which is checked against the API's numbers below.
 TRANSCRIPT = """\
 [admin:clonelb]: > configure trafficcloneprofile ids-profile
@@ -96,7 +96,7 @@ def test_reference_transcript(web):
     assert prof["preserve_client_ip"] is True
     assert d.ok("GET", "/api/virtualservice/web")["traffic_clone_profile_ref"] == "ids-profile"
 
-    # The stats table: DESIGN.md's borders and layout, values from the API.
+    # The stats table: the borders and layout of docs/architecture.md section 1.2, values from the API.
     table = r.stdout[len(TRANSCRIPT):]
     lines = table.splitlines()
     rule = lines[0]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lab.sh: the test lab of DESIGN.md section 7, network namespaces joined by veth pairs.
+# lab.sh: the test lab of docs/architecture.md section 7, network namespaces joined by veth pairs.
 #
 #   cli (clients) 10.10.1.2 --- 10.10.1.1 [cli0] se [srv0] 10.10.2.1 --- 10.10.2.11, .12 srv (pool)
 #                     VIP 10.10.1.10 on cli0    [tap0] 10.10.3.1 --- 10.10.3.2 tap (clone servers)
