@@ -1,16 +1,21 @@
 /* clonelbd.c: the daemon's entry: flags, start order (store, clone engine, data plane, API), clean stop. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
 #include "clone/clone.h"
 #include "config/store.h"
+#include "lib/netif.h"
 #include "lib/util.h"
 #include "log.h"
 #include "proxy/px.h"
@@ -23,6 +28,9 @@ struct daemon {
 	struct cfg_store *store;
 	struct clone_engine *ce;
 	struct px *px;
+	pthread_mutex_t apply_lock; /* one applier at a time; guards applied_* */
+	uint64_t applied_rev;       /* store revision the data plane runs */
+	bool applied_once;
 };
 
 static void usage(FILE *out)
@@ -44,25 +52,40 @@ static void usage(FILE *out)
 		" or web/dist beside the binary)\n");
 }
 
-/* Hands the whole configuration to the clone engine, then the data plane:
- * the engine first, so a new service's first SYN is already cloned. */
-static void apply_all(struct daemon *d)
+/*
+ * Hands the configuration up to revision @rev to the clone engine, then the
+ * data plane: the engine first, so a new service's first SYN is already
+ * cloned. One applier at a time, and never backwards: the snapshot taken
+ * under apply_lock is at least as new as any applied before it, so changes
+ * reach the data plane in commit order; a change that a newer snapshot
+ * already carried is not applied twice.
+ */
+static void apply_upto(struct daemon *d, uint64_t rev)
 {
-	json_t *snap = cfg_snapshot(d->store);
+	uint64_t at;
+	json_t *snap;
 
-	if (d->ce)
-		clone_apply(d->ce, snap);
-	px_apply(d->px, snap);
-	json_decref(snap);
+	pthread_mutex_lock(&d->apply_lock);
+	if (d->applied_rev < rev || !d->applied_once) {
+		snap = cfg_snapshot(d->store, &at);
+		if (d->ce)
+			clone_apply(d->ce, snap);
+		px_apply(d->px, snap);
+		json_decref(snap);
+		d->applied_rev = at;
+		d->applied_once = true;
+	}
+	pthread_mutex_unlock(&d->apply_lock);
 }
 
-static void on_change(void *ctx, const char *type, enum cfg_op op, const json_t *obj)
+static void on_change(void *ctx, const char *type, enum cfg_op op, const json_t *obj,
+		      uint64_t rev)
 {
 	static const char *const ops[] = {"created", "updated", "deleted"};
 
 	log_info("config", "%s '%s' %s", type, json_string_value(json_object_get(obj, "name")),
 		 ops[op]);
-	apply_all(ctx);
+	apply_upto(ctx, rev);
 }
 
 static char *read_token(const char *path, char **ret_err)
@@ -114,6 +137,19 @@ static char *find_web_root(const char *flag, const char *argv0)
 	return NULL;
 }
 
+/* Each client connection costs two descriptors: take all the operator allows
+ * (the soft limit up to the hard one), never more; the data plane budgets it. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("daemon", "cannot raise the open files limit: %s", strerror(errno));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -132,13 +168,13 @@ int main(int argc, char **argv)
 	const char *db = DEFAULT_DB, *sock = DEFAULT_SOCKET, *listen = NULL, *token_file = NULL,
 		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL;
 	struct px_conn_hook hook = clone_conn_hook_ops;
-	struct daemon d = {0};
+	struct daemon d = {.apply_lock = PTHREAD_MUTEX_INITIALIZER};
 	struct api *api = NULL;
 	struct api_config ac;
 	unsigned workers = 0;
 	char *err = NULL, *token = NULL, *web_root = NULL, *db_dir = NULL, *end;
 	sigset_t sigs;
-	int c, sig, r, status = 1;
+	int c, sig, r, status = 1, netns_fd = -1;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -197,6 +233,23 @@ int main(int argc, char **argv)
 	}
 	if (token_file && !(token = read_token(token_file, &err)))
 		goto out;
+	/* Before anything touches the kernel: the tc filters, maps and routes of
+	 * a network namespace belong to one clonelbd (a second one's start-up
+	 * cleanup would remove the live one's filters). */
+	netns_fd = netif_claim_netns(NETIF_NETNS_CLAIM, &err);
+	if (netns_fd == -EADDRINUSE) {
+		char *owner = err;
+
+		err = xasprintf("another clonelbd is running in this network namespace (%s); it owns "
+				"the tc filters and routes here: stop it, or start this one in "
+				"another network namespace",
+				owner);
+		free(owner);
+		goto out;
+	} else if (netns_fd < 0) {
+		err = xasprintf("claiming this network namespace: %s", strerror(-netns_fd));
+		goto out;
+	}
 
 	/* Signals are taken by sigwait() below; threads started from here on inherit the mask. */
 	sigemptyset(&sigs);
@@ -204,6 +257,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 
 	if (strchr(db, '/')) {
 		char *dir = xstrdup(db);
@@ -227,8 +281,10 @@ int main(int argc, char **argv)
 	r = px_start(workers, d.ce ? &hook : NULL, &d.px, &err);
 	if (r < 0)
 		goto out;
-	apply_all(&d);
+	/* The listener first: a change committed while the first snapshot is
+	 * applied is then applied after it, not lost. */
 	cfg_store_set_listener(d.store, on_change, &d);
+	apply_upto(&d, 0);
 
 	web_root = find_web_root(web_root_flag, argv[0]);
 	/* The self-signed HTTPS pair lives beside the store. */
@@ -263,5 +319,7 @@ out:
 	free(token);
 	free(web_root);
 	free(db_dir);
+	if (netns_fd >= 0)
+		close(netns_fd);
 	return status;
 }

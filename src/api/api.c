@@ -248,8 +248,14 @@ static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, cons
 		if (r < 0)
 			return reply(c, r, 0, NULL, err);
 	}
-	status = api_route(&api->router, method, url, tenant,
-			   d && (!strcmp(d, "1") || !strcmp(d, "true")), body, &out);
+	struct api_query q = {
+		.detail = d && (!strcmp(d, "1") || !strcmp(d, "true")),
+		.name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name"),
+		.page = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page"),
+		.page_size = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page_size"),
+		.if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match"),
+	};
+	status = api_route(&api->router, method, url, tenant, &q, body, &out);
 	json_decref(body);
 	if (status == MHD_HTTP_NO_CONTENT)
 		return send_text(c, status, "application/json", xstrdup(""));
@@ -318,7 +324,7 @@ static bool method_listed(const char *list, const char *method)
 static enum MHD_Result send_error_allow(struct MHD_Connection *c, const char *method,
 					const char *allow)
 {
-	char *msg = xasprintf("method %s is not allowed on this path (allowed: %s)", method, allow);
+	char *msg = xasprintf("method %s is not allowed on this path", method);
 	json_t *v = json_pack("{s:s}", "error", msg);
 	char *body = json_dumps(v, JSON_INDENT(2));
 	char *withnl = xasprintf("%s\n", body);

@@ -84,34 +84,32 @@ static char *unescape(const char *s, size_t n)
 	return out;
 }
 
-/* Whether the query string @q (after '?', @n bytes) holds detail=1 or detail=true. */
-static bool wants_detail(const char *q, size_t n)
+/* The value of @key in query string @q (after '?'), unescaped, or NULL (also
+ * for a value holding a NUL escape). Caller frees. */
+static char *query_arg(const char *q, const char *key)
 {
-	while (n > 0) {
+	size_t klen = strlen(key);
+
+	while (q && *q) {
 		size_t len = strcspn(q, "&");
 
-		if (len > n)
-			len = n;
-		if ((len == 8 && !strncmp(q, "detail=1", 8)) ||
-		    (len == 11 && !strncmp(q, "detail=true", 11)))
-			return true;
+		if (len >= klen && !strncmp(q, key, klen) && (len == klen || q[klen] == '='))
+			return len == klen ? xstrdup("") : unescape(q + klen + 1, len - klen - 1);
 		q += len;
-		n -= len;
-		if (n > 0) {
+		if (*q)
 			q++;
-			n--;
-		}
 	}
-	return false;
+	return NULL;
 }
 
 int api_inproc_request(void *ctx, const char *method, const char *path, const char *tenant,
 		       const json_t *body, json_t **ret_body, char **ret_err)
 {
 	struct api_inproc *a = ctx;
+	char *upath, *detail, *name, *page, *page_size;
+	const char *q, *qs;
+	struct api_query aq;
 	size_t plen;
-	const char *q;
-	char *upath;
 	unsigned status;
 
 	if (!method || !path) {
@@ -127,8 +125,19 @@ int api_inproc_request(void *ctx, const char *method, const char *path, const ch
 		*ret_body = json_pack("{s:s}", "error", "path: %00 (a NUL byte) is not allowed");
 		return 400;
 	}
-	status = api_route(&a->router, method, upath, tenant,
-			   q && wants_detail(q + 1, strlen(q + 1)), body, ret_body);
+	qs = q ? q + 1 : NULL;
+	detail = query_arg(qs, "detail");
+	aq = (struct api_query){
+		.detail = detail && (!strcmp(detail, "1") || !strcmp(detail, "true")),
+		.name = name = query_arg(qs, "name"),
+		.page = page = query_arg(qs, "page"),
+		.page_size = page_size = query_arg(qs, "page_size"),
+	};
+	status = api_route(&a->router, method, upath, tenant, &aq, body, ret_body);
+	free(detail);
+	free(name);
+	free(page);
+	free(page_size);
 	free(upath);
 	return (int)status;
 }

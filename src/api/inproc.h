@@ -24,7 +24,8 @@ unsigned api_inproc_requests(const struct api_inproc *a);
 /*
  * A cli_request_fn (see cli/cli.h) for @ctx, a struct api_inproc: @path is
  * escaped as on the wire ("/api/pool/web%20pool?detail=1"); the query is
- * split off (detail=1 or detail=true ask for the detailed clone stats), the
+ * split off (detail=1 or detail=true ask for the detailed clone stats; name,
+ * page and page_size filter and page collections), the
  * rest unescaped and handed to api_route(). Returns the HTTP status with
  * *ret_body (new reference; NULL for 204). Returns -EINVAL with *ret_err
  * (caller frees), touching nothing else, when there is no method or path;

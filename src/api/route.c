@@ -1,6 +1,7 @@
 /* route.c: REST routes: objects (list, create, get, replace, patch, delete) and virtual service views. */
 #include "api/route.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,10 @@ static unsigned status_of(int r)
 		return 404;
 	case -EEXIST:
 	case -EBUSY:
+	case -ESTALE:
 		return 409;
+	case -EOPNOTSUPP:
+		return 405;
 	case -E2BIG:
 		return 413;
 	default:
@@ -108,17 +112,85 @@ static char *unknown_path(const char *first)
 		     : xasprintf("no such API path (object types: %s)", types);
 }
 
+/* Reads paging parameter @param: a decimal integer in 1..@max. */
+static int page_arg(const char *param, const char *v, long max, long *ret, char **ret_err)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (!*v || *end || errno || n < 1 || n > max) {
+		*ret_err = xasprintf("%s: invalid value '%s' (an integer from 1 to %ld)", param, v, max);
+		return -EINVAL;
+	}
+	*ret = n;
+	return 0;
+}
+
+/* @s escaped for a query string. */
+static char *query_escape(const char *s)
+{
+	char *out = xmalloc(strlen(s) * 3 + 1), *p = out;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (isalnum(c) || strchr("-._~", c))
+			*p++ = (char)c;
+		else
+			p += sprintf(p, "%%%02X", c);
+	}
+	*p = 0;
+	return out;
+}
+
+/* GET /api/<type>: ?name= selects by exact name, ?page= and ?page_size= page
+ * the answer; "next" is there when another page follows. */
+static unsigned list(const struct api_router *rt, const char *type, const char *tenant,
+		     const struct api_query *q, json_t **ret_body)
+{
+	struct cfg_filter f = {.name = q->name};
+	long page = 1, size = 0;
+	char *err = NULL;
+	json_t *out = NULL;
+	size_t count = 0;
+	int r;
+
+	if (q->page && page_arg("page", q->page, 1000000000L, &page, &err) < 0)
+		return answer(-EINVAL, 0, NULL, err, ret_body);
+	if (q->page_size && page_arg("page_size", q->page_size, API_MAX_PAGE_SIZE, &size, &err) < 0)
+		return answer(-EINVAL, 0, NULL, err, ret_body);
+	if (q->page && !q->page_size)
+		size = API_DEFAULT_PAGE_SIZE;
+	if (size) {
+		f.offset = (size_t)(page - 1) * (size_t)size;
+		f.limit = (size_t)size;
+	}
+	r = cfg_list_filtered(rt->store, type, tenant, &f, &out, &count, &err);
+	if (r < 0)
+		return answer(r, 0, NULL, err, ret_body);
+	out = json_pack("{s:I, s:o}", "count", (json_int_t)count, "results", out);
+	if (size && f.offset + f.limit < count) {
+		char *name = q->name ? query_escape(q->name) : NULL;
+		json_object_set_new(out, "next",
+				    json_sprintf("/api/%s?page=%ld&page_size=%ld%s%s", type, page + 1,
+						 size, name ? "&name=" : "", name ? name : ""));
+		free(name);
+	}
+	return answer(0, 200, out, NULL, ret_body);
+}
+
 /* Routes the split path @parts (after /api/). */
 static unsigned route(const struct api_router *rt, const char *method, char **parts, int nparts,
-		      const char *tenant, bool detail, const json_t *in, json_t **ret_body)
+		      const char *tenant, const struct api_query *q, const json_t *in,
+		      json_t **ret_body)
 {
 	struct cfg_store *st = rt->store;
 	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST"),
 	     put = !strcmp(method, "PUT"), patch = !strcmp(method, "PATCH"),
 	     del = !strcmp(method, "DELETE");
-	json_t *body = NULL, *out = NULL;
+	json_t *out = NULL;
 	char *err = NULL;
-	unsigned status;
 	int r;
 
 	if (nparts == 2 && strcmp(parts[0], "se") == 0 && strcmp(parts[1], "interfaces") == 0) {
@@ -136,53 +208,42 @@ static unsigned route(const struct api_router *rt, const char *method, char **pa
 	if (nparts == 3) {
 		if (!get || strcmp(parts[0], "virtualservice"))
 			goto bad_method;
-		return vs_view(rt, parts[1], parts[2], tenant, detail, ret_body);
+		return vs_view(rt, parts[1], parts[2], tenant, q->detail, ret_body);
 	}
-	if (post || put || patch) {
-		if (!json_is_object(in))
-			return answer(-EINVAL, 0, NULL,
-				      xstrdup("request body: expected a JSON object"), ret_body);
-		body = json_deep_copy(in);
-		/* Objects are created in the tenant of the request unless they say. */
-		if (!json_object_get(body, "tenant_ref") && strcmp(tenant, "admin"))
-			json_object_set_new(body, "tenant_ref", json_string(tenant));
-	}
+	if ((post || put || patch) && !json_is_object(in))
+		return answer(-EINVAL, 0, NULL, xstrdup("request body: expected a JSON object"),
+			      ret_body);
 	if (nparts == 1) {
-		if (get) {
-			r = cfg_list(st, parts[0], tenant, &out, &err);
-			if (r == 0)
-				out = json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(out),
-						"results", out);
-			return answer(r, 200, out, err, ret_body);
-		}
+		if (get)
+			return list(rt, parts[0], tenant, q, ret_body);
 		if (!post)
 			goto bad_method;
-		r = cfg_create(st, parts[0], body, &out, &err);
-		status = answer(r, 201, out, err, ret_body);
-	} else if (get) {
-		r = cfg_get(st, parts[0], parts[1], tenant, &out, &err);
-		status = answer(r, 200, out, err, ret_body);
-	} else if (put || patch) {
-		r = put ? cfg_replace(st, parts[0], parts[1], tenant, body, &out, &err)
-			: cfg_patch(st, parts[0], parts[1], tenant, body, &out, &err);
-		status = answer(r, 200, out, err, ret_body);
-	} else if (del) {
-		r = cfg_delete(st, parts[0], parts[1], tenant, &err);
-		status = answer(r, 204, NULL, err, ret_body);
-	} else {
-		goto bad_method;
+		r = cfg_create(st, parts[0], tenant, in, &out, &err);
+		return answer(r, 201, out, err, ret_body);
 	}
-	json_decref(body);
-	return status;
+	if (get) {
+		r = cfg_get(st, parts[0], parts[1], tenant, &out, &err);
+		return answer(r, 200, out, err, ret_body);
+	}
+	if (put || patch) {
+		r = put ? cfg_replace(st, parts[0], parts[1], tenant, q->if_match, in, &out, &err)
+			: cfg_patch(st, parts[0], parts[1], tenant, q->if_match, in, &out, &err);
+		return answer(r, 200, out, err, ret_body);
+	}
+	if (del) {
+		r = cfg_delete(st, parts[0], parts[1], tenant, &err);
+		return answer(r, 204, NULL, err, ret_body);
+	}
 bad_method:
-	json_decref(body);
-	return answer(-EINVAL, 0, NULL,
+	return answer(-EOPNOTSUPP, 0, NULL,
 		      xasprintf("method %s is not allowed on this path", method), ret_body);
 }
 
 unsigned api_route(const struct api_router *rt, const char *method, const char *path,
-		   const char *tenant, bool detail, const json_t *body, json_t **ret_body)
+		   const char *tenant, const struct api_query *q, const json_t *body,
+		   json_t **ret_body)
 {
+	static const struct api_query none;
 	char *copy, *parts[8], *save = NULL, *tok;
 	int nparts = 0;
 	unsigned status;
@@ -198,8 +259,8 @@ unsigned api_route(const struct api_router *rt, const char *method, const char *
 		}
 		parts[nparts++] = tok;
 	}
-	status = route(rt, method, parts, nparts, tenant && *tenant ? tenant : "admin", detail,
-		       body, ret_body);
+	status = route(rt, method, parts, nparts, tenant && *tenant ? tenant : "admin",
+		       q ? q : &none, body, ret_body);
 	free(copy);
 	return status;
 }

@@ -19,14 +19,32 @@ struct api_router {
 	void *ctx;
 };
 
+/* What a request carries besides method, path, tenant and body. Every field
+ * may be NULL / false: the value as received, checked by the routes. */
+struct api_query {
+	bool detail;           /* ?detail=1 of traffic_clone_stats */
+	const char *name;      /* ?name=: collections list only the object of that name */
+	const char *page;      /* ?page=K (from 1) */
+	const char *page_size; /* ?page_size=N (1..API_MAX_PAGE_SIZE) */
+	const char *if_match;  /* If-Match: the _last_modified a PUT or PATCH expects */
+};
+
+/* Largest page a collection answers; without page or page_size a collection
+ * answers whole. */
+#define API_MAX_PAGE_SIZE 200
+/* page_size when only page is given. */
+#define API_DEFAULT_PAGE_SIZE 25
+
 /*
  * Answers one request on @path ("/api/<type>[/<key>[/<view>]]", already
  * unescaped, without the query). @body is the decoded body of POST, PUT and
- * PATCH (NULL otherwise); @tenant the X-Avi-Tenant value (NULL: admin);
- * @detail the ?detail=1 of traffic_clone_stats. Returns the HTTP status and
- * *ret_body: the answer, {"error": ...} on failure, NULL for 204. New reference.
+ * PATCH (NULL otherwise); @tenant the X-Avi-Tenant value (NULL: admin); @q
+ * the query parameters and If-Match (NULL: none). Collections answer
+ * {"count", "results", "next"}. Returns the HTTP status and *ret_body: the
+ * answer, {"error": ...} on failure, NULL for 204. New reference.
  */
 unsigned api_route(const struct api_router *rt, const char *method, const char *path,
-		   const char *tenant, bool detail, const json_t *body, json_t **ret_body);
+		   const char *tenant, const struct api_query *q, const json_t *body,
+		   json_t **ret_body);
 
 #endif

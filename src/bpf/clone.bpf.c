@@ -17,13 +17,23 @@ char LICENSE[] SEC("license") = "GPL";
 /* skb->mark of our clones in flight (set before load; CLONE_MARK by default). */
 const volatile __u32 clone_mark = CLONE_MARK;
 
-/* Back-end connections registered by the proxy before connect(). */
+/* Back-end connections by 4-tuple, learnt from clone_socks on egress. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, CLONE_CONN_MAX);
 	__type(key, struct clone_conn_key);
 	__type(value, struct clone_conn);
 } clone_conns SEC(".maps");
+
+/* The registration of a back-end socket, written by the proxy (the socket's
+ * descriptor as key) before connect(), when the kernel has not chosen the
+ * source port yet. It lives and dies with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct clone_conn);
+} clone_socks SEC(".maps");
 
 /* Clone servers, CLONE_SRV_PER_VS slots per virtual-service slot. */
 struct {
@@ -74,6 +84,38 @@ static __always_inline int set_addr(struct __sk_buff *skb, __u32 ip_off, __u32 t
 	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, from, to, sizeof(to)))
 		return -1;
 	return bpf_skb_store_bytes(skb, ip_off, &to, sizeof(to), 0) ? -1 : 0;
+}
+
+/*
+ * An egress frame of a socket the proxy registered (clone_socks) enters its
+ * 4-tuple into clone_conns, so the ingress direction, whose frames carry no
+ * socket, finds it too. A SYN always does: it starts a new connection, which
+ * may reuse the 4-tuple of one still in its grace period. Other frames do
+ * only when the entry is missing (evicted from the LRU). Returns the entry to
+ * use, which is @conn when nothing was learnt, or the registration itself
+ * when the map refused it.
+ */
+static __always_inline struct clone_conn *learn(struct __sk_buff *skb, struct clone_conn_key *key,
+						struct clone_conn *conn, int syn)
+{
+	struct bpf_sock *sk;
+	struct clone_conn *reg, *now;
+
+	if (conn && !syn)
+		return conn;
+	sk = skb->sk;
+	if (!sk)
+		return conn;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return conn;
+	reg = bpf_sk_storage_get(&clone_socks, sk, 0, 0);
+	if (!reg)
+		return conn;
+	if (bpf_map_update_elem(&clone_conns, key, reg, BPF_ANY))
+		return reg;
+	now = bpf_map_lookup_elem(&clone_conns, key);
+	return now ? now : reg;
 }
 
 /*
@@ -129,13 +171,16 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		key.server_port = th->source;
 	}
 	conn = bpf_map_lookup_elem(&clone_conns, &key);
+	if (egress)
+		conn = learn(skb, &key, conn, th->syn && !th->ack);
 	if (!conn)
 		return event(CLONE_EV_NOT_REGISTERED);
 	if (conn->expires_ns) {
 		/* Closed. A new SYN from the SE on its 4-tuple is a connection
-		 * that was not registered (a registered one is inserted afresh,
-		 * open, before its connect()): a health check reusing the port.
-		 * Forget the old one at once rather than clone the newcomer. */
+		 * that was not registered (a registered socket's SYN has just
+		 * replaced the entry with an open one): a health check reusing
+		 * the port. Forget the old one at once rather than clone the
+		 * newcomer. */
 		if (egress && th->syn && !th->ack) {
 			bpf_map_delete_elem(&clone_conns, &key);
 			return event(CLONE_EV_REUSED);

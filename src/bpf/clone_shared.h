@@ -35,7 +35,9 @@ struct clone_conn_key {
 	__u16 server_port;
 };
 
-/* Value of the connection map, written by the proxy's on_connect hook. */
+/* Value of the connection map, and of the socket storage clone_socks that the
+ * proxy's on_connect hook writes on the back-end socket before connect(); the
+ * program copies it into clone_conns when it sees the socket's SYN. */
 struct clone_conn {
 	__u32 client_ip;  /* network byte order */
 	__u32 srv_index;  /* index into clone_srvs: vs_slot * CLONE_SRV_PER_VS + server slot */

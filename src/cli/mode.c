@@ -24,7 +24,10 @@ static char *level_path(struct cli_shell *sh)
 	for (int i = 1; i < sh->depth; i++) {
 		struct cli_level *L = &sh->lv[i];
 		long idx = L->index >= 0 ? L->index : (long)json_array_size(parent_list(sh, i));
-		char *p = xasprintf("%s%s%s[%ld]", path, *path ? "." : "", L->field->name, idx + 1);
+		char *p = L->field->kind == CFG_OBJECT
+				  ? xasprintf("%s%s%s", path, *path ? "." : "", L->field->name)
+				  : xasprintf("%s%s%s[%ld]", path, *path ? "." : "", L->field->name,
+					      idx + 1);
 		free(path);
 		path = p;
 	}
@@ -166,6 +169,19 @@ static int cmd_list_elem(struct cli_shell *sh, const struct cfg_field *f, int ar
 	return 0;
 }
 
+/* "<object field>": opens the mode of a single sub-object (performance_limits). */
+static int cmd_object(struct cli_shell *sh, const struct cfg_field *f, int argc, char **argv)
+{
+	json_t *cur = json_object_get(sh->lv[sh->depth - 1].obj, f->name);
+
+	if (sh->depth >= CLI_MAX_DEPTH)
+		return cli_error(sh, "%s: modes nested too deep", f->name);
+	if (argc > 1)
+		return cli_error(sh, "%s: expected '%s' alone, got '%s'", f->name, f->name, argv[1]);
+	cli_level_push(sh, f->sub, f, json_is_object(cur) ? json_deep_copy(cur) : json_object(), 0);
+	return 0;
+}
+
 /* "<field> <value>": sets a field of the current mode. */
 int cli_mode_set(struct cli_shell *sh, const struct cfg_field *f, int argc, char **argv)
 {
@@ -176,6 +192,8 @@ int cli_mode_set(struct cli_shell *sh, const struct cfg_field *f, int argc, char
 
 	if (f->kind == CFG_OBJLIST)
 		return cmd_list_elem(sh, f, argc, argv);
+	if (f->kind == CFG_OBJECT)
+		return cmd_object(sh, f, argc, argv);
 	if (argc == 1 && f->kind != CFG_BOOL)
 		return cli_error(sh, "%s: expected a value (%s)", f->name, f->help);
 	if (cfg_kind_is_scalar_list(f->kind)) {
@@ -315,6 +333,12 @@ static int save_elem(struct cli_shell *sh)
 		return cli_fail(sh, r, err);
 	}
 	free(path);
+	if (f->kind == CFG_OBJECT) {
+		json_object_set(P->obj, f->name, L->obj);
+		P->dirty = true;
+		cli_level_pop(sh);
+		return 0;
+	}
 	if (key) {
 		long other = find_elem(list, key, json_object_get(L->obj, key->name));
 		if (other >= 0 && other != L->index) {

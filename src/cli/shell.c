@@ -216,7 +216,7 @@ static const char *kind_text(const struct cfg_field *f)
 	    [CFG_PREFIX] = "a.b.c.d/len", [CFG_MAC] = "MAC xx:xx:xx:xx:xx:xx",
 	    [CFG_IFNAME] = "interface",	  [CFG_REF] = "name of a",
 	    [CFG_REFLIST] = "names of",	  [CFG_PEM] = "PEM text or @file",
-	    [CFG_OBJLIST] = "sub-mode",
+	    [CFG_OBJLIST] = "sub-mode",	  [CFG_OBJECT] = "sub-mode",
 	};
 	return names[f->kind];
 }

@@ -17,6 +17,13 @@ static void add_field_rows(struct cli_table *t, int indent, const struct cfg_fie
 
 	if (!v || json_is_null(v))
 		return;
+	if (f->kind == CFG_OBJECT && json_is_object(v)) {
+		cli_table_add_fv(t, indent, f->name, "");
+		for (size_t k = 0; k < f->sub->nfields; k++)
+			add_field_rows(t, indent + 1, &f->sub->fields[k],
+				       json_object_get(v, f->sub->fields[k].name));
+		return;
+	}
 	if ((f->kind == CFG_OBJLIST || cfg_kind_is_scalar_list(f->kind)) && json_is_array(v)) {
 		size_t i;
 		json_t *e;

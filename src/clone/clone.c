@@ -56,6 +56,7 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 	int r;
 
 	ce = xcalloc(1, sizeof(*ce));
+	pthread_mutex_init(&ce->apply_lock, NULL);
 	pthread_rwlock_init(&ce->lock, NULL);
 	pthread_mutex_init(&ce->stop_mutex, NULL);
 	pthread_cond_init(&ce->stop_cond, NULL);
@@ -85,10 +86,13 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 	ce->srvs_fd = bpf_map__fd(ce->skel->maps.clone_srvs);
 	ce->stats_fd = bpf_map__fd(ce->skel->maps.clone_stats);
 	ce->events_fd = bpf_map__fd(ce->skel->maps.clone_events);
+	ce->socks_fd = bpf_map__fd(ce->skel->maps.clone_socks);
 
 	r = clone_tc_remove_stale();
 	if (r > 0)
 		log_info("clone", "removed %d tc filter(s) left by an earlier run", r);
+	else if (r == -EBUSY)
+		log_warn("clone", "another clonelbd owns this network namespace: its tc filters are left alone");
 	clone_net_se_uuid(ce->se_uuid, sizeof(ce->se_uuid));
 
 	r = pthread_create(&ce->resolver, NULL, resolver_main, ce);
@@ -107,6 +111,7 @@ fail:
 	pthread_cond_destroy(&ce->stop_cond);
 	pthread_mutex_destroy(&ce->stop_mutex);
 	pthread_rwlock_destroy(&ce->lock);
+	pthread_mutex_destroy(&ce->apply_lock);
 	free(ce);
 	return r < 0 ? r : -EINVAL;
 }
@@ -128,8 +133,7 @@ void clone_stop(struct clone_engine *ce)
 	for (i = 0; i < ce->n_hooks; i++)
 		clone_tc_detach(ce, ce->hooks[i].ifindex);
 	ce->n_hooks = 0;
-	for (i = 0; i < CLONE_MAX_VS; i++)
-		free(ce->vs[i].profile_key);
+	clone_resolver_close(ce);
 	for (i = 0; i < ce->n_known_vs; i++)
 		free(ce->known_vs[i]);
 	free(ce->known_vs);
@@ -138,6 +142,7 @@ void clone_stop(struct clone_engine *ce)
 	pthread_cond_destroy(&ce->stop_cond);
 	pthread_mutex_destroy(&ce->stop_mutex);
 	pthread_rwlock_destroy(&ce->lock);
+	pthread_mutex_destroy(&ce->apply_lock);
 	free(ce);
 }
 
@@ -149,9 +154,9 @@ const char *clone_se_uuid(struct clone_engine *ce)
 
 /* ---- the neighbour resolver -------------------------------------------- */
 
-/* Every 250 ms: re-checks the clone interfaces and the MACs of clone servers
- * that have none configured, and pushes what changed to the map; every
- * second, the hooks. */
+/* Every 250 ms: a round of clone_refresh_all() (neighbour and link
+ * notifications, re-validation of the clone servers' MACs; a quiet round
+ * takes no lock the connection hook waits on); every second, the hooks. */
 static void *resolver_main(void *arg)
 {
 	struct clone_engine *ce = arg;
@@ -193,35 +198,44 @@ static struct clone_vs_state *vs_by_id(struct clone_engine *ce, int64_t id, int 
 	return NULL;
 }
 
-static void conn_key(const struct px_conn_info *ci, struct clone_conn_key *key)
+/* The connection map's key of the back-end socket @ci->fd, still open:
+ * connect() has chosen its port. Returns 0, or -1 when it has none. */
+static int conn_key(const struct px_conn_info *ci, struct clone_conn_key *key)
 {
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	if (getsockname(ci->fd, (struct sockaddr *)&a, &len) == -1 || a.sin_family != AF_INET ||
+	    !a.sin_port || !a.sin_addr.s_addr)
+		return -1;
 	memset(key, 0, sizeof(*key));
-	key->local_ip = ci->local.sin_addr.s_addr;
+	key->local_ip = a.sin_addr.s_addr;
 	key->server_ip = ci->server.sin_addr.s_addr;
-	key->local_port = ci->local.sin_port;
+	key->local_port = a.sin_port;
 	key->server_port = ci->server.sin_port;
-	/* Bound to INADDR_ANY: the kernel will pick the route's source. */
-	if (!key->local_ip)
-		clone_net_route_ifindex(key->server_ip, &key->local_ip);
+	return 0;
 }
 
-/* Registers the back-end connection before its connect(): picks its clone
- * server (round robin per connection) and inserts it in the map. */
+/*
+ * Registers the back-end connection before its connect(), on the socket
+ * itself: the kernel has not chosen the source port yet, so the 4-tuple is
+ * not known. Picks its clone server (round robin per connection) and writes
+ * it into the socket's storage; the program enters the 4-tuple into
+ * clone_conns when it sees the socket's SYN leave, and clones that SYN.
+ */
 static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
 {
 	struct clone_engine *ce = ctx;
 	struct clone_vs_state *vs;
-	struct clone_conn_key key;
 	struct clone_conn val;
 	uint32_t n;
 	int v, slot;
 
 	if (!ce || !ci)
 		return;
-	conn_key(ci, &key);
 	pthread_rwlock_rdlock(&ce->lock);
 	vs = vs_by_id(ce, ci->vs_id, &v);
-	if (!vs || vs->n_order == 0 || !key.local_ip) {
+	if (!vs || vs->n_order == 0) {
 		pthread_rwlock_unlock(&ce->lock);
 		return;
 	}
@@ -231,13 +245,14 @@ static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
 	val.client_ip = ci->client.sin_addr.s_addr;
 	val.srv_index = (uint32_t)(v * CLONE_SRV_PER_VS + slot);
 	val.srv_gen = vs->srv[slot].gen;
-	bpf_map_update_elem(ce->conns_fd, &key, &val, BPF_ANY);
 	pthread_rwlock_unlock(&ce->lock);
+	bpf_map_update_elem(ce->socks_fd, &ci->fd, &val, BPF_ANY);
 }
 
-/* After close(): the entry stays for CLONE_CLOSE_GRACE_NS so the FIN/ACK
- * exchange is still cloned; then a reuse of the 4-tuple by traffic that is
- * not registered (a health check) is not. */
+/* Just before close(): the entry stays for CLONE_CLOSE_GRACE_NS so the
+ * FIN/ACK exchange is still cloned; then a reuse of the 4-tuple by traffic
+ * that is not registered (a health check) is not. The socket still holds the
+ * 4-tuple, so the entry found is this connection's own. */
 static void clone_on_close(void *ctx, const struct px_conn_info *ci)
 {
 	struct clone_engine *ce = ctx;
@@ -255,9 +270,8 @@ static void clone_on_close(void *ctx, const struct px_conn_info *ci)
 	vs = vs_by_id(ce, ci->vs_id, &v);
 	v = vs && vs->n_order > 0;
 	pthread_rwlock_unlock(&ce->lock);
-	if (!v)
+	if (!v || conn_key(ci, &key) < 0)
 		return;
-	conn_key(ci, &key);
 	if (bpf_map_lookup_elem(ce->conns_fd, &key, &val) < 0)
 		return;
 	val.expires_ns = mono_ns() + CLONE_CLOSE_GRACE_NS;

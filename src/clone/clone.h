@@ -29,7 +29,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap);
 extern const struct px_conn_hook clone_conn_hook_ops;
 
 /*
- * traffic_clone_stats of virtual service @vs_uuid, as in DESIGN.md section 4:
+ * traffic_clone_stats of virtual service @vs_uuid, as in docs/architecture.md section 4.1:
  * a list of {se_uuid, proc_id, clone_srvr_stats: [...]}; PROC_Aggregate
  * first, then (with @detail) one entry per CPU. NULL if the service is not
  * known. New reference.

@@ -1,10 +1,17 @@
 /* clone_apply.c: from configuration snapshots to the clone engine's maps and tc hooks; clone servers' interfaces and MACs. */
+/*
+ * Every writer holds ce->apply_lock and does its slow work (getifaddrs,
+ * netlink, tc, ARP) on copies; ce->lock, which the proxy's connection hook
+ * takes for reading, is taken for writing only to copy the result in.
+ */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <linux/neighbour.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clone/clone_int.h"
 #include "lib/netif.h"
@@ -45,12 +52,40 @@ static int parse_addr(const json_t *ip, uint32_t *ret_be)
 	return 0;
 }
 
-/* Writes slot @slot of service slot @v to the clone_srvs map (inactive if unused). */
-static void push_srv(struct clone_engine *ce, int v, int slot)
+/* Whether this thread holds ce->lock for writing: the slow steps below check
+ * it is not so (counted in /metrics, and the tests expect zero). */
+static _Thread_local bool write_locked;
+
+static void write_begin(struct clone_engine *ce)
 {
-	struct clone_vs_state *vs = &ce->vs[v];
-	struct clone_srv_state *s = &vs->srv[slot];
-	uint32_t key = (uint32_t)(v * CLONE_SRV_PER_VS + slot);
+	pthread_rwlock_wrlock(&ce->lock);
+	write_locked = true;
+}
+
+static void write_end(struct clone_engine *ce)
+{
+	write_locked = false;
+	pthread_rwlock_unlock(&ce->lock);
+	atomic_fetch_add(&ce->n_write_locks, 1);
+}
+
+/* Called first by every step that makes slow system calls (getifaddrs,
+ * netlink, tc, ARP, sleeping): one under the write lock would hold up the
+ * connection hook. */
+static void slow_step(struct clone_engine *ce, const char *what)
+{
+	if (!write_locked)
+		return;
+	if (atomic_fetch_add(&ce->n_slow_under_lock, 1) == 0)
+		log_error("clone", "%s under the engine's write lock (a bug: the connection hook waits)", what);
+}
+
+/* Writes server slot @k of service slot @v, as @vs says, to the clone_srvs
+ * map (inactive if unused). */
+static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_vs_state *vs)
+{
+	const struct clone_srv_state *s = &vs->srv[k];
+	uint32_t key = (uint32_t)(v * CLONE_SRV_PER_VS + k);
 	struct clone_srv val;
 
 	memset(&val, 0, sizeof(val));
@@ -69,73 +104,144 @@ static void push_srv(struct clone_engine *ce, int v, int slot)
 	bpf_map_update_elem(ce->srvs_fd, &key, &val, BPF_ANY);
 }
 
-/*
- * Finds the clone interface of @s (its subnet first, else network_ref) and
- * its MAC, and the clone server's MAC from the neighbour table if the profile
- * gave none. Returns true if anything changed.
- */
-static bool refresh_srv(struct clone_srv_state *s, uint64_t now)
+/* Finds the clone interface of @s (its subnet first, else network_ref), its
+ * MAC and the SE's address on it. Slow: getifaddrs, ioctl. */
+static void find_interface(struct clone_engine *ce, struct clone_srv_state *s)
 {
 	char ifname[IF_NAMESIZE] = "";
-	uint8_t mac[6], src_mac[6] = {0};
-	int ifindex = 0;
-	bool changed = false, has_mac = s->has_mac;
+	uint8_t src_mac[6] = {0};
+	uint32_t addr_be = 0;
+	int ifindex = 0, mask;
 
-	if (s->mask >= 0 && netif_for_subnet(s->subnet_be, s->mask, ifname, NULL) == 0)
+	slow_step(ce, "interface lookup");
+	if (s->mask >= 0 && netif_for_subnet(s->subnet_be, s->mask, ifname, &addr_be) == 0)
 		ifindex = (int)if_nametoindex(ifname);
 	if (!ifindex && s->network_ref[0]) {
 		snprintf(ifname, sizeof(ifname), "%s", s->network_ref);
 		ifindex = (int)if_nametoindex(ifname);
+		if (ifindex)
+			netif_subnet_on(ifname, s->ip_be, NULL, &mask, &addr_be);
 	}
 	if (!ifindex)
 		ifname[0] = '\0';
 	if (ifindex)
 		clone_net_if_mac(ifname, src_mac);
-	if (ifindex != s->ifindex || strcmp(ifname, s->ifname) != 0 || memcmp(src_mac, s->src_mac, 6)) {
-		changed = true;
-		s->ifindex = ifindex;
-		snprintf(s->ifname, sizeof(s->ifname), "%s", ifname);
-		memcpy(s->src_mac, src_mac, 6);
-	}
+	s->ifindex = ifindex;
+	snprintf(s->ifname, sizeof(s->ifname), "%s", ifname);
+	memcpy(s->src_mac, src_mac, 6);
+	s->if_addr_be = addr_be;
 	if (!ifindex) {
 		if (!s->warned)
 			log_warn("clone", "clone server %s: no interface on its subnet or network_ref: "
 				  "its frames are counted, not sent",
 				  s->ip);
 		s->warned = true;
-		return changed;
+		return;
 	}
 	s->warned = false;
+}
+
+/*
+ * The clone server's MAC as the kernel's neighbour table has it now, unless
+ * the profile gave one. An entry that is INCOMPLETE or FAILED, or none, means
+ * no MAC: its frames are counted as not sent (num_no_mac), never sent to an
+ * address that may belong to somebody else by now.
+ */
+static void find_mac(struct clone_engine *ce, struct clone_srv_state *s)
+{
+	uint8_t mac[6];
+	uint16_t state = 0;
+
 	if (s->mac_configured)
-		return changed;
-	if (clone_net_neigh_lookup(s->ip_be, ifname, mac) == 0) {
-		if (!has_mac || memcmp(mac, s->mac, 6) != 0) {
-			memcpy(s->mac, mac, 6);
-			s->has_mac = true;
-			changed = true;
-		}
+		return;
+	slow_step(ce, "neighbour lookup");
+	if (!s->ifindex || clone_net_neigh_get(s->ip_be, s->ifindex, mac, &state) < 0)
+		state = 0;
+	s->nud = state;
+	if (clone_net_nud_valid(state) && !(state & NUD_NOARP)) {
+		memcpy(s->mac, mac, 6);
+		s->has_mac = true;
+	} else {
+		memset(s->mac, 0, 6);
+		s->has_mac = false;
 	}
-	/* Ask again now and then: unresolved, every second; resolved, every 30 s
-	 * so that a server that moved is noticed and its entry stays fresh. */
-	if (now - s->last_probe_ms >= (s->has_mac ? 30000u : 1000u)) {
-		clone_net_probe(s->ip_be, ifname);
-		s->last_probe_ms = now;
-	}
-	return changed;
 }
 
-static uint32_t new_stat_slot(struct clone_engine *ce)
+/* Whether (@ifindex, @ip_be) is in the round's set @done (CLONE_PROBE_SET
+ * entries, open addressing, 0 = empty); adds it if not. */
+static bool probed_already(uint64_t *done, int ifindex, uint32_t ip_be)
 {
-	uint32_t slot = ce->next_stat++ % CLONE_STAT_SLOTS;
+	uint64_t key = ((uint64_t)(uint32_t)ifindex << 32 | ip_be) + 1;
+	uint32_t h = (uint32_t)(key * 0x9e3779b97f4a7c15ull >> 40) & (CLONE_PROBE_SET - 1);
 
-	clone_stats_zero(ce, slot);
-	return slot;
+	while (done[h] && done[h] != key)
+		h = (h + 1) & (CLONE_PROBE_SET - 1);
+	if (done[h])
+		return true;
+	done[h] = key;
+	return false;
 }
 
-/* Reconciles service slot @v with its profile. @reset: fresh counters. */
-static void apply_profile(struct clone_engine *ce, int v, const json_t *prof, bool reset)
+/*
+ * Keeps the kernel's knowledge of @s current: unresolved, a datagram makes
+ * the kernel resolve it (broadcast ARP, INCOMPLETE then REACHABLE or FAILED);
+ * resolved, a broadcast ARP request whose reply the kernel takes in, so a MAC
+ * that changed without a gratuitous ARP is learnt within a round; stale, the
+ * datagram as well, so the kernel's own probing confirms the entry or fails
+ * it. At most once per CLONE_REVALIDATE_MS unless @now_please.
+ */
+static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint64_t now, bool now_please,
+		       uint64_t *done)
 {
-	struct clone_vs_state *vs = &ce->vs[v];
+	if (s->mac_configured || !s->ifindex)
+		return;
+	if (!now_please && now - s->last_probe_ms < CLONE_REVALIDATE_MS)
+		return;
+	s->last_probe_ms = now;
+	/* One clone server of many services (one profile, many users) is
+	 * asked once a round, not once per service. */
+	if (done && probed_already(done, s->ifindex, s->ip_be))
+		return;
+	slow_step(ce, "ARP re-validation");
+	if (s->has_mac)
+		clone_net_arp_request(s->ifindex, s->src_mac, s->if_addr_be, s->ip_be);
+	if (!s->has_mac || (s->nud & NUD_STALE))
+		clone_net_probe(s->ip_be, s->ifname);
+}
+
+/* Whether what readers see of @a and @b (interface, MACs) differs. */
+static bool visible_differs(const struct clone_srv_state *a, const struct clone_srv_state *b)
+{
+	return a->ifindex != b->ifindex || strcmp(a->ifname, b->ifname) != 0 || a->has_mac != b->has_mac ||
+	       memcmp(a->mac, b->mac, 6) != 0 || memcmp(a->src_mac, b->src_mac, 6) != 0;
+}
+
+/* A fresh, zeroed counter slot nobody holds (see clone_slot_take()). */
+static uint32_t take_slot(struct clone_engine *ce)
+{
+	struct timespec ms10 = {.tv_nsec = 10 * 1000 * 1000};
+	int r;
+
+	/* Every free slot still resting: wait for the oldest to be done (at
+	 * most the quarantine). Only the writers wait: apply_lock is held, the
+	 * connection hook's lock is not. */
+	while ((r = clone_slot_take(&ce->slots, now_ms())) == -EAGAIN) {
+		slow_step(ce, "waiting for a counter slot");
+		nanosleep(&ms10, NULL);
+	}
+	if (r < 0) {
+		/* Cannot happen: CLONE_MAX_SRV servers < CLONE_STAT_SLOTS. */
+		log_error("clone", "no free counter slot: %s", strerror(-r));
+		abort();
+	}
+	clone_stats_zero(ce, (uint32_t)r);
+	return (uint32_t)r;
+}
+
+/* Reconciles service slot @vs (a copy, not yet published) with its profile.
+ * @reset: fresh counters. */
+static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, const json_t *prof, bool reset)
+{
 	bool keep[CLONE_SRV_PER_VS] = {false};
 	const json_t *cs;
 	size_t i;
@@ -150,6 +256,7 @@ static void apply_profile(struct clone_engine *ce, int v, const json_t *prof, bo
 		const char *mac = json_string_value(json_object_get(cs, "mac"));
 		const char *netref = json_string_value(json_object_get(cs, "network_ref"));
 		int mask = -1;
+		bool fresh = reset;
 
 		if (n >= CLONE_SRV_PER_VS || parse_addr(json_object_get(cs, "ip_address"), &ip_be) < 0)
 			continue;
@@ -181,28 +288,25 @@ static void apply_profile(struct clone_engine *ce, int v, const json_t *prof, bo
 			s->mask = mask;
 			snprintf(s->network_ref, sizeof(s->network_ref), "%s", netref ? netref : "");
 			s->gen = ce->next_gen++;
-			s->stat_slot = new_stat_slot(ce);
+			s->stat_slot = take_slot(ce);
+			fresh = true;
 		} else if (reset) {
-			s->stat_slot = new_stat_slot(ce);
+			/* The old slot is released once the new one is published. */
+			s->stat_slot = take_slot(ce);
 		}
 		s->mac_configured = mac && *mac && clone_net_parse_mac(mac, s->mac) == 0;
 		if (s->mac_configured)
 			s->has_mac = true;
-		else if (reset) {
-			/* Resolve again: the profile no longer (or never) gave one. */
-			s->has_mac = false;
-			s->last_probe_ms = 0;
-		}
-		refresh_srv(s, now);
+		find_interface(ce, s);
+		find_mac(ce, s);
+		revalidate(ce, s, now, fresh, NULL);
 		keep[k] = true;
 		vs->order[n++] = k;
 	}
 	vs->n_order = n;
-	for (k = 0; k < CLONE_SRV_PER_VS; k++) {
+	for (k = 0; k < CLONE_SRV_PER_VS; k++)
 		if (!keep[k])
 			vs->srv[k].used = false;
-		push_srv(ce, v, k);
-	}
 }
 
 static int find_hook(struct clone_engine *ce, int ifindex)
@@ -238,10 +342,11 @@ static void pool_addrs(struct clone_engine *ce, const json_t *pool)
  * once). @quiet: do not log servers without a route (the periodic recheck).
  * Returns how many.
  */
-static int ifaces_for(const uint32_t *ips, int n, int *want, bool quiet)
+static int ifaces_for(struct clone_engine *ce, const uint32_t *ips, int n, int *want, bool quiet)
 {
 	int i, j, ifindex, n_want = 0;
 
+	slow_step(ce, "route lookup");
 	for (i = 0; i < n; i++) {
 		ifindex = clone_net_route_ifindex(ips[i], NULL);
 		if (ifindex <= 0) {
@@ -260,11 +365,13 @@ static int ifaces_for(const uint32_t *ips, int n, int *want, bool quiet)
 	return n_want;
 }
 
-/* Attaches to every interface of @want not yet attached, detaches from the rest. */
+/* Attaches to every interface of @want not yet attached, detaches from the
+ * rest. tc work: called with apply_lock only. */
 static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
 {
 	int i, j;
 
+	slow_step(ce, "tc attach/detach");
 	for (i = 0; i < ce->n_hooks;) {
 		for (j = 0; j < n_want && want[j] != ce->hooks[i].ifindex; j++)
 			;
@@ -291,77 +398,138 @@ static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
 		log_info("clone", "attached to %s (tc ingress and egress)", ce->hooks[ce->n_hooks].ifname);
 		ce->n_hooks++;
 	}
+	atomic_store(&ce->n_attached, ce->n_hooks);
 }
 
 /*
- * Refreshes one clone server (interface, MAC) without holding the lock over
- * the system calls: works on a copy, then writes back what changed, unless
- * clone_apply() gave the slot to another server meanwhile. Returns whether
- * the server has a MAC now.
+ * One pass of the resolver over every clone server, on copies: @links, find
+ * the interfaces again; @neigh, read the neighbour table again; due ones are
+ * re-validated. What readers see changes only if something changed, in a
+ * short write-locked copy. Called with apply_lock. Returns how many servers
+ * on an interface still lack a MAC.
  */
-static bool refresh_unlocked(struct clone_engine *ce, int v, int k)
+static int refresh_servers(struct clone_engine *ce, bool links, bool neigh, bool probe)
 {
-	struct clone_srv_state copy;
-	bool used, has_mac;
-
-	pthread_rwlock_rdlock(&ce->lock);
-	used = ce->vs[v].used && ce->vs[v].srv[k].used;
-	if (used)
-		copy = ce->vs[v].srv[k];
-	pthread_rwlock_unlock(&ce->lock);
-	if (!used)
-		return true;
-	refresh_srv(&copy, now_ms());
-	pthread_rwlock_wrlock(&ce->lock);
-	if (ce->vs[v].used && ce->vs[v].srv[k].used && ce->vs[v].srv[k].gen == copy.gen &&
-	    memcmp(&ce->vs[v].srv[k], &copy, sizeof(copy)) != 0) {
-		bool changed = ce->vs[v].srv[k].ifindex != copy.ifindex ||
-			       ce->vs[v].srv[k].has_mac != copy.has_mac ||
-			       memcmp(ce->vs[v].srv[k].mac, copy.mac, 6) != 0 ||
-			       memcmp(ce->vs[v].srv[k].src_mac, copy.src_mac, 6) != 0;
-
-		/* The configuration (stat slot, MAC from the profile) may have
-		 * changed meanwhile: take only what the refresh found. */
-		copy.stat_slot = ce->vs[v].srv[k].stat_slot;
-		copy.mac_configured = ce->vs[v].srv[k].mac_configured;
-		if (copy.mac_configured)
-			memcpy(copy.mac, ce->vs[v].srv[k].mac, 6);
-		ce->vs[v].srv[k] = copy;
-		if (changed)
-			push_srv(ce, v, k);
-	}
-	has_mac = !ce->vs[v].used || !ce->vs[v].srv[k].used || ce->vs[v].srv[k].has_mac ||
-		  !ce->vs[v].srv[k].ifindex;
-	pthread_rwlock_unlock(&ce->lock);
-	return has_mac;
-}
-
-/* Refreshes every clone server (interface, MAC, neighbour probes) without
- * holding the lock over system calls. Returns how many still lack a MAC. */
-int clone_refresh_all(struct clone_engine *ce)
-{
+	uint64_t now = now_ms(), *done = probe ? xcalloc(CLONE_PROBE_SET, sizeof(*done)) : NULL;
 	int v, k, missing = 0;
 
 	for (v = 0; v < CLONE_MAX_VS; v++)
-		for (k = 0; k < CLONE_SRV_PER_VS; k++) {
-			bool used;
+		for (k = 0; ce->vs[v].used && k < CLONE_SRV_PER_VS; k++) {
+			struct clone_srv_state *cur = &ce->vs[v].srv[k], copy;
 
-			/* A racy peek is fine: refresh_unlocked() checks again. */
-			pthread_rwlock_rdlock(&ce->lock);
-			used = ce->vs[v].used && ce->vs[v].srv[k].used;
-			pthread_rwlock_unlock(&ce->lock);
-			if (used && !refresh_unlocked(ce, v, k))
+			if (!cur->used)
+				continue;
+			copy = *cur;
+			if (links)
+				find_interface(ce, &copy);
+			if (neigh || links)
+				find_mac(ce, &copy);
+			if (probe)
+				revalidate(ce, &copy, now, false, done);
+			if (visible_differs(cur, &copy)) {
+				write_begin(ce);
+				*cur = copy;
+				write_end(ce);
+				/* The program alone reads the map: no lock needed. */
+				push_srv(ce, v, k, &ce->vs[v]);
+				if (!copy.mac_configured && copy.ifindex && copy.has_mac)
+					log_info("clone", "clone server %s: MAC %02x:%02x:%02x:%02x:%02x:%02x",
+						 copy.ip, copy.mac[0], copy.mac[1], copy.mac[2], copy.mac[3],
+						 copy.mac[4], copy.mac[5]);
+				else if (!copy.mac_configured && copy.ifindex)
+					log_info("clone", "clone server %s: no MAC (neighbour unresolved): "
+						 "its frames are counted, not sent", copy.ip);
+			} else {
+				/* Fields nobody but the writers reads. */
+				cur->last_probe_ms = copy.last_probe_ms;
+				cur->nud = copy.nud;
+				cur->warned = copy.warned;
+				cur->if_addr_be = copy.if_addr_be;
+			}
+			if (copy.ifindex && !copy.has_mac)
 				missing++;
 		}
+	free(done);
 	return missing;
+}
+
+/* The addresses of the clone servers that are resolved through the
+ * neighbour table, for picking notifications. Caller frees. */
+static uint32_t *resolved_ips(struct clone_engine *ce, int *ret_n)
+{
+	uint32_t *ips = xcalloc(CLONE_MAX_SRV, sizeof(*ips));
+	int v, k, n = 0;
+
+	for (v = 0; v < CLONE_MAX_VS; v++)
+		for (k = 0; ce->vs[v].used && k < CLONE_SRV_PER_VS; k++)
+			if (ce->vs[v].srv[k].used && !ce->vs[v].srv[k].mac_configured)
+				ips[n++] = ce->vs[v].srv[k].ip_be;
+	*ret_n = n;
+	return ips;
+}
+
+/*
+ * A round of the resolver (every 250 ms): reads the kernel's notifications
+ * (neighbour entries of clone servers, links, addresses) and acts on what
+ * they say; every CLONE_REVALIDATE_MS re-validates the resolved servers.
+ * A quiet round takes no lock readers wait on. Returns how many servers
+ * still lack a MAC.
+ */
+int clone_refresh_all(struct clone_engine *ce)
+{
+	struct clone_net_events ev = {0};
+	uint64_t now = now_ms();
+	uint32_t *ips;
+	int n_ips, missing;
+	bool links, neigh;
+
+	pthread_mutex_lock(&ce->apply_lock);
+	if (!ce->nl_opened) {
+		ce->nl_opened = true;
+		ce->nl_fd = clone_net_events_open();
+		if (ce->nl_fd < 0)
+			log_warn("clone", "no neighbour notifications (%s): MAC changes are found by polling",
+				 strerror(-ce->nl_fd));
+		ce->links_dirty = true;
+	}
+	ips = resolved_ips(ce, &n_ips);
+	if (ce->nl_fd >= 0)
+		clone_net_events_read(ce->nl_fd, ips, n_ips, &ev);
+	else
+		ev.overrun = true; /* no notifications: look every round */
+	free(ips);
+	atomic_fetch_add(&ce->n_neigh_events, (uint64_t)ev.n_neigh);
+	/* Interfaces are found again when the kernel says one changed, and
+	 * every few seconds in case a notification was missed. */
+	links = ev.links || ev.overrun || ce->links_dirty || now - ce->last_links_ms >= 5000;
+	if (links) {
+		ce->links_dirty = false;
+		ce->last_links_ms = now;
+	}
+	/* The table is read again when it says something changed, and once a
+	 * re-validation period in case a notification was missed. */
+	neigh = links || ev.n_neigh > 0 || now - ce->last_neigh_ms >= CLONE_REVALIDATE_MS;
+	if (neigh)
+		ce->last_neigh_ms = now;
+	missing = refresh_servers(ce, links, neigh, true);
+	atomic_fetch_add(&ce->n_resolver_rounds, 1);
+	pthread_mutex_unlock(&ce->apply_lock);
+	return missing;
+}
+
+/* See clone_int.h: closes what the resolver opened. */
+void clone_resolver_close(struct clone_engine *ce)
+{
+	if (ce->nl_opened && ce->nl_fd >= 0)
+		close(ce->nl_fd);
+	ce->nl_opened = false;
 }
 
 /*
  * Clone servers without a configured MAC were just probed: give the
  * neighbour table a moment (at most 50 ms; an ARP exchange on a directly
  * connected segment takes well under one) so that the first connections are
- * cloned. Whatever is still unresolved is left to the resolver thread. The
- * lock is not held while waiting: connections keep being set up.
+ * cloned. Whatever is still unresolved is left to the resolver.
  */
 static void wait_for_macs(struct clone_engine *ce, int pending)
 {
@@ -369,27 +537,94 @@ static void wait_for_macs(struct clone_engine *ce, int pending)
 	int round;
 
 	for (round = 0; pending && round < 10; round++) {
+		slow_step(ce, "waiting for a MAC");
 		nanosleep(&ms5, NULL);
-		pending = clone_refresh_all(ce);
+		pending = refresh_servers(ce, false, true, false);
 	}
+}
+
+/* Copies the services of @next that differ into ce->vs and the list of known
+ * services in, and writes their servers to the map, under a short write
+ * lock: memory copies and array-map updates only (constant time in the
+ * kernel, never blocking), so a connection registered right after sees a
+ * map that agrees with it. */
+static void publish(struct clone_engine *ce, const struct clone_vs_state *next, char **known, int n_known)
+{
+	bool changed[CLONE_MAX_VS], any = n_known != ce->n_known_vs;
+	char **old_known;
+	int v, k, n_old;
+
+	for (v = 0; v < CLONE_MAX_VS; v++) {
+		/* Writer-only fields need no swap: take them as they are. */
+		for (k = 0; k < CLONE_SRV_PER_VS; k++) {
+			struct clone_srv_state *cur = &ce->vs[v].srv[k];
+			const struct clone_srv_state *nx = &next[v].srv[k];
+
+			cur->if_addr_be = nx->if_addr_be;
+			cur->nud = nx->nud;
+			cur->last_probe_ms = nx->last_probe_ms;
+			cur->warned = nx->warned;
+		}
+		changed[v] = memcmp(&ce->vs[v], &next[v], sizeof(next[v])) != 0;
+		any |= changed[v];
+	}
+	for (k = 0; !any && k < n_known; k++)
+		any = strcmp(known[k], ce->known_vs[k]) != 0;
+	if (!any) {
+		/* Nothing readers see changed (another object did): no swap. */
+		for (k = 0; k < n_known; k++)
+			free(known[k]);
+		free(known);
+		return;
+	}
+	write_begin(ce);
+	for (v = 0; v < CLONE_MAX_VS; v++) {
+		if (!changed[v])
+			continue;
+		ce->vs[v] = next[v];
+		for (k = 0; k < CLONE_SRV_PER_VS; k++)
+			push_srv(ce, v, k, &ce->vs[v]);
+	}
+	old_known = ce->known_vs;
+	n_old = ce->n_known_vs;
+	ce->known_vs = known;
+	ce->n_known_vs = n_known;
+	write_end(ce);
+	for (k = 0; k < n_old; k++)
+		free(old_known[k]);
+	free(old_known);
+}
+
+/* Marks in @held the counter slots the services of @vs hold. */
+static void held_slots(const struct clone_vs_state *vs, bool *held)
+{
+	int v, k;
+
+	for (v = 0; v < CLONE_MAX_VS; v++)
+		for (k = 0; vs[v].used && k < CLONE_SRV_PER_VS; k++)
+			if (vs[v].srv[k].used)
+				held[vs[v].srv[k].stat_slot] = true;
 }
 
 /* See clone.h. */
 void clone_apply(struct clone_engine *ce, const json_t *snap)
 {
 	bool seen[CLONE_MAX_VS] = {false};
-	int want[CLONE_MAX_HOOKS], n_want = 0, v, k, pending = 0;
+	int want[CLONE_MAX_HOOKS], n_want = 0, v, k, pending = 0, n_known = 0;
+	struct clone_vs_state *next;
+	bool *before, *after;
+	char **known;
 	const json_t *o;
+	uint64_t now;
 	size_t i;
 
 	if (!ce || !snap)
 		return;
-	pthread_rwlock_wrlock(&ce->lock);
-	for (k = 0; k < ce->n_known_vs; k++)
-		free(ce->known_vs[k]);
-	free(ce->known_vs);
-	ce->n_known_vs = 0;
-	ce->known_vs = xcalloc(json_array_size(json_object_get(snap, "virtualservice")) + 1, sizeof(char *));
+	pthread_mutex_lock(&ce->apply_lock);
+	/* Only writers change ce->vs, and they hold apply_lock: read it freely. */
+	next = xcalloc(CLONE_MAX_VS, sizeof(*next));
+	memcpy(next, ce->vs, sizeof(ce->vs));
+	known = xcalloc(json_array_size(json_object_get(snap, "virtualservice")) + 1, sizeof(char *));
 	free(ce->pool_ips);
 	ce->pool_ips = NULL;
 	ce->n_pool_ips = 0;
@@ -399,10 +634,10 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 		const char *pref = jstr(o, "traffic_clone_profile_ref");
 		const json_t *prof, *pool;
 		json_int_t id = json_integer_value(json_object_get(o, "_id"));
-		char *key;
+		char key[sizeof(next[0].profile_key)];
 		bool reset;
 
-		ce->known_vs[ce->n_known_vs++] = xstrdup(jstr(o, "uuid"));
+		known[n_known++] = xstrdup(jstr(o, "uuid"));
 		if (!*pref)
 			continue;
 		prof = snap_find(snap, "trafficcloneprofile", tenant, pref);
@@ -410,34 +645,34 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 			log_warn("clone", "virtual service %s: traffic clone profile %s not found", jstr(o, "name"), pref);
 			continue;
 		}
-		for (v = 0; v < CLONE_MAX_VS && !(ce->vs[v].used && ce->vs[v].vs_id == id); v++)
+		for (v = 0; v < CLONE_MAX_VS && !(next[v].used && next[v].vs_id == id); v++)
 			;
 		if (v == CLONE_MAX_VS) {
-			for (v = 0; v < CLONE_MAX_VS && (ce->vs[v].used || seen[v]); v++)
+			for (v = 0; v < CLONE_MAX_VS && (next[v].used || seen[v]); v++)
 				;
 			if (v == CLONE_MAX_VS) {
 				log_warn("clone", "virtual service %s: more than %d cloned services, not cloned",
 					  jstr(o, "name"), CLONE_MAX_VS);
 				continue;
 			}
-			memset(&ce->vs[v], 0, sizeof(ce->vs[v]));
-			ce->vs[v].used = true;
-			ce->vs[v].vs_id = id;
+			memset(&next[v], 0, sizeof(next[v]));
+			next[v].used = true;
+			next[v].vs_id = id;
 		}
 		seen[v] = true;
-		snprintf(ce->vs[v].uuid, sizeof(ce->vs[v].uuid), "%s", jstr(o, "uuid"));
-		snprintf(ce->vs[v].name, sizeof(ce->vs[v].name), "%s", jstr(o, "name"));
-		key = xasprintf("%s|%s", jstr(prof, "uuid"), jstr(prof, "_last_modified"));
-		reset = !ce->vs[v].profile_key || strcmp(key, ce->vs[v].profile_key) != 0;
-		free(ce->vs[v].profile_key);
-		ce->vs[v].profile_key = key;
+		snprintf(next[v].uuid, sizeof(next[v].uuid), "%s", jstr(o, "uuid"));
+		snprintf(next[v].name, sizeof(next[v].name), "%s", jstr(o, "name"));
+		snprintf(next[v].tenant, sizeof(next[v].tenant), "%s", tenant);
+		snprintf(key, sizeof(key), "%s|%s", jstr(prof, "uuid"), jstr(prof, "_last_modified"));
+		reset = strcmp(key, next[v].profile_key) != 0;
+		snprintf(next[v].profile_key, sizeof(next[v].profile_key), "%s", key);
 		if (reset) {
 			char *t = now_iso8601();
 
-			snprintf(ce->vs[v].last_reset, sizeof(ce->vs[v].last_reset), "%s", t);
+			snprintf(next[v].last_reset, sizeof(next[v].last_reset), "%s", t);
 			free(t);
 		}
-		apply_profile(ce, v, prof, reset);
+		apply_profile(ce, &next[v], prof, reset);
 		pool = snap_find(snap, "pool", tenant, jstr(o, "pool_ref"));
 		if (pool)
 			pool_addrs(ce, pool);
@@ -445,71 +680,71 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 	/* Services that lost their profile (or are gone): their slots go
 	 * inactive at once, so their connections stop being cloned. */
 	for (v = 0; v < CLONE_MAX_VS; v++) {
-		if (!ce->vs[v].used || seen[v])
+		if (!next[v].used || seen[v])
 			continue;
-		ce->vs[v].used = false;
-		free(ce->vs[v].profile_key);
-		ce->vs[v].profile_key = NULL;
-		for (k = 0; k < CLONE_SRV_PER_VS; k++) {
-			ce->vs[v].srv[k].used = false;
-			push_srv(ce, v, k);
-		}
+		next[v].used = false;
+		next[v].profile_key[0] = '\0';
+		for (k = 0; k < CLONE_SRV_PER_VS; k++)
+			next[v].srv[k].used = false;
 	}
-	n_want = ifaces_for(ce->pool_ips, ce->n_pool_ips, want, false);
+	/* Hooks first, so the first SYN of a connection registered right after
+	 * the swap is already cloned. */
+	n_want = ifaces_for(ce, ce->pool_ips, ce->n_pool_ips, want, false);
 	sync_hooks(ce, want, n_want);
+
+	before = xcalloc(CLONE_STAT_SLOTS, sizeof(bool));
+	after = xcalloc(CLONE_STAT_SLOTS, sizeof(bool));
+	held_slots(ce->vs, before);
+	held_slots(next, after);
+	publish(ce, next, known, n_known);
+	/* Counters no server points at any more rest before they are reused. */
+	now = now_ms();
+	for (k = 0; k < CLONE_STAT_SLOTS; k++)
+		if (before[k] && !after[k])
+			clone_slot_release(&ce->slots, (uint32_t)k, now);
+	free(before);
+	free(after);
+	free(next);
+
 	for (v = 0; v < CLONE_MAX_VS; v++)
 		for (k = 0; ce->vs[v].used && k < CLONE_SRV_PER_VS; k++)
 			if (ce->vs[v].srv[k].used && !ce->vs[v].srv[k].has_mac && ce->vs[v].srv[k].ifindex &&
 			    !ce->vs[v].srv[k].mac_configured && ce->vs[v].srv[k].last_probe_ms + 1000 > now_ms())
 				pending++;
-	pthread_rwlock_unlock(&ce->lock);
 	wait_for_macs(ce, pending);
+	pthread_mutex_unlock(&ce->apply_lock);
 }
 
 /*
  * Re-places the hooks if the interfaces that reach the pools changed (an
  * interface recreated, a route moved) or one of our filters went away.
- * The route lookups are made without the lock.
+ * Holds apply_lock only: readers never wait on these route and tc queries.
  */
 void clone_recheck_hooks(struct clone_engine *ce)
 {
-	int want[CLONE_MAX_HOOKS], have[CLONE_MAX_HOOKS], n_want, n_have, n, i, j;
-	uint32_t *ips;
+	int want[CLONE_MAX_HOOKS], n_want, i, j;
 	bool same;
 
-	pthread_rwlock_rdlock(&ce->lock);
-	n = ce->n_pool_ips;
-	ips = xcalloc((size_t)n + 1, sizeof(*ips));
-	memcpy(ips, ce->pool_ips, sizeof(*ips) * (size_t)n);
-	n_have = ce->n_hooks;
-	for (i = 0; i < n_have; i++)
-		have[i] = ce->hooks[i].ifindex;
-	pthread_rwlock_unlock(&ce->lock);
-
-	n_want = ifaces_for(ips, n, want, true);
-	free(ips);
-	same = n_want == n_have;
+	pthread_mutex_lock(&ce->apply_lock);
+	n_want = ifaces_for(ce, ce->pool_ips, ce->n_pool_ips, want, true);
+	same = n_want == ce->n_hooks;
 	for (i = 0; same && i < n_want; i++) {
-		for (j = 0; j < n_have && have[j] != want[i]; j++)
-			;
-		same = j < n_have && clone_tc_present(want[i]);
+		j = find_hook(ce, want[i]);
+		same = j >= 0 && clone_tc_present(want[i]);
 	}
-	if (same)
-		return;
-	pthread_rwlock_wrlock(&ce->lock);
-	/* Forget hooks whose filters are gone, so that sync_hooks() attaches
-	 * them again; then place them as the routes say now. */
-	for (i = 0; i < ce->n_hooks;) {
-		if (clone_tc_present(ce->hooks[i].ifindex)) {
-			i++;
-			continue;
+	if (!same) {
+		/* Forget hooks whose filters are gone, so that sync_hooks()
+		 * attaches them again; then place them as the routes say now. */
+		for (i = 0; i < ce->n_hooks;) {
+			if (clone_tc_present(ce->hooks[i].ifindex)) {
+				i++;
+				continue;
+			}
+			log_warn("clone", "our filters on %s are gone: attaching again", ce->hooks[i].ifname);
+			clone_tc_detach(ce, ce->hooks[i].ifindex);
+			ce->hooks[i] = ce->hooks[--ce->n_hooks];
 		}
-		log_warn("clone", "our filters on %s are gone: attaching again", ce->hooks[i].ifname);
-		clone_tc_detach(ce, ce->hooks[i].ifindex);
-		ce->hooks[i] = ce->hooks[--ce->n_hooks];
-	}
-	/* The pools may have changed meanwhile: only act on a still-current list. */
-	if (ce->n_pool_ips == n)
 		sync_hooks(ce, want, n_want);
-	pthread_rwlock_unlock(&ce->lock);
+	}
+	pthread_mutex_unlock(&ce->apply_lock);
 }

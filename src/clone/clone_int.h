@@ -16,10 +16,28 @@
 #define CLONE_MAX_HOOKS 64
 /* How long a closed connection's frames are still cloned (its FIN/ACK). */
 #define CLONE_CLOSE_GRACE_NS (5ull * 1000 * 1000 * 1000)
+/*
+ * How long a released counter slot rests before it is handed out again. The
+ * program reads a server's slot from clone_srvs and adds to it within one
+ * run (microseconds, under RCU): a second is ample for every frame that read
+ * the old slot to be done with it.
+ */
+#define CLONE_SLOT_QUARANTINE_MS 1000u
+/* How often a resolved clone server is asked again who has its address. */
+#define CLONE_REVALIDATE_MS 1000u
+/* Size of a round's set of servers already re-validated: a power of two
+ * above CLONE_MAX_SRV, so open addressing always finds a free entry. */
+#define CLONE_PROBE_SET 8192u
 
 struct clone_bpf;
 
-/* One clone server of one cloned virtual service (a slot of clone_srvs). */
+/*
+ * One clone server of one cloned virtual service (a slot of clone_srvs).
+ * Readers (the connection hook, the stats) take ce->lock for reading; every
+ * field they read is only written under ce->lock for writing, and never
+ * across a system call. Fields marked "writers only" are used by whoever
+ * holds ce->apply_lock and by nobody else.
+ */
 struct clone_srv_state {
 	bool used;
 	uint32_t ip_be;
@@ -33,8 +51,10 @@ struct clone_srv_state {
 	uint8_t mac[6];
 	bool has_mac;
 	bool mac_configured;       /* from the profile, never resolved */
-	uint64_t last_probe_ms;    /* last neighbour-resolution probe */
-	bool warned;               /* the missing interface was logged */
+	uint32_t if_addr_be;       /* the SE's address on that subnet (writers only) */
+	uint16_t nud;              /* kernel neighbour state, 0 if no entry (writers only) */
+	uint64_t last_probe_ms;    /* last re-validation or probe (writers only) */
+	bool warned;               /* the missing interface was logged (writers only) */
 	uint32_t gen;
 	uint32_t stat_slot;
 };
@@ -45,7 +65,8 @@ struct clone_vs_state {
 	int64_t vs_id;
 	char uuid[64];
 	char name[128];
-	char *profile_key;         /* profile uuid and _last_modified: a change resets the stats */
+	char tenant[128]; /* the tenant label of its metrics */
+	char profile_key[192];     /* profile uuid and _last_modified: a change resets the stats */
 	bool preserve_client_ip;
 	int order[CLONE_SRV_PER_VS]; /* round-robin order: slots of srv[] */
 	int n_order;
@@ -59,25 +80,57 @@ struct clone_hook {
 	char ifname[IF_NAMESIZE];
 };
 
+/*
+ * Counter slots of clone_stats. A slot is handed out only when no server
+ * holds it and it has rested CLONE_SLOT_QUARANTINE_MS since its release, so
+ * no live server's counters are ever zeroed or shared.
+ */
+struct clone_slots {
+	bool used[CLONE_STAT_SLOTS];
+	uint64_t released_ms[CLONE_STAT_SLOTS]; /* 0: never used */
+	uint32_t next;                          /* where the next search starts */
+	uint32_t n_used;
+};
+
 struct clone_engine {
 	struct clone_bpf *skel;
 	int conns_fd, srvs_fd, stats_fd, events_fd;
+	int socks_fd; /* clone_socks: the registration on the socket itself */
 	int ncpus;
 
-	/* Writers: clone_apply() and the resolver. Readers: the proxy's hook and
-	 * the stats. Connection setup takes it for reading only. */
+	/*
+	 * Two locks. apply_lock serialises the writers (clone_apply(), the
+	 * resolver's rounds, the hook re-check): the slow work (getifaddrs,
+	 * netlink, tc, ARP) is done holding it alone. lock is what readers
+	 * (the proxy's connection hook, the stats) take for reading; writers
+	 * take it for writing only to copy prepared state in, with no system
+	 * call inside. Order: apply_lock, then lock.
+	 */
+	pthread_mutex_t apply_lock;
 	pthread_rwlock_t lock;
 	struct clone_vs_state vs[CLONE_MAX_VS];
 	_Atomic uint32_t rr[CLONE_MAX_VS];
 	uint32_t next_gen;
-	uint32_t next_stat;
-	struct clone_hook hooks[CLONE_MAX_HOOKS];
-	int n_hooks;
-	uint32_t *pool_ips;        /* servers of the pools of cloned services */
+	struct clone_slots slots;  /* apply_lock */
+	struct clone_hook hooks[CLONE_MAX_HOOKS]; /* apply_lock */
+	int n_hooks;               /* apply_lock */
+	_Atomic int n_attached;    /* n_hooks, for the metrics */
+	uint32_t *pool_ips;        /* servers of the pools of cloned services (apply_lock) */
 	int n_pool_ips;
-	char **known_vs;           /* uuids of every service of the last snapshot */
+	char **known_vs;           /* uuids of every service of the last snapshot (lock) */
 	int n_known_vs;
 	char se_uuid[128];
+
+	/* The resolver's view of the kernel (apply_lock). */
+	bool nl_opened;
+	int nl_fd;                 /* rtnetlink: neighbour, link and address changes */
+	bool links_dirty;          /* an interface or address changed: find interfaces again */
+	uint64_t last_links_ms;
+	uint64_t last_neigh_ms;
+	_Atomic uint64_t n_write_locks;    /* times lock was taken for writing */
+	_Atomic uint64_t n_resolver_rounds;
+	_Atomic uint64_t n_neigh_events;   /* neighbour notifications about clone servers */
+	_Atomic uint64_t n_slow_under_lock; /* slow steps taken under the write lock: a bug if not 0 */
 
 	pthread_t resolver;
 	bool resolver_started;
@@ -89,6 +142,7 @@ struct clone_engine {
 /* clone_apply.c */
 int clone_refresh_all(struct clone_engine *ce);
 void clone_recheck_hooks(struct clone_engine *ce);
+void clone_resolver_close(struct clone_engine *ce);
 
 /* clone_tc.c */
 int clone_tc_attach(struct clone_engine *ce, int ifindex, char **ret_err);
@@ -100,11 +154,24 @@ bool clone_tc_present(int ifindex);
 int clone_net_route_ifindex(uint32_t dst_be, uint32_t *ret_src_be);
 int clone_net_if_mac(const char *ifname, uint8_t ret_mac[6]);
 int clone_net_neigh_lookup(uint32_t ip_be, const char *ifname, uint8_t ret_mac[6]);
+int clone_net_neigh_get(uint32_t ip_be, int ifindex, uint8_t ret_mac[6], uint16_t *ret_state);
+bool clone_net_nud_valid(uint16_t state);
+int clone_net_events_open(void);
+/* What clone_net_events_read() found. */
+struct clone_net_events {
+	bool links;    /* a link or an IPv4 address changed */
+	bool overrun;  /* notifications were lost: look at everything again */
+	int n_neigh;   /* neighbour notifications about one of @ips */
+};
+void clone_net_events_read(int fd, const uint32_t *ips, int n_ips, struct clone_net_events *ret);
 void clone_net_probe(uint32_t ip_be, const char *ifname);
+int clone_net_arp_request(int ifindex, const uint8_t src_mac[6], uint32_t src_be, uint32_t target_be);
 void clone_net_se_uuid(char *buf, size_t size);
 int clone_net_parse_mac(const char *s, uint8_t ret_mac[6]);
 
 /* clone_stats.c */
+int clone_slot_take(struct clone_slots *sl, uint64_t now);
+void clone_slot_release(struct clone_slots *sl, uint32_t slot, uint64_t now);
 void clone_stats_zero(struct clone_engine *ce, uint32_t slot);
 int clone_stats_read(struct clone_engine *ce, uint32_t slot, struct clone_stat *ret_percpu);
 

@@ -1,6 +1,10 @@
 /* clone_net.c: what the clone engine asks the kernel about the network: routes, MACs, neighbours. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/neighbour.h>
+#include <net/if_arp.h>
+#include <netpacket/packet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -130,37 +134,249 @@ int clone_net_parse_mac(const char *s, uint8_t ret_mac[6])
 	return 0;
 }
 
-/*
- * Looks @ip_be up in this namespace's neighbour table (/proc/net/arp) on
- * interface @ifname. Returns 0 and the MAC when the entry is complete (it
- * may be stale: a stale MAC is still the best known), -ENOENT otherwise.
- */
-int clone_net_neigh_lookup(uint32_t ip_be, const char *ifname, uint8_t ret_mac[6])
+/* Whether a neighbour entry in @state holds a MAC frames can be sent to:
+ * REACHABLE, STALE, DELAY, PROBE (the kernel is re-checking it, the address
+ * is still the best known), PERMANENT, NOARP. Not INCOMPLETE, FAILED, NONE. */
+bool clone_net_nud_valid(uint16_t state)
 {
-	char line[256], ip[64], hw[64], mask[64], dev[64];
-	unsigned int type, flags;
-	struct in_addr a;
-	int r = -ENOENT;
-	FILE *f;
+	return (state & (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE | NUD_STALE | NUD_DELAY)) != 0;
+}
 
-	f = fopen("/proc/net/arp", "re");
-	if (!f)
+/* Reads an RTM_NEWNEIGH message: IPv4 destination, ifindex, state, lladdr. */
+static bool parse_neigh(struct nlmsghdr *nh, uint32_t *ret_ip_be, int *ret_ifindex, uint16_t *ret_state,
+			uint8_t ret_mac[6], bool *ret_has_mac)
+{
+	struct ndmsg *nd = NLMSG_DATA(nh);
+	struct rtattr *rta;
+	int len = (int)nh->nlmsg_len - NLMSG_LENGTH(sizeof(*nd));
+	bool has_dst = false;
+
+	if (len < 0 || nd->ndm_family != AF_INET)
+		return false;
+	*ret_has_mac = false;
+	for (rta = (struct rtattr *)((char *)nd + NLMSG_ALIGN(sizeof(*nd))); RTA_OK(rta, len);
+	     rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == NDA_DST && RTA_PAYLOAD(rta) == 4) {
+			memcpy(ret_ip_be, RTA_DATA(rta), 4);
+			has_dst = true;
+		} else if (rta->rta_type == NDA_LLADDR && RTA_PAYLOAD(rta) == 6) {
+			memcpy(ret_mac, RTA_DATA(rta), 6);
+			*ret_has_mac = true;
+		}
+	}
+	*ret_ifindex = nd->ndm_ifindex;
+	*ret_state = nh->nlmsg_type == RTM_DELNEIGH ? 0 : nd->ndm_state;
+	return has_dst;
+}
+
+/*
+ * Asks the kernel's neighbour table (RTM_GETNEIGH, as `ip neigh get`) for
+ * @ip_be on @ifindex. Returns 0 with its NUD state in *ret_state and, when it
+ * has one, its MAC in @ret_mac (a valid state, see clone_net_nud_valid());
+ * -ENOENT when there is no entry; another -errno on failure.
+ */
+int clone_net_neigh_get(uint32_t ip_be, int ifindex, uint8_t ret_mac[6], uint16_t *ret_state)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ndmsg nd;
+		char attrs[16];
+	} req;
+	char buf[1024];
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	struct timeval tv = {.tv_sec = 1};
+	struct rtattr *rta;
+	struct nlmsghdr *nh;
+	int fd, r = -EIO;
+	ssize_t n;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd == -1)
 		return -errno;
-	if (!fgets(line, sizeof(line), f)) /* the header */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg));
+	req.nh.nlmsg_type = RTM_GETNEIGH;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = 1;
+	req.nd.ndm_family = AF_INET;
+	req.nd.ndm_ifindex = ifindex;
+	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+	rta->rta_type = NDA_DST;
+	rta->rta_len = RTA_LENGTH(4);
+	memcpy(RTA_DATA(rta), &ip_be, 4);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(4);
+	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		r = -errno;
 		goto out;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%63s 0x%x 0x%x %63s %63s %63s", ip, &type, &flags, hw, mask, dev) != 6)
+	}
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n == -1) {
+		r = -errno;
+		goto out;
+	}
+	for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+		uint8_t mac[6];
+		uint32_t ip;
+		int idx;
+		bool has_mac;
+
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			struct nlmsgerr *e = NLMSG_DATA(nh);
+
+			r = e->error ? e->error : -ENOENT;
+			goto out;
+		}
+		if (nh->nlmsg_type != RTM_NEWNEIGH ||
+		    !parse_neigh(nh, &ip, &idx, ret_state, mac, &has_mac))
 			continue;
-		if (inet_pton(AF_INET, ip, &a) != 1 || a.s_addr != ip_be || strcmp(dev, ifname) != 0)
-			continue;
-		/* ATF_COM: the entry is resolved. */
-		if (!(flags & 0x2) || clone_net_parse_mac(hw, ret_mac) < 0)
-			continue;
+		if (!has_mac && clone_net_nud_valid(*ret_state) && !(*ret_state & NUD_NOARP))
+			*ret_state = NUD_NONE;
+		if (has_mac)
+			memcpy(ret_mac, mac, 6);
 		r = 0;
 		break;
 	}
 out:
-	fclose(f);
+	close(fd);
+	return r;
+}
+
+/*
+ * Looks @ip_be up in this namespace's neighbour table on interface @ifname.
+ * Returns 0 and the MAC when the entry holds one frames can be sent to (it
+ * may be stale: a stale MAC is still the best known), -ENOENT otherwise
+ * (no entry, INCOMPLETE, FAILED).
+ */
+int clone_net_neigh_lookup(uint32_t ip_be, const char *ifname, uint8_t ret_mac[6])
+{
+	int ifindex = (int)if_nametoindex(ifname);
+	uint8_t mac[6];
+	uint16_t state = 0;
+
+	if (!ifindex || clone_net_neigh_get(ip_be, ifindex, mac, &state) < 0 ||
+	    !clone_net_nud_valid(state) || (state & NUD_NOARP))
+		return -ENOENT;
+	memcpy(ret_mac, mac, 6);
+	return 0;
+}
+
+/*
+ * Opens a non-blocking rtnetlink socket subscribed to the kernel's neighbour
+ * table (RTMGRP_NEIGH) and to link and IPv4 address changes, so MAC changes
+ * of clone servers and interfaces that come and go are followed as they
+ * happen. Returns the descriptor or -errno.
+ */
+int clone_net_events_open(void)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
+				 .nl_groups = RTMGRP_NEIGH | RTMGRP_LINK | RTMGRP_IPV4_IFADDR};
+	int fd, size = 1 << 20, r;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+	if (fd == -1)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/*
+ * Reads every pending notification of @fd (see clone_net_events_open())
+ * without blocking, and says in @ret what they were about: links or
+ * addresses, neighbour entries of one of the @n_ips addresses @ips, lost
+ * notifications (the socket's buffer overran).
+ */
+void clone_net_events_read(int fd, const uint32_t *ips, int n_ips, struct clone_net_events *ret)
+{
+	char buf[16384];
+	ssize_t n;
+
+	memset(ret, 0, sizeof(*ret));
+	for (;;) {
+		struct nlmsghdr *nh;
+
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == ENOBUFS) {
+				ret->overrun = true;
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (n == 0)
+			return;
+		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+			uint32_t ip;
+			uint16_t state;
+			uint8_t mac[6];
+			int idx, i;
+			bool has_mac;
+
+			switch (nh->nlmsg_type) {
+			case RTM_NEWLINK:
+			case RTM_DELLINK:
+			case RTM_NEWADDR:
+			case RTM_DELADDR:
+				ret->links = true;
+				break;
+			case RTM_NEWNEIGH:
+			case RTM_DELNEIGH:
+				if (!parse_neigh(nh, &ip, &idx, &state, mac, &has_mac))
+					break;
+				for (i = 0; i < n_ips && ips[i] != ip; i++)
+					;
+				if (i < n_ips)
+					ret->n_neigh++;
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * Broadcasts one ARP request "who has @target_be? tell @src_be" on @ifindex
+ * from @src_mac. The clone server's reply comes back to the kernel, which
+ * updates its neighbour entry (and tells us through RTMGRP_NEIGH): that is
+ * how a server whose MAC changed without a gratuitous ARP is found within a
+ * round, where the kernel's own unicast re-probing of a stale entry would
+ * take up to a minute. Returns 0 or -errno; never blocks.
+ */
+int clone_net_arp_request(int ifindex, const uint8_t src_mac[6], uint32_t src_be, uint32_t target_be)
+{
+	struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
+				 .sll_ifindex = ifindex, .sll_halen = 6};
+	struct {
+		struct arphdr h;
+		uint8_t sha[6];
+		uint8_t spa[4];
+		uint8_t tha[6];
+		uint8_t tpa[4];
+	} __attribute__((packed)) req;
+	int fd, r = 0;
+
+	memset(to.sll_addr, 0xff, 6);
+	memset(&req, 0, sizeof(req));
+	req.h.ar_hrd = htons(ARPHRD_ETHER);
+	req.h.ar_pro = htons(ETH_P_IP);
+	req.h.ar_hln = 6;
+	req.h.ar_pln = 4;
+	req.h.ar_op = htons(ARPOP_REQUEST);
+	memcpy(req.sha, src_mac, 6);
+	memcpy(req.spa, &src_be, 4);
+	memcpy(req.tpa, &target_be, 4);
+	fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -errno;
+	if (sendto(fd, &req, sizeof(req), MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to)) == -1)
+		r = -errno;
+	close(fd);
 	return r;
 }
 

@@ -7,6 +7,45 @@
 #include "clone/clone_int.h"
 #include "lib/util.h"
 
+/*
+ * Hands out a counter slot that no server holds and that has rested
+ * CLONE_SLOT_QUARANTINE_MS since its release (@now, ms), searching round
+ * robin so released slots rest as long as possible. Returns the slot;
+ * -EAGAIN when the only free slots are still resting (thousands of resets
+ * within the quarantine: ask again a little later); -ENOSPC when all are
+ * held (more servers than slots, which CLONE_MAX_SRV < slots rules out).
+ */
+int clone_slot_take(struct clone_slots *sl, uint64_t now)
+{
+	uint32_t i, k;
+
+	if (sl->n_used >= CLONE_STAT_SLOTS)
+		return -ENOSPC;
+	for (i = 0; i < CLONE_STAT_SLOTS; i++) {
+		k = (sl->next + i) % CLONE_STAT_SLOTS;
+		if (sl->used[k])
+			continue;
+		if (sl->released_ms[k] && now - sl->released_ms[k] < CLONE_SLOT_QUARANTINE_MS)
+			continue;
+		sl->used[k] = true;
+		sl->n_used++;
+		sl->next = (k + 1) % CLONE_STAT_SLOTS;
+		return (int)k;
+	}
+	return -EAGAIN;
+}
+
+/* Gives @slot back at @now (ms); it rests before clone_slot_take() hands it out. */
+void clone_slot_release(struct clone_slots *sl, uint32_t slot, uint64_t now)
+{
+	if (slot >= CLONE_STAT_SLOTS || !sl->used[slot])
+		return;
+	sl->used[slot] = false;
+	sl->n_used--;
+	/* 0 means "never used": a release at boot time must not look like it. */
+	sl->released_ms[slot] = now ? now : 1;
+}
+
 /* Sets every CPU's counters of @slot to zero. */
 void clone_stats_zero(struct clone_engine *ce, uint32_t slot)
 {
@@ -191,9 +230,11 @@ static void metric_family(struct clone_engine *ce, FILE *out, int what, struct c
 			v[1] = sum.mbuf_alloc_failed;
 			v[2] = sum.driver_failures;
 			for (k = 0; k < (what == 0 ? 3 : 1); k++) {
-				fputs(what == 0 ? "clonelb_clone_frames_total{virtualservice=\""
-						: "clonelb_clone_bytes_total{virtualservice=\"",
+				fputs(what == 0 ? "clonelb_clone_frames_total{tenant=\""
+						: "clonelb_clone_bytes_total{tenant=\"",
 				      out);
+				label(out, vs->tenant[0] ? vs->tenant : "admin");
+				fputs("\",virtualservice=\"", out);
 				label(out, vs->name);
 				if (what == 0)
 					fprintf(out, "\",clone_server=\"%s\",result=\"%s\"} %llu\n", s->ip,
@@ -226,11 +267,29 @@ void clone_metrics(struct clone_engine *ce, FILE *out)
 	      "# TYPE clonelb_clone_bytes_total counter\n",
 	      out);
 	metric_family(ce, out, 1, percpu);
+	pthread_rwlock_unlock(&ce->lock);
 	fprintf(out, "# HELP clonelb_clone_attached_interfaces Interfaces the clone program is attached to.\n"
 		     "# TYPE clonelb_clone_attached_interfaces gauge\n"
 		     "clonelb_clone_attached_interfaces %d\n",
-		ce->n_hooks);
-	pthread_rwlock_unlock(&ce->lock);
+		atomic_load(&ce->n_attached));
+	/* How the engine's state is kept: the write lock is taken only when
+	 * something changed, never on a quiet round of the resolver. */
+	fprintf(out, "# HELP clonelb_clone_engine_write_locks_total Times the clone engine's state was swapped under its write lock.\n"
+		     "# TYPE clonelb_clone_engine_write_locks_total counter\n"
+		     "clonelb_clone_engine_write_locks_total %llu\n"
+		     "# HELP clonelb_clone_resolver_rounds_total Rounds of the clone servers' neighbour resolver.\n"
+		     "# TYPE clonelb_clone_resolver_rounds_total counter\n"
+		     "clonelb_clone_resolver_rounds_total %llu\n"
+		     "# HELP clonelb_clone_neighbour_events_total Kernel neighbour-table notifications about clone servers.\n"
+		     "# TYPE clonelb_clone_neighbour_events_total counter\n"
+		     "clonelb_clone_neighbour_events_total %llu\n"
+		     "# HELP clonelb_clone_engine_slow_steps_under_write_lock_total Slow steps (netlink, tc, ARP, getifaddrs) taken holding the write lock; always 0 unless there is a bug.\n"
+		     "# TYPE clonelb_clone_engine_slow_steps_under_write_lock_total counter\n"
+		     "clonelb_clone_engine_slow_steps_under_write_lock_total %llu\n",
+		(unsigned long long)atomic_load(&ce->n_write_locks),
+		(unsigned long long)atomic_load(&ce->n_resolver_rounds),
+		(unsigned long long)atomic_load(&ce->n_neigh_events),
+		(unsigned long long)atomic_load(&ce->n_slow_under_lock));
 	fputs("# HELP clonelb_clone_program_events_total Frames the clone program saw, by outcome.\n"
 	      "# TYPE clonelb_clone_program_events_total counter\n",
 	      out);

@@ -10,6 +10,7 @@
 
 #include "bpf/clone.skel.h"
 #include "clone/clone_int.h"
+#include "lib/netif.h"
 #include "lib/util.h"
 
 /* Detaches our filter from one hook; -ENOENT when there is none. */
@@ -108,14 +109,21 @@ bool clone_tc_present(int ifindex)
  * Removes, on every interface of this network namespace, the filters an
  * earlier clonelbd left (same tc handle and priority, program named
  * clone_ingress or clone_egress); anybody else's filters are left alone.
- * Returns how many it removed, or -errno if the interfaces cannot be listed.
+ * Returns how many it removed, -EBUSY (removing nothing) when another live
+ * process holds the namespace's claim (NETIF_NETNS_CLAIM), or -errno if the
+ * interfaces cannot be listed.
  */
 int clone_tc_remove_stale(void)
 {
 	enum bpf_tc_attach_point where[2] = {BPF_TC_INGRESS, BPF_TC_EGRESS};
 	struct if_nameindex *ifs, *i;
+	pid_t owner = 0;
 	int n = 0, w;
 
+	/* Filters are stale only if no live clonelbd owns this namespace (it
+	 * holds the claim for as long as it lives; see clonelbd.c). */
+	if (netif_netns_owner(NETIF_NETNS_CLAIM, &owner) == 1 && owner != getpid())
+		return -EBUSY;
 	ifs = if_nameindex();
 	if (!ifs)
 		return -errno;

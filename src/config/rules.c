@@ -95,43 +95,19 @@ int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, c
 	return 0;
 }
 
-/* Finds the object of @type that @ref names (uuid or name in @tenant). */
-static const json_t *resolve(const json_t *all, const char *type, const char *ref,
-			     const char *tenant, const json_t **ret_other_tenant)
-{
-	size_t i;
-	json_t *o;
-
-	*ret_other_tenant = NULL;
-	json_array_foreach(all, i, o)
-	{
-		const struct cfg_schema *s = cfg_rules_type_of(o);
-		if (!s || strcmp(s->name, type))
-			continue;
-		if (strcmp(str(o, "uuid"), ref) == 0 || strcmp(str(o, "name"), ref) == 0) {
-			if (strcmp(str(o, "tenant_ref"), tenant) == 0)
-				return o;
-			*ret_other_tenant = o;
-		}
-	}
-	return NULL;
-}
-
 /* Resolves reference value @v of field @f in place to the target's name. */
 static int check_ref(const struct cfg_field *f, const char *path, json_t *holder, size_t idx,
-		     json_t *v, const char *tenant, const json_t *all, char **ret_err)
+		     json_t *v, const char *tenant, const struct cfg_cache *all, char **ret_err)
 {
-	const json_t *other, *t = resolve(all, f->ref_type, json_string_value(v), tenant, &other);
+	/* Objects of other tenants are invisible, to references as to every lookup. */
+	const struct cfg_schema *ts = cfg_type_find(f->ref_type);
+	const json_t *t = ts && json_is_string(v)
+				  ? cfg_cache_find(all, ts, json_string_value(v), tenant)
+				  : NULL;
 
 	if (!t) {
-		if (other)
-			*ret_err = xasprintf("%s: %s '%s' belongs to tenant '%s', not '%s': "
-					     "cross-tenant references are not supported",
-					     path, f->ref_type, json_string_value(v),
-					     str(other, "tenant_ref"), tenant);
-		else
-			*ret_err = xasprintf("%s: %s '%s' does not exist", path, f->ref_type,
-					     json_string_value(v));
+		*ret_err = xasprintf("%s: %s '%s' does not exist", path, f->ref_type,
+				     json_string_value(v));
 		return -EINVAL;
 	}
 	if (json_is_array(holder))
@@ -141,7 +117,8 @@ static int check_ref(const struct cfg_field *f, const char *path, json_t *holder
 	return 0;
 }
 
-static int check_refs(const struct cfg_schema *s, json_t *obj, const json_t *all, char **ret_err)
+static int check_refs(const struct cfg_schema *s, json_t *obj, const struct cfg_cache *all,
+		      char **ret_err)
 {
 	const char *tenant = str(obj, "tenant_ref");
 
@@ -171,6 +148,33 @@ static int check_refs(const struct cfg_schema *s, json_t *obj, const json_t *all
 	return 0;
 }
 
+/*
+ * @ip of clone_servers[@n] must be a host of the directly connected subnet
+ * @net_be/@mask: not the SE's own address, nor the subnet's network or
+ * broadcast address (frames to those would never reach a clone server).
+ */
+static int check_clone_host(size_t n, const char *ip, uint32_t ip_be, uint32_t net_be, int mask,
+			    char **ret_err)
+{
+	char ifname[IF_NAMESIZE] = "", net[INET_ADDRSTRLEN];
+	const char *what = netif_host_part_problem(ip_be, mask);
+
+	inet_ntop(AF_INET, &net_be, net, sizeof(net));
+	if (what) {
+		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is the %s address of subnet %s/%d, "
+				     "not a host",
+				     n, ip, what, net, mask);
+		return -EINVAL;
+	}
+	if (netif_addr_is_local(ip_be, ifname) == 1) {
+		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is an address of this SE "
+				     "(interface '%s'), not a clone server",
+				     n, ip, ifname);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* A clone server must leave by an interface of this host on its subnet. */
 static int check_clone_servers(json_t *obj, char **ret_err)
 {
@@ -184,6 +188,7 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		const char *ip = str(json_object_get(cs, "ip_address"), "addr");
 		char ifname[IF_NAMESIZE] = "";
 		uint32_t ip_be = 0;
+		int r;
 
 		cfg_parse_ipv4(ip, &ip_be);
 		if (!subnet && !netref) {
@@ -227,6 +232,27 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 						     i + 1, net, mask, ifname, netref);
 				return -EINVAL;
 			}
+			r = check_clone_host(i + 1, ip, ip_be, net_be & m, mask, ret_err);
+			if (r < 0)
+				return r;
+		} else {
+			/* network_ref alone: the address must still be on one of
+			 * that interface's subnets (directly connected). */
+			uint32_t net_be = 0;
+			int mask = 0;
+
+			if (netif_subnet_on(netref, ip_be, &net_be, &mask, NULL) < 0) {
+				char *have = netif_describe();
+				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in a "
+						     "subnet of interface '%s' (network_ref; "
+						     "interfaces: %s)",
+						     i + 1, ip, netref, have);
+				free(have);
+				return -EINVAL;
+			}
+			r = check_clone_host(i + 1, ip, ip_be, net_be, mask, ret_err);
+			if (r < 0)
+				return r;
 		}
 	}
 	return 0;
@@ -260,7 +286,26 @@ static int check_certificate(json_t *obj, char **ret_err)
 	return r;
 }
 
-static int check_virtualservice(json_t *obj, const json_t *all, char **ret_err)
+/* The VIP:port of @svc is taken by @o: named only when @o is of the same
+ * tenant, so a conflict reveals nothing of another tenant's objects. */
+static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, const json_t *svc,
+		     size_t k, char **ret_err)
+{
+	const char *addr = str(json_object_get(vip, "ip_address"), "addr");
+	long long port = (long long)json_integer_value(json_object_get(svc, "port"));
+
+	if (strcmp(str(o, "tenant_ref"), str(obj, "tenant_ref")) == 0)
+		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by "
+				     "virtualservice '%s'",
+				     k + 1, addr, port, str(o, "name"));
+	else
+		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by a virtual "
+				     "service of another tenant",
+				     k + 1, addr, port);
+	return -EEXIST;
+}
+
+static int check_virtualservice(json_t *obj, const struct cfg_cache *all, char **ret_err)
 {
 	json_t *svc, *vip, *o;
 	size_t i, j, k;
@@ -277,11 +322,9 @@ static int check_virtualservice(json_t *obj, const json_t *all, char **ret_err)
 		}
 	}
 	/* No two services may listen on the same VIP and port. */
-	json_array_foreach(all, i, o)
+	json_array_foreach(cfg_cache_list(all, cfg_type_find("virtualservice")), i, o)
 	{
-		const struct cfg_schema *s = cfg_rules_type_of(o);
-		if (!s || strcmp(s->name, "virtualservice") ||
-		    json_equal(json_object_get(o, "uuid"), json_object_get(obj, "uuid")))
+		if (json_equal(json_object_get(o, "uuid"), json_object_get(obj, "uuid")))
 			continue;
 		json_array_foreach(json_object_get(obj, "vip"), j, vip)
 		{
@@ -298,15 +341,7 @@ static int check_virtualservice(json_t *obj, const json_t *all, char **ret_err)
 					{
 						if (json_equal(json_object_get(svc, "port"),
 							       json_object_get(os, "port"))) {
-							*ret_err = xasprintf(
-								"services[%zu].port: %s:%lld is already "
-								"used by virtualservice '%s'",
-								k + 1,
-								str(json_object_get(vip, "ip_address"), "addr"),
-								(long long)json_integer_value(
-									json_object_get(svc, "port")),
-								str(o, "name"));
-							return -EEXIST;
+							return vip_taken(obj, o, vip, svc, k, ret_err);
 						}
 					}
 				}
@@ -329,24 +364,16 @@ static int check_healthmonitor(json_t *obj, char **ret_err)
 	return 0;
 }
 
-int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old, const json_t *all,
-		    char **ret_err)
+int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
+		    const struct cfg_cache *all, char **ret_err)
 {
-	size_t i;
-	json_t *o;
+	const json_t *same = cfg_cache_find_name(all, s, str(obj, "tenant_ref"), str(obj, "name"));
 	int r;
 
-	json_array_foreach(all, i, o)
-	{
-		if (cfg_rules_type_of(o) != s || json_equal(json_object_get(o, "uuid"),
-							    json_object_get(obj, "uuid")))
-			continue;
-		if (strcmp(str(o, "name"), str(obj, "name")) == 0 &&
-		    strcmp(str(o, "tenant_ref"), str(obj, "tenant_ref")) == 0) {
-			*ret_err = xasprintf("name: %s '%s' already exists in tenant '%s'", s->name,
-					     str(obj, "name"), str(obj, "tenant_ref"));
-			return -EEXIST;
-		}
+	if (same && !json_equal(json_object_get(same, "uuid"), json_object_get(obj, "uuid"))) {
+		*ret_err = xasprintf("name: %s '%s' already exists in tenant '%s'", s->name,
+				     str(obj, "name"), str(obj, "tenant_ref"));
+		return -EEXIST;
 	}
 	if (old && strcmp(str(old, "name"), str(obj, "name")) != 0) {
 		r = cfg_rules_unreferenced(s, old, all, ret_err);
@@ -372,35 +399,44 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old, 
 	return 0;
 }
 
-int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj, const json_t *all,
-			   char **ret_err)
+int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
+			   const struct cfg_cache *all, char **ret_err)
 {
 	const char *name = str(obj, "name"), *tenant = str(obj, "tenant_ref");
 	size_t i;
 	json_t *o;
 
-	json_array_foreach(all, i, o)
-	{
-		const struct cfg_schema *os = cfg_rules_type_of(o);
-		if (!os || strcmp(str(o, "tenant_ref"), tenant))
-			continue;
-		for (size_t f = 0; f < os->nfields; f++) {
-			const struct cfg_field *fd = &os->fields[f];
-			json_t *v = json_object_get(o, fd->name), *e;
-			size_t j;
-			bool hit = false;
+	/* Only the types with a reference field to @s are looked at. */
+	for (size_t t = 0; cfg_types[t]; t++) {
+		const struct cfg_schema *os = cfg_types[t];
+		bool refers = false;
 
-			if (!v || !fd->ref_type || strcmp(fd->ref_type, s->name))
+		for (size_t f = 0; f < os->nfields; f++)
+			refers |= os->fields[f].ref_type && !strcmp(os->fields[f].ref_type, s->name);
+		if (!refers)
+			continue;
+		json_array_foreach(cfg_cache_list(all, os), i, o)
+		{
+			if (strcmp(str(o, "tenant_ref"), tenant))
 				continue;
-			if (fd->kind == CFG_REF)
-				hit = json_is_string(v) && strcmp(json_string_value(v), name) == 0;
-			else
-				json_array_foreach(v, j, e) hit |= json_is_string(e) &&
-								   strcmp(json_string_value(e), name) == 0;
-			if (hit) {
-				*ret_err = xasprintf("%s '%s' is in use by %s '%s' (%s)", s->name, name,
-						     os->name, str(o, "name"), fd->name);
-				return -EBUSY;
+			for (size_t f = 0; f < os->nfields; f++) {
+				const struct cfg_field *fd = &os->fields[f];
+				json_t *v = json_object_get(o, fd->name), *e;
+				size_t j;
+				bool hit = false;
+
+				if (!v || !fd->ref_type || strcmp(fd->ref_type, s->name))
+					continue;
+				if (fd->kind == CFG_REF)
+					hit = json_is_string(v) && strcmp(json_string_value(v), name) == 0;
+				else
+					json_array_foreach(v, j, e) hit |=
+						json_is_string(e) && strcmp(json_string_value(e), name) == 0;
+				if (hit) {
+					*ret_err = xasprintf("%s '%s' is in use by %s '%s' (%s)", s->name,
+							     name, os->name, str(o, "name"), fd->name);
+					return -EBUSY;
+				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "config/cache.h"
 #include "config/schema.h"
 
 /* The schema of a stored object, from its uuid ("<type>-<uuid4>"), or NULL. */
@@ -18,14 +19,16 @@ int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, c
 /*
  * Checks @obj against the rest of the configuration @all (every stored
  * object, each with "_id"): unique name, references that exist in the same
- * tenant (rewritten to names), and the rules of its type. Returns 0, or
- * -EINVAL / -EEXIST / -EBUSY with *ret_err naming the field and the value.
+ * tenant (rewritten to names), and the rules of its type. Objects of other
+ * tenants are invisible: no message names one. Costs lookups, not a pass
+ * over every object. Returns 0, or -EINVAL / -EEXIST / -EBUSY with *ret_err
+ * naming the field and the value.
  */
-int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old, const json_t *all,
-		    char **ret_err);
+int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
+		    const struct cfg_cache *all, char **ret_err);
 
 /* Returns 0 if no object of @all refers to @obj, else -EBUSY with *ret_err. */
-int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj, const json_t *all,
-			   char **ret_err);
+int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
+			   const struct cfg_cache *all, char **ret_err);
 
 #endif

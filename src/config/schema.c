@@ -90,6 +90,15 @@ static const struct cfg_field service_fields[] = {
 static const struct cfg_schema service_schema = {"services", "a listening port", service_fields,
 						 NF(service_fields)};
 
+static const struct cfg_field perf_fields[] = {
+	{"max_concurrent_connections", CFG_UINT, 0,
+	 "client connections the service holds at once; more wait in the kernel backlog (0: no "
+	 "limit)",
+	 0, 10000000, NULL, NULL, NULL, "0"},
+};
+static const struct cfg_schema perf_schema = {"performance_limits", "limits of the service",
+					      perf_fields, NF(perf_fields)};
+
 static const struct cfg_field vs_fields[] = {
 	{"vip", CFG_OBJLIST, CFG_F_NONEMPTY, "virtual IPs", 0, 16, NULL, NULL, &vip_schema, "[]"},
 	{"services", CFG_OBJLIST, CFG_F_NONEMPTY, "listening ports", 0, 64, NULL, NULL,
@@ -101,6 +110,8 @@ static const struct cfg_field vs_fields[] = {
 	 "trafficcloneprofile"},
 	{"enabled", CFG_BOOL, 0, "virtual service accepts connections", 0, 0, NULL, NULL, NULL,
 	 "true"},
+	{"performance_limits", CFG_OBJECT, 0, "limits of the service", 0, 0, NULL, NULL,
+	 &perf_schema},
 };
 
 static const struct cfg_schema tcp_schema = {"trafficcloneprofile",
@@ -389,6 +400,15 @@ static int check_field(const struct cfg_field *f, const char *path, json_t *v, c
 	json_t *e;
 	int r;
 
+	if (f->kind == CFG_OBJECT) {
+		if (!json_is_object(v)) {
+			char *shown = json_short(v);
+			*ret_err = xasprintf("%s: expected an object, got %s", path, shown);
+			free(shown);
+			return -EINVAL;
+		}
+		return cfg_check_object(f->sub, v, false, path, ret_err);
+	}
 	if (f->kind == CFG_OBJLIST || cfg_kind_is_scalar_list(f->kind)) {
 		if (!json_is_array(v)) {
 			char *shown = json_short(v);
@@ -556,6 +576,9 @@ int cfg_value_parse(const struct cfg_field *f, const char *text, json_t **ret, c
 	}
 	case CFG_OBJLIST:
 		*ret_err = xasprintf("%s: is a list of objects; enter it on its own", f->name);
+		return -EINVAL;
+	case CFG_OBJECT:
+		*ret_err = xasprintf("%s: is an object; enter it on its own", f->name);
 		return -EINVAL;
 	default:
 		v = json_string(text);

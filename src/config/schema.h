@@ -1,4 +1,4 @@
-/* schema.h: the object model of DESIGN.md section 3 as data, shared by the store, the API and the shell. */
+/* schema.h: the object model of docs/architecture.md section 3 as data, shared by the store, the API and the shell. */
 #ifndef CLONELB_CONFIG_SCHEMA_H
 #define CLONELB_CONFIG_SCHEMA_H
 
@@ -20,6 +20,7 @@ enum cfg_kind {
 	CFG_REFLIST,  /* list of such references */
 	CFG_PEM,      /* PEM text */
 	CFG_OBJLIST,  /* list of sub-objects described by sub, at most max of them */
+	CFG_OBJECT,   /* one sub-object described by sub ("performance_limits") */
 };
 
 /* Field flags. */
@@ -38,7 +39,7 @@ struct cfg_field {
 	long long min, max;          /* CFG_UINT range; CFG_OBJLIST: max elements (0: no limit) */
 	const char *const *enums;    /* CFG_ENUM, CFG_ENUMLIST: NULL-terminated */
 	const char *ref_type;        /* CFG_REF, CFG_REFLIST */
-	const struct cfg_schema *sub; /* CFG_OBJLIST */
+	const struct cfg_schema *sub; /* CFG_OBJLIST, CFG_OBJECT */
 	const char *dflt;            /* default as JSON text, or NULL */
 };
 

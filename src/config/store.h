@@ -3,57 +3,91 @@
 #define CLONELB_CONFIG_STORE_H
 
 #include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct cfg_store;
 
 enum cfg_op { CFG_OP_CREATE, CFG_OP_UPDATE, CFG_OP_DELETE };
 
-/* Called after each committed change, on the thread that made it. */
-typedef void (*cfg_change_fn)(void *ctx, const char *type, enum cfg_op op, const json_t *obj);
+/*
+ * Called after each committed change, on the thread that made it, outside
+ * the store's lock: @rev is the revision the change created (revisions count
+ * commits from 1 since the store was opened). Calls of two threads may
+ * overlap; a listener that needs commit order compares revisions.
+ */
+typedef void (*cfg_change_fn)(void *ctx, const char *type, enum cfg_op op, const json_t *obj,
+			      uint64_t rev);
 
 /*
- * Opens (creating if needed) the database at @path, in WAL mode. Returns 0 and
- * *ret (release with cfg_store_close()), or a negative errno with *ret_err.
+ * Opens (creating if needed) the database at @path, in WAL mode, and loads
+ * every object. A store that fails PRAGMA integrity_check, or holds a row
+ * that does not load (no uuid, a body that is not a valid object of its
+ * type, ...), is refused: -EIO with *ret_err naming the file and the damage.
+ * Returns 0 and *ret (release with cfg_store_close()).
  */
 int cfg_store_open(const char *path, struct cfg_store **ret, char **ret_err);
 
 /* Closes the store. Accepts NULL. */
 void cfg_store_close(struct cfg_store *st);
 
-/* Sets the function told about every committed change (one at a time). */
+/* Sets the function told about every committed change. */
 void cfg_store_set_listener(struct cfg_store *st, cfg_change_fn fn, void *ctx);
+
+/* What a collection GET asks for: NULL name for every object; at most
+ * @limit objects (0: no limit) after skipping @offset. */
+struct cfg_filter {
+	const char *name;
+	size_t offset, limit;
+};
 
 /*
  * The operations of the REST API. @type is a top-level type name, @key a name
- * or uuid; @tenant scopes name lookups (NULL: "admin"). Results are new
- * references without secret fields. Each returns 0, or a negative errno with
- * *ret_err (caller frees) naming the field and the value:
+ * or uuid. @tenant (NULL: "admin") scopes every lookup, by name and by uuid:
+ * an object of another tenant is "not found", and no message names it.
+ * "*" means every tenant and is for reads (cfg_list, cfg_get) only.
+ * Results are new references without secret fields. Each returns 0, or a
+ * negative errno with *ret_err (caller frees) naming the field and the value:
  *   -EINVAL bad input (400), -ENOENT no such object (404),
- *   -EEXIST duplicate name / -EBUSY in use (409), -EIO store failure (500).
+ *   -EEXIST duplicate name / -EBUSY in use / -ESTALE If-Match failed (409),
+ *   -EIO store failure (500).
  * A failed call changes nothing.
  */
 int cfg_list(struct cfg_store *st, const char *type, const char *tenant, json_t **ret,
 	     char **ret_err);
+/* cfg_list() with @f applied; *ret_count is the number of matches before paging. */
+int cfg_list_filtered(struct cfg_store *st, const char *type, const char *tenant,
+		      const struct cfg_filter *f, json_t **ret, size_t *ret_count, char **ret_err);
 int cfg_get(struct cfg_store *st, const char *type, const char *key, const char *tenant,
 	    json_t **ret, char **ret_err);
-int cfg_create(struct cfg_store *st, const char *type, const json_t *body, json_t **ret,
-	       char **ret_err);
-/* PUT: @body replaces the object (absent fields take defaults). */
+/* POST: the object is created in @tenant; a tenant_ref of @body must name it. */
+int cfg_create(struct cfg_store *st, const char *type, const char *tenant, const json_t *body,
+	       json_t **ret, char **ret_err);
+/*
+ * PUT: @body replaces the object (absent fields take defaults). PATCH: fields
+ * of @body replace those of the object; null clears one. Both read, merge,
+ * check and write in one transaction. @if_match (NULL: none) is the
+ * _last_modified the client saw (quotes allowed, "*" matches any): when the
+ * object changed since, -ESTALE and nothing is written.
+ */
 int cfg_replace(struct cfg_store *st, const char *type, const char *key, const char *tenant,
-		const json_t *body, json_t **ret, char **ret_err);
-/* PATCH: fields of @body replace those of the object; null clears one. */
+		const char *if_match, const json_t *body, json_t **ret, char **ret_err);
 int cfg_patch(struct cfg_store *st, const char *type, const char *key, const char *tenant,
-	      const json_t *body, json_t **ret, char **ret_err);
+	      const char *if_match, const json_t *body, json_t **ret, char **ret_err);
 int cfg_delete(struct cfg_store *st, const char *type, const char *key, const char *tenant,
 	       char **ret_err);
 
 /*
  * The whole configuration for the data plane and the clone engine:
- * {"<type>": [object, ...], ...} for every type, objects complete (secrets
- * included), references by name, each with an integer "_id" that is unique
- * and stable for the object's life. New reference; never NULL.
+ * {"<type>": [object, ...], ...} for every type, each list in "_id" order,
+ * objects complete (secrets included), references by name, each with an
+ * integer "_id" that is unique and stable for the object's life. Read-only:
+ * the objects are shared with the store (an object never changes once in a
+ * snapshot; a change replaces it), so an unchanged object is the same
+ * json_t in consecutive snapshots. *ret_rev (may be NULL) is the revision
+ * the snapshot shows. New reference; never NULL.
  */
-json_t *cfg_snapshot(struct cfg_store *st);
+json_t *cfg_snapshot(struct cfg_store *st, uint64_t *ret_rev);
 
 /* Returns the first object of @snap of @type named @name in @tenant, or NULL (borrowed). */
 const json_t *cfg_snap_find(const json_t *snap, const char *type, const char *tenant,

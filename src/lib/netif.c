@@ -1,12 +1,16 @@
-/* netif.c: interface lookups by subnet or name through getifaddrs(). */
+/* netif.c: interface lookups by subnet or name through getifaddrs(); one daemon per network namespace. */
 #include "lib/netif.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "lib/util.h"
 
@@ -85,4 +89,168 @@ char *netif_describe(void)
 	}
 	freeifaddrs(ifa);
 	return xstrdup(*buf ? buf : "none");
+}
+
+int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE])
+{
+	struct ifaddrs *ifa, *i;
+	int r = 0;
+
+	if (getifaddrs(&ifa) == -1)
+		return -errno;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		if (((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr != addr_be)
+			continue;
+		if (ret_ifname)
+			snprintf(ret_ifname, IF_NAMESIZE, "%s", i->ifa_name);
+		r = 1;
+		break;
+	}
+	freeifaddrs(ifa);
+	return r;
+}
+
+int netif_subnet_on(const char *ifname, uint32_t addr_be, uint32_t *ret_net_be, int *ret_mask,
+		    uint32_t *ret_if_addr_be)
+{
+	struct ifaddrs *ifa, *i;
+	int r = -ENOENT;
+
+	if (getifaddrs(&ifa) == -1)
+		return -errno;
+	for (i = ifa; i; i = i->ifa_next) {
+		uint32_t a, m;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask ||
+		    strcmp(i->ifa_name, ifname) != 0)
+			continue;
+		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+		m = ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr;
+		if ((a & m) != (addr_be & m))
+			continue;
+		if (ret_net_be)
+			*ret_net_be = a & m;
+		*ret_mask = __builtin_popcount(m);
+		if (ret_if_addr_be)
+			*ret_if_addr_be = a;
+		r = 0;
+		break;
+	}
+	freeifaddrs(ifa);
+	return r;
+}
+
+const char *netif_host_part_problem(uint32_t addr_be, int mask)
+{
+	uint32_t host = ntohl(addr_be) & (mask >= 32 ? 0 : ~0u >> mask);
+
+	/* A /31 has no network or broadcast address (RFC 3021), a /32 one host. */
+	if (mask >= 31)
+		return NULL;
+	if (host == 0)
+		return "network";
+	if (host == (~0u >> mask))
+		return "broadcast";
+	return NULL;
+}
+
+/* "pid N (argv...)" of @pid, from /proc, for a message. Caller frees. */
+static char *describe_pid(pid_t pid)
+{
+	char path[64], buf[1024];
+	size_t n = 0, k;
+	FILE *f;
+
+	if (pid <= 0)
+		return xstrdup("pid unknown");
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "re");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	if (!n)
+		return xasprintf("pid %d", (int)pid);
+	buf[n] = '\0';
+	for (k = 0; k + 1 < n; k++)
+		if (!buf[k])
+			buf[k] = ' ';
+	return xasprintf("pid %d: %s", (int)pid, buf);
+}
+
+/* Fills @sa and *ret_len with the abstract address @name. -ENAMETOOLONG if it does not fit. */
+static int abstract_addr(const char *name, struct sockaddr_un *sa, socklen_t *ret_len)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(name) + 1 > sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	/* Abstract: sun_path[0] is NUL. */
+	memcpy(sa->sun_path + 1, name, strlen(name));
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	return 0;
+}
+
+int netif_netns_owner(const char *name, pid_t *ret_pid)
+{
+	struct sockaddr_un sa;
+	struct ucred cred = {0};
+	socklen_t len, clen = sizeof(cred);
+	int fd, r;
+
+	r = abstract_addr(name, &sa, &len);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, len) == 0) {
+		r = 1;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+			*ret_pid = cred.pid;
+		else
+			*ret_pid = 0;
+	} else {
+		/* A full backlog still means somebody holds the name. */
+		r = errno == EAGAIN ? 1 : 0;
+		if (r)
+			*ret_pid = 0;
+	}
+	close(fd);
+	return r;
+}
+
+int netif_claim_netns(const char *name, char **ret_owner)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	pid_t pid = 0;
+	int fd, r;
+
+	r = abstract_addr(name, &sa, &len);
+	if (r < 0)
+		return r;
+	/* The name lives in this network namespace only and goes away with
+	 * the last descriptor, so a crashed owner never leaves a stale claim. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, len) == 0) {
+		/* Listening lets a refused newcomer learn who we are (SO_PEERCRED). */
+		if (listen(fd, 64) == 0)
+			return fd;
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = -errno;
+	close(fd);
+	if (r != -EADDRINUSE)
+		return r;
+	if (netif_netns_owner(name, &pid) <= 0)
+		pid = 0;
+	*ret_owner = describe_pid(pid);
+	return -EADDRINUSE;
 }

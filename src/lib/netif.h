@@ -4,6 +4,7 @@
 
 #include <net/if.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Finds the up-or-down interface of this network namespace that has an IPv4
@@ -25,5 +26,45 @@ int netif_exists(const char *name);
 /* Comma-separated "name a.b.c.d/len" list of this host's IPv4 interfaces, for
  * error messages. Caller frees. */
 char *netif_describe(void);
+
+/*
+ * Whether @addr_be is an IPv4 address of an interface of this network
+ * namespace: 1 (and its name in @ret_ifname if not NULL), 0, or -errno.
+ */
+int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE]);
+
+/*
+ * Finds the IPv4 subnet of interface @ifname that contains @addr_be. Returns
+ * 0 with *ret_mask and, where not NULL, *ret_net_be and the interface's own
+ * address on it in *ret_if_addr_be; -ENOENT when none does, or -errno.
+ */
+int netif_subnet_on(const char *ifname, uint32_t addr_be, uint32_t *ret_net_be, int *ret_mask,
+		    uint32_t *ret_if_addr_be);
+
+/*
+ * "network" or "broadcast" when @addr_be is that address of its /@mask subnet
+ * (never for /31 and /32), else NULL.
+ */
+const char *netif_host_part_problem(uint32_t addr_be, int mask);
+
+/* The claim by which one clonelbd owns its network namespace's tc filters,
+ * maps and routes. */
+#define NETIF_NETNS_CLAIM "clonelb/clonelbd"
+
+/*
+ * Claims this network namespace for the caller under the abstract Unix socket
+ * name @name (abstract names are per network namespace and vanish with the
+ * process). Returns the descriptor to keep open for as long as the claim
+ * holds (close-on-exec), or -EADDRINUSE with *ret_owner (caller frees) naming
+ * the live owner ("pid N: its command line"), or another -errno.
+ */
+int netif_claim_netns(const char *name, char **ret_owner);
+
+/*
+ * Whether somebody holds the claim @name of netif_claim_netns() in this
+ * network namespace: 1 with its pid in *ret_pid (0 if it cannot be learnt),
+ * 0 if nobody does, or -errno.
+ */
+int netif_netns_owner(const char *name, pid_t *ret_pid);
 
 #endif

@@ -43,48 +43,14 @@ struct px_gen *px_gen_get(struct px *px)
 	return g;
 }
 
-/* 10,000 clients need 20,000 sockets and more: raise the soft limit to the
- * hard one, and the hard one too when privileged. */
-static void raise_nofile(void)
+/* Same as px_log(), at most one line a second per format string (per call site). */
+void px_log_rl(const char *fmt, ...)
 {
-	struct rlimit rl;
+	va_list ap;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
-	if (rl.rlim_max < PX_NOFILE_WANT) {
-		struct rlimit want = {PX_NOFILE_WANT, PX_NOFILE_WANT};
-		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-			return;
-	}
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			px_log("cannot raise the open files limit: %s", strerror(errno));
-	}
-	/* Each client connection costs two descriptors (client and server). */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * 10000 + 256)
-		log_warn("proxy",
-			 "open files limit is %llu and cannot be raised (hard limit): at most about "
-			 "%llu concurrent client connections",
-			 (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur - 64) / 2);
-}
-
-/* Back-end source ports come from the kernel's ephemeral range, read once. */
-static void port_range(struct px *px)
-{
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-	unsigned lo = 0, hi = 0;
-
-	if (f && fscanf(f, "%u %u", &lo, &hi) == 2 && lo >= 1024 && hi <= 65535 &&
-	    hi >= lo + 64 * px->nworkers) {
-		px->port_lo = lo;
-		px->port_hi = hi;
-	} else {
-		px->port_lo = 32768;
-		px->port_hi = 60999;
-	}
-	if (f)
-		fclose(f);
+	va_start(ap, fmt);
+	log_vmsg_rl(LOG_INFO, "proxy", fmt, fmt, ap);
+	va_end(ap);
 }
 
 static uint64_t env_ms(const char *name, uint64_t dflt)
@@ -119,7 +85,6 @@ static void px_free(struct px *px)
 			close(px->w[i].ep);
 		if (px->w[i].evfd != -1)
 			close(px->w[i].evfd);
-		free(px->w[i].port_used);
 	}
 	if (px->hep != -1)
 		close(px->hep);
@@ -127,6 +92,7 @@ static void px_free(struct px *px)
 		close(px->hevfd);
 	px_gen_unref(px->gen);
 	pthread_mutex_destroy(&px->lock);
+	pthread_mutex_destroy(&px->apply_lock);
 	free(px->w);
 	free(px);
 }
@@ -147,17 +113,17 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 	}
 	/* Peers that vanish must not kill the daemon: writes get EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
 
 	px = xcalloc(1, sizeof(*px));
+	px_budget_init(px);
 	pthread_mutex_init(&px->lock, NULL);
+	pthread_mutex_init(&px->apply_lock, NULL);
 	px->nworkers = workers;
 	px->hep = px->hevfd = -1;
 	if (hook && hook->on_connect) {
 		px->hook = *hook;
 		px->has_hook = true;
 	}
-	port_range(px);
 	px->tmo.idle_ms = env_ms("CLONELB_IDLE_TIMEOUT_MS", PX_IDLE_TIMEOUT_MS);
 	px->tmo.connect_ms = env_ms("CLONELB_CONNECT_TIMEOUT_MS", PX_CONNECT_TIMEOUT_MS);
 	px->tmo.handshake_ms = PX_HANDSHAKE_TIMEOUT_MS;
@@ -170,7 +136,6 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 		w->wake.kind = PX_EV_WAKE;
 		w->px = px;
 		w->idx = i;
-		w->port_used = xcalloc(65536 / 8, 1);
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (w->ep == -1 || w->evfd == -1) {
@@ -214,21 +179,25 @@ fail:
 void px_apply(struct px *px, const json_t *snap)
 {
 	struct px_gen *old, *g;
+	unsigned seq;
 
 	if (!px || !snap)
 		return;
-	old = px_gen_get(px);
+	/* Two appliers could otherwise both build from the same old generation
+	 * and publish out of order. The build runs outside px->lock, which the
+	 * workers take to pick up a generation. */
+	pthread_mutex_lock(&px->apply_lock);
 	pthread_mutex_lock(&px->lock);
-	px->seq++;
+	seq = ++px->seq;
 	pthread_mutex_unlock(&px->lock);
-	/* Built outside the lock: only px_apply() publishes, and it is called
-	 * from one thread at a time (the store's change listener). */
-	g = px_gen_build(snap, old, px->seq);
+	old = px_gen_get(px);
+	g = px_gen_build(snap, old, seq);
 	px_gen_unref(old);
 	pthread_mutex_lock(&px->lock);
 	old = px->gen;
 	px->gen = g;
 	pthread_mutex_unlock(&px->lock);
+	pthread_mutex_unlock(&px->apply_lock);
 	px_gen_unref(old);
 	for (unsigned i = 0; i < px->nworkers; i++)
 		wake(px->w[i].evfd);
@@ -241,8 +210,12 @@ json_t *px_runtime(struct px *px, const char *vs_uuid)
 	json_t *r = NULL;
 
 	for (unsigned i = 0; g && i < g->nvs && !r; i++)
-		if (vs_uuid && strcmp(g->vs[i]->uuid, vs_uuid) == 0)
+		if (vs_uuid && strcmp(g->vs[i]->uuid, vs_uuid) == 0) {
 			r = px_vs_runtime(g->vs[i]);
+			json_object_set_new(r, "connections_guaranteed",
+					    json_integer(px_budget_guaranteed(
+						    px, px_budget_services(g))));
+		}
 	px_gen_unref(g);
 	return r;
 }
@@ -259,6 +232,14 @@ static void label(FILE *out, const char *s)
 		}
 		fputc(*s, out);
 	}
+}
+
+/* The tenant label of a sample: names are unique only within a tenant, so
+ * without it two tenants' "web" would be one series twice. */
+static const char *tenant_of(const json_t *src)
+{
+	const char *t = json_string_value(json_object_get(src, "tenant_ref"));
+	return t ? t : "admin";
 }
 
 static long member_up(const struct px_server *s)
@@ -281,7 +262,9 @@ static void member_metric(FILE *out, struct px_gen *g, const char *name, const c
 			struct px_server *s = g->pool[i]->srv[k];
 			char ip[INET_ADDRSTRLEN];
 			inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
-			fprintf(out, "%s{pool=\"", name);
+			fprintf(out, "%s{tenant=\"", name);
+			label(out, tenant_of(g->pool[i]->src));
+			fputs("\",pool=\"", out);
 			label(out, g->pool[i]->name);
 			fprintf(out, "\",server=\"%s:%u\"} %ld\n", ip, ntohs(s->addr.sin_port), value(s));
 		}
@@ -304,21 +287,30 @@ void px_metrics(struct px *px, FILE *out)
 		{"clonelb_vs_connections_failed_total",
 		 "Client connections closed because no server could be connected to",
 		 offsetof(struct px_vs_stats, failed)},
+		{"clonelb_vs_connections_waiting",
+		 "Connections left in the kernel backlog while the service is at its limit",
+		 offsetof(struct px_vs_stats, waiting)},
+		{"clonelb_vs_connections_limited_total",
+		 "Times accepting stopped at max_concurrent_connections or the service's share",
+		 offsetof(struct px_vs_stats, limited)},
 	};
 
 	if (!g)
 		return;
 	for (size_t m = 0; m < sizeof(vsm) / sizeof(vsm[0]); m++) {
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", vsm[m].name, vsm[m].help, vsm[m].name,
-			m == 0 ? "gauge" : "counter");
+			strstr(vsm[m].name, "_total") ? "counter" : "gauge");
 		for (unsigned i = 0; i < g->nvs; i++) {
 			const atomic_long *v =
 				(const atomic_long *)((const char *)g->vs[i]->st + vsm[m].off);
-			fprintf(out, "%s{virtualservice=\"", vsm[m].name);
+			fprintf(out, "%s{tenant=\"", vsm[m].name);
+			label(out, tenant_of(g->vs[i]->src));
+			fputs("\",virtualservice=\"", out);
 			label(out, g->vs[i]->name);
 			fprintf(out, "\"} %ld\n", atomic_load(v));
 		}
 	}
+	px_budget_metrics(px, g, out);
 	member_metric(out, g, "clonelb_pool_member_up", "1 when the member is enabled and healthy",
 		      member_up);
 	member_metric(out, g, "clonelb_pool_member_connections_current",

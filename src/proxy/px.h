@@ -13,7 +13,7 @@ struct px_conn_info {
 	int64_t vs_id;            /* "_id" of the virtual service in the config snapshot */
 	const char *vs_uuid;      /* its uuid */
 	struct sockaddr_in client; /* the client's address, as the SE accepted it */
-	struct sockaddr_in local;  /* the SE's back-end address after bind() (port known) */
+	struct sockaddr_in local;  /* the SE's back-end address; port 0: connect() picks it */
 	struct sockaddr_in server; /* the pool server's address */
 	int fd;                    /* the back-end socket */
 };
@@ -21,14 +21,17 @@ struct px_conn_info {
 /*
  * The bind-then-connect seam (docs/dataplane.md). Each back-end connection of
  * a virtual service is opened in three steps: socket() and bind() to the SE's
- * own address with port 0, so the source port is known (getsockname()); then
- * on_connect(); then a non-blocking connect(). So whatever on_connect()
- * registers (keyed by local and server) sees the very first SYN. on_close()
- * runs after the back-end socket is closed, with the same information. A
- * connect that fails before the next server is tried is its own
- * on_connect()/on_close() pair. Both run on the worker thread that owns the
- * connection, must not block and cannot fail the connection; @ci is valid
- * during the call only. Health-check connections do not pass through here.
+ * own address with IP_BIND_ADDRESS_NO_PORT, so the kernel picks the source
+ * port in connect(); then on_connect() with the socket (ci->fd), which is not
+ * connected yet, so whatever it registers on the socket itself (socket
+ * storage) sees the very first SYN; then a non-blocking connect().
+ * on_close() runs just before the back-end socket is closed, with the same
+ * information: the socket still holds its 4-tuple (getsockname(ci->fd) gives
+ * the port once connect() was called). A connect that fails before the next
+ * server is tried is its own on_connect()/on_close() pair. Both run on the
+ * worker thread that owns the connection, must not block and cannot fail the
+ * connection; @ci is valid during the call only. Health-check connections do
+ * not pass through here.
  */
 struct px_conn_hook {
 	void (*on_connect)(void *ctx, const struct px_conn_info *ci);

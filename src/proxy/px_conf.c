@@ -1,6 +1,7 @@
 /* px_conf.c: turns a configuration snapshot into an immutable generation of services, pools and servers; load-balancing picks. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -70,7 +71,7 @@ void px_server_unref(struct px_server *s)
 		return;
 	for (unsigned i = 0; i < s->nhs; i++)
 		if (s->hs[i].fd != -1)
-			close(s->hs[i].fd);
+			px_health_fd_close(s->hs[i].fd);
 	free(s->hs);
 	free(s);
 }
@@ -134,6 +135,7 @@ void px_gen_unref(struct px_gen *g)
 		px_pool_unref(g->pool[i]);
 	free(g->vs);
 	free(g->pool);
+	json_decref(g->snap);
 	free(g);
 }
 
@@ -197,12 +199,45 @@ static void hm_parse(const json_t *hm, struct px_hmon *m)
 		m->codes = (1u << 2) | (1u << 3);
 }
 
+/* Pools are built in snapshot order, which is "_id" order: a binary search
+ * finds one, so a change costs no scan of every pool per pool. The scan
+ * stays for lists in any other order. */
 static struct px_pool *find_pool_id(struct px_pool *const *pools, unsigned n, int64_t id)
 {
+	unsigned lo = 0, hi = n;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		if (pools[mid]->id == id)
+			return pools[mid];
+		if (pools[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	for (unsigned i = 0; i < n; i++)
 		if (pools[i]->id == id)
 			return pools[i];
 	return NULL;
+}
+
+/* Whether @prev was built from @pj itself (the store shares unchanged
+ * objects between snapshots) and from the same monitor objects. */
+static bool pool_unchanged(const struct px_pool *prev, const json_t *snap, const json_t *pj,
+			   const char *tenant)
+{
+	const json_t *mons = json_object_get(prev->conf, "monitors"), *r;
+	size_t i, n = 0;
+
+	if (json_object_get(prev->conf, "pool") != pj)
+		return false;
+	json_array_foreach(json_object_get(pj, "health_monitor_refs"), i, r)
+	{
+		const json_t *hm = snap_find(snap, "healthmonitor", tenant, json_string_value(r));
+		if (hm && json_array_get(mons, n++) != hm)
+			return false;
+	}
+	return n == json_array_size(mons);
 }
 
 static struct px_server *old_server(const struct px_pool *old, const struct sockaddr_in *a)
@@ -225,6 +260,11 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 	const char *lb = json_string_value(json_object_get(pj, "lb_algorithm"));
 	size_t i;
 
+	if (prev && pool_unchanged(prev, snap, pj, tenant)) {
+		json_decref(mons);
+		atomic_fetch_add(&prev->refs, 1);
+		return prev;
+	}
 	json_array_foreach(refs, i, r)
 	{
 		const json_t *hm = snap_find(snap, "healthmonitor", tenant, json_string_value(r));
@@ -243,6 +283,7 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 	p->name = xstrdup(json_string_value(json_object_get(pj, "name")) ?: "?");
 	p->lb = lb && strcmp(lb, "LB_ALGORITHM_LEAST_CONNECTIONS") == 0 ? PX_LB_LC : PX_LB_RR;
 	p->conf = conf;
+	p->src = pj;
 	p->nmon = (unsigned)json_array_size(mons);
 	p->mon = xcalloc(p->nmon + 1, sizeof(*p->mon));
 	json_array_foreach(mons, i, r) hm_parse(r, &p->mon[i]);
@@ -293,8 +334,20 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 	return p;
 }
 
+/* Like find_pool_id(), for the services of @g. */
 static struct px_vs *find_vs_id(const struct px_gen *g, int64_t id)
 {
+	unsigned lo = 0, hi = g ? g->nvs : 0;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		if (g->vs[mid]->id == id)
+			return g->vs[mid];
+		if (g->vs[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	for (unsigned i = 0; g && i < g->nvs; i++)
 		if (g->vs[i]->id == id)
 			return g->vs[i];
@@ -305,17 +358,26 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 			      const struct px_gen *old)
 {
 	const char *tenant = json_string_value(json_object_get(vj, "tenant_ref"));
+	const char *pref = json_string_value(json_object_get(vj, "pool_ref"));
 	int64_t id = json_integer_value(json_object_get(vj, "_id"));
-	const json_t *pj = snap_find(snap, "pool", tenant,
-				     json_string_value(json_object_get(vj, "pool_ref")));
-	struct px_pool *pool = NULL;
 	struct px_vs *prev = find_vs_id(old, id), *vs;
+	struct px_pool *pool = prev && prev->pool ? find_pool_id(g->pool, g->npool, prev->pool->id)
+						  : NULL;
 	json_t *certs = json_array(), *conf;
-	const json_t *x, *e;
+	const json_t *pj, *x, *e;
 	size_t i;
 
-	if (pj)
-		pool = find_pool_id(g->pool, g->npool, json_integer_value(json_object_get(pj, "_id")));
+	/* The pool of the last generation, when it still has the referenced
+	 * name, saves a search of every pool by name. */
+	pj = pool ? json_object_get(pool->conf, "pool") : NULL;
+	if (!pj || !pref || !tenant || strcmp(pref, pool->name) ||
+	    strcmp(tenant, json_string_value(json_object_get(pj, "tenant_ref")) ?: "")) {
+		pool = NULL;
+		pj = snap_find(snap, "pool", tenant, pref);
+		if (pj)
+			pool = find_pool_id(g->pool, g->npool,
+					    json_integer_value(json_object_get(pj, "_id")));
+	}
 	json_array_foreach(json_object_get(vj, "ssl_key_and_certificate_refs"), i, x)
 	{
 		const json_t *c =
@@ -335,7 +397,10 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 	vs->uuid = xstrdup(json_string_value(json_object_get(vj, "uuid")) ?: "");
 	vs->name = xstrdup(json_string_value(json_object_get(vj, "name")) ?: "?");
 	vs->enabled = !json_is_false(json_object_get(vj, "enabled"));
+	vs->max_conns = (long)json_integer_value(json_object_get(
+		json_object_get(vj, "performance_limits"), "max_concurrent_connections"));
 	vs->conf = conf;
+	vs->src = vj;
 	if (pool) {
 		atomic_fetch_add(&pool->refs, 1);
 		vs->pool = pool;
@@ -409,19 +474,100 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
  * live connections carry on. Never fails: what cannot be used is logged and
  * left out. Returns a new reference.
  */
+/* The "_id"s of the objects that differ between the id-ordered lists @a and
+ * @b (changed, added or removed), found by pointer: only those are looked
+ * into. *ret_n is their number; caller frees. */
+static int64_t *changed_ids(const json_t *a, const json_t *b, size_t *ret_n)
+{
+	size_t i = 0, j = 0, na = json_array_size(a), nb = json_array_size(b), n = 0;
+	int64_t *ids = xcalloc(na + nb + 1, sizeof(*ids));
+
+	while (i < na || j < nb) {
+		const json_t *x = json_array_get(a, i), *y = json_array_get(b, j);
+		int64_t ix = x ? json_integer_value(json_object_get(x, "_id")) : INT64_MAX;
+		int64_t iy = y ? json_integer_value(json_object_get(y, "_id")) : INT64_MAX;
+
+		if (x && x == y) {
+			i++, j++;
+			continue;
+		}
+		ids[n++] = ix < iy ? ix : iy;
+		i += ix <= iy;
+		j += iy <= ix;
+	}
+	*ret_n = n;
+	return ids;
+}
+
+/* Whether pool @p uses a monitor of @ids. */
+static bool uses_monitor(const struct px_pool *p, const int64_t *ids, size_t n)
+{
+	for (unsigned k = 0; k < p->nmon; k++)
+		for (size_t c = 0; c < n; c++)
+			if (p->mon[k].id == ids[c])
+				return true;
+	return false;
+}
+
 struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsigned seq)
 {
 	const json_t *pools = json_object_get(snap, "pool");
 	const json_t *vss = json_object_get(snap, "virtualservice"), *o;
 	struct px_gen *g = xcalloc(1, sizeof(*g));
+	/* The store shares unchanged objects, and unchanged lists, between
+	 * snapshots: an object that is the very one the old generation was
+	 * built from, with none of the monitors it uses changed (or, for a
+	 * service, no certificate changed), is reused without being looked into. */
+	bool known = old && old->snap;
+	size_t nhm = 0;
+	int64_t *hm_changed = known ? changed_ids(json_object_get(old->snap, "healthmonitor"),
+						  json_object_get(snap, "healthmonitor"), &nhm)
+				    : NULL;
+	bool same_certs = old && old->snap &&
+			  json_object_get(old->snap, "sslkeyandcertificate") ==
+				  json_object_get(snap, "sslkeyandcertificate");
+	unsigned j = 0;
 	size_t i;
 
 	atomic_init(&g->refs, 1);
 	g->seq = seq;
+	g->snap = json_incref((json_t *)snap);
 	g->pool = xcalloc(json_array_size(pools) + 1, sizeof(*g->pool));
-	json_array_foreach(pools, i, o) g->pool[g->npool++] = pool_build(snap, o, old);
+	json_array_foreach(pools, i, o)
+	{
+		/* Both lists are in _id order: j follows i through the old one. */
+		struct px_pool *p = old && j < old->npool ? old->pool[j] : NULL;
+
+		if (p && known && p->src == o && !uses_monitor(p, hm_changed, nhm)) {
+			atomic_fetch_add(&p->refs, 1);
+		} else {
+			p = pool_build(snap, o, old);
+			while (old && j < old->npool && old->pool[j]->id < p->id)
+				j++;
+		}
+		if (old && j < old->npool && old->pool[j]->id == p->id)
+			j++;
+		g->pool[g->npool++] = p;
+	}
 	g->vs = xcalloc(json_array_size(vss) + 1, sizeof(*g->vs));
-	json_array_foreach(vss, i, o) g->vs[g->nvs++] = vs_build(snap, o, g, old);
+	j = 0;
+	json_array_foreach(vss, i, o)
+	{
+		struct px_vs *v = old && j < old->nvs ? old->vs[j] : NULL;
+
+		if (v && same_certs && v->src == o &&
+		    (!v->pool || find_pool_id(g->pool, g->npool, v->pool->id) == v->pool)) {
+			atomic_fetch_add(&v->refs, 1);
+		} else {
+			v = vs_build(snap, o, g, old);
+			while (old && j < old->nvs && old->vs[j]->id < v->id)
+				j++;
+		}
+		if (old && j < old->nvs && old->vs[j]->id == v->id)
+			j++;
+		g->vs[g->nvs++] = v;
+	}
+	free(hm_changed);
 	return g;
 }
 
@@ -431,35 +577,63 @@ static bool usable(struct px_server *s)
 	       atomic_load_explicit(&s->up, memory_order_relaxed);
 }
 
+static bool candidate(struct px_server *s, struct px_server *const *tried, unsigned ntried)
+{
+	if (!usable(s))
+		return false;
+	for (unsigned k = 0; k < ntried; k++)
+		if (tried[k] == s)
+			return false;
+	return true;
+}
+
 /*
  * Picks a server of @p for a new connection: round robin or least
  * connections over enabled, healthy members, skipping the @ntried servers
- * in @tried. Lock-free. Returns a borrowed server, or NULL when none is usable.
+ * in @tried. The cursor counts turns among the candidates only, so a member
+ * that is down or disabled hands its share evenly to the others instead of
+ * passing its turn to the member after it. Lock-free. Returns a borrowed
+ * server, or NULL when none is usable.
  */
 struct px_server *px_pool_pick(struct px_pool *p, struct px_server *const *tried, unsigned ntried)
 {
 	struct px_server *best = NULL;
 	long best_cur = 0;
-	unsigned start;
+	unsigned n = 0, turn, c = 0, best_rank = 0;
 
 	if (!p || !p->nsrv)
 		return NULL;
-	start = atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed);
+	for (unsigned i = 0; i < p->nsrv; i++)
+		n += candidate(p->srv[i], tried, ntried);
+	if (!n)
+		return NULL;
+	turn = atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed) % n;
 	for (unsigned i = 0; i < p->nsrv; i++) {
-		struct px_server *s = p->srv[(start + i) % p->nsrv];
-		bool skip = !usable(s);
-		for (unsigned k = 0; k < ntried && !skip; k++)
-			skip = tried[k] == s;
-		if (skip)
+		struct px_server *s = p->srv[i];
+		unsigned rank;
+		long cur;
+
+		if (!candidate(s, tried, ntried))
 			continue;
-		if (p->lb == PX_LB_RR)
-			return s;
-		long cur = atomic_load_explicit(&s->cur, memory_order_relaxed);
-		if (!best || cur < best_cur) {
+		/* Candidate c's place in this turn's order: 0 for the one whose turn it is. */
+		rank = (c++ + n - turn) % n;
+		if (p->lb == PX_LB_RR) {
+			if (rank == 0)
+				return s;
+			continue;
+		}
+		cur = atomic_load_explicit(&s->cur, memory_order_relaxed);
+		if (!best || cur < best_cur || (cur == best_cur && rank < best_rank)) {
 			best = s;
 			best_cur = cur;
+			best_rank = rank;
 		}
 	}
+	/* A member changed state between the two passes: take any candidate. */
+	if (!best)
+		for (unsigned i = 0; i < p->nsrv && !best; i++)
+			if (candidate(p->srv[i], tried, ntried))
+				best = p->srv[i];
 	return best;
 }
 
@@ -504,7 +678,8 @@ json_t *px_vs_runtime(const struct px_vs *vs)
 			/* Read without the health thread's cooperation: a torn
 			 * reason is impossible (static strings), a stale one harmless. */
 			const struct px_hstate *h = &s->hs[k];
-			json_t *c = json_pack("{sssb}", "health_monitor", p->mon[k].name, "up", h->up);
+			json_t *c = json_pack("{sssbsI}", "health_monitor", p->mon[k].name, "up", h->up,
+					      "checks_skipped", (json_int_t)atomic_load(&h->skipped));
 			if (!h->up && h->why)
 				json_object_set_new(c, "reason", json_string(h->why));
 			json_array_append_new(checks, c);
@@ -523,6 +698,12 @@ json_t *px_vs_runtime(const struct px_vs *vs)
 		      (json_int_t)atomic_load(&vs->st->cur), "total",
 		      (json_int_t)atomic_load(&vs->st->total));
 	json_object_set_new(r, "listen_error", lerr ? json_string(lerr) : json_null());
+	/* At the limit, connections wait in the kernel backlog (px_worker.c). */
+	json_object_set_new(r, "connections_waiting",
+			    json_integer((json_int_t)atomic_load(&vs->st->waiting)));
+	json_object_set_new(r, "connections_limited",
+			    json_integer((json_int_t)atomic_load(&vs->st->limited)));
+	json_object_set_new(r, "max_concurrent_connections", json_integer(vs->max_conns));
 	pthread_mutex_unlock(&vs->st->lock);
 	json_object_set_new(r, "ssl_error", vs->ssl_err ? json_string(vs->ssl_err) : json_null());
 	if (p)

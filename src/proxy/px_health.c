@@ -8,9 +8,48 @@
 #include <unistd.h>
 
 #include "lib/util.h"
+#include "log.h"
 #include "proxy/px_int.h"
 
 #define PX_HEALTH_TICK_MS 100
+
+/* Check sockets open now. At PX_HEALTH_FDS, checks wait for a tick: the
+ * health checks' share of the descriptor reserve is never exceeded. */
+static atomic_int inflight;
+
+/* Closes a check socket and gives its descriptor back to the reserve; from
+ * any thread (the last reference to a server may drop on a worker). */
+void px_health_fd_close(int fd)
+{
+	close(fd);
+	atomic_fetch_sub(&inflight, 1);
+}
+
+/* Errors that say the SE lacks something, not that the server is down. */
+static bool internal_error(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+	       err == EADDRNOTAVAIL;
+}
+
+/* A check that could not be run: not a verdict on the server, whose state
+ * stays; counted, logged at most once a second, and tried again soon. */
+static void check_skip(struct px *px, struct px_hstate *h, uint64_t now, int err)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	if (h->fd != -1) {
+		px_health_fd_close(h->fd);
+		h->fd = -1;
+	}
+	atomic_fetch_add(&h->skipped, 1);
+	atomic_fetch_add(&px->check_skips, 1);
+	inet_ntop(AF_INET, &h->srv->addr.sin_addr, ip, sizeof(ip));
+	px_log_rl("health check of %s:%u (monitor %s) not run: %s; the server keeps its state",
+		  ip, ntohs(h->srv->addr.sin_port), h->mon->name, strerror(err));
+	if (h->next_ms > now + 1000)
+		h->next_ms = now + 1000;
+}
 
 static void server_recompute(struct px_server *s)
 {
@@ -28,7 +67,7 @@ static void check_done(struct px_hstate *h, bool ok, const char *why)
 	char ip[INET_ADDRSTRLEN];
 
 	if (h->fd != -1) {
-		close(h->fd);
+		px_health_fd_close(h->fd);
 		h->fd = -1;
 	}
 	inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
@@ -54,28 +93,38 @@ static void check_done(struct px_hstate *h, bool ok, const char *why)
 	server_recompute(s);
 }
 
-static void check_start(int ep, struct px_hstate *h, uint64_t now)
+static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 {
 	struct epoll_event e = {.events = EPOLLOUT, .data.ptr = &h->ev};
 	int fd;
 
+	if (atomic_load(&inflight) >= PX_HEALTH_FDS)
+		return; /* next tick */
 	h->next_ms = now + h->mon->interval_ms;
 	h->deadline_ms = now + h->mon->timeout_ms;
 	h->sent = h->rlen = 0;
 	h->connected = false;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		check_done(h, false, "cannot create a socket");
+		if (internal_error(errno))
+			check_skip(px, h, now, errno);
+		else
+			check_done(h, false, "cannot create a socket");
 		return;
 	}
+	atomic_fetch_add(&inflight, 1);
 	h->fd = fd;
 	if (connect(fd, (struct sockaddr *)&h->srv->addr, sizeof(h->srv->addr)) == -1 &&
 	    errno != EINPROGRESS) {
-		check_done(h, false, errno == ECONNREFUSED ? "connection refused" : "cannot connect");
+		if (internal_error(errno))
+			check_skip(px, h, now, errno);
+		else
+			check_done(h, false,
+				   errno == ECONNREFUSED ? "connection refused" : "cannot connect");
 		return;
 	}
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) == -1)
-		check_done(h, false, "epoll_ctl failed");
+	if (epoll_ctl(px->hep, EPOLL_CTL_ADD, fd, &e) == -1)
+		check_skip(px, h, now, errno);
 }
 
 /* Parses the status line read so far. Returns 1 up, 0 down, -1 need more. */
@@ -166,7 +215,7 @@ static void switch_gen(struct px_gen *g, struct px_gen *old)
 			struct px_server *s = old->pool[i]->srv[j];
 			for (unsigned k = 0; k < s->nhs; k++)
 				if (s->hs[k].seq != g->seq && s->hs[k].fd != -1) {
-					close(s->hs[k].fd);
+					px_health_fd_close(s->hs[k].fd);
 					s->hs[k].fd = -1;
 				}
 		}
@@ -206,13 +255,14 @@ void *px_health_main(void *arg)
 				px_gen_unref(g);
 			}
 		}
+		log_rl_flush();
 		for (unsigned i = 0; gen && i < gen->npool; i++)
 			for (unsigned j = 0; j < gen->pool[i]->nsrv; j++) {
 				struct px_server *s = gen->pool[i]->srv[j];
 				for (unsigned k = 0; k < s->nhs && k < gen->pool[i]->nmon; k++) {
 					struct px_hstate *h = &s->hs[k];
 					if (h->fd == -1 && now >= h->next_ms)
-						check_start(px->hep, h, now);
+						check_start(px, h, now);
 					else if (h->fd != -1 && now >= h->deadline_ms)
 						check_done(h, false, "timeout");
 				}

@@ -33,8 +33,26 @@ struct px_timeouts {
 #define PX_BUF_SIZE (64 * 1024) /* per-worker scratch buffer for one read */
 #define PX_ACCEPT_BATCH 64      /* accepts per readiness event, for fairness */
 #define PX_BACKLOG 4096
-#define PX_NOFILE_WANT (1 << 20)
+/*
+ * The descriptor budget (docs/deployment.md). Out of RLIMIT_NOFILE, what is
+ * open when the data plane starts (store, clone engine, API sockets) plus
+ * PX_FD_RESERVE is kept back from client traffic: up to PX_FD_API for the
+ * API's connections, PX_HEALTH_FDS for health checks in flight, the rest for
+ * the clone engine and the daemon's own short-lived files. Client traffic gets
+ * what is left, two descriptors per connection (client and back-end) and one
+ * per listener; px_budget.c splits it between the virtual services.
+ */
+#define PX_FD_API 256
+#define PX_HEALTH_FDS 192
+#define PX_FD_RESERVE (PX_FD_API + PX_HEALTH_FDS + 64)
+#define PX_FD_MIN_CLIENT 32 /* client descriptors granted however low the limit is */
+#define PX_VS_GUARANTEE 64  /* connections each virtual service keeps for itself */
 #define PX_MAX_WORKERS 256
+/* Back-end source ports a worker remembers for reuse after their connection
+ * ended in TIME_WAIT on the SE, and how long each rests first (the kernel's
+ * own tcp_tw_reuse_delay). */
+#define PX_TW_PORTS 16384
+#define PX_TW_REST_MS 1000
 
 /* What an epoll registration points at; the first member of its owner. */
 enum px_ev_kind { PX_EV_WAKE, PX_EV_LISTENER, PX_EV_CLIENT, PX_EV_SERVER, PX_EV_CHECK };
@@ -68,6 +86,7 @@ struct px_hstate {
 	size_t sent, rlen;
 	char rbuf[32];
 	const char *why; /* last failure reason (static string) */
+	atomic_long skipped; /* checks not run for lack of a descriptor or port */
 };
 
 /* A pool member. Shared by workers, the health thread and successive
@@ -95,12 +114,18 @@ struct px_pool {
 	struct px_hmon *mon;
 	atomic_uint rr;
 	json_t *conf; /* pool and monitors as configured, to detect changes */
+	const json_t *src; /* the snapshot's pool object (held by conf): unchanged if the same */
 };
 
 /* Counters of a virtual service; they survive edits of the service. */
 struct px_vs_stats {
 	atomic_int refs;
+	/* cur is also the service's connection slot count: taken before accept(),
+	 * so it is exact across workers (see px_slot_put()). */
 	atomic_long cur, total, refused, failed;
+	atomic_long shared;  /* of cur, those taken from the shared part of the budget */
+	atomic_long waiting; /* connections left in the kernel backlog at the cap */
+	atomic_long limited; /* times accepting stopped at the cap or the service's share */
 	pthread_mutex_t lock; /* guards listen_err */
 	char *listen_err;
 };
@@ -115,6 +140,7 @@ struct px_vs {
 	int64_t id;
 	char *uuid, *name;
 	bool enabled;
+	long max_conns;       /* performance_limits.max_concurrent_connections, 0: none */
 	struct px_pool *pool; /* NULL: no pool_ref */
 	unsigned nvip, nsvc, nctx;
 	struct in_addr *vip;
@@ -123,6 +149,7 @@ struct px_vs {
 	char *ssl_err; /* why TLS services cannot start, or NULL */
 	struct px_vs_stats *st;
 	json_t *conf;
+	const json_t *src; /* the snapshot's service object (held by conf) */
 };
 
 /* One immutable configuration; workers and the health thread hold references. */
@@ -132,6 +159,7 @@ struct px_gen {
 	unsigned nvs, npool;
 	struct px_vs **vs;
 	struct px_pool **pool;
+	json_t *snap; /* what it was built from: lists of unchanged types are shared */
 };
 
 struct px_listener;
@@ -149,21 +177,38 @@ struct px_worker {
 	struct px_sess *sess; /* doubly linked list of live sessions */
 	struct px_sess *dead; /* closed during this epoll batch, freed after it */
 	bool gen_pending;     /* a new configuration waits for the end of the batch */
+	bool resume_pending;  /* a slot freed: paused listeners may accept again */
+	unsigned npaused;     /* listeners out of epoll (struct px_listener.paused) */
+	unsigned nvs_enabled; /* of gen: the services that each keep a part of the budget */
 	unsigned nsess, peak;
 	uint64_t now, next_tick;
 	char *buf;
-	uint8_t *port_used; /* bitmap of the source ports this worker's connections hold */
-	unsigned port_k;    /* cursor in this worker's share of the port range */
+	/* Ring of the source ports of this worker's back-end connections that
+	 * the SE closed first (their 4-tuple is in TIME_WAIT here), oldest
+	 * first, with the time each was closed (see px_sess.c). */
+	struct px_tw_port {
+		uint32_t closed_ms;
+		uint16_t port;
+	} tw[PX_TW_PORTS];
+	unsigned tw_head, tw_len;
 };
 
 struct px {
 	unsigned nworkers;
-	unsigned port_lo, port_hi; /* net.ipv4.ip_local_port_range at start */
 	struct px_timeouts tmo;
+	/* The descriptor budget, fixed at start (see PX_FD_RESERVE). */
+	long fd_limit, fd_base, fd_client; /* RLIMIT_NOFILE, open at start, for clients */
+	atomic_long fd_used;     /* client descriptors taken: 2 per connection, 1 per listener */
+	atomic_long fd_lis;      /* of fd_used, the listeners' */
+	atomic_long shared_used; /* connections taken from the shared part */
+	atomic_long budget_stops;          /* accepts deferred because fd_client was used up */
+	atomic_long accept_errors;         /* accept() failures for lack of descriptors or memory */
+	atomic_long check_skips;           /* health checks not run for lack of a descriptor */
 	struct px_conn_hook hook;
 	bool has_hook;
 	atomic_bool stopping;
 	pthread_mutex_t lock; /* guards gen and seq */
+	pthread_mutex_t apply_lock; /* one px_apply() at a time */
 	struct px_gen *gen;
 	unsigned seq;
 	struct px_worker *w;
@@ -176,6 +221,7 @@ struct px {
 
 /* px.c */
 void px_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void px_log_rl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct px_gen *px_gen_get(struct px *px);
 
 /* px_conf.c */
@@ -197,6 +243,25 @@ void px_tls_setup_vs(struct px_vs *vs);
 void *px_worker_main(void *arg);
 int px_ep_set(struct px_worker *w, int fd, struct px_ev *ev, uint32_t *cur, uint32_t want);
 
+
+/* px_budget.c */
+/* Why a listener is out of epoll (struct px_listener.paused). */
+enum px_pause {
+	PX_RUNNING,
+	PX_PAUSE_LIMIT,  /* its service is at max_concurrent_connections or its share */
+	PX_PAUSE_BUDGET, /* client traffic holds its whole descriptor budget */
+	PX_PAUSE_ERROR,  /* accept() failed for lack of descriptors or memory */
+};
+void px_budget_init(struct px *px);
+void px_budget_listener(struct px *px, int delta);
+unsigned px_budget_services(const struct px_gen *g);
+long px_budget_guaranteed(const struct px *px, unsigned nvs);
+enum px_pause px_slot_get(struct px *px, unsigned nvs, struct px_vs *vs);
+void px_slot_undo(struct px *px, struct px_vs *vs);
+void px_slot_put(struct px_worker *w, struct px_vs *vs);
+bool px_slot_free(const struct px *px, unsigned nvs, const struct px_vs *vs);
+void px_budget_metrics(struct px *px, const struct px_gen *g, FILE *out);
+
 /* px_sess.c */
 void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const struct sockaddr_in *peer);
 void px_sess_event(struct px_worker *w, struct px_ev *ev, uint32_t events);
@@ -208,6 +273,7 @@ void px_sess_reap(struct px_worker *w);
 
 /* px_health.c */
 void *px_health_main(void *arg);
+void px_health_fd_close(int fd);
 
 /* The listener as the session code needs it. */
 struct px_listener {
@@ -217,8 +283,10 @@ struct px_listener {
 	struct in_addr addr;
 	uint16_t port;
 	bool ssl, claimed;
+	uint8_t paused; /* enum px_pause: why the listener is out of epoll */
 	struct px_vs *vs;
 	uint32_t mask;
+	long waiting; /* this listener's share of vs->st->waiting */
 };
 
 #endif

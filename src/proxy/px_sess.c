@@ -36,6 +36,8 @@ struct px_sess {
 	uint8_t state, ntried;
 	bool c_eof, s_eof;         /* no more bytes will come from that side */
 	bool c_hup, s_hup;         /* that socket is fully closed */
+	bool c_rdhup, s_rdhup;     /* that side's FIN has arrived (read up to the end) */
+	bool fin_first;            /* the SE sent the back end's first FIN (the client's) */
 	bool hs_want_w, rd_want_w; /* OpenSSL needs the client socket writable */
 	bool hooked;
 	struct px_pend to_s, to_c;
@@ -68,23 +70,65 @@ static void hook_call(struct px_worker *w, struct px_sess *s, bool open)
 		w->px->hook.on_close(w->px->hook.ctx, &ci);
 }
 
-static void port_release(struct px_worker *w, struct px_sess *s)
+/*
+ * The SE sent this back-end connection's first FIN and has its peer's FIN
+ * too: the 4-tuple is in TIME_WAIT on the SE for 60 s. A later connection
+ * that binds the same port explicitly may take that 4-tuple over at once
+ * (the kernel allows it to a bound socket when the peer sent TCP timestamps,
+ * whatever tcp_tw_reuse says), whereas a connect() that chooses the port
+ * itself may not, and scans past every such 4-tuple: with thousands of them
+ * towards one server each connect() costs a scan of the port range. So the
+ * port the kernel chose is remembered, and reused once it has rested
+ * PX_TW_REST_MS. A full ring forgets the newest.
+ */
+static void tw_push(struct px_worker *w, int fd)
 {
-	unsigned port = ntohs(s->local.sin_port);
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	struct px_tw_port *t;
 
-	w->port_used[port / 8] &= (uint8_t) ~(1u << (port % 8));
+	if (w->tw_len == PX_TW_PORTS || getsockname(fd, (struct sockaddr *)&a, &len) == -1 ||
+	    !a.sin_port)
+		return;
+	t = &w->tw[(w->tw_head + w->tw_len++) % PX_TW_PORTS];
+	t->port = a.sin_port;
+	t->closed_ms = (uint32_t)w->now;
 }
 
-/* Closes the back-end socket, then tells the hook, then releases the server. */
-static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed)
+/* The oldest remembered port that has rested, in network byte order, or 0. */
+static uint16_t tw_pop(struct px_worker *w)
+{
+	struct px_tw_port *t = &w->tw[w->tw_head];
+
+	if (!w->tw_len || (uint32_t)w->now - t->closed_ms < PX_TW_REST_MS)
+		return 0;
+	w->tw_head = (w->tw_head + 1) % PX_TW_PORTS;
+	w->tw_len--;
+	return t->port;
+}
+
+/*
+ * Closes the back-end socket, then releases the server. The hook's on_close()
+ * runs just before close(), while the socket still holds its 4-tuple: no
+ * other connection can be given that 4-tuple meanwhile. @abort: the session
+ * ends on an error or a timeout, not because both directions are done; the
+ * server gets a reset (SO_LINGER 0), as a client that vanished would give it,
+ * and the SE keeps no TIME_WAIT for that connection.
+ */
+static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bool abort)
 {
 	if (s->sfd == -1)
 		return;
-	close(s->sfd);
-	port_release(w, s);
 	if (s->hooked)
 		hook_call(w, s, false);
 	s->hooked = false;
+	if (abort && s->state == S_RELAY && !(s->c_eof && s->s_eof)) {
+		static const struct linger rst = {.l_onoff = 1, .l_linger = 0};
+		(void)setsockopt(s->sfd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+	} else if (s->fin_first && s->s_eof) {
+		tw_push(w, s->sfd);
+	}
+	close(s->sfd);
 	atomic_fetch_sub_explicit(&s->srv->cur, 1, memory_order_relaxed);
 	if (failed)
 		atomic_fetch_add_explicit(&s->srv->fails, 1, memory_order_relaxed);
@@ -93,57 +137,63 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed)
 	s->sfd = -1;
 	s->smask = UINT32_MAX;
 	s->s_hup = false;
+	s->s_rdhup = false;
+	s->fin_first = false;
 }
 
 /*
- * Binds @fd to @src with a source port of this worker's share of the local
- * port range, one no other connection of this worker holds. bind() with port
- * 0 would do the same but scans the whole range in the kernel on every call,
- * which becomes very slow once thousands of ports are in TIME_WAIT. Returns
- * the port, or -errno.
+ * Binds @fd to the SE's address towards the server, @src. With @port 0,
+ * connect() chooses the port (IP_BIND_ADDRESS_NO_PORT): the kernel picks in
+ * ip_local_port_range one whose whole 4-tuple is free; without the option,
+ * bind() would reserve a port for every destination at once. With @port (a
+ * port the kernel chose for an earlier connection now in TIME_WAIT, see
+ * tw_push()), that port. An unknown @src (no route when the pool was built)
+ * binds nothing. Returns 0 or -errno.
  */
-static int bind_port(struct px_worker *w, int fd, const struct sockaddr_in *src)
+static int bind_src(int fd, const struct sockaddr_in *src, uint16_t port)
 {
-	const struct px *px = w->px;
-	unsigned share = (px->port_hi - px->port_lo + 1) / px->nworkers;
+	static const int one = 1;
 	struct sockaddr_in a = *src;
 
-	for (unsigned i = 0; i < share && i < 1024; i++) {
-		unsigned port = px->port_lo + w->idx + (w->port_k++ % share) * px->nworkers;
-		if (w->port_used[port / 8] & (1u << (port % 8)))
-			continue;
-		a.sin_port = htons((uint16_t)port);
-		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			w->port_used[port / 8] |= (uint8_t)(1u << (port % 8));
-			return (int)port;
-		}
-		if (errno != EADDRINUSE)
-			return -errno;
-	}
-	return -EADDRINUSE;
+	if (src->sin_addr.s_addr == htonl(INADDR_ANY))
+		return 0;
+	a.sin_port = port;
+	/* SO_REUSEADDR on every back-end socket: a port may only be bound
+	 * again next to its TIME_WAIT when both have it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (!port && setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1) ||
+	    bind(fd, (const struct sockaddr *)&a, sizeof(a)) == -1)
+		return -errno;
+	return 0;
 }
 
-/* One attempt towards @srv: socket, bind, hook, connect. Returns 0
- * (connecting), -EADDRNOTAVAIL when the 4-tuple is taken (try another port),
- * or another -errno. */
+/* One attempt towards @srv: socket, bind (to a rested TIME_WAIT port, else
+ * to none), hook, connect. Returns 0 (connecting), or -errno (-EADDRNOTAVAIL:
+ * no 4-tuple towards it is free). */
 static int backend_open(struct px_worker *w, struct px_sess *s, struct px_server *srv)
 {
 	static const int one = 1;
+	uint16_t port = tw_pop(w);
 	int fd, r;
 
+again:
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
-	/* Ports whose last connection is in TIME_WAIT may be bound again. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r = bind_port(w, fd, &srv->src);
+	r = bind_src(fd, &srv->src, port);
+	if (r < 0 && port) {
+		/* That port is bound by someone else now: let the kernel choose. */
+		close(fd);
+		port = 0;
+		goto again;
+	}
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	s->local = srv->src;
-	s->local.sin_port = htons((uint16_t)r);
+	s->local = srv->src; /* port 0: chosen by connect() */
+	s->local.sin_port = port;
 	atomic_fetch_add(&srv->refs, 1);
 	atomic_fetch_add_explicit(&srv->cur, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&srv->total, 1, memory_order_relaxed);
@@ -157,12 +207,18 @@ static int backend_open(struct px_worker *w, struct px_sess *s, struct px_server
 	if (connect(fd, (const struct sockaddr *)&srv->addr, sizeof(srv->addr)) == -1 &&
 	    errno != EINPROGRESS) {
 		r = -errno;
-		backend_drop(w, s, r != -EADDRNOTAVAIL);
+		backend_drop(w, s, r != -EADDRNOTAVAIL, false);
+		/* That 4-tuple is taken (a live connection, or a TIME_WAIT
+		 * without timestamps): let the kernel choose. */
+		if (r == -EADDRNOTAVAIL && port) {
+			port = 0;
+			goto again;
+		}
 		return r;
 	}
 	r = px_ep_set(w, fd, &s->sev, &s->smask, EPOLLOUT);
 	if (r < 0) {
-		backend_drop(w, s, false);
+		backend_drop(w, s, false, false);
 		return r;
 	}
 	s->state = S_CONNECTING;
@@ -171,27 +227,26 @@ static int backend_open(struct px_worker *w, struct px_sess *s, struct px_server
 }
 
 /*
- * Opens the back-end connection in two steps: bind() to the SE's address and
- * a port of our choosing, so the port is known; the hook's on_connect(); then
- * a non-blocking connect(). Tries the next usable server when one refuses at
- * once. Returns 0 (connecting), or -1 when no server could be tried.
+ * Opens the back-end connection: bind() to the SE's address (the port is left
+ * to connect()), the hook's on_connect() on the socket, then a non-blocking
+ * connect(). Tries the next usable server when one refuses at once. Returns
+ * 0 (connecting), or -1 when no server could be tried.
  */
 static int backend_connect(struct px_worker *w, struct px_sess *s)
 {
 	while (s->ntried < PX_CONNECT_TRIES) {
 		struct px_server *srv = px_pool_pick(s->pool, s->tried, s->ntried);
-		int r = -EADDRNOTAVAIL;
+		int r;
 
 		if (!srv)
 			return -1;
 		s->tried[s->ntried++] = srv;
-		for (int i = 0; i < 8 && r == -EADDRNOTAVAIL; i++)
-			r = backend_open(w, s, srv);
+		r = backend_open(w, s, srv);
 		if (r == 0)
 			return 0;
-		/* Out of descriptors, ports or memory: no other server will do better. */
-		if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM ||
-		    r == -EADDRINUSE || r == -EADDRNOTAVAIL)
+		/* Out of descriptors or memory: no other server will do better.
+		 * No free 4-tuple towards this server: another one may have. */
+		if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM)
 			return -1;
 	}
 	return -1;
@@ -230,13 +285,15 @@ static ssize_t cli_read(struct px_sess *s, char *buf, size_t n)
 	return io_result(recv(s->cfd, buf, n, 0));
 }
 
-static ssize_t cli_write(struct px_sess *s, const char *buf, size_t n)
+/* @more: the server's FIN is known to follow; a plain client socket then
+ * holds the bytes for the FIN that shutdown() adds to the same segment. */
+static ssize_t cli_write(struct px_sess *s, const char *buf, size_t n, bool more)
 {
 	if (s->ssl) {
 		ssize_t r = ssl_result(s, SSL_write(s->ssl, buf, (int)n), false);
 		return r == 0 ? IO_ERR : r;
 	}
-	return io_result(send(s->cfd, buf, n, MSG_NOSIGNAL));
+	return io_result(send(s->cfd, buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
 }
 
 static ssize_t srv_read(struct px_sess *s, char *buf, size_t n)
@@ -256,8 +313,10 @@ static void pass_eof(struct px_sess *s, bool c2s)
 	 * close() sends the FIN: no shutdown() needed. */
 	if (c2s) {
 		s->c_eof = true;
-		if (!s->s_eof)
+		if (!s->s_eof) {
 			(void)shutdown(s->sfd, SHUT_WR);
+			s->fin_first = true;
+		}
 		return;
 	}
 	s->s_eof = true;
@@ -278,6 +337,7 @@ static void pass_eof(struct px_sess *s, bool c2s)
 static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 {
 	struct px_pend *pd = c2s ? &s->to_s : &s->to_c;
+	bool more = !c2s && !s->ssl && s->s_rdhup;
 
 	if (pd->len || (c2s ? s->c_eof : s->s_eof))
 		return 0;
@@ -286,7 +346,7 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 		ssize_t wr;
 
 		if (n == IO_AGAIN)
-			return 0;
+			break;
 		if (n == IO_ERR)
 			return -1;
 		if (n == 0) {
@@ -294,7 +354,7 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 			return 0;
 		}
 		s->t_last = w->now;
-		wr = c2s ? srv_write(s, w->buf, (size_t)n) : cli_write(s, w->buf, (size_t)n);
+		wr = c2s ? srv_write(s, w->buf, (size_t)n) : cli_write(s, w->buf, (size_t)n, more);
 		if (wr == IO_ERR)
 			return -1;
 		if (wr == IO_AGAIN)
@@ -304,12 +364,23 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 			pd->off = 0;
 			pd->buf = xmalloc(pd->len);
 			memcpy(pd->buf, w->buf + wr, pd->len);
-			return 0;
+			break;
 		}
 		/* A short read means the socket is drained; TLS may still hold
-		 * decrypted bytes that no epoll event would announce. */
-		if (n < PX_BUF_SIZE && !(c2s && s->ssl && SSL_pending(s->ssl) > 0))
-			return 0;
+		 * decrypted bytes that no epoll event would announce. When the
+		 * source's FIN is already there, read on to it and pass it at
+		 * once: the peer then gets the FIN right behind the data, and
+		 * the SE (not a client behind one address, with few ports)
+		 * is the side that closes first and keeps the TIME_WAIT. */
+		if (n < PX_BUF_SIZE && !(c2s && s->ssl && SSL_pending(s->ssl) > 0) &&
+		    !(c2s ? s->c_rdhup : s->s_rdhup))
+			break;
+	}
+	/* The FIN did not come after all (or the round limit): send what
+	 * MSG_MORE held back now. Setting TCP_NODELAY pushes pending bytes. */
+	if (more) {
+		static const int one = 1;
+		(void)setsockopt(s->cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	return 0;
 }
@@ -322,7 +393,7 @@ static int flush(struct px_worker *w, struct px_sess *s, bool to_s)
 
 	while (pd->len) {
 		ssize_t wr = to_s ? srv_write(s, pd->buf + pd->off, pd->len)
-				  : cli_write(s, pd->buf + pd->off, pd->len);
+				  : cli_write(s, pd->buf + pd->off, pd->len, false);
 		if (wr == IO_ERR)
 			return -1;
 		if (wr == IO_AGAIN)
@@ -352,11 +423,11 @@ static int sess_update(struct px_worker *w, struct px_sess *s)
 		break;
 	case S_RELAY:
 		if (!s->c_eof && !s->to_s.len)
-			c |= EPOLLIN;
+			c |= EPOLLIN | EPOLLRDHUP;
 		if (s->to_c.len || s->rd_want_w)
 			c |= EPOLLOUT;
 		if (!s->s_eof && !s->to_c.len)
-			v |= EPOLLIN;
+			v |= EPOLLIN | EPOLLRDHUP;
 		if (s->to_s.len)
 			v |= EPOLLOUT;
 		break;
@@ -401,6 +472,7 @@ void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const st
 	if ((l->ssl && !vs->nctx) || (!l->ssl && !px_pool_has_usable(vs->pool))) {
 		atomic_fetch_add_explicit(&vs->st->refused, 1, memory_order_relaxed);
 		close(fd);
+		px_slot_put(w, vs);
 		return;
 	}
 	s = xcalloc(1, sizeof(*s));
@@ -423,8 +495,7 @@ void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const st
 	w->sess = s;
 	if (++w->nsess > w->peak)
 		w->peak = w->nsess;
-	atomic_fetch_add_explicit(&vs->st->cur, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&vs->st->total, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&vs->st->total, 1, memory_order_relaxed); /* cur: slot_get() */
 
 	if (l->ssl) {
 		s->ssl = SSL_new(vs->ctx[0]);
@@ -477,7 +548,7 @@ static int connected(struct px_worker *w, struct px_sess *s, uint32_t ev)
 {
 	/* Writable without an error is success: no need to ask SO_ERROR. */
 	if (ev & (EPOLLERR | EPOLLHUP)) {
-		backend_drop(w, s, true);
+		backend_drop(w, s, true, false);
 		if (backend_connect(w, s) < 0) {
 			atomic_fetch_add_explicit(&s->vs->st->failed, 1, memory_order_relaxed);
 			return -1;
@@ -499,6 +570,8 @@ static int client_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
 		return -1;
 	if (ev & EPOLLHUP)
 		s->c_hup = true;
+	if (ev & EPOLLRDHUP)
+		s->c_rdhup = true;
 	switch (s->state) {
 	case S_TLS_HS:
 		return tls_handshake(w, s);
@@ -527,6 +600,8 @@ static int server_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
 		return connected(w, s, ev);
 	if (ev & EPOLLHUP)
 		s->s_hup = true;
+	if (ev & EPOLLRDHUP)
+		s->s_rdhup = true;
 	if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && s->to_s.len)
 		r = flush(w, s, true);
 	if (r == 0 && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (s->smask & EPOLLIN))
@@ -576,10 +651,10 @@ void px_sess_close(struct px_worker *w, struct px_sess *s)
 		s->ssl = NULL;
 	}
 	close(s->cfd);
-	backend_drop(w, s, false);
+	backend_drop(w, s, false, true);
 	free(s->to_s.buf);
 	free(s->to_c.buf);
-	atomic_fetch_sub_explicit(&s->vs->st->cur, 1, memory_order_relaxed);
+	px_slot_put(w, s->vs);
 	px_pool_unref(s->pool);
 	px_vs_unref(s->vs);
 	s->state = S_DEAD;
@@ -608,7 +683,7 @@ void px_sess_sweep(struct px_worker *w)
 		case S_CONNECTING:
 			if (w->now - s->t_start < w->px->tmo.connect_ms)
 				break;
-			backend_drop(w, s, true);
+			backend_drop(w, s, true, false);
 			if (backend_connect(w, s) < 0 || sess_update(w, s) < 0) {
 				atomic_fetch_add_explicit(&s->vs->st->failed, 1,
 							  memory_order_relaxed);

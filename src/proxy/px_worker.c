@@ -1,4 +1,4 @@
-/* px_worker.c: a worker thread: its epoll loop, its own SO_REUSEPORT listeners, accepting, timers, configuration switches. */
+/* px_worker.c: a worker thread: its epoll loop, its own SO_REUSEPORT listeners, accepting within the limits, timers, configuration switches. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
@@ -48,8 +48,11 @@ static int listener_open(struct px_worker *w, struct px_listener *l, char **ret_
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	l->fd = fd;
 	l->mask = UINT32_MAX;
+	l->paused = PX_RUNNING;
 	if (px_ep_set(w, fd, &l->ev, &l->mask, EPOLLIN) < 0)
 		goto fail;
+	/* Listeners are configuration, never refused, but they count. */
+	px_budget_listener(w->px, 1);
 	return 0;
 fail:
 	inet_ntop(AF_INET, &l->addr, ip, sizeof(ip));
@@ -60,12 +63,76 @@ fail:
 	return -errno;
 }
 
-static void listener_free(struct px_listener *l)
+/* Takes this listener's share out of its service's waiting count. */
+static void waiting_set(struct px_listener *l, long n)
 {
-	if (l->fd != -1)
+	if (l->vs && n != l->waiting)
+		atomic_fetch_add(&l->vs->st->waiting, n - l->waiting);
+	l->waiting = n;
+}
+
+static void listener_free(struct px_worker *w, struct px_listener *l)
+{
+	waiting_set(l, 0);
+	if (l->paused != PX_RUNNING)
+		w->npaused--;
+	if (l->fd != -1) {
 		close(l->fd);
+		px_budget_listener(w->px, -1);
+	}
 	px_vs_unref(l->vs);
 	free(l);
+}
+
+/*
+ * Stops watching @l: new connections wait in its kernel backlog (the client's
+ * SYN is answered by the kernel, nothing is lost until the backlog is full)
+ * instead of being accepted and closed. Holding them is what a client would
+ * want: they go through as soon as a slot frees.
+ */
+static void pause_listener(struct px_worker *w, struct px_listener *l, enum px_pause why)
+{
+	px_ep_set(w, l->fd, &l->ev, &l->mask, 0);
+	if (l->paused == why)
+		return;
+	if (l->paused == PX_RUNNING)
+		w->npaused++;
+	l->paused = (uint8_t)why;
+	if (why == PX_PAUSE_LIMIT)
+		atomic_fetch_add(&l->vs->st->limited, 1);
+	else if (why == PX_PAUSE_BUDGET)
+		atomic_fetch_add(&w->px->budget_stops, 1);
+}
+
+/* Watches again the listeners paused at a limit that has room now; @all:
+ * also those paused after an accept() error (at a tick). */
+static void listeners_resume(struct px_worker *w, bool all)
+{
+	for (struct px_listener *l = w->lis; l; l = l->next) {
+		if (l->fd == -1 || l->paused == PX_RUNNING)
+			continue;
+		if (l->paused == PX_PAUSE_ERROR ? !all : !px_slot_free(w->px, w->nvs_enabled, l->vs))
+			continue;
+		if (px_ep_set(w, l->fd, &l->ev, &l->mask, EPOLLIN) == 0) {
+			l->paused = PX_RUNNING;
+			w->npaused--;
+		}
+	}
+}
+
+/* Counts what the paused listeners hold in their kernel backlog, for the
+ * runtime view (tcpi_unacked of a listening socket is its accept queue). */
+static void waiting_measure(struct px_worker *w)
+{
+	for (struct px_listener *l = w->lis; l; l = l->next) {
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+
+		if (l->fd == -1 || l->paused == PX_RUNNING)
+			waiting_set(l, 0);
+		else if (getsockopt(l->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+			waiting_set(l, (long)ti.tcpi_unacked);
+	}
 }
 
 /* Opens listeners that failed before (the address may have appeared). */
@@ -73,11 +140,8 @@ static void listeners_retry(struct px_worker *w)
 {
 	for (struct px_listener *l = w->lis; l; l = l->next) {
 		char *err = NULL;
-		if (l->fd != -1) {
-			if (l->mask == 0) /* paused by do_accept() */
-				px_ep_set(w, l->fd, &l->ev, &l->mask, EPOLLIN);
+		if (l->fd != -1)
 			continue;
-		}
 		if (listener_open(w, l, &err) == 0)
 			px_vs_set_listen_err(l->vs, NULL);
 		free(err);
@@ -138,6 +202,7 @@ static void listeners_sync(struct px_worker *w, struct px_gen *g)
 				l->claimed = true;
 				l->ssl = vs->svc[k].ssl;
 				if (l->vs != vs) {
+					waiting_set(l, 0);
 					atomic_fetch_add(&vs->refs, 1);
 					px_vs_unref(l->vs);
 					l->vs = vs;
@@ -152,7 +217,7 @@ static void listeners_sync(struct px_worker *w, struct px_gen *g)
 			continue;
 		}
 		*pp = l->next;
-		listener_free(l);
+		listener_free(w, l);
 	}
 }
 
@@ -170,6 +235,8 @@ static void take_gen(struct px_worker *w)
 	px_sess_close_removed(w, g);
 	px_gen_unref(w->gen);
 	w->gen = g;
+	w->nvs_enabled = px_budget_services(g);
+	w->resume_pending = true; /* limits may have changed */
 }
 
 static void do_accept(struct px_worker *w, struct px_listener *l)
@@ -177,15 +244,25 @@ static void do_accept(struct px_worker *w, struct px_listener *l)
 	for (int i = 0; i < PX_ACCEPT_BATCH; i++) {
 		struct sockaddr_in peer;
 		socklen_t len = sizeof(peer);
-		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		enum px_pause why = px_slot_get(w->px, w->nvs_enabled, l->vs);
+		int fd;
+
+		if (why != PX_RUNNING) {
+			pause_listener(w, l, why);
+			return;
+		}
+		fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			/* Out of descriptors, the listener stays readable: stop
-			 * watching it until the next tick instead of spinning. */
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				if (w->idx == 0 || l->mask != 0)
-					px_log("accept: %s: pausing for %d ms", strerror(errno),
-					       PX_TICK_MS);
-				px_ep_set(w, l->fd, &l->ev, &l->mask, 0);
+			int err = errno;
+			px_slot_undo(w->px, l->vs);
+			/* The listener stays readable: stop watching it until the
+			 * next tick instead of spinning. The budget should make this
+			 * rare (another process, the kernel's file table). */
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+				atomic_fetch_add(&w->px->accept_errors, 1);
+				px_log_rl("accept: %s: pausing the listener for %d ms", strerror(err),
+					  PX_TICK_MS);
+				pause_listener(w, l, PX_PAUSE_ERROR);
 			}
 			return;
 		}
@@ -197,6 +274,8 @@ static void tick(struct px_worker *w)
 {
 	px_sess_sweep(w);
 	listeners_retry(w);
+	listeners_resume(w, true);
+	waiting_measure(w);
 	/* After a burst of connections has gone, give the freed session memory
 	 * back to the system so the daemon's footprint returns to its baseline. */
 	if (w->nsess == 0 && w->peak > 0) {
@@ -251,6 +330,10 @@ void *px_worker_main(void *arg)
 			w->gen_pending = false;
 			take_gen(w);
 		}
+		if (w->resume_pending) {
+			w->resume_pending = false;
+			listeners_resume(w, false);
+		}
 		if (w->now >= w->next_tick) {
 			tick(w);
 			w->next_tick = w->now + PX_TICK_MS;
@@ -262,7 +345,7 @@ void *px_worker_main(void *arg)
 	while (w->lis) {
 		struct px_listener *l = w->lis;
 		w->lis = l->next;
-		listener_free(l);
+		listener_free(w, l);
 	}
 	px_gen_unref(w->gen);
 	w->gen = NULL;

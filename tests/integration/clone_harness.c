@@ -4,19 +4,21 @@
  *   apply FILE                      clone_apply() with the JSON snapshot in FILE
  *   conn VS_ID CLIENT_IP SERVER_IP PORT N PATH
  *                                   N back-end connections the way the proxy opens
- *                                   them (bind, on_connect, connect), each sending an
- *                                   HTTP GET of PATH, reading to EOF, close, on_close;
+ *                                   them (on_connect, connect: the kernel picks the
+ *                                   port), each sending an HTTP GET of PATH, reading
+ *                                   to EOF, on_close, close;
  *                                   answers "ok COUNT BYTES PORT,PORT,..." (local ports)
  *   open SLOT VS_ID CLIENT_IP SERVER_IP PORT
- *                                   bind, on_connect, connect, and keep it open
- *   finish SLOT PATH                the GET on an open connection, then close, on_close
+ *                                   on_connect, connect, and keep it open
+ *   finish SLOT PATH                the GET on an open connection, then on_close, close
  *   hc SERVER_IP PORT [LOCAL_PORT]  a "health check": connect, GET, close, not registered;
  *                                   from LOCAL_PORT if given (to reuse a 4-tuple)
  *   stats UUID [detail]             clone_stats() as JSON
  *   metrics                         clone_metrics(), ending with a line "."
- *   churn N                         N synthetic connections through on_connect and
- *                                   on_close (no traffic); answers "ok ENTRIES" with
- *                                   the size of the connection map afterwards
+ *   churn N VS_ID                   N synthetic entries written into the connection
+ *                                   map as the program learns them (no traffic);
+ *                                   answers "ok ENTRIES" with the size of the
+ *                                   connection map afterwards
  *   sleep MS                        waits MS milliseconds
  *   quit                            clone_stop() and exit
  */
@@ -28,7 +30,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "clone/clone.h"
+#include "clone/clone_int.h"
 
 static int http_get(int fd, const char *host, const char *path)
 {
@@ -51,7 +56,8 @@ struct hconn {
 	char server[64];
 };
 
-/* bind, on_connect, connect: the proxy's way. Returns 0 or -errno. */
+/* on_connect, connect: the proxy's way (no bind: the source address and port
+ * are the kernel's choice). Returns 0 or -errno. */
 static int conn_open(struct clone_engine *ce, struct hconn *hc, long vs_id, const char *client,
 		     const char *server, int port)
 {
@@ -75,32 +81,26 @@ static int conn_open(struct clone_engine *ce, struct hconn *hc, long vs_id, cons
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd == -1)
 		return -errno;
-	/* INADDR_ANY, port 0: the engine finds the source address itself. */
-	if (bind(fd, (struct sockaddr *)&ci->local, sizeof(ci->local)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&ci->local, &len) == -1) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
 	ci->fd = fd;
 	clone_conn_hook_ops.on_connect(ce, ci);
 	if (connect(fd, (struct sockaddr *)&ci->server, sizeof(ci->server)) == -1) {
 		r = -errno;
-		close(fd);
 		clone_conn_hook_ops.on_close(ce, ci);
+		close(fd);
 		ci->fd = -1;
 		return r;
 	}
+	getsockname(fd, (struct sockaddr *)&ci->local, &len);
 	return 0;
 }
 
-/* GET @path, read to EOF, close, on_close. Returns the bytes read or -errno. */
+/* GET @path, read to EOF, on_close, close. Returns the bytes read or -errno. */
 static int conn_finish(struct clone_engine *ce, struct hconn *hc, const char *path)
 {
 	int r = http_get(hc->ci.fd, hc->server, path);
 
-	close(hc->ci.fd);
 	clone_conn_hook_ops.on_close(ce, &hc->ci);
+	close(hc->ci.fd);
 	hc->ci.fd = -1;
 	return r;
 }
@@ -206,20 +206,21 @@ int main(void)
 			clone_metrics(ce, stdout);
 			printf(".\n");
 		} else if (sscanf(line, "churn %ld %ld", &n, &id) == 2) {
-			struct px_conn_info ci;
+			/* Entries as the program enters them from a socket's SYN;
+			 * the map's bound is the LRU's, whoever writes. */
+			struct clone_conn_key key;
+			struct clone_conn val;
 
-			memset(&ci, 0, sizeof(ci));
-			ci.vs_id = id;
-			ci.vs_uuid = "";
-			ci.fd = -1;
+			memset(&key, 0, sizeof(key));
+			memset(&val, 0, sizeof(val));
+			val.srv_index = (uint32_t)id; /* any: these frames never come */
 			for (i = 0; i < n; i++) {
-				ci.client.sin_addr.s_addr = htonl(0x0a0a0100u | (uint32_t)(i & 0xff));
-				ci.local.sin_addr.s_addr = htonl(0x0a0a0201u);
-				ci.local.sin_port = htons((uint16_t)(10000 + i % 50000));
-				ci.server.sin_addr.s_addr = htonl(0x0a0a0200u + 11u + (uint32_t)(i / 50000));
-				ci.server.sin_port = htons(80);
-				clone_conn_hook_ops.on_connect(ce, &ci);
-				clone_conn_hook_ops.on_close(ce, &ci);
+				key.local_ip = htonl(0x0a0a0201u);
+				key.local_port = htons((uint16_t)(10000 + i % 50000));
+				key.server_ip = htonl(0x0a0a0200u + 11u + (uint32_t)(i / 50000));
+				key.server_port = htons(80);
+				val.client_ip = htonl(0x0a0a0100u | (uint32_t)(i & 0xff));
+				bpf_map_update_elem(ce->conns_fd, &key, &val, BPF_ANY);
 			}
 			printf("ok %d\n", clone_conn_count(ce));
 		} else if (sscanf(line, "sleep %ld", &n) == 1) {

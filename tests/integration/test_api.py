@@ -54,6 +54,28 @@ BAD = [
     ("POST", "/api/trafficcloneprofile",
      {"name": "p2", "clone_servers": [{"ip_address": {"addr": "10.10.3.9"}, "network_ref": "nope0"}]},
      400, "clone_servers[1].network_ref: no interface 'nope0'"),
+    # A clone server is a host of a directly connected subnet (issue 8 item 10).
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [clone_server(ip="10.10.3.1")]},
+     400, "clone_servers[1].ip_address: 10.10.3.1 is an address of this SE (interface 'tap0')"),
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [clone_server(ip="10.10.3.255")]},
+     400, "clone_servers[1].ip_address: 10.10.3.255 is the broadcast address of subnet 10.10.3.0/24"),
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [clone_server(ip="10.10.3.0")]},
+     400, "clone_servers[1].ip_address: 10.10.3.0 is the network address of subnet 10.10.3.0/24"),
+    ("PATCH", "/api/trafficcloneprofile/ids",
+     {"clone_servers": [clone_server(), clone_server(ip="10.10.2.1", subnet="10.10.2.0")]},
+     400, "clone_servers[2].ip_address: 10.10.2.1 is an address of this SE (interface 'srv0')"),
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [{"ip_address": {"addr": "10.10.9.2"}, "network_ref": "tap0"}]},
+     400, "clone_servers[1].ip_address: 10.10.9.2 is not in a subnet of interface 'tap0'"),
+    ("POST", "/api/trafficcloneprofile",
+     {"name": "p2", "clone_servers": [{"ip_address": {"addr": "10.10.3.1"}, "network_ref": "tap0"}]},
+     400, "clone_servers[1].ip_address: 10.10.3.1 is an address of this SE (interface 'tap0')"),
+    ("PATCH", "/api/trafficcloneprofile/ids",
+     {"clone_servers": [{"ip_address": {"addr": "10.10.3.255"}, "network_ref": "tap0"}]},
+     400, "clone_servers[1].ip_address: 10.10.3.255 is the broadcast address of subnet 10.10.3.0/24"),
     ("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": "missing"},
      400, "traffic_clone_profile_ref: trafficcloneprofile 'missing' does not exist"),
     ("DELETE", "/api/trafficcloneprofile/ids", None,
@@ -82,6 +104,13 @@ def test_bad_input_is_refused_and_changes_nothing(base, method, path, body, stat
     assert base.everything() == before
 
 
+def test_clone_server_by_network_ref_alone_is_accepted(base):
+    # The counterpart of the refusals above: a host of tap0's subnet, by interface name.
+    out = base.ok("POST", "/api/trafficcloneprofile", {
+        "name": "by-if", "clone_servers": [{"ip_address": {"addr": "10.10.3.7"}, "network_ref": "tap0"}]})
+    assert out["clone_servers"][0]["network_ref"] == "tap0"
+
+
 def test_malformed_json_and_oversized_body(base):
     before = base.everything()
     status, out = base.api("POST", "/api/pool", raw='{"name": "p3", ')
@@ -104,15 +133,18 @@ def test_malformed_json_and_oversized_body(base):
 
 
 def test_cross_tenant_reference_is_refused(base):
-    base.ok("POST", "/api/trafficcloneprofile", {"name": "other-ids", "tenant_ref": "blue",
-                                                  "clone_servers": [clone_server()]})
+    status, out = base.api("POST", "/api/trafficcloneprofile", {"name": "other-ids", "tenant_ref": "blue",
+                                                                 "clone_servers": [clone_server()]},
+                           headers={"X-Avi-Tenant": "blue"})
+    assert status == 201, out
     status, prof = base.api("GET", "/api/trafficcloneprofile/other-ids", headers={"X-Avi-Tenant": "blue"})
     assert status == 200
     before = base.everything()
     for ref in ("other-ids", prof["uuid"]):
         status, out = base.api("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": ref})
         assert status == 400, out
-        assert f"trafficcloneprofile '{ref}'" in out["error"] and "tenant" in out["error"], out
+        # Refused as if it did not exist: nothing of tenant blue is named.
+        assert out["error"] == f"traffic_clone_profile_ref: trafficcloneprofile '{ref}' does not exist", out
     assert base.everything() == before
 
 

@@ -287,10 +287,10 @@ def test_unsupported_methods_get_405_with_allow(lab, api):
         conn.close()
         assert r.status == 405, (method, path, r.status, body)
         assert r.getheader("Allow") == allow, (method, path, r.getheader("Allow"))
-        assert body["error"] == f"method {method} is not allowed on this path (allowed: {allow})", body
+        assert body["error"] == f"method {method} is not allowed on this path", body
     # Over HTTPS too, and the method is judged before the token.
     code, body = https(lab, "/api/pool", "-X", "DELETE", token=None)
-    assert code == 405 and "allowed: GET, POST" in body, (code, body)
+    assert code == 405 and "method DELETE is not allowed" in body, (code, body)
 
 
 def test_unauthenticated_bodies_keep_memory_bounded(lab, api):

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import CLONELB, TAP_IP, TAP_SUBNET
 
-# DESIGN.md section 1, as the shell must print it with --echo (prompt + command),
+# docs/architecture.md section 1.2, as the shell must print it with --echo (prompt + command),
 # minus the stats table, which is checked against the API's numbers below.
 TRANSCRIPT = """\
 [admin:clonelb]: > configure trafficcloneprofile ids-profile
@@ -96,7 +96,7 @@ def test_reference_transcript(web):
     assert prof["preserve_client_ip"] is True
     assert d.ok("GET", "/api/virtualservice/web")["traffic_clone_profile_ref"] == "ids-profile"
 
-    # The stats table: DESIGN.md's borders and layout, values from the API.
+    # The stats table: the borders and layout of docs/architecture.md section 1.2, values from the API.
     table = r.stdout[len(TRANSCRIPT):]
     lines = table.splitlines()
     rule = lines[0]
@@ -220,6 +220,12 @@ BAD = [
     # The store's own checks, passed through as the API words them.
     ("configure trafficcloneprofile p2\nclone_servers 10.99.0.2\nsubnet 10.99.0.0/24\nsave\nsave\n",
      "Error: clone_servers[1].subnet: 10.99.0.0/24 is not the subnet of any interface"),
+    ("configure trafficcloneprofile p2\nclone_servers 10.10.3.255\nsubnet 10.10.3.0/24\nsave\nsave\n",
+     "Error: clone_servers[1].ip_address: 10.10.3.255 is the broadcast address of subnet 10.10.3.0/24"),
+    ("configure trafficcloneprofile p2\nclone_servers 10.10.3.1\nnetwork_ref tap0\nsave\nsave\n",
+     "Error: clone_servers[1].ip_address: 10.10.3.1 is an address of this SE (interface 'tap0')"),
+    ("configure trafficcloneprofile p2\nclone_servers 10.10.9.2\nnetwork_ref tap0\nsave\nsave\n",
+     "Error: clone_servers[1].ip_address: 10.10.9.2 is not in a subnet of interface 'tap0'"),
     ("configure virtualservice web\ntraffic_clone_profile_ref missing\nsave\n",
      "Error: traffic_clone_profile_ref: trafficcloneprofile 'missing' does not exist"),
     ("delete trafficcloneprofile ids-profile\n",

@@ -172,11 +172,30 @@ def test_round_robin_http_and_https(lab, daemon, pool_servers, tls_cert):
     # The same figures in Prometheus form.
     status, text = daemon.api("GET", "/metrics")
     assert status == 200
-    assert f'clonelb_vs_connections_total{{virtualservice="web"}} {rt["connections"]["total"]}' \
+    assert f'clonelb_vs_connections_total{{tenant="admin",virtualservice="web"}} {rt["connections"]["total"]}' \
         in text, text
-    assert 'clonelb_vs_connections_current{virtualservice="web"} 0' in text
+    assert 'clonelb_vs_connections_current{tenant="admin",virtualservice="web"} 0' in text
     for ip in POOL_IPS:
-        assert f'clonelb_pool_member_up{{pool="web-pool",server="{ip}:80"}} 1' in text
+        assert f'clonelb_pool_member_up{{tenant="admin",pool="web-pool",server="{ip}:80"}} 1' in text
+
+
+def test_round_robin_even_when_a_member_is_disabled(lab, daemon, pool_servers):
+    # Three members, the middle one disabled: its turns go evenly to the two others,
+    # not all to the member after it (which would answer two requests in three).
+    daemon.ok("POST", "/api/pool",
+              {"name": "web-pool", "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
+               "servers": [{"ip": {"addr": POOL_IPS[0], "type": "V4"}},
+                           {"ip": {"addr": "10.10.2.13", "type": "V4"}, "enabled": False},
+                           {"ip": {"addr": POOL_IPS[1], "type": "V4"}}]})
+    daemon.ok("POST", "/api/virtualservice",
+              {"name": "web", "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
+               "services": [{"port": 80}], "pool_ref": "web-pool"})
+    wait_for(lambda: curl(lab, f"http://{VIP}/").returncode == 0, what="VIP serving")
+    seen = [get(lab) for _ in range(30)]
+    assert seen.count(POOL_IPS[0]) == 15 and seen.count(POOL_IPS[1]) == 15, seen
+    rt = runtime(daemon)
+    assert member(rt, POOL_IPS[0])["total_connections"] == 16  # with the wait's request
+    assert member(rt, POOL_IPS[1])["total_connections"] == 15
 
 
 def test_least_connections(lab, daemon, pool_servers, holders, tls_cert):

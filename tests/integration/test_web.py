@@ -131,7 +131,7 @@ def test_se_interfaces(lab, ui):
     ifaces = {i["name"]: i["subnets"] for i in d.ok("GET", "/api/se/interfaces")}
     assert ifaces == {"cli0": ["10.10.1.0/24"], "srv0": ["10.10.2.0/24"],
                       "tap0": ["10.10.3.0/24"]}, ifaces  # the VIP on cli0 adds no second subnet
-    assert d.api("DELETE", "/api/se/interfaces")[0] == 405  # with Allow: GET (issue 8)
+    assert d.api("DELETE", "/api/se/interfaces")[0] == 405
 
 
 def test_login_cookie_and_static_files(lab, ui):

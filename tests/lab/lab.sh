@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# lab.sh: the test lab of DESIGN.md section 7, network namespaces joined by veth pairs.
+# lab.sh: the test lab of docs/architecture.md section 7, network namespaces joined by veth pairs.
 #
 #   cli (clients) 10.10.1.2 --- 10.10.1.1 [cli0] se [srv0] 10.10.2.1 --- 10.10.2.11, .12 srv (pool)
 #                     VIP 10.10.1.10 on cli0    [tap0] 10.10.3.1 --- 10.10.3.2 tap (clone servers)
 #
 # Usage: lab.sh up|down|status      (namespaces are named ${LAB_PREFIX}cli, ...se, ...srv, ...tap)
+# LAB_STOCK=1 lab.sh up: client and server namespaces on the kernel's default sysctls too.
 # LAB_PREFIX defaults to "clb-"; tests pass their own so runs never collide.
 # Only addresses inside these namespaces are used. "up" first removes what a
 # previous run with the same prefix left, so it is safe to re-run.
@@ -68,12 +69,19 @@ up() {
 
 	ip -n "$NS_CLI" route add default via 10.10.1.1
 	ip -n "$NS_SRV" route add default via 10.10.2.1
-	# The SE is a full proxy: it does not route between client and server sides.
+	# The SE is a full proxy: it does not route between client and server
+	# sides. Its TCP sysctls stay at the kernel's defaults (tcp_tw_reuse,
+	# ip_local_port_range...), as on a freshly installed host.
 	ip netns exec "$NS_SE" sysctl -qw net.ipv4.ip_forward=0
-	ip netns exec "$NS_SE" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
-	ip netns exec "$NS_SE" sysctl -qw net.ipv4.tcp_tw_reuse=1
-	ip netns exec "$NS_CLI" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
-	ip netns exec "$NS_CLI" sysctl -qw net.ipv4.tcp_tw_reuse=1
+	# The client and server namespaces stand for the outside world, many
+	# hosts behind one address here: they may reuse their TIME_WAIT ports.
+	# LAB_STOCK=1 leaves every namespace on the defaults.
+	if [ "${LAB_STOCK:-0}" != 1 ]; then
+		for ns in "$NS_CLI" "$NS_SRV"; do
+			ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
+			ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1
+		done
+	fi
 }
 
 status() {

@@ -135,7 +135,7 @@ static void test_lex(void **state)
 	cli_argv_free(argv);
 }
 
-/* The reference transcript of DESIGN.md section 1, through the real API in-process. */
+/* The reference transcript of docs/architecture.md section 1.2, through the real API in-process. */
 static void test_transcript(void **state)
 {
 	struct fixture *f = *state;

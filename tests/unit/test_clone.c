@@ -7,10 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <stdlib.h>
+
+#include <linux/neighbour.h>
 
 #include "clone/clone_int.h"
+#include "lib/netif.h"
 
 static void test_parse_mac(void **state)
 {
@@ -83,6 +88,162 @@ static void test_null_engine(void **state)
 	clone_conn_hook_ops.on_close(NULL, NULL);
 }
 
+/* Hands out @n slots at @now into @got; every one must succeed. */
+static void take_n(struct clone_slots *sl, int n, uint64_t now, int *got)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		got[i] = clone_slot_take(sl, now);
+		assert_true(got[i] >= 0 && got[i] < CLONE_STAT_SLOTS);
+	}
+}
+
+/* The issue's case: one live server keeps its slot while another server's
+ * counters are reset far more often than there are slots. */
+static void test_slot_of_live_server_never_handed_out(void **state)
+{
+	struct clone_slots *sl = calloc(1, sizeof(*sl));
+	uint64_t now = 5000;
+	int live, cur, i, fresh;
+
+	live = clone_slot_take(sl, now);
+	cur = clone_slot_take(sl, now);
+	for (i = 0; i < 3 * CLONE_STAT_SLOTS; i++) {
+		/* A profile edit: a fresh slot first, the old one released after. */
+		fresh = clone_slot_take(sl, now);
+		assert_true(fresh >= 0);
+		assert_int_not_equal(fresh, live);
+		assert_int_not_equal(fresh, cur);
+		clone_slot_release(sl, (uint32_t)cur, now);
+		cur = fresh;
+		now += 1; /* faster than the quarantine: thousands per second */
+	}
+	assert_int_equal(sl->n_used, 2);
+	free(sl);
+}
+
+/* A released slot rests for the quarantine before it is handed out again. */
+static void test_released_slot_rests(void **state)
+{
+	struct clone_slots *sl = calloc(1, sizeof(*sl));
+	int *got = calloc(CLONE_STAT_SLOTS, sizeof(int));
+	int i, r;
+
+	take_n(sl, CLONE_STAT_SLOTS, 1000, got);
+	/* Every slot held: nothing more to give. */
+	assert_int_equal(clone_slot_take(sl, 1000), -ENOSPC);
+	clone_slot_release(sl, 17, 2000);
+	clone_slot_release(sl, 4000, 2100);
+	/* Only resting slots are free: nothing yet, ask again later. */
+	assert_int_equal(clone_slot_take(sl, 2200), -EAGAIN);
+	assert_int_equal(clone_slot_take(sl, 2000 + CLONE_SLOT_QUARANTINE_MS - 1), -EAGAIN);
+	/* Rested: handed out, the other one still resting. */
+	r = clone_slot_take(sl, 2000 + CLONE_SLOT_QUARANTINE_MS);
+	assert_int_equal(r, 17);
+	assert_int_equal(clone_slot_take(sl, 2000 + CLONE_SLOT_QUARANTINE_MS), -EAGAIN);
+	clone_slot_release(sl, 17, 2300);
+	/* 4000 has rested; 17, released again at 2300, has not. */
+	r = clone_slot_take(sl, 2100 + CLONE_SLOT_QUARANTINE_MS);
+	assert_int_equal(r, 4000);
+	assert_int_equal(sl->n_used, CLONE_STAT_SLOTS - 1);
+	/* Releasing a slot nobody holds changes nothing. */
+	clone_slot_release(sl, 4000, 9000);
+	clone_slot_release(sl, 4000, 9000);
+	assert_int_equal(sl->n_used, CLONE_STAT_SLOTS - 2);
+	clone_slot_release(sl, CLONE_STAT_SLOTS + 5, 9000);
+	assert_int_equal(sl->n_used, CLONE_STAT_SLOTS - 2);
+	for (i = 0; i < CLONE_STAT_SLOTS; i++)
+		clone_slot_release(sl, (uint32_t)i, 10000);
+	assert_int_equal(sl->n_used, 0);
+	free(got);
+	free(sl);
+}
+
+/* Fresh slots are preferred over ones released within the quarantine. */
+static void test_fresh_slots_before_resting_ones(void **state)
+{
+	struct clone_slots *sl = calloc(1, sizeof(*sl));
+	int a, b;
+
+	a = clone_slot_take(sl, 100);
+	clone_slot_release(sl, (uint32_t)a, 100);
+	b = clone_slot_take(sl, 101);
+	assert_int_not_equal(a, b);
+	free(sl);
+}
+
+static void test_nud_states(void **state)
+{
+	assert_true(clone_net_nud_valid(NUD_REACHABLE));
+	assert_true(clone_net_nud_valid(NUD_STALE));
+	assert_true(clone_net_nud_valid(NUD_DELAY));
+	assert_true(clone_net_nud_valid(NUD_PROBE));
+	assert_true(clone_net_nud_valid(NUD_PERMANENT));
+	/* Frames to these would be counted as sent to nobody's MAC. */
+	assert_false(clone_net_nud_valid(NUD_INCOMPLETE));
+	assert_false(clone_net_nud_valid(NUD_FAILED));
+	assert_false(clone_net_nud_valid(NUD_NONE));
+}
+
+static void test_host_part_problem(void **state)
+{
+	assert_string_equal(netif_host_part_problem(inet_addr("10.10.3.0"), 24), "network");
+	assert_string_equal(netif_host_part_problem(inet_addr("10.10.3.255"), 24), "broadcast");
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.1"), 24));
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.254"), 24));
+	assert_string_equal(netif_host_part_problem(inet_addr("10.10.3.4"), 30), "network");
+	assert_string_equal(netif_host_part_problem(inet_addr("10.10.3.7"), 30), "broadcast");
+	/* Point-to-point /31 (RFC 3021) and a /32 have no such addresses. */
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.0"), 31));
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.1"), 31));
+	assert_null(netif_host_part_problem(inet_addr("10.10.3.9"), 32));
+}
+
+static void test_local_address_and_subnet_of_interface(void **state)
+{
+	char ifname[IF_NAMESIZE] = "";
+	uint32_t net = 0, own = 0;
+	int mask = 0;
+
+	assert_int_equal(netif_addr_is_local(htonl(INADDR_LOOPBACK), ifname), 1);
+	assert_string_equal(ifname, "lo");
+	assert_int_equal(netif_addr_is_local(inet_addr("192.0.2.77"), NULL), 0);
+	assert_int_equal(netif_subnet_on("lo", inet_addr("127.1.2.3"), &net, &mask, &own), 0);
+	assert_int_equal(mask, 8);
+	assert_int_equal(net, inet_addr("127.0.0.0"));
+	assert_int_equal(own, htonl(INADDR_LOOPBACK));
+	assert_int_equal(netif_subnet_on("lo", inet_addr("192.0.2.77"), &net, &mask, NULL), -ENOENT);
+}
+
+/* One claim per name and network namespace; the second names the first;
+ * closing ends it. A name of its own, so a clonelbd running here does not
+ * matter. */
+static void test_netns_claim(void **state)
+{
+	char name[64], *owner = NULL, want[32];
+	pid_t pid = 0;
+	int fd, fd2;
+
+	snprintf(name, sizeof(name), "clonelb-test/claim-%d", (int)getpid());
+	assert_int_equal(netif_netns_owner(name, &pid), 0);
+	fd = netif_claim_netns(name, &owner);
+	assert_true(fd >= 0);
+	assert_null(owner);
+	assert_int_equal(netif_netns_owner(name, &pid), 1);
+	assert_int_equal(pid, getpid());
+	assert_int_equal(netif_claim_netns(name, &owner), -EADDRINUSE);
+	snprintf(want, sizeof(want), "pid %d:", (int)getpid());
+	assert_non_null(owner);
+	assert_true(strncmp(owner, want, strlen(want)) == 0);
+	free(owner);
+	owner = NULL;
+	close(fd);
+	fd2 = netif_claim_netns(name, &owner);
+	assert_true(fd2 >= 0);
+	close(fd2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -92,6 +253,13 @@ int main(void)
 		cmocka_unit_test(test_neigh_unknown),
 		cmocka_unit_test(test_se_uuid_format),
 		cmocka_unit_test(test_null_engine),
+		cmocka_unit_test(test_slot_of_live_server_never_handed_out),
+		cmocka_unit_test(test_released_slot_rests),
+		cmocka_unit_test(test_fresh_slots_before_resting_ones),
+		cmocka_unit_test(test_nud_states),
+		cmocka_unit_test(test_host_part_problem),
+		cmocka_unit_test(test_local_address_and_subnet_of_interface),
+		cmocka_unit_test(test_netns_claim),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

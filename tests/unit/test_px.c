@@ -104,6 +104,53 @@ static void test_round_robin_alternates_and_skips(void **state)
 	json_decref(snap);
 }
 
+/* A down or disabled member's turns are shared evenly by the others: with
+ * three members and the second one out, each of the other two gets half,
+ * not one a third and its successor two thirds. */
+static void test_round_robin_even_without_a_member(void **state)
+{
+	json_t *snap = snap_with("LB_ALGORITHM_ROUND_ROBIN", true, NULL);
+	json_t *pool = json_array_get(json_object_get(snap, "pool"), 0);
+	struct px_gen *g;
+	struct px_pool *p;
+	int counts[3];
+
+	json_array_append_new(json_object_get(pool, "servers"),
+			      json_pack("{s{ss}sb}", "ip", "addr", "10.0.0.3", "enabled", 1));
+	g = build(snap, NULL);
+	p = g->pool[0];
+	assert_int_equal(p->nsrv, 3);
+	for (int round = 0; round < 2; round++) {
+		/* First the middle member down, then disabled. */
+		if (round == 0)
+			atomic_store(&p->srv[1]->up, false);
+		else
+			atomic_store(&p->srv[1]->enabled, false), atomic_store(&p->srv[1]->up, true);
+		memset(counts, 0, sizeof(counts));
+		for (int i = 0; i < 300; i++) {
+			struct px_server *s = px_pool_pick(p, NULL, 0);
+			for (int k = 0; k < 3; k++)
+				counts[k] += s == p->srv[k];
+		}
+		assert_int_equal(counts[0], 150);
+		assert_int_equal(counts[1], 0);
+		assert_int_equal(counts[2], 150);
+	}
+	/* Back in rotation: a third each. */
+	atomic_store(&p->srv[1]->enabled, true);
+	memset(counts, 0, sizeof(counts));
+	for (int i = 0; i < 300; i++) {
+		struct px_server *s = px_pool_pick(p, NULL, 0);
+		for (int k = 0; k < 3; k++)
+			counts[k] += s == p->srv[k];
+	}
+	assert_int_equal(counts[0], 100);
+	assert_int_equal(counts[1], 100);
+	assert_int_equal(counts[2], 100);
+	px_gen_unref(g);
+	json_decref(snap);
+}
+
 static void test_least_connections(void **state)
 {
 	json_t *snap = snap_with("LB_ALGORITHM_LEAST_CONNECTIONS", true, NULL);
@@ -220,7 +267,8 @@ static void test_start_apply_stop(void **state)
 /* What the hook saw, checked on the worker thread at the time of the call. */
 static struct {
 	atomic_int connects, closes;
-	atomic_bool port_known, not_yet_connected, fd_closed;
+	atomic_bool no_port_yet, not_yet_connected, fd_open, port_at_close;
+	_Atomic uint16_t port; /* the port connect() chose, as the server saw it */
 	struct px_conn_info ci;
 } hk;
 
@@ -229,10 +277,11 @@ static void hook_connect(void *ctx, const struct px_conn_info *ci)
 	struct sockaddr_in a, peer;
 	socklen_t len = sizeof(a), plen = sizeof(peer);
 
-	/* Bound, port known, and connect() not called yet. */
-	atomic_store(&hk.port_known, getsockname(ci->fd, (struct sockaddr *)&a, &len) == 0 &&
-					     a.sin_port == ci->local.sin_port &&
-					     ci->local.sin_port != 0);
+	/* Bound to the SE's address, the port left to connect(), which was
+	 * not called yet. */
+	atomic_store(&hk.no_port_yet, getsockname(ci->fd, (struct sockaddr *)&a, &len) == 0 &&
+					      a.sin_addr.s_addr == ci->local.sin_addr.s_addr &&
+					      a.sin_port == 0 && ci->local.sin_port == 0);
 	atomic_store(&hk.not_yet_connected,
 		     getpeername(ci->fd, (struct sockaddr *)&peer, &plen) == -1 && errno == ENOTCONN);
 	hk.ci = *ci;
@@ -240,9 +289,16 @@ static void hook_connect(void *ctx, const struct px_conn_info *ci)
 	atomic_fetch_add(&hk.connects, 1);
 }
 
+/* Just before close(): the socket is still open and holds the port that
+ * connect() chose, the one the server saw. */
 static void hook_close(void *ctx, const struct px_conn_info *ci)
 {
-	atomic_store(&hk.fd_closed, fcntl(ci->fd, F_GETFD) == -1 && errno == EBADF);
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	atomic_store(&hk.fd_open, fcntl(ci->fd, F_GETFD) != -1);
+	atomic_store(&hk.port_at_close, getsockname(ci->fd, (struct sockaddr *)&a, &len) == 0 &&
+						a.sin_port != 0 && a.sin_port == atomic_load(&hk.port));
 	atomic_fetch_add(&hk.closes, 1);
 }
 
@@ -304,7 +360,14 @@ static void test_connection_hook(void **state)
 		socklen_t len = sizeof(peer);
 		int fd = accept4(srv, (struct sockaddr *)&peer, &len, 0);
 		assert_int_not_equal(fd, -1);
-		if (atomic_load(&hk.connects) && peer.sin_port == hk.ci.local.sin_port) {
+		struct sockaddr_in mine;
+		socklen_t mlen = sizeof(mine);
+		/* The proxy's socket is in this process: its port tells it from
+		 * the health checks'. */
+		if (atomic_load(&hk.connects) &&
+		    getsockname(hk.ci.fd, (struct sockaddr *)&mine, &mlen) == 0 &&
+		    peer.sin_port == mine.sin_port) {
+			atomic_store(&hk.port, peer.sin_port);
 			bfd = fd;
 			break;
 		}
@@ -312,7 +375,7 @@ static void test_connection_hook(void **state)
 	}
 	assert_int_not_equal(bfd, -1);
 	assert_int_equal(atomic_load(&hk.connects), 1);
-	assert_true(atomic_load(&hk.port_known));
+	assert_true(atomic_load(&hk.no_port_yet));
 	assert_true(atomic_load(&hk.not_yet_connected));
 	assert_int_equal(hk.ci.vs_id, 10);
 	assert_int_equal(hk.ci.server.sin_port, htons(sport));
@@ -330,7 +393,8 @@ static void test_connection_hook(void **state)
 	for (int i = 0; i < 200 && !atomic_load(&hk.closes); i++)
 		usleep(10000);
 	assert_int_equal(atomic_load(&hk.closes), 1);
-	assert_true(atomic_load(&hk.fd_closed));
+	assert_true(atomic_load(&hk.fd_open));
+	assert_true(atomic_load(&hk.port_at_close));
 	/* Health checks ran meanwhile and never called the hook. */
 	assert_int_equal(atomic_load(&hk.connects), 1);
 	px_stop(px);
@@ -343,6 +407,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gen_parses_services_and_pools),
 		cmocka_unit_test(test_round_robin_alternates_and_skips),
+		cmocka_unit_test(test_round_robin_even_without_a_member),
 		cmocka_unit_test(test_least_connections),
 		cmocka_unit_test(test_unchanged_objects_are_reused),
 		cmocka_unit_test(test_runtime_view),

@@ -1,0 +1,61 @@
+/* cache.h: the configuration's objects in memory, indexed by type, uuid and name; what the store and the rules read. */
+#ifndef CLONELB_CONFIG_CACHE_H
+#define CLONELB_CONFIG_CACHE_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "config/schema.h"
+
+#define CFG_MAX_TYPES 16
+
+/*
+ * Every stored object, parsed and checked, so a change reads nothing back
+ * from SQLite and looks objects up in constant time. Objects in here never
+ * change: an update puts a new object in the old one's place, so snapshots
+ * handed out stay valid, and an unchanged object is the same json_t in
+ * consecutive snapshots (consumers compare pointers to skip work). Guarded
+ * by the store's lock.
+ */
+struct cfg_cache {
+	json_t *by_type; /* type name -> array of its objects, in "_id" order */
+	json_t *by_uuid; /* uuid -> object */
+	json_t *by_name; /* "type\ntenant\nname" -> object */
+	json_t *snap;    /* the last snapshot; its lists are shared until their type changes */
+	bool dirty[CFG_MAX_TYPES]; /* types changed since snap (by index in cfg_types) */
+};
+
+void cfg_cache_init(struct cfg_cache *c);
+void cfg_cache_free(struct cfg_cache *c);
+
+/*
+ * Replaces @c with every row of @db, each checked (uuid, type, JSON body
+ * that passes its schema). Returns 0, or -EIO with *ret_err naming the first
+ * row that does not load ("row 17 (pool 'web'): no uuid"); @c is then empty.
+ */
+int cfg_cache_load(struct cfg_cache *c, sqlite3 *db, char **ret_err);
+
+/* Puts @obj (with "_id"; a reference is taken) in place of @old, or adds it
+ * when @old is NULL. */
+void cfg_cache_put(struct cfg_cache *c, const struct cfg_schema *s, json_t *obj, const json_t *old);
+
+/* Removes @obj. */
+void cfg_cache_remove(struct cfg_cache *c, const struct cfg_schema *s, const json_t *obj);
+
+/* The object of type @s that @key (uuid, or name) names in @tenant ("*":
+ * any tenant), borrowed, or NULL. */
+json_t *cfg_cache_find(const struct cfg_cache *c, const struct cfg_schema *s, const char *key,
+		       const char *tenant);
+
+/* The object of type @s named @name in @tenant, borrowed, or NULL. */
+json_t *cfg_cache_find_name(const struct cfg_cache *c, const struct cfg_schema *s,
+			    const char *tenant, const char *name);
+
+/* The objects of type @s, in "_id" order (borrowed; never NULL). */
+const json_t *cfg_cache_list(const struct cfg_cache *c, const struct cfg_schema *s);
+
+/* {"<type>": [object, ...]} of everything in @c (see cfg_snapshot()). New reference. */
+json_t *cfg_cache_snapshot(struct cfg_cache *c);
+
+#endif
