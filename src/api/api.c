@@ -50,6 +50,7 @@ struct req {
 	size_t len;
 	size_t limit;    /* the most body this request may bring */
 	bool authorized; /* token, session, or the Unix socket */
+	const char *allow; /* set: the method is not allowed; 405 once the body is in */
 };
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
@@ -345,9 +346,12 @@ static enum MHD_Result send_error_allow(struct MHD_Connection *c, const char *me
 
 /*
  * First call of a request, with its headers and before any byte of its body:
- * everything that can be decided now is (405, 401, 413), so a refused request
- * is answered at once and MHD closes the connection without reading its body.
- * A stranger may bring a body only to the login, and a small one.
+ * the token (401) and the announced length (413) are decided now, so a
+ * refused request is answered at once and MHD closes the connection without
+ * reading its body. A stranger may bring a body only to the login, and a
+ * small one. A wrong method (405) is answered at once when there is no body;
+ * with one (within its limit, from an authorized client) it is answered once
+ * the body is in, so the client is not reset in the middle of sending it.
  */
 static enum MHD_Result begin(struct api_listener *l, struct MHD_Connection *c, const char *url,
 			     const char *method, void **con_cls)
@@ -361,11 +365,16 @@ static enum MHD_Result begin(struct api_listener *l, struct MHD_Connection *c, c
 	struct req *rq;
 	char *err;
 
-	if (allow && !method_listed(allow, method))
-		return send_error_allow(c, method, allow);
+	bool body = cl ? len > 0
+		       : MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+
 	if (is_api(url) && !is_login(url) && !authz)
 		return send_error(c, MHD_HTTP_UNAUTHORIZED,
 				  "missing or wrong token: send Authorization: Bearer <token>");
+	allow = allow && !method_listed(allow, method) ? allow : NULL;
+	if (allow && !body)
+		return send_error_allow(c, method, allow);
 	limit = is_login(url) ? API_MAX_LOGIN_BODY : authz ? API_MAX_BODY : 0;
 	if (len > limit) {
 		err = limit ? xasprintf("request body: %llu bytes is larger than the limit of %zu "
@@ -378,6 +387,7 @@ static enum MHD_Result begin(struct api_listener *l, struct MHD_Connection *c, c
 	*con_cls = rq = xcalloc(1, sizeof(*rq));
 	rq->limit = limit;
 	rq->authorized = authz;
+	rq->allow = allow;
 	return MHD_YES;
 }
 
@@ -410,6 +420,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		api_gate_trust(c);
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, API_TIMEOUT);
 	}
+	if (rq->allow)
+		return send_error_allow(c, method, rq->allow);
 	if (is_login(url))
 		return login(l, c, url, rq);
 	if (!is_api(url))

@@ -288,9 +288,19 @@ def test_unsupported_methods_get_405_with_allow(lab, api):
         assert r.status == 405, (method, path, r.status, body)
         assert r.getheader("Allow") == allow, (method, path, r.getheader("Allow"))
         assert body["error"] == f"method {method} is not allowed on this path", body
-    # Over HTTPS too, and the method is judged before the token.
-    code, body = https(lab, "/api/pool", "-X", "DELETE", token=None)
+    # Over HTTPS too; without the token the answer is 401, whatever the method.
+    code, body = https(lab, "/api/pool", "-X", "DELETE")
     assert code == 405 and "method DELETE is not allowed" in body, (code, body)
+    assert https(lab, "/api/pool", "-X", "DELETE", token=None)[0] == 401
+    # With a body, the 405 comes after it, on a connection that stays usable.
+    conn = UnixHTTPConnection(api.socket)
+    for _ in range(2):
+        conn.request("DELETE", "/api/pool", body=json.dumps({"name": "p"}),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        assert r.status == 405 and r.getheader("Allow") == "GET, POST", r.status
+        r.read()
+    conn.close()
 
 
 def test_unauthenticated_bodies_keep_memory_bounded(lab, api):
