@@ -190,7 +190,9 @@ static struct clone_vs_state *vs_by_id(struct clone_engine *ce, int64_t id, int 
 {
 	int v;
 
-	for (v = 0; v < CLONE_MAX_VS; v++)
+	/* Called twice per proxied connection: only the used part of vs is
+	 * scanned (nothing at all when no service is cloned). */
+	for (v = 0; v < ce->vs_end; v++)
 		if (ce->vs[v].used && ce->vs[v].vs_id == id) {
 			*ret_v = v;
 			return &ce->vs[v];

@@ -585,6 +585,8 @@ static void publish(struct clone_engine *ce, const struct clone_vs_state *next, 
 		for (k = 0; k < CLONE_SRV_PER_VS; k++)
 			push_srv(ce, v, k, &ce->vs[v]);
 	}
+	for (ce->vs_end = CLONE_MAX_VS; ce->vs_end > 0 && !ce->vs[ce->vs_end - 1].used; ce->vs_end--)
+		;
 	old_known = ce->known_vs;
 	n_old = ce->n_known_vs;
 	ce->known_vs = known;

@@ -109,6 +109,7 @@ struct clone_engine {
 	pthread_mutex_t apply_lock;
 	pthread_rwlock_t lock;
 	struct clone_vs_state vs[CLONE_MAX_VS];
+	int vs_end; /* 1 + the last used index of vs: where lookups stop (lock) */
 	_Atomic uint32_t rr[CLONE_MAX_VS];
 	uint32_t next_gen;
 	struct clone_slots slots;  /* apply_lock */

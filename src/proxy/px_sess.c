@@ -35,7 +35,7 @@ struct px_sess {
 	struct px_server *tried[PX_CONNECT_TRIES];
 	uint8_t state, ntried;
 	bool c_eof, s_eof;         /* no more bytes will come from that side */
-	bool c_hup, s_hup;         /* that socket is fully closed */
+	bool c_hup;                /* the client socket is fully closed */
 	bool c_rdhup, s_rdhup;     /* that side's FIN has arrived (read up to the end) */
 	bool fin_first;            /* the SE sent the back end's first FIN (the client's) */
 	bool hs_want_w, rd_want_w; /* OpenSSL needs the client socket writable */
@@ -47,6 +47,19 @@ struct px_sess {
 
 #define IO_AGAIN (-2)
 #define IO_ERR (-1)
+
+/*
+ * The back-end socket is registered once, edge-triggered, for everything it
+ * will ever report: connect() done, bytes, FIN, writable. Level-triggered, its
+ * interest would change three times in a connection's life (connecting,
+ * relaying, at the server's FIN), each an epoll_ctl(). Edge-triggered, an
+ * event is announced once, so the relay keeps the rule that makes that safe:
+ * a direction that stops reading before EAGAIN or a short read (pending
+ * bytes, the round limit) reads again on its own (flush() calls pump(), see
+ * srv_rearm()), and writes stop only at EAGAIN, after which the socket's
+ * next free space is an edge.
+ */
+#define SRV_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 static struct px_sess *from_sev(struct px_ev *ev)
 {
@@ -136,7 +149,6 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bo
 	s->srv = NULL;
 	s->sfd = -1;
 	s->smask = UINT32_MAX;
-	s->s_hup = false;
 	s->s_rdhup = false;
 	s->fin_first = false;
 }
@@ -216,7 +228,7 @@ again:
 		}
 		return r;
 	}
-	r = px_ep_set(w, fd, &s->sev, &s->smask, EPOLLOUT);
+	r = px_ep_set(w, fd, &s->sev, &s->smask, SRV_EVENTS);
 	if (r < 0) {
 		backend_drop(w, s, false, false);
 		return r;
@@ -328,6 +340,15 @@ static void pass_eof(struct px_sess *s, bool c2s)
 		(void)shutdown(s->cfd, SHUT_WR);
 }
 
+/* Makes epoll report the server socket again if it is ready now (an
+ * EPOLL_CTL_MOD of an edge-triggered socket checks its readiness afresh). */
+static void srv_rearm(struct px_worker *w, struct px_sess *s)
+{
+	struct epoll_event e = {.events = SRV_EVENTS, .data.ptr = &s->sev};
+
+	(void)epoll_ctl(w->ep, EPOLL_CTL_MOD, s->sfd, &e);
+}
+
 /*
  * Moves bytes of one direction (@c2s: client to server) until the source has
  * none ready or the destination is full; what the destination did not take
@@ -341,7 +362,14 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 
 	if (pd->len || (c2s ? s->c_eof : s->s_eof))
 		return 0;
-	for (int round = 0; round < 16; round++) {
+	for (int round = 0;; round++) {
+		if (round == 16) {
+			/* Fairness: other sessions first. The server socket's
+			 * edge is used up: ask epoll for a new one. */
+			if (!c2s)
+				srv_rearm(w, s);
+			break;
+		}
 		ssize_t n = c2s ? cli_read(s, w->buf, PX_BUF_SIZE) : srv_read(s, w->buf, PX_BUF_SIZE);
 		ssize_t wr;
 
@@ -408,28 +436,21 @@ static int flush(struct px_worker *w, struct px_sess *s, bool to_s)
 	return pump(w, s, to_s);
 }
 
-/* Sets the epoll interest of both sockets from the session's state. */
+/* Sets the epoll interest of the client socket from the session's state. */
 static int sess_update(struct px_worker *w, struct px_sess *s)
 {
-	uint32_t c = 0, v = 0;
+	uint32_t c = 0;
 	int r;
 
 	switch (s->state) {
 	case S_TLS_HS:
 		c = s->hs_want_w ? EPOLLOUT : EPOLLIN;
 		break;
-	case S_CONNECTING:
-		v = EPOLLOUT;
-		break;
 	case S_RELAY:
 		if (!s->c_eof && !s->to_s.len)
 			c |= EPOLLIN | EPOLLRDHUP;
 		if (s->to_c.len || s->rd_want_w)
 			c |= EPOLLOUT;
-		if (!s->s_eof && !s->to_c.len)
-			v |= EPOLLIN | EPOLLRDHUP;
-		if (s->to_s.len)
-			v |= EPOLLOUT;
 		break;
 	}
 	/* A plain client is registered only once its server answered: nothing
@@ -448,14 +469,7 @@ static int sess_update(struct px_worker *w, struct px_sess *s)
 		if (r < 0)
 			return r;
 	}
-	if (s->sfd == -1)
-		return 0;
-	if (s->s_hup && !v && s->smask != UINT32_MAX) {
-		epoll_ctl(w->ep, EPOLL_CTL_DEL, s->sfd, NULL);
-		s->smask = UINT32_MAX;
-	} else if (!(s->s_hup && !v)) {
-		return px_ep_set(w, s->sfd, &s->sev, &s->smask, v);
-	}
+	/* The server socket's interest never changes (SRV_EVENTS). */
 	return 0;
 }
 
@@ -557,9 +571,13 @@ static int connected(struct px_worker *w, struct px_sess *s, uint32_t ev)
 	}
 	s->state = S_RELAY;
 	s->t_last = w->now;
-	/* The client may have spoken already (and TLS may hold its bytes); the
-	 * server has not, so it is not read before epoll says so. */
-	return pump(w, s, true);
+	if (ev & EPOLLRDHUP)
+		s->s_rdhup = true;
+	/* The client may have spoken already (and TLS may hold its bytes). The
+	 * server is read when epoll says so: this event is its only edge. */
+	if (pump(w, s, true) < 0)
+		return -1;
+	return ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP) ? pump(w, s, false) : 0;
 }
 
 static int client_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
@@ -598,16 +616,19 @@ static int server_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
 
 	if (s->state == S_CONNECTING)
 		return connected(w, s, ev);
-	if (ev & EPOLLHUP)
-		s->s_hup = true;
 	if (ev & EPOLLRDHUP)
 		s->s_rdhup = true;
-	if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && s->to_s.len)
+	/* Edge-triggered: an event for a direction that waits (bytes pending
+	 * the other way, or done) is dropped; that direction reads on its own
+	 * when it resumes (flush()). */
+	bool want_in = !s->s_eof && !s->to_c.len, want_out = s->to_s.len;
+
+	if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && want_out)
 		r = flush(w, s, true);
-	if (r == 0 && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (s->smask & EPOLLIN))
+	if (r == 0 && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && want_in)
 		r = pump(w, s, false);
 	/* An error with nothing to read or write on the socket still ends it. */
-	if (r == 0 && (ev & EPOLLERR) && !(s->smask & (EPOLLIN | EPOLLOUT)))
+	if (r == 0 && (ev & EPOLLERR) && !want_in && !want_out)
 		r = -1;
 	return r;
 }
