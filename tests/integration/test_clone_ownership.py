@@ -14,29 +14,13 @@ import time
 import pytest
 
 from conftest import CLONELBD, VIP, Daemon, UnixHTTPConnection, end_process, wait_for
-from test_clone import Client, agg, serving, server, settle, web_servers  # noqa: F401
+from test_clone import (Client, agg, client, no_stray_filters, serving, server, settle,  # noqa: F401
+                        web_servers)
 from test_clone_engine import TAP_MAC, Harness, assert_identity
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
 
 OUR_IFS = ("srv0", "tap0", "cli0")
-
-
-@pytest.fixture
-def client(lab):
-    c = Client(lab)
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.fixture
-def no_stray_filters(lab):
-    yield
-    for ifname in OUR_IFS:
-        for hook in ("ingress", "egress"):
-            lab.run("se", "tc", "filter", "del", "dev", ifname, hook, "pref", str(0xc10e), check=False)
 
 
 def tc_show(lab):
