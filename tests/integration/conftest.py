@@ -317,3 +317,112 @@ def tls_cert():
                    "cert_path": f"{d}/cert.pem", "key_path": f"{d}/key.pem"}
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+# A client in the lab's client namespace that holds TCP connections to VIP and
+# talks on command, one answer line each:
+#   "open N [PORT]"      N idle connections to VIP:PORT (default: the holder's
+#                        port); answers "opened K", K the handshakes completed
+#   "req [I [TIMEOUT]]"  an HTTP/1.1 request on connection I (default 0);
+#                        answers its status line, "closed", "timeout" or "error ..."
+#   "get [I [TIMEOUT]]"  the same, answering the status line and the body
+#   "close [I J]"        closes connections I..J-1 (default: all, forgotten)
+HOLDER = r"""
+import resource, select, socket, sys
+host, default_port = sys.argv[1], int(sys.argv[2])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+socks = []
+def say(*a):
+    print(*a, flush=True)
+def request(i, timeout, with_body):
+    s = socks[i]; s.setblocking(True); s.settimeout(timeout)
+    data = b""
+    try:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
+        while b"\r\n\r\n" not in data or (with_body and not data.endswith(b"\n")):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        return "timeout"
+    except OSError as e:
+        return f"error {e}"
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head:
+        return "closed"
+    status = head.split(b"\r\n")[0].decode()
+    return f"{status} {body.decode().strip()}" if with_body else status
+for line in sys.stdin:
+    cmd = line.split()
+    if cmd[0] == "open":
+        n = int(cmd[1]); port = int(cmd[2]) if len(cmd) > 2 else default_port; new = []
+        for _ in range(n):
+            s = socket.socket(); s.setblocking(False)
+            s.connect_ex((host, port)); new.append(s)
+        pending = {s.fileno(): s for s in new}
+        poller = select.poll()
+        for fd in pending:
+            poller.register(fd, select.POLLOUT)
+        while pending:
+            ready = poller.poll(10000)
+            if not ready:
+                break
+            for fd, _ in ready:
+                poller.unregister(fd)
+                pending.pop(fd, None)
+        bad = sum(1 for s in new if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+        socks += new
+        say("opened", len(new) - len(pending) - bad)
+    elif cmd[0] in ("req", "get"):
+        i = int(cmd[1]) if len(cmd) > 1 else 0
+        timeout = float(cmd[2]) if len(cmd) > 2 else 10.0
+        say(request(i, timeout, cmd[0] == "get"))
+    elif cmd[0] == "close":
+        if len(cmd) > 2:
+            for s in socks[int(cmd[1]):int(cmd[2])]:
+                s.close()
+        else:
+            for s in socks:
+                s.close()
+            socks = []
+        say("closed")
+"""
+
+
+class Holder:
+    """Connections held open from the client namespace (see HOLDER); stop() ends it."""
+
+    def __init__(self, lab, port=80):
+        self.p = lab.popen("cli", "/usr/bin/python3", "-c", HOLDER, VIP, str(port),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def cmd(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        out = self.p.stdout.readline().strip()
+        assert out, f"holder exited on {line!r}"
+        return out
+
+    def open(self, port, n):
+        """Opens @n idle connections to VIP:@port; returns how many the kernel completed."""
+        return int(self.cmd(f"open {n} {port}").split()[1])
+
+    def stop(self):
+        end_process(self.p, ask=self.p.stdin.close)  # end of input: it leaves by itself
+
+
+@pytest.fixture
+def holders(lab):
+    """holders(port=80) starts a Holder; every one started is stopped at the end."""
+    made = []
+
+    def make(port=80):
+        made.append(Holder(lab, port))
+        return made[-1]
+    try:
+        yield make
+    finally:
+        for h in made:
+            h.stop()

@@ -13,92 +13,9 @@ import time
 
 import pytest
 
-from conftest import CLONELBD, VIP, Daemon, curl, end_process, nginx_pool, wait_for
+from conftest import CLONELBD, VIP, Daemon, curl, nginx_pool, wait_for
 
 NOFILE = 1000
-
-# Holds TCP connections from the client namespace. Commands on stdin, one answer line each:
-# "open PORT N" (N idle connections to VIP:PORT; answers how many the kernel completed),
-# "req I" (an HTTP/1.1 request on connection I; answers the status line or "timeout"),
-# "close I J" (closes connections I..J-1), "count".
-HOLDER = r"""
-import resource, select, socket, sys
-host = sys.argv[1]
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-socks = []
-def say(*a):
-    print(*a, flush=True)
-for line in sys.stdin:
-    cmd = line.split()
-    if cmd[0] == "open":
-        port, n = int(cmd[1]), int(cmd[2]); new = []
-        for _ in range(n):
-            s = socket.socket(); s.setblocking(False)
-            s.connect_ex((host, port)); new.append(s)
-        pending = {s.fileno(): s for s in new}
-        poller = select.poll()
-        for fd in pending:
-            poller.register(fd, select.POLLOUT)
-        while pending:
-            ready = poller.poll(10000)
-            if not ready:
-                break
-            for fd, _ in ready:
-                poller.unregister(fd)
-                pending.pop(fd, None)
-        bad = sum(1 for s in new if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
-        socks += new
-        say("opened", len(new) - len(pending) - bad)
-    elif cmd[0] == "req":
-        s = socks[int(cmd[1])]; s.setblocking(True); s.settimeout(float(cmd[2]))
-        try:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
-            data = s.recv(4096)
-            say(data.split(b"\r\n")[0].decode() if data else "closed")
-        except socket.timeout:
-            say("timeout")
-        except OSError as e:
-            say("error", e)
-    elif cmd[0] == "close":
-        for i in range(int(cmd[1]), int(cmd[2])):
-            socks[i].close()
-        say("closed")
-"""
-
-
-class Holder:
-    def __init__(self, lab):
-        self.p = lab.popen("cli", "/usr/bin/python3", "-c", HOLDER, VIP,
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-        out = self.p.stdout.readline().strip()
-        assert out, f"holder exited on {line!r}"
-        return out
-
-    def open(self, port, n):
-        out = self.cmd(f"open {port} {n}")
-        return int(out.split()[1])
-
-    def stop(self):
-        end_process(self.p, ask=self.p.stdin.close)
-
-
-@pytest.fixture
-def holders(lab):
-    made = []
-
-    def make():
-        made.append(Holder(lab))
-        return made[-1]
-    try:
-        yield make
-    finally:
-        for h in made:
-            h.stop()
 
 
 class LimitedDaemon(Daemon):

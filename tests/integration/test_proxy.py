@@ -10,92 +10,7 @@ import time
 
 import pytest
 
-from conftest import POOL_IPS, VIP, Daemon, Nginx, curl, end_process, wait_for
-
-# A client in the cli namespace that holds connections and talks on command.
-# Commands on stdin: "open N" (N idle TCP connections to VIP:PORT), "req" (one HTTP/1.1
-# keep-alive request on the first connection, prints the status line and body), "close".
-HOLDER = r"""
-import resource, select, socket, sys
-host, port = sys.argv[1], int(sys.argv[2])
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-socks = []
-def say(*a):
-    print(*a, flush=True)
-for line in sys.stdin:
-    cmd = line.split()
-    if cmd[0] == "open":
-        n = int(cmd[1]); new = []
-        for _ in range(n):
-            s = socket.socket(); s.setblocking(False)
-            s.connect_ex((host, port)); new.append(s)
-        pending = {s.fileno(): s for s in new}
-        poller = select.poll()
-        for fd in pending:
-            poller.register(fd, select.POLLOUT)
-        while pending:
-            ready = poller.poll(10000)
-            if not ready:
-                break
-            for fd, _ in ready:
-                poller.unregister(fd)
-                pending.pop(fd, None)
-        bad = sum(1 for s in new if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
-        socks += new
-        say("opened", len(new) - len(pending) - bad)
-    elif cmd[0] == "req":
-        s = socks[0]; s.setblocking(True); s.settimeout(10)
-        s.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
-        data = b""
-        try:
-            while b"\r\n\r\n" not in data or not data.endswith(b"\n"):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError as e:
-            say("error", e); continue
-        head, _, body = data.partition(b"\r\n\r\n")
-        say(head.split(b"\r\n")[0].decode() if head else "closed", body.decode().strip())
-    elif cmd[0] == "close":
-        for s in socks:
-            s.close()
-        socks = []
-        say("closed")
-"""
-
-
-class Holder:
-    """Connections held open from the client namespace (see HOLDER)."""
-
-    def __init__(self, lab, port=80):
-        self.p = lab.popen("cli", "/usr/bin/python3", "-c", HOLDER, VIP, str(port),
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-        out = self.p.stdout.readline().strip()
-        assert out, f"holder exited on {line!r}"
-        return out
-
-    def stop(self):
-        end_process(self.p, ask=self.p.stdin.close)  # end of input: it leaves by itself
-
-
-@pytest.fixture
-def holders(lab):
-    made = []
-
-    def make(port=80):
-        h = Holder(lab, port)
-        made.append(h)
-        return h
-
-    yield make
-    for h in made:
-        h.stop()
+from conftest import POOL_IPS, VIP, Daemon, Nginx, curl, wait_for
 
 
 def setup_web(d, tls_cert=None, algo="LB_ALGORITHM_ROUND_ROBIN", monitor=True, ports=(80,)):
@@ -286,7 +201,7 @@ def test_live_changes(lab, daemon, pool_servers, holders):
     wait_for(serving(lab), timeout=10, what="VIP serving")
     h = holders()
     assert h.cmd("open 1") == "opened 1"
-    first = h.cmd("req")
+    first = h.cmd("get")
     assert first.startswith("HTTP/1.1 200"), first
     held_ip = first.split()[-1]
 
@@ -303,7 +218,7 @@ def test_live_changes(lab, daemon, pool_servers, holders):
     wait_for(lambda: len(runtime(daemon)["pool"]["members"]) == 1, timeout=10,
              what="pool edit applied")
     assert [get(lab) for _ in range(4)] == [held_ip] * 4
-    assert h.cmd("req") == f"HTTP/1.1 200 OK server {held_ip}"
+    assert h.cmd("get") == f"HTTP/1.1 200 OK server {held_ip}"
     daemon.ok("PATCH", "/api/pool/web-pool",
               {"servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in POOL_IPS]})
     wait_for(lambda: other in [get(lab) for _ in range(2)], timeout=10,
@@ -313,12 +228,12 @@ def test_live_changes(lab, daemon, pool_servers, holders):
     daemon.ok("DELETE", "/api/virtualservice/api")
     wait_for(lambda: curl(lab, f"http://{VIP}:8080/", timeout=2).returncode == 7, timeout=10,
              what="8080 refused")
-    assert h.cmd("req") == f"HTTP/1.1 200 OK server {held_ip}"
+    assert h.cmd("get") == f"HTTP/1.1 200 OK server {held_ip}"
     # Disabling the service closes its connections too.
     daemon.ok("PATCH", "/api/virtualservice/web", {"enabled": False})
     wait_for(lambda: curl(lab, f"http://{VIP}/", timeout=2).returncode == 7, timeout=10,
              what="80 refused")
-    assert h.cmd("req").startswith(("closed", "error"))
+    assert h.cmd("get").startswith(("closed", "error"))
 
 
 def proc_fds(pid):
@@ -585,7 +500,7 @@ def test_connect_and_idle_timeouts(lab, workdir, pool_servers, holders, monkeypa
                  what="held connection")
         wait_for(lambda: runtime(d)["connections"]["current"] == 0, timeout=15,
                  what="idle connection closed")
-        assert h.cmd("req").startswith(("closed", "error")), "idle connection still open"
+        assert h.cmd("get").startswith(("closed", "error")), "idle connection still open"
     finally:
         sink.kill()
         sink.wait()
