@@ -115,10 +115,25 @@ page.on('console', (m) => {
 
 const text = (sel) => page.locator(sel).innerText();
 
+// Chromium aborts a navigation with ERR_NETWORK_CHANGED when an interface of
+// its network namespace comes or goes (the lab's veths, other tests' labs);
+// that is the browser's reaction, not an answer of clonelbd, so the
+// navigation is tried again, at most three times in all.
+async function gotoPage(pg, url) {
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await pg.goto(url);
+		} catch (e) {
+			if (attempt >= 3 || !/ERR_NETWORK_CHANGED/.test(String(e)))
+				throw e;
+		}
+	}
+}
+
 try {
 	await step('without the token only the login page is served', async () => {
 		for (const p of ['/', '/index.html', '/#/templates/profiles/trafficclone']) {
-			const r = await page.goto(BASE + p);
+			const r = await gotoPage(page, BASE + p);
 			check(r.status() === 200 && await page.locator('#login-form').count() === 1 &&
 				await page.locator('#main').count() === 0, `GET ${p} without the token shows the login page`);
 		}
@@ -258,7 +273,7 @@ try {
 		await page.click('#tabbtn-settings'); // the error must bring its tab back
 		// Someone else deletes 'spare' meanwhile, through the UI's list.
 		const other = await ctx.newPage();
-		await other.goto(`${BASE}/#/templates/profiles/trafficclone`);
+		await gotoPage(other, `${BASE}/#/templates/profiles/trafficclone`);
 		const row = other.locator('#profiles tr[data-name="spare"]');
 		await row.locator('[data-action="delete"]').click();
 		await row.locator('[data-action="delete"]').filter({ hasText: 'Confirm' }).click();
@@ -360,7 +375,7 @@ try {
 	await step('log out', async () => {
 		await page.click('#logout');
 		await page.locator('#login-form').waitFor();
-		await page.goto(`${BASE}/`);
+		await gotoPage(page, `${BASE}/`);
 		check(await page.locator('#login-form').count() === 1, 'after logging out / shows the login page again');
 	});
 } catch (e) {
