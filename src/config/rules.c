@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/users.h"
 #include "lib/netif.h"
 #include "lib/util.h"
 
@@ -386,6 +387,8 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 		}
 	}
 	r = check_refs(s, obj, all, ret_err);
+	if (r == 0)
+		r = cfg_users_check(s, obj, old, all, ret_err);
 	if (r < 0)
 		return r;
 	if (strcmp(s->name, "trafficcloneprofile") == 0)
@@ -406,6 +409,8 @@ int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
 	size_t i;
 	json_t *o;
 
+	if (strcmp(s->name, "tenant") == 0)
+		return cfg_tenant_unused(obj, all, ret_err);
 	/* Only the types with a reference field to @s are looked at. */
 	for (size_t t = 0; cfg_types[t]; t++) {
 		const struct cfg_schema *os = cfg_types[t];
