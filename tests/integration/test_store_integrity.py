@@ -29,6 +29,14 @@ def as_tenant(t):
     return {"X-Avi-Tenant": t}
 
 
+@pytest.fixture
+def daemon(daemon):
+    """conftest's daemon with the tenants these tests use (a tenant must exist to hold objects)."""
+    for t in ("t1", "t2"):
+        daemon.ok("POST", "/api/tenant", {"name": t})
+    return daemon
+
+
 # --- item 5: concurrent operators -----------------------------------------------------------
 
 # Runs in the se namespace: N PATCHes of one field over TCP, one JSON answer per line.
