@@ -575,7 +575,9 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 	cookies[0] = xasprintf("csrftoken=%s; Path=/; Max-Age=%u; Secure; SameSite=Strict", csrf,
 			       lifetime);
 	if (web) {
-		cookies[1] = xasprintf(WEB_COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
+		/* The session's cookie first, as the web UI's clients have read it. */
+		cookies[1] = cookies[0];
+		cookies[0] = xasprintf(WEB_COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
 				       id);
 		cookies[2] = NULL;
 		ret = respond(c, MHD_HTTP_NO_CONTENT, NULL, cookies, 2, 0);

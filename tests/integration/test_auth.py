@@ -224,6 +224,17 @@ def test_csrf_is_needed_on_changes(lab, controller):
     assert status == 201, out
     assert sdk.logins == 1
 
+    # The web UI's login (/api/login) opens the same kind of session, under its own cookie.
+    status, resp, out = sdk.raw("POST", "/api/login", json.dumps({"username": "admin", "password": ADMIN_PW}),
+                                {"Content-Type": "application/json"})
+    web = cookies_of(resp)
+    assert status == 204 and {"clonelb_session", "csrftoken"} <= set(web), resp.msg
+    jar = {"Cookie": f"clonelb_session={web['clonelb_session'][0]}", "Content-Type": "application/json"}
+    assert sdk.raw("POST", "/api/pool", json.dumps({"name": "p-web"}), jar)[0] == 403
+    status, _, out = sdk.raw("POST", "/api/pool", json.dumps({"name": "p-web"}),
+                             {**jar, "X-CSRFToken": web["csrftoken"][0]})
+    assert status == 201, out
+
 
 def test_session_expiry_gives_419_and_the_sdk_logs_in_again(lab, controller):
     controller("--session-lifetime", "2")
