@@ -373,8 +373,8 @@ static enum MHD_Result send_error_allow(struct MHD_Connection *c, const char *ur
 					const char *method, const char *allow)
 {
 	const struct cfg_schema *ro = read_only_type(url);
-	char *msg = ro ? xasprintf("%s is read-only (%s): method %s is not allowed", ro->name,
-				   ro->help, method)
+	char *msg = ro ? xasprintf("%s is read-only: method %s is not allowed (%s)", ro->name,
+				   method, ro->help)
 		       : xasprintf("method %s is not allowed on this path", method);
 	json_t *v = json_pack("{s:s}", "error", msg);
 	char *body = json_dumps(v, JSON_INDENT(2));

@@ -122,7 +122,7 @@ static const struct cfg_field cloud_fields[] = {
 	 "\"CLOUD_LINUXSERVER\""},
 };
 static const struct cfg_schema cloud_schema = {
-	"cloud", "where services run (clonelb has one: Default-Cloud)", cloud_fields,
+	"cloud", "clonelb has one cloud, Default-Cloud", cloud_fields,
 	NF(cloud_fields), CFG_T_READONLY | CFG_T_SHARED,
 	"[{\"name\": \"Default-Cloud\", \"uuid\": \"" CFG_DEFAULT_CLOUD_UUID "\", "
 	"\"tenant_ref\": \"admin\", \"vtype\": \"CLOUD_LINUXSERVER\", "

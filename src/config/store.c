@@ -478,8 +478,8 @@ static int patch_ops(struct cfg_store *st, const struct cfg_schema *s, const jso
 /* Writes to a CFG_T_READONLY type are refused: -EOPNOTSUPP (405). */
 static int read_only(const struct cfg_schema *s, const char *method, char **ret_err)
 {
-	*ret_err = xasprintf("%s is read-only (%s): method %s is not allowed", s->name, s->help,
-			     method);
+	*ret_err = xasprintf("%s is read-only: method %s is not allowed (%s)", s->name, method,
+			     s->help);
 	return -EOPNOTSUPP;
 }
 
