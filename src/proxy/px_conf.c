@@ -532,6 +532,9 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 	bool same_certs = old && old->snap &&
 			  json_object_get(old->snap, "sslkeyandcertificate") ==
 				  json_object_get(snap, "sslkeyandcertificate");
+	/* A service on a vsvip is looked into when any vsvip changed. */
+	bool same_vsvips = old && old->snap &&
+			   json_object_get(old->snap, "vsvip") == json_object_get(snap, "vsvip");
 	unsigned j = 0;
 	size_t i;
 
@@ -562,6 +565,7 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 		struct px_vs *v = old && j < old->nvs ? old->vs[j] : NULL;
 
 		if (v && same_certs && v->src == o &&
+		    (same_vsvips || !json_object_get(o, "vsvip_ref")) &&
 		    (!v->pool || find_pool_id(g->pool, g->npool, v->pool->id) == v->pool)) {
 			atomic_fetch_add(&v->refs, 1);
 		} else {
