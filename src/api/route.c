@@ -101,6 +101,7 @@ static json_t *object_out(const struct api_router *rt, const struct api_query *q
 	if (!s || !json_is_object(obj))
 		return obj;
 	refs_out(rt, q, s, obj);
+	json_object_del(obj, "url");
 	if (uuid) {
 		url = cfg_ref_url(q->base, type, uuid,
 				  q->include_name ? json_string_value(json_object_get(obj, "name"))

@@ -93,6 +93,7 @@ int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, c
 		json_object_set_new(obj, "uuid", json_sprintf("%s-%s", s->name, u));
 	}
 	json_object_del(obj, "_last_modified");
+	json_object_del(obj, "url"); /* what answers add: a GET PUT back carries it */
 	return 0;
 }
 
