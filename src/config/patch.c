@@ -22,7 +22,11 @@ bool cfg_patch_is_ops(const json_t *body)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach((json_t *)body, k, v) if (is_op(k)) return true;
+	json_object_foreach((json_t *)body, k, v)
+	{
+		if (is_op(k))
+			return true;
+	}
 	return false;
 }
 
@@ -72,7 +76,11 @@ static bool holds(const json_t *have, const json_t *want)
 
 	if (!json_is_object(want) || !json_is_object(have))
 		return json_equal(have, want);
-	json_object_foreach((json_t *)want, k, v) if (!holds(json_object_get(have, k), v)) return false;
+	json_object_foreach((json_t *)want, k, v)
+	{
+		if (!holds(json_object_get(have, k), v))
+			return false;
+	}
 	return true;
 }
 

@@ -534,21 +534,23 @@ static bool refers_to(const struct cfg_schema *s, const json_t *o, const char *t
 		if (fd->sub && (fd->kind == CFG_OBJECT || fd->kind == CFG_OBJLIST)) {
 			if (fd->kind == CFG_OBJECT && refers_to(fd->sub, v, type, uuid, name, ret_field))
 				return true;
-			json_array_foreach(v, j, e) if (refers_to(fd->sub, e, type, uuid, name,
-								  ret_field)) return true;
+			json_array_foreach(v, j, e)
+			{
+				if (refers_to(fd->sub, e, type, uuid, name, ret_field))
+					return true;
+			}
 			continue;
 		}
 		if (!fd->ref_type || strcmp(fd->ref_type, type))
 			continue;
-		json_t *one = fd->kind == CFG_REF ? v : NULL;
-		for (j = 0; one || j < json_array_size(v); j++) {
-			const char *x = json_string_value(one ? one : json_array_get(v, j));
+		/* A single reference is looked at as a list of one. */
+		size_t n = fd->kind == CFG_REF ? 1 : json_array_size(v);
+		for (j = 0; j < n; j++) {
+			const char *x = json_string_value(fd->kind == CFG_REF ? v : json_array_get(v, j));
 			if (x && (!strcmp(x, uuid) || !strcmp(x, name))) {
 				*ret_field = fd->name;
 				return true;
 			}
-			if (one)
-				break;
 		}
 	}
 	return false;
