@@ -315,8 +315,9 @@ static unsigned list(const struct api_router *rt, const char *type, const char *
 	if (size && f.offset + f.limit < count) {
 		char *name = q->name ? query_escape(q->name) : NULL;
 		json_object_set_new(out, "next",
-				    json_sprintf("/api/%s?page=%ld&page_size=%ld%s%s", type, page + 1,
-						 size, name ? "&name=" : "", name ? name : ""));
+				    json_sprintf("/api/%s?page=%ld&page_size=%ld%s%s%s", type, page + 1,
+						 size, name ? "&name=" : "", name ? name : "",
+						 q->include_name ? "&include_name" : ""));
 		free(name);
 	}
 	return answer(0, 200, out, NULL, ret_body);

@@ -190,6 +190,10 @@ def test_url_and_include_name(d, lab, tls_cert):
     assert web["tenant_ref"] == "/api/tenant/admin#admin"
     assert web["pool_ref"] == f"/api/pool/{o['p']['uuid']}#p"
     assert web["ssl_key_and_certificate_refs"] == [f"/api/sslkeyandcertificate/{o['cert']['uuid']}#cert"]
+    # Pages keep asking for names.
+    page = d.ok("GET", "/api/healthmonitor?page_size=1&include_name")
+    assert page["next"] == "/api/healthmonitor?page=2&page_size=1&include_name"
+    assert d.ok("GET", page["next"])["results"][0]["url"].endswith("#hm2")
     # The SDK's form: include_name= with an empty value.
     assert d.ok("GET", "/api/pool/p?include_name=")["health_monitor_refs"] == [
         f"/api/healthmonitor/{o['hm']['uuid']}#hm"]
