@@ -145,6 +145,15 @@ static const json_t *ref_target(const struct cfg_field *f, const char *path, con
 	return t;
 }
 
+/* What a reference to @t stores: its uuid; a tenant's name, as tenants are
+ * known by name everywhere (X-Avi-Tenant, every object's tenant_ref). */
+static json_t *ref_key(const json_t *t)
+{
+	const struct cfg_schema *ts = cfg_rules_type_of(t);
+
+	return json_object_get(t, ts && !strcmp(ts->name, "tenant") ? "name" : "uuid");
+}
+
 /* Rewrites every reference of @obj (of schema @s; @path prefixes field
  * names) to its target's uuid, recursing into sub-objects. */
 static int canon_refs(const struct cfg_schema *s, json_t *obj, const char *path,
@@ -161,7 +170,7 @@ static int canon_refs(const struct cfg_schema *s, json_t *obj, const char *path,
 		if (v && f->kind == CFG_REF && !json_is_null(v)) {
 			t = ref_target(f, sub, v, tenant, all, ret_err);
 			if (t)
-				json_object_set(obj, f->name, json_object_get(t, "uuid"));
+				json_object_set(obj, f->name, ref_key(t));
 			r = t ? 0 : -EINVAL;
 		} else if (f->kind == CFG_REFLIST && json_is_array(v)) {
 			json_array_foreach(v, j, e)
@@ -173,7 +182,7 @@ static int canon_refs(const struct cfg_schema *s, json_t *obj, const char *path,
 					r = -EINVAL;
 					break;
 				}
-				json_array_set(v, j, json_object_get(t, "uuid"));
+				json_array_set(v, j, ref_key(t));
 			}
 		} else if (f->kind == CFG_OBJECT && json_is_object(v)) {
 			r = canon_refs(f->sub, v, sub, tenant, all, ret_err);
