@@ -375,19 +375,16 @@ static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, cons
 
 /* The VIPs @vs listens on: its own vip list, or that of its vsvip; with
  * @vsvip set, a vsvip of that uuid is taken to be @vsvip (a change being
- * checked). Borrowed; never NULL. */
+ * checked). Borrowed; NULL (no VIP) iterates as an empty list. */
 static const json_t *vips_of(const json_t *vs, const struct cfg_cache *all, const json_t *vsvip)
 {
-	static json_t *none;
 	const char *ref = json_string_value(json_object_get(vs, "vsvip_ref"));
 	const json_t *vv;
 
-	if (!none)
-		none = json_array();
 	if (!ref)
-		return json_object_get(vs, "vip") ? json_object_get(vs, "vip") : none;
+		return json_object_get(vs, "vip");
 	vv = vsvip && !strcmp(ref, str(vsvip, "uuid")) ? vsvip : cfg_cache_find_uuid(all, ref);
-	return json_object_get(vv, "vip") ? json_object_get(vv, "vip") : none;
+	return json_object_get(vv, "vip");
 }
 
 /* No two services may listen on the same VIP and port: @obj, listening on
