@@ -50,11 +50,10 @@ static json_t *ref_out(const struct api_router *rt, const struct api_query *q, c
 		       const char *key)
 {
 	char *uuid = NULL, *name = NULL, *url;
+	json_t *v;
 
 	if (cfg_ref_lookup(rt->store, type, key, &uuid, q->include_name ? &name : NULL) < 0)
 		uuid = xstrdup(key);
-	json_t *v;
-
 	url = cfg_ref_url(q->base, type, uuid, name);
 	v = json_string(url);
 	free(url);
@@ -95,11 +94,12 @@ static json_t *object_out(const struct api_router *rt, const struct api_query *q
 	const struct cfg_schema *s = cfg_type_find(type);
 	const char *tenant = json_string_value(json_object_get(obj, "tenant_ref"));
 	const char *uuid = json_string_value(json_object_get(obj, "uuid"));
-	json_t *out = json_object();
+	json_t *out;
 	char *url;
 
 	if (!s || !json_is_object(obj))
 		return obj;
+	out = json_object();
 	refs_out(rt, q, s, obj);
 	json_object_del(obj, "url");
 	if (uuid) {
@@ -315,8 +315,9 @@ static unsigned list(const struct api_router *rt, const char *type, const char *
 	if (size && f.offset + f.limit < count) {
 		char *name = q->name ? query_escape(q->name) : NULL;
 		json_object_set_new(out, "next",
-				    json_sprintf("/api/%s?page=%ld&page_size=%ld%s%s", type, page + 1,
-						 size, name ? "&name=" : "", name ? name : ""));
+				    json_sprintf("/api/%s?page=%ld&page_size=%ld%s%s%s", type, page + 1,
+						 size, name ? "&name=" : "", name ? name : "",
+						 q->include_name ? "&include_name" : ""));
 		free(name);
 	}
 	return answer(0, 200, out, NULL, ret_body);

@@ -153,6 +153,15 @@ static const json_t *ref_target(const struct cfg_field *f, const char *path, con
 	return t;
 }
 
+/* What a reference to @t stores: its uuid; a tenant's name, as tenants are
+ * known by name everywhere (X-Avi-Tenant, every object's tenant_ref). */
+static json_t *ref_key(const json_t *t)
+{
+	const struct cfg_schema *ts = cfg_rules_type_of(t);
+
+	return json_object_get(t, ts && !strcmp(ts->name, "tenant") ? "name" : "uuid");
+}
+
 /* Rewrites every reference of @obj (of schema @s; @path prefixes field
  * names) to its target's uuid, recursing into sub-objects. */
 static int canon_refs(const struct cfg_schema *s, json_t *obj, const char *path,
@@ -169,7 +178,7 @@ static int canon_refs(const struct cfg_schema *s, json_t *obj, const char *path,
 		if (v && f->kind == CFG_REF && !json_is_null(v)) {
 			t = ref_target(f, sub, v, tenant, all, ret_err);
 			if (t)
-				json_object_set(obj, f->name, json_object_get(t, "uuid"));
+				json_object_set(obj, f->name, ref_key(t));
 			r = t ? 0 : -EINVAL;
 		} else if (f->kind == CFG_REFLIST && json_is_array(v)) {
 			json_array_foreach(v, j, e)
@@ -181,7 +190,7 @@ static int canon_refs(const struct cfg_schema *s, json_t *obj, const char *path,
 					r = -EINVAL;
 					break;
 				}
-				json_array_set(v, j, json_object_get(t, "uuid"));
+				json_array_set(v, j, ref_key(t));
 			}
 		} else if (f->kind == CFG_OBJECT && json_is_object(v)) {
 			r = canon_refs(f->sub, v, sub, tenant, all, ret_err);
@@ -374,19 +383,16 @@ static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, cons
 
 /* The VIPs @vs listens on: its own vip list, or that of its vsvip; with
  * @vsvip set, a vsvip of that uuid is taken to be @vsvip (a change being
- * checked). Borrowed; never NULL. */
+ * checked). Borrowed; NULL (no VIP) iterates as an empty list. */
 static const json_t *vips_of(const json_t *vs, const struct cfg_cache *all, const json_t *vsvip)
 {
-	static json_t *none;
 	const char *ref = json_string_value(json_object_get(vs, "vsvip_ref"));
 	const json_t *vv;
 
-	if (!none)
-		none = json_array();
 	if (!ref)
-		return json_object_get(vs, "vip") ? json_object_get(vs, "vip") : none;
+		return json_object_get(vs, "vip");
 	vv = vsvip && !strcmp(ref, str(vsvip, "uuid")) ? vsvip : cfg_cache_find_uuid(all, ref);
-	return json_object_get(vv, "vip") ? json_object_get(vv, "vip") : none;
+	return json_object_get(vv, "vip");
 }
 
 /* No two services may listen on the same VIP and port: @obj, listening on

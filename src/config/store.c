@@ -687,7 +687,8 @@ const json_t *cfg_snap_find(const json_t *snap, const char *type, const char *te
 		return NULL;
 	json_array_foreach(json_object_get(snap, type), i, o)
 	{
-		if (strcmp(str(o, "name"), name) == 0 &&
+		/* A reference holds a uuid: either finds the object. */
+		if ((strcmp(str(o, "name"), name) == 0 || strcmp(str(o, "uuid"), name) == 0) &&
 		    strcmp(str(o, "tenant_ref"), tenant ? tenant : "admin") == 0)
 			return o;
 	}

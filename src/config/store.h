@@ -99,7 +99,8 @@ json_t *cfg_snapshot(struct cfg_store *st, uint64_t *ret_rev);
 int cfg_ref_lookup(struct cfg_store *st, const char *type, const char *key, char **ret_uuid,
 		   char **ret_name);
 
-/* Returns the first object of @snap of @type named @name in @tenant, or NULL (borrowed). */
+/* Returns the first object of @snap of @type whose name or uuid (what a
+ * reference holds) is @name, in @tenant, or NULL (borrowed). */
 const json_t *cfg_snap_find(const json_t *snap, const char *type, const char *tenant,
 			    const char *name);
 

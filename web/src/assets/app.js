@@ -513,7 +513,8 @@ function healthBadge(rt) {
 }
 
 function vipText(vs) {
-	const addrs = (vs.vip || []).map((v) => fmtAddr(v.ip_address));
+	// A service on shared VIPs (vsvip_ref) shows the vsvip it uses.
+	const addrs = vs.vsvip_ref ? [`vsvip ${vs.vsvip_ref}`] : (vs.vip || []).map((v) => fmtAddr(v.ip_address));
 	const ports = (vs.services || []).map((sv) => `${sv.port}${sv.enable_ssl ? ' (SSL)' : ''}`);
 	return `${addrs.join(', ')} : ${ports.join(', ')}`;
 }
