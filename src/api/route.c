@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/se.h"
+#include "config/refschema.h"
 #include "config/schema.h"
 #include "lib/util.h"
 
@@ -202,6 +203,14 @@ static unsigned route(const struct api_router *rt, const char *method, char **pa
 				      xasprintf("se/interfaces: getifaddrs: %s", strerror(errno)),
 				      ret_body);
 		return answer(0, 200, out, NULL, ret_body);
+	}
+	if (nparts == 2 && strcmp(parts[0], "fieldpolicy") == 0) {
+		/* Which reference fields a type accepts only at their default. */
+		if (!get)
+			goto bad_method;
+		if (!cfg_type_find(parts[1]))
+			return answer(-ENOENT, 0, NULL, unknown_path(parts[1]), ret_body);
+		return answer(0, 200, cfg_ref_policy(cfg_type_find(parts[1])), NULL, ret_body);
 	}
 	if (nparts < 1 || nparts > 3 || !cfg_type_find(parts[0]))
 		return answer(-ENOENT, 0, NULL, unknown_path(nparts ? parts[0] : NULL), ret_body);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/refschema.h"
 #include "lib/util.h"
 
 #define NF(a) (sizeof(a) / sizeof((a)[0]))
@@ -472,13 +473,14 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 {
 	const char *k;
 	json_t *v;
+	void *tmp;
 	int r;
 
 	if (!json_is_object(obj)) {
 		*ret_err = xasprintf("%s: expected an object", path && *path ? path : s->name);
 		return -EINVAL;
 	}
-	json_object_foreach(obj, k, v)
+	json_object_foreach_safe(obj, tmp, k, v)
 	{
 		const struct cfg_field *f;
 		char *sub;
@@ -487,6 +489,17 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 			continue;
 		sub = path && *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
 		f = cfg_field_find(s, k);
+		/* A field of the reference clonelb does not implement: the
+		 * policy of refschema.h decides. */
+		r = f ? -ENOENT : cfg_ref_check(s, k, v, top ? s->name : NULL, sub, ret_err);
+		if (r == CFG_REF_DROP)
+			json_object_del(obj, k);
+		if (r >= 0 || r == -EINVAL) {
+			free(sub);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (!f) {
 			*ret_err = xasprintf("%s: unknown field '%s' of %s", sub, k, s->name);
 			free(sub);
