@@ -133,14 +133,13 @@ static int check_members(const struct cfg_ref_field *f, const json_t *v, bool st
 static int refuse(const struct cfg_ref_field *f, const json_t *v, const char *path, char **ret_err)
 {
 	char *shown = json_short(v);
-	const char *dflt = f->flags & CFG_REF_LIST	      ? "[]"
-			   : f->kind == CFG_REF_OBJ	      ? "{} or every field at its default"
-			   : f->dflt			      ? f->dflt
-			   : f->kind == CFG_REF_STR	      ? "\"\" (unset)"
-							      : "null (unset)";
+	char *dflt = f->flags & CFG_REF_LIST ? xstrdup("the default []")
+		     : f->dflt		     ? xasprintf("the default %s", f->dflt)
+		     : f->kind == CFG_REF_STR ? xstrdup("\"\" or unset")
+					      : xstrdup("unset (null)");
 
-	*ret_err = xasprintf("%s: not supported by clonelb (got %s; only the default %s)", path,
-			     shown, dflt);
+	*ret_err = xasprintf("%s: not supported by clonelb (got %s; only %s)", path, shown, dflt);
+	free(dflt);
 	free(shown);
 	return -EINVAL;
 }
