@@ -16,6 +16,7 @@ is decided at run time by src/config/schema.c, so the two can never drift apart.
 """
 import json
 import os
+import re
 import sys
 
 # clonelb object type or sub-object (the name of its struct cfg_schema) ->
@@ -75,6 +76,9 @@ REF_DEFAULTS = {
     "application_profile_ref": "System-L4-Application",
 }
 
+# The schema lists the values of an enum in the field's description.
+ENUMS = re.compile(r"Enum options - ([A-Z0-9_]+(?:, [A-Z0-9_]+)*)")
+
 KINDS = {"boolean": "CFG_REF_BOOL", "integer": "CFG_REF_INT", "number": "CFG_REF_NUM",
          "string": "CFG_REF_STR"}
 
@@ -118,10 +122,14 @@ def field_line(defname, fname, p, roots):
         flags.append("CFG_REF_ISREF")
     elif kind == "CFG_REF_BOOL" and not is_list:
         dflt = "false"  # a bool the schema gives no default is false when unset
-    return "\t{%s, %s, %s, %s, %s}," % (
+    line = "\t{%s, %s, %s, %s, %s" % (
         c_str(fname), kind, " | ".join(flags) or "0",
         c_str(dflt) if dflt is not None else "NULL",
         "&d_" + sub if sub else "NULL")
+    m = ENUMS.search(p.get("description", "")) if kind == "CFG_REF_STR" else None
+    if m:
+        line += ",\n\t " + c_str(",".join(e.strip() for e in m.group(1).split(",")))
+    return line + "},"
 
 
 def main():

@@ -212,6 +212,19 @@ int cfg_ref_check(const struct cfg_schema *s, const char *name, const json_t *v,
 	return r < 0 ? r : CFG_REF_KEEP;
 }
 
+char *cfg_ref_enum_unsupported(const struct cfg_schema *s, const char *name, const char *value,
+			       const char *path, const char *supported)
+{
+	const struct cfg_ref_field *f = cfg_ref_field_find(cfg_ref_def_of(s->name), name);
+	size_t n = strlen(value);
+
+	for (const char *p = f ? f->enums : NULL; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : "")
+		if (strncmp(p, value, n) == 0 && (p[n] == ',' || !p[n]))
+			return xasprintf("%s: %s is not supported by clonelb (supported: %s)", path,
+					 value, supported);
+	return NULL;
+}
+
 /* @f at its default, for the policy view: nested objects with each of their
  * fields at its default. New reference. */
 static json_t *default_of(const struct cfg_ref_field *f, int depth)

@@ -132,7 +132,8 @@ static const struct cfg_ref_def d_VirtualService;
 
 static const struct cfg_ref_field f_AnalyticsPolicy[] = {
 	{"all_headers", CFG_REF_BOOL, 0, "false", NULL},
-	{"client_insights", CFG_REF_STR, 0, "\"NO_INSIGHTS\"", NULL},
+	{"client_insights", CFG_REF_STR, 0, "\"NO_INSIGHTS\"", NULL,
+	 "NO_INSIGHTS,PASSIVE,ACTIVE"},
 	{"client_insights_sampling", CFG_REF_OBJ, 0, NULL, &d_ClientInsightsSampling},
 	{"client_log_filters", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_ClientLogFilter},
 	{"full_client_logs", CFG_REF_OBJ, 0, NULL, &d_FullClientLogs},
@@ -144,14 +145,16 @@ static const struct cfg_ref_field f_AnalyticsPolicy[] = {
 static const struct cfg_ref_def d_AnalyticsPolicy = {"AnalyticsPolicy", f_AnalyticsPolicy, NF(f_AnalyticsPolicy)};
 
 static const struct cfg_ref_field f_BotClassification[] = {
-	{"type", CFG_REF_STR, 0, NULL, NULL},
+	{"type", CFG_REF_STR, 0, NULL, NULL,
+	 "HUMAN,GOOD_BOT,BAD_BOT,DANGEROUS_BOT,USER_DEFINED_BOT,UNKNOWN_CLIENT"},
 	{"user_defined_type", CFG_REF_STR, 0, NULL, NULL},
 };
 static const struct cfg_ref_def d_BotClassification = {"BotClassification", f_BotClassification, NF(f_BotClassification)};
 
 static const struct cfg_ref_field f_BotDetectionMatch[] = {
 	{"classifications", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_BotClassification},
-	{"match_operation", CFG_REF_STR, 0, NULL, NULL},
+	{"match_operation", CFG_REF_STR, 0, NULL, NULL,
+	 "IS_IN,IS_NOT_IN"},
 };
 static const struct cfg_ref_def d_BotDetectionMatch = {"BotDetectionMatch", f_BotDetectionMatch, NF(f_BotDetectionMatch)};
 
@@ -207,8 +210,10 @@ static const struct cfg_ref_field f_ContentRewriteProfile[] = {
 static const struct cfg_ref_def d_ContentRewriteProfile = {"ContentRewriteProfile", f_ContentRewriteProfile, NF(f_ContentRewriteProfile)};
 
 static const struct cfg_ref_field f_CookieMatch[] = {
-	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL},
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
+	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL,
+	 "SENSITIVE,INSENSITIVE"},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "HDR_EXISTS,HDR_DOES_NOT_EXIST,HDR_BEGINS_WITH,HDR_DOES_NOT_BEGIN_WITH,HDR_CONTAINS,HDR_DOES_NOT_CONTAIN,HDR_ENDS_WITH,HDR_DOES_NOT_END_WITH,HDR_EQUALS,HDR_DOES_NOT_EQUAL"},
 	{"name", CFG_REF_STR, 0, NULL, NULL},
 	{"value", CFG_REF_STR, 0, NULL, NULL},
 };
@@ -245,13 +250,15 @@ static const struct cfg_ref_field f_DnsCnameRdata[] = {
 static const struct cfg_ref_def d_DnsCnameRdata = {"DnsCnameRdata", f_DnsCnameRdata, NF(f_DnsCnameRdata)};
 
 static const struct cfg_ref_field f_DnsInfo[] = {
-	{"algorithm", CFG_REF_STR, 0, "\"DNS_RECORD_RESPONSE_CONSISTENT_HASH\"", NULL},
+	{"algorithm", CFG_REF_STR, 0, "\"DNS_RECORD_RESPONSE_CONSISTENT_HASH\"", NULL,
+	 "DNS_RECORD_RESPONSE_ROUND_ROBIN,DNS_RECORD_RESPONSE_CONSISTENT_HASH"},
 	{"cname", CFG_REF_OBJ, 0, NULL, &d_DnsCnameRdata},
 	{"fqdn", CFG_REF_STR, 0, NULL, NULL},
 	{"metadata", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"num_records_in_response", CFG_REF_INT, 0, NULL, NULL},
 	{"ttl", CFG_REF_INT, 0, NULL, NULL},
-	{"type", CFG_REF_STR, 0, "\"DNS_RECORD_A\"", NULL},
+	{"type", CFG_REF_STR, 0, "\"DNS_RECORD_A\"", NULL,
+	 "DNS_RECORD_OTHER,DNS_RECORD_A,DNS_RECORD_NS,DNS_RECORD_CNAME,DNS_RECORD_SOA,DNS_RECORD_PTR,DNS_RECORD_HINFO,DNS_RECORD_MX,DNS_RECORD_TXT,DNS_RECORD_RP,DNS_RECORD_DNSKEY,DNS_RECORD_AAAA,DNS_RECORD_SRV,DNS_RECORD_OPT,DNS_RECORD_RRSIG,DNS_RECORD_AXFR,DNS_RECORD_ANY"},
 };
 static const struct cfg_ref_def d_DnsInfo = {"DnsInfo", f_DnsInfo, NF(f_DnsInfo)};
 
@@ -275,7 +282,8 @@ static const struct cfg_ref_field f_DnsPolicies[] = {
 static const struct cfg_ref_def d_DnsPolicies = {"DnsPolicies", f_DnsPolicies, NF(f_DnsPolicies)};
 
 static const struct cfg_ref_field f_DnsRecord[] = {
-	{"algorithm", CFG_REF_STR, 0, "\"DNS_RECORD_RESPONSE_ROUND_ROBIN\"", NULL},
+	{"algorithm", CFG_REF_STR, 0, "\"DNS_RECORD_RESPONSE_ROUND_ROBIN\"", NULL,
+	 "DNS_RECORD_RESPONSE_ROUND_ROBIN,DNS_RECORD_RESPONSE_CONSISTENT_HASH"},
 	{"cname", CFG_REF_OBJ, 0, NULL, &d_DnsCnameRdata},
 	{"delegated", CFG_REF_BOOL, 0, "false", NULL},
 	{"description", CFG_REF_STR, CFG_REF_STORED, NULL, NULL},
@@ -289,7 +297,8 @@ static const struct cfg_ref_field f_DnsRecord[] = {
 	{"service_locator", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_DnsSrvRdata},
 	{"ttl", CFG_REF_INT, 0, NULL, NULL},
 	{"txt_records", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_DnsTxtRdata},
-	{"type", CFG_REF_STR, 0, NULL, NULL},
+	{"type", CFG_REF_STR, 0, NULL, NULL,
+	 "DNS_RECORD_OTHER,DNS_RECORD_A,DNS_RECORD_NS,DNS_RECORD_CNAME,DNS_RECORD_SOA,DNS_RECORD_PTR,DNS_RECORD_HINFO,DNS_RECORD_MX,DNS_RECORD_TXT,DNS_RECORD_RP,DNS_RECORD_DNSKEY,DNS_RECORD_AAAA,DNS_RECORD_SRV,DNS_RECORD_OPT,DNS_RECORD_RRSIG,DNS_RECORD_AXFR,DNS_RECORD_ANY"},
 	{"wildcard_match", CFG_REF_BOOL, 0, "false", NULL},
 };
 static const struct cfg_ref_def d_DnsRecord = {"DnsRecord", f_DnsRecord, NF(f_DnsRecord)};
@@ -310,22 +319,26 @@ static const struct cfg_ref_def d_DnsTxtRdata = {"DnsTxtRdata", f_DnsTxtRdata, N
 static const struct cfg_ref_field f_FailAction[] = {
 	{"local_rsp", CFG_REF_OBJ, 0, NULL, &d_FailActionHTTPLocalResponse},
 	{"redirect", CFG_REF_OBJ, 0, NULL, &d_FailActionHTTPRedirect},
-	{"type", CFG_REF_STR, 0, "\"FAIL_ACTION_CLOSE_CONN\"", NULL},
+	{"type", CFG_REF_STR, 0, "\"FAIL_ACTION_CLOSE_CONN\"", NULL,
+	 "FAIL_ACTION_HTTP_REDIRECT,FAIL_ACTION_HTTP_LOCAL_RSP,FAIL_ACTION_CLOSE_CONN,FAIL_ACTION_BACKUP_POOL"},
 };
 static const struct cfg_ref_def d_FailAction = {"FailAction", f_FailAction, NF(f_FailAction)};
 
 static const struct cfg_ref_field f_FailActionHTTPLocalResponse[] = {
 	{"file", CFG_REF_OBJ, 0, NULL, &d_HTTPLocalFile},
-	{"status_code", CFG_REF_STR, 0, "\"FAIL_HTTP_STATUS_CODE_503\"", NULL},
+	{"status_code", CFG_REF_STR, 0, "\"FAIL_HTTP_STATUS_CODE_503\"", NULL,
+	 "FAIL_HTTP_STATUS_CODE_200,FAIL_HTTP_STATUS_CODE_503"},
 };
 static const struct cfg_ref_def d_FailActionHTTPLocalResponse = {"FailActionHTTPLocalResponse", f_FailActionHTTPLocalResponse, NF(f_FailActionHTTPLocalResponse)};
 
 static const struct cfg_ref_field f_FailActionHTTPRedirect[] = {
 	{"host", CFG_REF_STR, 0, NULL, NULL},
 	{"path", CFG_REF_STR, 0, NULL, NULL},
-	{"protocol", CFG_REF_STR, 0, "\"HTTPS\"", NULL},
+	{"protocol", CFG_REF_STR, 0, "\"HTTPS\"", NULL,
+	 "HTTP,HTTPS"},
 	{"query", CFG_REF_STR, 0, NULL, NULL},
-	{"status_code", CFG_REF_STR, 0, "\"HTTP_REDIRECT_STATUS_CODE_302\"", NULL},
+	{"status_code", CFG_REF_STR, 0, "\"HTTP_REDIRECT_STATUS_CODE_302\"", NULL,
+	 "HTTP_REDIRECT_STATUS_CODE_301,HTTP_REDIRECT_STATUS_CODE_302,HTTP_REDIRECT_STATUS_CODE_307"},
 };
 static const struct cfg_ref_def d_FailActionHTTPRedirect = {"FailActionHTTPRedirect", f_FailActionHTTPRedirect, NF(f_FailActionHTTPRedirect)};
 
@@ -345,8 +358,10 @@ static const struct cfg_ref_field f_GeoLocation[] = {
 static const struct cfg_ref_def d_GeoLocation = {"GeoLocation", f_GeoLocation, NF(f_GeoLocation)};
 
 static const struct cfg_ref_field f_GeoMatch[] = {
-	{"attribute", CFG_REF_STR, 0, NULL, NULL},
-	{"match_operation", CFG_REF_STR, 0, NULL, NULL},
+	{"attribute", CFG_REF_STR, 0, NULL, NULL,
+	 "ATTRIBUTE_IP_PREFIX,ATTRIBUTE_COUNTRY_CODE,ATTRIBUTE_COUNTRY_NAME,ATTRIBUTE_CONTINENT_CODE,ATTRIBUTE_CONTINENT_NAME,ATTRIBUTE_REGION_NAME,ATTRIBUTE_CITY_NAME,ATTRIBUTE_ISP_NAME,ATTRIBUTE_ORGANIZATION_NAME,ATTRIBUTE_AS_NUMBER,ATTRIBUTE_AS_NAME,ATTRIBUTE_LONGITUDE,ATTRIBUTE_LATITUDE,ATTRIBUTE_CUSTOM_1,ATTRIBUTE_CUSTOM_2,ATTRIBUTE_CUSTOM_3,ATTRIBUTE_CUSTOM_4,ATTRIBUTE_CUSTOM_5,ATTRIBUTE_CUSTOM_6,ATTRIBUTE_CUSTOM_7,ATTRIBUTE_CUSTOM_8,ATTRIBUTE_CUSTOM_9,ATTRIBUTE_USER_DEFINED_MAPPING"},
+	{"match_operation", CFG_REF_STR, 0, NULL, NULL,
+	 "IS_IN,IS_NOT_IN"},
 	{"values", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 };
 static const struct cfg_ref_def d_GeoMatch = {"GeoMatch", f_GeoMatch, NF(f_GeoMatch)};
@@ -376,15 +391,18 @@ static const struct cfg_ref_field f_HTTPRedirectAction[] = {
 	{"keep_query", CFG_REF_BOOL, 0, "true", NULL},
 	{"path", CFG_REF_OBJ, 0, NULL, &d_URIParam},
 	{"port", CFG_REF_INT, 0, NULL, NULL},
-	{"protocol", CFG_REF_STR, 0, NULL, NULL},
-	{"status_code", CFG_REF_STR, 0, "\"HTTP_REDIRECT_STATUS_CODE_302\"", NULL},
+	{"protocol", CFG_REF_STR, 0, NULL, NULL,
+	 "HTTP,HTTPS"},
+	{"status_code", CFG_REF_STR, 0, "\"HTTP_REDIRECT_STATUS_CODE_302\"", NULL,
+	 "HTTP_REDIRECT_STATUS_CODE_301,HTTP_REDIRECT_STATUS_CODE_302,HTTP_REDIRECT_STATUS_CODE_307"},
 };
 static const struct cfg_ref_def d_HTTPRedirectAction = {"HTTPRedirectAction", f_HTTPRedirectAction, NF(f_HTTPRedirectAction)};
 
 static const struct cfg_ref_field f_HTTPReselectRespCode[] = {
 	{"codes", CFG_REF_INT, CFG_REF_LIST, NULL, NULL},
 	{"ranges", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_HTTPStatusRange},
-	{"resp_code_block", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
+	{"resp_code_block", CFG_REF_STR, CFG_REF_LIST, NULL, NULL,
+	 "HTTP_RSP_4XX,HTTP_RSP_5XX"},
 };
 static const struct cfg_ref_def d_HTTPReselectRespCode = {"HTTPReselectRespCode", f_HTTPReselectRespCode, NF(f_HTTPReselectRespCode)};
 
@@ -404,15 +422,19 @@ static const struct cfg_ref_field f_HTTPStatusRange[] = {
 static const struct cfg_ref_def d_HTTPStatusRange = {"HTTPStatusRange", f_HTTPStatusRange, NF(f_HTTPStatusRange)};
 
 static const struct cfg_ref_field f_HTTPVersionMatch[] = {
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
-	{"versions", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "IS_IN,IS_NOT_IN"},
+	{"versions", CFG_REF_STR, CFG_REF_LIST, NULL, NULL,
+	 "ZERO_NINE,ONE_ZERO,ONE_ONE,TWO_ZERO"},
 };
 static const struct cfg_ref_def d_HTTPVersionMatch = {"HTTPVersionMatch", f_HTTPVersionMatch, NF(f_HTTPVersionMatch)};
 
 static const struct cfg_ref_field f_HdrMatch[] = {
 	{"hdr", CFG_REF_STR, 0, NULL, NULL},
-	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL},
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
+	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL,
+	 "SENSITIVE,INSENSITIVE"},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "HDR_EXISTS,HDR_DOES_NOT_EXIST,HDR_BEGINS_WITH,HDR_DOES_NOT_BEGIN_WITH,HDR_CONTAINS,HDR_DOES_NOT_CONTAIN,HDR_ENDS_WITH,HDR_DOES_NOT_END_WITH,HDR_EQUALS,HDR_DOES_NOT_EQUAL"},
 	{"value", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 };
 static const struct cfg_ref_def d_HdrMatch = {"HdrMatch", f_HdrMatch, NF(f_HdrMatch)};
@@ -448,7 +470,8 @@ static const struct cfg_ref_field f_HealthMonitor[] = {
 	{"smtps_monitor", CFG_REF_OBJ, 0, NULL, &d_HealthMonitorSmtp},
 	{"successful_checks", CFG_REF_INT, 0, "2", NULL},
 	{"tcp_monitor", CFG_REF_OBJ, 0, NULL, &d_HealthMonitorTcp},
-	{"type", CFG_REF_STR, 0, NULL, NULL},
+	{"type", CFG_REF_STR, 0, NULL, NULL,
+	 "HEALTH_MONITOR_PING,HEALTH_MONITOR_TCP,HEALTH_MONITOR_HTTP,HEALTH_MONITOR_HTTPS,HEALTH_MONITOR_EXTERNAL,HEALTH_MONITOR_UDP,HEALTH_MONITOR_DNS,HEALTH_MONITOR_GSLB,HEALTH_MONITOR_SIP,HEALTH_MONITOR_RADIUS,HEALTH_MONITOR_SMTP,HEALTH_MONITOR_SMTPS,HEALTH_MONITOR_POP3,HEALTH_MONITOR_POP3S,HEALTH_MONITOR_IMAP,HEALTH_MONITOR_IMAPS,HEALTH_MONITOR_FTP,HEALTH_MONITOR_FTPS,HEALTH_MONITOR_LDAP,HEALTH_MONITOR_LDAPS,HEALTH_MONITOR_SCTP"},
 	{"udp_monitor", CFG_REF_OBJ, 0, NULL, &d_HealthMonitorUdp},
 	{"url", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 };
@@ -461,10 +484,13 @@ static const struct cfg_ref_field f_HealthMonitorAuthInfo[] = {
 static const struct cfg_ref_def d_HealthMonitorAuthInfo = {"HealthMonitorAuthInfo", f_HealthMonitorAuthInfo, NF(f_HealthMonitorAuthInfo)};
 
 static const struct cfg_ref_field f_HealthMonitorDNS[] = {
-	{"qtype", CFG_REF_STR, 0, "\"DNS_QUERY_TYPE\"", NULL},
+	{"qtype", CFG_REF_STR, 0, "\"DNS_QUERY_TYPE\"", NULL,
+	 "DNS_QUERY_TYPE,DNS_ANY_TYPE,DNS_ANY_THING"},
 	{"query_name", CFG_REF_STR, 0, NULL, NULL},
-	{"rcode", CFG_REF_STR, 0, "\"RCODE_NO_ERROR\"", NULL},
-	{"record_type", CFG_REF_STR, 0, "\"DNS_RECORD_A\"", NULL},
+	{"rcode", CFG_REF_STR, 0, "\"RCODE_NO_ERROR\"", NULL,
+	 "RCODE_NO_ERROR,RCODE_ANYTHING"},
+	{"record_type", CFG_REF_STR, 0, "\"DNS_RECORD_A\"", NULL,
+	 "DNS_RECORD_OTHER,DNS_RECORD_A,DNS_RECORD_NS,DNS_RECORD_CNAME,DNS_RECORD_SOA,DNS_RECORD_PTR,DNS_RECORD_HINFO,DNS_RECORD_MX,DNS_RECORD_TXT,DNS_RECORD_RP,DNS_RECORD_DNSKEY,DNS_RECORD_AAAA,DNS_RECORD_SRV,DNS_RECORD_OPT,DNS_RECORD_RRSIG,DNS_RECORD_AXFR,DNS_RECORD_ANY"},
 	{"response_string", CFG_REF_STR, 0, NULL, NULL},
 };
 static const struct cfg_ref_def d_HealthMonitorDNS = {"HealthMonitorDNS", f_HealthMonitorDNS, NF(f_HealthMonitorDNS)};
@@ -479,18 +505,21 @@ static const struct cfg_ref_def d_HealthMonitorExternal = {"HealthMonitorExterna
 
 static const struct cfg_ref_field f_HealthMonitorFtp[] = {
 	{"filename", CFG_REF_STR, 0, NULL, NULL},
-	{"mode", CFG_REF_STR, 0, "\"FTP_PASSIVE_MODE\"", NULL},
+	{"mode", CFG_REF_STR, 0, "\"FTP_PASSIVE_MODE\"", NULL,
+	 "FTP_PASSIVE_MODE,FTP_PORT_MODE"},
 	{"ssl_attributes", CFG_REF_OBJ, 0, NULL, &d_HealthMonitorSSLAttributes},
 };
 static const struct cfg_ref_def d_HealthMonitorFtp = {"HealthMonitorFtp", f_HealthMonitorFtp, NF(f_HealthMonitorFtp)};
 
 static const struct cfg_ref_field f_HealthMonitorHttp[] = {
-	{"auth_type", CFG_REF_STR, 0, NULL, NULL},
+	{"auth_type", CFG_REF_STR, 0, NULL, NULL,
+	 "AUTH_BASIC,AUTH_NTLM"},
 	{"exact_http_request", CFG_REF_BOOL, 0, "false", NULL},
 	{"http_request", CFG_REF_STR, 0, "\"GET / HTTP/1.0\"", NULL},
 	{"http_request_body", CFG_REF_STR, 0, NULL, NULL},
 	{"http_response", CFG_REF_STR, 0, NULL, NULL},
-	{"http_response_code", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
+	{"http_response_code", CFG_REF_STR, CFG_REF_LIST, NULL, NULL,
+	 "HTTP_ANY,HTTP_1XX,HTTP_2XX,HTTP_3XX,HTTP_4XX,HTTP_5XX"},
 	{"maintenance_code", CFG_REF_INT, CFG_REF_LIST, NULL, NULL},
 	{"maintenance_response", CFG_REF_STR, 0, NULL, NULL},
 	{"response_size", CFG_REF_INT, 0, NULL, NULL},
@@ -508,7 +537,8 @@ static const struct cfg_ref_field f_HealthMonitorLdap[] = {
 	{"attributes", CFG_REF_STR, 0, NULL, NULL},
 	{"base_dn", CFG_REF_STR, 0, NULL, NULL},
 	{"filter", CFG_REF_STR, 0, NULL, NULL},
-	{"scope", CFG_REF_STR, 0, NULL, NULL},
+	{"scope", CFG_REF_STR, 0, NULL, NULL,
+	 "LDAP_BASE_MODE,LDAP_ONE_MODE,LDAP_SUB_MODE"},
 	{"ssl_attributes", CFG_REF_OBJ, 0, NULL, &d_HealthMonitorSSLAttributes},
 };
 static const struct cfg_ref_def d_HealthMonitorLdap = {"HealthMonitorLdap", f_HealthMonitorLdap, NF(f_HealthMonitorLdap)};
@@ -526,8 +556,10 @@ static const struct cfg_ref_field f_HealthMonitorRadius[] = {
 static const struct cfg_ref_def d_HealthMonitorRadius = {"HealthMonitorRadius", f_HealthMonitorRadius, NF(f_HealthMonitorRadius)};
 
 static const struct cfg_ref_field f_HealthMonitorSIP[] = {
-	{"sip_monitor_transport", CFG_REF_STR, 0, "\"SIP_UDP_PROTO\"", NULL},
-	{"sip_request_code", CFG_REF_STR, 0, "\"SIP_OPTIONS\"", NULL},
+	{"sip_monitor_transport", CFG_REF_STR, 0, "\"SIP_UDP_PROTO\"", NULL,
+	 "SIP_UDP_PROTO,SIP_TCP_PROTO"},
+	{"sip_request_code", CFG_REF_STR, 0, "\"SIP_OPTIONS\"", NULL,
+	 "SIP_OPTIONS"},
 	{"sip_response", CFG_REF_STR, 0, "\"SIP/2.0\"", NULL},
 };
 static const struct cfg_ref_def d_HealthMonitorSIP = {"HealthMonitorSIP", f_HealthMonitorSIP, NF(f_HealthMonitorSIP)};
@@ -577,8 +609,10 @@ static const struct cfg_ref_field f_HorizonProfile[] = {
 static const struct cfg_ref_def d_HorizonProfile = {"HorizonProfile", f_HorizonProfile, NF(f_HorizonProfile)};
 
 static const struct cfg_ref_field f_HostHdrMatch[] = {
-	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL},
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
+	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL,
+	 "SENSITIVE,INSENSITIVE"},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "HDR_EXISTS,HDR_DOES_NOT_EXIST,HDR_BEGINS_WITH,HDR_DOES_NOT_BEGIN_WITH,HDR_CONTAINS,HDR_DOES_NOT_CONTAIN,HDR_ENDS_WITH,HDR_DOES_NOT_END_WITH,HDR_EQUALS,HDR_DOES_NOT_EQUAL"},
 	{"value", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 };
 static const struct cfg_ref_def d_HostHdrMatch = {"HostHdrMatch", f_HostHdrMatch, NF(f_HostHdrMatch)};
@@ -600,21 +634,25 @@ static const struct cfg_ref_field f_IPNetworkSubnet[] = {
 static const struct cfg_ref_def d_IPNetworkSubnet = {"IPNetworkSubnet", f_IPNetworkSubnet, NF(f_IPNetworkSubnet)};
 
 static const struct cfg_ref_field f_IPReputationTypeMatch[] = {
-	{"match_operation", CFG_REF_STR, 0, NULL, NULL},
-	{"reputation_types", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
+	{"match_operation", CFG_REF_STR, 0, NULL, NULL,
+	 "IS_IN,IS_NOT_IN"},
+	{"reputation_types", CFG_REF_STR, CFG_REF_LIST, NULL, NULL,
+	 "IP_REPUTATION_TYPE_SPAM_SOURCE,IP_REPUTATION_TYPE_WINDOWS_EXPLOITS,IP_REPUTATION_TYPE_WEB_ATTACKS,IP_REPUTATION_TYPE_BOTNETS,IP_REPUTATION_TYPE_SCANNERS,IP_REPUTATION_TYPE_DOS,IP_REPUTATION_TYPE_REPUTATION,IP_REPUTATION_TYPE_PHISHING,IP_REPUTATION_TYPE_PROXY,IP_REPUTATION_TYPE_NETWORK,IP_REPUTATION_TYPE_CLOUD,IP_REPUTATION_TYPE_MOBILE_THREATS,IP_REPUTATION_TYPE_TOR,IP_REPUTATION_TYPE_ALL"},
 };
 static const struct cfg_ref_def d_IPReputationTypeMatch = {"IPReputationTypeMatch", f_IPReputationTypeMatch, NF(f_IPReputationTypeMatch)};
 
 static const struct cfg_ref_field f_IpAddr[] = {
 	{"addr", CFG_REF_STR, 0, NULL, NULL},
-	{"type", CFG_REF_STR, 0, NULL, NULL},
+	{"type", CFG_REF_STR, 0, NULL, NULL,
+	 "V4,DNS,V6"},
 };
 static const struct cfg_ref_def d_IpAddr = {"IpAddr", f_IpAddr, NF(f_IpAddr)};
 
 static const struct cfg_ref_field f_IpAddrMatch[] = {
 	{"addrs", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_IpAddr},
 	{"group_refs", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "IS_IN,IS_NOT_IN"},
 	{"prefixes", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_IpAddrPrefix},
 	{"ranges", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_IpAddrRange},
 };
@@ -639,7 +677,8 @@ static const struct cfg_ref_def d_JWTValidationParams = {"JWTValidationParams", 
 
 static const struct cfg_ref_field f_JWTValidationVsConfig[] = {
 	{"audience", CFG_REF_STR, 0, NULL, NULL},
-	{"jwt_location", CFG_REF_STR, 0, "\"JWT_LOCATION_AUTHORIZATION_HEADER\"", NULL},
+	{"jwt_location", CFG_REF_STR, 0, "\"JWT_LOCATION_AUTHORIZATION_HEADER\"", NULL,
+	 "JWT_LOCATION_AUTHORIZATION_HEADER,JWT_LOCATION_QUERY_PARAM"},
 	{"jwt_name", CFG_REF_STR, 0, NULL, NULL},
 };
 static const struct cfg_ref_def d_JWTValidationVsConfig = {"JWTValidationVsConfig", f_JWTValidationVsConfig, NF(f_JWTValidationVsConfig)};
@@ -689,8 +728,10 @@ static const struct cfg_ref_field f_MatchTarget[] = {
 static const struct cfg_ref_def d_MatchTarget = {"MatchTarget", f_MatchTarget, NF(f_MatchTarget)};
 
 static const struct cfg_ref_field f_MethodMatch[] = {
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
-	{"methods", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "IS_IN,IS_NOT_IN"},
+	{"methods", CFG_REF_STR, CFG_REF_LIST, NULL, NULL,
+	 "HTTP_METHOD_GET,HTTP_METHOD_HEAD,HTTP_METHOD_PUT,HTTP_METHOD_DELETE,HTTP_METHOD_POST,HTTP_METHOD_OPTIONS,HTTP_METHOD_TRACE,HTTP_METHOD_CONNECT,HTTP_METHOD_PATCH,HTTP_METHOD_PROPFIND,HTTP_METHOD_PROPPATCH,HTTP_METHOD_MKCOL,HTTP_METHOD_COPY,HTTP_METHOD_MOVE,HTTP_METHOD_LOCK,HTTP_METHOD_UNLOCK"},
 };
 static const struct cfg_ref_def d_MethodMatch = {"MethodMatch", f_MethodMatch, NF(f_MethodMatch)};
 
@@ -715,7 +756,8 @@ static const struct cfg_ref_field f_OAuthAppSettings[] = {
 static const struct cfg_ref_def d_OAuthAppSettings = {"OAuthAppSettings", f_OAuthAppSettings, NF(f_OAuthAppSettings)};
 
 static const struct cfg_ref_field f_OAuthResourceServer[] = {
-	{"access_type", CFG_REF_STR, 0, "\"ACCESS_TOKEN_TYPE_JWT\"", NULL},
+	{"access_type", CFG_REF_STR, 0, "\"ACCESS_TOKEN_TYPE_JWT\"", NULL,
+	 "ACCESS_TOKEN_TYPE_JWT,ACCESS_TOKEN_TYPE_OPAQUE"},
 	{"introspection_data_timeout", CFG_REF_INT, 0, NULL, NULL},
 	{"jwt_params", CFG_REF_OBJ, 0, NULL, &d_JWTValidationParams},
 	{"opaque_token_params", CFG_REF_OBJ, 0, NULL, &d_OpaqueTokenValidationParams},
@@ -746,16 +788,19 @@ static const struct cfg_ref_field f_OCSPConfig[] = {
 	{"ocsp_req_interval", CFG_REF_INT, 0, "86400", NULL},
 	{"ocsp_resp_timeout", CFG_REF_INT, 0, NULL, NULL},
 	{"responder_url_lists", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
-	{"url_action", CFG_REF_STR, 0, "\"OCSP_RESPONDER_URL_FAILOVER\"", NULL},
+	{"url_action", CFG_REF_STR, 0, "\"OCSP_RESPONDER_URL_FAILOVER\"", NULL,
+	 "OCSP_RESPONDER_URL_FAILOVER,OCSP_RESPONDER_URL_OVERRIDE"},
 };
 static const struct cfg_ref_def d_OCSPConfig = {"OCSPConfig", f_OCSPConfig, NF(f_OCSPConfig)};
 
 static const struct cfg_ref_field f_OCSPResponseInfo[] = {
-	{"cert_status", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
+	{"cert_status", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL,
+	 "OCSP_CERTSTATUS_GOOD,OCSP_CERTSTATUS_REVOKED,OCSP_CERTSTATUS_UNKNOWN"},
 	{"next_update", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"ocsp_resp_from_responder_url", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"ocsp_response", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
-	{"revocation_reason", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
+	{"revocation_reason", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL,
+	 "OCSP_REVOCATION_REASON_UNSPECIFIED,OCSP_REVOCATION_REASON_KEY_COMPROMISE,OCSP_REVOCATION_REASON_CA_COMPROMISE,OCSP_REVOCATION_REASON_AFFILIATION_CHANGED,OCSP_REVOCATION_REASON_SUPERSEDED,OCSP_REVOCATION_REASON_CESSATION_OF_OPERATION,OCSP_REVOCATION_REASON_CERTIFICATE_HOLD,OCSP_REVOCATION_REASON_REMOVE_FROM_CRL,OCSP_REVOCATION_REASON_PRIVILEGE_WITHDRAWN,OCSP_REVOCATION_REASON_AA_COMPROMISE"},
 	{"revocation_time", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"this_update", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 };
@@ -775,8 +820,10 @@ static const struct cfg_ref_field f_OpaqueTokenValidationParams[] = {
 static const struct cfg_ref_def d_OpaqueTokenValidationParams = {"OpaqueTokenValidationParams", f_OpaqueTokenValidationParams, NF(f_OpaqueTokenValidationParams)};
 
 static const struct cfg_ref_field f_PathMatch[] = {
-	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL},
-	{"match_criteria", CFG_REF_STR, 0, "\"CONTAINS\"", NULL},
+	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL,
+	 "SENSITIVE,INSENSITIVE"},
+	{"match_criteria", CFG_REF_STR, 0, "\"CONTAINS\"", NULL,
+	 "BEGINS_WITH,DOES_NOT_BEGIN_WITH,CONTAINS,DOES_NOT_CONTAIN,ENDS_WITH,DOES_NOT_END_WITH,EQUALS,DOES_NOT_EQUAL,REGEX_MATCH,REGEX_DOES_NOT_MATCH"},
 	{"match_decoded_string", CFG_REF_BOOL, 0, "true", NULL},
 	{"match_str", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 	{"string_group_refs", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
@@ -798,7 +845,8 @@ static const struct cfg_ref_def d_PlacementNetwork = {"PlacementNetwork", f_Plac
 static const struct cfg_ref_field f_Pool[] = {
 	{"analytics_policy", CFG_REF_OBJ, 0, NULL, &d_PoolAnalyticsPolicy},
 	{"analytics_profile_ref", CFG_REF_STR, 0, NULL, NULL},
-	{"append_port", CFG_REF_STR, 0, "\"NON_DEFAULT_80_443\"", NULL},
+	{"append_port", CFG_REF_STR, 0, "\"NON_DEFAULT_80_443\"", NULL,
+	 "NON_DEFAULT_80_443,NEVER,ALWAYS"},
 	{"application_persistence_profile_ref", CFG_REF_STR, 0, NULL, NULL},
 	{"autoscale_launch_config_ref", CFG_REF_STR, 0, NULL, NULL},
 	{"autoscale_networks", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
@@ -832,10 +880,12 @@ static const struct cfg_ref_field f_Pool[] = {
 	{"inline_health_monitor", CFG_REF_BOOL, 0, "true", NULL},
 	{"ipaddrgroup_ref", CFG_REF_STR, 0, NULL, NULL},
 	{"lb_algo_rr_per_se", CFG_REF_BOOL, 0, "false", NULL},
-	{"lb_algorithm", CFG_REF_STR, 0, "\"LB_ALGORITHM_LEAST_CONNECTIONS\"", NULL},
+	{"lb_algorithm", CFG_REF_STR, 0, "\"LB_ALGORITHM_LEAST_CONNECTIONS\"", NULL,
+	 "LB_ALGORITHM_LEAST_CONNECTIONS,LB_ALGORITHM_ROUND_ROBIN,LB_ALGORITHM_FASTEST_RESPONSE,LB_ALGORITHM_CONSISTENT_HASH,LB_ALGORITHM_LEAST_LOAD,LB_ALGORITHM_FEWEST_SERVERS,LB_ALGORITHM_RANDOM,LB_ALGORITHM_FEWEST_TASKS,LB_ALGORITHM_NEAREST_SERVER,LB_ALGORITHM_CORE_AFFINITY,LB_ALGORITHM_TOPOLOGY"},
 	{"lb_algorithm_consistent_hash_hdr", CFG_REF_STR, 0, NULL, NULL},
 	{"lb_algorithm_core_nonaffinity", CFG_REF_INT, 0, "2", NULL},
-	{"lb_algorithm_hash", CFG_REF_STR, 0, "\"LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS\"", NULL},
+	{"lb_algorithm_hash", CFG_REF_STR, 0, "\"LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS\"", NULL,
+	 "LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS,LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS_AND_PORT,LB_ALGORITHM_CONSISTENT_HASH_URI,LB_ALGORITHM_CONSISTENT_HASH_CUSTOM_HEADER,LB_ALGORITHM_CONSISTENT_HASH_CUSTOM_STRING,LB_ALGORITHM_CONSISTENT_HASH_CALLID"},
 	{"lookup_server_by_name", CFG_REF_BOOL, 0, "false", NULL},
 	{"markers", CFG_REF_OBJ, CFG_REF_LIST | CFG_REF_STORED, NULL, &d_RoleFilterMatchLabel},
 	{"max_concurrent_connections_per_server", CFG_REF_INT, 0, NULL, NULL},
@@ -846,14 +896,16 @@ static const struct cfg_ref_field f_Pool[] = {
 	{"nsx_securitygroup", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 	{"pki_profile_ref", CFG_REF_STR, 0, NULL, NULL},
 	{"placement_networks", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_PlacementNetwork},
-	{"pool_type", CFG_REF_STR, 0, "\"POOL_TYPE_GENERIC_APP\"", NULL},
+	{"pool_type", CFG_REF_STR, 0, "\"POOL_TYPE_GENERIC_APP\"", NULL,
+	 "POOL_TYPE_GENERIC_APP,POOL_TYPE_OAUTH"},
 	{"request_queue_depth", CFG_REF_INT, 0, "128", NULL},
 	{"request_queue_enabled", CFG_REF_BOOL, 0, "false", NULL},
 	{"resolve_pool_by_dns", CFG_REF_BOOL, 0, "false", NULL},
 	{"rewrite_host_header_to_server_name", CFG_REF_BOOL, 0, "false", NULL},
 	{"rewrite_host_header_to_sni", CFG_REF_BOOL, 0, "false", NULL},
 	{"routing_pool", CFG_REF_BOOL, 0, "false", NULL},
-	{"server_disable_type", CFG_REF_STR, 0, "\"DISALLOW_NEW_CONNECTION\"", NULL},
+	{"server_disable_type", CFG_REF_STR, 0, "\"DISALLOW_NEW_CONNECTION\"", NULL,
+	 "DISALLOW_NEW_CONNECTION,ALLOW_NEW_CONNECTION_IF_PERSISTENCE_PRESENT"},
 	{"server_name", CFG_REF_STR, 0, NULL, NULL},
 	{"server_reselect", CFG_REF_OBJ, 0, NULL, &d_HTTPServerReselect},
 	{"server_timeout", CFG_REF_INT, 0, NULL, NULL},
@@ -877,20 +929,25 @@ static const struct cfg_ref_field f_PoolAnalyticsPolicy[] = {
 static const struct cfg_ref_def d_PoolAnalyticsPolicy = {"PoolAnalyticsPolicy", f_PoolAnalyticsPolicy, NF(f_PoolAnalyticsPolicy)};
 
 static const struct cfg_ref_field f_PortMatch[] = {
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "IS_IN,IS_NOT_IN"},
 	{"ports", CFG_REF_INT, CFG_REF_LIST, NULL, NULL},
 };
 static const struct cfg_ref_def d_PortMatch = {"PortMatch", f_PortMatch, NF(f_PortMatch)};
 
 static const struct cfg_ref_field f_ProtocolMatch[] = {
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
-	{"protocols", CFG_REF_STR, 0, NULL, NULL},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "IS_IN,IS_NOT_IN"},
+	{"protocols", CFG_REF_STR, 0, NULL, NULL,
+	 "HTTP,HTTPS"},
 };
 static const struct cfg_ref_def d_ProtocolMatch = {"ProtocolMatch", f_ProtocolMatch, NF(f_ProtocolMatch)};
 
 static const struct cfg_ref_field f_QueryMatch[] = {
-	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL},
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
+	{"match_case", CFG_REF_STR, 0, "\"INSENSITIVE\"", NULL,
+	 "SENSITIVE,INSENSITIVE"},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "QUERY_MATCH_CONTAINS,QUERY_MATCH_DOES_NOT_CONTAIN,QUERY_MATCH_EXISTS,QUERY_MATCH_DOES_NOT_EXIST,QUERY_MATCH_BEGINS_WITH,QUERY_MATCH_DOES_NOT_BEGIN_WITH,QUERY_MATCH_ENDS_WITH,QUERY_MATCH_DOES_NOT_END_WITH,QUERY_MATCH_EQUALS,QUERY_MATCH_DOES_NOT_EQUAL,QUERY_MATCH_REGEX_MATCH,QUERY_MATCH_REGEX_DOES_NOT_MATCH"},
 	{"match_decoded_string", CFG_REF_BOOL, 0, "true", NULL},
 	{"match_str", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 	{"string_group_refs", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
@@ -908,8 +965,10 @@ static const struct cfg_ref_def d_RateLimiter = {"RateLimiter", f_RateLimiter, N
 static const struct cfg_ref_field f_RateLimiterAction[] = {
 	{"file", CFG_REF_OBJ, 0, NULL, &d_HTTPLocalFile},
 	{"redirect", CFG_REF_OBJ, 0, NULL, &d_HTTPRedirectAction},
-	{"status_code", CFG_REF_STR, 0, "\"HTTP_LOCAL_RESPONSE_STATUS_CODE_429\"", NULL},
-	{"type", CFG_REF_STR, 0, "\"RL_ACTION_NONE\"", NULL},
+	{"status_code", CFG_REF_STR, 0, "\"HTTP_LOCAL_RESPONSE_STATUS_CODE_429\"", NULL,
+	 "HTTP_LOCAL_RESPONSE_STATUS_CODE_200,HTTP_LOCAL_RESPONSE_STATUS_CODE_204,HTTP_LOCAL_RESPONSE_STATUS_CODE_403,HTTP_LOCAL_RESPONSE_STATUS_CODE_404,HTTP_LOCAL_RESPONSE_STATUS_CODE_429,HTTP_LOCAL_RESPONSE_STATUS_CODE_501"},
+	{"type", CFG_REF_STR, 0, "\"RL_ACTION_NONE\"", NULL,
+	 "RL_ACTION_NONE,RL_ACTION_DROP_CONN,RL_ACTION_RESET_CONN,RL_ACTION_CLOSE_CONN,RL_ACTION_LOCAL_RSP,RL_ACTION_REDIRECT"},
 };
 static const struct cfg_ref_def d_RateLimiterAction = {"RateLimiterAction", f_RateLimiterAction, NF(f_RateLimiterAction)};
 
@@ -924,7 +983,8 @@ static const struct cfg_ref_field f_RateProfile[] = {
 static const struct cfg_ref_def d_RateProfile = {"RateProfile", f_RateProfile, NF(f_RateProfile)};
 
 static const struct cfg_ref_field f_ReplaceStringVar[] = {
-	{"type", CFG_REF_STR, 0, "\"LITERAL_STRING\"", NULL},
+	{"type", CFG_REF_STR, 0, "\"LITERAL_STRING\"", NULL,
+	 "DATASCRIPT_VAR,AVI_VAR,LITERAL_STRING,COMBINATION_STRING"},
 	{"val", CFG_REF_STR, 0, NULL, NULL},
 };
 static const struct cfg_ref_def d_ReplaceStringVar = {"ReplaceStringVar", f_ReplaceStringVar, NF(f_ReplaceStringVar)};
@@ -945,7 +1005,8 @@ static const struct cfg_ref_def d_RspContentRewriteRule = {"RspContentRewriteRul
 
 static const struct cfg_ref_field f_SAMLSPConfig[] = {
 	{"acs_index", CFG_REF_INT, 0, NULL, NULL},
-	{"authn_req_acs_type", CFG_REF_STR, 0, "\"SAML_AUTHN_REQ_ACS_TYPE_NONE\"", NULL},
+	{"authn_req_acs_type", CFG_REF_STR, 0, "\"SAML_AUTHN_REQ_ACS_TYPE_NONE\"", NULL,
+	 "SAML_AUTHN_REQ_ACS_TYPE_URL,SAML_AUTHN_REQ_ACS_TYPE_INDEX,SAML_AUTHN_REQ_ACS_TYPE_NONE"},
 	{"cookie_name", CFG_REF_STR, 0, NULL, NULL},
 	{"cookie_timeout", CFG_REF_INT, 0, "60", NULL},
 	{"entity_id", CFG_REF_STR, 0, NULL, NULL},
@@ -962,7 +1023,8 @@ static const struct cfg_ref_field f_SSLCertificate[] = {
 	{"certificate_signing_request", CFG_REF_STR, 0, NULL, NULL},
 	{"chain_verified", CFG_REF_BOOL, CFG_REF_READONLY, "false", NULL},
 	{"days_until_expire", CFG_REF_INT, 0, "365", NULL},
-	{"expiry_status", CFG_REF_STR, CFG_REF_READONLY, "\"SSL_CERTIFICATE_GOOD\"", NULL},
+	{"expiry_status", CFG_REF_STR, CFG_REF_READONLY, "\"SSL_CERTIFICATE_GOOD\"", NULL,
+	 "SSL_CERTIFICATE_GOOD,SSL_CERTIFICATE_EXPIRY_WARNING,SSL_CERTIFICATE_EXPIRED"},
 	{"fingerprint", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"issuer", CFG_REF_OBJ, CFG_REF_READONLY, NULL, &d_SSLCertificateDescription},
 	{"key_params", CFG_REF_OBJ, CFG_REF_READONLY, NULL, &d_SSLKeyParams},
@@ -1003,7 +1065,8 @@ static const struct cfg_ref_field f_SSLKeyAndCertificate[] = {
 	{"enable_ocsp_stapling", CFG_REF_BOOL, 0, "false", NULL},
 	{"enckey_base64", CFG_REF_STR, 0, NULL, NULL},
 	{"enckey_name", CFG_REF_STR, 0, NULL, NULL},
-	{"format", CFG_REF_STR, 0, "\"SSL_PEM\"", NULL},
+	{"format", CFG_REF_STR, 0, "\"SSL_PEM\"", NULL,
+	 "SSL_PEM,SSL_PKCS12"},
 	{"hardwaresecuritymodulegroup_ref", CFG_REF_STR, 0, NULL, NULL},
 	{"import_key_to_hsm", CFG_REF_BOOL, 0, "false", NULL},
 	{"is_federated", CFG_REF_BOOL, 0, "false", NULL},
@@ -1013,22 +1076,27 @@ static const struct cfg_ref_field f_SSLKeyAndCertificate[] = {
 	{"key_passphrase", CFG_REF_STR, 0, NULL, NULL},
 	{"markers", CFG_REF_OBJ, CFG_REF_LIST | CFG_REF_STORED, NULL, &d_RoleFilterMatchLabel},
 	{"ocsp_config", CFG_REF_OBJ, 0, NULL, &d_OCSPConfig},
-	{"ocsp_error_status", CFG_REF_STR, CFG_REF_READONLY, "\"OCSP_ERR_CERTSTATUS_DISABLED\"", NULL},
+	{"ocsp_error_status", CFG_REF_STR, CFG_REF_READONLY, "\"OCSP_ERR_CERTSTATUS_DISABLED\"", NULL,
+	 "OCSP_ERR_CERTSTATUS_GOOD,OCSP_ERR_CERTSTATUS_REVOKED,OCSP_ERR_CERTSTATUS_UNKNOWN,OCSP_ERR_CERTSTATUS_SERVERFAIL_ERR,OCSP_ERR_CERTSTATUS_JOBDB,OCSP_ERR_CERTSTATUS_DISABLED,OCSP_ERR_CERTSTATUS_GETCERT,OCSP_ERR_CERTSTATUS_NONVSCERT,OCSP_ERR_CERTSTATUS_SELFSIGNED,OCSP_ERR_CERTSTATUS_CERTFINISH,OCSP_ERR_CERTSTATUS_CACERT,OCSP_ERR_CERTSTATUS_REQUEST,OCSP_ERR_CERTSTATUS_ISSUER_REVOKED,OCSP_ERR_CERTSTATUS_PARSE_CERT,OCSP_ERR_CERTSTATUS_HTTP_REQ,OCSP_ERR_CERTSTATUS_URL_LIST,OCSP_ERR_CERTSTATUS_HTTP_SEND,OCSP_ERR_CERTSTATUS_HTTP_RECV,OCSP_ERR_CERTSTATUS_HTTP_RESP"},
 	{"ocsp_responder_url_list_from_certs", CFG_REF_STR, CFG_REF_LIST | CFG_REF_READONLY, NULL, NULL},
 	{"ocsp_response_info", CFG_REF_OBJ, CFG_REF_READONLY, NULL, &d_OCSPResponseInfo},
-	{"status", CFG_REF_STR, 0, "\"SSL_CERTIFICATE_FINISHED\"", NULL},
-	{"type", CFG_REF_STR, 0, NULL, NULL},
+	{"status", CFG_REF_STR, 0, "\"SSL_CERTIFICATE_FINISHED\"", NULL,
+	 "SSL_CERTIFICATE_FINISHED,SSL_CERTIFICATE_PENDING"},
+	{"type", CFG_REF_STR, 0, NULL, NULL,
+	 "SSL_CERTIFICATE_TYPE_VIRTUALSERVICE,SSL_CERTIFICATE_TYPE_SYSTEM,SSL_CERTIFICATE_TYPE_CA"},
 	{"url", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 };
 static const struct cfg_ref_def d_SSLKeyAndCertificate = {"SSLKeyAndCertificate", f_SSLKeyAndCertificate, NF(f_SSLKeyAndCertificate)};
 
 static const struct cfg_ref_field f_SSLKeyECParams[] = {
-	{"curve", CFG_REF_STR, 0, "\"SSL_KEY_EC_CURVE_SECP256R1\"", NULL},
+	{"curve", CFG_REF_STR, 0, "\"SSL_KEY_EC_CURVE_SECP256R1\"", NULL,
+	 "SSL_KEY_EC_CURVE_SECP256R1,SSL_KEY_EC_CURVE_SECP384R1,SSL_KEY_EC_CURVE_SECP521R1"},
 };
 static const struct cfg_ref_def d_SSLKeyECParams = {"SSLKeyECParams", f_SSLKeyECParams, NF(f_SSLKeyECParams)};
 
 static const struct cfg_ref_field f_SSLKeyParams[] = {
-	{"algorithm", CFG_REF_STR, 0, "\"SSL_KEY_ALGORITHM_RSA\"", NULL},
+	{"algorithm", CFG_REF_STR, 0, "\"SSL_KEY_ALGORITHM_RSA\"", NULL,
+	 "SSL_KEY_ALGORITHM_RSA,SSL_KEY_ALGORITHM_EC"},
 	{"ec_params", CFG_REF_OBJ, 0, NULL, &d_SSLKeyECParams},
 	{"rsa_params", CFG_REF_OBJ, 0, NULL, &d_SSLKeyRSAParams},
 };
@@ -1036,7 +1104,8 @@ static const struct cfg_ref_def d_SSLKeyParams = {"SSLKeyParams", f_SSLKeyParams
 
 static const struct cfg_ref_field f_SSLKeyRSAParams[] = {
 	{"exponent", CFG_REF_INT, 0, "65537", NULL},
-	{"key_size", CFG_REF_STR, 0, "\"SSL_KEY_2048_BITS\"", NULL},
+	{"key_size", CFG_REF_STR, 0, "\"SSL_KEY_2048_BITS\"", NULL,
+	 "SSL_KEY_1024_BITS,SSL_KEY_2048_BITS,SSL_KEY_3072_BITS,SSL_KEY_4096_BITS"},
 };
 static const struct cfg_ref_def d_SSLKeyRSAParams = {"SSLKeyRSAParams", f_SSLKeyRSAParams, NF(f_SSLKeyRSAParams)};
 
@@ -1053,7 +1122,8 @@ static const struct cfg_ref_field f_SearchReplacePair[] = {
 static const struct cfg_ref_def d_SearchReplacePair = {"SearchReplacePair", f_SearchReplacePair, NF(f_SearchReplacePair)};
 
 static const struct cfg_ref_field f_SearchStringVar[] = {
-	{"type", CFG_REF_STR, 0, "\"SEARCH_LITERAL_STRING\"", NULL},
+	{"type", CFG_REF_STR, 0, "\"SEARCH_LITERAL_STRING\"", NULL,
+	 "SEARCH_DATASCRIPT_VAR,SEARCH_AVI_VAR,SEARCH_LITERAL_STRING,SEARCH_REGEX"},
 	{"val", CFG_REF_STR, 0, NULL, NULL},
 };
 static const struct cfg_ref_def d_SearchStringVar = {"SearchStringVar", f_SearchStringVar, NF(f_SearchStringVar)};
@@ -1101,7 +1171,8 @@ static const struct cfg_ref_field f_ServicePoolSelector[] = {
 	{"service_pool_ref", CFG_REF_STR, 0, NULL, NULL},
 	{"service_port", CFG_REF_INT, 0, NULL, NULL},
 	{"service_port_range_end", CFG_REF_INT, 0, NULL, NULL},
-	{"service_protocol", CFG_REF_STR, 0, NULL, NULL},
+	{"service_protocol", CFG_REF_STR, 0, NULL, NULL,
+	 "PROTOCOL_TYPE_TCP_PROXY,PROTOCOL_TYPE_TCP_FAST_PATH,PROTOCOL_TYPE_UDP_FAST_PATH,PROTOCOL_TYPE_UDP_PROXY,PROTOCOL_TYPE_SCTP_PROXY,PROTOCOL_TYPE_SCTP_FAST_PATH"},
 };
 static const struct cfg_ref_def d_ServicePoolSelector = {"ServicePoolSelector", f_ServicePoolSelector, NF(f_ServicePoolSelector)};
 
@@ -1118,7 +1189,8 @@ static const struct cfg_ref_field f_SpGslbServiceInfo[] = {
 static const struct cfg_ref_def d_SpGslbServiceInfo = {"SpGslbServiceInfo", f_SpGslbServiceInfo, NF(f_SpGslbServiceInfo)};
 
 static const struct cfg_ref_field f_StringMatch[] = {
-	{"match_criteria", CFG_REF_STR, 0, NULL, NULL},
+	{"match_criteria", CFG_REF_STR, 0, NULL, NULL,
+	 "BEGINS_WITH,DOES_NOT_BEGIN_WITH,CONTAINS,DOES_NOT_CONTAIN,ENDS_WITH,DOES_NOT_END_WITH,EQUALS,DOES_NOT_EQUAL,REGEX_MATCH,REGEX_DOES_NOT_MATCH"},
 	{"match_str", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 	{"string_group_refs", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 };
@@ -1126,7 +1198,8 @@ static const struct cfg_ref_def d_StringMatch = {"StringMatch", f_StringMatch, N
 
 static const struct cfg_ref_field f_TlsFingerprintMatch[] = {
 	{"fingerprints", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
-	{"match_operation", CFG_REF_STR, 0, NULL, NULL},
+	{"match_operation", CFG_REF_STR, 0, NULL, NULL,
+	 "IS_IN,IS_NOT_IN"},
 	{"string_group_refs", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 };
 static const struct cfg_ref_def d_TlsFingerprintMatch = {"TlsFingerprintMatch", f_TlsFingerprintMatch, NF(f_TlsFingerprintMatch)};
@@ -1143,7 +1216,8 @@ static const struct cfg_ref_def d_TrafficCloneProfile = {"TrafficCloneProfile", 
 
 static const struct cfg_ref_field f_URIParam[] = {
 	{"tokens", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_URIParamToken},
-	{"type", CFG_REF_STR, 0, NULL, NULL},
+	{"type", CFG_REF_STR, 0, NULL, NULL,
+	 "URI_PARAM_TYPE_TOKENIZED"},
 };
 static const struct cfg_ref_def d_URIParam = {"URIParam", f_URIParam, NF(f_URIParam)};
 
@@ -1151,7 +1225,8 @@ static const struct cfg_ref_field f_URIParamToken[] = {
 	{"end_index", CFG_REF_INT, 0, NULL, NULL},
 	{"start_index", CFG_REF_INT, 0, NULL, NULL},
 	{"str_value", CFG_REF_STR, 0, NULL, NULL},
-	{"type", CFG_REF_STR, 0, NULL, NULL},
+	{"type", CFG_REF_STR, 0, NULL, NULL,
+	 "URI_TOKEN_TYPE_HOST,URI_TOKEN_TYPE_PATH,URI_TOKEN_TYPE_STRING,URI_TOKEN_TYPE_STRING_GROUP,URI_TOKEN_TYPE_REGEX,URI_TOKEN_TYPE_REGEX_QUERY"},
 };
 static const struct cfg_ref_def d_URIParamToken = {"URIParamToken", f_URIParamToken, NF(f_URIParamToken)};
 
@@ -1176,7 +1251,8 @@ static const struct cfg_ref_def d_VSDataScripts = {"VSDataScripts", f_VSDataScri
 static const struct cfg_ref_field f_Vip[] = {
 	{"auto_allocate_floating_ip", CFG_REF_BOOL, 0, "false", NULL},
 	{"auto_allocate_ip", CFG_REF_BOOL, 0, "false", NULL},
-	{"auto_allocate_ip_type", CFG_REF_STR, 0, "\"V4_ONLY\"", NULL},
+	{"auto_allocate_ip_type", CFG_REF_STR, 0, "\"V4_ONLY\"", NULL,
+	 "V4_ONLY,V6_ONLY,V4_V6"},
 	{"availability_zone", CFG_REF_STR, 0, NULL, NULL},
 	{"avi_allocated_fip", CFG_REF_BOOL, 0, "false", NULL},
 	{"avi_allocated_vip", CFG_REF_BOOL, 0, "false", NULL},
@@ -1209,7 +1285,8 @@ static const struct cfg_ref_field f_VipPlacementNetwork[] = {
 static const struct cfg_ref_def d_VipPlacementNetwork = {"VipPlacementNetwork", f_VipPlacementNetwork, NF(f_VipPlacementNetwork)};
 
 static const struct cfg_ref_field f_VirtualService[] = {
-	{"active_standby_se_tag", CFG_REF_STR, 0, "\"ACTIVE_STANDBY_SE_1\"", NULL},
+	{"active_standby_se_tag", CFG_REF_STR, 0, "\"ACTIVE_STANDBY_SE_1\"", NULL,
+	 "ACTIVE_STANDBY_SE_1,ACTIVE_STANDBY_SE_2"},
 	{"advertise_down_vs", CFG_REF_BOOL, 0, "false", NULL},
 	{"allow_invalid_client_cert", CFG_REF_BOOL, 0, "false", NULL},
 	{"analytics_policy", CFG_REF_OBJ, 0, NULL, &d_AnalyticsPolicy},
@@ -1224,7 +1301,8 @@ static const struct cfg_ref_field f_VirtualService[] = {
 	{"close_client_conn_on_config_update", CFG_REF_BOOL, 0, "false", NULL},
 	{"cloud_config_cksum", CFG_REF_STR, 0, NULL, NULL},
 	{"cloud_ref", CFG_REF_STR, CFG_REF_ISREF, "\"Default-Cloud\"", NULL},
-	{"cloud_type", CFG_REF_STR, 0, "\"CLOUD_NONE\"", NULL},
+	{"cloud_type", CFG_REF_STR, 0, "\"CLOUD_NONE\"", NULL,
+	 "CLOUD_NONE,CLOUD_VCENTER,CLOUD_OPENSTACK,CLOUD_AWS,CLOUD_VCA,CLOUD_APIC,CLOUD_MESOS,CLOUD_LINUXSERVER,CLOUD_DOCKER_UCP,CLOUD_RANCHER,CLOUD_OSHIFT_K8S,CLOUD_AZURE,CLOUD_GCP,CLOUD_NSXT"},
 	{"configpb_attributes", CFG_REF_OBJ, CFG_REF_STORED, NULL, &d_ConfigPbAttributes},
 	{"connections_rate_limit", CFG_REF_OBJ, 0, NULL, &d_RateProfile},
 	{"content_rewrite", CFG_REF_OBJ, 0, NULL, &d_ContentRewriteProfile},
@@ -1241,8 +1319,10 @@ static const struct cfg_ref_field f_VirtualService[] = {
 	{"enable_session", CFG_REF_BOOL, 0, "false", NULL},
 	{"enabled", CFG_REF_BOOL, 0, "true", NULL},
 	{"error_page_profile_ref", CFG_REF_STR, 0, NULL, NULL},
-	{"flow_dist", CFG_REF_STR, 0, "\"LOAD_AWARE\"", NULL},
-	{"flow_label_type", CFG_REF_STR, 0, "\"NO_LABEL\"", NULL},
+	{"flow_dist", CFG_REF_STR, 0, "\"LOAD_AWARE\"", NULL,
+	 "LOAD_AWARE,CONSISTENT_HASH_SOURCE_IP_ADDRESS,CONSISTENT_HASH_SOURCE_IP_ADDRESS_AND_PORT"},
+	{"flow_label_type", CFG_REF_STR, 0, "\"NO_LABEL\"", NULL,
+	 "NO_LABEL,APPLICATION_LABEL,SERVICE_LABEL"},
 	{"fqdn", CFG_REF_STR, 0, NULL, NULL},
 	{"host_name_xlate", CFG_REF_STR, 0, NULL, NULL},
 	{"http_policies", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_HTTPPolicies},
@@ -1288,14 +1368,16 @@ static const struct cfg_ref_field f_VirtualService[] = {
 	{"topology_policies", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_DnsPolicies},
 	{"traffic_clone_profile_ref", CFG_REF_STR, 0, NULL, NULL},
 	{"traffic_enabled", CFG_REF_BOOL, 0, "true", NULL},
-	{"type", CFG_REF_STR, 0, "\"VS_TYPE_NORMAL\"", NULL},
+	{"type", CFG_REF_STR, 0, "\"VS_TYPE_NORMAL\"", NULL,
+	 "VS_TYPE_NORMAL,VS_TYPE_VH_PARENT,VS_TYPE_VH_CHILD"},
 	{"url", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"use_bridge_ip_as_vip", CFG_REF_BOOL, 0, "false", NULL},
 	{"use_vip_as_snat", CFG_REF_BOOL, 0, "false", NULL},
 	{"vh_domain_name", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
 	{"vh_matches", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_VHMatch},
 	{"vh_parent_vs_ref", CFG_REF_STR, 0, NULL, NULL},
-	{"vh_type", CFG_REF_STR, 0, "\"VS_TYPE_VH_SNI\"", NULL},
+	{"vh_type", CFG_REF_STR, 0, "\"VS_TYPE_VH_SNI\"", NULL,
+	 "VS_TYPE_VH_SNI,VS_TYPE_VH_ENHANCED"},
 	{"vip", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_Vip},
 	{"vrf_context_ref", CFG_REF_STR, CFG_REF_ISREF, "\"global\"", NULL},
 	{"vs_datascripts", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_VSDataScripts},

@@ -51,6 +51,7 @@ struct cfg_ref_field {
 	unsigned flags;
 	const char *dflt; /* the default as JSON text, or NULL: none (unset) */
 	const struct cfg_ref_def *sub;
+	const char *enums; /* the values of an enum, comma-separated, or NULL */
 };
 
 /* A definition of the reference's schema ("HealthMonitorTcp"). */
@@ -95,6 +96,16 @@ enum cfg_ref_verdict {
  */
 int cfg_ref_check(const struct cfg_schema *s, const char *name, const json_t *v,
 		  const char *type, const char *path, char **ret_err);
+
+/*
+ * When @value is one of the reference's values for enum field @name of
+ * schema @s (one clonelb's schema.c does not list), returns the message for
+ * it ("type: HEALTH_MONITOR_PING is not supported by clonelb (supported:
+ * ...)", @path naming the field, @supported clonelb's values); else NULL.
+ * Caller frees.
+ */
+char *cfg_ref_enum_unsupported(const struct cfg_schema *s, const char *name, const char *value,
+			       const char *path, const char *supported);
 
 /*
  * The policy of type @s as data, for GET /api/fieldpolicy/<type>: one entry

@@ -565,6 +565,18 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 			continue;
 		}
 		r = check_field(f, sub, v, ret_err);
+		if (r < 0 && f->kind == CFG_ENUM && json_is_string(v)) {
+			/* A value the reference has and clonelb lacks says so. */
+			char *all = enum_list(f->enums), *at = top ? xasprintf("%s.%s", s->name, sub)
+								  : xstrdup(sub);
+			char *msg = cfg_ref_enum_unsupported(s, k, json_string_value(v), at, all);
+			if (msg) {
+				free(*ret_err);
+				*ret_err = msg;
+			}
+			free(at);
+			free(all);
+		}
 		free(sub);
 		if (r < 0)
 			return r;

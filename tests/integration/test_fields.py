@@ -208,7 +208,8 @@ def test_certificate_shape(clean, tls_cert):
     status, out = d.api("POST", "/api/sslkeyandcertificate",
                         {"name": "c3", "type": "SSL_CERTIFICATE_TYPE_CA",
                          "certificate": {"certificate": tls_cert["certificate"]}, "key": tls_cert["key"]})
-    assert status == 400 and out["error"].startswith('type: invalid value "SSL_CERTIFICATE_TYPE_CA"'), out
+    assert status == 400 and out["error"] == "sslkeyandcertificate.type: SSL_CERTIFICATE_TYPE_CA is not " \
+        "supported by clonelb (supported: SSL_CERTIFICATE_TYPE_VIRTUALSERVICE)", out
     shown = d.cli("-c", "show sslkeyandcertificate c1", check=0).stdout
     assert "common_name" in shown and "web.lab" in shown and "PRIVATE KEY" not in shown
 

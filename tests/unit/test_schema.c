@@ -162,6 +162,11 @@ static void test_reference_fields_not_default_refused(void **state)
 	expect_error("healthmonitor", "{\"type\": \"HEALTH_MONITOR_TCP\", \"dns_monitor\": "
 				      "{\"qtype\": \"DNS_QUERY_TYPE_ANY\"}}",
 		     "healthmonitor.dns_monitor.qtype: not supported by clonelb");
+	expect_error("pool", "{\"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\"}",
+		     "pool.lb_algorithm: LB_ALGORITHM_CONSISTENT_HASH is not supported by clonelb "
+		     "(supported: LB_ALGORITHM_ROUND_ROBIN, LB_ALGORITHM_LEAST_CONNECTIONS)");
+	expect_error("pool", "{\"lb_algorithm\": \"LB_NOSUCH\"}",
+		     "lb_algorithm: invalid value \"LB_NOSUCH\"");
 	expect_error("healthmonitor", "{\"type\": \"HEALTH_MONITOR_TCP\", \"xyz\": 1}",
 		     "xyz: unknown field 'xyz' of healthmonitor");
 	expect_error("healthmonitor", "{\"type\": \"HEALTH_MONITOR_TCP\", \"markers\": [{\"key\": 1}]}",
