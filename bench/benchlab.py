@@ -419,7 +419,7 @@ def setup_clonelb(api, t, cert, key, clone_profile=None, suffix=""):
     cloned; on ports of their own they would blur the frame count of the cloned services)."""
     if not suffix:
         api.req("POST", "/api/sslkeyandcertificate",
-                {"name": "bench-cert", "certificate": cert, "key": key})
+                {"name": "bench-cert", "certificate": {"certificate": cert}, "key": key})
         api.req("POST", "/api/healthmonitor",
                 {"name": "bench-tcp", "type": "HEALTH_MONITOR_TCP", "send_interval": 10})
         api.req("POST", "/api/pool", {"name": "web", "health_monitor_refs": ["bench-tcp"],

@@ -196,7 +196,11 @@ static enum MHD_Result route_api(struct api_listener *l, struct MHD_Connection *
 		return ret;
 	}
 	base = answer_base(l, c);
-	if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) {
+	/* An unknown path is 404 whatever its body; HEAD is GET without the body (MHD drops it). */
+	if (!strcmp(method, "HEAD"))
+		method = "GET";
+	if ((!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) &&
+	    api_route_allow(url)) {
 		int r = api_decode_body(rq->buf, rq->len, &body, &err);
 		if (r < 0) {
 			free(tenant);
@@ -255,34 +259,24 @@ static const struct cfg_schema *read_only_type(const char *url)
  */
 static const char *allowed_methods(const char *url)
 {
-	int parts = 0;
-
 	if (is_login(url))
 		return "POST";
 	if (strcmp(url, "/metrics") == 0)
 		return "GET";
 	if (!is_api(url))
 		return "GET, HEAD"; /* the web UI's files */
-	if (strcmp(url, "/api/se/interfaces") == 0 || read_only_type(url))
+	if (read_only_type(url))
 		return "GET";
-	for (const char *p = url + 4; *p; p++)
-		if (*p == '/' && p[1] && p[1] != '/')
-			parts++;
-	switch (parts) {
-	case 1:
-		return "GET, POST";
-	case 2:
-		return "GET, PUT, PATCH, DELETE";
-	case 3:
-		return "GET";
-	default:
-		return NULL;
-	}
+	return api_route_allow(url);
 }
 
 static bool method_listed(const char *list, const char *method)
 {
-	size_t n = strlen(method);
+	size_t n;
+
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET"; /* wherever GET is, HEAD is too */
+	n = strlen(method);
 
 	for (const char *p = list; *p;) {
 		if (strncmp(p, method, n) == 0 && (p[n] == ',' || !p[n]))

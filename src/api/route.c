@@ -9,6 +9,7 @@
 
 #include "api/se.h"
 #include "config/ref.h"
+#include "config/refschema.h"
 #include "config/schema.h"
 #include "lib/util.h"
 
@@ -199,8 +200,7 @@ static json_t *zero_stats(const struct api_router *rt, const json_t *vs)
 	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs)
 	{
 		json_array_append_new(
-			list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip",
-					json_object_get(json_object_get(cs, "ip_address"), "addr"),
+			list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip", json_object_get(cs, "ip_address"),
 					"num_total_pkts_cloned", 0, "num_mbuf_alloc_failed", 0,
 					"num_driver_failures", 0, "num_succeeded", 0));
 	}
@@ -369,10 +369,24 @@ static unsigned route(const struct api_router *rt, const char *method, char **pa
 				      ret_body);
 		return answer(0, 200, out, NULL, ret_body);
 	}
+	if (nparts == 2 && strcmp(parts[0], "fieldpolicy") == 0) {
+		/* Which reference fields a type accepts only at their default. */
+		if (!get)
+			goto bad_method;
+		if (!cfg_type_find(parts[1]))
+			return answer(-ENOENT, 0, NULL, unknown_path(parts[1]), ret_body);
+		return answer(0, 200, cfg_ref_policy(cfg_type_find(parts[1])), NULL, ret_body);
+	}
 	if (nparts < 1 || nparts > 3 || !cfg_type_find(parts[0]))
 		return answer(-ENOENT, 0, NULL, unknown_path(nparts ? parts[0] : NULL), ret_body);
 	if (nparts == 3) {
-		if (!get || strcmp(parts[0], "virtualservice"))
+		if (strcmp(parts[0], "virtualservice"))
+			return answer(-ENOENT, 0, NULL,
+				      xasprintf("%s has no views (only virtualservice has "
+						"traffic_clone_stats and runtime)",
+						parts[0]),
+				      ret_body);
+		if (!get)
 			goto bad_method;
 		return vs_view(rt, parts[1], parts[2], tenant, q->detail, ret_body);
 	}
@@ -399,6 +413,37 @@ static unsigned route(const struct api_router *rt, const char *method, char **pa
 bad_method:
 	return answer(-EOPNOTSUPP, 0, NULL,
 		      xasprintf("method %s is not allowed on this path", method), ret_body);
+}
+
+const char *api_route_allow(const char *path)
+{
+	char *copy, *parts[4], *save = NULL, *tok;
+	const char *allow = NULL;
+	int n = 0;
+
+	if (strncmp(path, "/api/", 5) != 0)
+		return NULL;
+	copy = xstrdup(path + 5);
+	for (tok = strtok_r(copy, "/", &save); tok && n < 4; tok = strtok_r(NULL, "/", &save))
+		parts[n++] = tok;
+	if (tok || n == 0)
+		goto out;
+	if (n == 2 && !strcmp(parts[0], "se") && !strcmp(parts[1], "interfaces"))
+		allow = "GET";
+	else if (n == 2 && !strcmp(parts[0], "fieldpolicy") && cfg_type_find(parts[1]))
+		allow = "GET";
+	else if (!cfg_type_find(parts[0]))
+		allow = NULL;
+	else if (n == 1)
+		allow = "GET, POST";
+	else if (n == 2)
+		allow = "GET, PUT, PATCH, DELETE";
+	else if (!strcmp(parts[0], "virtualservice") &&
+		 (!strcmp(parts[2], "traffic_clone_stats") || !strcmp(parts[2], "runtime")))
+		allow = "GET";
+out:
+	free(copy);
+	return allow;
 }
 
 unsigned api_route(const struct api_router *rt, const char *method, const char *path,

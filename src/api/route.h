@@ -54,4 +54,11 @@ unsigned api_route(const struct api_router *rt, const char *method, const char *
 		   const char *tenant, const struct api_query *q, const json_t *body,
 		   json_t **ret_body);
 
+/*
+ * The methods @path (as api_route() takes it) answers, as an Allow header
+ * lists them ("GET, POST"); NULL when the path is not one of the API's (the
+ * router answers 404). Decided on the path alone, before any body is read.
+ */
+const char *api_route_allow(const char *path);
+
 #endif

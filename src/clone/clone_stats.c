@@ -89,7 +89,9 @@ static json_t *srv_json(const struct clone_srv_state *s, const struct clone_stat
 	json_t *o = json_object();
 	char *mac = s->has_mac ? mac_str(s->mac) : NULL;
 
-	json_object_set_new(o, "ip", json_string(s->ip));
+	/* An address as the reference writes every address: {addr, type}. */
+	json_object_set_new(o, "ip", json_pack("{s:s, s:s}", "addr", s->ip, "type",
+					       strchr(s->ip, ':') ? "V6" : "V4"));
 	json_object_set_new(o, "num_total_pkts_cloned", json_integer((json_int_t)st->total));
 	json_object_set_new(o, "num_mbuf_alloc_failed", json_integer((json_int_t)st->mbuf_alloc_failed));
 	json_object_set_new(o, "num_driver_failures", json_integer((json_int_t)st->driver_failures));

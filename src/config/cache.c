@@ -226,7 +226,7 @@ static char *row_damage(json_int_t id, const char *type, const char *uuid, const
 		why = xasprintf("body name/tenant_ref '%s'/'%s' differ from the row's '%s'/'%s'",
 				str(o, "name"), str(o, "tenant_ref"), name ? name : "",
 				tenant ? tenant : "");
-	else if (cfg_check_object(s, o, true, "", &err) < 0)
+	else if ((cfg_rules_upgrade(s, o), cfg_check_object(s, o, true, "", &err)) < 0)
 		why = xasprintf("body does not load: %s", err);
 	free(err);
 	if (why) {

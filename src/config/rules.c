@@ -7,6 +7,7 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,19 +358,146 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 	return 0;
 }
 
-static int check_certificate(json_t *obj, char **ret_err)
+/* The parts of certificate name @n, as the reference's SSLCertificateDescription. */
+static json_t *cert_name(X509_NAME *n)
 {
-	const char *cert_pem = str(obj, "certificate"), *key_pem = str(obj, "key");
-	BIO *b = BIO_new_mem_buf(cert_pem, -1);
+	static const struct {
+		const char *field;
+		int nid;
+	} parts[] = {
+		{"common_name", NID_commonName},	  {"organization", NID_organizationName},
+		{"organization_unit", NID_organizationalUnitName},
+		{"locality", NID_localityName},	  {"state", NID_stateOrProvinceName},
+		{"country", NID_countryName},	  {"email_address", NID_pkcs9_emailAddress},
+	};
+	json_t *o = json_object();
+	BIO *b = BIO_new(BIO_s_mem());
+	char buf[256], *dn;
+	long len;
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (X509_NAME_get_text_by_NID(n, parts[i].nid, buf, sizeof(buf)) > 0)
+			json_object_set_new(o, parts[i].field, json_string(buf));
+	X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253);
+	len = BIO_get_mem_data(b, &dn);
+	if (len > 0 && len < 256)
+		json_object_set_new(o, "distinguished_name", json_stringn(dn, (size_t)len));
+	BIO_free(b);
+	return o;
+}
+
+static json_t *cert_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+	char buf[32];
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return json_string("");
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+	return json_string(buf);
+}
+
+/* Sets the fields the reference parses out of a certificate in @c (the
+ * "certificate" object): what a client sent for them is replaced. */
+static void cert_describe(json_t *c, X509 *x)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char fp[3 * EVP_MAX_MD_SIZE + 1] = "";
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *serial = bn ? BN_bn2dec(bn) : NULL;
+
+	size_t at = 0;
+
+	X509_digest(x, EVP_sha1(), md, &mdlen);
+	for (unsigned int i = 0; i < mdlen; i++)
+		at += (size_t)sprintf(fp + at, "%s%02X", i ? ":" : "", md[i]);
+	json_object_set_new(c, "subject", cert_name(X509_get_subject_name(x)));
+	json_object_set_new(c, "issuer", cert_name(X509_get_issuer_name(x)));
+	json_object_set_new(c, "not_before", cert_time(X509_get0_notBefore(x)));
+	json_object_set_new(c, "not_after", cert_time(X509_get0_notAfter(x)));
+	json_object_set_new(c, "serial_number", json_string(serial ? serial : ""));
+	json_object_set_new(c, "fingerprint", json_string(fp));
+	json_object_set_new(c, "signature_algorithm",
+			    json_string(OBJ_nid2ln(X509_get_signature_nid(x)) ?: ""));
+	json_object_set_new(c, "self_signed", json_boolean(X509_check_issued(x, x) == X509_V_OK));
+	OPENSSL_free(serial);
+	BN_free(bn);
+}
+
+static X509 *cert_parse(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
 	X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-	EVP_PKEY *k = NULL;
-	int r = 0;
 
 	BIO_free(b);
+	return x;
+}
+
+/* Certificates before the reference's shape held the PEM text itself. */
+static void upgrade_certificate(json_t *obj)
+{
+	json_t *c = json_object_get(obj, "certificate");
+	X509 *x;
+
+	if (!json_is_string(c))
+		return;
+	x = cert_parse(json_string_value(c));
+	c = json_pack("{s:O}", "certificate", c);
+	if (x)
+		cert_describe(c, x);
+	X509_free(x);
+	json_object_set_new(obj, "certificate", c);
+}
+
+/* Monitors before the reference's shape held http_request and
+ * http_response_code beside type; they belong in the monitor of the type
+ * (and never applied to a TCP monitor). An HTTP monitor always has one. */
+static void upgrade_healthmonitor(json_t *obj)
+{
+	const char *type = str(obj, "type");
+	const char *sub = !strcmp(type, "HEALTH_MONITOR_HTTP")	  ? "http_monitor"
+			  : !strcmp(type, "HEALTH_MONITOR_HTTPS") ? "https_monitor"
+								  : NULL;
+	static const char *const moved[] = {"http_request", "http_response_code"};
+	json_t *m = sub ? json_object_get(obj, sub) : NULL;
+
+	if (sub && !json_is_object(m) && !json_is_null(m)) {
+		m = json_object();
+		json_object_set_new(obj, sub, m);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		json_t *v = json_object_get(obj, moved[i]);
+		if (v && m && !json_is_null(v))
+			json_object_set(m, moved[i], v);
+		json_object_del(obj, moved[i]);
+	}
+}
+
+void cfg_rules_upgrade(const struct cfg_schema *s, json_t *obj)
+{
+	if (!json_is_object(obj))
+		return;
+	if (strcmp(s->name, "sslkeyandcertificate") == 0)
+		upgrade_certificate(obj);
+	else if (strcmp(s->name, "healthmonitor") == 0)
+		upgrade_healthmonitor(obj);
+}
+
+static int check_certificate(json_t *obj, char **ret_err)
+{
+	json_t *c = json_object_get(obj, "certificate");
+	const char *key_pem = str(obj, "key");
+	X509 *x = cert_parse(str(c, "certificate"));
+	EVP_PKEY *k = NULL;
+	BIO *b;
+	int r = 0;
+
 	if (!x) {
-		*ret_err = xasprintf("certificate: not a valid PEM certificate");
+		*ret_err = xasprintf("certificate.certificate: not a valid PEM certificate");
 		return -EINVAL;
 	}
+	cert_describe(c, x);
 	b = BIO_new_mem_buf(key_pem, -1);
 	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 	BIO_free(b);

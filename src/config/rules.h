@@ -37,6 +37,14 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 int cfg_rules_canon_refs(const struct cfg_schema *s, json_t *obj, const char *tenant,
 			 const struct cfg_cache *all, char **ret_err);
 
+/*
+ * Rewrites @obj (a stored row or a request body of type @s) from the shapes
+ * of earlier versions into today's: a certificate's PEM text into
+ * {"certificate": PEM, ...}, a monitor's http_request and http_response_code
+ * into its http_monitor. Anything else is left as it is.
+ */
+void cfg_rules_upgrade(const struct cfg_schema *s, json_t *obj);
+
 /* Returns 0 if no object of @all refers to @obj, else -EBUSY with *ret_err. */
 int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
 			   const struct cfg_cache *all, char **ret_err);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/refschema.h"
 #include "lib/util.h"
 
 #define NF(a) (sizeof(a) / sizeof((a)[0]))
@@ -20,6 +21,7 @@ static const char *const http_codes[] = {"HTTP_1XX", "HTTP_2XX", "HTTP_3XX",
 static const char *const cloud_vtypes[] = {"CLOUD_LINUXSERVER", NULL};
 static const char *const clone_encaps[] = {"CLONE_ENCAP_NONE", "CLONE_ENCAP_VXLAN", "CLONE_ENCAP_GENEVE",
 					   "CLONE_ENCAP_ERSPAN_II", "CLONE_ENCAP_ERSPAN_III", NULL};
+static const char *const cert_types[] = {"SSL_CERTIFICATE_TYPE_VIRTUALSERVICE", NULL};
 
 static const struct cfg_field clone_server_fields[] = {
 	{"ip_address", CFG_IPADDR, CFG_F_REQUIRED | CFG_F_KEY,
@@ -66,6 +68,23 @@ static const struct cfg_field pool_fields[] = {
 	 "[]"},
 };
 
+static const struct cfg_field hm_http_fields[] = {
+	{"http_request", CFG_STRING, 0, "request line (and headers) the monitor sends", 0, 0, NULL,
+	 NULL, NULL, "\"HEAD / HTTP/1.0\""},
+	{"http_response_code", CFG_ENUMLIST, 0, "HTTP status classes that count as up", 0, 0,
+	 http_codes, NULL, NULL, "[\"HTTP_2XX\", \"HTTP_3XX\"]"},
+};
+static const struct cfg_schema hm_http_schema = {"http_monitor", "an HTTP monitor's request",
+						 hm_http_fields, NF(hm_http_fields)};
+
+static const struct cfg_field hm_tcp_fields[] = {
+	{"tcp_request", CFG_STRING, 0, "data sent once connected (unset: connecting is the check)"},
+	{"tcp_response", CFG_STRING, 0,
+	 "text the first 2 KiB of the answer must hold (unset: no answer needed)"},
+};
+static const struct cfg_schema hm_tcp_schema = {"tcp_monitor", "a TCP monitor's exchange",
+						hm_tcp_fields, NF(hm_tcp_fields)};
+
 static const struct cfg_field hm_fields[] = {
 	{"type", CFG_ENUM, CFG_F_REQUIRED, "monitor type", 0, 0, hm_types},
 	{"send_interval", CFG_UINT, 0, "seconds between checks", 1, 3600, NULL, NULL, NULL, "10"},
@@ -75,14 +94,50 @@ static const struct cfg_field hm_fields[] = {
 	 "2"},
 	{"failed_checks", CFG_UINT, 0, "failures to mark a server down", 1, 50, NULL, NULL, NULL,
 	 "2"},
-	{"http_request", CFG_STRING, 0, "HTTP request line of HTTP monitors", 0, 0, NULL, NULL, NULL,
-	 "\"HEAD / HTTP/1.0\""},
-	{"http_response_code", CFG_ENUMLIST, 0, "HTTP status classes that count as up", 0, 0,
-	 http_codes, NULL, NULL, "[\"HTTP_2XX\", \"HTTP_3XX\"]"},
+	/* Type-specific settings nest as the reference writes them. */
+	{"http_monitor", CFG_OBJECT, 0, "what an HTTP monitor sends and expects", 0, 0, NULL, NULL,
+	 &hm_http_schema},
+	{"https_monitor", CFG_OBJECT, 0, "what an HTTPS monitor sends and expects", 0, 0, NULL, NULL,
+	 &hm_http_schema},
+	{"tcp_monitor", CFG_OBJECT, 0, "what a TCP monitor sends and expects", 0, 0, NULL, NULL,
+	 &hm_tcp_schema},
 };
 
-static const struct cfg_field cert_fields[] = {
+/* A certificate's parsed names; set by clonelb from the PEM. */
+static const struct cfg_field cert_name_fields[] = {
+	{"common_name", CFG_STRING, CFG_F_READONLY, "CN"},
+	{"organization", CFG_STRING, CFG_F_READONLY, "O"},
+	{"organization_unit", CFG_STRING, CFG_F_READONLY, "OU"},
+	{"locality", CFG_STRING, CFG_F_READONLY, "L"},
+	{"state", CFG_STRING, CFG_F_READONLY, "ST"},
+	{"country", CFG_STRING, CFG_F_READONLY, "C"},
+	{"email_address", CFG_STRING, CFG_F_READONLY, "emailAddress"},
+	{"distinguished_name", CFG_STRING, CFG_F_READONLY, "the whole name"},
+};
+static const struct cfg_schema cert_name_schema = {"certificate_name", "a certificate's name",
+						   cert_name_fields, NF(cert_name_fields)};
+
+static const struct cfg_field cert_pem_fields[] = {
 	{"certificate", CFG_PEM, CFG_F_REQUIRED, "certificate chain (PEM)"},
+	{"subject", CFG_OBJECT, CFG_F_READONLY, "subject (from the PEM)", 0, 0, NULL, NULL,
+	 &cert_name_schema},
+	{"issuer", CFG_OBJECT, CFG_F_READONLY, "issuer (from the PEM)", 0, 0, NULL, NULL,
+	 &cert_name_schema},
+	{"not_before", CFG_STRING, CFG_F_READONLY, "start of validity (from the PEM)"},
+	{"not_after", CFG_STRING, CFG_F_READONLY, "end of validity (from the PEM)"},
+	{"serial_number", CFG_STRING, CFG_F_READONLY, "serial number (from the PEM)"},
+	{"fingerprint", CFG_STRING, CFG_F_READONLY, "SHA-1 fingerprint (from the PEM)"},
+	{"signature_algorithm", CFG_STRING, CFG_F_READONLY, "signature algorithm (from the PEM)"},
+	{"self_signed", CFG_BOOL, CFG_F_READONLY, "issued by its own key (from the PEM)"},
+};
+static const struct cfg_schema cert_pem_schema = {"certificate", "the certificate and what it says",
+						  cert_pem_fields, NF(cert_pem_fields)};
+
+static const struct cfg_field cert_fields[] = {
+	{"type", CFG_ENUM, 0, "what the certificate is for", 0, 0, cert_types, NULL, NULL,
+	 "\"SSL_CERTIFICATE_TYPE_VIRTUALSERVICE\""},
+	{"certificate", CFG_OBJECT, CFG_F_REQUIRED, "the certificate chain and its parsed fields", 0,
+	 0, NULL, NULL, &cert_pem_schema},
 	{"key", CFG_PEM, CFG_F_REQUIRED | CFG_F_SECRET, "private key (PEM, write-only)"},
 };
 
@@ -552,13 +607,14 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 {
 	const char *k;
 	json_t *v;
+	void *tmp;
 	int r;
 
 	if (!json_is_object(obj)) {
 		*ret_err = xasprintf("%s: expected an object", path && *path ? path : s->name);
 		return -EINVAL;
 	}
-	json_object_foreach(obj, k, v)
+	json_object_foreach_safe(obj, tmp, k, v)
 	{
 		const struct cfg_field *f;
 		char *sub;
@@ -567,6 +623,17 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 			continue;
 		sub = path && *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
 		f = cfg_field_find(s, k);
+		/* A field of the reference clonelb does not implement: the
+		 * policy of refschema.h decides. */
+		r = f ? -ENOENT : cfg_ref_check(s, k, v, top ? s->name : NULL, sub, ret_err);
+		if (r == CFG_REF_DROP)
+			json_object_del(obj, k);
+		if (r >= 0 || r == -EINVAL) {
+			free(sub);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (!f) {
 			*ret_err = xasprintf("%s: unknown field '%s' of %s", sub, k, s->name);
 			free(sub);
@@ -578,6 +645,18 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 			continue;
 		}
 		r = check_field(f, sub, v, ret_err);
+		if (r < 0 && f->kind == CFG_ENUM && json_is_string(v)) {
+			/* A value the reference has and clonelb lacks says so. */
+			char *all = enum_list(f->enums), *at = top ? xasprintf("%s.%s", s->name, sub)
+								  : xstrdup(sub);
+			char *msg = cfg_ref_enum_unsupported(s, k, json_string_value(v), at, all);
+			if (msg) {
+				free(*ret_err);
+				*ret_err = msg;
+			}
+			free(at);
+			free(all);
+		}
 		free(sub);
 		if (r < 0)
 			return r;

@@ -535,6 +535,7 @@ static int change(struct cfg_store *st, const char *type, const char *key, const
 		obj = merge(s, old, body, patch);
 	if (r < 0)
 		goto done;
+	cfg_rules_upgrade(s, obj); /* bodies in the shapes of earlier versions still work */
 	if (!json_object_get(obj, "tenant_ref"))
 		json_object_set_new(obj, "tenant_ref", json_string(tenant));
 	r = cfg_rules_meta(s, obj, old, ret_err);

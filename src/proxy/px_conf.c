@@ -86,6 +86,7 @@ void px_pool_unref(struct px_pool *p)
 	for (unsigned i = 0; i < p->nmon; i++) {
 		free(p->mon[i].name);
 		free(p->mon[i].request);
+		free(p->mon[i].response);
 	}
 	free(p->mon);
 	free(p->srv);
@@ -166,7 +167,9 @@ static char *hm_request(const char *line)
 static void hm_parse(const json_t *hm, struct px_hmon *m)
 {
 	const char *type = json_string_value(json_object_get(hm, "type"));
-	const json_t *codes = json_object_get(hm, "http_response_code"), *c;
+	/* The type's settings, nested as the reference writes them. */
+	const json_t *http = json_object_get(hm, "http_monitor");
+	const json_t *codes = json_object_get(http, "http_response_code"), *c;
 	json_int_t v;
 	size_t i;
 
@@ -182,8 +185,16 @@ static void hm_parse(const json_t *hm, struct px_hmon *m)
 	v = json_integer_value(json_object_get(hm, "failed_checks"));
 	m->fall = v > 0 ? (unsigned)v : 2;
 	m->request = m->type == PX_HM_HTTP
-			     ? hm_request(json_string_value(json_object_get(hm, "http_request")))
+			     ? hm_request(json_string_value(json_object_get(http, "http_request")))
 			     : NULL;
+	m->response = NULL;
+	if (m->type == PX_HM_TCP) {
+		const json_t *tcp = json_object_get(hm, "tcp_monitor");
+		const char *rq = json_string_value(json_object_get(tcp, "tcp_request"));
+		const char *rs = json_string_value(json_object_get(tcp, "tcp_response"));
+		m->request = rq && *rq ? xstrdup(rq) : NULL;
+		m->response = rs && *rs ? xstrdup(rs) : NULL;
+	}
 	m->codes = 0;
 	json_array_foreach(codes, i, c)
 	{
@@ -452,7 +463,8 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 		{
 			char *err = NULL;
 			SSL_CTX *ctx;
-			if (px_tls_ctx(json_string_value(json_object_get(x, "certificate")),
+			if (px_tls_ctx(json_string_value(json_object_get(
+					       json_object_get(x, "certificate"), "certificate")),
 				       json_string_value(json_object_get(x, "key")), &ctx, &err) < 0) {
 				px_log("virtual service %s: certificate %s: %s", vs->name,
 				       json_string_value(json_object_get(x, "name")), err);

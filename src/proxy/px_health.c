@@ -143,6 +143,18 @@ static int http_verdict(struct px_hstate *h, bool eof, const char **why)
 	return (h->mon->codes >> (h->rbuf[9] - '0')) & 1;
 }
 
+/* tcp_response must be in the first PX_HM_RBUF bytes of the answer. Returns
+ * 1 up, 0 down, -1 need more. */
+static int tcp_verdict(struct px_hstate *h, bool eof, const char **why)
+{
+	const char *want = h->mon->response;
+
+	if (memmem(h->rbuf, h->rlen, want, strlen(want)))
+		return 1;
+	*why = "answer does not hold tcp_response";
+	return eof ? 0 : -1;
+}
+
 static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 {
 	const struct px_hmon *m = h->mon;
@@ -161,12 +173,16 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 			return;
 		}
 		h->connected = true;
-		if (m->type == PX_HM_TCP) {
+		if (m->type == PX_HM_TCP && !m->request && !m->response) {
 			check_done(h, true, NULL);
 			return;
 		}
+		if (!m->request) {
+			e.events = EPOLLIN;
+			epoll_ctl(ep, EPOLL_CTL_MOD, h->fd, &e);
+		}
 	}
-	while (h->sent < strlen(m->request)) {
+	while (m->request && h->sent < strlen(m->request)) {
 		ssize_t n = send(h->fd, m->request + h->sent, strlen(m->request) - h->sent,
 				 MSG_NOSIGNAL);
 		if (n == -1) {
@@ -181,6 +197,10 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 			epoll_ctl(ep, EPOLL_CTL_MOD, h->fd, &e);
 		}
 	}
+	if (m->type == PX_HM_TCP && !m->response) {
+		check_done(h, true, NULL); /* tcp_request sent, no answer needed */
+		return;
+	}
 	for (;;) {
 		ssize_t n = recv(h->fd, h->rbuf + h->rlen, sizeof(h->rbuf) - 1 - h->rlen, 0);
 		if (n == -1) {
@@ -190,7 +210,10 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 			return;
 		}
 		h->rlen += (size_t)n;
-		r = http_verdict(h, n == 0 || h->rlen == sizeof(h->rbuf) - 1, &why);
+		if (m->type == PX_HM_TCP)
+			r = tcp_verdict(h, n == 0 || h->rlen == sizeof(h->rbuf) - 1, &why);
+		else
+			r = http_verdict(h, n == 0 || h->rlen == sizeof(h->rbuf) - 1, &why);
 		if (r >= 0) {
 			check_done(h, r == 1, r == 1 ? NULL : why);
 			return;

@@ -62,12 +62,16 @@ struct px_ev {
 
 /* A health monitor as configured, resolved for one pool. */
 enum px_hm_type { PX_HM_TCP, PX_HM_HTTP };
+/* The part of an answer a monitor reads: the reference's "first 2 KiB". */
+#define PX_HM_RBUF 2048
+
 struct px_hmon {
 	int64_t id;
 	char *name;
 	enum px_hm_type type;
 	unsigned interval_ms, timeout_ms, rise, fall;
-	char *request;  /* full HTTP request text for HTTP monitors */
+	char *request;  /* HTTP: the full request; TCP: tcp_request, or NULL */
+	char *response; /* TCP: tcp_response the answer must hold, or NULL */
 	unsigned codes; /* bit n set: status class nXX counts as up; 0x3e: any */
 };
 
@@ -84,7 +88,7 @@ struct px_hstate {
 	int fd;
 	bool connected;
 	size_t sent, rlen;
-	char rbuf[32];
+	char rbuf[PX_HM_RBUF + 1]; /* what the server answered so far */
 	const char *why; /* last failure reason (static string) */
 	atomic_long skipped; /* checks not run for lack of a descriptor or port */
 };

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "config/refschema.h"
+#include "config/rules.h"
 #include "config/schema.h"
 
 /* Checks @json as an object of @type; returns the error (or NULL), freed by caller. */
@@ -119,6 +121,112 @@ static void test_vs_needs_vip_and_service(void **state)
 		     "services[1].port: invalid value 70000");
 }
 
+/* @json checked as @type: accepted, and the object as stored. */
+static json_t *accepted(const char *type, const char *json)
+{
+	json_t *o = json_loads(json, 0, NULL);
+	char *err = NULL;
+
+	assert_non_null(o);
+	if (cfg_check_object(cfg_type_find(type), o, true, "", &err) < 0)
+		fail_msg("%s refused: %s", json, err);
+	return o;
+}
+
+static void test_reference_fields_at_default(void **state)
+{
+	json_t *o = accepted("pool", "{\"servers\": [{\"ip\": {\"addr\": \"10.0.0.1\"}, "
+				     "\"ratio\": 1, \"hostname\": \"a.lab\"}], \"ignore_server_port\": "
+				     "false, \"cloud_ref\": \"/api/cloud/?name=Default-Cloud\", "
+				     "\"url\": \"https://x/api/pool/p\", \"description\": \"d\"}");
+
+	/* At their default: stored as sent; read-only: dropped. */
+	assert_true(json_is_false(json_object_get(o, "ignore_server_port")));
+	assert_string_equal(json_string_value(json_object_get(o, "description")), "d");
+	assert_null(json_object_get(o, "url"));
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_array_get(json_object_get(o, "servers"), 0), "ratio")),
+			 1);
+	json_decref(o);
+}
+
+static void test_reference_fields_not_default_refused(void **state)
+{
+	expect_error("virtualservice", "{\"east_west_placement\": true}",
+		     "virtualservice.east_west_placement: not supported by clonelb (got true; only "
+		     "the default false)");
+	expect_error("pool", "{\"servers\": [{\"ip\": {\"addr\": \"10.0.0.1\"}, \"ratio\": 4}]}",
+		     "servers[1].ratio: not supported by clonelb (got 4; only the default 1)");
+	expect_error("healthmonitor",
+		     "{\"type\": \"HEALTH_MONITOR_TCP\", \"tcp_monitor\": {\"tcp_half_open\": true}}",
+		     "tcp_monitor.tcp_half_open: not supported by clonelb (got true");
+	expect_error("healthmonitor", "{\"type\": \"HEALTH_MONITOR_TCP\", \"dns_monitor\": "
+				      "{\"qtype\": \"DNS_QUERY_TYPE_ANY\"}}",
+		     "healthmonitor.dns_monitor.qtype: not supported by clonelb");
+	expect_error("pool", "{\"lb_algorithm\": \"LB_ALGORITHM_CONSISTENT_HASH\"}",
+		     "pool.lb_algorithm: LB_ALGORITHM_CONSISTENT_HASH is not supported by clonelb "
+		     "(supported: LB_ALGORITHM_ROUND_ROBIN, LB_ALGORITHM_LEAST_CONNECTIONS)");
+	expect_error("pool", "{\"lb_algorithm\": \"LB_NOSUCH\"}",
+		     "lb_algorithm: invalid value \"LB_NOSUCH\"");
+	expect_error("healthmonitor", "{\"type\": \"HEALTH_MONITOR_TCP\", \"xyz\": 1}",
+		     "xyz: unknown field 'xyz' of healthmonitor");
+	expect_error("healthmonitor", "{\"type\": \"HEALTH_MONITOR_TCP\", \"markers\": [{\"key\": 1}]}",
+		     "healthmonitor.markers[1].key: expected a string, got 1");
+}
+
+/* Every reference field has a default the policy accepts, and the table
+ * never shadows a field of schema.c it would decide instead. */
+static void test_policy_defaults_accepted(void **state)
+{
+	for (size_t i = 0; cfg_types[i]; i++) {
+		json_t *p = cfg_ref_policy(cfg_types[i]);
+		json_t *d = json_deep_copy(
+			json_object_get(json_object_get(json_object_get(p, "objects"),
+							cfg_types[i]->name),
+					"defaults"));
+		char *err = NULL;
+		const char *k;
+		json_t *v;
+
+		/* Every type but the clone profile lacks some of the reference. */
+		assert_true(json_object_size(d) > 0 ||
+			    !strcmp(cfg_types[i]->name, "trafficcloneprofile"));
+		json_object_foreach(d, k, v)
+		{
+			int r = cfg_ref_check(cfg_types[i], k, v, cfg_types[i]->name, k, &err);
+			if (r < 0)
+				fail_msg("%s.%s at its default refused: %s", cfg_types[i]->name, k,
+					 err ? err : "unknown");
+		}
+		json_decref(d);
+		json_decref(p);
+	}
+}
+
+static void test_upgrade_old_shapes(void **state)
+{
+	json_t *hm = json_loads("{\"type\": \"HEALTH_MONITOR_HTTP\", \"http_request\": \"GET /a "
+				"HTTP/1.0\", \"http_response_code\": [\"HTTP_4XX\"]}",
+				0, NULL);
+	json_t *tcp = json_loads("{\"type\": \"HEALTH_MONITOR_TCP\", \"http_request\": \"HEAD / "
+				 "HTTP/1.0\"}",
+				 0, NULL);
+	json_t *m;
+
+	cfg_rules_upgrade(cfg_type_find("healthmonitor"), hm);
+	m = json_object_get(hm, "http_monitor");
+	assert_string_equal(json_string_value(json_object_get(m, "http_request")),
+			    "GET /a HTTP/1.0");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(m, "http_response_code"), 0)),
+			    "HTTP_4XX");
+	assert_null(json_object_get(hm, "http_request"));
+	cfg_rules_upgrade(cfg_type_find("healthmonitor"), tcp);
+	assert_null(json_object_get(tcp, "http_request"));
+	assert_null(json_object_get(tcp, "http_monitor"));
+	json_decref(hm);
+	json_decref(tcp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -129,6 +237,10 @@ int main(void)
 		cmocka_unit_test(test_defaults_filled),
 		cmocka_unit_test(test_value_parse_and_format),
 		cmocka_unit_test(test_vs_needs_vip_and_service),
+		cmocka_unit_test(test_reference_fields_at_default),
+		cmocka_unit_test(test_reference_fields_not_default_refused),
+		cmocka_unit_test(test_policy_defaults_accepted),
+		cmocka_unit_test(test_upgrade_old_shapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
