@@ -79,7 +79,7 @@ static char *mac_str(const uint8_t m[6])
 	return xasprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-static json_t *srv_json(const struct clone_srv_state *s, const struct clone_stat *st)
+static json_t *srv_json(struct clone_engine *ce, const struct clone_srv_state *s, const struct clone_stat *st)
 {
 	json_t *o = json_object();
 	char *mac = s->has_mac ? mac_str(s->mac) : NULL;
@@ -95,6 +95,7 @@ static json_t *srv_json(const struct clone_srv_state *s, const struct clone_stat
 	json_object_set_new(o, "bytes_failed", json_integer((json_int_t)st->bytes_failed));
 	json_object_set_new(o, "interface", json_string(s->ifname));
 	json_object_set_new(o, "mac", json_string(mac ? mac : ""));
+	clone_health_json(ce, s->ip_be, o);
 	free(mac);
 	return o;
 }
@@ -160,7 +161,7 @@ json_t *clone_stats(struct clone_engine *ce, const char *vs_uuid, bool detail)
 			memset(row, 0, sizeof(*row) * (size_t)ce->ncpus);
 		for (c = 0; c < ce->ncpus; c++)
 			add(&sums[i], &row[c]);
-		json_array_append_new(agg, srv_json(s, &sums[i]));
+		json_array_append_new(agg, srv_json(ce, s, &sums[i]));
 	}
 	json_array_append_new(list, proc_entry(ce, vs, "PROC_Aggregate", agg));
 	for (c = 0; detail && c < ce->ncpus; c++) {
@@ -168,7 +169,7 @@ json_t *clone_stats(struct clone_engine *ce, const char *vs_uuid, bool detail)
 		char proc[32];
 
 		for (i = 0; vs && i < vs->n_order; i++)
-			json_array_append_new(servers, srv_json(&vs->srv[vs->order[i]],
+			json_array_append_new(servers, srv_json(ce, &vs->srv[vs->order[i]],
 								&percpu[(size_t)i * (size_t)ce->ncpus + (size_t)c]));
 		snprintf(proc, sizeof(proc), "PROC_%d", c);
 		json_array_append_new(list, proc_entry(ce, vs, proc, servers));
@@ -268,6 +269,7 @@ void clone_metrics(struct clone_engine *ce, FILE *out)
 	      out);
 	metric_family(ce, out, 1, percpu);
 	pthread_rwlock_unlock(&ce->lock);
+	clone_health_metrics(ce, out);
 	fprintf(out, "# HELP clonelb_clone_attached_interfaces Interfaces the clone program is attached to.\n"
 		     "# TYPE clonelb_clone_attached_interfaces gauge\n"
 		     "clonelb_clone_attached_interfaces %d\n",
