@@ -208,3 +208,18 @@ def test_dummy_mac_sensor_is_never_taken_out(lab, web_servers, daemon, client, c
     assert len(conns_of(cloned)) == 3
     r, = agg(daemon)
     assert (r["oper_state"], r["num_down"]) == ("OPER_UP", 0), r
+
+
+def test_sensor_that_stops_answering_arp_is_taken_out(lab, web_servers, daemon, client, tap2):
+    """The link stays up, the kernel's entry stays valid for tens of seconds: the watcher goes
+    by the answers to the resolver's ARP requests, so it sees the silence within seconds."""
+    configure(daemon, [sensor("10.10.3.2"), sensor(TAP2_IP, SUBNET2)])
+    wait_for(serving(client), what="VIP serving")
+    wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_UP" and row_of(daemon, TAP2_IP)["mac"],
+             timeout=10, what="10.10.4.2 up with a MAC")
+    lab.run("tap2", "ip", "link", "set", "eth0", "arp", "off")
+    r = wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_DOWN" and row_of(daemon, TAP2_IP),
+                 timeout=15, what="10.10.4.2 down")
+    assert "no ARP answer" in r["oper_reason"], r
+    lab.run("tap2", "ip", "link", "set", "eth0", "arp", "on")
+    wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_UP", timeout=15, what="10.10.4.2 up again")
