@@ -70,7 +70,7 @@ struct health_srv {
 	uint64_t n_down;        /* times it was taken out */
 };
 
-struct clone_health {
+struct clone_watch {
 	/* lock guards srv[] and n_srv: the stats read them, the watcher writes.
 	 * Never held across a system call. */
 	pthread_mutex_t lock;
@@ -188,7 +188,7 @@ static uint16_t icmp_sum(const void *data, size_t len)
 
 /* Sends one ICMP echo request to @ip_be. Errors (no route yet) are the same
  * as no answer. */
-static void echo_send(struct clone_health *hl, uint32_t ip_be)
+static void echo_send(struct clone_watch *hl, uint32_t ip_be)
 {
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = ip_be};
 	struct icmphdr ic;
@@ -203,7 +203,7 @@ static void echo_send(struct clone_health *hl, uint32_t ip_be)
 
 /* Reads every pending echo reply; the servers that sent one answered @now.
  * Called with hl->lock. */
-static void echo_read(struct clone_health *hl, uint64_t now)
+static void echo_read(struct clone_watch *hl, uint64_t now)
 {
 	uint8_t buf[1500];
 	struct sockaddr_in from;
@@ -256,7 +256,7 @@ static int copy_slots(struct clone_engine *ce, struct health_slot *out)
 	return n;
 }
 
-static struct health_srv *srv_find(struct clone_health *hl, uint32_t ip_be)
+static struct health_srv *srv_find(struct clone_watch *hl, uint32_t ip_be)
 {
 	int i;
 
@@ -268,7 +268,7 @@ static struct health_srv *srv_find(struct clone_health *hl, uint32_t ip_be)
 
 /* Makes hl->srv[] the servers of @slots: new ones start up (with a grace of
  * CLONE_HEALTH_DEAD_MS to answer), gone ones are forgotten. hl->lock held. */
-static void sync_servers(struct clone_health *hl, const struct health_slot *slots, int n, uint64_t now)
+static void sync_servers(struct clone_watch *hl, const struct health_slot *slots, int n, uint64_t now)
 {
 	bool keep[CLONE_MAX_SRV] = {false};
 	int i, j;
@@ -315,7 +315,7 @@ struct health_probe {
 
 /* Probes @h (a copy: no lock held). Neighbour servers are asked through
  * rtnetlink; ICMP servers are sent an echo when one is due. */
-static void probe(struct clone_health *hl, struct health_srv *h, uint64_t now, struct health_probe *ret)
+static void probe(struct clone_watch *hl, struct health_srv *h, uint64_t now, struct health_probe *ret)
 {
 	uint16_t state = 0;
 	uint64_t age = 0;
@@ -393,7 +393,7 @@ static void publish_state(struct clone_engine *ce, const struct health_slot *slo
 static void health_round(struct clone_engine *ce, struct health_slot *slots, struct health_probe *pr,
 			 struct health_srv *work)
 {
-	struct clone_health *hl = ce->health;
+	struct clone_watch *hl = ce->health;
 	int n, i, n_srv;
 	uint64_t now = now_ms();
 	bool flag[CLONE_MAX_SRV];
@@ -477,7 +477,7 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 static void *health_main(void *arg)
 {
 	struct clone_engine *ce = arg;
-	struct clone_health *hl = ce->health;
+	struct clone_watch *hl = ce->health;
 	struct health_slot *slots = xcalloc(CLONE_MAX_SRV, sizeof(*slots));
 	struct health_probe *pr = xcalloc(CLONE_MAX_SRV, sizeof(*pr));
 	struct health_srv *work = xcalloc(CLONE_MAX_SRV, sizeof(*work));
@@ -510,7 +510,7 @@ static void *health_main(void *arg)
 /* See clone_int.h. */
 int clone_health_start(struct clone_engine *ce, char **ret_err)
 {
-	struct clone_health *hl = xcalloc(1, sizeof(*hl));
+	struct clone_watch *hl = xcalloc(1, sizeof(*hl));
 	/* struct icmp_filter of <linux/icmp.h> (which clashes with
 	 * <netinet/ip_icmp.h>): a bit per ICMP type to drop. Only echo
 	 * replies reach the socket. */
@@ -547,7 +547,7 @@ int clone_health_start(struct clone_engine *ce, char **ret_err)
 /* See clone_int.h. */
 void clone_health_stop(struct clone_engine *ce)
 {
-	struct clone_health *hl = ce ? ce->health : NULL;
+	struct clone_watch *hl = ce ? ce->health : NULL;
 
 	if (!hl)
 		return;
@@ -609,7 +609,7 @@ void clone_health_json(struct clone_engine *ce, uint32_t ip_be, json_t *o)
 /* See clone_int.h. */
 void clone_health_metrics(struct clone_engine *ce, FILE *out)
 {
-	struct clone_health *hl = ce->health;
+	struct clone_watch *hl = ce->health;
 	int i;
 
 	if (!hl)

@@ -30,7 +30,7 @@
 #define CLONE_PROBE_SET 8192u
 
 struct clone_bpf;
-struct clone_health;
+struct clone_watch;
 
 /*
  * One clone server of one cloned virtual service (a slot of clone_srvs).
@@ -134,7 +134,7 @@ struct clone_engine {
 	_Atomic uint64_t n_neigh_events;   /* neighbour notifications about clone servers */
 	_Atomic uint64_t n_slow_under_lock; /* slow steps taken under the write lock: a bug if not 0 */
 
-	struct clone_health *health; /* clone_health.c: which clone servers answer */
+	struct clone_watch *health; /* clone_health.c: which clone servers answer */
 
 	pthread_t resolver;
 	bool resolver_started;
