@@ -13,7 +13,7 @@ import subprocess
 import pytest
 from scapy.all import IP, TCP, Ether, Raw
 
-from conftest import CLIENT_IP, POOL_IPS, wait_for
+from conftest import SE_SRV_IP, VIP, curl, wait_for
 from test_clone import (BIG, SUBNET, Client, agg, backend, client, configure, conns_of,  # noqa: F401
                         serving, settle, web_servers)
 from test_clone_engine import TAP_MAC, assert_identity, captures, frame_key  # noqa: F401
@@ -76,6 +76,41 @@ def tap2(lab):
         lab.ns.pop("tap2", None)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         lab.run("se", "ip", "link", "del", "tap1", check=False)
+
+
+CLIENT2_IP = "10.10.1.3"   # a second client address in the cli namespace
+
+
+@pytest.fixture
+def client2(lab):
+    """A second client address: curl from it asks for /from3, so its back-end connections are
+    told apart by their request."""
+    lab.run("cli", "ip", "addr", "add", f"{CLIENT2_IP}/24", "dev", "eth0")
+    try:
+        yield lambda n, path="/from3": [curl(lab, f"http://{VIP}{path}", "--interface", CLIENT2_IP,
+                                              "-o", "/dev/null", "-w", "%{http_code}").stdout
+                                         for _ in range(n)]
+    finally:
+        lab.run("cli", "ip", "addr", "del", f"{CLIENT2_IP}/24", "dev", "eth0", check=False)
+
+
+def to_server(p):
+    return p[IP].src == SE_SRV_IP
+
+
+def by_conn(frames):
+    """Back-end frames by connection (SE port), and whether each is one of client2's (/from3)."""
+    per = collections.defaultdict(list)
+    for p in frames:
+        per[p[TCP].sport if to_server(p) else p[TCP].dport].append(p)
+    from3 = {port for port, fs in per.items()
+             if any(Raw in p and b"GET /from3 " in bytes(p[Raw]) for p in fs if to_server(p))}
+    return per, from3
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def row_of(d, ip):
@@ -195,6 +230,46 @@ def test_dead_sensor_loses_new_connections_and_gets_them_back(lab, web_servers, 
         assert_identity(r)
 
 
+def test_dead_sensor_open_flows_move_to_the_next_one(lab, web_servers, daemon, client, captures,
+                                                    tap2):
+    configure(daemon, [sensor("10.10.3.2"), sensor(TAP2_IP, SUBNET2)])
+    wait_for(serving(client), what="VIP serving")
+    wait_for(lambda: all(r["oper_state"] == "OPER_UP" and r["mac"] for r in agg(daemon)),
+             timeout=10, what="both sensors up with a MAC")
+    kas = [Client(lab), Client(lab)]
+    try:
+        t2 = captures("tap2", "eth0")
+        ports = [ka.cmd("ka /")[2] for ka in kas]          # two kept-alive connections, one each
+        settle(daemon)
+        on_b = conns_of(t2.stop())
+        assert len(on_b) == 1, on_b                        # round robin: one of them on 10.10.4.2
+        b_port = next(iter(on_b))
+        lab.run("tap2", "ip", "link", "set", "eth0", "down")
+        wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_DOWN", timeout=15, what="10.10.4.2 down")
+        settle(daemon)
+        before = row_of(daemon, TAP2_IP)
+        tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
+        for ka in kas:                                     # both connections go on
+            got = ka.cmd("ka /big")
+            assert got[0] == "1" and int(got[1]) == BIG
+            ka.cmd("close")
+        settle(daemon)
+        cloned, wire = conns_of(tap.stop()), conns_of(backend(srv0.stop()))
+    finally:
+        for ka in kas:
+            ka.stop()
+    assert len(ports) == 2 and set(cloned) == set(wire) and b_port in cloned, (cloned.keys(), b_port)
+    # The dead sensor's flow arrived whole at the healthy one, the other flow as before.
+    for port, frames in wire.items():
+        assert collections.Counter(map(frame_key, cloned[port])) == \
+            collections.Counter(map(frame_key, frames)), port
+        assert {p[Ether].dst for p in cloned[port]} == {TAP_MAC}
+    after = row_of(daemon, TAP2_IP)
+    assert after["num_failover"] - before["num_failover"] == len(cloned[b_port]), after
+    for r in agg(daemon):
+        assert_identity(r)
+
+
 def test_dummy_mac_sensor_is_never_taken_out(lab, web_servers, daemon, client, captures):
     configure(daemon, [sensor("10.10.3.99", mac="02:de:ad:be:ef:01")])  # answers nothing
     wait_for(serving(client), what="VIP serving")
@@ -223,3 +298,144 @@ def test_sensor_that_stops_answering_arp_is_taken_out(lab, web_servers, daemon, 
     assert "no ARP answer" in r["oper_reason"], r
     lab.run("tap2", "ip", "link", "set", "eth0", "arp", "on")
     wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_UP", timeout=15, what="10.10.4.2 up again")
+
+
+# ---- filters, snaplen, budget: frames on the clone capture -------------------
+
+# (rules, which back-end frames the sensor must get: f(frame, is_client2's))
+FILTER_CASES = {
+    "no rules: everything": ([], lambda p, c3: True),
+    "accept client2's prefix only": (
+        [rule(10, client_prefix=prefix(f"{CLIENT2_IP}/32"))], lambda p, c3: c3),
+    "reject client2, accept the rest": (
+        [rule(10, "CLONE_FILTER_REJECT", client_prefix=prefix(f"{CLIENT2_IP}/32")), rule(20)],
+        lambda p, c3: not c3),
+    "to the server only": ([rule(10, direction="CLONE_DIR_TO_SERVER")], lambda p, c3: to_server(p)),
+    "from the server, port 80": (
+        [rule(10, direction="CLONE_DIR_FROM_SERVER", server_port_start=80)],
+        lambda p, c3: not to_server(p)),
+    "a port range that misses": ([rule(10, server_port_start=81, server_port_end=65535)],
+                                 lambda p, c3: False),
+    "lowest rule number first": (
+        [rule(20, "CLONE_FILTER_REJECT"), rule(10, client_prefix=prefix("10.10.1.0/24"))],
+        lambda p, c3: True),
+}
+
+
+@pytest.mark.parametrize("case", list(FILTER_CASES))
+def test_each_filter_field_accepts_and_rejects(lab, web_servers, daemon, client, client2, captures,
+                                               case):
+    rules, wanted = FILTER_CASES[case]
+    daemon.ok("POST", "/api/trafficcloneprofile",
+              {"name": "ids", "clone_servers": [sensor("10.10.3.2", mac=TAP_MAC)], "filters": rules})
+    configure(daemon, [], profile=False)
+    daemon.ok("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": "ids"})
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    before = agg(daemon)[0]
+    tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
+    assert client.get(3)[0] == 3
+    assert client2(3) == ["200"] * 3
+    settle(daemon)
+    cloned, wire = tap.stop(), backend(srv0.stop())
+    per, from3 = by_conn(wire)
+    assert len(per) == 6 and len(from3) == 3, (len(per), from3)
+    want = collections.Counter(frame_key(p) for port, fs in per.items() for p in fs
+                               if wanted(p, port in from3))
+    got = collections.Counter(map(frame_key, cloned))
+    assert got == want, f"{case}: {sum((want - got).values())} missing, {sum((got - want).values())} extra"
+    row = agg(daemon)[0]
+    delta = {k: row[k] - before[k] for k in ("num_total_pkts_cloned", "num_succeeded", "num_filtered")}
+    # Filtered frames were never meant for the sensor: not in the total, so the identity holds.
+    assert delta == {"num_total_pkts_cloned": len(cloned), "num_succeeded": len(cloned),
+                     "num_filtered": len(wire) - len(cloned)}, (case, delta, len(wire))
+    assert_identity(row)
+
+
+def test_snaplen_cuts_every_clone_production_unchanged(lab, web_servers, daemon, client, captures):
+    snap = 96
+    configure(daemon, [sensor("10.10.3.2", mac=TAP_MAC)])
+    daemon.ok("PATCH", "/api/trafficcloneprofile/ids", {"snaplen": snap})
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    before = agg(daemon)[0]
+    tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
+    ok, nbytes, digest = client.get(2, "/big")
+    assert ok == 2 and nbytes == 2 * BIG
+    assert digest in {sha(os.path.join(s.dir, "big")) for s in web_servers}   # production whole
+    settle(daemon)
+    cloned, wire = tap.stop(), backend(srv0.stop())
+    assert len(cloned) == len(wire) > 100
+    assert all(len(bytes(p)) <= snap for p in cloned)
+    # Each clone is the first snap bytes of its back-end frame (the TCP checksum aside: the
+    # back-end capture shows the partial one a veth leaves to offload).
+    def head(p, n):
+        raw = bytearray(bytes(p)[14:n])
+        off = p[IP].ihl * 4 + 16
+        raw[off:off + 2] = b"\0\0"
+        return bytes(raw)
+    got = collections.Counter(head(p, snap) for p in cloned)
+    want = collections.Counter(head(p, snap) for p in wire)
+    assert got == want
+    long = sum(1 for p in wire if len(bytes(p)) > snap)
+    row = agg(daemon)[0]
+    assert row["num_truncated"] - before["num_truncated"] == long > 0, row
+    assert row["num_succeeded"] - before["num_succeeded"] == len(cloned)
+    assert_identity(row)
+
+
+@pytest.mark.parametrize("action", ["CLONE_BUDGET_HEADERS", "CLONE_BUDGET_STOP"])
+def test_budget_stops_payload_syn_and_fin_still_arrive(lab, web_servers, daemon, client, captures,
+                                                       action):
+    budget = 4000
+    configure(daemon, [sensor("10.10.3.2", mac=TAP_MAC)])
+    daemon.ok("PATCH", "/api/trafficcloneprofile/ids",
+              {"max_bytes_per_flow": budget, "budget_action": action})
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    before = agg(daemon)[0]
+    tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
+    ok, nbytes, digest = client.get(2, "/big")
+    assert ok == 2 and nbytes == 2 * BIG
+    assert digest in {sha(os.path.join(s.dir, "big")) for s in web_servers}
+    settle(daemon)
+    cloned, wire = tap.stop(), backend(srv0.stop())
+    per_wire, _ = by_conn(wire)
+    per_clone, _ = by_conn(cloned)
+    assert len(per_wire) == 2 and set(per_clone) == set(per_wire)
+    skipped = 0
+    for port, fs in per_wire.items():
+        cs = per_clone[port]
+        wire_len = {(bytes(p[IP])[12:16], p[TCP].seq, p[TCP].flags): len(p[TCP].payload) for p in fs}
+
+        def cut(p):
+            """Payload bytes of p's back-end frame the clone lacks."""
+            return wire_len[(bytes(p[IP])[12:16], p[TCP].seq, p[TCP].flags)] - len(p[TCP].payload)
+
+        def n_flag(frames, f):
+            return sum(1 for p in frames if p[TCP].flags & f)
+        assert n_flag(cs, 0x02) == n_flag(fs, 0x02) == 2          # SYN, SYN/ACK
+        assert n_flag(cs, 0x01) == n_flag(fs, 0x01) >= 2          # both FINs
+        # In the order the sensor got them: whole frames until the budget is spent, then
+        # headers only (HEADERS) or nothing but SYN/FIN/RST (STOP).
+        spent = 0
+        for p in cs:
+            if spent >= budget:
+                if action == "CLONE_BUDGET_HEADERS":
+                    assert len(p[TCP].payload) == 0, p.summary()
+                else:
+                    assert p[TCP].flags & 0x07, p.summary()
+            elif cut(p) == 0:
+                spent += len(p[TCP].payload)
+        assert budget <= spent <= budget + 1500, (port, spent)
+        if action == "CLONE_BUDGET_HEADERS":
+            assert len(cs) == len(fs)                            # every frame, cut to its headers
+            n = sum(1 for p in cs if cut(p) > 0)
+        else:
+            n = len(fs) - len(cs)
+        assert n > 100, n                                        # 1 MiB: hundreds of frames
+        skipped += n
+    row = agg(daemon)[0]
+    assert row["num_budget_skipped"] - before["num_budget_skipped"] == skipped, row
+    assert row["num_succeeded"] - before["num_succeeded"] == len(cloned)
+    assert_identity(row)
