@@ -58,20 +58,11 @@ static json_t *zero_stats(const struct api_router *rt, const json_t *vs)
 	free(err);
 	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs)
 	{
-		/* The same fields as the engine's answer (clone_stats.c), all zero. */
-		static const char *const reasons[] = {"num_filtered", "num_truncated",
-						      "num_budget_skipped", "num_mtu_truncated",
-						      "num_no_mac", "num_no_interface",
-						      "num_failover", NULL};
-		json_t *o = json_pack("{s:O, s:i, s:i, s:i, s:i, s:s}", "ip",
-				      json_object_get(json_object_get(cs, "ip_address"), "addr"),
-				      "num_total_pkts_cloned", 0, "num_mbuf_alloc_failed", 0,
-				      "num_driver_failures", 0, "num_succeeded", 0, "oper_state",
-				      "OPER_UNKNOWN");
-
-		for (size_t k = 0; reasons[k]; k++)
-			json_object_set_new(o, reasons[k], json_integer(0));
-		json_array_append_new(list, o);
+		json_array_append_new(
+			list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip",
+					json_object_get(json_object_get(cs, "ip_address"), "addr"),
+					"num_total_pkts_cloned", 0, "num_mbuf_alloc_failed", 0,
+					"num_driver_failures", 0, "num_succeeded", 0));
 	}
 	json_decref(prof);
 	return json_pack("[{s:s, s:s, s:o}]", "se_uuid", rt->se_uuid ? rt->se_uuid : "unknown",
