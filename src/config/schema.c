@@ -34,10 +34,10 @@ static const struct cfg_field clone_filter_fields[] = {
 	{"direction", CFG_ENUM, 0, "frames the rule matches: both directions, SE to server, server to SE",
 	 0, 0, clone_dirs, NULL, NULL, "\"CLONE_DIR_BOTH\""},
 	{"client_prefix", CFG_PREFIX, 0, "client addresses the rule matches (absent: any)"},
-	{"server_port_start", CFG_UINT, 0, "first pool server port the rule matches (absent: any)", 1,
+	{"server_port_start", CFG_UINT, 0, "first pool server port the rule matches (absent: 1)", 1,
 	 65535},
-	{"server_port_end", CFG_UINT, 0,
-	 "last pool server port the rule matches (absent: server_port_start, or any)", 1, 65535},
+	{"server_port_end", CFG_UINT, 0, "last pool server port the rule matches (absent: 65535)", 1,
+	 65535},
 };
 static const struct cfg_schema clone_filter_schema = {
 	"filters", "a rule that decides which frames are cloned", clone_filter_fields,
