@@ -72,6 +72,11 @@ static void add(struct clone_stat *sum, const struct clone_stat *s)
 	sum->no_interface += s->no_interface;
 	sum->bytes += s->bytes;
 	sum->bytes_failed += s->bytes_failed;
+	sum->filtered += s->filtered;
+	sum->truncated += s->truncated;
+	sum->budget_skipped += s->budget_skipped;
+	sum->mtu_truncated += s->mtu_truncated;
+	sum->failover += s->failover;
 }
 
 static char *mac_str(const uint8_t m[6])
@@ -91,6 +96,11 @@ static json_t *srv_json(struct clone_engine *ce, const struct clone_srv_state *s
 	json_object_set_new(o, "num_succeeded", json_integer((json_int_t)st->succeeded));
 	json_object_set_new(o, "num_no_mac", json_integer((json_int_t)st->no_mac));
 	json_object_set_new(o, "num_no_interface", json_integer((json_int_t)st->no_interface));
+	json_object_set_new(o, "num_filtered", json_integer((json_int_t)st->filtered));
+	json_object_set_new(o, "num_truncated", json_integer((json_int_t)st->truncated));
+	json_object_set_new(o, "num_budget_skipped", json_integer((json_int_t)st->budget_skipped));
+	json_object_set_new(o, "num_mtu_truncated", json_integer((json_int_t)st->mtu_truncated));
+	json_object_set_new(o, "num_failover", json_integer((json_int_t)st->failover));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)st->bytes));
 	json_object_set_new(o, "bytes_failed", json_integer((json_int_t)st->bytes_failed));
 	json_object_set_new(o, "interface", json_string(s->ifname));
@@ -193,6 +203,8 @@ static const char *const event_names[CLONE_EV_MAX] = {
 	[CLONE_EV_NO_STAT] = "no_stat",
 	[CLONE_EV_REWRITE_FAILED] = "rewrite_failed",
 	[CLONE_EV_RESTORE_FAILED] = "restore_failed",
+	[CLONE_EV_UNDELIVERED] = "undelivered",
+	[CLONE_EV_FOREIGN_MARK] = "foreign_mark",
 };
 
 /* Writes @s with the characters a Prometheus label value cannot hold escaped. */

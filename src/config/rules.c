@@ -191,6 +191,29 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		int r;
 
 		cfg_parse_ipv4(ip, &ip_be);
+		/* Encapsulated: a collector any number of hops away, which
+		 * the routing table must reach; the directly-connected rules
+		 * below are for CLONE_ENCAP_NONE only. */
+		if (json_object_get(cs, "encap_type") &&
+		    strcmp(json_string_value(json_object_get(cs, "encap_type")), "CLONE_ENCAP_NONE") != 0) {
+			const char *encap = json_string_value(json_object_get(cs, "encap_type"));
+			struct netif_route rt;
+
+			r = netif_route_get(ip_be, &rt);
+			if (r < 0) {
+				*ret_err = xasprintf("clone_servers[%zu].ip_address: collector %s is not "
+						     "reachable by a route from this SE (encap_type %s): %s",
+						     i + 1, ip, encap, strerror(-r));
+				return -EINVAL;
+			}
+			if (netif_addr_is_local(ip_be, ifname) == 1) {
+				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is an address of this SE "
+						     "(interface '%s'), not a collector",
+						     i + 1, ip, ifname);
+				return -EINVAL;
+			}
+			continue;
+		}
 		if (!subnet && !netref) {
 			*ret_err = xasprintf("clone_servers[%zu]: set subnet or network_ref for "
 					     "clone server %s (the SE interface the clones leave by)",
