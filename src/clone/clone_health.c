@@ -3,8 +3,8 @@
  * A clone server that stops answering is taken out: new connections skip it
  * in the round robin (clone_health_slot_down(), read by the connection hook
  * without a lock) and the program moves the frames of its open flows to the
- * next healthy server of the profile (the per-server health flag of
- * clone_srvs). When it answers again it is put back, for new connections.
+ * next healthy server of the profile (the clone_health map, which this file
+ * alone writes). When it answers again it is put back, for new connections.
  *
  * How a server is watched:
  *  - directly connected (CLONE_ENCAP_NONE) without a configured MAC: by the
@@ -79,6 +79,9 @@ struct clone_watch {
 	/* Per clone_srvs slot: whether its server is down. Read by the
 	 * connection hook without a lock. */
 	_Atomic bool slot_down[CLONE_MAX_SRV];
+	/* The generation each slot's flag was written to clone_health with
+	 * (watcher only): a slot given to another server is written again. */
+	uint32_t slot_gen[CLONE_MAX_SRV];
 	int icmp_fd;            /* -1: no raw socket (then encapsulated servers stay up) */
 	uint16_t echo_ident;
 	uint16_t echo_seqno;
@@ -94,6 +97,7 @@ struct clone_watch {
 /* What the watcher needs of one used slot, copied under the read lock. */
 struct health_slot {
 	uint32_t index; /* vs slot * CLONE_SRV_PER_VS + server slot */
+	uint32_t gen;   /* the slot's clone_srvs generation */
 	uint32_t ip_be;
 	int ifindex;
 	enum health_how how;
@@ -247,9 +251,12 @@ static int copy_slots(struct clone_engine *ce, struct health_slot *out)
 			if (!s->used)
 				continue;
 			out[n].index = (uint32_t)(v * CLONE_SRV_PER_VS + k);
+			out[n].gen = s->gen;
 			out[n].ip_be = s->ip_be;
 			out[n].ifindex = s->ifindex;
-			out[n].how = s->mac_configured ? HEALTH_NONE : HEALTH_NEIGH;
+			out[n].how = s->encap != CLONE_ENCAP_NONE ? HEALTH_ICMP
+				     : s->mac_configured	       ? HEALTH_NONE
+								       : HEALTH_NEIGH;
 			n++;
 		}
 	pthread_rwlock_unlock(&ce->lock);
@@ -372,19 +379,26 @@ static void probe(struct clone_watch *hl, struct health_srv *h, uint64_t now, st
 }
 
 /*
- * Puts @down into the per-slot flags of every slot of @ip_be. Takes
- * apply_lock, so a transition and a configuration change are never
- * interleaved.
+ * Puts @down into every slot of @ip_be: the flag the connection hook reads,
+ * and clone_health (with the slot's generation, so the flag never follows
+ * the slot to another server), which makes the program move the server's
+ * open flows. Takes apply_lock, so a transition and a configuration change
+ * are never interleaved; the map updates are constant-time array writes.
  */
 static void publish_state(struct clone_engine *ce, const struct health_slot *slots, int n, uint32_t ip_be,
 			  bool down)
 {
+	struct clone_watch *hl = ce->health;
 	int i;
 
 	pthread_mutex_lock(&ce->apply_lock);
 	for (i = 0; i < n; i++)
 		if (slots[i].ip_be == ip_be) {
-			atomic_store(&ce->health->slot_down[slots[i].index], down);
+			struct clone_health val = {.gen = slots[i].gen, .down = down};
+
+			atomic_store(&hl->slot_down[slots[i].index], down);
+			bpf_map_update_elem(ce->health_fd, &slots[i].index, &val, BPF_ANY);
+			hl->slot_gen[slots[i].index] = slots[i].gen;
 		}
 	pthread_mutex_unlock(&ce->apply_lock);
 }
@@ -469,7 +483,8 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 		for (j = 0; j < n_srv; j++)
 			if (work[j].used && work[j].ip_be == slots[i].ip_be)
 				down = work[j].down;
-		if (atomic_load(&hl->slot_down[slots[i].index]) != down)
+		if (atomic_load(&hl->slot_down[slots[i].index]) != down ||
+		    (down && hl->slot_gen[slots[i].index] != slots[i].gen))
 			publish_state(ce, slots, n, slots[i].ip_be, down);
 	}
 }

@@ -2,7 +2,7 @@
 clonelbd's REST API: real HTTP from the client namespace, frames captured on the clone servers
 and on the SE's back-end interface, counters read back through the API.
 
-A second sensor namespace (<prefix>tap2, 10.10.4.2 behind the SE's tap1) stands for a second
+A second sensor namespace (<prefix>tap2, 10.10.7.2 behind the SE's tap1) stands for a second
 IDS; it "dies" by taking its namespace's link down. No timing thresholds: every wait polls.
 """
 import collections
@@ -20,8 +20,9 @@ from test_clone_engine import TAP_MAC, assert_identity, captures, frame_key  # n
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
 
-TAP2_IP, TAP2_MAC, TAP1_MAC = "10.10.4.2", "02:fc:00:00:04:02", "02:fc:00:00:04:01"
-SUBNET2 = {"ip_addr": {"addr": "10.10.4.0", "type": "V4"}, "mask": 24}
+# 10.10.4-6 are the routed collector's (lab.sh routers-up).
+TAP2_IP, TAP2_MAC, TAP1_MAC = "10.10.7.2", "02:fc:00:00:07:02", "02:fc:00:00:07:01"
+SUBNET2 = {"ip_addr": {"addr": "10.10.7.0", "type": "V4"}, "mask": 24}
 
 
 def sensor(ip, subnet=SUBNET, mac=None):
@@ -44,8 +45,8 @@ def prefix(p):
 
 @pytest.fixture
 def tap2(lab):
-    """A second sensor: namespace <prefix>tap2 with eth0 10.10.4.2/24, joined to the SE's
-    tap1 (10.10.4.1/24). Removed at the end, also on failure."""
+    """A second sensor: namespace <prefix>tap2 with eth0 10.10.7.2/24, joined to the SE's
+    tap1 (10.10.7.1/24). Removed at the end, also on failure."""
     ns = lab.prefix + "tap2"
     se = lab.ns["se"]
 
@@ -65,7 +66,7 @@ def tap2(lab):
         # Like tap0 in lab.sh: checksums completed before the clone leaves a veth.
         subprocess.run(["ip", "netns", "exec", se, "ethtool", "-K", "tap1", "tx", "off"],
                        capture_output=True)
-        sh("ip", "-n", se, "addr", "add", "10.10.4.1/24", "dev", "tap1")
+        sh("ip", "-n", se, "addr", "add", "10.10.7.1/24", "dev", "tap1")
         sh("ip", "-n", ns, "addr", "add", f"{TAP2_IP}/24", "dev", "eth0")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "-n", ns, "link", "set", "eth0", "up", "promisc", "on")
@@ -200,7 +201,7 @@ def test_dead_sensor_loses_new_connections_and_gets_them_back(lab, web_servers, 
 
     # The second sensor's namespace loses its link: it is taken out, and said so.
     lab.run("tap2", "ip", "link", "set", "eth0", "down")
-    wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_DOWN", timeout=15, what="10.10.4.2 down")
+    wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_DOWN", timeout=15, what="10.10.7.2 down")
     r = row_of(daemon, TAP2_IP)
     assert r["num_down"] == 1 and r["oper_reason"], r
     assert f"clone server {TAP2_IP} is down" in daemon.logtext()
@@ -218,7 +219,7 @@ def test_dead_sensor_loses_new_connections_and_gets_them_back(lab, web_servers, 
     # It comes back: put back for new connections, again in turn with the other.
     lab.run("tap2", "ip", "link", "set", "eth0", "up")
     wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_UP" and row_of(daemon, TAP2_IP)["mac"],
-             timeout=15, what="10.10.4.2 up again")
+             timeout=15, what="10.10.7.2 up again")
     assert f"clone server {TAP2_IP} is up again" in daemon.logtext()
     tap, t2 = captures("tap", "eth0"), captures("tap2", "eth0")
     assert client.get(6)[0] == 6
@@ -242,10 +243,10 @@ def test_dead_sensor_open_flows_move_to_the_next_one(lab, web_servers, daemon, c
         ports = [ka.cmd("ka /")[2] for ka in kas]          # two kept-alive connections, one each
         settle(daemon)
         on_b = conns_of(t2.stop())
-        assert len(on_b) == 1, on_b                        # round robin: one of them on 10.10.4.2
+        assert len(on_b) == 1, on_b                        # round robin: one of them on 10.10.7.2
         b_port = next(iter(on_b))
         lab.run("tap2", "ip", "link", "set", "eth0", "down")
-        wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_DOWN", timeout=15, what="10.10.4.2 down")
+        wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_DOWN", timeout=15, what="10.10.7.2 down")
         settle(daemon)
         before = row_of(daemon, TAP2_IP)
         tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
@@ -291,13 +292,13 @@ def test_sensor_that_stops_answering_arp_is_taken_out(lab, web_servers, daemon, 
     configure(daemon, [sensor("10.10.3.2"), sensor(TAP2_IP, SUBNET2)])
     wait_for(serving(client), what="VIP serving")
     wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_UP" and row_of(daemon, TAP2_IP)["mac"],
-             timeout=10, what="10.10.4.2 up with a MAC")
+             timeout=10, what="10.10.7.2 up with a MAC")
     lab.run("tap2", "ip", "link", "set", "eth0", "arp", "off")
     r = wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_DOWN" and row_of(daemon, TAP2_IP),
-                 timeout=15, what="10.10.4.2 down")
+                 timeout=15, what="10.10.7.2 down")
     assert "no ARP answer" in r["oper_reason"], r
     lab.run("tap2", "ip", "link", "set", "eth0", "arp", "on")
-    wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_UP", timeout=15, what="10.10.4.2 up again")
+    wait_for(lambda: oper(daemon, TAP2_IP) == "OPER_UP", timeout=15, what="10.10.7.2 up again")
 
 
 # ---- filters, snaplen, budget: frames on the clone capture -------------------
@@ -406,26 +407,30 @@ def test_budget_stops_payload_syn_and_fin_still_arrive(lab, web_servers, daemon,
     skipped = 0
     for port, fs in per_wire.items():
         cs = per_clone[port]
-        wire_len = {(bytes(p[IP])[12:16], p[TCP].seq, p[TCP].flags): len(p[TCP].payload) for p in fs}
+        # A frame is known by its source, IP id and sequence number (a pure ACK and the first
+        # data segment share the sequence number).
+        wire_len = {(p[IP].src, p[IP].id, p[TCP].seq): len(p[TCP].payload) for p in fs}
 
         def cut(p):
             """Payload bytes of p's back-end frame the clone lacks."""
-            return wire_len[(bytes(p[IP])[12:16], p[TCP].seq, p[TCP].flags)] - len(p[TCP].payload)
+            return wire_len[(p[IP].src, p[IP].id, p[TCP].seq)] - len(p[TCP].payload)
 
         def n_flag(frames, f):
             return sum(1 for p in frames if p[TCP].flags & f)
         assert n_flag(cs, 0x02) == n_flag(fs, 0x02) == 2          # SYN, SYN/ACK
         assert n_flag(cs, 0x01) == n_flag(fs, 0x01) >= 2          # both FINs
         # In the order the sensor got them: whole frames until the budget is spent, then
-        # headers only (HEADERS) or nothing but SYN/FIN/RST (STOP).
+        # headers only (HEADERS) or nothing but SYN/FIN/RST (STOP). SYN, FIN and RST frames
+        # always arrive whole and do not draw on the budget.
         spent = 0
         for p in cs:
-            if spent >= budget:
-                if action == "CLONE_BUDGET_HEADERS":
-                    assert len(p[TCP].payload) == 0, p.summary()
-                else:
-                    assert p[TCP].flags & 0x07, p.summary()
-            elif cut(p) == 0:
+            ctl = p[TCP].flags & 0x07
+            if ctl:
+                assert cut(p) == 0, p.summary()
+            elif spent >= budget:
+                assert action == "CLONE_BUDGET_HEADERS" and len(p[TCP].payload) == 0, p.summary()
+            else:
+                assert cut(p) == 0, p.summary()
                 spent += len(p[TCP].payload)
         assert budget <= spent <= budget + 1500, (port, spent)
         if action == "CLONE_BUDGET_HEADERS":
