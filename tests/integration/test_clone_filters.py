@@ -17,6 +17,7 @@ from conftest import SE_SRV_IP, VIP, curl, wait_for
 from test_clone import (BIG, SUBNET, Client, agg, backend, client, configure, conns_of,  # noqa: F401
                         serving, settle, web_servers)
 from test_clone_engine import TAP_MAC, assert_identity, captures, frame_key  # noqa: F401
+from test_clone_encap import COLLECTOR, routers  # noqa: F401
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
 
@@ -271,6 +272,28 @@ def test_dead_sensor_open_flows_move_to_the_next_one(lab, web_servers, daemon, c
         assert_identity(r)
 
 
+def test_dead_encapsulated_collector_found_by_icmp_echo(lab, web_servers, daemon, client, captures,
+                                                        routers):
+    vx = {"ip_address": {"addr": COLLECTOR, "type": "V4"}, "encap_type": "CLONE_ENCAP_VXLAN",
+          "vni": 42}
+    configure(daemon, [vx, sensor("10.10.3.2", mac=TAP_MAC)])
+    wait_for(serving(client), what="VIP serving")
+    wait_for(lambda: oper(daemon, COLLECTOR) == "OPER_UP", what="the collector up")
+    assert row_of(daemon, COLLECTOR)["health_check"] == "icmp"
+    lab.run("col", "ip", "link", "set", "eth0", "down")           # two hops away: no carrier news
+    wait_for(lambda: oper(daemon, COLLECTOR) == "OPER_DOWN", timeout=15, what="the collector down")
+    assert "no ICMP echo reply" in row_of(daemon, COLLECTOR)["oper_reason"]
+    assert f"clone server {COLLECTOR} is down" in daemon.logtext()
+    tap = captures("tap", "eth0")
+    assert client.get(4)[0] == 4
+    settle(daemon)
+    assert len(conns_of(tap.stop())) == 4                        # all on the healthy sensor
+    lab.run("col", "ip", "link", "set", "eth0", "up")
+    lab.run("col", "ip", "route", "replace", "default", "via", "10.10.6.1")  # gone with the link
+    wait_for(lambda: oper(daemon, COLLECTOR) == "OPER_UP", timeout=15, what="the collector up again")
+    assert f"clone server {COLLECTOR} is up again" in daemon.logtext()
+
+
 def test_dummy_mac_sensor_is_never_taken_out(lab, web_servers, daemon, client, captures):
     configure(daemon, [sensor("10.10.3.99", mac="02:de:ad:be:ef:01")])  # answers nothing
     wait_for(serving(client), what="VIP serving")
@@ -351,6 +374,10 @@ def test_each_filter_field_accepts_and_rejects(lab, web_servers, daemon, client,
     assert delta == {"num_total_pkts_cloned": len(cloned), "num_succeeded": len(cloned),
                      "num_filtered": len(wire) - len(cloned)}, (case, delta, len(wire))
     assert_identity(row)
+    metrics = daemon.ok("GET", "/metrics")
+    line = next(ln for ln in metrics.splitlines()
+                if ln.startswith("clonelb_clone_frames_not_whole_total{") and 'reason="filtered"' in ln)
+    assert int(line.split()[-1]) == row["num_filtered"], line
 
 
 def test_snaplen_cuts_every_clone_production_unchanged(lab, web_servers, daemon, client, captures):
