@@ -495,3 +495,39 @@ def test_stats_table_shows_health_and_reasons(ids):
               "num_truncated", "num_budget_skipped", "num_mtu_truncated", "num_failover"):
         assert k in st, (k, st)
         assert (f"  {k}", str(st[k])) in rows, (k, rows)
+
+
+def test_clone_server_encapsulation_in_its_sub_mode(ids):
+    d = ids
+    r = run_script(d, """
+configure trafficcloneprofile ids-profile
+clone_servers 10.10.3.7
+subnet 10.10.3.0/24
+encap_type CLONE_ENCAP_VXLAN
+vni 5000
+dst_port 4790
+save
+clone_servers 10.10.3.8
+subnet 10.10.3.0/24
+encap_type CLONE_ENCAP_ERSPAN_III
+erspan_session_id 7
+save
+save
+""", check=0)
+    assert r.stderr == "", r.stderr
+    cs = d.ok("GET", "/api/trafficcloneprofile/ids-profile")["clone_servers"]
+    assert [(c["ip_address"]["addr"], c.get("encap_type"), c.get("vni"), c.get("dst_port"),
+             c.get("erspan_session_id")) for c in cs[1:]] == [
+        ("10.10.3.7", "CLONE_ENCAP_VXLAN", 5000, 4790, None),
+        ("10.10.3.8", "CLONE_ENCAP_ERSPAN_III", None, None, 7)]
+    rows = table_rows(d.cli("-c", "show trafficcloneprofile ids-profile", check=0).stdout)
+    assert ("  encap_type", "CLONE_ENCAP_VXLAN") in rows and ("  vni", "5000") in rows, rows
+    before = d.everything()
+    for line, needle in (("vni 16777216", "Error: clone_servers[2].vni: invalid value 16777216"),
+                         ("erspan_session_id 1024",
+                          "Error: clone_servers[2].erspan_session_id: invalid value 1024"),
+                         ("encap_type CLONE_ENCAP_GRE", 'Error: clone_servers[2].encap_type: invalid value "CLONE_ENCAP_GRE"')):
+        r = run_script(d, f"configure trafficcloneprofile ids-profile\nclone_servers 10.10.3.7\n{line}\n"
+                       "save\nsave\n", check=1)
+        assert needle in r.stderr, (line, r.stderr)
+    assert d.everything() == before

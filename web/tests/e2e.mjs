@@ -300,6 +300,14 @@ try {
 		const s1 = await text('#stats-status');
 		await page.waitForFunction((s) => document.getElementById('stats-status').textContent !== s, s1);
 		check(true, 'the page polls the API');
+		// Each clone server's health (a configured MAC: never watched, so up) and the
+		// counters of every reason a frame was not cloned whole.
+		for (const sv of SERVERS)
+			await page.locator(`#clone-stats tr[data-ip="${sv.ip}"] td[data-field="oper_state"] .badge.up`).waitFor();
+		check(true, 'every clone server shows its state: Up');
+		for (const c of ['num_filtered', 'num_truncated', 'num_budget_skipped', 'num_mtu_truncated', 'num_no_mac', 'num_no_interface', 'num_failover'])
+			check((await page.locator(`#clone-stats tr[data-ip="${SERVERS[0].ip}"] td[data-counter="${c}"]`).innerText()) === '0',
+				`the stats page shows ${c}`);
 		if (!TRAFFIC) {
 			await shot(page, 'ui-stats.png');
 			return;
