@@ -106,6 +106,11 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 		goto fail_skel;
 	}
 	ce->resolver_started = true;
+	r = clone_health_start(ce, ret_err);
+	if (r < 0) {
+		clone_stop(ce);
+		return r;
+	}
 	*ret = ce;
 	return 0;
 
@@ -127,6 +132,7 @@ void clone_stop(struct clone_engine *ce)
 
 	if (!ce)
 		return;
+	clone_health_stop(ce);
 	if (ce->resolver_started) {
 		pthread_mutex_lock(&ce->stop_mutex);
 		ce->stopping = true;
@@ -239,7 +245,7 @@ static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
 	struct clone_vs_state *vs;
 	struct clone_conn val;
 	uint32_t n;
-	int v, slot;
+	int v, slot, k;
 
 	if (!ce || !ci)
 		return;
@@ -251,6 +257,13 @@ static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
 	}
 	n = atomic_fetch_add(&ce->rr[v], 1);
 	slot = vs->order[n % (uint32_t)vs->n_order];
+	/* A clone server that is down (clone_health.c) gets no new connection:
+	 * the next healthy one in the profile's order does. All down: the
+	 * round robin's pick, whose frames are counted as not sent. */
+	for (k = 0; k < vs->n_order && clone_health_slot_down(ce, (uint32_t)(v * CLONE_SRV_PER_VS + slot)); k++)
+		slot = vs->order[(n + (uint32_t)k + 1) % (uint32_t)vs->n_order];
+	if (k == vs->n_order)
+		slot = vs->order[n % (uint32_t)vs->n_order];
 	memset(&val, 0, sizeof(val));
 	val.client_ip = ci->client.sin_addr.s_addr;
 	val.srv_index = (uint32_t)(v * CLONE_SRV_PER_VS + slot);

@@ -30,6 +30,7 @@
 #define CLONE_PROBE_SET 8192u
 
 struct clone_bpf;
+struct clone_watch;
 
 /*
  * One clone server of one cloned virtual service (a slot of clone_srvs).
@@ -148,6 +149,8 @@ struct clone_engine {
 	_Atomic uint64_t n_neigh_events;   /* neighbour notifications about clone servers */
 	_Atomic uint64_t n_slow_under_lock; /* slow steps taken under the write lock: a bug if not 0 */
 
+	struct clone_watch *health; /* clone_health.c: which clone servers answer */
+
 	pthread_t resolver;
 	bool resolver_started;
 	pthread_mutex_t stop_mutex;
@@ -214,5 +217,22 @@ int clone_slot_take(struct clone_slots *sl, uint64_t now);
 void clone_slot_release(struct clone_slots *sl, uint32_t slot, uint64_t now);
 void clone_stats_zero(struct clone_engine *ce, uint32_t slot);
 int clone_stats_read(struct clone_engine *ce, uint32_t slot, struct clone_stat *ret_percpu);
+
+/* clone_health.c */
+/* Starts the watcher of the clone servers' health (its own thread). Returns 0
+ * or -errno with *ret_err. */
+int clone_health_start(struct clone_engine *ce, char **ret_err);
+/* Stops the watcher and frees it. Accepts an engine without one. */
+void clone_health_stop(struct clone_engine *ce);
+/* Whether the server of clone_srvs slot @srv_index is down. No lock: for the
+ * connection hook. */
+bool clone_health_slot_down(const struct clone_engine *ce, uint32_t srv_index);
+/* Whether clone server @ip_be is down (takes the watcher's own lock). */
+bool clone_health_ip_down(struct clone_engine *ce, uint32_t ip_be);
+/* Adds oper_state, oper_reason, health_check, oper_state_since and num_down of
+ * clone server @ip_be to stats object @o. */
+void clone_health_json(struct clone_engine *ce, uint32_t ip_be, json_t *o);
+/* Appends the watcher's Prometheus lines to @out. */
+void clone_health_metrics(struct clone_engine *ce, FILE *out);
 
 #endif

@@ -84,7 +84,7 @@ static char *mac_str(const uint8_t m[6])
 	return xasprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-static json_t *srv_json(const struct clone_srv_state *s, const struct clone_stat *st)
+static json_t *srv_json(struct clone_engine *ce, const struct clone_srv_state *s, const struct clone_stat *st)
 {
 	json_t *o = json_object();
 	char *mac = s->has_mac ? mac_str(s->mac) : NULL;
@@ -107,6 +107,7 @@ static json_t *srv_json(const struct clone_srv_state *s, const struct clone_stat
 	json_object_set_new(o, "bytes_failed", json_integer((json_int_t)st->bytes_failed));
 	json_object_set_new(o, "interface", json_string(s->ifname));
 	json_object_set_new(o, "mac", json_string(mac ? mac : ""));
+	clone_health_json(ce, s->ip_be, o);
 	free(mac);
 	return o;
 }
@@ -172,7 +173,7 @@ json_t *clone_stats(struct clone_engine *ce, const char *vs_uuid, bool detail)
 			memset(row, 0, sizeof(*row) * (size_t)ce->ncpus);
 		for (c = 0; c < ce->ncpus; c++)
 			add(&sums[i], &row[c]);
-		json_array_append_new(agg, srv_json(s, &sums[i]));
+		json_array_append_new(agg, srv_json(ce, s, &sums[i]));
 	}
 	json_array_append_new(list, proc_entry(ce, vs, "PROC_Aggregate", agg));
 	for (c = 0; detail && c < ce->ncpus; c++) {
@@ -180,7 +181,7 @@ json_t *clone_stats(struct clone_engine *ce, const char *vs_uuid, bool detail)
 		char proc[32];
 
 		for (i = 0; vs && i < vs->n_order; i++)
-			json_array_append_new(servers, srv_json(&vs->srv[vs->order[i]],
+			json_array_append_new(servers, srv_json(ce, &vs->srv[vs->order[i]],
 								&percpu[(size_t)i * (size_t)ce->ncpus + (size_t)c]));
 		snprintf(proc, sizeof(proc), "PROC_%d", c);
 		json_array_append_new(list, proc_entry(ce, vs, proc, servers));
@@ -222,10 +223,15 @@ static void label(FILE *out, const char *s)
 }
 
 /* Writes one Prometheus family of every clone server: @what 0 = frames by
- * result, 1 = bytes. Called with the lock held. */
+ * result, 1 = bytes, 2 = frames not cloned whole, by reason. Called with the
+ * lock held. */
 static void metric_family(struct clone_engine *ce, FILE *out, int what, struct clone_stat *percpu)
 {
 	static const char *const results[] = {"succeeded", "mbuf_alloc_failed", "driver_failures"};
+	static const char *const reasons[] = {"filtered", "truncated", "budget_skipped", "mtu_truncated",
+					      "no_mac", "no_interface", "failover"};
+	static const char *const family[] = {"clonelb_clone_frames_total", "clonelb_clone_bytes_total",
+					     "clonelb_clone_frames_not_whole_total"};
 	int i, j, c, k;
 
 	for (i = 0; i < CLONE_MAX_VS; i++) {
@@ -234,28 +240,39 @@ static void metric_family(struct clone_engine *ce, FILE *out, int what, struct c
 		for (j = 0; vs->used && j < vs->n_order; j++) {
 			struct clone_srv_state *s = &vs->srv[vs->order[j]];
 			struct clone_stat sum = {0};
-			uint64_t v[3];
+			uint64_t v[7];
+			int n = what == 0 ? 3 : what == 1 ? 1 : 7;
 
 			if (clone_stats_read(ce, s->stat_slot, percpu) < 0)
 				continue;
 			for (c = 0; c < ce->ncpus; c++)
 				add(&sum, &percpu[c]);
-			v[0] = sum.succeeded;
-			v[1] = sum.mbuf_alloc_failed;
-			v[2] = sum.driver_failures;
-			for (k = 0; k < (what == 0 ? 3 : 1); k++) {
-				fputs(what == 0 ? "clonelb_clone_frames_total{tenant=\""
-						: "clonelb_clone_bytes_total{tenant=\"",
-				      out);
+			if (what == 0) {
+				v[0] = sum.succeeded;
+				v[1] = sum.mbuf_alloc_failed;
+				v[2] = sum.driver_failures;
+			} else if (what == 1) {
+				v[0] = sum.bytes;
+			} else {
+				v[0] = sum.filtered;
+				v[1] = sum.truncated;
+				v[2] = sum.budget_skipped;
+				v[3] = sum.mtu_truncated;
+				v[4] = sum.no_mac;
+				v[5] = sum.no_interface;
+				v[6] = sum.failover;
+			}
+			for (k = 0; k < n; k++) {
+				fprintf(out, "%s{tenant=\"", family[what]);
 				label(out, vs->tenant[0] ? vs->tenant : "admin");
 				fputs("\",virtualservice=\"", out);
 				label(out, vs->name);
-				if (what == 0)
-					fprintf(out, "\",clone_server=\"%s\",result=\"%s\"} %llu\n", s->ip,
-						results[k], (unsigned long long)v[k]);
+				if (what == 1)
+					fprintf(out, "\",clone_server=\"%s\"} %llu\n", s->ip, (unsigned long long)v[k]);
 				else
-					fprintf(out, "\",clone_server=\"%s\"} %llu\n", s->ip,
-						(unsigned long long)sum.bytes);
+					fprintf(out, "\",clone_server=\"%s\",%s=\"%s\"} %llu\n", s->ip,
+						what == 0 ? "result" : "reason", what == 0 ? results[k] : reasons[k],
+						(unsigned long long)v[k]);
 			}
 		}
 	}
@@ -281,7 +298,12 @@ void clone_metrics(struct clone_engine *ce, FILE *out)
 	      "# TYPE clonelb_clone_bytes_total counter\n",
 	      out);
 	metric_family(ce, out, 1, percpu);
+	fputs("# HELP clonelb_clone_frames_not_whole_total Frames of cloned services per clone server not cloned whole, by reason (see docs/clone-engine.md).\n"
+	      "# TYPE clonelb_clone_frames_not_whole_total counter\n",
+	      out);
+	metric_family(ce, out, 2, percpu);
 	pthread_rwlock_unlock(&ce->lock);
+	clone_health_metrics(ce, out);
 	fprintf(out, "# HELP clonelb_clone_attached_interfaces Interfaces the clone program is attached to.\n"
 		     "# TYPE clonelb_clone_attached_interfaces gauge\n"
 		     "clonelb_clone_attached_interfaces %d\n",

@@ -358,6 +358,57 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 	return 0;
 }
 
+/*
+ * The profile's filters, snaplen and budget (docs/clone-engine.md): a rule's
+ * client_prefix is a network (no host bits), its port range runs upwards, and
+ * a snaplen keeps at least a minimal frame. Duplicate rule numbers are caught
+ * by the schema (rule_number is the key of filters[]).
+ */
+static int check_clone_filters(json_t *obj, char **ret_err)
+{
+	json_int_t snap = json_integer_value(json_object_get(obj, "snaplen"));
+	json_t *fl;
+	size_t i;
+
+	if (snap > 0 && snap < 64) {
+		*ret_err = xasprintf("snaplen: %lld is shorter than a minimal frame (0 keeps all of "
+				     "each frame, else at least 64)",
+				     (long long)snap);
+		return -EINVAL;
+	}
+	json_array_foreach(json_object_get(obj, "filters"), i, fl)
+	{
+		json_t *pfx = json_object_get(fl, "client_prefix");
+		json_t *ps = json_object_get(fl, "server_port_start");
+		json_t *pe = json_object_get(fl, "server_port_end");
+
+		if (pfx) {
+			const char *a = str(json_object_get(pfx, "ip_addr"), "addr");
+			int mask = (int)json_integer_value(json_object_get(pfx, "mask"));
+			uint32_t be = 0, m = mask ? htonl(~0u << (32 - mask)) : 0, net;
+			char shown[INET_ADDRSTRLEN];
+
+			cfg_parse_ipv4(a, &be);
+			net = be & m;
+			if (net != be) {
+				inet_ntop(AF_INET, &net, shown, sizeof(shown));
+				*ret_err = xasprintf("filters[%zu].client_prefix: %s/%d has host bits set "
+						     "(the network is %s/%d)",
+						     i + 1, a, mask, shown, mask);
+				return -EINVAL;
+			}
+		}
+		if (ps && pe && json_integer_value(pe) < json_integer_value(ps)) {
+			*ret_err = xasprintf("filters[%zu].server_port_end: %lld is below "
+					     "server_port_start %lld (an inverted port range)",
+					     i + 1, (long long)json_integer_value(pe),
+					     (long long)json_integer_value(ps));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* The parts of certificate name @n, as the reference's SSLCertificateDescription. */
 static json_t *cert_name(X509_NAME *n)
 {
@@ -672,8 +723,10 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 		r = cfg_users_check(s, obj, old, all, ret_err);
 	if (r < 0)
 		return r;
-	if (strcmp(s->name, "trafficcloneprofile") == 0)
-		return check_clone_servers(obj, ret_err);
+	if (strcmp(s->name, "trafficcloneprofile") == 0) {
+		r = check_clone_servers(obj, ret_err);
+		return r < 0 ? r : check_clone_filters(obj, ret_err);
+	}
 	if (strcmp(s->name, "sslkeyandcertificate") == 0)
 		return check_certificate(obj, ret_err);
 	if (strcmp(s->name, "virtualservice") == 0)

@@ -23,6 +23,30 @@ static const char *const clone_encaps[] = {"CLONE_ENCAP_NONE", "CLONE_ENCAP_VXLA
 					   "CLONE_ENCAP_ERSPAN_II", "CLONE_ENCAP_ERSPAN_III", NULL};
 static const char *const cert_types[] = {"SSL_CERTIFICATE_TYPE_VIRTUALSERVICE", NULL};
 
+/* Traffic clone profile: filters, truncation and flow budget (docs/clone-engine.md). */
+static const char *const clone_filter_actions[] = {"CLONE_FILTER_ACCEPT", "CLONE_FILTER_REJECT",
+						   NULL};
+static const char *const clone_dirs[] = {"CLONE_DIR_BOTH", "CLONE_DIR_TO_SERVER",
+					 "CLONE_DIR_FROM_SERVER", NULL};
+static const char *const clone_budget_actions[] = {"CLONE_BUDGET_HEADERS", "CLONE_BUDGET_STOP",
+						   NULL};
+static const struct cfg_field clone_filter_fields[] = {
+	{"rule_number", CFG_UINT, CFG_F_REQUIRED | CFG_F_KEY,
+	 "order of the rule: the lowest number is tried first, the first match decides", 1, 32766},
+	{"action", CFG_ENUM, CFG_F_REQUIRED, "what a matching connection's frames get", 0, 0,
+	 clone_filter_actions},
+	{"direction", CFG_ENUM, 0, "frames the rule matches: both directions, SE to server, server to SE",
+	 0, 0, clone_dirs, NULL, NULL, "\"CLONE_DIR_BOTH\""},
+	{"client_prefix", CFG_PREFIX, 0, "client addresses the rule matches (absent: any)"},
+	{"server_port_start", CFG_UINT, 0, "first pool server port the rule matches (absent: 1)", 1,
+	 65535},
+	{"server_port_end", CFG_UINT, 0, "last pool server port the rule matches (absent: 65535)", 1,
+	 65535},
+};
+static const struct cfg_schema clone_filter_schema = {
+	"filters", "a rule that decides which frames are cloned", clone_filter_fields,
+	NF(clone_filter_fields)};
+
 static const struct cfg_field clone_server_fields[] = {
 	{"ip_address", CFG_IPADDR, CFG_F_REQUIRED | CFG_F_KEY,
 	 "IP address of the clone server (a dummy one is fine for a pure sniffer)"},
@@ -48,6 +72,16 @@ static const struct cfg_field tcp_fields[] = {
 	 "false"},
 	{"cloud_ref", CFG_REF, 0, "cloud of the profile", 0, 0, NULL, "cloud", NULL,
 	 "\"Default-Cloud\""},
+	{"filters", CFG_OBJLIST, 0, "rules deciding what is cloned (none: everything)", 0, 16, NULL,
+	 NULL, &clone_filter_schema, "[]"},
+	{"snaplen", CFG_UINT, 0, "bytes of each frame a clone keeps (0: all)", 0, 65535, NULL, NULL,
+	 NULL, "0"},
+	{"max_bytes_per_flow", CFG_UINT, 0,
+	 "payload bytes of a connection cloned whole, then budget_action (0: no limit)", 0,
+	 1099511627776LL, NULL, NULL, NULL, "0"},
+	{"budget_action", CFG_ENUM, 0,
+	 "after max_bytes_per_flow: frames cut to their headers, or only SYN/FIN/RST", 0, 0,
+	 clone_budget_actions, NULL, NULL, "\"CLONE_BUDGET_HEADERS\""},
 };
 
 static const struct cfg_field server_fields[] = {
@@ -582,7 +616,11 @@ static int check_field(const struct cfg_field *f, const char *path, json_t *v, c
 				}
 				if (x && y && json_equal(x, y)) {
 					char *shown = cfg_value_format(key, x);
-					*ret_err = xasprintf("%s: duplicate entry %s", path, shown);
+					/* Name the key of sub-objects: "filters: duplicate entry 10 (rule_number)". */
+					*ret_err = f->kind == CFG_OBJLIST
+							   ? xasprintf("%s: duplicate entry %s (%s)", path,
+								       shown, key->name)
+							   : xasprintf("%s: duplicate entry %s", path, shown);
 					free(shown);
 					return -EINVAL;
 				}

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import CLONELB, TAP_IP, TAP_SUBNET
+from conftest import CLONELB, TAP_IP, TAP_SUBNET, wait_for
 
 # docs/architecture.md section 1.2, as the shell must print it with --echo (prompt + command),
 # minus the stats table, which is checked against the API's numbers below.
@@ -415,3 +415,123 @@ def test_interactive_prompts_and_tab_completion(ids):
         code = t.close()
     assert code == 0
     assert d.ok("GET", "/api/trafficcloneprofile/ids-profile")["preserve_client_ip"] is False
+
+
+# ---- issue 13: filters, snaplen, budget, encapsulation, health -----------------------
+
+def test_profile_filters_snaplen_budget_through_sub_modes(ids):
+    d = ids
+    r = run_script(d, """
+configure trafficcloneprofile ids-profile
+filters 20
+action CLONE_FILTER_ACCEPT
+save
+filters 10
+action CLONE_FILTER_REJECT
+direction CLONE_DIR_TO_SERVER
+client_prefix 10.10.1.0/24
+server_port_start 80
+server_port_end 80
+save
+snaplen 128
+max_bytes_per_flow 4096
+budget_action CLONE_BUDGET_STOP
+save
+""", check=0)
+    assert r.stdout.count("New object being created") == 2 and r.stderr == "", r
+    prof = d.ok("GET", "/api/trafficcloneprofile/ids-profile")
+    assert prof["filters"] == [
+        {"rule_number": 20, "action": "CLONE_FILTER_ACCEPT", "direction": "CLONE_DIR_BOTH"},
+        {"rule_number": 10, "action": "CLONE_FILTER_REJECT", "direction": "CLONE_DIR_TO_SERVER",
+         "client_prefix": {"ip_addr": {"addr": "10.10.1.0", "type": "V4"}, "mask": 24},
+         "server_port_start": 80, "server_port_end": 80}]
+    assert (prof["snaplen"], prof["max_bytes_per_flow"], prof["budget_action"]) == \
+        (128, 4096, "CLONE_BUDGET_STOP")
+    rows = table_rows(d.cli("-c", "show trafficcloneprofile ids-profile", check=0).stdout)
+    for row in [("filters[2]", ""), ("  rule_number", "10"), ("  client_prefix", "10.10.1.0/24"),
+                ("  action", "CLONE_FILTER_REJECT"), ("snaplen", "128"),
+                ("budget_action", "CLONE_BUDGET_STOP")]:
+        assert row in rows, (row, rows)
+    # A rule is opened by its number, edited, and removed by it.
+    run_script(d, "configure trafficcloneprofile ids-profile\nfilters 10\nno server_port_end\n"
+               "server_port_start 443\nsave\nno filters 20\nsave\n", check=0)
+    prof = d.ok("GET", "/api/trafficcloneprofile/ids-profile")
+    assert [(f["rule_number"], f.get("server_port_start"), f.get("server_port_end"))
+            for f in prof["filters"]] == [(10, 443, None)]
+
+
+FILTER_BAD = [
+    ("configure trafficcloneprofile ids-profile\nfilters 10\naction CLONE_FILTER_ACCEPT\n"
+     "server_port_start 8080\nserver_port_end 80\nsave\nsave\n",
+     "Error: filters[1].server_port_end: 80 is below server_port_start 8080"),
+    ("configure trafficcloneprofile ids-profile\nfilters 10\naction CLONE_FILTER_ACCEPT\nsave\n"
+     "filters 20\naction CLONE_FILTER_ACCEPT\nrule_number 10\nsave\nsave\n",
+     "Error: filters: duplicate entry 10"),
+    ("configure trafficcloneprofile ids-profile\nfilters 10\naction CLONE_FILTER_ACCEPT\n"
+     "client_prefix 10.10.1.7/24\nsave\nsave\n",
+     "Error: filters[1].client_prefix: 10.10.1.7/24 has host bits set (the network is 10.10.1.0/24)"),
+    ("configure trafficcloneprofile ids-profile\nfilters 10\naction CLONE_FILTER_MAYBE\nsave\nsave\n",
+     'Error: filters[1].action: invalid value "CLONE_FILTER_MAYBE"'),
+    ("configure trafficcloneprofile ids-profile\nsnaplen 12\nsave\n",
+     "Error: snaplen: 12 is shorter than a minimal frame"),
+]
+
+
+@pytest.mark.parametrize("script,needle", FILTER_BAD, ids=[b[1][7:40] for b in FILTER_BAD])
+def test_bad_filters_refused_in_the_shell(ids, script, needle):
+    d = ids
+    before = d.everything()
+    r = run_script(d, script, check=1)
+    assert needle in r.stderr, r.stderr
+    assert d.everything() == before
+
+
+def test_stats_table_shows_health_and_reasons(ids):
+    d = ids
+
+    def looked():
+        st = d.ok("GET", "/api/virtualservice/web/traffic_clone_stats")[0]["clone_srvr_stats"][0]
+        return st["oper_state"] != "OPER_UNKNOWN" and st
+    st = wait_for(looked, what="the health watcher's first look")
+    assert (st["oper_state"], st["health_check"]) == ("OPER_UP", "none"), st  # a configured MAC
+    rows = table_rows(d.cli("-c", "show virtualservice web traffic_clone_stats", check=0).stdout)
+    for k in ("oper_state", "health_check", "num_no_mac", "num_no_interface", "num_filtered",
+              "num_truncated", "num_budget_skipped", "num_mtu_truncated", "num_failover"):
+        assert k in st, (k, st)
+        assert (f"  {k}", str(st[k])) in rows, (k, rows)
+
+
+def test_clone_server_encapsulation_in_its_sub_mode(ids):
+    d = ids
+    r = run_script(d, """
+configure trafficcloneprofile ids-profile
+clone_servers 10.10.3.7
+subnet 10.10.3.0/24
+encap_type CLONE_ENCAP_VXLAN
+vni 5000
+dst_port 4790
+save
+clone_servers 10.10.3.8
+subnet 10.10.3.0/24
+encap_type CLONE_ENCAP_ERSPAN_III
+erspan_session_id 7
+save
+save
+""", check=0)
+    assert r.stderr == "", r.stderr
+    cs = d.ok("GET", "/api/trafficcloneprofile/ids-profile")["clone_servers"]
+    assert [(c["ip_address"]["addr"], c.get("encap_type"), c.get("vni"), c.get("dst_port"),
+             c.get("erspan_session_id")) for c in cs[1:]] == [
+        ("10.10.3.7", "CLONE_ENCAP_VXLAN", 5000, 4790, None),
+        ("10.10.3.8", "CLONE_ENCAP_ERSPAN_III", None, None, 7)]
+    rows = table_rows(d.cli("-c", "show trafficcloneprofile ids-profile", check=0).stdout)
+    assert ("  encap_type", "CLONE_ENCAP_VXLAN") in rows and ("  vni", "5000") in rows, rows
+    before = d.everything()
+    for line, needle in (("vni 16777216", "Error: clone_servers[2].vni: invalid value 16777216"),
+                         ("erspan_session_id 1024",
+                          "Error: clone_servers[2].erspan_session_id: invalid value 1024"),
+                         ("encap_type CLONE_ENCAP_GRE", 'Error: clone_servers[2].encap_type: invalid value "CLONE_ENCAP_GRE"')):
+        r = run_script(d, f"configure trafficcloneprofile ids-profile\nclone_servers 10.10.3.7\n{line}\n"
+                       "save\nsave\n", check=1)
+        assert needle in r.stderr, (line, r.stderr)
+    assert d.everything() == before

@@ -312,6 +312,14 @@ try {
 		const s1 = await text('#stats-status');
 		await page.waitForFunction((s) => document.getElementById('stats-status').textContent !== s, s1);
 		check(true, 'the page polls the API');
+		// Each clone server's health (a configured MAC: never watched, so up) and the
+		// counters of every reason a frame was not cloned whole.
+		for (const sv of SERVERS)
+			await page.locator(`#clone-stats tr[data-ip="${sv.ip}"] td[data-field="oper_state"] .badge.up`).waitFor();
+		check(true, 'every clone server shows its state: Up');
+		for (const c of ['num_filtered', 'num_truncated', 'num_budget_skipped', 'num_mtu_truncated', 'num_no_mac', 'num_no_interface', 'num_failover'])
+			check((await page.locator(`#clone-stats tr[data-ip="${SERVERS[0].ip}"] td[data-counter="${c}"]`).innerText()) === '0',
+				`the stats page shows ${c}`);
 		if (!TRAFFIC) {
 			await shot(page, 'ui-stats.png');
 			return;
@@ -382,6 +390,82 @@ try {
 			}, before.last_reset);
 			check(true, 'the stats page shows a new last reset time');
 		}
+	});
+
+	await step('the profile page edits filters, snaplen and the flow budget; a bad rule is shown on its row', async () => {
+		await page.click('#nav-tcp');
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).getByText('Edit', { exact: true }).click();
+		await page.locator('#profile-form').waitFor();
+		check((await page.locator('#filters tbody tr[data-index]').count()) === 0, 'no filter rules yet');
+		await page.click('#add-filter');
+		await page.click('#add-filter');
+		const row = (n) => page.locator(`#filters tr[data-index="${n}"]`);
+		check((await row(1).locator('.f-rule').inputValue()) === '10' && (await row(2).locator('.f-rule').inputValue()) === '20',
+			'new rules are numbered 10, 20');
+		await row(1).locator('.f-action').selectOption('CLONE_FILTER_REJECT');
+		await row(1).locator('.f-direction').selectOption('CLONE_DIR_TO_SERVER');
+		await row(1).locator('.f-prefix').fill('10.10.1.0/24');
+		await row(1).locator('.f-port-start').fill('8080');
+		await row(1).locator('.f-port-end').fill('80');
+		await page.fill('#snaplen', '128');
+		await page.fill('#max-bytes-per-flow', '4096');
+		await page.selectOption('#budget-action', 'CLONE_BUDGET_STOP');
+		await page.click('#save-profile');
+		const slot = page.locator('[data-err="filters[1]"]');
+		await slot.filter({ hasText: 'inverted port range' }).waitFor();
+		check((await slot.innerText()).includes('80 is below server_port_start 8080'), 'the inverted range is shown on its row, naming the values',
+			await slot.innerText());
+		check(!(await apiGet(`/api/trafficcloneprofile/${PROFILE}`)).body.filters.length, 'nothing was saved');
+		await shot(page, 'ui-profile-filters.png');
+		await row(1).locator('.f-port-start').fill('80');
+		await page.click('#save-profile');
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).waitFor();
+		const prof = (await apiGet(`/api/trafficcloneprofile/${PROFILE}`)).body;
+		const [a, b] = prof.filters || [];
+		check(prof.filters.length === 2 && a.rule_number === 10 && a.action === 'CLONE_FILTER_REJECT' &&
+			a.direction === 'CLONE_DIR_TO_SERVER' && a.client_prefix.ip_addr.addr === '10.10.1.0' && a.client_prefix.mask === 24 &&
+			a.server_port_start === 80 && a.server_port_end === 80 && b.rule_number === 20 && b.action === 'CLONE_FILTER_ACCEPT' &&
+			!('client_prefix' in b) && !('server_port_start' in b),
+		'both rules stored as entered', JSON.stringify(prof.filters));
+		check(prof.snaplen === 128 && prof.max_bytes_per_flow === 4096 && prof.budget_action === 'CLONE_BUDGET_STOP',
+			'snaplen and the budget stored', JSON.stringify([prof.snaplen, prof.max_bytes_per_flow, prof.budget_action]));
+		// The form shows them back, and removing a rule removes it.
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).getByText('Edit', { exact: true }).click();
+		await page.locator('#filters tr[data-index="2"]').waitFor();
+		check((await page.inputValue('#snaplen')) === '128' && (await row(1).locator('.f-prefix').inputValue()) === '10.10.1.0/24',
+			'the form shows the stored snaplen and rules');
+		await row(2).getByText('Remove').click();
+		await page.click('#save-profile');
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).waitFor();
+		const after = (await apiGet(`/api/trafficcloneprofile/${PROFILE}`)).body;
+		check(after.filters.length === 1 && after.filters[0].rule_number === 10, 'the removed rule is gone', JSON.stringify(after.filters));
+	});
+
+	await step('the clone server sub-screen offers the encapsulation fields', async () => {
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).getByText('Edit', { exact: true }).click();
+		await page.locator('#clone-servers tr[data-index="1"]').getByText('Edit', { exact: true }).click();
+		check((await page.inputValue('#cs-encap')) === 'CLONE_ENCAP_NONE', 'a directly connected server shows None');
+		check(await page.locator('#cs-vni').isHidden() && await page.locator('#cs-erspan-session-id').isHidden(),
+			'no VNI or session id for None');
+		await page.selectOption('#cs-encap', 'CLONE_ENCAP_VXLAN');
+		check(await page.locator('#cs-vni').isVisible() && (await page.getAttribute('#cs-dst-port', 'placeholder')) === '4789' &&
+			await page.locator('#cs-erspan-session-id').isHidden(), 'VXLAN: VNI and port 4789 offered');
+		await page.selectOption('#cs-encap', 'CLONE_ENCAP_ERSPAN_III');
+		check(await page.locator('#cs-erspan-session-id').isVisible() && await page.locator('#cs-vni').isHidden(),
+			'ERSPAN III: the session id offered');
+		await page.selectOption('#cs-encap', 'CLONE_ENCAP_VXLAN');
+		await page.fill('#cs-vni', '16777216');
+		await page.click('#cs-save');
+		await page.click('#save-profile');
+		const slot = page.locator('[data-err="clone_servers[1].vni"]');
+		await slot.filter({ hasText: '16777216' }).waitFor();
+		check(await slot.isVisible(), 'a VNI over 2^24 is refused beside the VNI field', await slot.innerText());
+		await page.fill('#cs-vni', '4242');
+		await page.click('#cs-save');
+		await page.click('#save-profile');
+		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).waitFor();
+		const cs = (await apiGet(`/api/trafficcloneprofile/${PROFILE}`)).body.clone_servers[0];
+		check(cs.encap_type === 'CLONE_ENCAP_VXLAN' && cs.vni === 4242, 'VXLAN and the VNI stored', JSON.stringify(cs));
 	});
 
 	await step('log out', async () => {

@@ -204,6 +204,14 @@ function fmtSubnet(sn) {
 	return sn && sn.ip_addr ? `${sn.ip_addr.addr}/${sn.mask}` : '';
 }
 
+function encapText(cs) {
+	const t = (cs.encap_type || 'CLONE_ENCAP_NONE').replace(/^CLONE_ENCAP_/, '');
+	if (t === 'NONE')
+		return 'None';
+	const extra = 'vni' in cs ? ` VNI ${cs.vni}` : 'erspan_session_id' in cs ? ` session ${cs.erspan_session_id}` : '';
+	return `${t.replace('_', ' ')}${extra}`;
+}
+
 function fmtTime(iso) {
 	if (!iso)
 		return '';
@@ -334,6 +342,7 @@ async function profileForm(name) {
 
 	const tbody = h('tbody');
 	const sub = h('div', { class: 'subform', id: 'clone-server-form', hidden: true });
+	const traffic = profileTrafficFields(prof); // clonefields.js: filters, snaplen, budget
 	const saveBtn = h('button', { class: 'primary', id: 'save-profile', type: 'submit' }, 'Save');
 	const form = h('form', { id: 'profile-form', novalidate: true },
 		field('Name', nameIn, 'name'),
@@ -343,11 +352,12 @@ async function profileForm(name) {
 			h('div', { class: 'err', 'data-err': 'preserve_client_ip', role: 'alert' })),
 		h('h2', {}, 'Clone Servers'),
 		h('table', { class: 'list', id: 'clone-servers' },
-			h('thead', {}, h('tr', {}, ['#', 'Network', 'Subnet', 'IP Address', 'MAC Address', ''].map((t) => h('th', {}, t)))),
+			h('thead', {}, h('tr', {}, ['#', 'Network', 'Subnet', 'IP Address', 'MAC Address', 'Encapsulation', ''].map((t) => h('th', {}, t)))),
 			tbody),
 		h('div', { class: 'err', 'data-err': 'clone_servers', role: 'alert' }),
 		h('div', { class: 'toolbar' }, h('button', { type: 'button', id: 'add-clone-server', onclick: () => openSub(servers.length) }, 'Add')),
 		sub,
+		traffic.node,
 		formError(),
 		h('div', { class: 'buttons' },
 			h('a', { class: 'button', href: '#/templates/profiles/trafficclone' }, 'Cancel'),
@@ -360,6 +370,7 @@ async function profileForm(name) {
 			h('td', {}, fmtSubnet(cs.subnet)),
 			h('td', {}, fmtAddr(cs.ip_address)),
 			h('td', {}, cs.mac || ''),
+			h('td', { class: 'encap' }, encapText(cs)),
 			h('td', { class: 'actions' },
 				h('button', { type: 'button', class: 'small', onclick: () => openSub(i) }, 'Edit'),
 				h('button', { type: 'button', class: 'small danger', onclick: () => {
@@ -369,7 +380,7 @@ async function profileForm(name) {
 				} }, 'Remove'),
 				h('div', { class: 'err', 'data-err': `clone_servers[${i + 1}]`, role: 'alert' })))));
 		if (!servers.length)
-			tbody.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No clone servers: add one.')));
+			tbody.append(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No clone servers: add one.')));
 	}
 
 	// The Clone Server sub-screen for servers[i] (i == length: a new one).
@@ -391,6 +402,7 @@ async function profileForm(name) {
 		const subnetField = field('Subnet', subnetSel, `clone_servers[${n}].subnet`);
 		const ipIn = h('input', { id: 'cs-ip', value: fmtAddr(cs.ip_address), placeholder: '10.10.3.2', autocomplete: 'off' });
 		const macIn = h('input', { id: 'cs-mac', value: cs.mac || '', placeholder: '4e:e9:4e:2d:b9:bb (optional)', autocomplete: 'off' });
+		const encap = cloneServerEncapFields(cs, n); // clonefields.js
 		// The Subnet field exists only where the chosen network has subnets.
 		function syncSubnets() {
 			const net = ifaces.find((x) => x.name === netSel.value);
@@ -407,6 +419,7 @@ async function profileForm(name) {
 			subnetField,
 			field('IP Address', ipIn, `clone_servers[${n}].ip_address`),
 			field('MAC Address', macIn, `clone_servers[${n}].mac`, 'Leave empty to resolve the IP address by ARP.'),
+			...encap.nodes,
 			h('div', { class: 'err', 'data-err': `clone_servers[${n}]`, role: 'alert' }),
 			h('div', { class: 'buttons' },
 				h('button', { type: 'button', id: 'cs-cancel', onclick: closeSub }, 'Cancel'),
@@ -430,6 +443,7 @@ async function profileForm(name) {
 						out.mac = macIn.value.trim();
 					else
 						delete out.mac;
+					encap.apply(out);
 					servers[i] = out;
 					closeSub();
 					renderRows();
@@ -456,6 +470,7 @@ async function profileForm(name) {
 			cloud_ref: CLOUDS.length > 1 ? cloudIn.value : CLOUDS[0],
 			preserve_client_ip: preserveIn.checked,
 			clone_servers: servers,
+			...traffic.collect(),
 		};
 		saveBtn.disabled = true;
 		try {
@@ -626,173 +641,6 @@ async function vsForm(name) {
 	});
 	page(`Edit Virtual Service: ${vs.name}`,
 		crumbs('Applications', ['Virtual Services', '#/applications/virtualservices'], vs.name), form);
-}
-
-/* ---------- a virtual service's clone stats ---------- */
-
-const COUNTERS = [
-	['num_total_pkts_cloned', 'Frames cloned'],
-	['num_succeeded', 'Succeeded'],
-	['num_mbuf_alloc_failed', 'Alloc failures'],
-	['num_driver_failures', 'Driver failures'],
-];
-const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#4b5563', '#b45309'];
-
-// Counters are shown as the API names them, the known ones first, then any
-// other numeric field the engine adds (bytes, num_no_mac, ...).
-function counterColumns(servers) {
-	const cols = [...COUNTERS];
-	const known = new Set(cols.map((c) => c[0]));
-	for (const sv of servers)
-		for (const [k, v] of Object.entries(sv))
-			if (typeof v === 'number' && !known.has(k)) {
-				known.add(k);
-				cols.push([k, k.replace(/^num_/, '').replace(/_/g, ' ')]);
-			}
-	return cols;
-}
-
-// A line chart of frames cloned per second, one line per clone server,
-// over the last CHART_POINTS samples. Gaps (null) break the line.
-function chart(series, names) {
-	const W = 640, H = 200, L = 48, R = 8, T = 10, B = 22;
-	let max = 4; // an idle chart still has a readable axis: 0..4
-	for (const sr of series)
-		for (const v of sr)
-			if (v !== null && v > max)
-				max = v;
-	// A round top value so the axis reads well.
-	const mag = 10 ** Math.floor(Math.log10(max));
-	const top = Math.ceil(max / mag) * mag;
-	const x = (i) => L + (i * (W - L - R)) / (CHART_POINTS - 1);
-	const y = (v) => T + (H - T - B) * (1 - v / top);
-	const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', id: 'clone-chart', role: 'img', 'aria-label': 'frames cloned per second per clone server' });
-	for (let k = 0; k <= 4; k++) {
-		const v = (top * k) / 4;
-		svg.append(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }),
-			s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, Number.isInteger(v) ? v : v.toFixed(1)));
-	}
-	svg.append(s('text', { x: L, y: H - 4, class: 'axis' }, `-${CHART_POINTS}s`),
-		s('text', { x: W - R, y: H - 4, 'text-anchor': 'end', class: 'axis' }, 'now'));
-	series.forEach((sr, j) => {
-		const off = CHART_POINTS - sr.length;
-		let d = '';
-		let pen = false;
-		sr.forEach((v, i) => {
-			if (v === null) {
-				pen = false;
-				return;
-			}
-			d += `${pen ? 'L' : 'M'}${x(off + i).toFixed(1)},${y(v).toFixed(1)}`;
-			pen = true;
-		});
-		if (d)
-			// Round robin gives servers equal rates: dash every other line
-			// so one drawn over another still shows.
-			svg.append(s('path', { d, stroke: PALETTE[j % PALETTE.length], class: 'series', 'data-ip': names[j],
-				'stroke-dasharray': j % 2 ? '7 5' : 'none' }));
-	});
-	return svg;
-}
-
-async function vsStats(name) {
-	const gen = generation;
-	const vs = await api('GET', `/api/virtualservice/${enc(name)}`);
-	if (gen !== generation)
-		return;
-	const status = h('div', { class: 'muted', id: 'stats-status' }, 'Loading…');
-	const lastReset = h('span', { id: 'last-reset' }, '—');
-	const seUuid = h('span', { id: 'se-uuid' }, '—');
-	const table = h('table', { class: 'list', id: 'clone-stats' });
-	const chartBox = h('div', { class: 'chart-box' });
-	const legend = h('div', { class: 'legend' });
-	const runtimeBox = h('div', { id: 'runtime' });
-	page(`Clone Stats: ${vs.name}`,
-		crumbs('Applications', ['Virtual Services', '#/applications/virtualservices'], vs.name, 'Traffic Clone Stats'),
-		h('dl', { class: 'facts' },
-			h('dt', {}, 'Traffic Clone Profile'),
-			h('dd', { id: 'stats-profile' }, vs.traffic_clone_profile_ref
-				? h('a', { href: `#/templates/profiles/trafficclone/edit/${enc(vs.traffic_clone_profile_ref)}` }, vs.traffic_clone_profile_ref)
-				: 'None (traffic of this service is not cloned)'),
-			h('dt', {}, 'Service Engine'), h('dd', {}, seUuid),
-			h('dt', {}, 'Last reset'), h('dd', {}, lastReset)),
-		h('h2', {}, 'Per clone server (PROC_Aggregate)'), table,
-		h('h2', {}, 'Frames cloned per second'), chartBox, legend,
-		h('h2', {}, 'Runtime'), runtimeBox,
-		status);
-
-	// Rates come from the difference of two samples and the browser's clock
-	// between them. A counter that went down was reset: that sample has no
-	// rate, and the next one starts from the new value.
-	const history = new Map(); // ip -> [rate|null]
-	let prev = null; // {t, byIp: {ip: total}}
-	let busy = false;
-	const tick = async () => {
-		if (busy)
-			return; // a slow answer: skip, do not pile requests up
-		busy = true;
-		try {
-			const [stats, rt] = await Promise.all([
-				api('GET', `/api/virtualservice/${enc(name)}/traffic_clone_stats`),
-				api('GET', `/api/virtualservice/${enc(name)}/runtime`).catch(() => null),
-			]);
-			if (gen !== generation)
-				return;
-			const t = performance.now();
-			const agg = (stats || []).find((e) => e.proc_id === 'PROC_Aggregate') || (stats || [])[0] || {};
-			// ip is {addr, type}, as the reference writes addresses; the view keys on the text.
-			const servers = (agg.clone_srvr_stats || []).map((sv) => ({ ...sv, ip: fmtAddr(sv.ip) || String(sv.ip || '') }));
-			seUuid.textContent = agg.se_uuid || '—';
-			lastReset.textContent = agg.last_reset ? fmtTime(agg.last_reset) : 'not reported by this clonelbd';
-			const byIp = {};
-			for (const sv of servers) {
-				const total = sv.num_total_pkts_cloned || 0;
-				byIp[sv.ip] = total;
-				let rate = null;
-				if (prev && sv.ip in prev.byIp && total >= prev.byIp[sv.ip] && t > prev.t)
-					rate = ((total - prev.byIp[sv.ip]) * 1000) / (t - prev.t);
-				const hist = history.get(sv.ip) || [];
-				hist.push(rate);
-				if (hist.length > CHART_POINTS)
-					hist.shift();
-				history.set(sv.ip, hist);
-			}
-			for (const ip of [...history.keys()])
-				if (!(ip in byIp))
-					history.delete(ip);
-			prev = { t, byIp };
-
-			const cols = counterColumns(servers);
-			table.replaceChildren(
-				h('thead', {}, h('tr', {}, h('th', {}, 'Clone Server'), cols.map((c) => h('th', { class: 'num' }, c[1])), h('th', { class: 'num' }, 'Frames/s'))),
-				h('tbody', {}, servers.length ? servers.map((sv, j) => {
-					const hist = history.get(sv.ip) || [];
-					const rate = hist[hist.length - 1];
-					return h('tr', { 'data-ip': sv.ip },
-						h('td', {}, h('span', { class: 'swatch', style: { background: PALETTE[j % PALETTE.length] } }), sv.ip,
-							sv.interface ? h('span', { class: 'muted' }, ` via ${sv.interface}`) : null),
-						cols.map((c) => h('td', { class: 'num', 'data-counter': c[0] }, sv[c[0]] === undefined ? '' : String(sv[c[0]]))),
-						h('td', { class: 'num', 'data-counter': 'rate' }, rate === null || rate === undefined ? '…' : rate.toFixed(1)));
-				}) : h('tr', {}, h('td', { colspan: cols.length + 2, class: 'muted' },
-					vs.traffic_clone_profile_ref ? 'The profile has no clone servers.' : 'No traffic clone profile on this virtual service.'))));
-			const ips = servers.map((sv) => sv.ip);
-			chartBox.replaceChildren(chart(ips.map((ip) => history.get(ip) || []), ips));
-			legend.replaceChildren(...ips.map((ip, j) => h('span', {},
-				h('span', { class: 'swatch', style: { background: PALETTE[j % PALETTE.length] } }), ip)));
-			runtimeBox.replaceChildren(runtimeView(rt));
-			status.textContent = `Updated ${new Date().toLocaleTimeString()}, every ${POLL_MS / 1000} s.`;
-			status.classList.remove('err');
-		} catch (e) {
-			if (gen === generation) {
-				status.textContent = e.message;
-				status.classList.add('err');
-			}
-		} finally {
-			busy = false;
-		}
-	};
-	await tick();
-	every(POLL_MS, tick);
 }
 
 function runtimeView(rt) {

@@ -1,0 +1,645 @@
+/* clone_health.c: watches every clone server (neighbour answers, ICMP echo) and takes dead ones out of the rotation. */
+/*
+ * A clone server that stops answering is taken out: new connections skip it
+ * in the round robin (clone_health_slot_down(), read by the connection hook
+ * without a lock) and the program moves the frames of its open flows to the
+ * next healthy server of the profile (the clone_health map, which this file
+ * alone writes). When it answers again it is put back, for new connections.
+ *
+ * How a server is watched:
+ *  - directly connected (CLONE_ENCAP_NONE) without a configured MAC: by the
+ *    kernel's neighbour entry. The resolver (clone_apply.c) asks every clone
+ *    server for its MAC once a second (a broadcast ARP request, or a datagram
+ *    that makes the kernel resolve it); each answer confirms the entry, and
+ *    rtnetlink tells how long ago that was (NDA_CACHEINFO's ndm_confirmed).
+ *    No valid entry, or no confirmation for CLONE_HEALTH_DEAD_MS: down.
+ *  - with a configured MAC (a dummy MAC: a pure sniffer that never answers):
+ *    never watched, always up.
+ *  - encapsulated: an ICMP echo from the SE's own namespace once a second
+ *    (a raw socket: ping sockets need a ping_group_range sysctl, and the SE
+ *    runs on the kernel's defaults); no reply for CLONE_HEALTH_DEAD_MS: down.
+ *
+ * The watcher has its own thread. It copies what it needs of the engine's
+ * state under the read lock, probes with no engine lock held, and takes
+ * apply_lock only for a transition, to rewrite that server's map entries.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clone/clone_int.h"
+#include "lib/util.h"
+#include "log.h"
+
+/* A server that has not answered for this long is down. Three probe periods:
+ * one lost ARP reply or echo is not a dead sensor. */
+#define CLONE_HEALTH_DEAD_MS 3000u
+/* How often the watcher looks, and how often a server is sent an echo. */
+#define CLONE_HEALTH_ROUND_MS 250u
+#define CLONE_HEALTH_ECHO_MS 1000u
+
+enum health_how {
+	HEALTH_NEIGH,   /* neighbour entry confirmations */
+	HEALTH_ICMP,    /* ICMP echo */
+	HEALTH_NONE,    /* configured MAC: not watched */
+};
+
+/* One watched clone server (one address, however many services use it). */
+struct health_srv {
+	bool used;
+	uint32_t ip_be;
+	char ip[INET_ADDRSTRLEN];
+	int ifindex;
+	enum health_how how;
+	bool down;
+	uint64_t last_ok_ms;    /* last answer (or when watching started) */
+	uint64_t last_echo_ms;  /* last echo sent */
+	uint64_t since_ms;      /* last transition */
+	char since[40];         /* the same, ISO 8601, for the API */
+	char reason[128];
+	uint64_t n_down;        /* times it was taken out */
+};
+
+struct clone_watch {
+	/* lock guards srv[] and n_srv: the stats read them, the watcher writes.
+	 * Never held across a system call. */
+	pthread_mutex_t lock;
+	struct health_srv srv[CLONE_MAX_SRV];
+	int n_srv;
+	/* Per clone_srvs slot: whether its server is down. Read by the
+	 * connection hook without a lock. */
+	_Atomic bool slot_down[CLONE_MAX_SRV];
+	/* The generation each slot's flag was written to clone_health with
+	 * (watcher only): a slot given to another server is written again. */
+	uint32_t slot_gen[CLONE_MAX_SRV];
+	int icmp_fd;            /* -1: no raw socket (then encapsulated servers stay up) */
+	uint16_t echo_ident;
+	uint16_t echo_seqno;
+	_Atomic uint64_t n_transitions;
+
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t stop_mutex;
+	pthread_cond_t stop_cond;
+	bool stopping;
+};
+
+/* What the watcher needs of one used slot, copied under the read lock. */
+struct health_slot {
+	uint32_t index; /* vs slot * CLONE_SRV_PER_VS + server slot */
+	uint32_t gen;   /* the slot's clone_srvs generation */
+	uint32_t ip_be;
+	int ifindex;
+	enum health_how how;
+};
+
+/* ---- probes --------------------------------------------------------------- */
+
+/*
+ * The kernel's neighbour entry of @ip_be on @ifindex: its state and how many
+ * milliseconds ago it was last confirmed by an answer. Returns 0, -ENOENT
+ * when there is none, or -errno.
+ */
+static int neigh_confirmed(uint32_t ip_be, int ifindex, uint16_t *ret_state, uint64_t *ret_age_ms)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ndmsg nd;
+		char attrs[16];
+	} req;
+	char buf[1024];
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	struct timeval tv = {.tv_sec = 1};
+	struct nlmsghdr *nh;
+	struct rtattr *rta;
+	int fd, r = -ENOENT;
+	ssize_t n;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd == -1)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg));
+	req.nh.nlmsg_type = RTM_GETNEIGH;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = 1;
+	req.nd.ndm_family = AF_INET;
+	req.nd.ndm_ifindex = ifindex;
+	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+	rta->rta_type = NDA_DST;
+	rta->rta_len = RTA_LENGTH(4);
+	memcpy(RTA_DATA(rta), &ip_be, 4);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(4);
+	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    (n = recv(fd, buf, sizeof(buf), 0)) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+		struct ndmsg *nd = NLMSG_DATA(nh);
+		int len;
+
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			struct nlmsgerr *e = NLMSG_DATA(nh);
+
+			r = e->error ? e->error : -ENOENT;
+			break;
+		}
+		if (nh->nlmsg_type != RTM_NEWNEIGH)
+			continue;
+		*ret_state = nd->ndm_state;
+		*ret_age_ms = UINT64_MAX;
+		len = (int)RTM_PAYLOAD(nh);
+		for (rta = RTM_RTA(nd); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+			if (rta->rta_type == NDA_CACHEINFO && RTA_PAYLOAD(rta) >= sizeof(struct nda_cacheinfo)) {
+				const struct nda_cacheinfo *ci = RTA_DATA(rta);
+
+				/* clock_t ticks of USER_HZ (100 on Linux). */
+				*ret_age_ms = (uint64_t)ci->ndm_confirmed * 10u;
+			}
+		r = 0;
+		break;
+	}
+	close(fd);
+	return r;
+}
+
+static uint16_t icmp_sum(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint32_t sum = 0;
+
+	for (; len > 1; p += 2, len -= 2)
+		sum += (uint32_t)(p[0] << 8 | p[1]);
+	if (len)
+		sum += (uint32_t)(p[0] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/* Sends one ICMP echo request to @ip_be. Errors (no route yet) are the same
+ * as no answer. */
+static void echo_send(struct clone_watch *hl, uint32_t ip_be)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = ip_be};
+	struct icmphdr ic;
+
+	memset(&ic, 0, sizeof(ic));
+	ic.type = ICMP_ECHO;
+	ic.un.echo.id = htons(hl->echo_ident);
+	ic.un.echo.sequence = htons(++hl->echo_seqno);
+	ic.checksum = icmp_sum(&ic, sizeof(ic));
+	sendto(hl->icmp_fd, &ic, sizeof(ic), MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to));
+}
+
+/* Reads every pending echo reply; the servers that sent one answered @now.
+ * Called with hl->lock. */
+static void echo_read(struct clone_watch *hl, uint64_t now)
+{
+	uint8_t buf[1500];
+	struct sockaddr_in from;
+	socklen_t flen;
+	ssize_t n;
+	int i;
+
+	for (;;) {
+		const struct iphdr *ip = (const struct iphdr *)buf;
+		const struct icmphdr *ic;
+
+		flen = sizeof(from);
+		n = recvfrom(hl->icmp_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		if (n == -1)
+			return;
+		if (n < (ssize_t)sizeof(*ip) || n < (ssize_t)(ip->ihl * 4u + sizeof(*ic)))
+			continue;
+		ic = (const struct icmphdr *)(buf + ip->ihl * 4u);
+		if (ic->type != ICMP_ECHOREPLY || ntohs(ic->un.echo.id) != hl->echo_ident)
+			continue;
+		for (i = 0; i < hl->n_srv; i++)
+			if (hl->srv[i].used && hl->srv[i].how == HEALTH_ICMP &&
+			    hl->srv[i].ip_be == from.sin_addr.s_addr)
+				hl->srv[i].last_ok_ms = now;
+	}
+}
+
+/* ---- the watcher ------------------------------------------------------------ */
+
+/* Copies the used slots of the engine (read lock: a memory walk, no system
+ * call). Returns how many. */
+static int copy_slots(struct clone_engine *ce, struct health_slot *out)
+{
+	int v, k, n = 0;
+
+	pthread_rwlock_rdlock(&ce->lock);
+	for (v = 0; v < ce->vs_end; v++)
+		for (k = 0; ce->vs[v].used && k < CLONE_SRV_PER_VS; k++) {
+			const struct clone_srv_state *s = &ce->vs[v].srv[k];
+
+			if (!s->used)
+				continue;
+			out[n].index = (uint32_t)(v * CLONE_SRV_PER_VS + k);
+			out[n].gen = s->gen;
+			out[n].ip_be = s->ip_be;
+			out[n].ifindex = s->ifindex;
+			out[n].how = s->encap != CLONE_ENCAP_NONE ? HEALTH_ICMP
+				     : s->mac_configured	       ? HEALTH_NONE
+								       : HEALTH_NEIGH;
+			n++;
+		}
+	pthread_rwlock_unlock(&ce->lock);
+	return n;
+}
+
+static struct health_srv *srv_find(struct clone_watch *hl, uint32_t ip_be)
+{
+	int i;
+
+	for (i = 0; i < hl->n_srv; i++)
+		if (hl->srv[i].used && hl->srv[i].ip_be == ip_be)
+			return &hl->srv[i];
+	return NULL;
+}
+
+/* Makes hl->srv[] the servers of @slots: new ones start up (with a grace of
+ * CLONE_HEALTH_DEAD_MS to answer), gone ones are forgotten. hl->lock held. */
+static void sync_servers(struct clone_watch *hl, const struct health_slot *slots, int n, uint64_t now)
+{
+	bool keep[CLONE_MAX_SRV] = {false};
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		struct health_srv *h = srv_find(hl, slots[i].ip_be);
+
+		if (!h) {
+			for (j = 0; j < hl->n_srv && hl->srv[j].used; j++)
+				;
+			if (j == CLONE_MAX_SRV)
+				continue;
+			if (j == hl->n_srv)
+				hl->n_srv++;
+			h = &hl->srv[j];
+			memset(h, 0, sizeof(*h));
+			h->used = true;
+			h->ip_be = slots[i].ip_be;
+			inet_ntop(AF_INET, &h->ip_be, h->ip, sizeof(h->ip));
+			h->last_ok_ms = now;
+			h->since_ms = now;
+			snprintf(h->reason, sizeof(h->reason), "not checked yet");
+		}
+		h->ifindex = slots[i].ifindex;
+		/* A server one profile lists with a MAC and another without is
+		 * watched: the unwatched use cannot tell it is alive. */
+		if (!keep[h - hl->srv] || slots[i].how != HEALTH_NONE)
+			h->how = slots[i].how;
+		keep[h - hl->srv] = true;
+	}
+	for (i = 0; i < hl->n_srv; i++)
+		if (hl->srv[i].used && !keep[i])
+			hl->srv[i].used = false;
+	while (hl->n_srv > 0 && !hl->srv[hl->n_srv - 1].used)
+		hl->n_srv--;
+}
+
+/* What a probe found about one server, applied under hl->lock. */
+struct health_probe {
+	bool answered;          /* an answer within CLONE_HEALTH_DEAD_MS */
+	uint64_t answered_ms;   /* when */
+	char why[128];          /* why not, for the reason */
+};
+
+/* Probes @h (a copy: no lock held). Neighbour servers are asked through
+ * rtnetlink; ICMP servers are sent an echo when one is due. */
+static void probe(struct clone_watch *hl, struct health_srv *h, uint64_t now, struct health_probe *ret)
+{
+	uint16_t state = 0;
+	uint64_t age = 0;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	switch (h->how) {
+	case HEALTH_NONE:
+		ret->answered = true;
+		ret->answered_ms = now;
+		return;
+	case HEALTH_NEIGH:
+		if (!h->ifindex) {
+			snprintf(ret->why, sizeof(ret->why), "no interface");
+			return;
+		}
+		r = neigh_confirmed(h->ip_be, h->ifindex, &state, &age);
+		if (r < 0) {
+			snprintf(ret->why, sizeof(ret->why), "no neighbour entry (no ARP answer)");
+			return;
+		}
+		if (!clone_net_nud_valid(state) || (state & NUD_NOARP)) {
+			snprintf(ret->why, sizeof(ret->why), "neighbour entry %s (no ARP answer)",
+				 state & NUD_FAILED ? "FAILED" : state & NUD_INCOMPLETE ? "INCOMPLETE" : "unusable");
+			return;
+		}
+		if (state & NUD_PERMANENT) {
+			/* Entered by hand: nothing will ever confirm it. */
+			ret->answered = true;
+			ret->answered_ms = now;
+			return;
+		}
+		if (age != UINT64_MAX && age < now) {
+			ret->answered = true;
+			ret->answered_ms = now - age;
+		}
+		snprintf(ret->why, sizeof(ret->why), "no ARP answer for %llu ms",
+			 (unsigned long long)(age == UINT64_MAX ? now - h->last_ok_ms : age));
+		return;
+	case HEALTH_ICMP:
+		if (hl->icmp_fd < 0) {
+			ret->answered = true;
+			ret->answered_ms = now;
+			return;
+		}
+		if (now - h->last_echo_ms >= CLONE_HEALTH_ECHO_MS) {
+			h->last_echo_ms = now;
+			echo_send(hl, h->ip_be);
+		}
+		snprintf(ret->why, sizeof(ret->why), "no ICMP echo reply for %llu ms",
+			 (unsigned long long)(now - h->last_ok_ms));
+		return;
+	}
+}
+
+/*
+ * Puts @down into every slot of @ip_be: the flag the connection hook reads,
+ * and clone_health (with the slot's generation, so the flag never follows
+ * the slot to another server), which makes the program move the server's
+ * open flows. Takes apply_lock, so a transition and a configuration change
+ * are never interleaved; the map updates are constant-time array writes.
+ */
+static void publish_state(struct clone_engine *ce, const struct health_slot *slots, int n, uint32_t ip_be,
+			  bool down)
+{
+	struct clone_watch *hl = ce->health;
+	int i;
+
+	pthread_mutex_lock(&ce->apply_lock);
+	for (i = 0; i < n; i++)
+		if (slots[i].ip_be == ip_be) {
+			struct clone_health val = {.gen = slots[i].gen, .down = down};
+
+			atomic_store(&hl->slot_down[slots[i].index], down);
+			bpf_map_update_elem(ce->health_fd, &slots[i].index, &val, BPF_ANY);
+			hl->slot_gen[slots[i].index] = slots[i].gen;
+		}
+	pthread_mutex_unlock(&ce->apply_lock);
+}
+
+/* One round: the engine's servers, a probe of each, the transitions. */
+static void health_round(struct clone_engine *ce, struct health_slot *slots, struct health_probe *pr,
+			 struct health_srv *work)
+{
+	struct clone_watch *hl = ce->health;
+	int n, i, n_srv;
+	uint64_t now = now_ms();
+	bool flag[CLONE_MAX_SRV];
+
+	n = copy_slots(ce, slots);
+	pthread_mutex_lock(&hl->lock);
+	sync_servers(hl, slots, n, now);
+	n_srv = hl->n_srv;
+	memcpy(work, hl->srv, sizeof(work[0]) * (size_t)n_srv);
+	pthread_mutex_unlock(&hl->lock);
+
+	for (i = 0; i < n_srv; i++)
+		if (work[i].used)
+			probe(hl, &work[i], now, &pr[i]);
+
+	/* Replies to this round's and earlier echoes. */
+	pthread_mutex_lock(&hl->lock);
+	if (hl->icmp_fd >= 0)
+		echo_read(hl, now);
+	for (i = 0; i < n_srv; i++) {
+		struct health_srv *h = &hl->srv[i];
+		bool dead;
+
+		flag[i] = false;
+		if (!h->used || h->ip_be != work[i].ip_be)
+			continue;
+		h->last_echo_ms = work[i].last_echo_ms;
+		if (pr[i].answered && pr[i].answered_ms > h->last_ok_ms)
+			h->last_ok_ms = pr[i].answered_ms;
+		dead = now - h->last_ok_ms > CLONE_HEALTH_DEAD_MS;
+		if (dead == h->down) {
+			if (!h->down && h->how != HEALTH_NONE)
+				snprintf(h->reason, sizeof(h->reason), "%s",
+					 h->how == HEALTH_NEIGH ? "answers ARP" : "answers ICMP echo");
+			else if (!h->down)
+				snprintf(h->reason, sizeof(h->reason), "configured MAC: not watched");
+			continue;
+		}
+		h->down = dead;
+		h->since_ms = now;
+		{
+			char *t = now_iso8601();
+
+			snprintf(h->since, sizeof(h->since), "%s", t);
+			free(t);
+		}
+		if (dead) {
+			h->n_down++;
+			snprintf(h->reason, sizeof(h->reason), "%s", pr[i].why[0] ? pr[i].why : "no answer");
+			log_warn("clone", "clone server %s is down (%s): its flows move to the next healthy "
+				 "clone server", h->ip, h->reason);
+		} else {
+			snprintf(h->reason, sizeof(h->reason), "%s",
+				 h->how == HEALTH_NEIGH ? "answers ARP" : h->how == HEALTH_ICMP ? "answers ICMP echo"
+				 : "configured MAC: not watched");
+			log_info("clone", "clone server %s is up again (%s): new connections go to it", h->ip,
+				 h->reason);
+		}
+		flag[i] = true;
+		atomic_fetch_add(&hl->n_transitions, 1);
+	}
+	memcpy(work, hl->srv, sizeof(work[0]) * (size_t)n_srv);
+	pthread_mutex_unlock(&hl->lock);
+
+	for (i = 0; i < n_srv; i++)
+		if (flag[i])
+			publish_state(ce, slots, n, work[i].ip_be, work[i].down);
+	/* Slots handed to a server since the last round take its state. */
+	for (i = 0; i < n; i++) {
+		bool down = false;
+		int j;
+
+		for (j = 0; j < n_srv; j++)
+			if (work[j].used && work[j].ip_be == slots[i].ip_be)
+				down = work[j].down;
+		if (atomic_load(&hl->slot_down[slots[i].index]) != down ||
+		    (down && hl->slot_gen[slots[i].index] != slots[i].gen))
+			publish_state(ce, slots, n, slots[i].ip_be, down);
+	}
+}
+
+static void *health_main(void *arg)
+{
+	struct clone_engine *ce = arg;
+	struct clone_watch *hl = ce->health;
+	struct health_slot *slots = xcalloc(CLONE_MAX_SRV, sizeof(*slots));
+	struct health_probe *pr = xcalloc(CLONE_MAX_SRV, sizeof(*pr));
+	struct health_srv *work = xcalloc(CLONE_MAX_SRV, sizeof(*work));
+	struct timespec deadline;
+
+	pthread_mutex_lock(&hl->stop_mutex);
+	while (!hl->stopping) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += CLONE_HEALTH_ROUND_MS * 1000 * 1000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&hl->stop_cond, &hl->stop_mutex, &deadline);
+		if (hl->stopping)
+			break;
+		pthread_mutex_unlock(&hl->stop_mutex);
+		health_round(ce, slots, pr, work);
+		pthread_mutex_lock(&hl->stop_mutex);
+	}
+	pthread_mutex_unlock(&hl->stop_mutex);
+	free(slots);
+	free(pr);
+	free(work);
+	return NULL;
+}
+
+/* ---- the rest of the engine's view ----------------------------------------- */
+
+/* See clone_int.h. */
+int clone_health_start(struct clone_engine *ce, char **ret_err)
+{
+	struct clone_watch *hl = xcalloc(1, sizeof(*hl));
+	/* struct icmp_filter of <linux/icmp.h> (which clashes with
+	 * <netinet/ip_icmp.h>): a bit per ICMP type to drop. Only echo
+	 * replies reach the socket. */
+	uint32_t filt = ~(1u << ICMP_ECHOREPLY);
+	int r;
+
+	pthread_mutex_init(&hl->lock, NULL);
+	pthread_mutex_init(&hl->stop_mutex, NULL);
+	pthread_cond_init(&hl->stop_cond, NULL);
+	hl->echo_ident = (uint16_t)(getpid() ^ 0xc10e);
+	hl->icmp_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMP);
+	if (hl->icmp_fd == -1)
+		log_warn("clone", "no raw ICMP socket (%s): encapsulated clone servers are not watched",
+			 strerror(errno));
+	else
+		setsockopt(hl->icmp_fd, SOL_RAW, 1 /* ICMP_FILTER */, &filt, sizeof(filt));
+	ce->health = hl;
+	r = pthread_create(&hl->thread, NULL, health_main, ce);
+	if (r) {
+		*ret_err = xasprintf("starting the clone servers' health watcher: %s", strerror(r));
+		ce->health = NULL;
+		if (hl->icmp_fd >= 0)
+			close(hl->icmp_fd);
+		pthread_cond_destroy(&hl->stop_cond);
+		pthread_mutex_destroy(&hl->stop_mutex);
+		pthread_mutex_destroy(&hl->lock);
+		free(hl);
+		return -r;
+	}
+	hl->started = true;
+	return 0;
+}
+
+/* See clone_int.h. */
+void clone_health_stop(struct clone_engine *ce)
+{
+	struct clone_watch *hl = ce ? ce->health : NULL;
+
+	if (!hl)
+		return;
+	if (hl->started) {
+		pthread_mutex_lock(&hl->stop_mutex);
+		hl->stopping = true;
+		pthread_cond_signal(&hl->stop_cond);
+		pthread_mutex_unlock(&hl->stop_mutex);
+		pthread_join(hl->thread, NULL);
+	}
+	if (hl->icmp_fd >= 0)
+		close(hl->icmp_fd);
+	pthread_cond_destroy(&hl->stop_cond);
+	pthread_mutex_destroy(&hl->stop_mutex);
+	pthread_mutex_destroy(&hl->lock);
+	free(hl);
+	ce->health = NULL;
+}
+
+/* See clone_int.h. */
+bool clone_health_slot_down(const struct clone_engine *ce, uint32_t srv_index)
+{
+	return ce->health && srv_index < CLONE_MAX_SRV && atomic_load(&ce->health->slot_down[srv_index]);
+}
+
+/* See clone_int.h. */
+bool clone_health_ip_down(struct clone_engine *ce, uint32_t ip_be)
+{
+	struct health_srv *h;
+	bool down;
+
+	if (!ce->health)
+		return false;
+	pthread_mutex_lock(&ce->health->lock);
+	h = srv_find(ce->health, ip_be);
+	down = h && h->down;
+	pthread_mutex_unlock(&ce->health->lock);
+	return down;
+}
+
+/* See clone_int.h. */
+void clone_health_json(struct clone_engine *ce, uint32_t ip_be, json_t *o)
+{
+	struct health_srv *h;
+
+	if (!ce->health)
+		return;
+	pthread_mutex_lock(&ce->health->lock);
+	h = srv_find(ce->health, ip_be);
+	json_object_set_new(o, "oper_state", json_string(!h ? "OPER_UNKNOWN" : h->down ? "OPER_DOWN" : "OPER_UP"));
+	json_object_set_new(o, "oper_reason", json_string(h ? h->reason : "not checked yet"));
+	json_object_set_new(o, "health_check", json_string(!h ? "" : h->how == HEALTH_NEIGH ? "arp"
+							       : h->how == HEALTH_ICMP ? "icmp" : "none"));
+	json_object_set_new(o, "oper_state_since", json_string(h ? h->since : ""));
+	json_object_set_new(o, "num_down", json_integer(h ? (json_int_t)h->n_down : 0));
+	pthread_mutex_unlock(&ce->health->lock);
+}
+
+/* See clone_int.h. */
+void clone_health_metrics(struct clone_engine *ce, FILE *out)
+{
+	struct clone_watch *hl = ce->health;
+	int i;
+
+	if (!hl)
+		return;
+	fputs("# HELP clonelb_clone_server_up Whether a clone server answers its health check (1) or is taken out (0).\n"
+	      "# TYPE clonelb_clone_server_up gauge\n",
+	      out);
+	pthread_mutex_lock(&hl->lock);
+	for (i = 0; i < hl->n_srv; i++)
+		if (hl->srv[i].used)
+			fprintf(out, "clonelb_clone_server_up{clone_server=\"%s\"} %d\n", hl->srv[i].ip,
+				hl->srv[i].down ? 0 : 1);
+	pthread_mutex_unlock(&hl->lock);
+	fprintf(out, "# HELP clonelb_clone_server_transitions_total Clone servers taken out or put back by the health watcher.\n"
+		     "# TYPE clonelb_clone_server_transitions_total counter\n"
+		     "clonelb_clone_server_transitions_total %llu\n",
+		(unsigned long long)atomic_load(&hl->n_transitions));
+}
