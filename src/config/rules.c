@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/addr.h"
 #include "lib/netif.h"
 #include "lib/util.h"
 
@@ -150,29 +151,45 @@ static int check_refs(const struct cfg_schema *s, json_t *obj, const struct cfg_
 
 /*
  * @ip of clone_servers[@n] must be a host of the directly connected subnet
- * @net_be/@mask: not the SE's own address, nor the subnet's network or
+ * @net/@mask: not the SE's own address, nor the subnet's network or
  * broadcast address (frames to those would never reach a clone server).
  */
-static int check_clone_host(size_t n, const char *ip, uint32_t ip_be, uint32_t net_be, int mask,
-			    char **ret_err)
+static int check_clone_host(size_t n, const char *ip, const union addr_any *a,
+			    const union addr_any *net, int mask, char **ret_err)
 {
-	char ifname[IF_NAMESIZE] = "", net[INET_ADDRSTRLEN];
-	const char *what = netif_host_part_problem(ip_be, mask);
+	char ifname[IF_NAMESIZE] = "", nets[ADDR_STRLEN];
+	const char *what = netif_host_problem(a, mask);
 
-	inet_ntop(AF_INET, &net_be, net, sizeof(net));
+	addr_ntop(net, nets);
 	if (what) {
 		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is the %s address of subnet %s/%d, "
 				     "not a host",
-				     n, ip, what, net, mask);
+				     n, ip, what, nets, mask);
 		return -EINVAL;
 	}
-	if (netif_addr_is_local(ip_be, ifname) == 1) {
+	if (netif_is_local(a, ifname) == 1) {
 		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is an address of this SE "
 				     "(interface '%s'), not a clone server",
 				     n, ip, ifname);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Whether the first @len bits of @a and @b (same family) are equal. */
+static bool in_prefix(const union addr_any *a, const union addr_any *b, int len)
+{
+	const unsigned char *x = a->sa.sa_family == AF_INET6 ? a->in6.sin6_addr.s6_addr
+							     : (const unsigned char *)&a->in.sin_addr;
+	const unsigned char *y = b->sa.sa_family == AF_INET6 ? b->in6.sin6_addr.s6_addr
+							     : (const unsigned char *)&b->in.sin_addr;
+
+	for (int i = 0; len > 0; i++, len -= 8) {
+		unsigned char m = len >= 8 ? 0xff : (unsigned char)(0xff << (8 - len));
+		if ((x[i] & m) != (y[i] & m))
+			return false;
+	}
+	return true;
 }
 
 /* A clone server must leave by an interface of this host on its subnet. */
@@ -187,13 +204,21 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		const char *netref = json_string_value(json_object_get(cs, "network_ref"));
 		const char *ip = str(json_object_get(cs, "ip_address"), "addr");
 		char ifname[IF_NAMESIZE] = "";
-		uint32_t ip_be = 0;
+		union addr_any a;
 		int r;
 
-		cfg_parse_ipv4(ip, &ip_be);
+		if (addr_parse(ip, &a) < 0)
+			addr_any_of(AF_INET, &a);
 		if (!subnet && !netref) {
 			*ret_err = xasprintf("clone_servers[%zu]: set subnet or network_ref for "
 					     "clone server %s (the SE interface the clones leave by)",
+					     i + 1, ip);
+			return -EINVAL;
+		}
+		/* fe80::/64 is on every interface: only the name says which. */
+		if (addr_is_link_local(&a) && !netref) {
+			*ret_err = xasprintf("clone_servers[%zu].network_ref: clone server %s is "
+					     "link-local: set network_ref to the interface it is on",
 					     i + 1, ip);
 			return -EINVAL;
 		}
@@ -208,10 +233,27 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		if (subnet) {
 			const char *net = str(json_object_get(subnet, "ip_addr"), "addr");
 			int mask = (int)json_integer_value(json_object_get(subnet, "mask"));
-			uint32_t net_be = 0, m = mask ? htonl(~0u << (32 - mask)) : 0;
+			union addr_any n;
+			int r2;
 
-			cfg_parse_ipv4(net, &net_be);
-			if (netif_for_subnet(net_be, mask, ifname, NULL) < 0) {
+			if (addr_parse(net, &n) < 0)
+				addr_any_of(AF_INET, &n);
+			if (n.sa.sa_family != a.sa.sa_family) {
+				*ret_err = xasprintf("clone_servers[%zu].subnet: %s/%d is an %s subnet "
+						     "but ip_address %s is an %s address",
+						     i + 1, net, mask,
+						     n.sa.sa_family == AF_INET6 ? "IPv6" : "IPv4", ip,
+						     a.sa.sa_family == AF_INET6 ? "IPv6" : "IPv4");
+				return -EINVAL;
+			}
+			/* A link-local subnet is on every interface: the named one counts. */
+			if (netref && addr_is_link_local(&n)) {
+				r2 = netif_prefix_on(netref, &n, NULL, NULL, NULL);
+				snprintf(ifname, sizeof(ifname), "%s", netref);
+			} else {
+				r2 = netif_for_prefix(&n, mask, ifname, NULL);
+			}
+			if (r2 < 0) {
 				char *have = netif_describe();
 				*ret_err = xasprintf("clone_servers[%zu].subnet: %s/%d is not the "
 						     "subnet of any interface of this SE "
@@ -220,7 +262,7 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 				free(have);
 				return -EINVAL;
 			}
-			if ((ip_be & m) != (net_be & m)) {
+			if (!in_prefix(&a, &n, mask)) {
 				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in "
 						     "subnet %s/%d",
 						     i + 1, ip, net, mask);
@@ -232,16 +274,16 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 						     i + 1, net, mask, ifname, netref);
 				return -EINVAL;
 			}
-			r = check_clone_host(i + 1, ip, ip_be, net_be & m, mask, ret_err);
+			r = check_clone_host(i + 1, ip, &a, &n, mask, ret_err);
 			if (r < 0)
 				return r;
 		} else {
 			/* network_ref alone: the address must still be on one of
 			 * that interface's subnets (directly connected). */
-			uint32_t net_be = 0;
+			union addr_any net;
 			int mask = 0;
 
-			if (netif_subnet_on(netref, ip_be, &net_be, &mask, NULL) < 0) {
+			if (netif_prefix_on(netref, &a, &net, &mask, NULL) < 0) {
 				char *have = netif_describe();
 				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in a "
 						     "subnet of interface '%s' (network_ref; "
@@ -250,7 +292,7 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 				free(have);
 				return -EINVAL;
 			}
-			r = check_clone_host(i + 1, ip, ip_be, net_be, mask, ret_err);
+			r = check_clone_host(i + 1, ip, &a, &net, mask, ret_err);
 			if (r < 0)
 				return r;
 		}
@@ -294,14 +336,17 @@ static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, cons
 	const char *addr = str(json_object_get(vip, "ip_address"), "addr");
 	long long port = (long long)json_integer_value(json_object_get(svc, "port"));
 
+	/* [x::y]:port: an IPv6 address's colons stay apart from the port's. */
+	const char *l = strchr(addr, ':') ? "[" : "", *r = *l ? "]" : "";
+
 	if (strcmp(str(o, "tenant_ref"), str(obj, "tenant_ref")) == 0)
-		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by "
+		*ret_err = xasprintf("services[%zu].port: %s%s%s:%lld is already used by "
 				     "virtualservice '%s'",
-				     k + 1, addr, port, str(o, "name"));
+				     k + 1, l, addr, r, port, str(o, "name"));
 	else
-		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by a virtual "
-				     "service of another tenant",
-				     k + 1, addr, port);
+		*ret_err = xasprintf("services[%zu].port: %s%s%s:%lld is already used by a "
+				     "virtual service of another tenant",
+				     k + 1, l, addr, r, port);
 	return -EEXIST;
 }
 
