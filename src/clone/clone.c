@@ -212,9 +212,9 @@ static int conn_key(const struct px_conn_info *ci, struct clone_conn_key *key)
 		return -1;
 	memset(key, 0, sizeof(*key));
 	key->local_ip = a.sin_addr.s_addr;
-	key->server_ip = ci->server.sin_addr.s_addr;
+	key->server_ip = ci->server.in.sin_addr.s_addr;
 	key->local_port = a.sin_port;
-	key->server_port = ci->server.sin_port;
+	key->server_port = ci->server.in.sin_port;
 	return 0;
 }
 
@@ -233,7 +233,9 @@ static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
 	uint32_t n;
 	int v, slot;
 
-	if (!ce || !ci)
+	/* The program's connection map holds IPv4 4-tuples: an IPv6 pool
+	 * server's connections are not registered, hence not cloned. */
+	if (!ce || !ci || ci->server.sa.sa_family != AF_INET)
 		return;
 	pthread_rwlock_rdlock(&ce->lock);
 	vs = vs_by_id(ce, ci->vs_id, &v);
@@ -244,7 +246,10 @@ static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
 	n = atomic_fetch_add(&ce->rr[v], 1);
 	slot = vs->order[n % (uint32_t)vs->n_order];
 	memset(&val, 0, sizeof(val));
-	val.client_ip = ci->client.sin_addr.s_addr;
+	/* An IPv6 client does not fit an IPv4 header: its clones keep the
+	 * SE's own address (preserve_client_ip rewrites it with itself). */
+	val.client_ip = ci->client.sa.sa_family == AF_INET ? ci->client.in.sin_addr.s_addr
+							    : ci->local.in.sin_addr.s_addr;
 	val.srv_index = (uint32_t)(v * CLONE_SRV_PER_VS + slot);
 	val.srv_gen = vs->srv[slot].gen;
 	pthread_rwlock_unlock(&ce->lock);
