@@ -1,0 +1,191 @@
+"""IPv6: VIPs, pools, monitors and clone servers of either family, and bad IPv6 input.
+
+The lab's links carry fd00:10:N::/64 beside 10.10.N.0/24 (tests/lab/lab.sh). Traffic
+from the client namespace with curl; configuration through the API and the shell.
+"""
+import pytest
+
+from conftest import (CLIENT_IP, CLIENT_IP6, POOL_IPS, POOL_IPS6, SE_SRV_IP6, VIP, VIP6,
+                      curl, nginx_pool, wait_for)
+
+
+def v(addr):
+    return {"addr": addr, "type": "V6" if ":" in addr else "V4"}
+
+
+def setup_web(d, vips, pool_ips, tls_cert=None, monitor=None):
+    """A pool of @pool_ips and a VS "web" on @vips, port 80 (and 443 with @tls_cert)."""
+    if monitor:
+        d.ok("POST", "/api/healthmonitor", monitor)
+    d.ok("POST", "/api/pool", {"name": "web-pool", "servers": [{"ip": v(ip)} for ip in pool_ips],
+                               "health_monitor_refs": [monitor["name"]] if monitor else []})
+    vs = {"name": "web", "vip": [{"ip_address": v(a)} for a in vips],
+          "services": [{"port": 80}], "pool_ref": "web-pool"}
+    if tls_cert:
+        d.ok("POST", "/api/sslkeyandcertificate",
+             {"name": "web-cert", "certificate": tls_cert["certificate"], "key": tls_cert["key"]})
+        vs["services"].append({"port": 443, "enable_ssl": True})
+        vs["ssl_key_and_certificate_refs"] = ["web-cert"]
+    d.ok("POST", "/api/virtualservice", vs)
+
+
+def url(vip, path="/"):
+    return f"http://[{vip}]{path}" if ":" in vip else f"http://{vip}{path}"
+
+
+def get(lab, vip, *args):
+    """One request in a new connection; the answering server's address."""
+    r = curl(lab, url(vip), *args)
+    assert r.returncode == 0, f"curl {url(vip)}: {r.returncode} {r.stderr}"
+    assert r.stdout.startswith("server "), r.stdout
+    return r.stdout.split()[1]
+
+
+def https(lab, vip, tls_cert):
+    r = curl(lab, "https://web.lab/", "--cacert", tls_cert["cert_path"],
+             "--resolve", f"web.lab:443:{'[%s]' % vip if ':' in vip else vip}")
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()[1]
+
+
+def runtime(d):
+    return d.ok("GET", "/api/virtualservice/web/runtime")
+
+
+def serving(lab, vip):
+    return lambda: curl(lab, url(vip), timeout=2).returncode == 0
+
+
+def test_http_and_https_ipv6_vip_to_ipv6_pool(lab, daemon, tls_cert):
+    with nginx_pool(lab, ips=POOL_IPS6):
+        setup_web(daemon, [VIP6], POOL_IPS6, tls_cert)
+        wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+        seen = [get(lab, VIP6) for _ in range(4)]
+        assert sorted(set(seen)) == POOL_IPS6, seen
+        tls = [https(lab, VIP6, tls_cert) for _ in range(4)]
+        assert sorted(set(tls)) == POOL_IPS6, tls
+        rt = runtime(daemon)
+        assert rt["vip"] == [{"ip_address": {"addr": VIP6, "type": "V6"}}], rt["vip"]
+        assert {m["ip"]["addr"]: m["ip"]["type"] for m in rt["pool"]["members"]} == \
+            {ip: "V6" for ip in POOL_IPS6}
+        # The back-end connections ran from the SE's IPv6 address (SNAT): the SE,
+        # which closed them first, holds their TIME_WAIT towards the pool.
+        r = lab.run("se", "ss", "-Htn", "state", "time-wait", "src", f"[{SE_SRV_IP6}]",
+                    check=False)
+        assert all(f"[{ip}]:80" in r.stdout for ip in POOL_IPS6), r.stdout
+        # An IPv4 client cannot reach the IPv6-only service over its IPv4 VIP.
+        assert curl(lab, f"http://{VIP}/", timeout=3).returncode != 0
+        status, text = daemon.api("GET", "/metrics")
+        for ip in POOL_IPS6:
+            assert f'server="[{ip}]:80"' in text, text
+
+
+def test_dual_stack_service_to_ipv4_pool(lab, daemon, pool_servers, tls_cert):
+    """One service, an IPv4 and an IPv6 VIP, an IPv4 pool: both families of clients served."""
+    setup_web(daemon, [VIP, VIP6], POOL_IPS, tls_cert)
+    wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+    wait_for(serving(lab, VIP), what="IPv4 VIP serving")
+    assert sorted(set(get(lab, VIP6) for _ in range(4))) == POOL_IPS
+    assert sorted(set(get(lab, VIP) for _ in range(4))) == POOL_IPS
+    assert sorted(set(https(lab, VIP6, tls_cert) for _ in range(2))) == POOL_IPS
+    rt = runtime(daemon)
+    assert [x["ip_address"]["addr"] for x in rt["vip"]] == [VIP, VIP6]
+    # The VIP of one family and port taken by a second service is refused by name.
+    status, body = daemon.api("POST", "/api/virtualservice",
+                              {"name": "other", "vip": [{"ip_address": v(VIP6)}],
+                               "services": [{"port": 80}]})
+    assert status == 409 and body["error"] == \
+        f"services[1].port: [{VIP6}]:80 is already used by virtualservice 'web'", body
+
+
+def test_ipv4_clients_to_ipv6_pool(lab, daemon):
+    """v4 to v6: the SE connects from its IPv6 address on the pool side."""
+    with nginx_pool(lab, ips=POOL_IPS6):
+        setup_web(daemon, [VIP], POOL_IPS6)
+        wait_for(serving(lab, VIP), what="IPv4 VIP serving")
+        assert sorted(set(get(lab, VIP) for _ in range(4))) == POOL_IPS6
+
+
+def test_monitors_over_ipv6(lab, daemon):
+    """TCP and HTTP monitors reach IPv6 servers; a stopped one goes DOWN, naming [addr]:port."""
+    hm = {"name": "hm6", "type": "HEALTH_MONITOR_HTTP", "send_interval": 1, "receive_timeout": 1,
+          "successful_checks": 1, "failed_checks": 1, "http_request": "GET / HTTP/1.0"}
+    with nginx_pool(lab, ips=POOL_IPS6) as servers:
+        setup_web(daemon, [VIP6], POOL_IPS6, monitor=hm)
+        daemon.ok("POST", "/api/healthmonitor",
+                  {"name": "tcp6", "type": "HEALTH_MONITOR_TCP", "send_interval": 1,
+                   "receive_timeout": 1, "successful_checks": 1, "failed_checks": 1})
+        daemon.ok("PATCH", "/api/pool/web-pool", {"health_monitor_refs": ["hm6", "tcp6"]})
+        wait_for(lambda: all(m["health"] == "UP" and len(m["health_monitors"]) == 2
+                             for m in runtime(daemon)["pool"]["members"]),
+                 timeout=15, what="both IPv6 members UP by both monitors")
+        servers[0].stop()
+        rt = wait_for(lambda: (lambda r: r if any(m["health"] == "DOWN" for m in r["pool"]["members"])
+                               else None)(runtime(daemon)), timeout=15, what="a member DOWN")
+        down = [m for m in rt["pool"]["members"] if m["health"] == "DOWN"]
+        assert [m["ip"]["addr"] for m in down] == [POOL_IPS6[0]], rt
+        wait_for(lambda: f"server [{POOL_IPS6[0]}]:80 is DOWN" in daemon.logtext(),
+                 what="the DOWN line in the log")
+        assert set(get(lab, VIP6) for _ in range(3)) == {POOL_IPS6[1]}
+
+
+@pytest.mark.parametrize("body,err", [
+    ({"name": "p", "servers": [{"ip": {"addr": "fd00:10:2::11", "type": "V4"}}]},
+     "servers[1].ip.type: 'fd00:10:2::11' is an IPv6 address, not V4 (type V6)"),
+    ({"name": "p", "servers": [{"ip": {"addr": "fd00:10:2::1x", "type": "V6"}}]},
+     "servers[1].ip: invalid IPv6 address 'fd00:10:2::1x'"),
+])
+def test_bad_ipv6_pool_input(lab, daemon, body, err):
+    status, out = daemon.api("POST", "/api/pool", body)
+    assert (status, out) == (400, {"error": err})
+    assert daemon.ok("GET", "/api/pool")["count"] == 0
+
+
+@pytest.mark.parametrize("cs,err", [
+    ({"ip_address": {"addr": "fd00:10:3::2", "type": "V6"},
+      "subnet": {"ip_addr": {"addr": "fd00:10:3::", "type": "V6"}, "mask": 129}},
+     "clone_servers[1].subnet.mask: invalid prefix length 129 (0..128 for IPv6)"),
+    ({"ip_address": {"addr": "fe80::2", "type": "V6"},
+      "subnet": {"ip_addr": {"addr": "fe80::", "type": "V6"}, "mask": 64}},
+     "clone_servers[1].network_ref: clone server fe80::2 is link-local: set network_ref to "
+     "the interface it is on"),
+    ({"ip_address": {"addr": "fd00:10:3::2", "type": "V4"}, "network_ref": "tap0"},
+     "clone_servers[1].ip_address.type: 'fd00:10:3::2' is an IPv6 address, not V4 (type V6)"),
+    ({"ip_address": {"addr": "fd00:10:3::2", "type": "V6"},
+      "subnet": {"ip_addr": {"addr": "10.10.3.0", "type": "V4"}, "mask": 24}},
+     "clone_servers[1].subnet: 10.10.3.0/24 is an IPv4 subnet but ip_address fd00:10:3::2 is "
+     "an IPv6 address"),
+    ({"ip_address": {"addr": "fd00:10:9::2", "type": "V6"},
+      "subnet": {"ip_addr": {"addr": "fd00:10:9::", "type": "V6"}, "mask": 64}},
+     "clone_servers[1].subnet: fd00:10:9::/64 is not the subnet of any interface of this SE"),
+    ({"ip_address": {"addr": "fd00:10:3::1", "type": "V6"}, "network_ref": "tap0"},
+     "clone_servers[1].ip_address: fd00:10:3::1 is an address of this SE (interface 'tap0')"),
+])
+def test_bad_ipv6_clone_server_input(lab, daemon, cs, err):
+    status, out = daemon.api("POST", "/api/trafficcloneprofile",
+                             {"name": "ids", "clone_servers": [cs]})
+    assert status == 400 and out["error"].startswith(err), out
+    assert "IPv4 address '" not in out["error"]
+    assert daemon.ok("GET", "/api/trafficcloneprofile")["count"] == 0
+
+
+def test_ipv6_clone_servers_accepted_and_shown(lab, daemon):
+    """A clone server on the tap's IPv6 subnet, one link-local one by interface; the shell
+    shows them canonical and takes a V6 address typed in."""
+    daemon.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": [
+        {"ip_address": {"addr": "FD00:10:3:0::2"},
+         "subnet": {"ip_addr": {"addr": "fd00:10:3::"}, "mask": 64}},
+        {"ip_address": {"addr": "fe80::2", "type": "V6"}, "network_ref": "tap0"}]})
+    cs = daemon.ok("GET", "/api/trafficcloneprofile/ids")["clone_servers"]
+    assert cs[0]["ip_address"] == {"addr": "fd00:10:3::2", "type": "V6"}
+    assert cs[0]["subnet"]["ip_addr"] == {"addr": "fd00:10:3::", "type": "V6"}
+    r = daemon.cli("-c", "show trafficcloneprofile ids", check=0)
+    assert "fd00:10:3::2" in r.stdout and "fd00:10:3::/64" in r.stdout, r.stdout
+    r = daemon.cli("-c", "configure trafficcloneprofile ids2", "-c", "clone_servers",
+                   "-c", "ip_address fd00:10:3::7", "-c", "subnet fd00:10:3::/64", "-c", "save",
+                   "-c", "save", check=0)
+    got = daemon.ok("GET", "/api/trafficcloneprofile/ids2")["clone_servers"][0]
+    assert got["ip_address"] == {"addr": "fd00:10:3::7", "type": "V6"}, got
+    r = daemon.cli("-c", "configure trafficcloneprofile ids3", "-c", "clone_servers",
+                   "-c", "ip_address fd00:10:3::7", "-c", "subnet fd00:10:3::/129", check=1)
+    assert "subnet.mask: invalid prefix length 129 (0..128 for IPv6)" in r.stderr, r.stderr
