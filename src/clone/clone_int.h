@@ -11,6 +11,7 @@
 
 #include "bpf/clone_shared.h"
 #include "clone/clone.h"
+#include "lib/addr.h"
 
 /* Longest interface list the engine attaches to. */
 #define CLONE_MAX_HOOKS 64
@@ -151,7 +152,14 @@ void clone_tc_detach(struct clone_engine *ce, int ifindex);
 int clone_tc_remove_stale(void);
 bool clone_tc_present(int ifindex);
 
-/* clone_net.c */
+/* clone_net.c. The *_any functions take an address of either family; the
+ * others are their IPv4 forms. */
+int clone_net_route_any(const union addr_any *dst, union addr_any *ret_src);
+int clone_net_neigh_get_any(const union addr_any *ip, int ifindex, uint8_t ret_mac[6],
+			    uint16_t *ret_state);
+void clone_net_probe_any(const union addr_any *ip, const char *ifname);
+int clone_net_ndp_solicit(int ifindex, const uint8_t src_mac[6], const struct in6_addr *src,
+			  const struct in6_addr *target);
 int clone_net_route_ifindex(uint32_t dst_be, uint32_t *ret_src_be);
 int clone_net_if_mac(const char *ifname, uint8_t ret_mac[6]);
 int clone_net_neigh_lookup(uint32_t ip_be, const char *ifname, uint8_t ret_mac[6]);
@@ -160,11 +168,13 @@ bool clone_net_nud_valid(uint16_t state);
 int clone_net_events_open(void);
 /* What clone_net_events_read() found. */
 struct clone_net_events {
-	bool links;    /* a link or an IPv4 address changed */
+	bool links;    /* a link or an address changed */
 	bool overrun;  /* notifications were lost: look at everything again */
 	int n_neigh;   /* neighbour notifications about one of @ips */
 };
 void clone_net_events_read(int fd, const uint32_t *ips, int n_ips, struct clone_net_events *ret);
+void clone_net_events_read_any(int fd, const union addr_any *ips, int n_ips,
+			       struct clone_net_events *ret);
 void clone_net_probe(uint32_t ip_be, const char *ifname);
 int clone_net_arp_request(int ifindex, const uint8_t src_mac[6], uint32_t src_be, uint32_t target_be);
 void clone_net_se_uuid(char *buf, size_t size);
