@@ -138,6 +138,7 @@ void clone_stop(struct clone_engine *ce)
 		free(ce->known_vs[i]);
 	free(ce->known_vs);
 	free(ce->pool_ips);
+	free(ce->pool_ips6);
 	clone_bpf__destroy(ce->skel);
 	pthread_cond_destroy(&ce->stop_cond);
 	pthread_mutex_destroy(&ce->stop_mutex);

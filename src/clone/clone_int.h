@@ -42,7 +42,11 @@ struct clone_bpf;
 struct clone_srv_state {
 	bool used;
 	uint32_t ip_be;
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
+	/* An IPv6 clone server (af AF_INET6): its address, subnet and the SE's
+	 * address on that subnet are these; the *_be fields above stay 0. */
+	int af;
+	struct in6_addr ip6, subnet6, if_addr6;
 	uint32_t subnet_be;        /* 0 with mask -1 when the profile gave none */
 	int mask;
 	char network_ref[IF_NAMESIZE];
@@ -119,6 +123,8 @@ struct clone_engine {
 	_Atomic int n_attached;    /* n_hooks, for the metrics */
 	uint32_t *pool_ips;        /* servers of the pools of cloned services (apply_lock) */
 	int n_pool_ips;
+	struct in6_addr *pool_ips6; /* and their IPv6 servers (apply_lock) */
+	int n_pool_ips6;
 	char **known_vs;           /* uuids of every service of the last snapshot (lock) */
 	int n_known_vs;
 	char se_uuid[128];

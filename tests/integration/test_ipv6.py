@@ -4,9 +4,11 @@ The lab's links carry fd00:10:N::/64 beside 10.10.N.0/24 (tests/lab/lab.sh). Tra
 from the client namespace with curl; configuration through the API and the shell.
 """
 import pytest
+from scapy.all import Ether
 
-from conftest import (CLIENT_IP, CLIENT_IP6, POOL_IPS, POOL_IPS6, SE_SRV_IP6, VIP, VIP6,
-                      curl, nginx_pool, wait_for)
+from conftest import (POOL_IPS, POOL_IPS6, SE_SRV_IP6, TAP_IP6, VIP, VIP6, curl, nginx_pool,
+                      wait_for)
+from test_clone_engine import captures  # noqa: F401 (fixture)
 
 
 def v(addr):
@@ -50,6 +52,24 @@ def https(lab, vip, tls_cert):
 
 def runtime(d):
     return d.ok("GET", "/api/virtualservice/web/runtime")
+
+
+def clone_row(d, vs="web"):
+    st = d.ok("GET", f"/api/virtualservice/{vs}/traffic_clone_stats")
+    assert st[0]["proc_id"] == "PROC_Aggregate", st
+    return st[0]["clone_srvr_stats"][0]
+
+
+def settle(d, vs="web"):
+    """The first clone server's counters once they stopped moving (the last FIN/ACK is in)."""
+    last = [None]
+
+    def still():
+        now = clone_row(d, vs)
+        same = now == last[0]
+        last[0] = now
+        return now if same else None
+    return wait_for(still, timeout=10, interval=0.3, what="clone counters to settle")
 
 
 def serving(lab, vip):
@@ -189,3 +209,28 @@ def test_ipv6_clone_servers_accepted_and_shown(lab, daemon):
     r = daemon.cli("-c", "configure trafficcloneprofile ids3", "-c", "clone_servers",
                    "-c", "ip_address fd00:10:3::7", "-c", "subnet fd00:10:3::/129", check=1)
     assert "subnet.mask: invalid prefix length 129 (0..128 for IPv6)" in r.stderr, r.stderr
+
+
+def test_ipv6_clone_server_resolved_by_neighbour_discovery(lab, daemon, pool_servers, captures):
+    """A clone server given by its IPv6 address, no MAC: the SE learns its MAC by neighbour
+    discovery and the clones of an IPv4 service reach it, counted under its address."""
+    from test_clone_engine import TAP0_MAC, TAP_MAC
+    lab.run("se", "ip", "-6", "neigh", "flush", "dev", "tap0", check=False)
+    daemon.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": [
+        {"ip_address": v(TAP_IP6), "subnet": {"ip_addr": v("fd00:10:3::"), "mask": 64}}]})
+    setup_web(daemon, [VIP], POOL_IPS)
+    daemon.ok("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": "ids"})
+    wait_for(lambda: f"clone server {TAP_IP6}: MAC {TAP_MAC}" in daemon.logtext(),
+             what="the clone server's MAC by neighbour discovery")
+    r = lab.run("se", "ip", "-6", "neigh", "show", TAP_IP6, "dev", "tap0")
+    assert TAP_MAC in r.stdout, r.stdout
+    wait_for(serving(lab, VIP), what="VIP serving")
+    before = settle(daemon)
+    tap = captures("tap", "eth0")
+    assert sorted(set(get(lab, VIP) for _ in range(4))) == POOL_IPS
+    row = settle(daemon)
+    cloned = tap.stop()
+    assert row["ip"] == TAP_IP6, row
+    assert cloned and all(p[Ether].dst == TAP_MAC and p[Ether].src == TAP0_MAC for p in cloned)
+    for k in ("num_succeeded", "num_total_pkts_cloned"):
+        assert row[k] - before[k] == len(cloned), (k, row, before, len(cloned))
