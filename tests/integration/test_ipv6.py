@@ -3,11 +3,14 @@
 The lab's links carry fd00:10:N::/64 beside 10.10.N.0/24 (tests/lab/lab.sh). Traffic
 from the client namespace with curl; configuration through the API and the shell.
 """
+import os
+import subprocess
+
 import pytest
 from scapy.all import Ether
 
-from conftest import (POOL_IPS, POOL_IPS6, SE_SRV_IP6, TAP_IP6, VIP, VIP6, curl, nginx_pool,
-                      wait_for)
+from conftest import (CLONELBD, POOL_IPS, POOL_IPS6, SE_SRV_IP6, TAP_IP6, VIP, VIP6, Daemon,
+                      curl, nginx_pool, wait_for)
 from test_clone_engine import captures  # noqa: F401 (fixture)
 
 
@@ -234,3 +237,30 @@ def test_ipv6_clone_server_resolved_by_neighbour_discovery(lab, daemon, pool_ser
     assert cloned and all(p[Ether].dst == TAP_MAC and p[Ether].src == TAP0_MAC for p in cloned)
     for k in ("num_succeeded", "num_total_pkts_cloned"):
         assert row[k] - before[k] == len(cloned), (k, row, before, len(cloned))
+
+
+def test_https_api_on_an_ipv6_address(lab, workdir):
+    """--listen [addr]:port serves the HTTPS API over IPv6; a bracket-less IPv6 one is refused."""
+    token = os.path.join(workdir, "token")
+    with open(token, "w") as f:
+        f.write("v6-secret-token\n")
+    os.chmod(token, 0o600)
+    bad = subprocess.run(lab.cmd("se", CLONELBD, "--db", os.path.join(workdir, "x.db"),
+                                 "--socket", os.path.join(workdir, "x.sock"),
+                                 "--listen", "fd00:10:1::1:8443", "--token-file", token),
+                         capture_output=True, text=True, timeout=20)
+    assert bad.returncode != 0
+    assert "--listen: invalid address or port in 'fd00:10:1::1:8443' (ADDR:PORT or [IPV6]:PORT)" \
+        in bad.stderr, bad.stderr
+    d = Daemon(lab, workdir, ["--listen", "[fd00:10:1::1]:8443", "--token-file", token]).start()
+    try:
+        def answer():
+            r = curl(lab, "https://[fd00:10:1::1]:8443/api/pool", "-k", "-o", "/dev/null",
+                     "-w", "%{http_code}", "-H", "Authorization: Bearer v6-secret-token", timeout=5)
+            return r.stdout == "200"
+        wait_for(answer, what="the HTTPS API over IPv6")
+        r = curl(lab, "https://[fd00:10:1::1]:8443/api/pool", "-k", "-o", "/dev/null",
+                 "-w", "%{http_code}", timeout=5)
+        assert r.stdout == "401", r.stdout
+    finally:
+        d.stop()
