@@ -9,8 +9,8 @@ import subprocess
 import pytest
 from scapy.all import Ether
 
-from conftest import (CLONELBD, POOL_IPS, POOL_IPS6, SE_SRV_IP6, TAP_IP6, VIP, VIP6, Daemon,
-                      curl, nginx_pool, wait_for)
+from conftest import (CLONELBD, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
+                      Daemon, curl, nginx_pool, wait_for)
 from test_clone_engine import captures  # noqa: F401 (fixture)
 
 
@@ -264,3 +264,36 @@ def test_https_api_on_an_ipv6_address(lab, workdir):
         assert r.stdout == "401", r.stdout
     finally:
         d.stop()
+
+
+def tshark(path, *fields, flt="tcp"):
+    """One row per frame of @path matching @flt: the @fields, with IPv4 and TCP checksums
+    verified by tshark (tcp.checksum.status / ip.checksum.status: 1 good, 0 bad)."""
+    r = subprocess.run(["tshark", "-r", path, "-n", "-o", "tcp.check_checksum:TRUE",
+                        "-o", "ip.check_checksum:TRUE", "-Y", flt, "-T", "fields",
+                        "-E", "separator=|", *sum((["-e", f] for f in fields), [])],
+                       capture_output=True, text=True, timeout=60, check=True)
+    return [line.split("|") for line in r.stdout.splitlines()]
+
+
+def test_ipv6_client_of_ipv4_pool_keeps_the_se_address(lab, daemon, pool_servers, captures):
+    """preserve_client_ip and an IPv6 client of an IPv4 pool: an IPv6 address does not fit an
+    IPv4 header, so the clones carry the SE's address, with valid checksums."""
+    from test_clone_engine import TAP_MAC
+    daemon.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "preserve_client_ip": True,
+               "clone_servers": [{"ip_address": v("10.10.3.2"), "mac": TAP_MAC,
+                                  "subnet": {"ip_addr": v("10.10.3.0"), "mask": 24}}]})
+    setup_web(daemon, [VIP, VIP6], POOL_IPS)
+    daemon.ok("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": "ids"})
+    wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+    before = settle(daemon)
+    tap = captures("tap", "eth0")
+    assert sorted(set(get(lab, VIP6) for _ in range(4))) == POOL_IPS
+    row = settle(daemon)
+    tap.stop()
+    rows = tshark(tap.path, "ip.src", "ip.dst", "ip.checksum.status", "tcp.checksum.status")
+    assert len(rows) >= 4 * 8, rows
+    for src, dst, ipck, tcpck in rows:
+        assert SE_SRV_IP in (src, dst) and {src, dst} - {SE_SRV_IP} <= set(POOL_IPS), (src, dst)
+        assert (ipck, tcpck) == ("1", "1"), (src, dst, ipck, tcpck)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(rows), (row, before)
