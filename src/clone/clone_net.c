@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "clone/clone_int.h"
+#include "lib/netif.h"
 #include "lib/util.h"
 
 /* The address bytes of @a and their length (4 or 16). */
@@ -32,6 +33,17 @@ static void v4(uint32_t be, union addr_any *ret)
 {
 	addr_any_of(AF_INET, ret);
 	ret->in.sin_addr.s_addr = be;
+}
+
+/* clone_net_route_any() of an IPv4 destination: clone_net_route_ifindex(). */
+static int route_v4(uint32_t dst_be, union addr_any *ret_src)
+{
+	uint32_t src = 0;
+	int r = clone_net_route_ifindex(dst_be, &src);
+
+	if (r > 0 && ret_src)
+		v4(src, ret_src);
+	return r;
 }
 
 /*
@@ -59,6 +71,8 @@ int clone_net_route_any(const union addr_any *dst, union addr_any *ret_src)
 	union addr_any src;
 	ssize_t n;
 
+	if (dst->sa.sa_family == AF_INET)
+		return route_v4(dst->in.sin_addr.s_addr, ret_src);
 	dst_data = addr_data(dst, &dlen);
 	addr_any_of(dst->sa.sa_family, &src);
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -116,17 +130,22 @@ out:
 	return r;
 }
 
-/* clone_net_route_any() for an IPv4 destination. */
+/*
+ * Which interface a packet to @dst_be leaves by (netif_route_get()). Returns
+ * the ifindex (> 0) and, if @ret_src_be is not NULL, the source address the
+ * kernel would pick (0 if the route has none); -errno on failure
+ * (-ENETUNREACH when there is no route).
+ */
 int clone_net_route_ifindex(uint32_t dst_be, uint32_t *ret_src_be)
 {
-	union addr_any d, src;
-	int r;
+	struct netif_route rt;
+	int r = netif_route_get(dst_be, &rt);
 
-	v4(dst_be, &d);
-	r = clone_net_route_any(&d, &src);
-	if (r > 0 && ret_src_be)
-		*ret_src_be = src.in.sin_addr.s_addr;
-	return r;
+	if (r < 0)
+		return r;
+	if (ret_src_be)
+		*ret_src_be = rt.src_be;
+	return rt.ifindex;
 }
 
 /* Copies the hardware address of interface @ifname to @ret_mac. Returns 0 or -errno. */
