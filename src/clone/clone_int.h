@@ -108,7 +108,7 @@ struct clone_slots {
 
 struct clone_engine {
 	struct clone_bpf *skel;
-	int conns_fd, srvs_fd, stats_fd, events_fd;
+	int conns_fd, conns6_fd, srvs_fd, stats_fd, events_fd;
 	int socks_fd; /* clone_socks: the registration on the socket itself */
 	int profs_fd, health_fd; /* clone_profs (clone_apply.c), clone_health (clone_health.c) */
 	int ncpus;

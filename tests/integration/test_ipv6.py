@@ -3,13 +3,14 @@
 The lab's links carry fd00:10:N::/64 beside 10.10.N.0/24 (tests/lab/lab.sh). Traffic
 from the client namespace with curl; configuration through the API and the shell.
 """
+import collections
 import os
 import subprocess
 
 import pytest
-from scapy.all import Ether
+from scapy.all import TCP, Ether, IPv6, rdpcap
 
-from conftest import (CLONELBD, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
+from conftest import (CLIENT_IP, CLIENT_IP6, CLONELBD, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
                       Daemon, curl, nginx_pool, wait_for)
 from test_clone_engine import captures  # noqa: F401 (fixture)
 
@@ -57,22 +58,23 @@ def runtime(d):
     return d.ok("GET", "/api/virtualservice/web/runtime")
 
 
-def clone_row(d, vs="web"):
-    st = d.ok("GET", f"/api/virtualservice/{vs}/traffic_clone_stats")
-    assert st[0]["proc_id"] == "PROC_Aggregate", st
-    return st[0]["clone_srvr_stats"][0]
-
-
-def settle(d, vs="web"):
-    """The first clone server's counters once they stopped moving (the last FIN/ACK is in)."""
+def settle_all(d, vs="web"):
+    """Every clone server's counters once they stopped moving (the last FIN/ACK is in)."""
     last = [None]
 
     def still():
-        now = clone_row(d, vs)
+        st = d.ok("GET", f"/api/virtualservice/{vs}/traffic_clone_stats")
+        assert st[0]["proc_id"] == "PROC_Aggregate", st
+        now = st[0]["clone_srvr_stats"]
         same = now == last[0]
         last[0] = now
         return now if same else None
     return wait_for(still, timeout=10, interval=0.3, what="clone counters to settle")
+
+
+def settle(d, vs="web"):
+    """The first clone server's settled counters."""
+    return settle_all(d, vs)[0]
 
 
 def serving(lab, vip):
@@ -297,3 +299,152 @@ def test_ipv6_client_of_ipv4_pool_keeps_the_se_address(lab, daemon, pool_servers
         assert SE_SRV_IP in (src, dst) and {src, dst} - {SE_SRV_IP} <= set(POOL_IPS), (src, dst)
         assert (ipck, tcpck) == ("1", "1"), (src, dst, ipck, tcpck)
     assert row["num_succeeded"] - before["num_succeeded"] == len(rows), (row, before)
+    # Counted: every one of those frames kept the SE's address.
+    assert row["num_client_ip_not_preserved"] - before["num_client_ip_not_preserved"] == \
+        len(rows), (row, before)
+
+
+# ---- the clone check of the IPv4 tests, on IPv6 -------------------------------
+
+def frames6(path):
+    """The TCP-over-IPv6 frames of capture @path."""
+    return [p for p in rdpcap(path) if IPv6 in p and TCP in p]
+
+
+def key6(p):
+    """The IPv6 packet of p with its TCP checksum zeroed (srv0 shows the partial checksum a
+    veth leaves to offload, the clone the completed one); every other byte must be equal."""
+    raw = bytearray(bytes(p[IPv6]))
+    raw[40 + 16:40 + 18] = b"\0\0"
+    return bytes(raw)
+
+
+def backend6(frames, port=80):
+    return [p for p in frames if {p[IPv6].src, p[IPv6].dst} & set(POOL_IPS6)
+            and port in (p[TCP].sport, p[TCP].dport)]
+
+
+def se_port(p):
+    """The SE's port of back-end frame p: its connection."""
+    return p[TCP].sport if p[IPv6].src == SE_SRV_IP6 else p[TCP].dport
+
+
+def clone_setup6(d, servers, preserve=False, vips=(VIP6,), pool=POOL_IPS6):
+    d.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "preserve_client_ip": preserve,
+                                              "clone_servers": servers})
+    setup_web(d, list(vips), pool)
+    d.ok("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": "ids"})
+
+
+def cs6(ip, mac=None):
+    d = {"ip_address": v(ip), "subnet": {"ip_addr": v("fd00:10:3::"), "mask": 64}}
+    if mac:
+        d["mac"] = mac
+    return d
+
+
+@pytest.fixture
+def pool6(lab):
+    with nginx_pool(lab, ips=POOL_IPS6) as servers:
+        yield servers
+
+
+def test_ipv6_every_backend_frame_cloned_once(lab, daemon, pool6, captures):
+    """Every frame between the SE and its IPv6 pool, both directions, reaches the clone
+    server once, byte for byte but the MACs; the counters equal the frames."""
+    from test_clone_engine import TAP0_MAC, TAP_MAC
+    clone_setup6(daemon, [cs6(TAP_IP6)])  # MAC by neighbour discovery
+    wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+    before = settle(daemon)
+    tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
+    assert sorted(set(get(lab, VIP6) for _ in range(6))) == POOL_IPS6
+    r = curl(lab, url(VIP6, "/big"), "-o", "/dev/null", "-w", "%{size_download}")
+    assert r.stdout == str(1 << 20), r.stdout + r.stderr
+    row = settle(daemon)
+    tap.stop()
+    srv0.stop()
+    cloned, wire = frames6(tap.path), backend6(frames6(srv0.path))
+    assert len({se_port(p) for p in wire}) == 7
+    assert {p[IPv6].src for p in wire} == {SE_SRV_IP6} | set(POOL_IPS6)  # both directions
+    assert all(p[Ether].dst == TAP_MAC and p[Ether].src == TAP0_MAC for p in cloned)
+    got, want = collections.Counter(map(key6, cloned)), collections.Counter(map(key6, wire))
+    missing, extra = want - got, got - want
+    assert not missing and not extra, (f"{sum(missing.values())} back-end frames not cloned, "
+                                       f"{sum(extra.values())} extra, of {len(wire)}")
+    assert row["ip"] == TAP_IP6 and row["mac"] == TAP_MAC, row
+    for k in ("num_succeeded", "num_total_pkts_cloned"):
+        assert row[k] - before[k] == len(cloned), (k, row, before, len(cloned))
+    assert row["num_total_pkts_cloned"] == (row["num_succeeded"] + row["num_mbuf_alloc_failed"]
+                                            + row["num_driver_failures"]), row
+
+
+def test_ipv6_three_clone_servers_whole_flows(lab, daemon, pool6, captures):
+    """Round robin per connection over 3 IPv6 clone servers: each flow, both directions,
+    to one server's MAC; 10 connections each; each server's counters equal its frames."""
+    macs = {"fd00:10:3::a": "02:cc:00:00:00:0a", "fd00:10:3::b": "02:cc:00:00:00:0b",
+            "fd00:10:3::c": "02:cc:00:00:00:0c"}
+    clone_setup6(daemon, [cs6(ip, mac) for ip, mac in macs.items()])
+    wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+    st0 = {s["ip"]: s for s in settle_all(daemon)}
+    tap = captures("tap", "eth0")
+    for _ in range(30):
+        get(lab, VIP6)
+    st = {s["ip"]: s for s in settle_all(daemon)}
+    tap.stop()
+    cloned = frames6(tap.path)
+    per_conn = collections.defaultdict(set)
+    for p in cloned:
+        per_conn[se_port(p)].add(p[Ether].dst)
+    assert len(per_conn) == 30 and all(len(m) == 1 for m in per_conn.values()), per_conn
+    conns_per_mac = collections.Counter(next(iter(m)) for m in per_conn.values())
+    assert sorted(conns_per_mac.values()) == [10, 10, 10], conns_per_mac
+    frames_per_mac = collections.Counter(p[Ether].dst for p in cloned)
+    for ip, mac in macs.items():
+        assert st[ip]["num_succeeded"] - st0[ip]["num_succeeded"] == frames_per_mac[mac], \
+            (ip, st[ip], frames_per_mac)
+
+
+def test_ipv6_preserve_client_ip(lab, daemon, pool6, captures):
+    """IPv6 client, IPv6 pool: the clones carry the client's address where the pool sees the
+    SE's, with TCP checksums (pseudo-header) that tshark finds valid."""
+    from test_clone_engine import TAP_MAC
+    clone_setup6(daemon, [cs6(TAP_IP6, TAP_MAC)], preserve=True)
+    wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+    before = settle(daemon)
+    tap, pool = captures("tap", "eth0"), captures("srv", "eth0")
+    for _ in range(3):
+        get(lab, VIP6)
+    r = curl(lab, url(VIP6, "/big"), "-o", "/dev/null", "-w", "%{size_download}")
+    assert r.stdout == str(1 << 20), r.stdout
+    row = settle(daemon)
+    tap.stop()
+    pool.stop()
+    rows = tshark(tap.path, "ipv6.src", "ipv6.dst", "tcp.checksum.status")
+    assert len(rows) > 100, len(rows)
+    for src, dst, ck in rows:
+        assert CLIENT_IP6 in (src, dst) and SE_SRV_IP6 not in (src, dst), (src, dst)
+        assert {src, dst} - {CLIENT_IP6} <= set(POOL_IPS6), (src, dst)
+        assert ck == "1", (src, dst, ck)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
+    at_pool = backend6(frames6(pool.path))
+    assert at_pool and all(SE_SRV_IP6 in (p[IPv6].src, p[IPv6].dst) for p in at_pool)
+
+
+def test_ipv4_client_of_ipv6_pool_appears_mapped(lab, daemon, pool6, captures):
+    """An IPv4 client of an IPv6 pool: its clones carry ::ffff:10.10.1.2, checksums valid."""
+    from test_clone_engine import TAP_MAC
+    clone_setup6(daemon, [cs6(TAP_IP6, TAP_MAC)], preserve=True, vips=(VIP,))
+    wait_for(serving(lab, VIP), what="IPv4 VIP serving")
+    before = settle(daemon)
+    tap = captures("tap", "eth0")
+    assert sorted(set(get(lab, VIP) for _ in range(4))) == POOL_IPS6
+    row = settle(daemon)
+    tap.stop()
+    rows = tshark(tap.path, "ipv6.src", "ipv6.dst", "tcp.checksum.status")
+    mapped = "::ffff:" + CLIENT_IP
+    assert len(rows) >= 4 * 8, rows
+    for src, dst, ck in rows:
+        assert mapped in (src, dst) and {src, dst} - {mapped} <= set(POOL_IPS6), (src, dst)
+        assert ck == "1", (src, dst, ck)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
+    assert row["num_client_ip_not_preserved"] == 0
