@@ -61,7 +61,7 @@ int clone_net_route_any(const union addr_any *dst, union addr_any *ret_src)
 		char attrs[64];
 	} req;
 	const void *dst_data = NULL;
-	int dlen = 0;
+	int dlen = 0, slen;
 	char buf[4096];
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	struct timeval tv = {.tv_sec = 1};
@@ -114,7 +114,7 @@ int clone_net_route_any(const union addr_any *dst, union addr_any *ret_src)
 			if (rta->rta_type == RTA_OIF)
 				memcpy(&ifindex, RTA_DATA(rta), 4);
 			else if (rta->rta_type == RTA_PREFSRC && RTA_PAYLOAD(rta) == (unsigned)dlen)
-				memcpy((void *)addr_data(&src, &len), RTA_DATA(rta), (size_t)dlen);
+				memcpy((void *)addr_data(&src, &slen), RTA_DATA(rta), (size_t)dlen);
 		}
 		break;
 	}
