@@ -448,3 +448,46 @@ def test_ipv4_client_of_ipv6_pool_appears_mapped(lab, daemon, pool6, captures):
         assert ck == "1", (src, dst, ck)
     assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
     assert row["num_client_ip_not_preserved"] == 0
+
+
+SEND_EXT = r"""
+import sys
+from scapy.all import Ether, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, TCP, sendp
+se_mac, se_ip, src = sys.argv[1:4]
+base = Ether(dst=se_mac) / IPv6(src=src, dst=se_ip)
+# A reset: the SE answers none, so only these frames are counted.
+tcp = TCP(sport=80, dport=4242, flags="R")
+frames = {
+    "not_registered": base / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / tcp,
+    "fragment": base / IPv6ExtHdrDestOpt() / IPv6ExtHdrFragment(m=1) / tcp,
+    "ipv6_extension_headers": base / (IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()) / (IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()) / (IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt()) / IPv6ExtHdrDestOpt() / tcp,
+}
+for name in sys.argv[4:]:
+    sendp(frames[name], iface="eth0", count=5, verbose=False)
+"""
+
+
+def events(d):
+    out = {}
+    for line in d.ok("GET", "/metrics").splitlines():
+        if line.startswith("clonelb_clone_program_events_total{"):
+            out[line.split('event="')[1].split('"')[0]] = int(line.split()[-1])
+    return out
+
+
+@pytest.mark.parametrize("kind", ["not_registered", "fragment", "ipv6_extension_headers"])
+def test_ipv6_extension_headers_walked_or_counted(lab, daemon, pool6, kind):
+    """IPv6 frames with extension headers on a cloned interface: TCP behind two of them is
+    found (an unknown connection: not_registered), a fragment is counted as one, seven
+    headers are more than the program walks and are counted as such, never misparsed."""
+    from test_clone_engine import TAP_MAC
+    clone_setup6(daemon, [cs6(TAP_IP6, TAP_MAC)])
+    wait_for(lambda: "attached to srv0" in daemon.logtext(), what="the program on srv0")
+    se_mac = lab.run("se", "cat", "/sys/class/net/srv0/address").stdout.strip()
+    before = events(daemon)
+    lab.run("srv", "/usr/bin/python3", "-c", SEND_EXT, se_mac, SE_SRV_IP6, POOL_IPS6[0], kind)
+    after = wait_for(lambda: (lambda e: e if e[kind] - before[kind] >= 5 else None)(events(daemon)),
+                     what=f"5 frames counted as {kind}")
+    assert after[kind] - before[kind] == 5, (before, after)
+    for other in {"not_registered", "fragment", "ipv6_extension_headers", "short"} - {kind}:
+        assert after[other] == before[other], (other, before, after)
