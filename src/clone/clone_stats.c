@@ -72,6 +72,11 @@ static void add(struct clone_stat *sum, const struct clone_stat *s)
 	sum->no_interface += s->no_interface;
 	sum->bytes += s->bytes;
 	sum->bytes_failed += s->bytes_failed;
+	sum->filtered += s->filtered;
+	sum->truncated += s->truncated;
+	sum->budget_skipped += s->budget_skipped;
+	sum->mtu_truncated += s->mtu_truncated;
+	sum->failover += s->failover;
 	sum->not_preserved += s->not_preserved;
 }
 
@@ -92,6 +97,11 @@ static json_t *srv_json(const struct clone_srv_state *s, const struct clone_stat
 	json_object_set_new(o, "num_succeeded", json_integer((json_int_t)st->succeeded));
 	json_object_set_new(o, "num_no_mac", json_integer((json_int_t)st->no_mac));
 	json_object_set_new(o, "num_no_interface", json_integer((json_int_t)st->no_interface));
+	json_object_set_new(o, "num_filtered", json_integer((json_int_t)st->filtered));
+	json_object_set_new(o, "num_truncated", json_integer((json_int_t)st->truncated));
+	json_object_set_new(o, "num_budget_skipped", json_integer((json_int_t)st->budget_skipped));
+	json_object_set_new(o, "num_mtu_truncated", json_integer((json_int_t)st->mtu_truncated));
+	json_object_set_new(o, "num_failover", json_integer((json_int_t)st->failover));
 	json_object_set_new(o, "num_client_ip_not_preserved",
 			    json_integer((json_int_t)st->not_preserved));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)st->bytes));

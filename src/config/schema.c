@@ -19,6 +19,8 @@ static const char *const hm_types[] = {"HEALTH_MONITOR_TCP", "HEALTH_MONITOR_HTT
 static const char *const http_codes[] = {"HTTP_1XX", "HTTP_2XX", "HTTP_3XX",
 					 "HTTP_4XX", "HTTP_5XX", "HTTP_ANY", NULL};
 static const char *const clouds[] = {"Default-Cloud", NULL};
+static const char *const clone_encaps[] = {"CLONE_ENCAP_NONE", "CLONE_ENCAP_VXLAN", "CLONE_ENCAP_GENEVE",
+					   "CLONE_ENCAP_ERSPAN_II", "CLONE_ENCAP_ERSPAN_III", NULL};
 
 static const struct cfg_field clone_server_fields[] = {
 	{"ip_address", CFG_IPADDR, CFG_F_REQUIRED | CFG_F_KEY,
@@ -26,6 +28,12 @@ static const struct cfg_field clone_server_fields[] = {
 	{"subnet", CFG_PREFIX, 0, "subnet of the SE interface the clones leave by"},
 	{"mac", CFG_MAC, 0, "MAC address of the clone server; resolved by ARP when absent"},
 	{"network_ref", CFG_IFNAME, 0, "SE interface the clones leave by (instead of subnet)"},
+	/* Encapsulated delivery (docs/clone-engine.md): a routed collector. */
+	{"encap_type", CFG_ENUM, 0, "how clones reach the server: CLONE_ENCAP_NONE (directly connected) or "
+	 "wrapped in VXLAN, GENEVE, ERSPAN type II or III to a routed collector", 0, 0, clone_encaps},
+	{"vni", CFG_UINT, 0, "VXLAN or GENEVE network identifier", 0, 16777215},
+	{"dst_port", CFG_UINT, 0, "UDP port of the collector (VXLAN 4789, GENEVE 6081)", 1, 65535},
+	{"erspan_session_id", CFG_UINT, 0, "ERSPAN session id", 0, 1023},
 };
 static const struct cfg_schema clone_server_schema = {
 	"clone_servers", "a server that receives the cloned frames", clone_server_fields,

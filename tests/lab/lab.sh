@@ -5,7 +5,10 @@
 #                     VIP 10.10.1.10 on cli0    [tap0] 10.10.3.1 --- 10.10.3.2 tap (clone servers)
 #   and IPv6 on the same links: fd00:10:N::<same last number>/64 (VIP fd00:10:1::10).
 #
+#   [rtr0] 10.10.4.1 --- r1 --- 10.10.5.0/24 --- r2 --- 10.10.6.2, .3 col (routed collector)
+#
 # Usage: lab.sh up|down|status      (namespaces are named ${LAB_PREFIX}cli, ...se, ...srv, ...tap)
+#        lab.sh routers-up|routers-down   (after up: ...r1, ...r2, ...col, two router hops away)
 # LAB_STOCK=1 lab.sh up: client and server namespaces on the kernel's default sysctls too.
 # LAB_PREFIX defaults to "clb-"; tests pass their own so runs never collide.
 # Only addresses inside these namespaces are used. "up" first removes what a
@@ -14,8 +17,61 @@ set -euo pipefail
 
 P=${LAB_PREFIX:-clb-}
 NS_CLI=${P}cli NS_SE=${P}se NS_SRV=${P}srv NS_TAP=${P}tap
+NS_R1=${P}r1 NS_R2=${P}r2 NS_COL=${P}col
+
+routers_down() {
+	for ns in "$NS_R1" "$NS_R2" "$NS_COL"; do
+		if ip netns pids "$ns" >/dev/null 2>&1; then
+			for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+		fi
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	ip -n "$NS_SE" route del 10.10.6.0/24 2>/dev/null || true
+}
+
+# A collector two router hops from the SE, for encapsulated clones: plain
+# forwarding in r1 and r2 (they stand for the network between an SE and a
+# sensor farm), and in col a Linux vxlan device (VNI 42, port 4789) that
+# decapsulates what the SE sends to 10.10.6.2.
+routers_up() {
+	routers_down
+	for ns in "$NS_R1" "$NS_R2" "$NS_COL"; do
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+	done
+	link "$NS_SE" rtr0 02:fc:00:00:04:01 "$NS_R1" eth0 02:fc:00:00:04:02
+	link "$NS_R1" eth1 02:fc:00:00:05:01 "$NS_R2" eth0 02:fc:00:00:05:02
+	link "$NS_R2" eth1 02:fc:00:00:06:01 "$NS_COL" eth0 02:fc:00:00:06:02
+	# An underlay for tunnels carries jumbo frames, so a full-size clone
+	# fits whole in its encapsulation (the frame MTU test narrows a route).
+	for end in "$NS_SE rtr0" "$NS_R1 eth0" "$NS_R1 eth1" "$NS_R2 eth0" "$NS_R2 eth1" "$NS_COL eth0"; do
+		set -- $end
+		ip -n "$1" link set "$2" mtu 9000
+	done
+	ip -n "$NS_SE" addr add 10.10.4.1/24 dev rtr0
+	ip -n "$NS_R1" addr add 10.10.4.2/24 dev eth0
+	ip -n "$NS_R1" addr add 10.10.5.1/24 dev eth1
+	ip -n "$NS_R2" addr add 10.10.5.2/24 dev eth0
+	ip -n "$NS_R2" addr add 10.10.6.1/24 dev eth1
+	ip -n "$NS_COL" addr add 10.10.6.2/24 dev eth0
+	ip -n "$NS_COL" addr add 10.10.6.3/24 dev eth0
+	# As for tap0: the stack completes the inner TCP checksums a veth would
+	# leave partial.
+	ip netns exec "$NS_SE" ethtool -K rtr0 tx off >/dev/null 2>&1 || true
+	ip -n "$NS_SE" route add 10.10.6.0/24 via 10.10.4.2
+	for ns in "$NS_R1" "$NS_R2"; do
+		ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+	done
+	ip -n "$NS_R1" route add 10.10.6.0/24 via 10.10.5.2
+	ip -n "$NS_R2" route add 10.10.4.0/24 via 10.10.5.1
+	ip -n "$NS_COL" route add default via 10.10.6.1
+	ip -n "$NS_COL" link add vx0 type vxlan id 42 dstport 4789 local 10.10.6.2 nolearning
+	ip netns exec "$NS_COL" ethtool -K vx0 gro off >/dev/null 2>&1 || true
+	ip -n "$NS_COL" link set vx0 up
+}
 
 down() {
+	routers_down
 	for ns in "$NS_CLI" "$NS_SE" "$NS_SRV" "$NS_TAP"; do
 		if ip netns pids "$ns" >/dev/null 2>&1; then
 			for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
@@ -98,7 +154,7 @@ up() {
 }
 
 status() {
-	for ns in "$NS_CLI" "$NS_SE" "$NS_SRV" "$NS_TAP"; do
+	for ns in "$NS_CLI" "$NS_SE" "$NS_SRV" "$NS_TAP" "$NS_R1" "$NS_R2" "$NS_COL"; do
 		echo "== $ns"
 		ip -n "$ns" -br addr 2>/dev/null || echo "(absent)"
 	done
@@ -107,9 +163,11 @@ status() {
 case "${1:-}" in
 up) up ;;
 down) down ;;
+routers-up) routers_up ;;
+routers-down) routers_down ;;
 status) status ;;
 *)
-	echo "usage: $0 up|down|status" >&2
+	echo "usage: $0 up|down|status|routers-up|routers-down" >&2
 	exit 2
 	;;
 esac

@@ -1,0 +1,263 @@
+"""Encapsulated clone delivery: VXLAN, GENEVE, ERSPAN II and III to a collector two router hops
+from the SE (tests/lab/lab.sh routers-up), configured through clonelbd's REST API, with real
+HTTP from the client namespace.
+
+What is compared: the SE's back-end capture (srv0) against the inner frames the collector
+received, decapsulated by a Linux vxlan device (VXLAN) or decoded by tshark (GENEVE, ERSPAN);
+the production bytes (sha256 of what the client received); the counters against the captures.
+No timing thresholds: every wait polls with a bound.
+"""
+import collections
+import hashlib
+import os
+import subprocess
+
+import pytest
+from scapy.all import ICMP, IP, TCP, UDP, Ether, rdpcap
+from scapy.layers.vxlan import VXLAN
+
+from conftest import LAB, POOL_IPS, SE_SRV_IP, wait_for
+from test_clone import BIG, agg, backend, client, serving, settle, web_servers  # noqa: F401
+from test_clone_engine import Capture, assert_identity
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
+
+COLLECTOR = "10.10.6.2"        # behind r1 and r2; vx0 there decapsulates VNI 42
+NARROW = "10.10.6.3"           # the same collector, by a route whose MTU is 1200
+SE_RTR_IP = "10.10.4.1"        # the SE's address on rtr0, the outer source
+
+
+@pytest.fixture(scope="module")
+def routers(lab):
+    subprocess.run([LAB, "routers-up"], env=lab.env, check=True)
+    lab.ns.update({r: lab.prefix + r for r in ("r1", "r2", "col")})
+    try:
+        yield
+    finally:
+        subprocess.run([LAB, "routers-down"], env=lab.env, check=False)
+
+
+@pytest.fixture
+def caps(lab, workdir):
+    started = []
+
+    def start(role, ifname):
+        c = Capture(lab, role, ifname, os.path.join(workdir, f"{role}-{ifname}-{len(started)}.pcap"))
+        started.append(c)
+        return c
+    try:
+        yield start
+    finally:
+        for c in started:
+            if c.proc.poll() is None:
+                c.proc.kill()
+                c.proc.wait()
+
+
+@pytest.fixture
+def no_stray_filters(lab):
+    yield
+    for ifname in ("srv0", "tap0", "rtr0"):
+        for hook, pref in (("ingress", 0xc10e), ("egress", 0xc10e), ("egress", 0xc10d)):
+            lab.run("se", "tc", "filter", "del", "dev", ifname, hook, "pref", str(pref), check=False)
+
+
+def collector(ip=COLLECTOR, encap="CLONE_ENCAP_VXLAN", **kw):
+    d = {"ip_address": {"addr": ip, "type": "V4"}, "encap_type": encap}
+    d.update(kw)
+    return d
+
+
+def configure(d, servers):
+    d.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": servers})
+    d.ok("POST", "/api/pool", {"name": "web-pool",
+                               "servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in POOL_IPS]})
+    d.ok("POST", "/api/virtualservice",
+         {"name": "web", "vip": [{"ip_address": {"addr": "10.10.1.10", "type": "V4"}}],
+          "services": [{"port": 80, "enable_ssl": False}], "pool_ref": "web-pool",
+          "traffic_clone_profile_ref": "ids"})
+
+
+def zero_tcp_csum(ip_bytes):
+    """An IPv4 packet with its TCP checksum zeroed: the SE's back-end capture shows the partial
+    checksum a veth leaves to offload, the clone the completed one."""
+    raw = bytearray(ip_bytes)
+    off = (raw[0] & 0xf) * 4 + 16
+    raw[off:off + 2] = b"\0\0"
+    return bytes(raw)
+
+
+def zero_csum_raw(frame):
+    """zero_tcp_csum() of an Ethernet frame's raw bytes, which may be cut short."""
+    raw = bytearray(frame)
+    off = 14 + (raw[14] & 0xf) * 4 + 16
+    raw[off:off + 2] = b"\0\0"
+    return bytes(raw)
+
+
+def frame_bytes(p):
+    """The whole Ethernet frame (MACs included) with the TCP checksum zeroed."""
+    return bytes(p[Ether])[:14] + zero_tcp_csum(bytes(p[IP]))
+
+
+def traffic(client, n=4, big=1):
+    """n small requests and big 1 MiB downloads; asserts every answer, returns the sha256 of the
+    last big body (the production bytes)."""
+    assert client.get(n)[0] == n
+    digest = "-"
+    if big:
+        ok, nbytes, digest = client.get(big, "/big")
+        assert ok == big and nbytes == big * BIG
+    return digest
+
+
+def big_sha(web_servers):
+    """The sha256 of each pool server's /big (the round robin picks one)."""
+    out = set()
+    for s in web_servers:
+        with open(os.path.join(s.dir, "big"), "rb") as f:
+            out.add(hashlib.sha256(f.read()).hexdigest())
+    return out
+
+
+def tshark(lab, path, *fields, flt=""):
+    r = subprocess.run(["tshark", "-r", path, "-Y", flt, "-T", "fields", "-E", "separator=|",
+                        *sum((["-e", f] for f in fields), [])],
+                       capture_output=True, text=True, timeout=60, check=True)
+    return [line.split("|") for line in r.stdout.splitlines() if line]
+
+
+# ---- tests -----------------------------------------------------------------
+
+def test_vxlan_collector_behind_two_routers_gets_the_backend_frames(lab, routers, web_servers, daemon,
+                                                                     client, caps, no_stray_filters):
+    configure(daemon, [collector(vni=42)])
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    before = agg(daemon)[0]
+    srv0, vx0, wire = caps("se", "srv0"), caps("col", "vx0"), caps("col", "eth0")
+    digest = traffic(client)
+    settle(daemon)
+    wire.stop()
+    got_wire = rdpcap(wire.path)
+    inner, backend_frames = vx0.stop(), backend(srv0.stop())
+
+    # Production untouched: the client got the file nginx serves.
+    assert digest in big_sha(web_servers)
+    # The Linux vxlan device decapsulated exactly the back-end frames, MACs included.
+    got = collections.Counter(map(frame_bytes, inner))
+    want = collections.Counter(map(frame_bytes, backend_frames))
+    missing, extra = want - got, got - want
+    assert not missing and not extra, (f"{sum(missing.values())} back-end frames missing, "
+                                       f"{sum(extra.values())} extra, of {len(backend_frames)}")
+    # On the collector's wire: VXLAN from the SE's rtr0 address, routed twice (TTL 64 - 2).
+    outer = [p for p in got_wire if UDP in p and ICMP not in p and p[UDP].dport == 4789]
+    assert len(outer) == len(inner)
+    assert {(p[IP].src, p[IP].dst, p[IP].ttl, p[VXLAN].vni) for p in outer} == {
+        (SE_RTR_IP, COLLECTOR, 62, 42)}
+    assert all(p[IP].flags.DF for p in outer)
+    # Both directions of one connection share one UDP source port (one ECMP path).
+    ports = collections.defaultdict(set)
+    for p in outer:
+        i = p[VXLAN].payload
+        ports[frozenset(((i[IP].src, i[TCP].sport), (i[IP].dst, i[TCP].dport)))].add(p[UDP].sport)
+    assert ports and all(len(v) == 1 for v in ports.values())
+    row, = agg(daemon)
+    assert row["ip"] == COLLECTOR and row["interface"] == "rtr0"
+    assert row["num_succeeded"] - before["num_succeeded"] == len(inner)
+    assert row["num_mtu_truncated"] == 0
+    assert_identity(row)
+
+
+@pytest.mark.parametrize("encap,field,value", [
+    ("CLONE_ENCAP_GENEVE", "vni", 77),
+    ("CLONE_ENCAP_ERSPAN_II", "erspan_session_id", 5),
+    ("CLONE_ENCAP_ERSPAN_III", "erspan_session_id", 1023),
+])
+def test_geneve_and_erspan_decoded_by_tshark(lab, routers, web_servers, daemon, client, caps,
+                                             no_stray_filters, encap, field, value):
+    configure(daemon, [collector(encap=encap, **{field: value})])
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    before = agg(daemon)[0]
+    srv0, wire = caps("se", "srv0"), caps("col", "eth0")
+    digest = traffic(client, n=3, big=0)
+    settle(daemon)
+    wire.stop()
+    backend_frames = backend(srv0.stop())
+    assert digest == "-"
+
+    if encap == "CLONE_ENCAP_GENEVE":
+        # (The collector answers with ICMP errors quoting what it got: not ours.)
+        rows = tshark(lab, wire.path, "geneve.vni", "ip.src", flt="geneve && !icmp")
+        src = 1
+        assert rows and {int(r[0], 0) for r in rows} == {value}
+    else:
+        fields = ["erspan.version", "erspan.spanid", "ip.src", "erspan.truncated"]
+        if encap == "CLONE_ENCAP_ERSPAN_III":
+            fields += ["erspan.direction", "erspan.gra"]
+        rows = tshark(lab, wire.path, *fields, flt="erspan && !icmp")
+        src = 2
+        assert rows and {r[0] for r in rows} == {"1" if encap == "CLONE_ENCAP_ERSPAN_II" else "2"}
+        assert {r[1] for r in rows} == {str(value)} and {r[3] for r in rows} == {"0"}
+        if encap == "CLONE_ENCAP_ERSPAN_III":
+            # tshark lists the outer then the inner source; D is 1 for frames the back-end
+            # interface sent (SE -> pool server), 0 for the ones it received.
+            dirs = {(r[2].split(",")[-1], r[4]) for r in rows}
+            assert dirs == {(SE_SRV_IP, "1")} | {(ip, "0") for ip in {r[2].split(",")[-1] for r in rows}
+                                                   if ip != SE_SRV_IP}, dirs
+    # One encapsulated packet per back-end frame, carrying that frame.
+    inner = [r[src].split(",")[-1] for r in rows]
+    assert collections.Counter(inner) == collections.Counter(p[IP].src for p in backend_frames)
+    row, = agg(daemon)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
+    assert_identity(row)
+
+
+def test_frame_above_the_path_mtu_arrives_truncated_and_counted(lab, routers, web_servers, daemon,
+                                                                client, caps, no_stray_filters):
+    # The path to this collector address holds 1200-byte packets (a route's MTU, as a
+    # tunnel or a smaller link on the way would impose).
+    lab.run("se", "ip", "route", "add", f"{NARROW}/32", "via", "10.10.4.2", "mtu", "lock", "1200")
+    try:
+        configure(daemon, [collector(ip=NARROW, vni=42)])
+        wait_for(serving(client), what="VIP serving")
+        settle(daemon)
+        before = agg(daemon)[0]
+        srv0, wire = caps("se", "srv0"), caps("col", "eth0")
+        digest = traffic(client, n=1, big=1)
+        settle(daemon)
+        wire.stop()
+        backend_frames = backend(srv0.stop())
+    finally:
+        lab.run("se", "ip", "route", "del", f"{NARROW}/32", check=False)
+    assert digest in big_sha(web_servers)
+
+    outer = [p for p in rdpcap(wire.path) if UDP in p and ICMP not in p and p[UDP].dport == 4789]
+    assert len(outer) == len(backend_frames)
+    assert max(p[IP].len for p in outer) == 1200
+    # A frame that did not fit arrives as its first 1200 - 36 bytes (outer IP, UDP and VXLAN
+    # headers take 36), unchanged; the others whole.
+    keep = 1200 - 36
+    inner = [zero_csum_raw(bytes(p[UDP])[16:]) for p in outer]
+    long_ones = [p for p in backend_frames if len(p) > keep]
+    want = collections.Counter(frame_bytes(p)[:keep] for p in backend_frames)
+    assert long_ones and collections.Counter(inner) == want
+    row, = agg(daemon)
+    assert row["num_mtu_truncated"] - before["num_mtu_truncated"] == len(long_ones)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(outer)
+    assert_identity(row)
+
+
+@pytest.mark.parametrize("cs,needle", [
+    (collector(vni=1 << 24), "clone_servers[1].vni: invalid value 16777216"),
+    (collector(encap="CLONE_ENCAP_ERSPAN_II", erspan_session_id=1024),
+     "clone_servers[1].erspan_session_id: invalid value 1024"),
+    (collector(ip="10.99.0.1"), "clone_servers[1].ip_address: collector 10.99.0.1 is not reachable"),
+    (collector(encap="CLONE_ENCAP_GRE"), "clone_servers[1].encap_type"),
+])
+def test_bad_encapsulation_refused_naming_field_and_value(lab, routers, daemon, cs, needle):
+    status, body = daemon.api("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": [cs]})
+    assert status == 400 and needle in str(body), (status, body)
+    status, body = daemon.api("GET", "/api/trafficcloneprofile")
+    assert status == 200 and body["count"] == 0, body
