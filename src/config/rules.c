@@ -383,6 +383,31 @@ static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, cons
 	return -EEXIST;
 }
 
+/*
+ * No element of list @list of @obj may have a link-local IPv6 address at
+ * @field ("ip" or "ip_address"): fe80::/10 names no host without an
+ * interface, which a pool server or a VIP does not have.
+ */
+static int no_link_local(const json_t *obj, const char *list, const char *field, char **ret_err)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(obj, list), i, e)
+	{
+		const char *ip = str(json_object_get(e, field), "addr");
+		union addr_any a;
+
+		if (addr_parse(ip, &a) == AF_INET6 && addr_is_link_local(&a)) {
+			*ret_err = xasprintf("%s[%zu].%s: %s is link-local, which needs an interface: "
+					     "give a global or unique local address",
+					     list, i + 1, field, ip);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int check_virtualservice(json_t *obj, const struct cfg_cache *all, char **ret_err)
 {
 	json_t *svc, *vip, *o;
@@ -470,8 +495,12 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 		return check_clone_servers(obj, ret_err);
 	if (strcmp(s->name, "sslkeyandcertificate") == 0)
 		return check_certificate(obj, ret_err);
-	if (strcmp(s->name, "virtualservice") == 0)
-		return check_virtualservice(obj, all, ret_err);
+	if (strcmp(s->name, "virtualservice") == 0) {
+		r = no_link_local(obj, "vip", "ip_address", ret_err);
+		return r < 0 ? r : check_virtualservice(obj, all, ret_err);
+	}
+	if (strcmp(s->name, "pool") == 0)
+		return no_link_local(obj, "servers", "ip", ret_err);
 	if (strcmp(s->name, "healthmonitor") == 0)
 		return check_healthmonitor(obj, ret_err);
 	return 0;

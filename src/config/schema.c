@@ -246,6 +246,7 @@ static int check_ipaddr(const char *path, json_t *v, int *ret_af, char **ret_err
 {
 	const char *addr, *type;
 	char canon[ADDR_STRLEN], *shown;
+	union addr_any parsed;
 	int af;
 
 	if (!json_is_object(v)) {
@@ -268,9 +269,19 @@ static int check_ipaddr(const char *path, json_t *v, int *ret_af, char **ret_err
 		free(shown);
 		return -EINVAL;
 	}
-	af = addr_parse(addr, NULL);
+	af = addr_parse(addr, &parsed);
 	if (af < 0) {
 		*ret_err = xasprintf("%s: invalid %s address '%s'", path, family_word(addr), addr);
+		return -EINVAL;
+	}
+	/* ::ffff:a.b.c.d is an IPv4 host seen through an IPv6 socket: on the
+	 * wire it is IPv4, so it is configured as what it is. */
+	if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&parsed.in6.sin6_addr)) {
+		char v4[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &parsed.in6.sin6_addr.s6_addr[12], v4, sizeof(v4));
+		*ret_err = xasprintf("%s: '%s' is an IPv4-mapped address: give the IPv4 address "
+				     "%s (type V4)",
+				     path, addr, v4);
 		return -EINVAL;
 	}
 	if (type && strcmp(type, af == AF_INET6 ? "V6" : "V4")) {

@@ -159,6 +159,12 @@ def test_monitors_over_ipv6(lab, daemon):
      "servers[1].ip.type: 'fd00:10:2::11' is an IPv6 address, not V4 (type V6)"),
     ({"name": "p", "servers": [{"ip": {"addr": "fd00:10:2::1x", "type": "V6"}}]},
      "servers[1].ip: invalid IPv6 address 'fd00:10:2::1x'"),
+    ({"name": "p", "servers": [{"ip": {"addr": "::ffff:10.10.2.11", "type": "V6"}}]},
+     "servers[1].ip: '::ffff:10.10.2.11' is an IPv4-mapped address: give the IPv4 address "
+     "10.10.2.11 (type V4)"),
+    ({"name": "p", "servers": [{"ip": {"addr": "fe80::11", "type": "V6"}}]},
+     "servers[1].ip: fe80::11 is link-local, which needs an interface: give a global or "
+     "unique local address"),
 ])
 def test_bad_ipv6_pool_input(lab, daemon, body, err):
     status, out = daemon.api("POST", "/api/pool", body)
