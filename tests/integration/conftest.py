@@ -37,7 +37,7 @@ SE_SRV_IP6 = "fd00:10:2::1"
 POOL_IPS6 = ["fd00:10:2::11", "fd00:10:2::12"]
 TAP_IP6 = "fd00:10:3::2"
 TAP_SUBNET6 = "fd00:10:3::/64"
-TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "virtualservice"]
+TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "vsvip", "virtualservice"]
 
 
 def hostport(ip):
