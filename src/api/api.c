@@ -22,6 +22,7 @@
 #include "api/route.h"
 #include "api/static.h"
 #include "config/schema.h"
+#include "lib/addr.h"
 #include "lib/util.h"
 #include "log.h"
 
@@ -506,30 +507,40 @@ static int unix_socket(const char *path, char **ret_err)
 
 static int tcp_socket(const char *spec, char **ret_err)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	char *host = xstrdup(spec), *colon = strrchr(host, ':'), *end;
+	union addr_any sa;
+	char *host = xstrdup(spec), *colon = strrchr(host, ':'), *end, *ip = host;
 	long port;
 	int fd, one = 1, r;
 
 	if (!colon) {
-		*ret_err = xasprintf("--listen: expected ADDR:PORT, got '%s'", spec);
+		*ret_err = xasprintf("--listen: expected ADDR:PORT or [IPV6]:PORT, got '%s'", spec);
 		free(host);
 		return -EINVAL;
 	}
 	*colon = 0;
+	/* [x::y]:port: the brackets keep an IPv6 address's colons from the port's. */
+	if (ip[0] == '[' && colon > ip + 1 && colon[-1] == ']') {
+		ip++;
+		colon[-1] = 0;
+	}
 	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		*ret_err = xasprintf("--listen: invalid address or port in '%s'", spec);
+	if (*end || port < 1 || port > 65535 || addr_parse(ip, &sa) < 0 ||
+	    (sa.sa.sa_family == AF_INET6 && ip == host)) {
+		*ret_err = xasprintf("--listen: invalid address or port in '%s' (ADDR:PORT or "
+				     "[IPV6]:PORT)",
+				     spec);
 		free(host);
 		return -EINVAL;
 	}
 	free(host);
-	sa.sin_port = htons((uint16_t)port);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	addr_set_port(&sa, (uint16_t)port);
+	fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(fd, 1024) == -1) {
+	if (sa.sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, &sa.sa, addr_len(&sa)) == -1 || listen(fd, 1024) == -1) {
 		r = -errno;
 		*ret_err = xasprintf("--listen: %s: %s", spec, strerror(errno));
 		close(fd);

@@ -14,6 +14,7 @@
 
 #include "config/users.h"
 #include "config/ref.h"
+#include "lib/addr.h"
 #include "lib/netif.h"
 #include "lib/util.h"
 
@@ -227,29 +228,45 @@ static int check_refs(const struct cfg_schema *s, json_t *obj, const struct cfg_
 
 /*
  * @ip of clone_servers[@n] must be a host of the directly connected subnet
- * @net_be/@mask: not the SE's own address, nor the subnet's network or
+ * @net/@mask: not the SE's own address, nor the subnet's network or
  * broadcast address (frames to those would never reach a clone server).
  */
-static int check_clone_host(size_t n, const char *ip, uint32_t ip_be, uint32_t net_be, int mask,
-			    char **ret_err)
+static int check_clone_host(size_t n, const char *ip, const union addr_any *a,
+			    const union addr_any *net, int mask, char **ret_err)
 {
-	char ifname[IF_NAMESIZE] = "", net[INET_ADDRSTRLEN];
-	const char *what = netif_host_part_problem(ip_be, mask);
+	char ifname[IF_NAMESIZE] = "", nets[ADDR_STRLEN];
+	const char *what = netif_host_problem(a, mask);
 
-	inet_ntop(AF_INET, &net_be, net, sizeof(net));
+	addr_ntop(net, nets);
 	if (what) {
 		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is the %s address of subnet %s/%d, "
 				     "not a host",
-				     n, ip, what, net, mask);
+				     n, ip, what, nets, mask);
 		return -EINVAL;
 	}
-	if (netif_addr_is_local(ip_be, ifname) == 1) {
+	if (netif_is_local(a, ifname) == 1) {
 		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is an address of this SE "
 				     "(interface '%s'), not a clone server",
 				     n, ip, ifname);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Whether the first @len bits of @a and @b (same family) are equal. */
+static bool in_prefix(const union addr_any *a, const union addr_any *b, int len)
+{
+	const unsigned char *x = a->sa.sa_family == AF_INET6 ? a->in6.sin6_addr.s6_addr
+							     : (const unsigned char *)&a->in.sin_addr;
+	const unsigned char *y = b->sa.sa_family == AF_INET6 ? b->in6.sin6_addr.s6_addr
+							     : (const unsigned char *)&b->in.sin_addr;
+
+	for (int i = 0; len > 0; i++, len -= 8) {
+		unsigned char m = len >= 8 ? 0xff : (unsigned char)(0xff << (8 - len));
+		if ((x[i] & m) != (y[i] & m))
+			return false;
+	}
+	return true;
 }
 
 /* A clone server must leave by an interface of this host on its subnet. */
@@ -264,10 +281,12 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		const char *netref = json_string_value(json_object_get(cs, "network_ref"));
 		const char *ip = str(json_object_get(cs, "ip_address"), "addr");
 		char ifname[IF_NAMESIZE] = "";
+		union addr_any a;
 		uint32_t ip_be = 0;
 		int r;
 
-		cfg_parse_ipv4(ip, &ip_be);
+		if (addr_parse(ip, &a) < 0)
+			addr_any_of(AF_INET, &a);
 		/* Encapsulated: a collector any number of hops away, which
 		 * the routing table must reach; the directly-connected rules
 		 * below are for CLONE_ENCAP_NONE only. */
@@ -275,6 +294,15 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		    strcmp(json_string_value(json_object_get(cs, "encap_type")), "CLONE_ENCAP_NONE") != 0) {
 			const char *encap = json_string_value(json_object_get(cs, "encap_type"));
 			struct netif_route rt;
+
+			/* The outer headers the program writes are IPv4. */
+			if (a.sa.sa_family != AF_INET) {
+				*ret_err = xasprintf("clone_servers[%zu].encap_type: %s needs an IPv4 "
+						     "collector, and %s is an IPv6 address",
+						     i + 1, encap, ip);
+				return -EINVAL;
+			}
+			ip_be = a.in.sin_addr.s_addr;
 
 			r = netif_route_get(ip_be, &rt);
 			if (r < 0) {
@@ -297,6 +325,13 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 					     i + 1, ip);
 			return -EINVAL;
 		}
+		/* fe80::/64 is on every interface: only the name says which. */
+		if (addr_is_link_local(&a) && !netref) {
+			*ret_err = xasprintf("clone_servers[%zu].network_ref: clone server %s is "
+					     "link-local: set network_ref to the interface it is on",
+					     i + 1, ip);
+			return -EINVAL;
+		}
 		if (netref && netif_exists(netref) < 0) {
 			char *have = netif_describe();
 			*ret_err = xasprintf("clone_servers[%zu].network_ref: no interface '%s' on "
@@ -308,10 +343,27 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		if (subnet) {
 			const char *net = str(json_object_get(subnet, "ip_addr"), "addr");
 			int mask = (int)json_integer_value(json_object_get(subnet, "mask"));
-			uint32_t net_be = 0, m = mask ? htonl(~0u << (32 - mask)) : 0;
+			union addr_any n;
+			int r2;
 
-			cfg_parse_ipv4(net, &net_be);
-			if (netif_for_subnet(net_be, mask, ifname, NULL) < 0) {
+			if (addr_parse(net, &n) < 0)
+				addr_any_of(AF_INET, &n);
+			if (n.sa.sa_family != a.sa.sa_family) {
+				*ret_err = xasprintf("clone_servers[%zu].subnet: %s/%d is an %s subnet "
+						     "but ip_address %s is an %s address",
+						     i + 1, net, mask,
+						     n.sa.sa_family == AF_INET6 ? "IPv6" : "IPv4", ip,
+						     a.sa.sa_family == AF_INET6 ? "IPv6" : "IPv4");
+				return -EINVAL;
+			}
+			/* A link-local subnet is on every interface: the named one counts. */
+			if (netref && addr_is_link_local(&n)) {
+				r2 = netif_prefix_on(netref, &n, NULL, NULL, NULL);
+				snprintf(ifname, sizeof(ifname), "%s", netref);
+			} else {
+				r2 = netif_for_prefix(&n, mask, ifname, NULL);
+			}
+			if (r2 < 0) {
 				char *have = netif_describe();
 				*ret_err = xasprintf("clone_servers[%zu].subnet: %s/%d is not the "
 						     "subnet of any interface of this SE "
@@ -320,7 +372,7 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 				free(have);
 				return -EINVAL;
 			}
-			if ((ip_be & m) != (net_be & m)) {
+			if (!in_prefix(&a, &n, mask)) {
 				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in "
 						     "subnet %s/%d",
 						     i + 1, ip, net, mask);
@@ -332,16 +384,16 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 						     i + 1, net, mask, ifname, netref);
 				return -EINVAL;
 			}
-			r = check_clone_host(i + 1, ip, ip_be, net_be & m, mask, ret_err);
+			r = check_clone_host(i + 1, ip, &a, &n, mask, ret_err);
 			if (r < 0)
 				return r;
 		} else {
 			/* network_ref alone: the address must still be on one of
 			 * that interface's subnets (directly connected). */
-			uint32_t net_be = 0;
+			union addr_any net;
 			int mask = 0;
 
-			if (netif_subnet_on(netref, ip_be, &net_be, &mask, NULL) < 0) {
+			if (netif_prefix_on(netref, &a, &net, &mask, NULL) < 0) {
 				char *have = netif_describe();
 				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in a "
 						     "subnet of interface '%s' (network_ref; "
@@ -350,7 +402,7 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 				free(have);
 				return -EINVAL;
 			}
-			r = check_clone_host(i + 1, ip, ip_be, net_be, mask, ret_err);
+			r = check_clone_host(i + 1, ip, &a, &net, mask, ret_err);
 			if (r < 0)
 				return r;
 		}
@@ -572,15 +624,43 @@ static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, cons
 	const char *addr = str(json_object_get(vip, "ip_address"), "addr");
 	long long port = (long long)json_integer_value(json_object_get(svc, "port"));
 
+	/* [x::y]:port: an IPv6 address's colons stay apart from the port's. */
+	const char *l = strchr(addr, ':') ? "[" : "", *r = *l ? "]" : "";
+
 	if (strcmp(str(o, "tenant_ref"), str(obj, "tenant_ref")) == 0)
-		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by "
+		*ret_err = xasprintf("services[%zu].port: %s%s%s:%lld is already used by "
 				     "virtualservice '%s'",
-				     k + 1, addr, port, str(o, "name"));
+				     k + 1, l, addr, r, port, str(o, "name"));
 	else
-		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by a virtual "
-				     "service of another tenant",
-				     k + 1, addr, port);
+		*ret_err = xasprintf("services[%zu].port: %s%s%s:%lld is already used by a "
+				     "virtual service of another tenant",
+				     k + 1, l, addr, r, port);
 	return -EEXIST;
+}
+
+/*
+ * No element of list @list of @obj may have a link-local IPv6 address at
+ * @field ("ip" or "ip_address"): fe80::/10 names no host without an
+ * interface, which a pool server or a VIP does not have.
+ */
+static int no_link_local(const json_t *obj, const char *list, const char *field, char **ret_err)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(obj, list), i, e)
+	{
+		const char *ip = str(json_object_get(e, field), "addr");
+		union addr_any a;
+
+		if (addr_parse(ip, &a) == AF_INET6 && addr_is_link_local(&a)) {
+			*ret_err = xasprintf("%s[%zu].%s: %s is link-local, which needs an interface: "
+					     "give a global or unique local address",
+					     list, i + 1, field, ip);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 /* The VIPs @vs listens on: its own vip list, or that of its vsvip; with
@@ -729,12 +809,18 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 	}
 	if (strcmp(s->name, "sslkeyandcertificate") == 0)
 		return check_certificate(obj, ret_err);
-	if (strcmp(s->name, "virtualservice") == 0)
-		return check_virtualservice(obj, all, ret_err);
+	if (strcmp(s->name, "virtualservice") == 0) {
+		r = no_link_local(obj, "vip", "ip_address", ret_err);
+		return r < 0 ? r : check_virtualservice(obj, all, ret_err);
+	}
+	if (strcmp(s->name, "pool") == 0)
+		return no_link_local(obj, "servers", "ip", ret_err);
 	if (strcmp(s->name, "healthmonitor") == 0)
 		return check_healthmonitor(obj, ret_err);
-	if (strcmp(s->name, "vsvip") == 0)
-		return check_vsvip(obj, all, ret_err);
+	if (strcmp(s->name, "vsvip") == 0) {
+		r = no_link_local(obj, "vip", "ip_address", ret_err);
+		return r < 0 ? r : check_vsvip(obj, all, ret_err);
+	}
 	return 0;
 }
 

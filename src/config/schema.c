@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/refschema.h"
+#include "lib/addr.h"
 #include "lib/util.h"
 
 #define NF(a) (sizeof(a) / sizeof((a)[0]))
@@ -388,15 +389,30 @@ static char *enum_list(const char *const *enums)
 	return xstrdup(buf);
 }
 
-/* Checks an {"addr", "type"} object. */
-static int check_ipaddr(const char *path, json_t *v, char **ret_err)
+/* "IPv6" when @text is spelt like one (it has a colon), else "IPv4": a
+ * message never calls an IPv6 address an invalid IPv4 one. */
+static const char *family_word(const char *text)
+{
+	return strchr(text, ':') ? "IPv6" : "IPv4";
+}
+
+/*
+ * Checks an {"addr", "type"} object: @addr is an IPv4 or IPv6 address, @type
+ * (filled in when absent) says which, and @addr is replaced by its canonical
+ * text, so one IPv6 address is stored, compared and shown one way. On success
+ * *ret_af is AF_INET or AF_INET6.
+ */
+static int check_ipaddr(const char *path, json_t *v, int *ret_af, char **ret_err)
 {
 	const char *addr, *type;
-	char *shown;
+	char canon[ADDR_STRLEN], *shown;
+	union addr_any parsed;
+	int af;
 
 	if (!json_is_object(v)) {
 		shown = json_short(v);
-		*ret_err = xasprintf("%s: expected {\"addr\": \"a.b.c.d\", \"type\": \"V4\"}, got %s",
+		*ret_err = xasprintf("%s: expected {\"addr\": \"a.b.c.d\" or \"x::y\", \"type\": "
+				     "\"V4\" or \"V6\"}, got %s",
 				     path, shown);
 		free(shown);
 		return -EINVAL;
@@ -404,19 +420,36 @@ static int check_ipaddr(const char *path, json_t *v, char **ret_err)
 	addr = json_string_value(json_object_get(v, "addr"));
 	type = json_string_value(json_object_get(v, "type"));
 	if (!addr) {
-		*ret_err = xasprintf("%s.addr: missing IPv4 address", path);
+		*ret_err = xasprintf("%s.addr: missing IP address", path);
 		return -EINVAL;
 	}
-	if (cfg_parse_ipv4(addr, NULL) < 0) {
-		*ret_err = xasprintf("%s: invalid IPv4 address '%s'", path, addr);
+	if (json_object_get(v, "type") && (!type || (strcmp(type, "V4") && strcmp(type, "V6")))) {
+		shown = json_short(json_object_get(v, "type"));
+		*ret_err = xasprintf("%s.type: unsupported address type %s (V4 or V6)", path, shown);
+		free(shown);
 		return -EINVAL;
 	}
-	if (type && strcmp(type, "V4") != 0) {
-		*ret_err = xasprintf("%s.type: unsupported address type '%s' (only V4)", path, type);
+	af = addr_parse(addr, &parsed);
+	if (af < 0) {
+		*ret_err = xasprintf("%s: invalid %s address '%s'", path, family_word(addr), addr);
 		return -EINVAL;
 	}
-	if (!type)
-		json_object_set_new(v, "type", json_string("V4"));
+	/* ::ffff:a.b.c.d is an IPv4 host seen through an IPv6 socket: on the
+	 * wire it is IPv4, so it is configured as what it is. */
+	if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&parsed.in6.sin6_addr)) {
+		char v4[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &parsed.in6.sin6_addr.s6_addr[12], v4, sizeof(v4));
+		*ret_err = xasprintf("%s: '%s' is an IPv4-mapped address: give the IPv4 address "
+				     "%s (type V4)",
+				     path, addr, v4);
+		return -EINVAL;
+	}
+	if (type && strcmp(type, af == AF_INET6 ? "V6" : "V4")) {
+		*ret_err = xasprintf("%s.type: '%s' is an %s address, not %s (type %s)", path, addr,
+				     af == AF_INET6 ? "IPv6" : "IPv4", type,
+				     af == AF_INET6 ? "V6" : "V4");
+		return -EINVAL;
+	}
 	{
 		const char *k;
 		json_t *x;
@@ -428,6 +461,13 @@ static int check_ipaddr(const char *path, json_t *v, char **ret_err)
 			}
 		}
 	}
+	addr_canonical(addr, canon);
+	if (strcmp(canon, addr))
+		json_object_set_new(v, "addr", json_string(canon));
+	if (!type)
+		json_object_set_new(v, "type", json_string(af == AF_INET6 ? "V6" : "V4"));
+	if (ret_af)
+		*ret_af = af;
 	return 0;
 }
 
@@ -435,25 +475,27 @@ static int check_prefix(const char *path, json_t *v, char **ret_err)
 {
 	json_t *ip = json_object_get(v, "ip_addr"), *mask = json_object_get(v, "mask");
 	char *sub;
-	int r;
+	int r, af = AF_INET, max;
 
 	if (!json_is_object(v) || !ip) {
 		char *shown = json_short(v);
-		*ret_err = xasprintf("%s: expected {\"ip_addr\": {\"addr\": ..., \"type\": \"V4\"}, "
-				     "\"mask\": N}, got %s",
+		*ret_err = xasprintf("%s: expected {\"ip_addr\": {\"addr\": ..., \"type\": \"V4\" "
+				     "or \"V6\"}, \"mask\": N}, got %s",
 				     path, shown);
 		free(shown);
 		return -EINVAL;
 	}
 	sub = xasprintf("%s.ip_addr", path);
-	r = check_ipaddr(sub, ip, ret_err);
+	r = check_ipaddr(sub, ip, &af, ret_err);
 	free(sub);
 	if (r < 0)
 		return r;
+	max = af == AF_INET6 ? 128 : 32;
 	if (!json_is_integer(mask) || json_integer_value(mask) < 0 ||
-	    json_integer_value(mask) > 32) {
+	    json_integer_value(mask) > max) {
 		char *shown = json_short(mask);
-		*ret_err = xasprintf("%s.mask: invalid prefix length %s (0..32)", path, shown);
+		*ret_err = xasprintf("%s.mask: invalid prefix length %s (0..%d%s)", path, shown, max,
+				     af == AF_INET6 ? " for IPv6" : "");
 		free(shown);
 		return -EINVAL;
 	}
@@ -537,7 +579,7 @@ static int check_scalar(const struct cfg_field *f, const char *path, json_t *v, 
 		}
 		break;
 	case CFG_IPADDR:
-		return check_ipaddr(path, v, ret_err);
+		return check_ipaddr(path, v, NULL, ret_err);
 	case CFG_PREFIX:
 		return check_prefix(path, v, ret_err);
 	case CFG_MAC:
@@ -748,12 +790,14 @@ int cfg_value_parse(const struct cfg_field *f, const char *text, json_t **ret, c
 		break;
 	}
 	case CFG_IPADDR:
-		v = json_pack("{s:s, s:s}", "addr", text, "type", "V4");
+		/* The type follows the address; a wrong one is refused below. */
+		v = json_pack("{s:s, s:s}", "addr", text, "type", strchr(text, ':') ? "V6" : "V4");
 		break;
 	case CFG_PREFIX: {
 		const char *slash = strchr(text, '/');
 		if (!slash) {
-			*ret_err = xasprintf("%s: invalid subnet '%s' (expected a.b.c.d/len)",
+			*ret_err = xasprintf("%s: invalid subnet '%s' (expected a.b.c.d/len or "
+					     "x::y/len)",
 					     f->name, text);
 			return -EINVAL;
 		}
@@ -766,8 +810,8 @@ int cfg_value_parse(const struct cfg_field *f, const char *text, json_t **ret, c
 			free(addr);
 			return -EINVAL;
 		}
-		v = json_pack("{s:{s:s, s:s}, s:I}", "ip_addr", "addr", addr, "type", "V4", "mask",
-			      (json_int_t)m);
+		v = json_pack("{s:{s:s, s:s}, s:I}", "ip_addr", "addr", addr, "type",
+			      strchr(addr, ':') ? "V6" : "V4", "mask", (json_int_t)m);
 		free(addr);
 		break;
 	}

@@ -36,7 +36,7 @@ static bool internal_error(int err)
  * stays; counted, logged at most once a second, and tried again soon. */
 static void check_skip(struct px *px, struct px_hstate *h, uint64_t now, int err)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_PORT_STRLEN];
 
 	if (h->fd != -1) {
 		px_health_fd_close(h->fd);
@@ -44,9 +44,8 @@ static void check_skip(struct px *px, struct px_hstate *h, uint64_t now, int err
 	}
 	atomic_fetch_add(&h->skipped, 1);
 	atomic_fetch_add(&px->check_skips, 1);
-	inet_ntop(AF_INET, &h->srv->addr.sin_addr, ip, sizeof(ip));
-	px_log_rl("health check of %s:%u (monitor %s) not run: %s; the server keeps its state",
-		  ip, ntohs(h->srv->addr.sin_port), h->mon->name, strerror(err));
+	px_log_rl("health check of %s (monitor %s) not run: %s; the server keeps its state",
+		  addr_ntop_port(&h->srv->addr, ip), h->mon->name, strerror(err));
 	if (h->next_ms > now + 1000)
 		h->next_ms = now + 1000;
 }
@@ -64,21 +63,21 @@ static void check_done(struct px_hstate *h, bool ok, const char *why)
 {
 	const struct px_hmon *m = h->mon;
 	struct px_server *s = h->srv;
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_PORT_STRLEN];
 
 	if (h->fd != -1) {
 		px_health_fd_close(h->fd);
 		h->fd = -1;
 	}
-	inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
+	addr_ntop_port(&s->addr, ip);
 	if (ok) {
 		h->fail_run = 0;
 		h->ok_run++;
 		if (!h->up && h->ok_run >= m->rise) {
 			h->up = true;
 			h->why = NULL;
-			px_log("server %s:%u is UP (monitor %s: %u successful checks)", ip,
-			       ntohs(s->addr.sin_port), m->name, h->ok_run);
+			px_log("server %s is UP (monitor %s: %u successful checks)", ip, m->name,
+			       h->ok_run);
 		}
 	} else {
 		h->ok_run = 0;
@@ -86,8 +85,7 @@ static void check_done(struct px_hstate *h, bool ok, const char *why)
 		h->why = why;
 		if (h->up && h->fail_run >= m->fall) {
 			h->up = false;
-			px_log("server %s:%u is DOWN (monitor %s: %s)", ip, ntohs(s->addr.sin_port),
-			       m->name, why);
+			px_log("server %s is DOWN (monitor %s: %s)", ip, m->name, why);
 		}
 	}
 	server_recompute(s);
@@ -104,7 +102,7 @@ static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 	h->deadline_ms = now + h->mon->timeout_ms;
 	h->sent = h->rlen = 0;
 	h->connected = false;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(h->srv->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);
@@ -114,7 +112,7 @@ static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 	}
 	atomic_fetch_add(&inflight, 1);
 	h->fd = fd;
-	if (connect(fd, (struct sockaddr *)&h->srv->addr, sizeof(h->srv->addr)) == -1 &&
+	if (connect(fd, &h->srv->addr.sa, addr_len(&h->srv->addr)) == -1 &&
 	    errno != EINPROGRESS) {
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);

@@ -70,6 +70,44 @@ static void test_profile_errors_name_field_and_value(void **state)
 		     "preserve_client_ip: expected true or false, got \"yes\"");
 }
 
+/* IPv6 addresses and prefixes: accepted, stored canonical, typed by what they are. */
+static void test_ipv6(void **state)
+{
+	json_t *o = json_loads("{\"servers\": [{\"ip\": {\"addr\": \"FD00:0:0::0:A\"}}]}", 0, NULL);
+	char *err = NULL;
+
+	assert_int_equal(cfg_check_object(cfg_type_find("pool"), o, true, "", &err), 0);
+	json_t *ip = json_object_get(json_array_get(json_object_get(o, "servers"), 0), "ip");
+	assert_string_equal(json_string_value(json_object_get(ip, "addr")), "fd00::a");
+	assert_string_equal(json_string_value(json_object_get(ip, "type")), "V6");
+	json_decref(o);
+
+	assert_null(check("trafficcloneprofile",
+			  "{\"clone_servers\": [{\"ip_address\": {\"addr\": \"fd00:3::2\", \"type\": "
+			  "\"V6\"}, \"subnet\": {\"ip_addr\": {\"addr\": \"fd00:3::\"}, \"mask\": "
+			  "128}}]}"));
+	expect_error("pool", "{\"servers\": [{\"ip\": {\"addr\": \"fd00::1\", \"type\": \"V4\"}}]}",
+		     "servers[1].ip.type: 'fd00::1' is an IPv6 address, not V4 (type V6)");
+	expect_error("pool", "{\"servers\": [{\"ip\": {\"addr\": \"10.0.0.1\", \"type\": \"V6\"}}]}",
+		     "servers[1].ip.type: '10.0.0.1' is an IPv4 address, not V6 (type V4)");
+	expect_error("pool", "{\"servers\": [{\"ip\": {\"addr\": \"fd00::1\", \"type\": \"V5\"}}]}",
+		     "servers[1].ip.type: unsupported address type \"V5\" (V4 or V6)");
+	expect_error("pool", "{\"servers\": [{\"ip\": {\"addr\": \"fd00::g\"}}]}",
+		     "servers[1].ip: invalid IPv6 address 'fd00::g'");
+	expect_error("trafficcloneprofile",
+		     "{\"clone_servers\": [{\"ip_address\": {\"addr\": \"fd00::2\"}, \"subnet\": "
+		     "{\"ip_addr\": {\"addr\": \"fd00::\"}, \"mask\": 129}}]}",
+		     "clone_servers[1].subnet.mask: invalid prefix length 129 (0..128 for IPv6)");
+	expect_error("trafficcloneprofile",
+		     "{\"clone_servers\": [{\"ip_address\": {\"addr\": \"10.0.0.2\"}, \"subnet\": "
+		     "{\"ip_addr\": {\"addr\": \"10.0.0.0\"}, \"mask\": 64}}]}",
+		     "clone_servers[1].subnet.mask: invalid prefix length 64 (0..32)");
+	err = check("pool", "{\"servers\": [{\"ip\": {\"addr\": \"fd00::1:2:3:4:5:6:7\"}}]}");
+	assert_non_null(err);
+	assert_null(strstr(err, "IPv4"));
+	free(err);
+}
+
 static void test_eleven_clone_servers(void **state)
 {
 	char json[4096] = "{\"clone_servers\": [";
@@ -107,6 +145,18 @@ static void test_value_parse_and_format(void **state)
 	json_decref(v);
 	assert_int_not_equal(cfg_value_parse(f, "10.10.3.0/33", &v, &err), 0);
 	assert_non_null(strstr(err, "33"));
+	free(err);
+	/* IPv6: typed V6 by the shell, shown canonical. */
+	assert_int_equal(cfg_value_parse(f, "FD00:3:0::/64", &v, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(v, "ip_addr"), "type")),
+			    "V6");
+	s = cfg_value_format(f, v);
+	assert_string_equal(s, "fd00:3::/64");
+	free(s);
+	json_decref(v);
+	err = NULL;
+	assert_int_not_equal(cfg_value_parse(f, "fd00:3::/129", &v, &err), 0);
+	assert_string_equal(err, "subnet.mask: invalid prefix length 129 (0..128 for IPv6)");
 	free(err);
 }
 
@@ -233,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_ipv4),
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_profile_errors_name_field_and_value),
+		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_eleven_clone_servers),
 		cmocka_unit_test(test_defaults_filled),
 		cmocka_unit_test(test_value_parse_and_format),

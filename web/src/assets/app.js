@@ -200,6 +200,12 @@ function fmtAddr(a) {
 	return a && a.addr ? a.addr : '';
 }
 
+// "[x::y]:port" for an IPv6 address: its colons stay apart from the port's.
+function fmtAddrPort(a, port) {
+	const t = fmtAddr(a);
+	return t.includes(':') ? `[${t}]:${port}` : `${t}:${port}`;
+}
+
 function fmtSubnet(sn) {
 	return sn && sn.ip_addr ? `${sn.ip_addr.addr}/${sn.mask}` : '';
 }
@@ -400,7 +406,7 @@ async function profileForm(name) {
 				? h('option', { value: stored, selected: true }, `${stored} (not on this SE)`) : null);
 		const subnetSel = h('select', { id: 'cs-subnet' });
 		const subnetField = field('Subnet', subnetSel, `clone_servers[${n}].subnet`);
-		const ipIn = h('input', { id: 'cs-ip', value: fmtAddr(cs.ip_address), placeholder: '10.10.3.2', autocomplete: 'off' });
+		const ipIn = h('input', { id: 'cs-ip', value: fmtAddr(cs.ip_address), placeholder: '10.10.3.2 or fd00:10:3::2', autocomplete: 'off' });
 		const macIn = h('input', { id: 'cs-mac', value: cs.mac || '', placeholder: '4e:e9:4e:2d:b9:bb (optional)', autocomplete: 'off' });
 		const encap = cloneServerEncapFields(cs, n); // clonefields.js
 		// The Subnet field exists only where the chosen network has subnets.
@@ -418,7 +424,7 @@ async function profileForm(name) {
 			field('Network', netSel, `clone_servers[${n}].network_ref`, 'The SE interface the clones leave by.'),
 			subnetField,
 			field('IP Address', ipIn, `clone_servers[${n}].ip_address`),
-			field('MAC Address', macIn, `clone_servers[${n}].mac`, 'Leave empty to resolve the IP address by ARP.'),
+			field('MAC Address', macIn, `clone_servers[${n}].mac`, 'Leave empty to resolve the IP address by ARP (IPv6: neighbour discovery).'),
 			...encap.nodes,
 			h('div', { class: 'err', 'data-err': `clone_servers[${n}]`, role: 'alert' }),
 			h('div', { class: 'buttons' },
@@ -436,7 +442,7 @@ async function profileForm(name) {
 					// subnet (if any) stays.
 					const [addr, mask] = (subnetField.hidden ? '' : subnetSel.value).split('/');
 					if (addr)
-						out.subnet = { ip_addr: { addr, type: 'V4' }, mask: Number(mask) };
+						out.subnet = { ip_addr: { addr, type: addr.includes(':') ? 'V6' : 'V4' }, mask: Number(mask) };
 					else if (ifaces.some((x) => x.name === netSel.value))
 						delete out.subnet;
 					if (macIn.value.trim())
@@ -658,7 +664,7 @@ function runtimeView(rt) {
 		members.length ? h('table', { class: 'list' },
 			h('thead', {}, h('tr', {}, ['Pool server', 'Health', 'Current', 'Total', 'Connect failures'].map((t) => h('th', {}, t)))),
 			h('tbody', {}, members.map((m) => h('tr', {},
-				h('td', {}, `${fmtAddr(m.ip)}:${m.port}`),
+				h('td', {}, fmtAddrPort(m.ip, m.port)),
 				h('td', {}, h('span', { class: `badge ${m.health === 'UP' ? 'up' : 'down'}` }, m.health || '?')),
 				h('td', { class: 'num' }, String(m.current_connections ?? '')),
 				h('td', { class: 'num' }, String(m.total_connections ?? '')),
