@@ -26,6 +26,8 @@ static unsigned status_of(int r)
 		return 405;
 	case -E2BIG:
 		return 413;
+	case -EAGAIN:
+		return 503; /* the store (etcd) cannot be reached */
 	default:
 		return 500;
 	}
