@@ -119,6 +119,26 @@ int cfg_store_open(const char *path, struct cfg_store **ret, char **ret_err)
 	st->data_version = pragma_int(st->db, "PRAGMA data_version");
 	st->path = xstrdup(path);
 	pthread_mutex_init(&st->lock, NULL);
+	/* Built-in objects (Default-Group, vrfcontext global) are always there. */
+	for (size_t i = 0; i < cfg_rules_builtin_count(); i++) {
+		const char *type = NULL;
+		json_t *b = cfg_rules_builtin(i, &type), *made = NULL;
+		int r = 0;
+
+		if (!cfg_cache_find_name(&st->cache, cfg_type_find(type), "admin",
+					 json_string_value(json_object_get(b, "name"))))
+			r = cfg_create(st, type, "admin", b, &made, &why);
+		json_decref(b);
+		json_decref(made);
+		if (r < 0) {
+			*ret_err = xasprintf("config store %s: cannot create the built-in %s: %s",
+					     path, type, why);
+			free(why);
+			cfg_store_close(st);
+			return -EIO;
+		}
+	}
+	st->rev = 0; /* revisions count the users' commits */
 	*ret = st;
 	return 0;
 fail:
