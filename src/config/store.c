@@ -45,18 +45,65 @@ struct cfg_store *cfg_store_new(const struct cfg_store_ops *ops, void *impl, con
 	return st;
 }
 
+/*
+ * Built-in objects (Default-Group, vrfcontext global) are always there. On
+ * etcd another node may create one at the same moment: its name is then
+ * taken, which is as good.
+ */
+static int builtins(struct cfg_store *st, char **ret_err)
+{
+	for (size_t i = 0; i < cfg_rules_builtin_count(); i++) {
+		const char *type = NULL;
+		json_t *b = cfg_rules_builtin(i, &type), *made = NULL;
+		char *why = NULL;
+		int r = 0;
+
+		pthread_mutex_lock(&st->lock);
+		bool have = cfg_cache_find_name(&st->cache, cfg_type_find(type), "admin",
+						json_string_value(json_object_get(b, "name")));
+		pthread_mutex_unlock(&st->lock);
+		if (!have)
+			r = cfg_create(st, type, "admin", b, &made, &why);
+		json_decref(b);
+		json_decref(made);
+		if (r < 0 && r != -EEXIST) {
+			*ret_err = xasprintf("config store %s: cannot create the built-in %s: %s",
+					     st->where, type, why);
+			free(why);
+			return r == -EAGAIN ? r : -EIO;
+		}
+		free(why);
+	}
+	return 0;
+}
+
+/* Opens with @open, then makes sure of the built-in objects. */
+static int opened(int r, struct cfg_store **ret, char **ret_err)
+{
+	if (r < 0)
+		return r;
+	r = builtins(*ret, ret_err);
+	if (r < 0) {
+		cfg_store_close(*ret);
+		return r;
+	}
+	if (strcmp((*ret)->ops->kind, "sqlite") == 0)
+		(*ret)->rev = 0; /* revisions count the users' commits */
+	return 0;
+}
+
 int cfg_store_open(const char *path, struct cfg_store **ret, char **ret_err)
 {
-	return cfg_store_sqlite_open(path, ret, ret_err);
+	return opened(cfg_store_sqlite_open(path, ret, ret_err), ret, ret_err);
 }
 
 int cfg_store_open_spec(const char *spec, const struct cfg_store_tls *tls, struct cfg_store **ret,
 			char **ret_err)
 {
 	if (strncmp(spec, "sqlite:", 7) == 0 && spec[7])
-		return cfg_store_sqlite_open(spec + 7, ret, ret_err);
+		return cfg_store_open(spec + 7, ret, ret_err);
 	if (strncmp(spec, "etcd://", 7) == 0 && spec[7])
-		return cfg_store_etcd_open(spec + 7, tls, ret, ret_err);
+		return opened(cfg_store_etcd_open(spec + 7, tls, ret, ret_err), ret, ret_err);
 	*ret_err = xasprintf("--store: invalid value '%s' (sqlite:PATH or "
 			     "etcd://HOST:PORT[,HOST:PORT...])",
 			     spec);

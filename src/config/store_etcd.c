@@ -302,10 +302,16 @@ static json_t *refs_of(const struct cfg_schema *s, const json_t *obj, const stru
 			if (!json_is_string(e))
 				continue;
 			json_t *target = cfg_cache_find_name(c, ts, tenant, json_string_value(e));
-			char *k = xasprintf(K_REF "%s/%s/%s/%s", ts->name, tenant, json_string_value(e),
-					    str(obj, "uuid"));
-			if (target)
-				json_object_set(out, k, target);
+			/* As rules.c resolves them: an SE group of admin serves
+			 * the tenants without one of that name. */
+			if (!target && strcmp(ts->name, "serviceenginegroup") == 0)
+				target = cfg_cache_find_name(c, ts, "admin", json_string_value(e));
+			if (!target)
+				continue;
+			/* Keyed by the target's tenant: its delete looks there. */
+			char *k = xasprintf(K_REF "%s/%s/%s/%s", ts->name, str(target, "tenant_ref"),
+					    json_string_value(e), str(obj, "uuid"));
+			json_object_set(out, k, target);
 			free(k);
 		}
 	}
