@@ -494,6 +494,10 @@ int cfg_store_etcd_open(const char *endpoints, const struct cfg_store_tls *tls,
 		return -EAGAIN;
 	}
 	es->started = true;
+	/* Changes are checked against a cache the watch keeps current: the
+	 * store is ready once the watch is. */
+	for (tries = 0; !atomic_load(&es->watching) && tries < OPEN_WAIT_S * 20; tries++)
+		usleep(50 * 1000);
 	*ret = st;
 	return 0;
 }
