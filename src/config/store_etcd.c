@@ -38,6 +38,7 @@ struct etcd_store {
 	bool started;
 	atomic_bool stop;
 	atomic_bool watching; /* the watch stream is open and synced */
+	atomic_bool reconnect; /* cfg_store_reconnect() was called */
 	bool resync;          /* the watch fell behind a compaction (watch thread only) */
 	pthread_mutex_t why_lock;
 	char *why; /* why the watch is down */
@@ -128,8 +129,19 @@ static int on_watch(void *ctx, const json_t *msg)
 	uint64_t last = 0;
 	size_t i;
 
+	if (!msg) {
+		/* Another call to the cluster failed: a stream that still looks
+		 * open may lead nowhere (a partition keeps TCP silent). */
+		if (atomic_exchange(&es->reconnect, false)) {
+			set_why(es, xasprintf("store unavailable: etcd at %s: watch restarted after a "
+					      "failed call", cfg_etcd_where(es->e) + 7));
+			return 1;
+		}
+		return 0;
+	}
 	if (!res) {
-		set_why(es, xasprintf("store unavailable: etcd: watch: %s",
+		set_why(es, xasprintf("store unavailable: etcd at %s: watch: %s",
+				      cfg_etcd_where(es->e) + 7,
 				      str(json_object_get(msg, "error"), "message")));
 		return 1;
 	}
@@ -212,6 +224,7 @@ static void *watch_main(void *p)
 			cfg_store_feed_all(es->st, &fresh, rev);
 			es->resync = false;
 		}
+		atomic_store(&es->reconnect, false);
 		pthread_mutex_lock(&es->st->lock);
 		from = es->st->rev + 1;
 		pthread_mutex_unlock(&es->st->lock);
@@ -516,4 +529,10 @@ bool cfg_store_following(struct cfg_store *st, char **ret_why)
 		*ret_why = xstrdup(es->why ? es->why : "not following the cluster yet");
 	pthread_mutex_unlock(&es->why_lock);
 	return false;
+}
+
+void cfg_store_reconnect(struct cfg_store *st)
+{
+	if (st->etcd)
+		atomic_store(&((struct etcd_store *)st->impl)->reconnect, true);
 }

@@ -216,6 +216,8 @@ static void tick(struct se *se)
 		se_elect_lost(se);
 	} else if (se->lease) {
 		se_note(se, "lease keepalive", err);
+		if (err)
+			cfg_store_reconnect(se->st);
 	}
 	free(err);
 	err = NULL;
