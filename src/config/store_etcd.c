@@ -176,9 +176,18 @@ static int on_watch(void *ctx, const json_t *msg)
 								      json_object_get(kv, "create_revision"))));
 				json_object_set_new(o, "_rev", json_integer((json_int_t)rev));
 				cfg_store_feed(es->st, o, NULL, rev - 1);
+			} else {
+				/* Not written by a clonelbd: nothing is skipped
+				 * silently; the full read names it and refuses it,
+				 * and the data plane keeps what it runs. */
+				es->resync = true;
 			}
 			json_decref(o);
 			free(text);
+			if (es->resync) {
+				free(key);
+				return 1;
+			}
 		}
 		free(key);
 		if (rev > last)
@@ -216,7 +225,16 @@ static void *watch_main(void *p)
 			struct cfg_cache fresh;
 			uint64_t rev = 0;
 
-			if (load_all(es, &fresh, &rev, &why) < 0) {
+			int r = load_all(es, &fresh, &rev, &why);
+
+			if (r == -EIO) {
+				char *more = xasprintf("store unavailable: %s holds an object that "
+						       "does not load: %s",
+						       cfg_etcd_where(es->e), why);
+				free(why);
+				why = more;
+			}
+			if (r < 0) {
 				set_why(es, why);
 				nap(es, backoff);
 				continue;

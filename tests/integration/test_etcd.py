@@ -450,3 +450,63 @@ def test_active_standby_takeover_by_gratuitous_arp(ses, elab, pool_server, workd
     se1.start()
     wait_for(lambda: holder(elab) == ["se1"] and "left by an earlier run" in se1.logtext(), timeout=10,
              what="se1 again")
+
+
+# ---- etcd over TLS with client certificates -------------------------------------------------
+
+def test_etcd_over_tls_with_client_certificates(elab):
+    d = tempfile.mkdtemp(prefix="clonelb-etcd-tls-")
+    tls = os.path.join(d, "tls")
+    os.makedirs(tls)
+    env = dict(elab.env, ETCD_PORT="2389")
+    daemon = None
+
+    def ossl(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=tls)
+    try:
+        ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+             "-subj", "/CN=lab-ca", "-keyout", "ca.key", "-out", "ca.pem")
+        with open(os.path.join(tls, "ext"), "w") as f:
+            f.write("subjectAltName=IP:10.20.4.2\nextendedKeyUsage=serverAuth,clientAuth\n")
+        for who in ("server", "client"):
+            ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={who}",
+                 "-keyout", f"{who}.key", "-out", f"{who}.csr")
+            ossl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-days", "2", "-extfile", "ext", "-out", f"{who}.pem")
+        subprocess.run([LAB, "etcd-start", d], env=env, check=True, timeout=60)
+        daemon = Daemon(SeView(elab, "se1"), d, [
+            "--se-name", "se1", "--store", "etcd://10.20.4.2:2389", "--store-ca", f"{tls}/ca.pem",
+            "--store-cert", f"{tls}/client.pem", "--store-key", f"{tls}/client.key"]).start()
+        daemon.ok("POST", "/api/pool", {"name": "over-tls"})
+        assert [e["name"] for e in daemon.ok("GET", "/api/serviceengine")["results"]] == ["se1"]
+        # The key is in that etcd, and etcd refuses a client without a certificate.
+        r = elab.run("etcd", "curl", "-sS", "--cacert", f"{tls}/ca.pem", "https://10.20.4.2:2389/v3/kv/range",
+                     "-d", '{"key": "AA=="}', check=False)
+        assert r.returncode != 0, r
+    finally:
+        if daemon:
+            daemon.stop()
+        subprocess.run([LAB, "etcd-stop", d], env=env, check=False, timeout=60)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_damaged_object_in_etcd_is_named_and_refused(ses, elab):
+    se1 = ses("se1")
+    se1.ok("POST", "/api/pool", {"name": "good"})
+    key = "/clonelb/obj/pool-0000-bad"
+    b64 = lambda s: __import__("base64").b64encode(s.encode()).decode()
+    elab.run("etcd", "curl", "-sf", f"http://{ETCD}/v3/kv/put", "-d",
+             f'{{"key": "{b64(key)}", "value": "{b64("{not json")}"}}')
+    try:
+        # The running SE refuses changes, naming the key, and keeps what it runs.
+        got, out = wait_for(lambda: (lambda r: r if r[0] == 503 and key in r[1]["error"] else None)(
+            se1.api("POST", "/api/pool", {"name": "x"})), timeout=10, what="503 naming the key")
+        assert f"key {key}: " in out["error"] and "body is not valid JSON" in out["error"], out
+        assert se1.api("GET", "/api/pool/good")[0] == 200
+        # A start on it is refused, naming it.
+        se1.stop()
+        r = elab.run("se1", se1.proc.args[4], "--store", STORE, "--socket", f"{se1.dir}/b.sock",
+                     "--db", f"{se1.dir}/b.db", check=False, timeout=30)
+        assert r.returncode != 0 and f"key {key}: " in r.stderr and "start refused" in r.stderr, r.stderr
+    finally:
+        elab.run("etcd", "curl", "-sf", f"http://{ETCD}/v3/kv/deleterange", "-d", f'{{"key": "{b64(key)}"}}')
