@@ -241,6 +241,10 @@ def test_change_through_one_se_is_served_and_applied_by_both(ses, elab):
     # Both registered, up.
     assert [(e["name"], e["oper_status"]["state"]) for e in se2.ok("GET", "/api/serviceengine")["results"]] == \
         [("se1", "OPER_UP"), ("se2", "OPER_UP")]
+    r = se2.cli("-c", "show serviceengine", check=0)
+    rows = [[c.strip() for c in l.split("|")[1:-1]] for l in r.stdout.splitlines() if l.startswith("| se")]
+    assert rows == [["se1", uuid_of(se1, "se1"), "Default-Group", "OPER_UP"],
+                    ["se2", uuid_of(se1, "se2"), "Default-Group", "OPER_UP"]], r.stdout
     # A change through the second is seen by the first, with the same rules.
     se2.ok("PATCH", "/api/pool/pool1", {"default_server_port": 8080})
     wait_for(lambda: se1.ok("GET", "/api/pool/pool1").get("default_server_port") == 8080, timeout=5,
