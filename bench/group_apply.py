@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""group.py: an SE group on etcd: the latency from a change to its application on every SE.
+"""group_apply.py: an SE group on etcd: the latency from a change to its application on every SE.
 
 Run as root from the repository (after make build): builds the lab of tests/lab/etcd.sh under
 its own prefix, starts etcd and two clonelbd (se1, se2) on it, one virtual service with one VIP
@@ -8,7 +8,7 @@ PATCHes the pool through se1's API to the other of two servers (each answers wit
 address) and measures, from the moment the PATCH is sent, when a request through each SE is
 first answered by the new server: the change has then gone through etcd, each SE's watch and
 each SE's data plane. Prints the medians per SE and of the slower SE of each run, and writes
-bench/out/group.json. Everything is torn down on exit, also on failure. docs/performance.md
+bench/out/group_apply.json. Everything is torn down on exit, also on failure. docs/performance.md
 says how the figure extrapolates to N SEs.
 """
 import argparse
@@ -163,7 +163,7 @@ def main():
         print(f"{'  se1 (the SE whose API took the change)':52} {row['se1_ms']:8.1f} ms")
         print(f"{'  se2 (the other SE, through its watch)':52} {row['se2_ms']:8.1f} ms")
         os.makedirs(OUT, exist_ok=True)
-        with open(os.path.join(OUT, "group.json"), "w") as f:
+        with open(os.path.join(OUT, "group_apply.json"), "w") as f:
             json.dump(row, f, indent=2)
         return 0
     finally:
