@@ -19,15 +19,18 @@
 #include "lib/util.h"
 #include "log.h"
 #include "proxy/px.h"
+#include "se/bgp.h"
 
 #define DEFAULT_DB "/var/lib/clonelb/config.db"
 #define DEFAULT_SOCKET "/run/clonelb/clonelb.sock"
 #define DEFAULT_WEB_ROOT "/usr/local/share/clonelb/web"
+#define DEFAULT_BIRD "/usr/sbin/bird"
 
 struct daemon {
 	struct cfg_store *store;
 	struct clone_engine *ce;
 	struct px *px;
+	struct se_bgp *bgp;
 	pthread_mutex_t apply_lock; /* one applier at a time; guards applied_* */
 	uint64_t applied_rev;       /* store revision the data plane runs */
 	bool applied_once;
@@ -38,7 +41,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: clonelbd [--db PATH] [--socket PATH] [--listen ADDR:PORT --token-file PATH\n"
 		"                [--tls-cert FILE --tls-key FILE]] [--workers N]\n"
-		"                [--log-level LEVEL] [--web-root DIR]\n"
+		"                [--log-level LEVEL] [--web-root DIR] [--bird PATH]\n"
 		"  --db PATH          configuration database (default " DEFAULT_DB ")\n"
 		"  --socket PATH      REST API Unix socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
 		"  --listen ADDR:PORT also serve the API and web UI over HTTPS (needs --token-file)\n"
@@ -49,7 +52,9 @@ static void usage(FILE *out)
 		"  --workers N        proxy worker threads (default: one per CPU)\n"
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  --web-root DIR     web UI files (default " DEFAULT_WEB_ROOT
-		" or web/dist beside the binary)\n");
+		" or web/dist beside the binary)\n"
+		"  --bird PATH        BIRD 2 daemon announcing the VIPs of route health\n"
+		"                     injection (default " DEFAULT_BIRD "; birdc beside it)\n");
 }
 
 /*
@@ -68,9 +73,12 @@ static void apply_upto(struct daemon *d, uint64_t rev)
 	pthread_mutex_lock(&d->apply_lock);
 	if (d->applied_rev < rev || !d->applied_once) {
 		snap = cfg_snapshot(d->store, &at);
+		/* VIPs on lo before the listeners bind them. */
+		se_bgp_apply(d->bgp, snap);
 		if (d->ce)
 			clone_apply(d->ce, snap);
 		px_apply(d->px, snap);
+		se_bgp_kick(d->bgp);
 		json_decref(snap);
 		d->applied_rev = at;
 		d->applied_once = true;
@@ -162,17 +170,18 @@ int main(int argc, char **argv)
 		{"web-root", required_argument, NULL, 'r'},
 		{"tls-cert", required_argument, NULL, 'C'},
 		{"tls-key", required_argument, NULL, 'K'},
+		{"bird", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *db = DEFAULT_DB, *sock = DEFAULT_SOCKET, *listen = NULL, *token_file = NULL,
-		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL;
+		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL, *bird = DEFAULT_BIRD;
 	struct px_conn_hook hook = clone_conn_hook_ops;
 	struct daemon d = {.apply_lock = PTHREAD_MUTEX_INITIALIZER};
 	struct api *api = NULL;
 	struct api_config ac;
 	unsigned workers = 0;
-	char *err = NULL, *token = NULL, *web_root = NULL, *db_dir = NULL, *end;
+	char *err = NULL, *token = NULL, *web_root = NULL, *db_dir = NULL, *run_prefix = NULL, *end;
 	sigset_t sigs;
 	int c, sig, r, status = 1, netns_fd = -1;
 
@@ -217,6 +226,9 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			tls_key = optarg;
+			break;
+		case 'B':
+			bird = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -281,6 +293,16 @@ int main(int argc, char **argv)
 	r = px_start(workers, d.ce ? &hook : NULL, &d.px, &err);
 	if (r < 0)
 		goto out;
+	/* BIRD's files sit beside the API socket: clonelb.sock, clonelb.bird.ctl. */
+	run_prefix = xstrdup(sock);
+	if (strlen(run_prefix) > 5 && !strcmp(run_prefix + strlen(run_prefix) - 5, ".sock"))
+		run_prefix[strlen(run_prefix) - 5] = 0;
+	r = se_bgp_start(&(struct se_bgp_config){.bird = bird, .run_prefix = run_prefix,
+						  .px = d.px},
+			 &d.bgp, &err);
+	if (r < 0)
+		goto out;
+	px_set_health_hook(d.px, se_bgp_kick, d.bgp);
 	/* The listener first: a change committed while the first snapshot is
 	 * applied is then applied after it, not lost. */
 	cfg_store_set_listener(d.store, on_change, &d);
@@ -312,6 +334,8 @@ out:
 		fprintf(stderr, "clonelbd: %s\n", err);
 		free(err);
 	}
+	/* Routes first: the routers send nothing more before the service stops. */
+	se_bgp_stop(d.bgp);
 	api_stop(api);
 	px_stop(d.px);
 	clone_stop(d.ce);
@@ -319,6 +343,7 @@ out:
 	free(token);
 	free(web_root);
 	free(db_dir);
+	free(run_prefix);
 	if (netns_fd >= 0)
 		close(netns_fd);
 	return status;
