@@ -114,6 +114,7 @@ frr_up() {
 up() {
 	down
 	mkdir -p "$DIR"
+	chmod 0755 "$DIR" # FRR runs as frr: it must reach $FRR_DIR
 	for ns in $ALL; do
 		ip netns add "$ns"
 		ip -n "$ns" link set lo up
