@@ -2,7 +2,7 @@
 BUILD ?= build
 PY := /usr/bin/python3
 
-.PHONY: all deps build test unit integration demo bench fuzz clean
+.PHONY: all deps build test unit integration demo demo-group bench fuzz clean
 
 all: build
 
@@ -50,6 +50,9 @@ integration:
 
 demo: build
 	./tests/lab/demo.sh
+
+demo-group: build
+	./tests/lab/demo-group.sh
 
 bench: build
 	$(PY) bench/bench.py

@@ -123,7 +123,10 @@ static void child_setup(pid_t parent, int out_fd)
 
 static void reap(struct se_bgp *b, int status)
 {
-	if (WIFEXITED(status))
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		log_error("rhi", "BIRD (pid %d) could not be run: is %s a BIRD 2 daemon (--bird)?",
+			  (int)b->bird_pid, b->bird);
+	else if (WIFEXITED(status))
 		log_error("rhi", "BIRD (pid %d) exited with status %d; its routes are withdrawn",
 			  (int)b->bird_pid, WEXITSTATUS(status));
 	else
@@ -161,8 +164,7 @@ static int start_bird(struct se_bgp *b, const char *text)
 	if (pid == 0) {
 		child_setup(parent, -1);
 		execv(b->bird, argv);
-		dprintf(2, "ERROR rhi: cannot run %s: %s\n", b->bird, strerror(errno));
-		_exit(127);
+		_exit(127); /* reaped and logged by se_bird_check() */
 	}
 	b->bird_pid = pid;
 	b->started_ms = now_ms();
