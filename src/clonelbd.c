@@ -20,17 +20,20 @@
 #include "log.h"
 #include "proxy/px.h"
 #include "se/bgp.h"
+#include "se/se.h"
 
 #define DEFAULT_DB "/var/lib/clonelb/config.db"
 #define DEFAULT_SOCKET "/run/clonelb/clonelb.sock"
 #define DEFAULT_WEB_ROOT "/usr/local/share/clonelb/web"
 #define DEFAULT_BIRD "/usr/sbin/bird"
+#define DEFAULT_SE_GROUP "Default-Group"
 
 struct daemon {
 	struct cfg_store *store;
 	struct clone_engine *ce;
 	struct px *px;
 	struct se_bgp *bgp;
+	struct se *se;
 	pthread_mutex_t apply_lock; /* one applier at a time; guards applied_* */
 	uint64_t applied_rev;       /* store revision the data plane runs */
 	bool applied_once;
@@ -39,10 +42,20 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: clonelbd [--db PATH] [--socket PATH] [--listen ADDR:PORT --token-file PATH\n"
+		"usage: clonelbd [--db PATH] [--store sqlite:PATH|etcd://HOST:PORT[,HOST:PORT...]]\n"
+		"                [--store-ca FILE --store-cert FILE --store-key FILE]\n"
+		"                [--se-name NAME] [--se-group NAME]\n"
+		"                [--socket PATH] [--listen ADDR:PORT --token-file PATH\n"
 		"                [--tls-cert FILE --tls-key FILE]] [--workers N]\n"
 		"                [--log-level LEVEL] [--web-root DIR] [--bird PATH]\n"
 		"  --db PATH          configuration database (default " DEFAULT_DB ")\n"
+		"  --store SPEC       sqlite:PATH (as --db), or etcd://HOST:PORT,...: the SE group's\n"
+		"                     configuration in etcd, shared by every clonelbd on it\n"
+		"  --store-ca FILE    CA of the etcd cluster's certificates (etcd over HTTPS)\n"
+		"  --store-cert FILE  client certificate for etcd (PEM), with --store-key\n"
+		"  --store-key FILE   its private key (PEM)\n"
+		"  --se-name NAME     this service engine's name (default: the host name)\n"
+		"  --se-group NAME    its SE group (default " DEFAULT_SE_GROUP ")\n"
 		"  --socket PATH      REST API Unix socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
 		"  --listen ADDR:PORT also serve the API and web UI over HTTPS (needs --token-file)\n"
 		"  --token-file PATH  file holding the bearer token required on HTTPS\n"
@@ -55,6 +68,27 @@ static void usage(FILE *out)
 		" or web/dist beside the binary)\n"
 		"  --bird PATH        BIRD 2 daemon announcing the VIPs of route health\n"
 		"                     injection (default " DEFAULT_BIRD "; birdc beside it)\n");
+}
+
+/*
+ * What this SE runs of snapshot @snap (taken over): the virtual services of
+ * its SE group only (docs/architecture.md section 10). New reference.
+ */
+static json_t *group_view(struct daemon *d, json_t *snap)
+{
+	json_t *view, *vss, *vs;
+	size_t i;
+
+	if (!d->se)
+		return snap;
+	view = json_copy(snap);
+	vss = json_array();
+	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
+		if (se_serves(d->se, vs))
+			json_array_append(vss, vs);
+	json_object_set_new(view, "virtualservice", vss);
+	json_decref(snap);
+	return view;
 }
 
 /*
@@ -72,7 +106,8 @@ static void apply_upto(struct daemon *d, uint64_t rev)
 
 	pthread_mutex_lock(&d->apply_lock);
 	if (d->applied_rev < rev || !d->applied_once) {
-		snap = cfg_snapshot(d->store, &at);
+		snap = group_view(d, cfg_snapshot(d->store, &at));
+		se_apply(d->se, snap);
 		/* VIPs on lo before the listeners bind them. */
 		se_bgp_apply(d->bgp, snap);
 		if (d->ce)
@@ -91,9 +126,20 @@ static void on_change(void *ctx, const char *type, enum cfg_op op, const json_t 
 {
 	static const char *const ops[] = {"created", "updated", "deleted"};
 
+	if (!type) {
+		log_info("config", "configuration read again from the store at revision %llu",
+			 (unsigned long long)rev);
+		apply_upto(ctx, rev);
+		return;
+	}
 	log_info("config", "%s '%s' %s", type, json_string_value(json_object_get(obj, "name")),
 		 ops[op]);
 	apply_upto(ctx, rev);
+}
+
+static bool store_is_etcd(const char *store)
+{
+	return store && strncmp(store, "etcd://", 7) == 0;
 }
 
 static char *read_token(const char *path, char **ret_err)
@@ -171,11 +217,20 @@ int main(int argc, char **argv)
 		{"tls-cert", required_argument, NULL, 'C'},
 		{"tls-key", required_argument, NULL, 'K'},
 		{"bird", required_argument, NULL, 'B'},
+		{"store", required_argument, NULL, 'S'},
+		{"store-ca", required_argument, NULL, 'A'},
+		{"store-cert", required_argument, NULL, 'E'},
+		{"store-key", required_argument, NULL, 'Y'},
+		{"se-name", required_argument, NULL, 'N'},
+		{"se-group", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *db = DEFAULT_DB, *sock = DEFAULT_SOCKET, *listen = NULL, *token_file = NULL,
-		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL, *bird = DEFAULT_BIRD;
+		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL, *store = NULL,
+		   *se_name = NULL, *se_group = DEFAULT_SE_GROUP, *bird = DEFAULT_BIRD;
+	struct cfg_store_tls store_tls = {0};
+	char host[256] = "";
 	struct px_conn_hook hook = clone_conn_hook_ops;
 	struct daemon d = {.apply_lock = PTHREAD_MUTEX_INITIALIZER};
 	struct api *api = NULL;
@@ -230,6 +285,24 @@ int main(int argc, char **argv)
 		case 'B':
 			bird = optarg;
 			break;
+		case 'S':
+			store = optarg;
+			break;
+		case 'A':
+			store_tls.ca = optarg;
+			break;
+		case 'E':
+			store_tls.cert = optarg;
+			break;
+		case 'Y':
+			store_tls.key = optarg;
+			break;
+		case 'N':
+			se_name = optarg;
+			break;
+		case 'G':
+			se_group = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -244,6 +317,26 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (token_file && !(token = read_token(token_file, &err)))
+		goto out;
+	if (!store || strncmp(store, "etcd://", 7) != 0) {
+		if (store_tls.ca || store_tls.cert || store_tls.key) {
+			err = xasprintf("--store-ca, --store-cert and --store-key are for --store "
+					"etcd://...");
+			goto out;
+		}
+	}
+	if (!!store_tls.cert != !!store_tls.key) {
+		err = xasprintf("--store-cert and --store-key go together");
+		goto out;
+	}
+	if (store && strncmp(store, "sqlite:", 7) == 0)
+		db = store + 7;
+	if (!se_name) {
+		gethostname(host, sizeof(host) - 1);
+		se_name = *host ? host : "localhost";
+	}
+	if (se_check_name("--se-name", se_name, &err) < 0 ||
+	    se_check_name("--se-group", se_group, &err) < 0)
 		goto out;
 	/* Before anything touches the kernel: the tc filters, maps and routes of
 	 * a network namespace belong to one clonelbd (a second one's start-up
@@ -271,14 +364,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
-	if (strchr(db, '/')) {
+	if (!store_is_etcd(store) && strchr(db, '/')) {
 		char *dir = xstrdup(db);
 		*strrchr(dir, '/') = 0;
 		if (*dir)
 			mkdir(dir, 0700);
 		free(dir);
 	}
-	r = cfg_store_open(db, &d.store, &err);
+	r = store_is_etcd(store) ? cfg_store_open_spec(store, &store_tls, &d.store, &err)
+				 : cfg_store_open(db, &d.store, &err);
 	if (r < 0)
 		goto out;
 	r = clone_start(&d.ce, &err);
@@ -289,6 +383,12 @@ int main(int argc, char **argv)
 		err = NULL;
 		d.ce = NULL;
 	}
+	r = se_start(&(struct se_config){.name = se_name, .group = se_group, .store = d.store,
+					 .ce = d.ce},
+		     &d.se, &err);
+	if (r < 0)
+		goto out;
+	clone_set_se_uuid(d.ce, se_uuid(d.se));
 	hook.ctx = d.ce;
 	r = px_start(workers, d.ce ? &hook : NULL, &d.px, &err);
 	if (r < 0)
@@ -298,6 +398,7 @@ int main(int argc, char **argv)
 	if (strlen(run_prefix) > 5 && !strcmp(run_prefix + strlen(run_prefix) - 5, ".sock"))
 		run_prefix[strlen(run_prefix) - 5] = 0;
 	r = se_bgp_start(&(struct se_bgp_config){.bird = bird, .run_prefix = run_prefix,
+						  .se_group = se_group,
 						  .px = d.px},
 			 &d.bgp, &err);
 	if (r < 0)
@@ -316,12 +417,14 @@ int main(int argc, char **argv)
 	ac = (struct api_config){.socket_path = sock, .listen = listen, .token = token,
 				 .tls_cert = tls_cert, .tls_key = tls_key,
 				 .tls_dir = *db_dir ? db_dir : "/",
-				 .web_root = web_root, .store = d.store, .px = d.px, .ce = d.ce};
+				 .web_root = web_root, .store = d.store, .px = d.px, .ce = d.ce,
+				 .se = d.se};
 	r = api_start(&ac, &api, &err);
 	if (r < 0)
 		goto out;
-	log_info("clonelbd", "ready: db %s, API on %s%s%s", db, sock, listen ? " and https://" : "",
-		 listen ? listen : "");
+	log_info("clonelbd", "ready: SE %s of group %s, store %s%s, API on %s%s%s", se_name,
+		 se_group, store_is_etcd(store) ? "" : "sqlite:", store_is_etcd(store) ? store : db,
+		 sock, listen ? " and https://" : "", listen ? listen : "");
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
@@ -337,6 +440,8 @@ out:
 	/* Routes first: the routers send nothing more before the service stops. */
 	se_bgp_stop(d.bgp);
 	api_stop(api);
+	/* The lease first: the standby takes the VIPs over at once. */
+	se_stop(d.se);
 	px_stop(d.px);
 	clone_stop(d.ce);
 	cfg_store_close(d.store);

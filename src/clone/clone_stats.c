@@ -230,9 +230,13 @@ static void metric_family(struct clone_engine *ce, FILE *out, int what, struct c
 			v[1] = sum.mbuf_alloc_failed;
 			v[2] = sum.driver_failures;
 			for (k = 0; k < (what == 0 ? 3 : 1); k++) {
-				fputs(what == 0 ? "clonelb_clone_frames_total{tenant=\""
-						: "clonelb_clone_bytes_total{tenant=\"",
+				fputs(what == 0 ? "clonelb_clone_frames_total{se=\""
+						: "clonelb_clone_bytes_total{se=\"",
 				      out);
+				/* Each SE of a group counts its own frames: the se label
+				 * keeps their series apart when one Prometheus scrapes all. */
+				label(out, ce->se_uuid);
+				fputs("\",tenant=\"", out);
 				label(out, vs->tenant[0] ? vs->tenant : "admin");
 				fputs("\",virtualservice=\"", out);
 				label(out, vs->name);
