@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# demo-group.sh: an SE group on a throw-away lab: two SEs announce one VIP to an FRR router by BGP
-# (route health injection), the router spreads clients over both (ECMP), one SE is killed and the
-# service goes on; the clone stats of both SEs. Cleans up after itself.
+# demo-group.sh: an SE group on a throw-away lab: two SEs share one configuration in etcd and
+# announce one VIP to an FRR router by BGP (route health injection), the router spreads clients
+# over both (ECMP), one SE is killed and the service goes on; the clone stats of both SEs.
+# Cleans up after itself.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${CLONELB_BUILD:-$ROOT/build}
@@ -12,6 +13,7 @@ export LAB_DIR=$TMP/lab
 LAB="$ROOT/tests/lab/group.sh"
 NS_CLI=${LAB_PREFIX}gcli NS_RTR=${LAB_PREFIX}grtr NS_SRV=${LAB_PREFIX}gsrv NS_TAP=${LAB_PREFIX}gtap
 VIP=10.30.9.10
+STORE=etcd://10.30.5.100:2379
 pids=()
 declare -A se_pid
 
@@ -28,11 +30,12 @@ clonelb() { local se=$1; shift; "$BUILD/clonelb" --socket "$TMP/$se/api.sock" "$
 route() { ip netns exec "$NS_RTR" ip route show $VIP; }
 hops() { route | grep -c "via " || true; }
 
-# start_se N: clonelbd in namespace gseN, its database and socket in $TMP/seN.
+# start_se N: clonelbd in namespace gseN, SE seN of Default-Group on the shared etcd; its
+# socket in $TMP/seN.
 start_se() {
 	mkdir -p "$TMP/se$1"
-	ip netns exec "${LAB_PREFIX}gse$1" "$BUILD/clonelbd" --db "$TMP/se$1/config.db" \
-		--socket "$TMP/se$1/api.sock" 2>>"$TMP/se$1/clonelbd.log" &
+	ip netns exec "${LAB_PREFIX}gse$1" "$BUILD/clonelbd" --store "$STORE" --se-name "se$1" \
+		--se-group Default-Group --socket "$TMP/se$1/api.sock" 2>>"$TMP/se$1/clonelbd.log" &
 	se_pid[se$1]=$!
 	for _ in $(seq 100); do [ -S "$TMP/se$1/api.sock" ] && break; sleep 0.1; done
 }
@@ -61,7 +64,9 @@ CONF
 ip netns exec "$NS_SRV" nginx -c "$TMP/nginx/nginx.conf" &
 pids+=($!)
 
-step "Start clonelbd in both SE namespaces (each on its own database until the etcd store)"
+step "etcd in ${LAB_PREFIX}getcd (10.30.5.100:2379): the group's one configuration"
+"$LAB" etcd-start
+step "Start clonelbd in both SE namespaces: --store $STORE --se-name seN --se-group Default-Group"
 start_se 1
 start_se 2
 
@@ -107,18 +112,21 @@ se_group_ref Default-Group
 enable_rhi
 save
 CONF
-step "Configure both SEs alike: clonelb -f setup.clonelb"
+step "Configure the group once, through se1's API: clonelb -f setup.clonelb"
 sed 's/^/    /' "$TMP/setup.clonelb"
 clonelb se1 -f "$TMP/setup.clonelb"
-clonelb se2 -f "$TMP/setup.clonelb"
 clonelb se1 -c "show vrfcontext global"
+step "se2 serves the same configuration (through its own API, from etcd)"
+curl -s --unix-socket "$TMP/se2/api.sock" http://localhost/api/serviceengine |
+	jq -r '.results[] | "SE \(.name) of \(.se_group_ref): \(.oper_status.state)"'
+clonelb se2 -c "show virtualservice web"
 
 step "The router learns the VIP from both SEs: one route, two next hops"
 for _ in $(seq 150); do [ "$(hops)" = 2 ] && break; sleep 0.1; done
 ip netns exec "$NS_RTR" vtysh --vty_socket "$LAB_DIR/frr" -c "show ip bgp summary" | grep -E "^Neighbor|^10\."
 route
 
-ip netns exec "$NS_TAP" tcpdump -i eth0 -U -n -s 0 -w "$TMP/clone.pcap" 2>/dev/null &
+ip netns exec "$NS_TAP" tcpdump -i eth0 -U -n -s 0 -w "$TMP/clone.pcap" 2>"$TMP/tcpdump.log" &
 pids+=($!)
 sleep 1
 step "Clients: 40 connections from as many client ports, spread by the router's ECMP hash"
@@ -138,15 +146,14 @@ echo "next hop gone after $((($(date +%s%N) - t0) / 1000000)) ms:"
 route
 clients 20
 
-step "Clone stats of both SEs (se2 restarted: its counters start again)"
+step "se2 restarts, picks the configuration up from etcd and announces again"
 start_se 2
 for _ in $(seq 150); do [ "$(hops)" = 2 ] && break; sleep 0.1; done
 route
 clients 20
-for se in se1 se2; do
-	echo "--- $se"
-	clonelb $se -c "show virtualservice web traffic_clone_stats"
-done
+sleep 2 # each SE publishes its counters once a second
+step "Clone stats of both SEs, one table per SE (se2's counters started again with it)"
+clonelb se1 -c "show virtualservice web traffic_clone_stats"
 sleep 1
 kill "${pids[-1]}" 2>/dev/null || true
 sleep 0.5

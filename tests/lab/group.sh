@@ -12,11 +12,12 @@
 #               mgmt0 10.30.5.1             mgmt0 10.30.5.2  --- management: getcd 10.30.5.100
 #
 # The bridges live in their own namespace, gsw. The VIP 10.30.9.10 is on no
-# segment: only BGP leads to it. getcd is a slot for an etcd; this script
-# starts none.
+# segment: only BGP leads to it. getcd is the etcd's namespace: "up" starts
+# none, "etcd-start" does (client URL http://10.30.5.100:2379).
 #
 # Usage: group.sh up|down|status     namespaces ${LAB_PREFIX}gcli, ...grtr, ...gse1, ...gse2, ...
 #        group.sh routes             the router's routes to the VIP (vtysh)
+#        group.sh etcd-start|etcd-stop   etcd in getcd, data, pid and log in $LAB_DIR/etcd
 # LAB_PREFIX defaults to "clb-"; LAB_DIR (default /tmp/${LAB_PREFIX}group) holds FRR's files.
 # "up" first removes what an earlier run with the same prefix left; "down"
 # stops every process in the namespaces and removes them.
@@ -37,7 +38,7 @@ down() {
 		fi
 		ip netns del "$ns" 2>/dev/null || true
 	done
-	rm -rf "$FRR_DIR"
+	rm -rf "$FRR_DIR" "$DIR/etcd"
 }
 
 # port NS IF MAC BRIDGE: a veth from namespace NS (interface IF) to a port of BRIDGE in gsw.
@@ -168,6 +169,40 @@ up() {
 	frr_up
 }
 
+etcd_start() {
+	local dir=$DIR/etcd
+	mkdir -p "$dir"
+	ip netns exec "$NS_ETCD" etcd --name lab --data-dir "$dir/data" \
+		--listen-client-urls http://10.30.5.100:2379 --advertise-client-urls http://10.30.5.100:2379 \
+		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster lab=http://127.0.0.1:2380 >>"$dir/etcd.log" 2>&1 &
+	echo $! >"$dir/etcd.pid"
+	for _ in $(seq 200); do
+		if ip netns exec "$NS_ETCD" curl -sf -m 1 http://10.30.5.100:2379/health 2>/dev/null |
+			grep -q true; then
+			return 0
+		fi
+		kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "group.sh: etcd did not come up; its log:" >&2
+	tail -20 "$dir/etcd.log" >&2
+	return 1
+}
+
+etcd_stop() {
+	local pid
+	[ -f "$DIR/etcd/etcd.pid" ] || return 0
+	pid=$(cat "$DIR/etcd/etcd.pid")
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$DIR/etcd/etcd.pid"
+}
+
 status() {
 	for ns in $ALL; do
 		echo "== $ns"
@@ -185,8 +220,10 @@ up) up ;;
 down) down ;;
 status) status ;;
 routes) routes ;;
+etcd-start) etcd_start ;;
+etcd-stop) etcd_stop ;;
 *)
-	echo "usage: $0 up|down|status|routes" >&2
+	echo "usage: $0 up|down|status|routes|etcd-start|etcd-stop" >&2
 	exit 2
 	;;
 esac
