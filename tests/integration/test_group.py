@@ -316,3 +316,37 @@ def test_bad_input_is_refused_naming_field_and_value(glab, ses):
     assert status == 409 and "spare-vs" in out["error"], out
     d.ok("DELETE", "/api/virtualservice/spare-vs")
     d.ok("DELETE", "/api/serviceenginegroup/spare")
+
+
+def test_one_etcd_configured_once_both_announce_and_withdraw(glab, ses):
+    """Both SEs on one etcd (tests/lab/group.sh etcd-start): configured once through se1, both
+    announce; enable_rhi turned off through se2's API withdraws the VIP from both. Runs last:
+    it replaces the SQLite SEs of the other tests (one clonelbd per namespace)."""
+    for d in ses.values():
+        d.stop()
+    subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
+    made = []
+    try:
+        for role in ("se1", "se2"):
+            wd = os.path.join(glab.dir, role + "-etcd")
+            os.makedirs(wd)
+            made.append(Daemon(glab, wd, role=role, extra_args=[
+                "--store", "etcd://10.30.5.100:2379", "--se-name", role,
+                "--se-group", "Default-Group"]).start())
+        se1, se2 = made
+        configure(se1)
+        wait_for(lambda: glab.next_hops() == sorted(SE_FRONT.values()), timeout=30,
+                 interval=0.2, what="both SEs announcing what se1 was told")
+        assert connect(glab, 20) == 20
+        se2.ok("PATCH", "/api/virtualservice/web", {"enable_rhi": False})
+        wait_for(lambda: glab.next_hops() == [], timeout=15, interval=0.1,
+                 what="the VIP withdrawn by both SEs")
+        for role, d in zip(("se1", "se2"), made):
+            assert "withdrawing 10.30.9.10/32 (no service of group 'Default-Group' with " \
+                   "enable_rhi has it)" in d.logtext(), role
+            lo = glab.run(role, "ip", "-4", "addr", "show", "dev", "lo").stdout
+            assert VIP not in lo, (role, lo)
+    finally:
+        for d in made:
+            d.stop()
+        subprocess.run([GROUP, "etcd-stop"], env=glab.env, check=False)
