@@ -212,12 +212,13 @@ static char *wanted_config(struct se_bgp *b, const json_t *snap)
 			w.router_id = local_toward(a);
 	}
 	if (!w.router_id) {
-		char ip[INET_ADDRSTRLEN];
+		char ip[INET_ADDRSTRLEN], *msg;
 		inet_ntop(AF_INET, &w.peers[0].addr, ip, sizeof(ip));
-		log_rl(LOG_ERROR, "rhi",
-		       "no interface of this SE is on the subnet of BGP peer %s (vrfcontext global "
-		       "bgp_profile.peers): BGP not started",
-		       ip);
+		msg = xasprintf("no interface of this SE is on the subnet of BGP peer %s "
+				"(vrfcontext global bgp_profile.peers): BGP not started",
+				ip);
+		se_bgp_problem(b, msg);
+		free(msg);
 		goto out;
 	}
 	text = se_bird_config(&w);
@@ -253,7 +254,15 @@ static void *routing_main(void *arg)
 		se_bird_check(b);
 		if (snap) {
 			char *text = wanted_config(b, snap);
-			se_bird_sync(b, text);
+			/* Solved: BIRD runs what it should for a few seconds, or
+			 * should not run at all. */
+			if (se_bird_sync(b, text) == 0 &&
+			    (text ? b->bird_pid > 0 && now_ms() > b->started_ms + 3000
+				  : !json_array_size(json_object_get(
+					    json_object_get(find(snap, "vrfcontext", "global"),
+							    "bgp_profile"),
+					    "peers"))))
+				se_bgp_problem(b, NULL);
 			free(text);
 		}
 		log_rl_flush();
@@ -365,6 +374,7 @@ void se_bgp_stop(struct se_bgp *b)
 	pthread_cond_destroy(&b->cond);
 	free(b->applied);
 	free(b->announced);
+	free(b->problem);
 	free(b->bird);
 	free(b->birdc);
 	free(b->group);

@@ -19,6 +19,22 @@
 #define BFD_INTERVAL_MS 100
 #define BFD_MULTIPLIER 3
 
+void se_bgp_problem(struct se_bgp *b, const char *msg)
+{
+	if (!msg) {
+		if (b->problem)
+			log_info("rhi", "solved: %s", b->problem);
+		free(b->problem);
+		b->problem = NULL;
+		return;
+	}
+	if (b->problem && strcmp(b->problem, msg) == 0)
+		return;
+	log_error("rhi", "%s", msg);
+	free(b->problem);
+	b->problem = xstrdup(msg);
+}
+
 char *se_bird_config(const struct se_bgp_want *w)
 {
 	char *text = NULL, rid[INET_ADDRSTRLEN], ip[INET_ADDRSTRLEN];
@@ -123,18 +139,29 @@ static void child_setup(pid_t parent, int out_fd)
 
 static void reap(struct se_bgp *b, int status)
 {
+	char *msg;
+
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		log_error("rhi", "BIRD (pid %d) could not be run: is %s a BIRD 2 daemon (--bird)?",
-			  (int)b->bird_pid, b->bird);
+		msg = xasprintf("BIRD could not be run: is %s a BIRD 2 daemon (--bird)?", b->bird);
 	else if (WIFEXITED(status))
-		log_error("rhi", "BIRD (pid %d) exited with status %d; its routes are withdrawn",
-			  (int)b->bird_pid, WEXITSTATUS(status));
+		msg = xasprintf("BIRD exited with status %d; its routes are withdrawn",
+				WEXITSTATUS(status));
 	else
-		log_error("rhi", "BIRD (pid %d) was killed by signal %d; its routes are withdrawn",
-			  (int)b->bird_pid, WTERMSIG(status));
+		msg = xasprintf("BIRD was killed by signal %d; its routes are withdrawn",
+				WTERMSIG(status));
+	log_info("rhi", "BIRD (pid %d) ended", (int)b->bird_pid);
+	se_bgp_problem(b, msg);
+	free(msg);
 	b->bird_pid = 0;
 	free(b->applied);
 	b->applied = NULL;
+	/* A BIRD that keeps failing is started again less and less often (1 s
+	 * doubling to 30 s); one that ran for a minute starts over at 1 s. */
+	if (now_ms() > b->started_ms + 60000)
+		b->backoff_ms = 0;
+	b->backoff_ms = b->backoff_ms ? (b->backoff_ms * 2 > 30000 ? 30000 : b->backoff_ms * 2)
+				      : 1000;
+	b->retry_at_ms = now_ms() + b->backoff_ms;
 }
 
 void se_bird_check(struct se_bgp *b)
@@ -231,8 +258,7 @@ int se_bird_sync(struct se_bgp *b, const char *text)
 	if (b->bird_pid > 0 && b->applied && strcmp(b->applied, text) == 0)
 		return 0;
 	if (b->bird_pid <= 0) {
-		/* One start a second at most when BIRD keeps failing. */
-		if (b->started_ms && now_ms() < b->started_ms + 1000)
+		if (now_ms() < b->retry_at_ms)
 			return -EAGAIN;
 		r = start_bird(b, text);
 		if (r == 0) {
@@ -253,9 +279,12 @@ int se_bird_sync(struct se_bgp *b, const char *text)
 	}
 	/* Just started, its control socket may not be up yet: tried again on
 	 * the next tick. Later, a refusal names what BIRD did not like. */
-	if (now_ms() > b->started_ms + 3000)
-		log_rl(LOG_ERROR, "rhi", "birdc -s %s configure failed: %s", b->ctl_path,
-		       out && *out ? out : "no answer");
+	if (now_ms() > b->started_ms + 3000) {
+		char *msg = xasprintf("birdc -s %s configure failed: %s", b->ctl_path,
+				      out && *out ? out : "no answer");
+		se_bgp_problem(b, msg);
+		free(msg);
+	}
 	free(out);
 	return -EIO;
 }

@@ -38,10 +38,16 @@ struct se_bgp {
 	/* routing thread only */
 	pid_t bird_pid;
 	uint64_t started_ms;
+	uint64_t backoff_ms;  /* the last wait before starting BIRD again */
+	uint64_t retry_at_ms; /* no start before then (BIRD exited by itself) */
 	char *applied; /* the configuration text BIRD runs */
 	uint32_t *announced;
 	size_t nannounced;
+	char *problem; /* what keeps BGP from running, logged once until it changes */
 };
+
+/* Logs @msg (NULL: no problem) as an error once, until another one, or none, replaces it. */
+void se_bgp_problem(struct se_bgp *b, const char *msg);
 
 /* bgp_bird.c. The BIRD configuration for @w; caller frees. */
 char *se_bird_config(const struct se_bgp_want *w);
