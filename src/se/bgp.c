@@ -157,8 +157,9 @@ static void log_changes(struct se_bgp *b, const json_t *snap, const uint32_t *no
 			log_info("rhi", "withdrawing %s/32 (virtualservice '%s': %s)", ip,
 				 str(vs, "name"), down_reason(b->px, vs, buf, sizeof(buf)) ?: "?");
 		else
-			log_info("rhi", "withdrawing %s/32 (no service of group '%s' with enable_rhi "
-					"has it)",
+			log_info("rhi",
+				 "withdrawing %s/32 (no service of group '%s' with enable_rhi "
+				 "has it)",
 				 ip, b->group);
 	}
 	for (size_t k = 0; k < nnow; k++) {
@@ -259,9 +260,9 @@ static void *routing_main(void *arg)
 			if (se_bird_sync(b, text) == 0 &&
 			    (text ? b->bird_pid > 0 && now_ms() > b->started_ms + 3000
 				  : !json_array_size(json_object_get(
-					    json_object_get(find(snap, "vrfcontext", "global"),
-							    "bgp_profile"),
-					    "peers"))))
+					json_object_get(find(snap, "vrfcontext", "global"),
+							"bgp_profile"),
+					"peers"))))
 				se_bgp_problem(b, NULL);
 			free(text);
 		}
@@ -289,8 +290,8 @@ int se_bgp_start(const struct se_bgp_config *c, struct se_bgp **ret, char **ret_
 	}
 	b->bird = xstrdup(c->bird ? c->bird : "/usr/sbin/bird");
 	slash = strrchr(b->bird, '/');
-	b->birdc = slash ? xasprintf("%.*sbirdc", (int)(slash - b->bird + 1), b->bird)
-			 : xstrdup("birdc");
+	b->birdc =
+	    slash ? xasprintf("%.*sbirdc", (int)(slash - b->bird + 1), b->bird) : xstrdup("birdc");
 	b->group = xstrdup(c->se_group ? c->se_group : "Default-Group");
 	b->conf_path = xasprintf("%s.bird.conf", c->run_prefix);
 	b->ctl_path = xasprintf("%s.bird.ctl", c->run_prefix);
@@ -303,8 +304,8 @@ int se_bgp_start(const struct se_bgp_config *c, struct se_bgp **ret, char **ret_
 	pthread_condattr_destroy(&ca);
 	r = pthread_create(&b->th, NULL, routing_main, b);
 	if (r != 0) {
-		*ret_err = xasprintf("route health injection: cannot start its thread: %s",
-				     strerror(r));
+		*ret_err =
+		    xasprintf("route health injection: cannot start its thread: %s", strerror(r));
 		b->th = 0;
 		se_bgp_stop(b);
 		return -r;

@@ -8,10 +8,10 @@ struct px;
 struct se_bgp;
 
 struct se_bgp_config {
-	const char *bird;      /* the bird binary; birdc is looked for beside it */
+	const char *bird;	/* the bird binary; birdc is looked for beside it */
 	const char *run_prefix; /* path prefix of its files: PREFIX.bird.conf, .ctl, .pid */
-	const char *se_group;  /* the SE group this SE serves (NULL: "Default-Group") */
-	struct px *px;         /* the data plane whose health decides what is announced */
+	const char *se_group;	/* the SE group this SE serves (NULL: "Default-Group") */
+	struct px *px;		/* the data plane whose health decides what is announced */
 };
 
 /*

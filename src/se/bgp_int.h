@@ -40,7 +40,7 @@ struct se_bgp {
 	uint64_t started_ms;
 	uint64_t backoff_ms;  /* the last wait before starting BIRD again */
 	uint64_t retry_at_ms; /* no start before then (BIRD exited by itself) */
-	char *applied; /* the configuration text BIRD runs */
+	char *applied;	      /* the configuration text BIRD runs */
 	uint32_t *announced;
 	size_t nannounced;
 	char *problem; /* what keeps BGP from running, logged once until it changes */

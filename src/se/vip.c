@@ -63,11 +63,13 @@ static int nl_talk(int fd, struct nl_req *r)
 static int addr_change(int fd, unsigned lo, uint32_t addr_be, bool add)
 {
 	struct nl_req r = {
-		.nh = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
-		       .nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR,
-		       .nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0},
-		.ifa = {.ifa_family = AF_INET, .ifa_prefixlen = 32, .ifa_scope = RT_SCOPE_UNIVERSE,
-			.ifa_index = lo},
+	    .nh = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
+		   .nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR,
+		   .nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0},
+	    .ifa = {.ifa_family = AF_INET,
+		    .ifa_prefixlen = 32,
+		    .ifa_scope = RT_SCOPE_UNIVERSE,
+		    .ifa_index = lo},
 	};
 
 	add_attr(&r, IFA_LOCAL, &addr_be, 4);
@@ -83,7 +85,8 @@ static int labelled(int fd, unsigned lo, uint32_t *out, size_t max, size_t *ret_
 	struct {
 		struct nlmsghdr nh;
 		struct ifaddrmsg ifa;
-	} q = {.nh = {.nlmsg_len = sizeof(q), .nlmsg_type = RTM_GETADDR,
+	} q = {.nh = {.nlmsg_len = sizeof(q),
+		      .nlmsg_type = RTM_GETADDR,
 		      .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
 	       .ifa = {.ifa_family = AF_INET}};
 	char buf[16384];
