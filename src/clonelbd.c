@@ -19,17 +19,20 @@
 #include "lib/util.h"
 #include "log.h"
 #include "proxy/px.h"
+#include "se/bgp.h"
 #include "se/se.h"
 
 #define DEFAULT_DB "/var/lib/clonelb/config.db"
 #define DEFAULT_SOCKET "/run/clonelb/clonelb.sock"
 #define DEFAULT_WEB_ROOT "/usr/local/share/clonelb/web"
+#define DEFAULT_BIRD "/usr/sbin/bird"
 #define DEFAULT_SE_GROUP "Default-Group"
 
 struct daemon {
 	struct cfg_store *store;
 	struct clone_engine *ce;
 	struct px *px;
+	struct se_bgp *bgp;
 	struct se *se;
 	pthread_mutex_t apply_lock; /* one applier at a time; guards applied_* */
 	uint64_t applied_rev;       /* store revision the data plane runs */
@@ -44,7 +47,7 @@ static void usage(FILE *out)
 		"                [--se-name NAME] [--se-group NAME]\n"
 		"                [--socket PATH] [--listen ADDR:PORT --token-file PATH\n"
 		"                [--tls-cert FILE --tls-key FILE]] [--workers N]\n"
-		"                [--log-level LEVEL] [--web-root DIR]\n"
+		"                [--log-level LEVEL] [--web-root DIR] [--bird PATH]\n"
 		"  --db PATH          configuration database (default " DEFAULT_DB ")\n"
 		"  --store SPEC       sqlite:PATH (as --db), or etcd://HOST:PORT,...: the SE group's\n"
 		"                     configuration in etcd, shared by every clonelbd on it\n"
@@ -62,7 +65,9 @@ static void usage(FILE *out)
 		"  --workers N        proxy worker threads (default: one per CPU)\n"
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  --web-root DIR     web UI files (default " DEFAULT_WEB_ROOT
-		" or web/dist beside the binary)\n");
+		" or web/dist beside the binary)\n"
+		"  --bird PATH        BIRD 2 daemon announcing the VIPs of route health\n"
+		"                     injection (default " DEFAULT_BIRD "; birdc beside it)\n");
 }
 
 /*
@@ -103,9 +108,12 @@ static void apply_upto(struct daemon *d, uint64_t rev)
 	if (d->applied_rev < rev || !d->applied_once) {
 		snap = group_view(d, cfg_snapshot(d->store, &at));
 		se_apply(d->se, snap);
+		/* VIPs on lo before the listeners bind them. */
+		se_bgp_apply(d->bgp, snap);
 		if (d->ce)
 			clone_apply(d->ce, snap);
 		px_apply(d->px, snap);
+		se_bgp_kick(d->bgp);
 		json_decref(snap);
 		d->applied_rev = at;
 		d->applied_once = true;
@@ -208,6 +216,7 @@ int main(int argc, char **argv)
 		{"web-root", required_argument, NULL, 'r'},
 		{"tls-cert", required_argument, NULL, 'C'},
 		{"tls-key", required_argument, NULL, 'K'},
+		{"bird", required_argument, NULL, 'B'},
 		{"store", required_argument, NULL, 'S'},
 		{"store-ca", required_argument, NULL, 'A'},
 		{"store-cert", required_argument, NULL, 'E'},
@@ -219,7 +228,7 @@ int main(int argc, char **argv)
 	};
 	const char *db = DEFAULT_DB, *sock = DEFAULT_SOCKET, *listen = NULL, *token_file = NULL,
 		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL, *store = NULL,
-		   *se_name = NULL, *se_group = DEFAULT_SE_GROUP;
+		   *se_name = NULL, *se_group = DEFAULT_SE_GROUP, *bird = DEFAULT_BIRD;
 	struct cfg_store_tls store_tls = {0};
 	char host[256] = "";
 	struct px_conn_hook hook = clone_conn_hook_ops;
@@ -227,7 +236,7 @@ int main(int argc, char **argv)
 	struct api *api = NULL;
 	struct api_config ac;
 	unsigned workers = 0;
-	char *err = NULL, *token = NULL, *web_root = NULL, *db_dir = NULL, *end;
+	char *err = NULL, *token = NULL, *web_root = NULL, *db_dir = NULL, *run_prefix = NULL, *end;
 	sigset_t sigs;
 	int c, sig, r, status = 1, netns_fd = -1;
 
@@ -272,6 +281,9 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			tls_key = optarg;
+			break;
+		case 'B':
+			bird = optarg;
 			break;
 		case 'S':
 			store = optarg;
@@ -381,6 +393,17 @@ int main(int argc, char **argv)
 	r = px_start(workers, d.ce ? &hook : NULL, &d.px, &err);
 	if (r < 0)
 		goto out;
+	/* BIRD's files sit beside the API socket: clonelb.sock, clonelb.bird.ctl. */
+	run_prefix = xstrdup(sock);
+	if (strlen(run_prefix) > 5 && !strcmp(run_prefix + strlen(run_prefix) - 5, ".sock"))
+		run_prefix[strlen(run_prefix) - 5] = 0;
+	r = se_bgp_start(&(struct se_bgp_config){.bird = bird, .run_prefix = run_prefix,
+						  .se_group = se_group,
+						  .px = d.px},
+			 &d.bgp, &err);
+	if (r < 0)
+		goto out;
+	px_set_health_hook(d.px, se_bgp_kick, d.bgp);
 	/* The listener first: a change committed while the first snapshot is
 	 * applied is then applied after it, not lost. */
 	cfg_store_set_listener(d.store, on_change, &d);
@@ -414,6 +437,8 @@ out:
 		fprintf(stderr, "clonelbd: %s\n", err);
 		free(err);
 	}
+	/* Routes first: the routers send nothing more before the service stops. */
+	se_bgp_stop(d.bgp);
 	api_stop(api);
 	/* The lease first: the standby takes the VIPs over at once. */
 	se_stop(d.se);
@@ -423,6 +448,7 @@ out:
 	free(token);
 	free(web_root);
 	free(db_dir);
+	free(run_prefix);
 	if (netns_fd >= 0)
 		close(netns_fd);
 	return status;

@@ -51,16 +51,24 @@ static void check_skip(struct px *px, struct px_hstate *h, uint64_t now, int err
 		h->next_ms = now + 1000;
 }
 
-static void server_recompute(struct px_server *s)
+/* Recomputes @s's state from its monitors; tells the health hook when it changed. */
+static void server_recompute(struct px *px, struct px_server *s)
 {
 	bool up = true;
 
 	for (unsigned k = 0; k < s->nhs; k++)
 		up = up && s->hs[k].up;
-	atomic_store(&s->up, up);
+	if (atomic_exchange(&s->up, up) != up && px->health_fn)
+		px->health_fn(px->health_ctx);
 }
 
-static void check_done(struct px_hstate *h, bool ok, const char *why)
+void px_set_health_hook(struct px *px, void (*fn)(void *ctx), void *ctx)
+{
+	px->health_ctx = ctx;
+	px->health_fn = fn;
+}
+
+static void check_done(struct px *px, struct px_hstate *h, bool ok, const char *why)
 {
 	const struct px_hmon *m = h->mon;
 	struct px_server *s = h->srv;
@@ -90,7 +98,7 @@ static void check_done(struct px_hstate *h, bool ok, const char *why)
 			       m->name, why);
 		}
 	}
-	server_recompute(s);
+	server_recompute(px, s);
 }
 
 static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
@@ -109,7 +117,7 @@ static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);
 		else
-			check_done(h, false, "cannot create a socket");
+			check_done(px, h, false, "cannot create a socket");
 		return;
 	}
 	atomic_fetch_add(&inflight, 1);
@@ -119,7 +127,7 @@ static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);
 		else
-			check_done(h, false,
+			check_done(px, h, false,
 				   errno == ECONNREFUSED ? "connection refused" : "cannot connect");
 		return;
 	}
@@ -143,7 +151,7 @@ static int http_verdict(struct px_hstate *h, bool eof, const char **why)
 	return (h->mon->codes >> (h->rbuf[9] - '0')) & 1;
 }
 
-static void check_io(int ep, struct px_hstate *h, uint32_t ev)
+static void check_io(struct px *px, struct px_hstate *h, uint32_t ev)
 {
 	const struct px_hmon *m = h->mon;
 	struct epoll_event e = {.data.ptr = &h->ev};
@@ -156,13 +164,13 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 		int err = 0;
 		socklen_t len = sizeof(err);
 		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
-			check_done(h, false,
+			check_done(px, h, false,
 				   err == ECONNREFUSED ? "connection refused" : "connect failed");
 			return;
 		}
 		h->connected = true;
 		if (m->type == PX_HM_TCP) {
-			check_done(h, true, NULL);
+			check_done(px, h, true, NULL);
 			return;
 		}
 	}
@@ -172,13 +180,13 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 		if (n == -1) {
 			if (errno == EAGAIN)
 				return;
-			check_done(h, false, "send failed");
+			check_done(px, h, false, "send failed");
 			return;
 		}
 		h->sent += (size_t)n;
 		if (h->sent == strlen(m->request)) {
 			e.events = EPOLLIN;
-			epoll_ctl(ep, EPOLL_CTL_MOD, h->fd, &e);
+			epoll_ctl(px->hep, EPOLL_CTL_MOD, h->fd, &e);
 		}
 	}
 	for (;;) {
@@ -186,13 +194,13 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 		if (n == -1) {
 			if (errno == EAGAIN)
 				return;
-			check_done(h, false, "connection reset");
+			check_done(px, h, false, "connection reset");
 			return;
 		}
 		h->rlen += (size_t)n;
 		r = http_verdict(h, n == 0 || h->rlen == sizeof(h->rbuf) - 1, &why);
 		if (r >= 0) {
-			check_done(h, r == 1, r == 1 ? NULL : why);
+			check_done(px, h, r == 1, r == 1 ? NULL : why);
 			return;
 		}
 	}
@@ -240,7 +248,7 @@ void *px_health_main(void *arg)
 			if (ev->kind == PX_EV_WAKE)
 				wake = true;
 			else
-				check_io(px->hep, (struct px_hstate *)ev, evs[i].events);
+				check_io(px, (struct px_hstate *)ev, evs[i].events);
 		}
 		if (wake) {
 			uint64_t v;
@@ -264,7 +272,7 @@ void *px_health_main(void *arg)
 					if (h->fd == -1 && now >= h->next_ms)
 						check_start(px, h, now);
 					else if (h->fd != -1 && now >= h->deadline_ms)
-						check_done(h, false, "timeout");
+						check_done(px, h, false, "timeout");
 				}
 			}
 	}
