@@ -444,7 +444,11 @@ static int et_write(struct cfg_store *st, const struct cfg_schema *s, json_t *ob
 	}
 	free(k);
 	req = json_pack("{s:o, s:o, s:[]}", "compare", t.compare, "success", t.success, "failure");
+	/* The compares hold the rules now, not the lock: reads and the watch
+	 * go on while the cluster commits (or hangs until the call times out). */
+	pthread_mutex_unlock(&st->lock);
 	r = cfg_etcd_call(es->e, "/v3/kv/txn", req, &a, ret_err);
+	pthread_mutex_lock(&st->lock);
 	if (r == 0) {
 		*ret_wait_rev = (uint64_t)cfg_etcd_int(
 			json_object_get(json_object_get(a, "header"), "revision"));
