@@ -283,6 +283,27 @@ def test_two_nodes_creating_one_name_at_once_exactly_one_wins(ses):
     for d in (se1, se2):
         wait_for(lambda: len(d.ok("GET", "/api/healthmonitor")["results"]) == len(names), timeout=5,
                  what="every name once")
+    # If-Match, racing: of two updates of the same version, one wins.
+    se1.ok("POST", "/api/pool", {"name": "contended"})
+    lm = se1.ok("GET", "/api/pool/contended")["_last_modified"]
+    wait_for(lambda: se2.api("GET", "/api/pool/contended")[0] == 200, timeout=5, what="se2 in step")
+    upd = {}
+    go = threading.Barrier(2)
+
+    def patch(d, port):
+        go.wait()
+        upd[port] = d.api("PATCH", "/api/pool/contended", {"default_server_port": port},
+                          headers={"If-Match": f'"{lm}"'})
+    threads = [threading.Thread(target=patch, args=a) for a in ((se1, 81), (se2, 82))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(r[0] for r in upd.values()) == [200, 409], upd
+    won = next(p for p, r in upd.items() if r[0] == 200)
+    lost = next(r for r in upd.values() if r[0] == 409)
+    assert "If-Match: pool 'contended' changed since" in lost[1]["error"], lost
+    assert se1.ok("GET", "/api/pool/contended")["default_server_port"] == won
     # In-use against delete, racing: the reference and the delete cannot both win.
     se1.ok("POST", "/api/pool", {"name": "target"})
     out = {}
