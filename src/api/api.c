@@ -123,6 +123,16 @@ static json_t *view_clone_stats(void *ctx, const char *vs_uuid, bool detail)
 	return clone_stats(((struct api *)ctx)->cfg.ce, vs_uuid, detail);
 }
 
+static int view_serviceengines(void *ctx, json_t **ret, char **ret_err)
+{
+	return se_list(((struct api *)ctx)->cfg.se, ret, ret_err);
+}
+
+static json_t *view_group_stats(void *ctx, const char *vs_uuid, json_t *local)
+{
+	return se_clone_stats(((struct api *)ctx)->cfg.se, vs_uuid, local);
+}
+
 static enum MHD_Result metrics(struct api *api, struct MHD_Connection *c)
 {
 	char *buf = NULL;
@@ -266,7 +276,9 @@ static const char *allowed_methods(const char *url)
 		return "GET";
 	if (!is_api(url))
 		return "GET, HEAD"; /* the web UI's files */
-	if (read_only_type(url))
+	if (read_only_type(url) ||
+	    strcmp(url, "/api/se/interfaces") == 0 ||
+	    (strncmp(url, "/api/serviceengine", 18) == 0 && (!url[18] || url[18] == '/')))
 		return "GET";
 	return api_route_allow(url);
 }
@@ -576,7 +588,10 @@ int api_start(const struct api_config *cfg, struct api **ret, char **ret_err)
 	api->router = (struct api_router){.store = cfg->store,
 					  .runtime = cfg->px ? view_runtime : NULL,
 					  .clone_stats = cfg->ce ? view_clone_stats : NULL,
-					  .se_uuid = cfg->ce ? clone_se_uuid(cfg->ce) : NULL,
+					  .se_uuid = cfg->se ? se_uuid(cfg->se)
+						   : cfg->ce ? clone_se_uuid(cfg->ce) : NULL,
+					  .serviceengines = cfg->se ? view_serviceengines : NULL,
+					  .group_stats = cfg->se ? view_group_stats : NULL,
 					  .ctx = api};
 	api->unix_l.api = api->tcp_l.api = api;
 	api->unix_l.fd = api->tcp_l.fd = -1;

@@ -28,6 +28,8 @@ static unsigned status_of(int r)
 		return 405;
 	case -E2BIG:
 		return 413;
+	case -EAGAIN:
+		return 503; /* the store (etcd) cannot be reached */
 	default:
 		return 500;
 	}
@@ -223,6 +225,8 @@ static unsigned vs_view(const struct api_router *rt, const char *key, const char
 	if (strcmp(view, "traffic_clone_stats") == 0) {
 		if (rt->clone_stats)
 			out = rt->clone_stats(rt->ctx, uuid, detail);
+		if (rt->group_stats)
+			out = rt->group_stats(rt->ctx, uuid, out);
 		if (!out)
 			out = zero_stats(rt, vs);
 	} else if (strcmp(view, "runtime") == 0) {
@@ -323,6 +327,43 @@ static unsigned list(const struct api_router *rt, const char *type, const char *
 	return answer(0, 200, out, NULL, ret_body);
 }
 
+/* GET /api/serviceengine[/<name-or-uuid>]: the SEs of the store, ?name= as
+ * for collections. */
+static unsigned serviceengines(const struct api_router *rt, const char *key,
+			       const struct api_query *q, json_t **ret_body)
+{
+	json_t *all = NULL, *out, *e;
+	char *err = NULL;
+	size_t i;
+	int r = rt->serviceengines(rt->ctx, &all, &err);
+
+	if (r < 0)
+		return answer(r, 0, NULL, err, ret_body);
+	out = json_array();
+	json_array_foreach(all, i, e)
+	{
+		const char *n = json_string_value(json_object_get(e, "name"));
+		const char *u = json_string_value(json_object_get(e, "uuid"));
+
+		if ((!key || !strcmp(n, key) || !strcmp(u, key)) && (!q->name || !strcmp(n, q->name)))
+			json_array_append(out, e);
+	}
+	json_decref(all);
+	if (key && json_array_size(out) == 0) {
+		json_decref(out);
+		return answer(-ENOENT, 0, NULL, xasprintf("serviceengine '%s' not found", key),
+			      ret_body);
+	}
+	if (key) {
+		e = json_incref(json_array_get(out, 0));
+		json_decref(out);
+		return answer(0, 200, e, NULL, ret_body);
+	}
+	return answer(0, 200, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(out),
+					"results", out),
+		      NULL, ret_body);
+}
+
 /* POST (@key NULL), PUT or PATCH of @in. */
 static unsigned change(const struct api_router *rt, const struct api_query *q, const char *type,
 		       const char *key, const char *tenant, const json_t *in, bool patch,
@@ -368,6 +409,12 @@ static unsigned route(const struct api_router *rt, const char *method, char **pa
 				      xasprintf("se/interfaces: getifaddrs: %s", strerror(errno)),
 				      ret_body);
 		return answer(0, 200, out, NULL, ret_body);
+	}
+	if (nparts >= 1 && nparts <= 2 && rt->serviceengines &&
+	    strcmp(parts[0], "serviceengine") == 0) {
+		if (!get)
+			goto bad_method;
+		return serviceengines(rt, nparts == 2 ? parts[1] : NULL, q, ret_body);
 	}
 	if (nparts == 2 && strcmp(parts[0], "fieldpolicy") == 0) {
 		/* Which reference fields a type accepts only at their default. */

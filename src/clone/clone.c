@@ -168,6 +168,13 @@ const char *clone_se_uuid(struct clone_engine *ce)
 	return ce ? ce->se_uuid : "";
 }
 
+/* See clone.h. */
+void clone_set_se_uuid(struct clone_engine *ce, const char *uuid)
+{
+	if (ce)
+		snprintf(ce->se_uuid, sizeof(ce->se_uuid), "%s", uuid);
+}
+
 /* ---- the neighbour resolver -------------------------------------------- */
 
 /* Every 250 ms: a round of clone_refresh_all() (neighbour and link

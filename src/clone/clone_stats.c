@@ -267,7 +267,11 @@ static void metric_family(struct clone_engine *ce, FILE *out, int what, struct c
 				v[6] = sum.failover;
 			}
 			for (k = 0; k < n; k++) {
-				fprintf(out, "%s{tenant=\"", family[what]);
+				/* Each SE of a group counts its own frames: the se label
+				 * keeps their series apart when one Prometheus scrapes all. */
+				fprintf(out, "%s{se=\"", family[what]);
+				label(out, ce->se_uuid);
+				fputs("\",tenant=\"", out);
 				label(out, vs->tenant[0] ? vs->tenant : "admin");
 				fputs("\",virtualservice=\"", out);
 				label(out, vs->name);

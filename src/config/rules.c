@@ -143,6 +143,10 @@ static const json_t *ref_target(const struct cfg_field *f, const char *path, con
 			t = NULL; /* found by name: the path form takes a uuid */
 	} else
 		t = cfg_cache_find(all, ts, ref.key, tenant);
+	/* SE groups are the provider's: a tenant without a group of that name
+	 * uses admin's (every tenant's services land on Default-Group). */
+	if (!t && strcmp(ts->name, "serviceenginegroup") == 0)
+		t = cfg_cache_find(all, ts, ref.key, "admin");
 	if (!t && ref.by != CFG_REF_NAME && (other = cfg_cache_find_uuid(all, ref.key)) &&
 	    cfg_rules_type_of(other) != ts &&
 	    (!strcmp(str(other, "tenant_ref"), tenant) ||
@@ -786,6 +790,82 @@ static int check_healthmonitor(json_t *obj, char **ret_err)
 	return 0;
 }
 
+/* The built-in objects every store holds from its first open: type, name, body. */
+static const char *const builtins[][3] = {
+	{"serviceenginegroup", "Default-Group", "{\"name\": \"Default-Group\"}"},
+	{"vrfcontext", "global", "{\"name\": \"global\", \"bgp_profile\": {}}"},
+};
+
+size_t cfg_rules_builtin_count(void)
+{
+	return sizeof(builtins) / sizeof(builtins[0]);
+}
+
+json_t *cfg_rules_builtin(size_t i, const char **ret_type)
+{
+	if (i >= cfg_rules_builtin_count())
+		return NULL;
+	*ret_type = builtins[i][0];
+	return json_loads(builtins[i][2], 0, NULL);
+}
+
+static bool is_builtin(const struct cfg_schema *s, const json_t *obj)
+{
+	for (size_t i = 0; i < cfg_rules_builtin_count(); i++)
+		if (strcmp(builtins[i][0], s->name) == 0 && strcmp(builtins[i][1], str(obj, "name")) == 0 &&
+		    strcmp(str(obj, "tenant_ref"), "admin") == 0)
+			return true;
+	return false;
+}
+
+/* One routing context, global, in tenant admin; BGP timers that BGP accepts. */
+static int check_vrfcontext(json_t *obj, char **ret_err)
+{
+	json_t *bgp = json_object_get(obj, "bgp_profile"), *p;
+	json_int_t hold = json_integer_value(json_object_get(bgp, "hold_time"));
+	json_int_t ka = json_integer_value(json_object_get(bgp, "keepalive_interval"));
+	size_t i;
+
+	if (strcmp(str(obj, "name"), "global") != 0) {
+		*ret_err = xasprintf("name: only vrfcontext 'global' exists (got '%s')",
+				     str(obj, "name"));
+		return -EINVAL;
+	}
+	if (strcmp(str(obj, "tenant_ref"), "admin") != 0) {
+		*ret_err = xasprintf("tenant_ref: vrfcontext 'global' belongs to tenant 'admin' "
+				     "(got '%s')",
+				     str(obj, "tenant_ref"));
+		return -EINVAL;
+	}
+	if (bgp && ka >= hold) {
+		*ret_err = xasprintf("bgp_profile.keepalive_interval: %lld must be less than "
+				     "hold_time (%lld)",
+				     (long long)ka, (long long)hold);
+		return -EINVAL;
+	}
+	json_array_foreach(json_object_get(bgp, "peers"), i, p)
+	{
+		json_t *sn = json_object_get(p, "subnet");
+		const char *ip = str(json_object_get(p, "peer_ip"), "addr");
+		uint32_t ip_be = 0, net_be = 0, m;
+		int mask = (int)json_integer_value(json_object_get(sn, "mask"));
+
+		if (!sn)
+			continue;
+		cfg_parse_ipv4(ip, &ip_be);
+		cfg_parse_ipv4(str(json_object_get(sn, "ip_addr"), "addr"), &net_be);
+		m = mask ? htonl(~0u << (32 - mask)) : 0;
+		if ((ip_be & m) != (net_be & m)) {
+			*ret_err = xasprintf("bgp_profile.peers[%zu].peer_ip: %s is not in subnet "
+					     "%s/%d",
+					     i + 1, ip, str(json_object_get(sn, "ip_addr"), "addr"),
+					     mask);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 		    const struct cfg_cache *all, char **ret_err)
 {
@@ -821,6 +901,8 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 		r = no_link_local(obj, "vip", "ip_address", ret_err);
 		return r < 0 ? r : check_vsvip(obj, all, ret_err);
 	}
+	if (strcmp(s->name, "vrfcontext") == 0)
+		return check_vrfcontext(obj, ret_err);
 	return 0;
 }
 
@@ -882,6 +964,12 @@ int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
 	size_t i;
 	json_t *o;
 
+	if (is_builtin(s, obj)) {
+		*ret_err = xasprintf("%s '%s' is built in and cannot be deleted or renamed", s->name,
+				     name);
+		return -EBUSY;
+	}
+
 	if (strcmp(s->name, "tenant") == 0)
 		return cfg_tenant_unused(obj, all, ret_err);
 	/* Only the types with a reference field to @s are looked at. */
@@ -892,7 +980,12 @@ int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
 			continue;
 		json_array_foreach(cfg_cache_list(all, os), i, o)
 		{
-			if (strcmp(str(o, "tenant_ref"), tenant))
+			/* An admin SE group also serves the tenants without their own. */
+			bool shared = strcmp(s->name, "serviceenginegroup") == 0 &&
+				      strcmp(tenant, "admin") == 0 &&
+				      !cfg_cache_find_name(all, s, str(o, "tenant_ref"), name);
+
+			if (strcmp(str(o, "tenant_ref"), tenant) && !shared)
 				continue;
 			if (refers_to(os, o, s->name, str(obj, "uuid"), name, &field)) {
 				*ret_err = xasprintf("%s '%s' is in use by %s '%s' (%s)", s->name, name,

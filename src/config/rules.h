@@ -49,4 +49,13 @@ void cfg_rules_upgrade(const struct cfg_schema *s, json_t *obj);
 int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
 			   const struct cfg_cache *all, char **ret_err);
 
+/*
+ * The built-in objects (Default-Group, vrfcontext global) a store creates
+ * when it does not hold them: cfg_rules_builtin(i) returns object @i as a
+ * body for a create, in tenant admin, and its type in *ret_type; NULL past
+ * the last. New reference.
+ */
+size_t cfg_rules_builtin_count(void);
+json_t *cfg_rules_builtin(size_t i, const char **ret_type);
+
 #endif

@@ -211,6 +211,12 @@ static const struct cfg_field vs_fields[] = {
 	{"performance_limits", CFG_OBJECT, 0, "limits of the service", 0, 0, NULL, NULL,
 	 &perf_schema},
 	{"vsvip_ref", CFG_REF, 0, "shared virtual IPs (instead of vip)", 0, 0, NULL, "vsvip"},
+	{"se_group_ref", CFG_REF, 0, "SE group whose SEs serve the service", 0, 0, NULL,
+	 "serviceenginegroup", NULL, "\"Default-Group\""},
+	{"enable_rhi", CFG_BOOL, 0,
+	 "announce each VIP /32 over BGP while the service is up and its pool has a healthy "
+	 "member",
+	 0, 0, NULL, NULL, NULL, "false"},
 };
 
 /* cloud: read-only, the one Linux server cloud. vsvip: virtual IPs that
@@ -241,6 +247,48 @@ static const struct cfg_field vsvip_fields[] = {
 };
 static const struct cfg_schema vsvip_schema = {"vsvip", "virtual IPs shared by virtual services",
 					       vsvip_fields, NF(vsvip_fields)};
+
+/* SE groups and routing (docs/architecture.md, "SE groups"). */
+static const char *const ha_modes[] = {"HA_MODE_SHARED", "HA_MODE_LEGACY_ACTIVE_STANDBY", NULL};
+
+static const struct cfg_field seg_fields[] = {
+	{"ha_mode", CFG_ENUM, 0,
+	 "HA_MODE_SHARED: every SE serves and announces every VIP (ECMP); "
+	 "HA_MODE_LEGACY_ACTIVE_STANDBY: one SE holds each VIP",
+	 0, 0, ha_modes, NULL, NULL, "\"HA_MODE_SHARED\""},
+};
+static const struct cfg_schema seg_schema = {"serviceenginegroup",
+					     "a group of SEs that share virtual services", seg_fields,
+					     NF(seg_fields)};
+
+static const struct cfg_field peer_fields[] = {
+	{"peer_ip", CFG_IPADDR, CFG_F_REQUIRED | CFG_F_KEY, "address of the BGP neighbour"},
+	{"remote_as", CFG_UINT, CFG_F_REQUIRED, "AS number of the neighbour", 1, 4294967295LL},
+	{"subnet", CFG_PREFIX, 0, "directly connected subnet the neighbour is on"},
+	{"bfd", CFG_BOOL, 0, "BFD on the session: a dead SE is noticed in under a second", 0, 0,
+	 NULL, NULL, NULL, "true"},
+};
+static const struct cfg_schema peer_schema = {"peers", "a BGP neighbour (a top-of-rack router)",
+					      peer_fields, NF(peer_fields)};
+
+static const struct cfg_field bgp_fields[] = {
+	{"local_as", CFG_UINT, 0, "AS number of the SEs", 1, 4294967295LL, NULL, NULL, NULL,
+	 "65000"},
+	{"hold_time", CFG_UINT, 0, "BGP hold time in seconds (3..65535)", 3, 65535, NULL, NULL,
+	 NULL, "9"},
+	{"keepalive_interval", CFG_UINT, 0, "BGP keepalive interval in seconds", 1, 21845, NULL,
+	 NULL, NULL, "3"},
+	{"peers", CFG_OBJLIST, 0, "BGP neighbours the VIPs are announced to", 0, 64, NULL, NULL,
+	 &peer_schema, "[]"},
+};
+static const struct cfg_schema bgp_schema = {"bgp_profile", "BGP of route health injection",
+					     bgp_fields, NF(bgp_fields)};
+
+static const struct cfg_field vrf_fields[] = {
+	{"bgp_profile", CFG_OBJECT, 0, "BGP peering of the SEs", 0, 0, NULL, NULL, &bgp_schema},
+};
+static const struct cfg_schema vrf_schema = {"vrfcontext", "routing context (only 'global')",
+					     vrf_fields, NF(vrf_fields)};
 
 static const struct cfg_schema tcp_schema = {"trafficcloneprofile",
 					     "copies a virtual service's back-end frames to clone servers",
@@ -296,8 +344,8 @@ static const struct cfg_schema user_schema = {"user", "a user of the API, the sh
 /* Order matters: objects are loaded and shown referenced types first. */
 const struct cfg_schema *const cfg_types[] = {&cloud_schema, &hm_schema, &cert_schema,
 					      &tcp_schema, &pool_schema, &vsvip_schema,
-					      &vs_schema, &tenant_schema, &role_schema, &user_schema,
-					      NULL};
+					      &seg_schema, &vrf_schema, &vs_schema, &tenant_schema,
+					      &role_schema, &user_schema, NULL};
 
 const struct cfg_schema *cfg_type_find(const char *name)
 {

@@ -58,6 +58,13 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
  */
 void px_apply(struct px *px, const json_t *snap);
 
+/*
+ * Calls @fn(@ctx) on the health thread whenever a pool member goes up or
+ * down, so route health injection re-checks its announcements at once. Set
+ * it before the first px_apply(); @fn must not block.
+ */
+void px_set_health_hook(struct px *px, void (*fn)(void *ctx), void *ctx);
+
 /* Runtime view of a virtual service (connections, pool members' health), or
  * NULL if unknown. New reference. */
 json_t *px_runtime(struct px *px, const char *vs_uuid);

@@ -50,16 +50,24 @@ static void check_skip(struct px *px, struct px_hstate *h, uint64_t now, int err
 		h->next_ms = now + 1000;
 }
 
-static void server_recompute(struct px_server *s)
+/* Recomputes @s's state from its monitors; tells the health hook when it changed. */
+static void server_recompute(struct px *px, struct px_server *s)
 {
 	bool up = true;
 
 	for (unsigned k = 0; k < s->nhs; k++)
 		up = up && s->hs[k].up;
-	atomic_store(&s->up, up);
+	if (atomic_exchange(&s->up, up) != up && px->health_fn)
+		px->health_fn(px->health_ctx);
 }
 
-static void check_done(struct px_hstate *h, bool ok, const char *why)
+void px_set_health_hook(struct px *px, void (*fn)(void *ctx), void *ctx)
+{
+	px->health_ctx = ctx;
+	px->health_fn = fn;
+}
+
+static void check_done(struct px *px, struct px_hstate *h, bool ok, const char *why)
 {
 	const struct px_hmon *m = h->mon;
 	struct px_server *s = h->srv;
@@ -88,7 +96,7 @@ static void check_done(struct px_hstate *h, bool ok, const char *why)
 			px_log("server %s is DOWN (monitor %s: %s)", ip, m->name, why);
 		}
 	}
-	server_recompute(s);
+	server_recompute(px, s);
 }
 
 static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
@@ -107,7 +115,7 @@ static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);
 		else
-			check_done(h, false, "cannot create a socket");
+			check_done(px, h, false, "cannot create a socket");
 		return;
 	}
 	atomic_fetch_add(&inflight, 1);
@@ -117,7 +125,7 @@ static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);
 		else
-			check_done(h, false,
+			check_done(px, h, false,
 				   errno == ECONNREFUSED ? "connection refused" : "cannot connect");
 		return;
 	}
@@ -153,7 +161,7 @@ static int tcp_verdict(struct px_hstate *h, bool eof, const char **why)
 	return eof ? 0 : -1;
 }
 
-static void check_io(int ep, struct px_hstate *h, uint32_t ev)
+static void check_io(struct px *px, struct px_hstate *h, uint32_t ev)
 {
 	const struct px_hmon *m = h->mon;
 	struct epoll_event e = {.data.ptr = &h->ev};
@@ -166,18 +174,18 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 		int err = 0;
 		socklen_t len = sizeof(err);
 		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
-			check_done(h, false,
+			check_done(px, h, false,
 				   err == ECONNREFUSED ? "connection refused" : "connect failed");
 			return;
 		}
 		h->connected = true;
 		if (m->type == PX_HM_TCP && !m->request && !m->response) {
-			check_done(h, true, NULL);
+			check_done(px, h, true, NULL);
 			return;
 		}
 		if (!m->request) {
 			e.events = EPOLLIN;
-			epoll_ctl(ep, EPOLL_CTL_MOD, h->fd, &e);
+			epoll_ctl(px->hep, EPOLL_CTL_MOD, h->fd, &e);
 		}
 	}
 	while (m->request && h->sent < strlen(m->request)) {
@@ -186,17 +194,17 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 		if (n == -1) {
 			if (errno == EAGAIN)
 				return;
-			check_done(h, false, "send failed");
+			check_done(px, h, false, "send failed");
 			return;
 		}
 		h->sent += (size_t)n;
 		if (h->sent == strlen(m->request)) {
 			e.events = EPOLLIN;
-			epoll_ctl(ep, EPOLL_CTL_MOD, h->fd, &e);
+			epoll_ctl(px->hep, EPOLL_CTL_MOD, h->fd, &e);
 		}
 	}
 	if (m->type == PX_HM_TCP && !m->response) {
-		check_done(h, true, NULL); /* tcp_request sent, no answer needed */
+		check_done(px, h, true, NULL); /* tcp_request sent, no answer needed */
 		return;
 	}
 	for (;;) {
@@ -204,7 +212,7 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 		if (n == -1) {
 			if (errno == EAGAIN)
 				return;
-			check_done(h, false, "connection reset");
+			check_done(px, h, false, "connection reset");
 			return;
 		}
 		h->rlen += (size_t)n;
@@ -213,7 +221,7 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 		else
 			r = http_verdict(h, n == 0 || h->rlen == sizeof(h->rbuf) - 1, &why);
 		if (r >= 0) {
-			check_done(h, r == 1, r == 1 ? NULL : why);
+			check_done(px, h, r == 1, r == 1 ? NULL : why);
 			return;
 		}
 	}
@@ -261,7 +269,7 @@ void *px_health_main(void *arg)
 			if (ev->kind == PX_EV_WAKE)
 				wake = true;
 			else
-				check_io(px->hep, (struct px_hstate *)ev, evs[i].events);
+				check_io(px, (struct px_hstate *)ev, evs[i].events);
 		}
 		if (wake) {
 			uint64_t v;
@@ -285,7 +293,7 @@ void *px_health_main(void *arg)
 					if (h->fd == -1 && now >= h->next_ms)
 						check_start(px, h, now);
 					else if (h->fd != -1 && now >= h->deadline_ms)
-						check_done(h, false, "timeout");
+						check_done(px, h, false, "timeout");
 				}
 			}
 	}

@@ -225,6 +225,8 @@ struct px {
 	int hep, hevfd;
 	struct px_ev hwake;
 	bool hstarted;
+	void (*health_fn)(void *ctx); /* px_set_health_hook() */
+	void *health_ctx;
 };
 
 /* px.c */

@@ -121,8 +121,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Daemon:
     """A clonelbd on a throw-away database and socket, in the lab's se namespace (or the host's)."""
 
-    def __init__(self, lab, workdir, extra_args=()):
+    def __init__(self, lab, workdir, extra_args=(), role="se"):
         self.lab = lab
+        self.role = role  # the lab namespace it runs in (the SE group lab has se1, se2)
         self.dir = workdir
         self.db = os.path.join(workdir, "config.db")
         self.socket = os.path.join(workdir, "api.sock")
@@ -134,7 +135,7 @@ class Daemon:
         argv = [CLONELBD, "--db", self.db, "--socket", self.socket, "--log-level", "debug",
                 *self.extra_args]
         if self.lab:
-            argv = self.lab.cmd("se", *argv)
+            argv = self.lab.cmd(self.role, *argv)
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(argv, stdout=logf, stderr=logf)
         logf.close()

@@ -338,12 +338,13 @@ static void test_damaged_rows_refused(void **state)
 
 	assert_int_equal(create(*state, "pool", "{\"name\": \"p\"}", &err), 0);
 	assert_int_equal(create(*state, "pool", "{\"name\": \"q\"}", &err), 0);
+	/* Rows 1 and 2 are the built-in Default-Group and vrfcontext global. */
 	reopen_after(state, "UPDATE objects SET body = json_remove(body, '$.uuid') WHERE name = 'q'",
-		     "row 2 (pool 'q'): body has no uuid");
+		     "row 4 (pool 'q'): body has no uuid");
 	reopen_after(state, "UPDATE objects SET body = '[1]' WHERE name = 'q'",
-		     "row 2 (pool 'q'): body is not a JSON object");
+		     "row 4 (pool 'q'): body is not a JSON object");
 	reopen_after(state, "UPDATE objects SET type = 'nope', body = '{}' WHERE name = 'q'",
-		     "row 2 (nope 'q'): unknown object type");
+		     "row 4 (nope 'q'): unknown object type");
 	reopen_after(state, "DELETE FROM objects WHERE name = 'q'", NULL);
 	assert_int_equal(count(*state, "pool"), 1);
 }

@@ -579,10 +579,11 @@ async function vsList() {
 
 async function vsForm(name) {
 	const gen = generation;
-	const [vs, profiles, pools] = await Promise.all([
+	const [vs, profiles, pools, groups] = await Promise.all([
 		api('GET', `/api/virtualservice/${enc(name)}`),
 		api('GET', '/api/trafficcloneprofile'),
 		api('GET', '/api/pool'),
+		api('GET', '/api/serviceenginegroup'),
 	]);
 	if (gen !== generation)
 		return;
@@ -590,6 +591,9 @@ async function vsForm(name) {
 	const poolSel = h('select', { id: 'vs-pool' },
 		h('option', { value: '' }, 'None'),
 		pools.results.map((p) => h('option', { value: p.name, selected: vs.pool_ref === p.name }, p.name)));
+	const segSel = h('select', { id: 'vs-se-group' },
+		groups.results.map((g) => h('option', { value: g.name, selected: (vs.se_group_ref || 'Default-Group') === g.name }, g.name)));
+	const rhiIn = h('input', { id: 'vs-enable-rhi', type: 'checkbox', checked: vs.enable_rhi === true });
 	const tcpSel = h('select', { id: 'traffic-clone-profile' },
 		h('option', { value: '' }, 'None'),
 		profiles.results.map((p) => h('option', { value: p.name, selected: vs.traffic_clone_profile_ref === p.name }, p.name)));
@@ -600,7 +604,11 @@ async function vsForm(name) {
 			h('div', { class: 'field' }, h('label', {}, 'VIP : Ports'), h('div', { class: 'static' }, vipText(vs))),
 			h('div', { class: 'field check' }, enabledIn, h('label', { for: 'vs-enabled' }, 'Enabled'),
 				h('div', { class: 'err', 'data-err': 'enabled', role: 'alert' })),
-			field('Pool', poolSel, 'pool_ref')),
+			field('Pool', poolSel, 'pool_ref'),
+			field('SE Group', segSel, 'se_group_ref', 'The service engines that serve this virtual service.'),
+			h('div', { class: 'field check' }, rhiIn, h('label', { for: 'vs-enable-rhi' }, 'Route Health Injection'),
+				h('div', { class: 'hint' }, 'Announce each VIP over BGP while the service is up and its pool has a healthy member.'),
+				h('div', { class: 'err', 'data-err': 'enable_rhi', role: 'alert' }))),
 		advanced: h('section', { class: 'tab', id: 'tab-advanced', hidden: true },
 			h('h2', {}, 'Other Settings'),
 			field('Traffic Clone Profile', tcpSel, 'traffic_clone_profile_ref',
@@ -634,6 +642,8 @@ async function vsForm(name) {
 				enabled: enabledIn.checked,
 				pool_ref: poolSel.value || null,
 				traffic_clone_profile_ref: tcpSel.value || null,
+				se_group_ref: segSel.value || null,
+				enable_rhi: rhiIn.checked,
 			});
 			location.hash = '#/applications/virtualservices';
 		} catch (e) {
