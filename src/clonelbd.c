@@ -93,7 +93,7 @@ static json_t *group_view(struct daemon *d, json_t *snap)
 	view = json_copy(snap);
 	vss = json_array();
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
-		if (se_serves(d->se, vs))
+		if (se_serves(d->se, snap, vs))
 			json_array_append(vss, vs);
 	json_object_set_new(view, "virtualservice", vss);
 	json_decref(snap);
