@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/users.h"
 #include "config/ref.h"
 #include "lib/netif.h"
 #include "lib/util.h"
@@ -25,6 +26,8 @@ const struct cfg_schema *cfg_rules_type_of(const json_t *obj)
 {
 	const char *uuid = str(obj, "uuid");
 
+	if (strcmp(uuid, "admin") == 0) /* the built-in tenant (cfg_rules_meta) */
+		return cfg_type_find("tenant");
 	for (size_t i = 0; cfg_types[i]; i++) {
 		size_t n = strlen(cfg_types[i]->name);
 		if (strncmp(uuid, cfg_types[i]->name, n) == 0 && uuid[n] == '-')
@@ -90,7 +93,12 @@ int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, c
 		/* The store assigns uuids; the type prefix tells what a row is. */
 		uuid_v4(u);
 		json_object_del(obj, "_id");
-		json_object_set_new(obj, "uuid", json_sprintf("%s-%s", s->name, u));
+		/* As in the reference product, the built-in tenant's uuid is its name:
+		 * "/api/tenant/admin" is what its SDK and playbooks write. */
+		if (strcmp(s->name, "tenant") == 0 && strcmp(str(obj, "name"), "admin") == 0)
+			json_object_set_new(obj, "uuid", json_string("admin"));
+		else
+			json_object_set_new(obj, "uuid", json_sprintf("%s-%s", s->name, u));
 	}
 	json_object_del(obj, "_last_modified");
 	json_object_del(obj, "url"); /* what answers add: a GET PUT back carries it */
@@ -509,6 +517,8 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 	}
 	/* References hold uuids: a rename needs no care for them. */
 	r = check_refs(s, obj, all, ret_err);
+	if (r == 0)
+		r = cfg_users_check(s, obj, old, all, ret_err);
 	if (r < 0)
 		return r;
 	if (strcmp(s->name, "trafficcloneprofile") == 0)
@@ -582,6 +592,8 @@ int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
 	size_t i;
 	json_t *o;
 
+	if (strcmp(s->name, "tenant") == 0)
+		return cfg_tenant_unused(obj, all, ret_err);
 	/* Only the types with a reference field to @s are looked at. */
 	for (size_t t = 0; cfg_types[t]; t++) {
 		const struct cfg_schema *os = cfg_types[t];

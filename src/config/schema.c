@@ -156,10 +156,50 @@ static const struct cfg_schema cert_schema = {"sslkeyandcertificate", "a TLS key
 static const struct cfg_schema vs_schema = {"virtualservice", "a load-balanced service",
 					    vs_fields, NF(vs_fields)};
 
+/* Users, tenants and roles (docs/api.md, "Users, tenants and roles"). They
+ * live in tenant admin; src/config/users.c holds their rules. */
+static const char *const privilege_types[] = {"NO_ACCESS", "READ_ACCESS", "WRITE_ACCESS", NULL};
+static const struct cfg_field tenant_fields[] = {
+	{"description", CFG_STRING, 0, "what the tenant is for"},
+	{"local", CFG_BOOL, 0, "the tenant's objects are its own", 0, 0, NULL, NULL, NULL, "true"},
+};
+static const struct cfg_field privilege_fields[] = {
+	{"resource", CFG_STRING, CFG_F_REQUIRED | CFG_F_KEY, "object type, or * for every type"},
+	{"type", CFG_ENUM, CFG_F_REQUIRED, "what the role may do with it", 0, 0, privilege_types},
+};
+static const struct cfg_schema privilege_schema = {"privileges", "what a role allows",
+						   privilege_fields, NF(privilege_fields)};
+static const struct cfg_field role_fields[] = {
+	{"privileges", CFG_OBJLIST, 0, "what the role allows (built-in roles are read-only)", 0, 64,
+	 NULL, NULL, &privilege_schema, "[]"},
+};
+static const struct cfg_field access_fields[] = {
+	{"tenant_ref", CFG_REF, CFG_F_REQUIRED | CFG_F_KEY, "tenant the user may use", 0, 0, NULL,
+	 "tenant"},
+	{"role_ref", CFG_REF, CFG_F_REQUIRED, "role the user has in it", 0, 0, NULL, "role"},
+};
+static const struct cfg_schema access_schema = {"access", "a tenant and the user's role in it",
+						access_fields, NF(access_fields)};
+static const struct cfg_field user_fields[] = {
+	{"username", CFG_STRING, 0, "login name (the object's name)"},
+	{"password", CFG_STRING, CFG_F_SECRET, "password (write-only; stored as a salted hash)"},
+	{"full_name", CFG_STRING, 0, "the person's name"},
+	{"email", CFG_STRING, 0, "the person's e-mail address"},
+	{"access", CFG_OBJLIST, 0, "tenants the user may use, with a role in each", 0, 64, NULL, NULL,
+	 &access_schema, "[]"},
+};
+static const struct cfg_schema tenant_schema = {"tenant", "a tenant: a separate set of objects",
+						tenant_fields, NF(tenant_fields)};
+static const struct cfg_schema role_schema = {"role", "what a user may do in a tenant", role_fields,
+					      NF(role_fields)};
+static const struct cfg_schema user_schema = {"user", "a user of the API, the shell and the web UI",
+					      user_fields, NF(user_fields)};
+
 /* Order matters: objects are loaded and shown referenced types first. */
 const struct cfg_schema *const cfg_types[] = {&cloud_schema, &hm_schema, &cert_schema,
 					      &tcp_schema, &pool_schema, &vsvip_schema,
-					      &vs_schema, NULL};
+					      &vs_schema, &tenant_schema, &role_schema, &user_schema,
+					      NULL};
 
 const struct cfg_schema *cfg_type_find(const char *name)
 {

@@ -300,6 +300,7 @@ def test_duplicate_name_from_a_concurrent_create(ids):
 
 def test_tenants(ids):
     d = ids
+    d.ok("POST", "/api/tenant", {"name": "blue"})
     r = d.cli("--tenant", "blue", "-c", "configure trafficcloneprofile blue-ids", "-c", "clone_servers",
               "-c", f"ip_address {TAP_IP}", "-c", f"subnet {TAP_SUBNET}", "-c", "save", "-c", "save", check=0)
     assert d.api("GET", "/api/trafficcloneprofile/blue-ids", headers={"X-Avi-Tenant": "blue"})[0] == 200

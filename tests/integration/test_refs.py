@@ -168,6 +168,7 @@ def test_wrong_type_unknown_and_bad_forms_are_refused(client, tls_cert):
     assert (status, out["error"]) == (400, "cloud_ref: cloud '/api/cloud?name=Other' does not exist")
     # An object of another tenant is invisible to references, by uuid as by name.
     t2 = {"X-Avi-Tenant": "t2"}
+    assert client.api("POST", "/api/tenant", {"name": "t2"})[0] == 201
     status, other = client.api("POST", "/api/pool", {"name": "other"}, headers=t2)
     assert status == 201, other
     for form in [other["uuid"], f"/api/pool/{other['uuid']}", "/api/pool?name=other", "other"]:

@@ -80,6 +80,10 @@ function refNames(v) {
 // the API's own message. A 401 means the session cookie is gone: log in again.
 async function api(method, path, body) {
 	const opts = { method, credentials: 'same-origin', headers: {} };
+	// A change must show the session's CSRF token, which only this page can read.
+	const csrf = /(?:^|;\s*)csrftoken=([^;]*)/.exec(document.cookie);
+	if (method !== 'GET' && csrf)
+		opts.headers['X-CSRFToken'] = csrf[1];
 	if (path.startsWith('/api/'))
 		path += (path.includes('?') ? '&' : '?') + 'include_name';
 	if (body !== undefined) {
@@ -92,7 +96,7 @@ async function api(method, path, body) {
 	} catch (e) {
 		throw new ApiError(0, `cannot reach clonelbd: ${e.message}`);
 	}
-	if (res.status === 401) {
+	if (res.status === 401 || res.status === 419) {
 		// Come back to this page after logging in again.
 		sessionStorage.setItem('clonelb_next', location.hash);
 		location.href = '/login.html';
