@@ -149,11 +149,40 @@ static enum MHD_Result metrics(struct api *api, struct MHD_Connection *c)
 	return send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf);
 }
 
+/* MHD_get_connection_values() callback: finds ?include_name, with or
+ * without a value (the reference's SDK sends "include_name="). */
+static enum MHD_Result find_include_name(void *cls, enum MHD_ValueKind kind, const char *key,
+					 const char *value)
+{
+	if (strcmp(key, "include_name") == 0)
+		*(bool *)cls = !value || (strcmp(value, "false") && strcmp(value, "0"));
+	return MHD_YES;
+}
+
+/* "https://<Host>" for references in answers on the HTTPS listener, when the
+ * Host header is a plain host[:port] (else the --listen address); NULL on
+ * the Unix socket, whose answers write paths alone. Caller frees. */
+static char *answer_base(struct api_listener *l, struct MHD_Connection *c)
+{
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+
+	if (!l->tcp)
+		return NULL;
+	if (!host || !*host || strlen(host) > 255 ||
+	    host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			      ".-:[]")])
+		host = l->api->cfg.listen;
+	return xasprintf("https://%s", host);
+}
+
 /* Answers /api/... through api_route(): the body is decoded here, the rest
  * is the router's. */
-static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, const char *url,
-				 const char *method, struct req *rq)
+static enum MHD_Result route_api(struct api_listener *l, struct MHD_Connection *c,
+				 const char *url, const char *method, struct req *rq)
 {
+	struct api *api = l->api;
+	bool include_name = false;
+	char *base;
 	const char *d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "detail");
 	json_t *body = NULL, *out = NULL;
 	char *err = NULL, *tenant = NULL;
@@ -166,10 +195,12 @@ static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, cons
 		free(err);
 		return ret;
 	}
+	base = answer_base(l, c);
 	if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) {
 		int r = api_decode_body(rq->buf, rq->len, &body, &err);
 		if (r < 0) {
 			free(tenant);
+			free(base);
 			return reply(c, r, 0, NULL, err);
 		}
 	}
@@ -179,10 +210,14 @@ static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, cons
 		.page = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page"),
 		.page_size = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page_size"),
 		.if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match"),
+		.base = base,
 	};
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, find_include_name, &include_name);
+	q.include_name = include_name;
 	status = api_route(&api->router, method, url, tenant, &q, body, &out);
 	api_access_filter(api->cfg.store, &rq->who, method, url, &status, &out);
 	free(tenant);
+	free(base);
 	json_decref(body);
 	if (status == MHD_HTTP_NO_CONTENT)
 		return send_text(c, status, "application/json", xstrdup(""));
@@ -198,6 +233,18 @@ static bool is_api(const char *url)
 {
 	return strncmp(url, "/api/", 5) == 0 || strcmp(url, "/api") == 0 ||
 	       strcmp(url, "/metrics") == 0;
+}
+
+/* The schema of a CFG_T_READONLY type @url is under ("/api/cloud/..."), or NULL. */
+static const struct cfg_schema *read_only_type(const char *url)
+{
+	size_t n = strncmp(url, "/api/", 5) ? 0 : strcspn(url + 5, "/");
+
+	for (size_t i = 0; n && cfg_types[i]; i++)
+		if ((cfg_types[i]->flags & CFG_T_READONLY) && strlen(cfg_types[i]->name) == n &&
+		    !strncmp(url + 5, cfg_types[i]->name, n))
+			return cfg_types[i];
+	return NULL;
 }
 
 /*
@@ -216,7 +263,7 @@ static const char *allowed_methods(const char *url)
 		return "GET";
 	if (!is_api(url))
 		return "GET, HEAD"; /* the web UI's files */
-	if (strcmp(url, "/api/se/interfaces") == 0)
+	if (strcmp(url, "/api/se/interfaces") == 0 || read_only_type(url))
 		return "GET";
 	for (const char *p = url + 4; *p; p++)
 		if (*p == '/' && p[1] && p[1] != '/')
@@ -248,10 +295,13 @@ static bool method_listed(const char *list, const char *method)
 	return false;
 }
 
-static enum MHD_Result send_error_allow(struct MHD_Connection *c, const char *method,
-					const char *allow)
+static enum MHD_Result send_error_allow(struct MHD_Connection *c, const char *url,
+					const char *method, const char *allow)
 {
-	char *msg = xasprintf("method %s is not allowed on this path", method);
+	const struct cfg_schema *ro = read_only_type(url);
+	char *msg = ro ? xasprintf("%s is read-only: method %s is not allowed (%s)", ro->name,
+				   method, ro->help)
+		       : xasprintf("method %s is not allowed on this path", method);
 	json_t *v = json_pack("{s:s}", "error", msg);
 	char *body = json_dumps(v, JSON_INDENT(2));
 	char *withnl = xasprintf("%s\n", body);
@@ -303,7 +353,7 @@ static enum MHD_Result begin(struct api_listener *l, struct MHD_Connection *c, c
 		return api_auth_refuse(c, &who);
 	allow = allow && !method_listed(allow, method) ? allow : NULL;
 	if (allow && !body)
-		return send_error_allow(c, method, allow);
+		return send_error_allow(c, url, method, allow);
 	limit = is_login(url) ? API_MAX_LOGIN_BODY : authz ? API_MAX_BODY : 0;
 	if (len > limit) {
 		err = limit ? xasprintf("request body: %llu bytes is larger than the limit of %zu "
@@ -351,7 +401,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, API_TIMEOUT);
 	}
 	if (rq->allow)
-		return send_error_allow(c, method, rq->allow);
+		return send_error_allow(c, url, method, rq->allow);
 	if (is_login(url))
 		return api_auth_login(l->api->auth, c, l->tcp, url, rq->buf, rq->len);
 	if (!is_api(url))
@@ -368,7 +418,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		}
 		return metrics(l->api, c);
 	}
-	return route_api(l->api, c, url, method, rq);
+	return route_api(l, c, url, method, rq);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,

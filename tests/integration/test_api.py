@@ -152,10 +152,11 @@ def test_cross_tenant_reference_is_refused(base):
 def test_crud_and_reference_by_uuid(base):
     prof = base.ok("GET", "/api/trafficcloneprofile/ids")
     assert prof["uuid"].startswith("trafficcloneprofile-")
-    assert prof["preserve_client_ip"] is False and prof["cloud_ref"] == "Default-Cloud"
+    # References are answered in URL form (docs/api.md, "Reference forms").
+    assert prof["preserve_client_ip"] is False and prof["cloud_ref"].startswith("/api/cloud/cloud-")
     vs = base.ok("PATCH", f"/api/virtualservice/{base.ok('GET', '/api/virtualservice/web')['uuid']}",
                  {"traffic_clone_profile_ref": prof["uuid"]})
-    assert vs["traffic_clone_profile_ref"] == "ids"  # stored by name
+    assert vs["traffic_clone_profile_ref"] == f"/api/trafficcloneprofile/{prof['uuid']}"  # stored by uuid
     vs = base.ok("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": None})
     assert "traffic_clone_profile_ref" not in vs
     status, _ = base.api("DELETE", "/api/trafficcloneprofile/ids")
