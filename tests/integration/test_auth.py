@@ -325,6 +325,13 @@ def test_a_user_sees_and_changes_only_its_tenants(lab, controller):
                              ("PATCH", {"default_server_port": 9}), ("DELETE", None)):
             status, out = u1.api(method, f"pool/{key}", body)
             assert status == 404 and out == {"error": f"pool '{key}' not found"}, (method, key, out)
+    # ... nor by a reference in URL form, as the SDK writes them.
+    status, hm2 = admin.api("POST", "healthmonitor", {"name": "hm2", "type": "HEALTH_MONITOR_TCP"})
+    assert status == 201, hm2
+    for ref in (f"https://127.0.0.1:{PORT}/api/healthmonitor/{hm2['uuid']}", f"/api/healthmonitor/{hm2['uuid']}#hm2",
+                "/api/healthmonitor?name=hm2"):
+        status, out = u1.api("PATCH", "pool/p1", {"health_monitor_refs": [ref]})
+        assert status == 400 and out["error"] == f"health_monitor_refs[1]: healthmonitor '{ref}' does not exist", out
     assert [p["name"] for p in u1.api("GET", "pool")[1]["results"]] == ["p1"]
     assert u1.api("GET", "pool", headers={"X-Avi-Tenant": "*"})[0] == 403
     # Tenants: only t1 is listed; t2 is 404; users and tenant changes are not for a Tenant-Admin.
