@@ -33,8 +33,8 @@ int cfg_password_hash(const char *password, char **ret);
  * taken does not tell whether a user exists. */
 bool cfg_password_verify(const char *password, const char *stored);
 
-/* True for the types that belong to no tenant of their own: user, tenant,
- * role (they are kept in tenant admin). */
+/* True for the types that belong to no tenant of their own (CFG_T_SHARED:
+ * user, tenant, role, cloud): they are kept in tenant admin. */
 bool cfg_type_is_global(const char *type);
 
 /*
@@ -56,9 +56,9 @@ int cfg_users_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 int cfg_tenant_unused(const json_t *tenant, const struct cfg_cache *all, char **ret_err);
 
 /*
- * Makes sure the built-in objects exist in @st: tenant admin, a tenant for
- * every tenant_ref an older store holds, the three roles, and user admin
- * (System-Admin). A new admin user gets @admin_password, or, when NULL, a
+ * Makes sure the stored built-in objects exist in @st: tenant admin, a tenant
+ * for every tenant_ref an older store holds, and user admin (System-Admin;
+ * the roles are built into the schema, never stored). A new admin user gets @admin_password, or, when NULL, a
  * random one returned in *ret_generated (caller frees; NULL otherwise) to be
  * shown once. Returns 0, or -errno with *ret_err.
  */
