@@ -291,15 +291,26 @@ void api_auth_identify(struct api_auth *a, struct MHD_Connection *c, bool tcp, c
 		basic(a, c, h + 6 + strspn(h + 6, " "), ret);
 		return;
 	}
-	for (size_t i = 0; !id && i < sizeof(session_cookies) / sizeof(session_cookies[0]); i++)
-		id = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, session_cookies[i]);
+	/* The first live session among the cookies (a browser may still hold
+	 * an ended one under another name), else the most telling state. */
+	st = API_SESSION_UNKNOWN;
+	for (size_t i = 0; st != API_SESSION_LIVE && i < sizeof(session_cookies) /
+								      sizeof(session_cookies[0]);
+	     i++) {
+		const char *v = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, session_cookies[i]);
+		enum api_session_state s = v ? api_session_find(a->sessions, v, &info)
+					     : API_SESSION_UNKNOWN;
+		if (v)
+			id = v;
+		if (s > st)
+			st = s;
+	}
 	if (!id) {
 		refuse(ret, MHD_HTTP_UNAUTHORIZED,
 		       "missing or wrong token: send Authorization: Bearer <token>, or log in "
 		       "(POST /login)");
 		return;
 	}
-	st = api_session_find(a->sessions, id, &info);
 	if (st == API_SESSION_EXPIRED) {
 		refuse(ret, 419, "session expired: log in again (POST /login)");
 		return;
