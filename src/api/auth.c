@@ -610,3 +610,28 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 	json_decref(in);
 	return ret;
 }
+
+char *api_auth_user_before(struct api_auth *a, const char *method, const char *url)
+{
+	const char *key = strncmp(url, "/api/user/", 10) == 0 ? url + 10 : NULL;
+	json_t *o = NULL;
+	char *err = NULL, *name = NULL;
+
+	if (!key || !*key || strchr(key, '/') || !unsafe(method) || !strcmp(method, "POST"))
+		return NULL;
+	if (cfg_get(a->store, "user", key, CFG_TENANT_ADMIN, &o, &err) == 0)
+		name = xstrdup(str(o, "name"));
+	json_decref(o);
+	free(err);
+	return name;
+}
+
+void api_auth_user_changed(struct api_auth *a, char *before, const json_t *body,
+			   unsigned status, const json_t *out)
+{
+	if (before && (status == MHD_HTTP_NO_CONTENT ||
+		       (status == MHD_HTTP_OK && (json_object_get(body, "password") ||
+						  strcmp(str(out, "name"), before)))))
+		api_sessions_end_user(a->sessions, before);
+	free(before);
+}

@@ -202,7 +202,16 @@ def test_password_is_stored_hashed_and_never_returned(lab, controller):
     assert ADMIN_PW not in json.dumps(hashes) and "same-password-1" not in json.dumps(hashes), hashes
     assert all(h.startswith("pbkdf2_sha256$") for h in hashes.values()), hashes
     assert hashes["ann"] != hashes["ben"]  # salted
-    assert Sdk(lab, "ann", "same-password-1", source="127.0.0.12").login()["user"]["name"] == "ann"
+    ann = Sdk(lab, "ann", "same-password-1", source="127.0.0.12")
+    assert ann.login()["user"]["name"] == "ann"
+    # A new password ends the user's sessions; a change of another field does not.
+    assert sdk.api("PATCH", "user/ann", {"full_name": "Ann"})[0] == 200
+    assert ann.raw("GET", "/api/pool", None, ann.headers())[0] == 200
+    assert sdk.api("PATCH", "user/ann", {"password": "new-password-2"})[0] == 200
+    status, _, out = ann.raw("GET", "/api/pool", None, ann.headers())
+    assert status == 401 and out["error"].startswith("session unknown or ended"), out
+    ann.password = "new-password-2"
+    assert ann.api("GET", "pool")[0] == 200
     status, out = sdk.api("POST", "user", {"name": "cat", "password": "short"})
     assert status == 400 and out["error"] == "password: shorter than 8 characters", out
 
