@@ -167,11 +167,15 @@ def test_login_with_password_and_with_token(lab, controller):
     status, tenants = sdk.api("GET", "tenant")
     assert status == 200 and [t["name"] for t in tenants["results"]] == ["admin"], tenants
 
-    # A JSON body works too; a wrong password is 401 naming the field.
+    # A JSON body works too (the Go SDK of the Terraform provider sends one); a wrong password
+    # is 401 naming the field. After a 401 or 419 that SDK asks GET /api/cluster/status, without
+    # credentials, whether the controller is up: anything but 500, 502 or 503 means yes.
     c = Client(lab, "127.0.0.11")
-    status, _, out = c.raw("POST", "/login", json.dumps({"username": "admin", "password": ADMIN_PW}),
-                           {"Content-Type": "application/json"})
+    status, resp, out = c.raw("POST", "/login", json.dumps({"username": "admin", "password": ADMIN_PW}),
+                              {"Content-Type": "application/json"})
     assert status == 200 and out["user"]["name"] == "admin", out
+    assert {"csrftoken", "sessionid"} <= set(cookies_of(resp)), resp.msg
+    assert c.raw("GET", "/api/cluster/status")[0] == 401
     status, _, out = c.raw("POST", "/login", "username=admin&password=wrong-one",
                            {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 401 and out == {"error": "password: wrong user name or password"}, out
