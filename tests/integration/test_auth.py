@@ -250,10 +250,10 @@ def test_csrf_is_needed_on_changes(lab, controller):
 
 
 def test_session_expiry_gives_419_and_the_sdk_logs_in_again(lab, controller):
-    controller("--session-lifetime", "2")
+    controller("--session-lifetime", "3")
     sdk = Sdk(lab, source="127.0.0.14")
     sdk.login()
-    assert sdk.login_answer[0]["controller"]["session_lifetime"] == 2
+    assert sdk.login_answer[0]["controller"]["session_lifetime"] == 3
     old = sdk.headers()
 
     def expired():
