@@ -13,6 +13,7 @@ import ctypes
 import http.client
 import json
 import os
+import re
 import sqlite3
 import ssl
 import subprocess
@@ -134,14 +135,14 @@ def controller(lab):
     started = []
     workdir = tempfile.mkdtemp(prefix="clonelb-auth-")
 
-    def start(*extra):
+    def start(*extra, admin_pw=True):
         with open(os.path.join(workdir, "token"), "w") as f:
             f.write(TOKEN + "\n")
         with open(os.path.join(workdir, "admin-pw"), "w") as f:
             f.write(ADMIN_PW + "\n")
+        pw = ["--admin-password-file", os.path.join(workdir, "admin-pw")] if admin_pw else []
         d = Daemon(lab, workdir, ["--listen", f"127.0.0.1:{PORT}", "--token-file",
-                                  os.path.join(workdir, "token"), "--admin-password-file",
-                                  os.path.join(workdir, "admin-pw"), *extra]).start()
+                                  os.path.join(workdir, "token"), *pw, *extra]).start()
         d.workdir = workdir
         started.append(d)
         return d
@@ -189,6 +190,19 @@ def test_login_with_password_and_with_token(lab, controller):
     status, _, out = c.raw("POST", "/login", "username=admin&token=nope",
                            {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 401 and out == {"error": "token: wrong token"}, out
+
+
+def test_the_first_admin_password_is_generated_once(lab, controller):
+    d = controller(admin_pw=False)
+    found = re.findall(r"user 'admin' created with the generated password (\S+) ", d.logtext())
+    assert len(found) == 1, d.logtext()
+    assert Sdk(lab, password=found[0], source="127.0.0.20").login()["user"]["name"] == "admin"
+    d.stop()
+    d.start()  # the same store: nothing generated again, the password stays
+    assert len(re.findall("generated password", d.logtext())) == 1, d.logtext()
+    assert Sdk(lab, password=found[0], source="127.0.0.20").login()["user"]["name"] == "admin"
+    rows = sqlite3.connect(d.db).execute("SELECT body FROM objects WHERE type = 'user'").fetchall()
+    assert found[0] not in json.dumps(rows), rows  # only its hash is stored
 
 
 def test_password_is_stored_hashed_and_never_returned(lab, controller):
