@@ -19,6 +19,7 @@
 #include "config/schema.h"
 #include "config/users.h"
 #include "lib/util.h"
+#include "log.h"
 
 #ifndef CLONELB_VERSION
 #define CLONELB_VERSION "unknown"
@@ -110,6 +111,21 @@ static bool client_addr(struct MHD_Connection *c, unsigned char out[16])
 		return true;
 	}
 	return false;
+}
+
+/* The client's address as text, for the logs. */
+static void addr_text(struct MHD_Connection *c, char out[INET6_ADDRSTRLEN])
+{
+	unsigned char a[16];
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	strcpy(out, "?");
+	if (!client_addr(c, a))
+		return;
+	if (memcmp(a, mapped, 12) == 0)
+		inet_ntop(AF_INET, a + 12, out, INET6_ADDRSTRLEN);
+	else
+		inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN);
 }
 
 /*
@@ -252,9 +268,12 @@ static void basic(struct api_auth *a, struct MHD_Connection *c, const char *b64,
 			w->ok = true;
 			snprintf(w->user, sizeof(w->user), "%s", (char *)raw);
 		} else {
+			char from[INET6_ADDRSTRLEN];
+			addr_text(c, from);
 			attempt(a, c, true, &w->retry_after);
 			refuse(w, MHD_HTTP_UNAUTHORIZED,
 			       "Authorization: wrong user name or password");
+			log_rl(LOG_WARN, "auth", "Basic credentials refused from %s", from);
 		}
 	}
 	OPENSSL_cleanse(raw, (size_t)len);
@@ -518,7 +537,7 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 	bool web = strncmp(url, "/api/", 5) == 0;
 	const char *user, *pw, *tok;
 	char id[API_SESSION_ID_LEN + 1], csrf[API_SESSION_ID_LEN + 1];
-	char *err = NULL, *cookies[3];
+	char *err = NULL, *cookies[3], from[INET6_ADDRSTRLEN];
 	unsigned retry = 0, lifetime = api_sessions_lifetime(a->sessions);
 	enum MHD_Result ret;
 	json_t *in;
@@ -553,9 +572,12 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 		json_decref(in);
 		return fail(c, MHD_HTTP_BAD_REQUEST, "password: required (or token)");
 	}
+	addr_text(c, from);
 	if (!attempt(a, c, true, &retry)) {
 		char *msg = xasprintf("login: too many attempts from this address; retry in %u s",
 				      retry);
+		log_rl(LOG_WARN, "auth", "login attempts from %s refused for %u s (too many)", from,
+		       retry);
 		json_decref(in);
 		ret = respond(c, MHD_HTTP_TOO_MANY_REQUESTS, json_pack("{s:s}", "error", msg), NULL,
 			      0, retry);
@@ -572,6 +594,8 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 		ok = a->token && token_equal(tok, a->token) && (!user || user_exists(a, user));
 	if (!ok) {
 		bool by_token = !(user && pw && *pw);
+		log_rl(LOG_WARN, "auth", "login refused from %s (wrong %s)", from,
+		       by_token ? "token" : "user name or password");
 		json_decref(in);
 		return fail(c, MHD_HTTP_UNAUTHORIZED,
 			    by_token ? (a->token ? "token: wrong token"
@@ -583,6 +607,10 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 		json_decref(in);
 		return fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "login: no randomness for a session");
 	}
+	if (user)
+		log_info("auth", "user '%s' logged in from %s", user, from);
+	else
+		log_info("auth", "a session was opened with the API token from %s", from);
 	/* csrftoken is readable by the session's own pages (not HttpOnly):
 	 * they copy it into X-CSRFToken. */
 	cookies[0] = xasprintf("csrftoken=%s; Path=/; Max-Age=%u; Secure; SameSite=Strict", csrf,

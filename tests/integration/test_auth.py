@@ -190,6 +190,10 @@ def test_login_with_password_and_with_token(lab, controller):
     status, _, out = c.raw("POST", "/login", "username=admin&token=nope",
                            {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 401 and out == {"error": "token: wrong token"}, out
+    # Logins and refusals are in the log, with the client's address.
+    log = d.logtext()
+    assert "auth: user 'admin' logged in from 127.0.0.11" in log, log
+    assert "auth: login refused from 127.0.0.11 (wrong user name or password)" in log, log
 
 
 def test_the_first_admin_password_is_generated_once(lab, controller):
