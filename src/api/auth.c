@@ -464,35 +464,21 @@ static json_t *login_body(struct MHD_Connection *c, const char *body, size_t len
 /* The tenants @user (a public user object) may use, as [{name, uuid}]. */
 static json_t *tenants_of(struct api_auth *a, const json_t *user, bool sysadmin)
 {
-	json_t *all = NULL, *out = json_array(), *t, *e;
+	json_t *all = NULL, *out = json_array(), *t;
 	char *err = NULL;
-	size_t i, j;
+	size_t i;
 
 	cfg_list(a->store, "tenant", CFG_TENANT_ADMIN, &all, &err);
 	free(err);
 	json_array_foreach(all, i, t)
 	{
-		bool mine = sysadmin;
-		json_array_foreach(json_object_get(user, "access"), j, e) mine |=
-			strcmp(str(e, "tenant_ref"), str(t, "name")) == 0;
-		if (mine)
+		if (sysadmin || cfg_user_role_in(user, str(t, "name")))
 			json_array_append_new(out, json_pack("{s:O, s:O}", "name",
 							     json_object_get(t, "name"), "uuid",
 							     json_object_get(t, "uuid")));
 	}
 	json_decref(all);
 	return out;
-}
-
-static bool is_sysadmin(const json_t *user)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(json_object_get(user, "access"), i, e)
-		if (strcmp(str(e, "role_ref"), CFG_ROLE_SYSTEM_ADMIN) == 0)
-			return true;
-	return false;
 }
 
 /* The 200 answer of POST /login for @user ("" for the API token). */
@@ -503,7 +489,7 @@ static json_t *login_answer(struct api_auth *a, const char *user)
 	bool sys = true;
 
 	if (*user && cfg_get(a->store, "user", user, CFG_TENANT_ADMIN, &u, &err) == 0)
-		sys = is_sysadmin(u);
+		sys = cfg_user_is_sysadmin(u);
 	free(err);
 	if (!u)
 		u = json_pack("{s:s, s:s}", "name", "", "username", "");

@@ -89,6 +89,32 @@ bool cfg_type_is_global(const char *type)
 	return s && (s->flags & CFG_T_SHARED);
 }
 
+bool cfg_user_is_sysadmin(const json_t *user)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(user, "access"), i, e)
+	{
+		if (strcmp(str(e, "role_ref"), CFG_ROLE_SYSTEM_ADMIN) == 0)
+			return true;
+	}
+	return false;
+}
+
+const char *cfg_user_role_in(const json_t *user, const char *tenant)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(user, "access"), i, e)
+	{
+		if (strcmp(str(e, "tenant_ref"), tenant) == 0)
+			return str(e, "role_ref");
+	}
+	return NULL;
+}
+
 /* Resolves access[@n].@field (a name or uuid of @type) to the name. */
 static int access_ref(json_t *entry, size_t n, const char *field, const char *type,
 		      const struct cfg_cache *all, char **ret_err)

@@ -37,6 +37,12 @@ bool cfg_password_verify(const char *password, const char *stored);
  * user, tenant, role, cloud): they are kept in tenant admin. */
 bool cfg_type_is_global(const char *type);
 
+/* True if user object @user has the System-Admin role in any tenant. */
+bool cfg_user_is_sysadmin(const json_t *user);
+
+/* The role user object @user has in tenant @tenant (borrowed from @user), or NULL. */
+const char *cfg_user_role_in(const json_t *user, const char *tenant);
+
 /*
  * The rules of users, tenants and roles for a create or update of @obj of
  * type @s, run with the other rules of the store: an object's tenant must
