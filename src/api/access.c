@@ -70,29 +70,6 @@ static json_t *get(struct cfg_store *st, const char *type, const char *key)
 	return o;
 }
 
-static bool sysadmin(const json_t *user)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(json_object_get(user, "access"), i, e)
-		if (strcmp(str(e, "role_ref"), CFG_ROLE_SYSTEM_ADMIN) == 0)
-			return true;
-	return false;
-}
-
-/* The role @user has in @tenant, or NULL. */
-static const char *role_in(const json_t *user, const char *tenant)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(json_object_get(user, "access"), i, e)
-		if (strcmp(str(e, "tenant_ref"), tenant) == 0)
-			return str(e, "role_ref");
-	return NULL;
-}
-
 enum level { NO_ACCESS, READ_ACCESS, WRITE_ACCESS };
 
 /* What role @role allows on @type: its privilege for the type, else for "*". */
@@ -137,11 +114,8 @@ unsigned api_access_permit(struct cfg_store *st, const struct api_who *who,
 	unsigned status = 0;
 	bool sys;
 
+	/* Writes to the read-only types (role, cloud) are 405 before this. */
 	type_of(url, type);
-	if (strcmp(type, "role") == 0 && !reads(method))
-		return deny(403, ret_err,
-			    "role: the built-in roles (%s, %s, %s) are read-only",
-			    CFG_ROLE_SYSTEM_ADMIN, CFG_ROLE_TENANT_ADMIN, CFG_ROLE_APP_OPERATOR);
 	if (!who->all) {
 		user = get(st, "user", who->user);
 		if (!user || strcmp(str(user, "name"), who->user)) {
@@ -150,7 +124,7 @@ unsigned api_access_permit(struct cfg_store *st, const struct api_who *who,
 				    who->user);
 		}
 	}
-	sys = who->all || sysadmin(user);
+	sys = who->all || cfg_user_is_sysadmin(user);
 	if (hu && *hu) {
 		t = get(st, "tenant", hu);
 		if (!t) {
@@ -165,7 +139,7 @@ unsigned api_access_permit(struct cfg_store *st, const struct api_who *who,
 		json_decref(t);
 	} else if (hn && *hn) {
 		tenant = xstrdup("*");
-	} else if (sys || role_in(user, CFG_TENANT_ADMIN)) {
+	} else if (sys || cfg_user_role_in(user, CFG_TENANT_ADMIN)) {
 		tenant = xstrdup(CFG_TENANT_ADMIN);
 	} else {
 		json_t *first = json_array_get(json_object_get(user, "access"), 0);
@@ -182,7 +156,7 @@ unsigned api_access_permit(struct cfg_store *st, const struct api_who *who,
 			      CFG_ROLE_SYSTEM_ADMIN);
 		goto done;
 	}
-	role = role_in(user, tenant);
+	role = cfg_user_role_in(user, tenant);
 	if (!role) {
 		status = deny(403, ret_err, "X-Avi-Tenant: user '%s' has no access to tenant '%s'",
 			      who->user, tenant);
@@ -221,13 +195,13 @@ void api_access_filter(struct cfg_store *st, const struct api_who *who, const ch
 	if (who->all || *status != 200 || !reads(method) || strcmp(type, "tenant"))
 		return;
 	user = get(st, "user", who->user);
-	if (!user || sysadmin(user)) {
+	if (!user || cfg_user_is_sysadmin(user)) {
 		json_decref(user);
 		return;
 	}
 	key_of(url, key);
 	if (*key) {
-		if (!role_in(user, str(*out, "name"))) {
+		if (!cfg_user_role_in(user, str(*out, "name"))) {
 			json_decref(*out);
 			*out = json_pack("{s:s}", "error", "");
 			json_object_set_new(*out, "error", json_sprintf("tenant '%s' not found", key));
@@ -237,8 +211,10 @@ void api_access_filter(struct cfg_store *st, const struct api_who *who, const ch
 		list = json_object_get(*out, "results");
 		kept = json_array();
 		json_array_foreach(list, i, o)
-			if (role_in(user, str(o, "name")))
+		{
+			if (cfg_user_role_in(user, str(o, "name")))
 				json_array_append(kept, o);
+		}
 		json_object_set_new(*out, "count", json_integer((json_int_t)json_array_size(kept)));
 		json_object_set_new(*out, "results", kept);
 		json_object_del(*out, "next");

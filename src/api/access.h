@@ -12,8 +12,8 @@
  * Whether @who may do @method on @url (/api/..., /metrics), and in which
  * tenant: from X-Avi-Tenant-UUID, else X-Avi-Tenant (a name, a uuid, or "*"
  * for every tenant, System-Admin only), else admin when the user may use
- * it, else its first tenant. Users, tenants and roles live in tenant admin;
- * roles are read-only for everyone. Returns 0 and *ret_tenant (caller
+ * it, else its first tenant. Users, tenants and roles live in tenant admin.
+ * Returns 0 and *ret_tenant (caller
  * frees), or the HTTP status (401, 403, 404) with *ret_err (caller frees).
  */
 unsigned api_access_permit(struct cfg_store *st, const struct api_who *who,

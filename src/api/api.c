@@ -196,7 +196,7 @@ static enum MHD_Result route_api(struct api_listener *l, struct MHD_Connection *
 	char *base;
 	const char *d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "detail");
 	json_t *body = NULL, *out = NULL;
-	char *err = NULL, *tenant = NULL;
+	char *err = NULL, *tenant = NULL, *user;
 	unsigned status;
 
 	/* Who may do what in which tenant (access.c), before the body is decoded. */
@@ -229,7 +229,9 @@ static enum MHD_Result route_api(struct api_listener *l, struct MHD_Connection *
 	};
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, find_include_name, &include_name);
 	q.include_name = include_name;
+	user = api_auth_user_before(api->auth, method, url);
 	status = api_route(&api->router, method, url, tenant, &q, body, &out);
+	api_auth_user_changed(api->auth, user, body, status, out);
 	api_access_filter(api->cfg.store, &rq->who, method, url, &status, &out);
 	free(tenant);
 	free(base);

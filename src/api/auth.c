@@ -8,7 +8,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +19,7 @@
 #include "config/schema.h"
 #include "config/users.h"
 #include "lib/util.h"
+#include "log.h"
 
 #ifndef CLONELB_VERSION
 #define CLONELB_VERSION "unknown"
@@ -108,6 +111,21 @@ static bool client_addr(struct MHD_Connection *c, unsigned char out[16])
 		return true;
 	}
 	return false;
+}
+
+/* The client's address as text, for the logs. */
+static void addr_text(struct MHD_Connection *c, char out[INET6_ADDRSTRLEN])
+{
+	unsigned char a[16];
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	strcpy(out, "?");
+	if (!client_addr(c, a))
+		return;
+	if (memcmp(a, mapped, 12) == 0)
+		inet_ntop(AF_INET, a + 12, out, INET6_ADDRSTRLEN);
+	else
+		inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN);
 }
 
 /*
@@ -250,9 +268,12 @@ static void basic(struct api_auth *a, struct MHD_Connection *c, const char *b64,
 			w->ok = true;
 			snprintf(w->user, sizeof(w->user), "%s", (char *)raw);
 		} else {
+			char from[INET6_ADDRSTRLEN];
+			addr_text(c, from);
 			attempt(a, c, true, &w->retry_after);
 			refuse(w, MHD_HTTP_UNAUTHORIZED,
 			       "Authorization: wrong user name or password");
+			log_rl(LOG_WARN, "auth", "Basic credentials refused from %s", from);
 		}
 	}
 	OPENSSL_cleanse(raw, (size_t)len);
@@ -289,15 +310,26 @@ void api_auth_identify(struct api_auth *a, struct MHD_Connection *c, bool tcp, c
 		basic(a, c, h + 6 + strspn(h + 6, " "), ret);
 		return;
 	}
-	for (size_t i = 0; !id && i < sizeof(session_cookies) / sizeof(session_cookies[0]); i++)
-		id = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, session_cookies[i]);
+	/* The first live session among the cookies (a browser may still hold
+	 * an ended one under another name), else the most telling state. */
+	st = API_SESSION_UNKNOWN;
+	for (size_t i = 0; st != API_SESSION_LIVE && i < sizeof(session_cookies) /
+								      sizeof(session_cookies[0]);
+	     i++) {
+		const char *v = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, session_cookies[i]);
+		enum api_session_state s = v ? api_session_find(a->sessions, v, &info)
+					     : API_SESSION_UNKNOWN;
+		if (v)
+			id = v;
+		if (s > st)
+			st = s;
+	}
 	if (!id) {
 		refuse(ret, MHD_HTTP_UNAUTHORIZED,
 		       "missing or wrong token: send Authorization: Bearer <token>, or log in "
 		       "(POST /login)");
 		return;
 	}
-	st = api_session_find(a->sessions, id, &info);
 	if (st == API_SESSION_EXPIRED) {
 		refuse(ret, 419, "session expired: log in again (POST /login)");
 		return;
@@ -432,35 +464,21 @@ static json_t *login_body(struct MHD_Connection *c, const char *body, size_t len
 /* The tenants @user (a public user object) may use, as [{name, uuid}]. */
 static json_t *tenants_of(struct api_auth *a, const json_t *user, bool sysadmin)
 {
-	json_t *all = NULL, *out = json_array(), *t, *e;
+	json_t *all = NULL, *out = json_array(), *t;
 	char *err = NULL;
-	size_t i, j;
+	size_t i;
 
 	cfg_list(a->store, "tenant", CFG_TENANT_ADMIN, &all, &err);
 	free(err);
 	json_array_foreach(all, i, t)
 	{
-		bool mine = sysadmin;
-		json_array_foreach(json_object_get(user, "access"), j, e) mine |=
-			strcmp(str(e, "tenant_ref"), str(t, "name")) == 0;
-		if (mine)
+		if (sysadmin || cfg_user_role_in(user, str(t, "name")))
 			json_array_append_new(out, json_pack("{s:O, s:O}", "name",
 							     json_object_get(t, "name"), "uuid",
 							     json_object_get(t, "uuid")));
 	}
 	json_decref(all);
 	return out;
-}
-
-static bool is_sysadmin(const json_t *user)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(json_object_get(user, "access"), i, e)
-		if (strcmp(str(e, "role_ref"), CFG_ROLE_SYSTEM_ADMIN) == 0)
-			return true;
-	return false;
 }
 
 /* The 200 answer of POST /login for @user ("" for the API token). */
@@ -471,7 +489,7 @@ static json_t *login_answer(struct api_auth *a, const char *user)
 	bool sys = true;
 
 	if (*user && cfg_get(a->store, "user", user, CFG_TENANT_ADMIN, &u, &err) == 0)
-		sys = is_sysadmin(u);
+		sys = cfg_user_is_sysadmin(u);
 	free(err);
 	if (!u)
 		u = json_pack("{s:s, s:s}", "name", "", "username", "");
@@ -505,7 +523,7 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 	bool web = strncmp(url, "/api/", 5) == 0;
 	const char *user, *pw, *tok;
 	char id[API_SESSION_ID_LEN + 1], csrf[API_SESSION_ID_LEN + 1];
-	char *err = NULL, *cookies[3];
+	char *err = NULL, *cookies[3], from[INET6_ADDRSTRLEN];
 	unsigned retry = 0, lifetime = api_sessions_lifetime(a->sessions);
 	enum MHD_Result ret;
 	json_t *in;
@@ -540,9 +558,12 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 		json_decref(in);
 		return fail(c, MHD_HTTP_BAD_REQUEST, "password: required (or token)");
 	}
+	addr_text(c, from);
 	if (!attempt(a, c, true, &retry)) {
 		char *msg = xasprintf("login: too many attempts from this address; retry in %u s",
 				      retry);
+		log_rl(LOG_WARN, "auth", "login attempts from %s refused for %u s (too many)", from,
+		       retry);
 		json_decref(in);
 		ret = respond(c, MHD_HTTP_TOO_MANY_REQUESTS, json_pack("{s:s}", "error", msg), NULL,
 			      0, retry);
@@ -559,6 +580,8 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 		ok = a->token && token_equal(tok, a->token) && (!user || user_exists(a, user));
 	if (!ok) {
 		bool by_token = !(user && pw && *pw);
+		log_rl(LOG_WARN, "auth", "login refused from %s (wrong %s)", from,
+		       by_token ? "token" : "user name or password");
 		json_decref(in);
 		return fail(c, MHD_HTTP_UNAUTHORIZED,
 			    by_token ? (a->token ? "token: wrong token"
@@ -570,6 +593,10 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 		json_decref(in);
 		return fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "login: no randomness for a session");
 	}
+	if (user)
+		log_info("auth", "user '%s' logged in from %s", user, from);
+	else
+		log_info("auth", "a session was opened with the API token from %s", from);
 	/* csrftoken is readable by the session's own pages (not HttpOnly):
 	 * they copy it into X-CSRFToken. */
 	cookies[0] = xasprintf("csrftoken=%s; Path=/; Max-Age=%u; Secure; SameSite=Strict", csrf,
@@ -596,4 +623,29 @@ enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, boo
 	explicit_bzero(csrf, sizeof(csrf));
 	json_decref(in);
 	return ret;
+}
+
+char *api_auth_user_before(struct api_auth *a, const char *method, const char *url)
+{
+	const char *key = strncmp(url, "/api/user/", 10) == 0 ? url + 10 : NULL;
+	json_t *o = NULL;
+	char *err = NULL, *name = NULL;
+
+	if (!key || !*key || strchr(key, '/') || !unsafe(method) || !strcmp(method, "POST"))
+		return NULL;
+	if (cfg_get(a->store, "user", key, CFG_TENANT_ADMIN, &o, &err) == 0)
+		name = xstrdup(str(o, "name"));
+	json_decref(o);
+	free(err);
+	return name;
+}
+
+void api_auth_user_changed(struct api_auth *a, char *before, const json_t *body,
+			   unsigned status, const json_t *out)
+{
+	if (before && (status == MHD_HTTP_NO_CONTENT ||
+		       (status == MHD_HTTP_OK && (json_object_get(body, "password") ||
+						  strcmp(str(out, "name"), before)))))
+		api_sessions_end_user(a->sessions, before);
+	free(before);
 }

@@ -68,4 +68,19 @@ enum MHD_Result api_auth_refuse(struct MHD_Connection *c, const struct api_who *
 enum MHD_Result api_auth_login(struct api_auth *a, struct MHD_Connection *c, bool tcp,
 			       const char *url, const char *body, size_t len);
 
+/*
+ * For a change of a user (PUT, PATCH, DELETE of /api/user/<key>): the name
+ * of the user @url names now, before the change (caller frees), else NULL.
+ */
+char *api_auth_user_before(struct api_auth *a, const char *method, const char *url);
+
+/*
+ * After that change answered @status (the user @before; @body the request's
+ * body, @out the answer): a user deleted, renamed or given a new password
+ * loses every session it had, so a stolen session or an old password stops
+ * working at once. Frees @before.
+ */
+void api_auth_user_changed(struct api_auth *a, char *before, const json_t *body,
+			   unsigned status, const json_t *out);
+
 #endif

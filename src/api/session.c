@@ -136,8 +136,26 @@ void api_session_close(struct api_sessions *s, const char *id)
 	if (!id || strlen(id) != API_SESSION_ID_LEN)
 		return;
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < API_SESSIONS_MAX; i++)
+	for (size_t i = 0; i < API_SESSIONS_MAX; i++) {
 		if (s->s[i].id[0] && same_id(s->s[i].id, id))
 			explicit_bzero(&s->s[i], sizeof(s->s[i]));
+	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+unsigned api_sessions_end_user(struct api_sessions *s, const char *user)
+{
+	unsigned n = 0;
+
+	if (!user || !*user)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < API_SESSIONS_MAX; i++) {
+		if (s->s[i].id[0] && strcmp(s->s[i].info.user, user) == 0) {
+			explicit_bzero(&s->s[i], sizeof(s->s[i]));
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }

@@ -51,6 +51,9 @@ enum api_session_state api_session_find(struct api_sessions *s, const char *id,
 /* Ends the session @id if it exists. */
 void api_session_close(struct api_sessions *s, const char *id);
 
+/* Ends every session of @user (not those of the API token). Returns how many. */
+unsigned api_sessions_end_user(struct api_sessions *s, const char *user);
+
 /* The lifetime of @s's sessions in seconds. */
 unsigned api_sessions_lifetime(const struct api_sessions *s);
 

@@ -335,11 +335,24 @@ static const struct cfg_field user_fields[] = {
 	 &access_schema, "[]"},
 };
 static const struct cfg_schema tenant_schema = {"tenant", "a tenant: a separate set of objects",
-						tenant_fields, NF(tenant_fields)};
-static const struct cfg_schema role_schema = {"role", "what a user may do in a tenant", role_fields,
-					      NF(role_fields)};
+						tenant_fields, NF(tenant_fields), CFG_T_SHARED};
+#define ROLE(name, uuid, all, tenant, user)                                                      \
+	"{\"name\": \"" name "\", \"uuid\": \"role-" uuid "\", \"tenant_ref\": \"admin\", "           \
+	"\"_last_modified\": \"0\", \"privileges\": [{\"resource\": \"*\", \"type\": \"" all "\"}, "   \
+	"{\"resource\": \"tenant\", \"type\": \"" tenant "\"}, {\"resource\": \"user\", \"type\": \"" user \
+	"\"}]}"
+static const struct cfg_schema role_schema = {
+	"role", "built in: System-Admin, Tenant-Admin, Application-Operator", role_fields,
+	NF(role_fields), CFG_T_READONLY | CFG_T_SHARED,
+	"[" ROLE("System-Admin", "7e2e3e94-1ba2-4438-9c69-c56fc17f2b38", "WRITE_ACCESS",
+		 "WRITE_ACCESS", "WRITE_ACCESS") ", "
+	ROLE("Tenant-Admin", "357d2e01-a5b4-415c-a953-8e3885680b3d", "WRITE_ACCESS", "READ_ACCESS",
+	     "NO_ACCESS") ", "
+	ROLE("Application-Operator", "6ecf39dd-4110-457a-b68c-a3aed323daf5", "READ_ACCESS",
+	     "READ_ACCESS", "NO_ACCESS") "]"};
+#undef ROLE
 static const struct cfg_schema user_schema = {"user", "a user of the API, the shell and the web UI",
-					      user_fields, NF(user_fields)};
+					      user_fields, NF(user_fields), CFG_T_SHARED};
 
 /* Order matters: objects are loaded and shown referenced types first. */
 const struct cfg_schema *const cfg_types[] = {&cloud_schema, &hm_schema, &cert_schema,

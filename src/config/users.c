@@ -84,7 +84,35 @@ bool cfg_password_verify(const char *password, const char *stored)
 
 bool cfg_type_is_global(const char *type)
 {
-	return type && (!strcmp(type, "user") || !strcmp(type, "tenant") || !strcmp(type, "role"));
+	const struct cfg_schema *s = cfg_type_find(type);
+
+	return s && (s->flags & CFG_T_SHARED);
+}
+
+bool cfg_user_is_sysadmin(const json_t *user)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(user, "access"), i, e)
+	{
+		if (strcmp(str(e, "role_ref"), CFG_ROLE_SYSTEM_ADMIN) == 0)
+			return true;
+	}
+	return false;
+}
+
+const char *cfg_user_role_in(const json_t *user, const char *tenant)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(user, "access"), i, e)
+	{
+		if (strcmp(str(e, "tenant_ref"), tenant) == 0)
+			return str(e, "role_ref");
+	}
+	return NULL;
 }
 
 /* Resolves access[@n].@field (a name or uuid of @type) to the name. */
@@ -231,12 +259,6 @@ static int ensure(struct cfg_store *st, const char *type, json_t *body, bool *re
 	return r;
 }
 
-static json_t *privileges(const char *all, const char *tenant, const char *user)
-{
-	return json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "resource", "*", "type", all,
-			 "resource", "tenant", "type", tenant, "resource", "user", "type", user);
-}
-
 /* A tenant for each tenant_ref a store from before tenants holds. */
 static int adopt_tenants(struct cfg_store *st, char **ret_err)
 {
@@ -271,13 +293,6 @@ static int adopt_tenants(struct cfg_store *st, char **ret_err)
 int cfg_users_seed(struct cfg_store *st, const char *admin_password, char **ret_generated,
 		   char **ret_err)
 {
-	static const struct {
-		const char *name, *all, *tenant, *user;
-	} roles[] = {
-		{CFG_ROLE_SYSTEM_ADMIN, "WRITE_ACCESS", "WRITE_ACCESS", "WRITE_ACCESS"},
-		{CFG_ROLE_TENANT_ADMIN, "WRITE_ACCESS", "READ_ACCESS", "NO_ACCESS"},
-		{CFG_ROLE_APP_OPERATOR, "READ_ACCESS", "READ_ACCESS", "NO_ACCESS"},
-	};
 	unsigned char raw[12];
 	char *generated = NULL;
 	bool made = false;
@@ -290,11 +305,6 @@ int cfg_users_seed(struct cfg_store *st, const char *admin_password, char **ret_
 		   NULL, ret_err);
 	if (r == 0)
 		r = adopt_tenants(st, ret_err);
-	for (size_t i = 0; r == 0 && i < sizeof(roles) / sizeof(roles[0]); i++)
-		r = ensure(st, "role",
-			   json_pack("{s:s, s:o}", "name", roles[i].name, "privileges",
-				     privileges(roles[i].all, roles[i].tenant, roles[i].user)),
-			   NULL, ret_err);
 	if (r < 0)
 		return r;
 	if (!admin_password) {

@@ -33,9 +33,15 @@ int cfg_password_hash(const char *password, char **ret);
  * taken does not tell whether a user exists. */
 bool cfg_password_verify(const char *password, const char *stored);
 
-/* True for the types that belong to no tenant of their own: user, tenant,
- * role (they are kept in tenant admin). */
+/* True for the types that belong to no tenant of their own (CFG_T_SHARED:
+ * user, tenant, role, cloud): they are kept in tenant admin. */
 bool cfg_type_is_global(const char *type);
+
+/* True if user object @user has the System-Admin role in any tenant. */
+bool cfg_user_is_sysadmin(const json_t *user);
+
+/* The role user object @user has in tenant @tenant (borrowed from @user), or NULL. */
+const char *cfg_user_role_in(const json_t *user, const char *tenant);
 
 /*
  * The rules of users, tenants and roles for a create or update of @obj of
@@ -56,9 +62,9 @@ int cfg_users_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 int cfg_tenant_unused(const json_t *tenant, const struct cfg_cache *all, char **ret_err);
 
 /*
- * Makes sure the built-in objects exist in @st: tenant admin, a tenant for
- * every tenant_ref an older store holds, the three roles, and user admin
- * (System-Admin). A new admin user gets @admin_password, or, when NULL, a
+ * Makes sure the stored built-in objects exist in @st: tenant admin, a tenant
+ * for every tenant_ref an older store holds, and user admin (System-Admin;
+ * the roles are built into the schema, never stored). A new admin user gets @admin_password, or, when NULL, a
  * random one returned in *ret_generated (caller frees; NULL otherwise) to be
  * shown once. Returns 0, or -errno with *ret_err.
  */

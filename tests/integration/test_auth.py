@@ -13,6 +13,7 @@ import ctypes
 import http.client
 import json
 import os
+import re
 import sqlite3
 import ssl
 import subprocess
@@ -134,14 +135,14 @@ def controller(lab):
     started = []
     workdir = tempfile.mkdtemp(prefix="clonelb-auth-")
 
-    def start(*extra):
+    def start(*extra, admin_pw=True):
         with open(os.path.join(workdir, "token"), "w") as f:
             f.write(TOKEN + "\n")
         with open(os.path.join(workdir, "admin-pw"), "w") as f:
             f.write(ADMIN_PW + "\n")
+        pw = ["--admin-password-file", os.path.join(workdir, "admin-pw")] if admin_pw else []
         d = Daemon(lab, workdir, ["--listen", f"127.0.0.1:{PORT}", "--token-file",
-                                  os.path.join(workdir, "token"), "--admin-password-file",
-                                  os.path.join(workdir, "admin-pw"), *extra]).start()
+                                  os.path.join(workdir, "token"), *pw, *extra]).start()
         d.workdir = workdir
         started.append(d)
         return d
@@ -167,11 +168,15 @@ def test_login_with_password_and_with_token(lab, controller):
     status, tenants = sdk.api("GET", "tenant")
     assert status == 200 and [t["name"] for t in tenants["results"]] == ["admin"], tenants
 
-    # A JSON body works too; a wrong password is 401 naming the field.
+    # A JSON body works too (the Go SDK of the Terraform provider sends one); a wrong password
+    # is 401 naming the field. After a 401 or 419 that SDK asks GET /api/cluster/status, without
+    # credentials, whether the controller is up: anything but 500, 502 or 503 means yes.
     c = Client(lab, "127.0.0.11")
-    status, _, out = c.raw("POST", "/login", json.dumps({"username": "admin", "password": ADMIN_PW}),
-                           {"Content-Type": "application/json"})
+    status, resp, out = c.raw("POST", "/login", json.dumps({"username": "admin", "password": ADMIN_PW}),
+                              {"Content-Type": "application/json"})
     assert status == 200 and out["user"]["name"] == "admin", out
+    assert {"csrftoken", "sessionid"} <= set(cookies_of(resp)), resp.msg
+    assert c.raw("GET", "/api/cluster/status")[0] == 401
     status, _, out = c.raw("POST", "/login", "username=admin&password=wrong-one",
                            {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 401 and out == {"error": "password: wrong user name or password"}, out
@@ -185,6 +190,23 @@ def test_login_with_password_and_with_token(lab, controller):
     status, _, out = c.raw("POST", "/login", "username=admin&token=nope",
                            {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 401 and out == {"error": "token: wrong token"}, out
+    # Logins and refusals are in the log, with the client's address.
+    log = d.logtext()
+    assert "auth: user 'admin' logged in from 127.0.0.11" in log, log
+    assert "auth: login refused from 127.0.0.11 (wrong user name or password)" in log, log
+
+
+def test_the_first_admin_password_is_generated_once(lab, controller):
+    d = controller(admin_pw=False)
+    found = re.findall(r"user 'admin' created with the generated password (\S+) ", d.logtext())
+    assert len(found) == 1, d.logtext()
+    assert Sdk(lab, password=found[0], source="127.0.0.20").login()["user"]["name"] == "admin"
+    d.stop()
+    d.start()  # the same store: nothing generated again, the password stays
+    assert len(re.findall("generated password", d.logtext())) == 1, d.logtext()
+    assert Sdk(lab, password=found[0], source="127.0.0.20").login()["user"]["name"] == "admin"
+    rows = sqlite3.connect(d.db).execute("SELECT body FROM objects WHERE type = 'user'").fetchall()
+    assert found[0] not in json.dumps(rows), rows  # only its hash is stored
 
 
 def test_password_is_stored_hashed_and_never_returned(lab, controller):
@@ -202,7 +224,16 @@ def test_password_is_stored_hashed_and_never_returned(lab, controller):
     assert ADMIN_PW not in json.dumps(hashes) and "same-password-1" not in json.dumps(hashes), hashes
     assert all(h.startswith("pbkdf2_sha256$") for h in hashes.values()), hashes
     assert hashes["ann"] != hashes["ben"]  # salted
-    assert Sdk(lab, "ann", "same-password-1", source="127.0.0.12").login()["user"]["name"] == "ann"
+    ann = Sdk(lab, "ann", "same-password-1", source="127.0.0.12")
+    assert ann.login()["user"]["name"] == "ann"
+    # A new password ends the user's sessions; a change of another field does not.
+    assert sdk.api("PATCH", "user/ann", {"full_name": "Ann"})[0] == 200
+    assert ann.raw("GET", "/api/pool", None, ann.headers())[0] == 200
+    assert sdk.api("PATCH", "user/ann", {"password": "new-password-2"})[0] == 200
+    status, _, out = ann.raw("GET", "/api/pool", None, ann.headers())
+    assert status == 401 and out["error"].startswith("session unknown or ended"), out
+    ann.password = "new-password-2"
+    assert ann.api("GET", "pool")[0] == 200
     status, out = sdk.api("POST", "user", {"name": "cat", "password": "short"})
     assert status == 400 and out["error"] == "password: shorter than 8 characters", out
 
@@ -237,10 +268,10 @@ def test_csrf_is_needed_on_changes(lab, controller):
 
 
 def test_session_expiry_gives_419_and_the_sdk_logs_in_again(lab, controller):
-    controller("--session-lifetime", "2")
+    controller("--session-lifetime", "3")
     sdk = Sdk(lab, source="127.0.0.14")
     sdk.login()
-    assert sdk.login_answer[0]["controller"]["session_lifetime"] == 2
+    assert sdk.login_answer[0]["controller"]["session_lifetime"] == 3
     old = sdk.headers()
 
     def expired():
@@ -282,11 +313,18 @@ def test_login_attempts_are_rate_limited_per_address(lab, controller):
     controller()
     c = Client(lab, "127.0.0.16")
     form = {"Content-Type": "application/x-www-form-urlencoded"}
+    # 10 at once; past them (one comes back every 6 s) the answer is 429, even to the right password.
     statuses = [c.raw("POST", "/login", "username=admin&password=guess-%d" % i, form)[0] for i in range(10)]
     assert statuses == [401] * 10, statuses
-    status, resp, out = c.raw("POST", "/login", f"username=admin&password={ADMIN_PW}", form)
+    for i in range(40):
+        status, resp, out = c.raw("POST", "/login", "username=admin&password=more-%d" % i, form)
+        if status == 429:
+            break
+        assert status == 401, (status, out)
     assert status == 429 and out["error"].startswith("login: too many attempts"), out
     assert int(resp.getheader("Retry-After")) > 0, resp.msg
+    status, resp, out = c.raw("POST", "/login", f"username=admin&password={ADMIN_PW}", form)
+    assert status == 429 and int(resp.getheader("Retry-After")) > 0, (status, out)
     # Basic is refused as well, before any password is checked; another address is not limited.
     basic = "Basic " + base64.b64encode(f"admin:{ADMIN_PW}".encode()).decode()
     assert c.raw("GET", "/api/pool", None, {"Authorization": basic})[0] == 429
@@ -325,6 +363,13 @@ def test_a_user_sees_and_changes_only_its_tenants(lab, controller):
                              ("PATCH", {"default_server_port": 9}), ("DELETE", None)):
             status, out = u1.api(method, f"pool/{key}", body)
             assert status == 404 and out == {"error": f"pool '{key}' not found"}, (method, key, out)
+    # ... nor by a reference in URL form, as the SDK writes them.
+    status, hm2 = admin.api("POST", "healthmonitor", {"name": "hm2", "type": "HEALTH_MONITOR_TCP"})
+    assert status == 201, hm2
+    for ref in (f"https://127.0.0.1:{PORT}/api/healthmonitor/{hm2['uuid']}", f"/api/healthmonitor/{hm2['uuid']}#hm2",
+                "/api/healthmonitor?name=hm2"):
+        status, out = u1.api("PATCH", "pool/p1", {"health_monitor_refs": [ref]})
+        assert status == 400 and out["error"] == f"health_monitor_refs[1]: healthmonitor '{ref}' does not exist", out
     assert [p["name"] for p in u1.api("GET", "pool")[1]["results"]] == ["p1"]
     assert u1.api("GET", "pool", headers={"X-Avi-Tenant": "*"})[0] == 403
     # Tenants: only t1 is listed; t2 is 404; users and tenant changes are not for a Tenant-Admin.
@@ -369,7 +414,8 @@ def test_tenants_roles_and_what_cannot_be_deleted(lab, controller):
     for method, path, body in (("PUT", "role/System-Admin", {"name": "System-Admin"}),
                                ("POST", "role", {"name": "mine"}), ("DELETE", "role/Tenant-Admin", None)):
         status, out = admin.api(method, path, body)
-        assert status == 403 and out["error"].startswith("role: the built-in roles"), out
+        assert status == 405 and out["error"] == f"role is read-only: method {method} is not allowed " \
+            "(built in: System-Admin, Tenant-Admin, Application-Operator)", out
     # Access naming a tenant or role that does not exist is refused.
     status, out = admin.api("POST", "user", {"name": "x1", "access": [{"tenant_ref": "admin", "role_ref": "Boss"}]})
     assert status == 400 and out["error"] == "access[1].role_ref: role 'Boss' does not exist", out
