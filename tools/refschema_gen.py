@@ -71,6 +71,9 @@ COMPUTED |= {("SSLKeyAndCertificate", "created_by")}
 REF_DEFAULTS = {
     "cloud_ref": "Default-Cloud",
     "vrf_context_ref": "global",
+    "vrf_ref": "global",
+    "analytics_profile_ref": "System-Analytics-Profile",
+    "ssl_profile_ref": "System-Standard",
     "se_group_ref": "Default-Group",
     "network_profile_ref": "System-TCP-Proxy",
     "application_profile_ref": "System-L4-Application",

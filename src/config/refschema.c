@@ -568,7 +568,7 @@ static const struct cfg_ref_field f_HealthMonitorSSLAttributes[] = {
 	{"pki_profile_ref", CFG_REF_STR, 0, NULL, NULL},
 	{"server_name", CFG_REF_STR, 0, NULL, NULL},
 	{"ssl_key_and_certificate_ref", CFG_REF_STR, 0, NULL, NULL},
-	{"ssl_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"ssl_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Standard\"", NULL},
 };
 static const struct cfg_ref_def d_HealthMonitorSSLAttributes = {"HealthMonitorSSLAttributes", f_HealthMonitorSSLAttributes, NF(f_HealthMonitorSSLAttributes)};
 
@@ -844,7 +844,7 @@ static const struct cfg_ref_def d_PlacementNetwork = {"PlacementNetwork", f_Plac
 
 static const struct cfg_ref_field f_Pool[] = {
 	{"analytics_policy", CFG_REF_OBJ, 0, NULL, &d_PoolAnalyticsPolicy},
-	{"analytics_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"analytics_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Analytics-Profile\"", NULL},
 	{"append_port", CFG_REF_STR, 0, "\"NON_DEFAULT_80_443\"", NULL,
 	 "NON_DEFAULT_80_443,NEVER,ALWAYS"},
 	{"application_persistence_profile_ref", CFG_REF_STR, 0, NULL, NULL},
@@ -914,12 +914,12 @@ static const struct cfg_ref_field f_Pool[] = {
 	{"sni_enabled", CFG_REF_BOOL, 0, "true", NULL},
 	{"sp_gs_info", CFG_REF_OBJ, 0, NULL, &d_SpGslbServiceInfo},
 	{"ssl_key_and_certificate_ref", CFG_REF_STR, 0, NULL, NULL},
-	{"ssl_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"ssl_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Standard\"", NULL},
 	{"tier1_lr", CFG_REF_STR, 0, NULL, NULL},
 	{"url", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"use_service_port", CFG_REF_BOOL, 0, "false", NULL},
 	{"use_service_ssl_mode", CFG_REF_BOOL, 0, "false", NULL},
-	{"vrf_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"vrf_ref", CFG_REF_STR, CFG_REF_ISREF, "\"global\"", NULL},
 };
 static const struct cfg_ref_def d_Pool = {"Pool", f_Pool, NF(f_Pool)};
 
@@ -1111,7 +1111,7 @@ static const struct cfg_ref_def d_SSLKeyRSAParams = {"SSLKeyRSAParams", f_SSLKey
 
 static const struct cfg_ref_field f_SSLProfileSelector[] = {
 	{"client_ip_list", CFG_REF_OBJ, 0, NULL, &d_IpAddrMatch},
-	{"ssl_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"ssl_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Standard\"", NULL},
 };
 static const struct cfg_ref_def d_SSLProfileSelector = {"SSLProfileSelector", f_SSLProfileSelector, NF(f_SSLProfileSelector)};
 
@@ -1290,7 +1290,7 @@ static const struct cfg_ref_field f_VirtualService[] = {
 	{"advertise_down_vs", CFG_REF_BOOL, 0, "false", NULL},
 	{"allow_invalid_client_cert", CFG_REF_BOOL, 0, "false", NULL},
 	{"analytics_policy", CFG_REF_OBJ, 0, NULL, &d_AnalyticsPolicy},
-	{"analytics_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"analytics_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Analytics-Profile\"", NULL},
 	{"application_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-L4-Application\"", NULL},
 	{"azure_availability_set", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"bgp_local_preference", CFG_REF_INT, 0, NULL, NULL},
@@ -1359,7 +1359,7 @@ static const struct cfg_ref_field f_VirtualService[] = {
 	{"snat_ip6_addresses", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_IpAddr},
 	{"sp_pool_refs", CFG_REF_STR, CFG_REF_LIST | CFG_REF_READONLY, NULL, NULL},
 	{"ssl_key_and_certificate_refs", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
-	{"ssl_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"ssl_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Standard\"", NULL},
 	{"ssl_profile_selectors", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_SSLProfileSelector},
 	{"ssl_sess_cache_avg_size", CFG_REF_INT, 0, "1024", NULL},
 	{"sso_policy_ref", CFG_REF_STR, 0, NULL, NULL},

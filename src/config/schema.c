@@ -141,6 +141,8 @@ static const struct cfg_schema vip_schema = {"vip", "a virtual IP", vip_fields, 
 static const struct cfg_field service_fields[] = {
 	{"port", CFG_UINT, CFG_F_REQUIRED | CFG_F_KEY, "listening port", 1, 65535},
 	{"enable_ssl", CFG_BOOL, 0, "terminate TLS on this port", 0, 0, NULL, NULL, NULL, "false"},
+	/* The reference returns it equal to port; a range is refused by rules.c. */
+	{"port_range_end", CFG_UINT, 0, "last port of a range (only port itself)", 1, 65535},
 };
 static const struct cfg_schema service_schema = {"services", "a listening port", service_fields,
 						 NF(service_fields)};

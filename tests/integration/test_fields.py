@@ -142,6 +142,32 @@ def test_non_default_value_refused_naming_field_and_value(clean, tls_cert):
     assert status == 400 and out["error"].startswith("tcp_monitor.tcp_half_open: not supported"), out
 
 
+def test_a_reference_style_body_is_accepted(clean, tls_cert):
+    """Fields as the reference's GET fills them: system objects in URL form, a service's
+    port_range_end equal to its port, computed fields."""
+    d = clean
+    ctl = "https://ctl.example/api"
+    body = minimal("virtualservice", tls_cert, "refstyle")
+    body.update({
+        "url": f"{ctl}/virtualservice/virtualservice-1", "_last_modified": "1700000000000000",
+        "cloud_ref": f"{ctl}/cloud/cloud-1#Default-Cloud",
+        "se_group_ref": f"{ctl}/serviceenginegroup/seg-1#Default-Group",
+        "analytics_profile_ref": f"{ctl}/analyticsprofile/ap-1#System-Analytics-Profile",
+        "network_profile_ref": "/api/networkprofile?name=System-TCP-Proxy",
+        "vrf_context_ref": f"{ctl}/vrfcontext/vrf-1#global", "type": "VS_TYPE_NORMAL",
+        "services": [{"port": 8080, "port_range_end": 8080, "enable_ssl": False}]})
+    made = d.ok("POST", "/api/virtualservice", body)
+    assert made["cloud_ref"] == body["cloud_ref"] and made["services"][0]["port_range_end"] == 8080
+    assert "url" not in made or made["url"] != body["url"]
+    status, out = d.api("PATCH", "/api/virtualservice/refstyle",
+                        {"services": [{"port": 8080, "port_range_end": 8090}]})
+    assert status == 400 and out["error"] == "services[1].port_range_end: not supported by clonelb " \
+        "(got 8090; only the port itself, 8080)", out
+    status, out = d.api("PATCH", "/api/virtualservice/refstyle",
+                        {"cloud_ref": f"{ctl}/cloud/cloud-2#Other-Cloud"})
+    assert status == 400 and out["error"].startswith("virtualservice.cloud_ref: not supported by clonelb"), out
+
+
 def test_unknown_names_refused(clean, tls_cert):
     d = clean
     for t in TYPES:
