@@ -65,6 +65,8 @@ static const struct cfg_field hm_http_fields[] = {
 	 NULL, NULL, "\"HEAD / HTTP/1.0\""},
 	{"http_response_code", CFG_ENUMLIST, 0, "HTTP status classes that count as up", 0, 0,
 	 http_codes, NULL, NULL, "[\"HTTP_2XX\", \"HTTP_3XX\"]"},
+	{"http_response", CFG_STRING, 0,
+	 "text the first 2 KiB of the answer must hold too (unset: the status is enough)"},
 };
 static const struct cfg_schema hm_http_schema = {"http_monitor", "an HTTP monitor's request",
 						 hm_http_fields, NF(hm_http_fields)};
@@ -86,6 +88,7 @@ static const struct cfg_field hm_fields[] = {
 	 "2"},
 	{"failed_checks", CFG_UINT, 0, "failures to mark a server down", 1, 50, NULL, NULL, NULL,
 	 "2"},
+	{"monitor_port", CFG_UINT, 0, "port the checks go to (0 or unset: the server's)", 0, 65535},
 	/* Type-specific settings nest as the reference writes them. */
 	{"http_monitor", CFG_OBJECT, 0, "what an HTTP monitor sends and expects", 0, 0, NULL, NULL,
 	 &hm_http_schema},

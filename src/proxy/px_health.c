@@ -114,7 +114,10 @@ static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 	}
 	atomic_fetch_add(&inflight, 1);
 	h->fd = fd;
-	if (connect(fd, (struct sockaddr *)&h->srv->addr, sizeof(h->srv->addr)) == -1 &&
+	struct sockaddr_in to = h->srv->addr;
+	if (h->mon->port)
+		to.sin_port = h->mon->port; /* monitor_port */
+	if (connect(fd, (struct sockaddr *)&to, sizeof(to)) == -1 &&
 	    errno != EINPROGRESS) {
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);
@@ -140,7 +143,13 @@ static int http_verdict(struct px_hstate *h, bool eof, const char **why)
 		return 0;
 	}
 	*why = "unexpected HTTP status";
-	return (h->mon->codes >> (h->rbuf[9] - '0')) & 1;
+	if (!((h->mon->codes >> (h->rbuf[9] - '0')) & 1))
+		return 0;
+	if (!h->mon->response || memmem(h->rbuf, h->rlen, h->mon->response,
+					strlen(h->mon->response)))
+		return 1;
+	*why = "answer does not hold http_response";
+	return eof ? 0 : -1;
 }
 
 /* tcp_response must be in the first PX_HM_RBUF bytes of the answer. Returns

@@ -245,6 +245,11 @@ def member_health(d):
     return {m["ip"]["addr"]: m["health"] for m in rt["pool"]["members"]}
 
 
+def member_reasons(d, monitor):
+    rt = d.ok("GET", "/api/virtualservice/web/runtime")
+    return [h for m in rt["pool"]["members"] for h in m["health_monitors"] if h["health_monitor"] == monitor]
+
+
 def test_monitor_shapes_and_traffic_with_tls(lab, clean, tls_cert):
     d = clean
     quick = {"send_interval": 2, "receive_timeout": 1, "successful_checks": 1, "failed_checks": 1}
@@ -284,6 +289,20 @@ def test_monitor_shapes_and_traffic_with_tls(lab, clean, tls_cert):
         d.ok("PATCH", "/api/healthmonitor/hm-http", {"http_response_code": ["HTTP_4XX"]})
         assert d.ok("GET", "/api/healthmonitor/hm-http")["http_monitor"]["http_response_code"] == ["HTTP_4XX"]
         wait_for(lambda: set(member_health(d).values()) == {"DOWN"}, timeout=20, what="members DOWN (4XX)")
+        # http_response: the answer must hold it too; monitor_port: checks go there.
+        good = {"http_request": "GET / HTTP/1.0", "http_response_code": ["HTTP_2XX"],
+                "http_response": "server 10.10.2."}
+        d.ok("PATCH", "/api/healthmonitor/hm-http", {"http_monitor": good})
+        wait_for(lambda: set(member_health(d).values()) == {"UP"}, timeout=20, what="UP (http_response)")
+        d.ok("PATCH", "/api/healthmonitor/hm-http", {"monitor_port": 81})
+        wait_for(lambda: {m.get("reason") for m in member_reasons(d, "hm-http")} == {"connection refused"},
+                 timeout=20, what="DOWN (port 81)")
+        assert set(member_health(d).values()) == {"DOWN"}
+        d.ok("PATCH", "/api/healthmonitor/hm-http", {"monitor_port": None,
+                                                     "http_monitor": {**good, "http_response": "absent"}})
+        wait_for(lambda: {m.get("reason") for m in member_reasons(d, "hm-http")} ==
+                 {"answer does not hold http_response"}, timeout=20, what="DOWN (no text)")
+        assert set(member_health(d).values()) == {"DOWN"}
 
 
 def test_clone_srvr_stats_ip_is_an_address(lab, clean):
