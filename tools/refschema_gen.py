@@ -27,6 +27,7 @@ MAPPED = [
     ("healthmonitor", "HealthMonitor.json", "HealthMonitor"),
     ("sslkeyandcertificate", "SSLKeyAndCertificate.json", "SSLKeyAndCertificate"),
     ("trafficcloneprofile", "TrafficCloneProfile.json", "TrafficCloneProfile"),
+    ("vsvip", "VsVip.json", "VsVip"),
     ("vip", "VirtualService.json", "Vip"),
     ("services", "VirtualService.json", "Service"),
     ("performance_limits", "VirtualService.json", "PerformanceLimits"),
@@ -142,7 +143,7 @@ def main():
     out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
         os.path.dirname(__file__), "..", "src", "config", "refschema.c")
     defs, origin, version = {}, {}, None
-    roots = {d for _, _, d in MAPPED[:5]}  # the object types; the rest are sub-objects
+    roots = {d for _, _, d in MAPPED[:6]}  # the object types; the rest are sub-objects
     for _, fname, dname in MAPPED:
         version, alld = load(swagger_dir, fname)
         stack = [dname]

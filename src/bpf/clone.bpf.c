@@ -1,4 +1,4 @@
-/* clone.bpf.c: tc clsact program that copies the frames of registered back-end connections to clone servers. */
+/* clone.bpf.c: tc clsact programs that copy the frames of registered back-end connections to clone servers. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -42,6 +42,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct clone_srv);
 } clone_srvs SEC(".maps");
+
+/* Filters, snaplen and budget of each cloned service (by vs slot). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CLONE_MAX_VS);
+	__type(key, __u32);
+	__type(value, struct clone_prof);
+} clone_profs SEC(".maps");
+
+/* Health of each clone server slot, written by the health checker. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CLONE_MAX_SRV);
+	__type(key, __u32);
+	__type(value, struct clone_health);
+} clone_health SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -118,10 +134,92 @@ static __always_inline struct clone_conn *learn(struct __sk_buff *skb, struct cl
 	return now ? now : reg;
 }
 
+#include "clone_deliver.h"
+
+/* Bit i: filters[i]'s client prefix holds @client_ip. Decided once per
+ * connection (and again only when the profile's filters change). */
+static __always_inline __u32 prefix_bits(const struct clone_prof *p, __u32 client_ip)
+{
+	__u32 bits = 0, i;
+
+	for (i = 0; i < CLONE_MAX_FILTERS; i++) {
+		if (i >= p->n_filters)
+			break;
+		if ((client_ip & p->filters[i].client_mask) == p->filters[i].client_net)
+			bits |= 1u << i;
+	}
+	return bits;
+}
+
+/* filters[]: the first rule (lowest rule_number) whose client prefix, direction
+ * and server port match decides; no rule matching means not cloned. */
+static __always_inline int accepted(const struct clone_prof *p, __u32 bits, __u8 dir, __u16 port)
+{
+	__u32 i;
+
+	for (i = 0; i < CLONE_MAX_FILTERS; i++) {
+		const struct clone_filter *f = &p->filters[i];
+
+		if (i >= p->n_filters)
+			break;
+		if (!(bits & (1u << i)))
+			continue;
+		if (f->direction != CLONE_DIR_BOTH && f->direction != dir)
+			continue;
+		if (port < f->port_start || port > f->port_end)
+			continue;
+		return f->action == CLONE_FILTER_ACCEPT;
+	}
+	return 0;
+}
+
+static __always_inline int is_down(const struct clone_srv *srv, __u32 idx)
+{
+	struct clone_health *h = bpf_map_lookup_elem(&clone_health, &idx);
+
+	return h && h->down && h->gen == srv->gen;
+}
+
+/*
+ * The connection's server is down: the next active, healthy server of the
+ * same service (slot order, wrapping), the same for every frame of every
+ * connection of the dead one, so a flow stays whole on its new server and
+ * only the dead server's flows move. Returns its index or -1.
+ */
+static __always_inline int failover(__u32 idx)
+{
+	__u32 base = idx - idx % CLONE_SRV_PER_VS, k = idx % CLONE_SRV_PER_VS, j, cand;
+	struct clone_srv *s;
+
+	for (j = 1; j < CLONE_SRV_PER_VS; j++) {
+		cand = base + (k + j) % CLONE_SRV_PER_VS;
+		s = bpf_map_lookup_elem(&clone_srvs, &cand);
+		if (!s || !(s->flags & CLONE_SRV_ACTIVE) || is_down(s, cand))
+			continue;
+		return (int)cand;
+	}
+	return -1;
+}
+
+/* The same for both directions: the key is always written from the SE's side. */
+static __always_inline __u32 flow_hash(const struct clone_conn_key *key)
+{
+	__u32 h = key->local_ip ^ (key->server_ip * 0x9e3779b1u) ^
+		  (((__u32)key->local_port << 16) | key->server_port);
+
+	h ^= h >> 16;
+	h *= 0x45d9f3bu;
+	h ^= h >> 16;
+	return h;
+}
+
 /*
  * The whole job for one frame. @egress: the frame leaves the SE (SE->server),
- * else it arrives (server->SE). The production frame is rewritten for the
- * clone, cloned, then restored byte for byte; it always goes on (TC_ACT_OK).
+ * else it arrives (server->SE). The production frame is never written: it is
+ * cloned as it is, after the decision (filters, budget, health), with
+ * skb->mark set to clone_mark for the clone to carry; clone_deliver, on the
+ * clone interface's egress, rewrites the clone alone. The production frame
+ * always goes on (TC_ACT_OK).
  */
 static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 {
@@ -130,16 +228,18 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 	struct clone_conn_key key = {};
 	struct clone_conn *conn;
 	struct clone_srv *srv;
-	struct clone_stat *st;
+	struct clone_stat *st, *home;
+	struct clone_prof *prof;
+	struct clone_xfer *x;
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
 	struct tcphdr *th;
-	__u8 old_macs[ETH_ADDRS_LEN], new_macs[ETH_ADDRS_LEN];
-	__u32 ihl, tcp_csum_off, ip_off, se_ip, client_ip, idx, mark, len, segs;
-	int preserve, ret, i;
+	__u32 ihl, hdrs, idx, vs, mark, len, segs, payload, keep = 0, zero = 0, client_ip;
+	int ret, ctl, by_budget = 0, cand;
+	__u16 port;
 
 	event(CLONE_EV_FRAMES);
-	if (skb->mark == clone_mark)
+	if (skb->mark == clone_mark || skb->mark == (clone_mark ^ 1))
 		return event(CLONE_EV_OWN_CLONE);
 	if ((void *)(eth + 1) > data_end)
 		return event(CLONE_EV_SHORT);
@@ -170,6 +270,8 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		key.local_port = th->dest;
 		key.server_port = th->source;
 	}
+	ctl = th->syn || th->fin || th->rst;
+	hdrs = ETH_HLEN + ihl + th->doff * 4;
 	conn = bpf_map_lookup_elem(&clone_conns, &key);
 	if (egress)
 		conn = learn(skb, &key, conn, th->syn && !th->ack);
@@ -192,8 +294,8 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 	srv = bpf_map_lookup_elem(&clone_srvs, &idx);
 	if (!srv || !(srv->flags & CLONE_SRV_ACTIVE) || srv->gen != conn->srv_gen)
 		return event(CLONE_EV_STALE);
-	idx = srv->stat_slot;
-	st = bpf_map_lookup_elem(&clone_stats, &idx);
+	vs = idx / CLONE_SRV_PER_VS;
+	st = bpf_map_lookup_elem(&clone_stats, &srv->stat_slot);
 	if (!st)
 		return event(CLONE_EV_NO_STAT);
 
@@ -201,6 +303,62 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 	/* Count wire frames: on egress TCP hands the hook GSO super-frames that
 	 * are cut into gso_segs frames after it; the clone is cut the same way. */
 	segs = skb->gso_segs ? skb->gso_segs : 1;
+	payload = len > hdrs ? len - hdrs : 0;
+	port = bpf_ntohs(key.server_port);
+
+	prof = bpf_map_lookup_elem(&clone_profs, &vs);
+	if (prof && prof->n_filters) {
+		if (conn->prefix_gen != prof->gen) {
+			conn->prefix_bits = prefix_bits(prof, conn->client_ip);
+			conn->prefix_gen = prof->gen;
+		}
+		if (!accepted(prof, conn->prefix_bits, egress ? CLONE_DIR_TO_SERVER : CLONE_DIR_FROM_SERVER,
+			      port)) {
+			st->filtered += segs;
+			return TC_ACT_OK;
+		}
+	}
+	if (prof && prof->max_bytes_per_flow && !ctl) {
+		/* Both directions draw on one budget. SYN, FIN and RST always
+		 * pass whole: the sensor sees every flow begin and end. */
+		if (conn->bytes >= prof->max_bytes_per_flow) {
+			if (prof->budget_action == CLONE_BUDGET_STOP) {
+				st->budget_skipped += segs;
+				return TC_ACT_OK;
+			}
+			if (payload) {
+				keep = hdrs;
+				by_budget = 1;
+			}
+		} else {
+			__sync_fetch_and_add(&conn->bytes, payload);
+		}
+	}
+	if (prof && prof->snaplen && (!keep || prof->snaplen < keep)) {
+		keep = prof->snaplen;
+		by_budget = 0;
+	}
+
+	home = st;
+	if (is_down(srv, idx)) {
+		cand = failover(idx);
+		if (cand < 0) {
+			/* No healthy server left: counted, not sent. */
+			st->total += segs;
+			st->driver_failures += segs;
+			st->bytes_failed += len;
+			return TC_ACT_OK;
+		}
+		idx = (__u32)cand;
+		srv = bpf_map_lookup_elem(&clone_srvs, &idx);
+		if (!srv)
+			return event(CLONE_EV_STALE);
+		st = bpf_map_lookup_elem(&clone_stats, &srv->stat_slot);
+		if (!st)
+			return event(CLONE_EV_NO_STAT);
+		home->failover += segs;
+	}
+
 	st->total += segs;
 	if (!srv->ifindex) {
 		st->driver_failures += segs;
@@ -208,50 +366,52 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		st->bytes_failed += len;
 		return TC_ACT_OK;
 	}
-	if (!(srv->flags & CLONE_SRV_HAS_MAC)) {
+	if (srv->encap == CLONE_ENCAP_NONE && !(srv->flags & CLONE_SRV_HAS_MAC)) {
 		/* Counted, never queued: the frame is simply not cloned. */
 		st->driver_failures += segs;
 		st->no_mac += segs;
 		st->bytes_failed += len;
 		return TC_ACT_OK;
 	}
+	client_ip = (srv->flags & CLONE_SRV_PRESERVE_CLIENT_IP) ? conn->client_ip : 0;
 
-	/* Everything the rewrite needs is read now: helpers that write the
-	 * frame invalidate the packet pointers. */
-	for (i = 0; i < ETH_ADDRS_LEN; i++)
-		old_macs[i] = ((__u8 *)eth)[i];
-	for (i = 0; i < 6; i++) {
-		new_macs[i] = srv->dst_mac[i];
-		new_macs[6 + i] = srv->src_mac[i];
-	}
-	preserve = (srv->flags & CLONE_SRV_PRESERVE_CLIENT_IP) && conn->client_ip;
-	se_ip = key.local_ip;
-	client_ip = conn->client_ip;
-	ip_off = egress ? IP_SRC_OFF : IP_DST_OFF;
-	tcp_csum_off = ETH_HLEN + ihl + offsetof(struct tcphdr, check);
+	x = bpf_map_lookup_elem(&clone_xfer, &zero);
+	if (!x)
+		return event(CLONE_EV_NO_STAT);
+	x->srv_index = idx;
+	x->client_ip = client_ip;
+	x->se_ip = key.local_ip;
+	x->keep = keep;
+	x->min_keep = ETH_HLEN + ihl + offsetof(struct tcphdr, check) + 2;
+	x->ihl = ihl;
+	x->from_server = !egress;
+	x->in_ifindex = skb->ifindex;
+	x->flow_hash = flow_hash(&key);
+	x->done = 0;
+	x->err = 0;
+	x->armed = 1;
 	mark = skb->mark;
-
-	if (bpf_skb_store_bytes(skb, 0, new_macs, ETH_ADDRS_LEN, 0))
-		goto rewrite_failed;
-	if (preserve && set_addr(skb, ip_off, tcp_csum_off, se_ip, client_ip)) {
-		bpf_skb_store_bytes(skb, 0, old_macs, ETH_ADDRS_LEN, 0);
-		goto rewrite_failed;
-	}
 	skb->mark = clone_mark;
 	ret = bpf_clone_redirect(skb, srv->ifindex, 0);
 	skb->mark = mark;
+	x->armed = 0;
 
-	/* Restore the production frame. After bpf_clone_redirect() the frame's
-	 * head is private (the clone keeps the rewritten copy), so these
-	 * writes need no allocation. */
-	if ((preserve && set_addr(skb, ip_off, tcp_csum_off, client_ip, se_ip)) ||
-	    bpf_skb_store_bytes(skb, 0, old_macs, ETH_ADDRS_LEN, 0))
-		event(CLONE_EV_RESTORE_FAILED);
-
+	if (ret == 0 && !(x->done & CLONE_XD_RAN))
+		/* clone_deliver was not on the interface: the engine attaches
+		 * it before it sends any clone there, so this is a bug. */
+		event(CLONE_EV_UNDELIVERED);
 	if (ret == 0) {
 		st->succeeded += segs;
 		st->bytes += len;
-	} else if (ret == -12 /* -ENOMEM */) {
+		if (x->done & CLONE_XD_KEEP_CUT) {
+			if (by_budget)
+				st->budget_skipped += segs;
+			else
+				st->truncated += segs;
+		}
+		if (x->done & CLONE_XD_MTU_CUT)
+			st->mtu_truncated += segs;
+	} else if (ret == -12 /* -ENOMEM */ || x->err == -12) {
 		st->mbuf_alloc_failed += segs;
 		st->bytes_failed += len;
 	} else {
@@ -259,12 +419,6 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		st->bytes_failed += len;
 	}
 	return TC_ACT_OK;
-
-rewrite_failed:
-	/* Could not make the head writable: no memory for the copy. */
-	st->mbuf_alloc_failed += segs;
-	st->bytes_failed += len;
-	return event(CLONE_EV_REWRITE_FAILED);
 }
 
 SEC("tc")

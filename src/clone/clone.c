@@ -53,7 +53,7 @@ static void *resolver_main(void *arg);
 int clone_start(struct clone_engine **ret, char **ret_err)
 {
 	struct clone_engine *ce;
-	int r;
+	int r, n_deliver = 0;
 
 	ce = xcalloc(1, sizeof(*ce));
 	pthread_mutex_init(&ce->apply_lock, NULL);
@@ -87,10 +87,14 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 	ce->stats_fd = bpf_map__fd(ce->skel->maps.clone_stats);
 	ce->events_fd = bpf_map__fd(ce->skel->maps.clone_events);
 	ce->socks_fd = bpf_map__fd(ce->skel->maps.clone_socks);
+	ce->profs_fd = bpf_map__fd(ce->skel->maps.clone_profs);
+	ce->health_fd = bpf_map__fd(ce->skel->maps.clone_health);
 
-	r = clone_tc_remove_stale();
+	r = clone_tc_remove_stale(&n_deliver);
 	if (r > 0)
 		log_info("clone", "removed %d tc filter(s) left by an earlier run", r);
+	if (n_deliver > 0)
+		log_info("clone", "removed %d clone_deliver filter(s) left by an earlier run", n_deliver);
 	else if (r == -EBUSY)
 		log_warn("clone", "another clonelbd owns this network namespace: its tc filters are left alone");
 	clone_net_se_uuid(ce->se_uuid, sizeof(ce->se_uuid));
@@ -133,6 +137,10 @@ void clone_stop(struct clone_engine *ce)
 	for (i = 0; i < ce->n_hooks; i++)
 		clone_tc_detach(ce, ce->hooks[i].ifindex);
 	ce->n_hooks = 0;
+	/* The back-end hooks are gone: no clone can be made any more. */
+	for (i = 0; i < ce->n_deliver; i++)
+		clone_tc_detach_deliver(ce->deliver_if[i]);
+	ce->n_deliver = 0;
 	clone_resolver_close(ce);
 	for (i = 0; i < ce->n_known_vs; i++)
 		free(ce->known_vs[i]);

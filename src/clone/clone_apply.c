@@ -25,8 +25,8 @@ static const char *jstr(const json_t *o, const char *key)
 	return s ? s : "";
 }
 
-/* The object of @type named @name in @tenant (references are by name within
- * a tenant), borrowed, or NULL. */
+/* The object of @type that @name (a uuid, or a name) names in @tenant,
+ * borrowed, or NULL. */
 static const json_t *snap_find(const json_t *snap, const char *type, const char *tenant, const char *name)
 {
 	const json_t *o;
@@ -35,7 +35,10 @@ static const json_t *snap_find(const json_t *snap, const char *type, const char 
 	json_array_foreach(json_object_get(snap, type), i, o) {
 		const char *t = jstr(o, "tenant_ref");
 
-		if (strcmp(jstr(o, "name"), name) == 0 && strcmp(*t ? t : "admin", tenant) == 0)
+		/* By uuid, as the store keeps references; by name for one that a
+		 * store edited by hand may hold. */
+		if ((strcmp(jstr(o, "uuid"), name) == 0 || strcmp(jstr(o, "name"), name) == 0) &&
+		    strcmp(*t ? t : "admin", tenant) == 0)
 			return o;
 	}
 	return NULL;
@@ -91,7 +94,9 @@ static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_v
 	memset(&val, 0, sizeof(val));
 	if (vs->used && s->used) {
 		val.gen = s->gen;
-		val.ifindex = (uint32_t)s->ifindex;
+		/* Clones go only where clone_deliver waits for them: until it is
+		 * attached, the server counts as having no interface. */
+		val.ifindex = clone_deliver_ready(ce, s->ifindex) ? (uint32_t)s->ifindex : 0;
 		val.stat_slot = s->stat_slot;
 		val.flags = CLONE_SRV_ACTIVE;
 		if (s->has_mac)
@@ -100,8 +105,28 @@ static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_v
 			val.flags |= CLONE_SRV_PRESERVE_CLIENT_IP;
 		memcpy(val.dst_mac, s->mac, 6);
 		memcpy(val.src_mac, s->src_mac, 6);
+		val.encap = s->encap;
+		val.vni = s->vni;
+		val.dst_port = htons(s->dst_port);
+		val.erspan_session = s->erspan_session;
+		val.outer_src = s->outer_src_be;
+		val.outer_dst = s->ip_be;
+		val.mtu = s->mtu;
 	}
 	bpf_map_update_elem(ce->srvs_fd, &key, &val, BPF_ANY);
+}
+
+/* Writes service slot @v's filters, snaplen and budget to clone_profs
+ * (zero, i.e. everything, if unused). */
+static void push_prof(struct clone_engine *ce, int v, const struct clone_vs_state *vs)
+{
+	struct clone_prof val;
+	uint32_t key = (uint32_t)v;
+
+	memset(&val, 0, sizeof(val));
+	if (vs->used)
+		val = vs->prof;
+	bpf_map_update_elem(ce->profs_fd, &key, &val, BPF_ANY);
 }
 
 /* Finds the clone interface of @s (its subnet first, else network_ref), its
@@ -114,6 +139,14 @@ static void find_interface(struct clone_engine *ce, struct clone_srv_state *s)
 	int ifindex = 0, mask;
 
 	slow_step(ce, "interface lookup");
+	if (s->encap != CLONE_ENCAP_NONE) {
+		/* A collector any number of hops away: wherever the route to
+		 * it leads. */
+		clone_srv_find_route(s);
+		if (s->ifindex)
+			clone_deliver_ensure(ce, s->ifindex);
+		return;
+	}
 	if (s->mask >= 0 && netif_for_subnet(s->subnet_be, s->mask, ifname, &addr_be) == 0)
 		ifindex = (int)if_nametoindex(ifname);
 	if (!ifindex && s->network_ref[0]) {
@@ -130,6 +163,11 @@ static void find_interface(struct clone_engine *ce, struct clone_srv_state *s)
 	snprintf(s->ifname, sizeof(s->ifname), "%s", ifname);
 	memcpy(s->src_mac, src_mac, 6);
 	s->if_addr_be = addr_be;
+	s->outer_src_be = 0;
+	s->mtu = clone_srv_path_mtu(s);
+	/* Before the server's interface reaches clone_srvs (push_srv()). */
+	if (ifindex)
+		clone_deliver_ensure(ce, ifindex);
 	if (!ifindex) {
 		if (!s->warned)
 			log_warn("clone", "clone server %s: no interface on its subnet or network_ref: "
@@ -154,6 +192,13 @@ static void find_mac(struct clone_engine *ce, struct clone_srv_state *s)
 
 	if (s->mac_configured)
 		return;
+	if (s->encap != CLONE_ENCAP_NONE) {
+		/* The next hop's MAC is the kernel's business (bpf_redirect_neigh). */
+		memset(s->mac, 0, 6);
+		s->has_mac = false;
+		s->nud = 0;
+		return;
+	}
 	slow_step(ce, "neighbour lookup");
 	if (!s->ifindex || clone_net_neigh_get(s->ip_be, s->ifindex, mac, &state) < 0)
 		state = 0;
@@ -193,7 +238,7 @@ static bool probed_already(uint64_t *done, int ifindex, uint32_t ip_be)
 static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint64_t now, bool now_please,
 		       uint64_t *done)
 {
-	if (s->mac_configured || !s->ifindex)
+	if (s->mac_configured || !s->ifindex || s->encap != CLONE_ENCAP_NONE)
 		return;
 	if (!now_please && now - s->last_probe_ms < CLONE_REVALIDATE_MS)
 		return;
@@ -213,7 +258,8 @@ static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint6
 static bool visible_differs(const struct clone_srv_state *a, const struct clone_srv_state *b)
 {
 	return a->ifindex != b->ifindex || strcmp(a->ifname, b->ifname) != 0 || a->has_mac != b->has_mac ||
-	       memcmp(a->mac, b->mac, 6) != 0 || memcmp(a->src_mac, b->src_mac, 6) != 0;
+	       memcmp(a->mac, b->mac, 6) != 0 || memcmp(a->src_mac, b->src_mac, 6) != 0 ||
+	       a->outer_src_be != b->outer_src_be || a->mtu != b->mtu;
 }
 
 /* A fresh, zeroed counter slot nobody holds (see clone_slot_take()). */
@@ -249,6 +295,11 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 	uint64_t now = now_ms();
 
 	vs->preserve_client_ip = json_is_true(json_object_get(prof, "preserve_client_ip"));
+	{
+		struct clone_prof old = vs->prof;
+
+		clone_prof_parse(prof, &old, &vs->prof);
+	}
 	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs) {
 		const json_t *subnet = json_object_get(cs, "subnet");
 		struct clone_srv_state *s = NULL;
@@ -294,7 +345,8 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 			/* The old slot is released once the new one is published. */
 			s->stat_slot = take_slot(ce);
 		}
-		s->mac_configured = mac && *mac && clone_net_parse_mac(mac, s->mac) == 0;
+		clone_srv_set_encap(s, cs);
+		s->mac_configured = s->encap == CLONE_ENCAP_NONE && mac && *mac && clone_net_parse_mac(mac, s->mac) == 0;
 		if (s->mac_configured)
 			s->has_mac = true;
 		find_interface(ce, s);
@@ -582,6 +634,7 @@ static void publish(struct clone_engine *ce, const struct clone_vs_state *next, 
 		if (!changed[v])
 			continue;
 		ce->vs[v] = next[v];
+		push_prof(ce, v, &ce->vs[v]);
 		for (k = 0; k < CLONE_SRV_PER_VS; k++)
 			push_srv(ce, v, k, &ce->vs[v]);
 	}
@@ -728,6 +781,7 @@ void clone_recheck_hooks(struct clone_engine *ce)
 	bool same;
 
 	pthread_mutex_lock(&ce->apply_lock);
+	clone_deliver_recheck(ce);
 	n_want = ifaces_for(ce, ce->pool_ips, ce->n_pool_ips, want, true);
 	same = n_want == ce->n_hooks;
 	for (i = 0; same && i < n_want; i++) {

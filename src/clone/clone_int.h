@@ -57,6 +57,14 @@ struct clone_srv_state {
 	bool warned;               /* the missing interface was logged (writers only) */
 	uint32_t gen;
 	uint32_t stat_slot;
+	/* Delivery (issue 13). Encapsulated servers are reached by a route:
+	 * ifindex is the route's, MACs are the kernel's business. */
+	uint32_t encap;            /* enum clone_encap */
+	uint32_t vni;
+	uint16_t dst_port;         /* host byte order */
+	uint16_t erspan_session;
+	uint32_t outer_src_be;     /* the SE's address on the egress interface */
+	uint32_t mtu;              /* path MTU (0: not known) */
 };
 
 /* One virtual service that has a traffic clone profile. */
@@ -72,6 +80,7 @@ struct clone_vs_state {
 	int n_order;
 	struct clone_srv_state srv[CLONE_SRV_PER_VS];
 	char last_reset[40];
+	struct clone_prof prof;    /* filters, snaplen, budget as clone_profs holds them */
 };
 
 /* A tc clsact hook pair (ingress and egress) we attached. */
@@ -96,6 +105,7 @@ struct clone_engine {
 	struct clone_bpf *skel;
 	int conns_fd, srvs_fd, stats_fd, events_fd;
 	int socks_fd; /* clone_socks: the registration on the socket itself */
+	int profs_fd, health_fd; /* clone_profs (clone_apply.c), clone_health (clone_health.c) */
 	int ncpus;
 
 	/*
@@ -116,6 +126,11 @@ struct clone_engine {
 	struct clone_hook hooks[CLONE_MAX_HOOKS]; /* apply_lock */
 	int n_hooks;               /* apply_lock */
 	_Atomic int n_attached;    /* n_hooks, for the metrics */
+	/* Clone interfaces carrying clone_deliver (apply_lock). A server's
+	 * interface is written to clone_srvs only once it is here, so no clone
+	 * ever leaves without its rewrite. */
+	int deliver_if[CLONE_MAX_HOOKS];
+	int n_deliver;
 	uint32_t *pool_ips;        /* servers of the pools of cloned services (apply_lock) */
 	int n_pool_ips;
 	char **known_vs;           /* uuids of every service of the last snapshot (lock) */
@@ -145,11 +160,35 @@ int clone_refresh_all(struct clone_engine *ce);
 void clone_recheck_hooks(struct clone_engine *ce);
 void clone_resolver_close(struct clone_engine *ce);
 
+/* clone_deliver.c */
+/* Whether clone_deliver is attached to @ifindex (apply_lock). */
+bool clone_deliver_ready(const struct clone_engine *ce, int ifindex);
+/* Attaches clone_deliver to the egress of @ifindex unless it is; tc work,
+ * apply_lock only. Returns 0 or -errno (logged). */
+int clone_deliver_ensure(struct clone_engine *ce, int ifindex);
+/* Attaches clone_deliver again where it went away (apply_lock). */
+void clone_deliver_recheck(struct clone_engine *ce);
+/* enum clone_encap of an encap_type name ("" or NULL: NONE), or -EINVAL. */
+int clone_encap_parse(const char *name);
+/* Sets the encapsulation fields of @s from clone server object @cs. */
+void clone_srv_set_encap(struct clone_srv_state *s, const json_t *cs);
+/* An encapsulated server's egress by route: interface, its MAC, outer source,
+ * path MTU; all zero when there is no route. Slow: rtnetlink. */
+void clone_srv_find_route(struct clone_srv_state *s);
+/* A directly connected server's path MTU (0: unknown). Slow: rtnetlink. */
+uint32_t clone_srv_path_mtu(const struct clone_srv_state *s);
+/* clone_profs' value of profile @prof; @old is the value before (its
+ * generation moves on when the filters change). */
+void clone_prof_parse(const json_t *prof, const struct clone_prof *old, struct clone_prof *ret);
+
 /* clone_tc.c */
 int clone_tc_attach(struct clone_engine *ce, int ifindex, char **ret_err);
 void clone_tc_detach(struct clone_engine *ce, int ifindex);
-int clone_tc_remove_stale(void);
+int clone_tc_remove_stale(int *ret_deliver);
 bool clone_tc_present(int ifindex);
+int clone_tc_attach_deliver(struct clone_engine *ce, int ifindex, char **ret_err);
+void clone_tc_detach_deliver(int ifindex);
+bool clone_tc_deliver_present(int ifindex);
 
 /* clone_net.c */
 int clone_net_route_ifindex(uint32_t dst_be, uint32_t *ret_src_be);

@@ -16,82 +16,24 @@
 #include <unistd.h>
 
 #include "clone/clone_int.h"
+#include "lib/netif.h"
 
 /*
- * Asks the kernel's routing table (RTM_GETROUTE, as `ip route get`) which
- * interface a packet to @dst_be leaves by. Returns the ifindex (> 0) and, if
- * @ret_src_be is not NULL, the source address the kernel would pick (0 if the
- * route has none); -errno on failure (-ENETUNREACH when there is no route).
+ * Which interface a packet to @dst_be leaves by (netif_route_get()). Returns
+ * the ifindex (> 0) and, if @ret_src_be is not NULL, the source address the
+ * kernel would pick (0 if the route has none); -errno on failure
+ * (-ENETUNREACH when there is no route).
  */
 int clone_net_route_ifindex(uint32_t dst_be, uint32_t *ret_src_be)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct rtmsg rt;
-		char attrs[64];
-	} req;
-	char buf[4096];
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	struct timeval tv = {.tv_sec = 1};
-	struct rtattr *rta;
-	struct nlmsghdr *nh;
-	int fd, r = -EIO, ifindex = 0, len;
-	uint32_t src = 0;
-	ssize_t n;
+	struct netif_route rt;
+	int r = netif_route_get(dst_be, &rt);
 
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd == -1)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req.nh.nlmsg_type = RTM_GETROUTE;
-	req.nh.nlmsg_flags = NLM_F_REQUEST;
-	req.nh.nlmsg_seq = 1;
-	req.rt.rtm_family = AF_INET;
-	req.rt.rtm_dst_len = 32;
-	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
-	rta->rta_type = RTA_DST;
-	rta->rta_len = RTA_LENGTH(4);
-	memcpy(RTA_DATA(rta), &dst_be, 4);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(4);
-
-	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		r = -errno;
-		goto out;
-	}
-	n = recv(fd, buf, sizeof(buf), 0);
-	if (n == -1) {
-		r = -errno;
-		goto out;
-	}
-	for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
-		if (nh->nlmsg_type == NLMSG_ERROR) {
-			struct nlmsgerr *e = NLMSG_DATA(nh);
-			r = e->error ? e->error : -ENETUNREACH;
-			goto out;
-		}
-		if (nh->nlmsg_type != RTM_NEWROUTE)
-			continue;
-		len = RTM_PAYLOAD(nh);
-		for (rta = RTM_RTA(NLMSG_DATA(nh)); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-			if (rta->rta_type == RTA_OIF)
-				memcpy(&ifindex, RTA_DATA(rta), 4);
-			else if (rta->rta_type == RTA_PREFSRC)
-				memcpy(&src, RTA_DATA(rta), 4);
-		}
-		break;
-	}
-	if (ifindex <= 0) {
-		r = -ENETUNREACH;
-		goto out;
-	}
+	if (r < 0)
+		return r;
 	if (ret_src_be)
-		*ret_src_be = src;
-	r = ifindex;
-out:
-	close(fd);
-	return r;
+		*ret_src_be = rt.src_be;
+	return rt.ifindex;
 }
 
 /* Copies the hardware address of interface @ifname to @ret_mac. Returns 0 or -errno. */

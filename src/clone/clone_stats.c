@@ -194,6 +194,8 @@ static const char *const event_names[CLONE_EV_MAX] = {
 	[CLONE_EV_NO_STAT] = "no_stat",
 	[CLONE_EV_REWRITE_FAILED] = "rewrite_failed",
 	[CLONE_EV_RESTORE_FAILED] = "restore_failed",
+	[CLONE_EV_UNDELIVERED] = "undelivered",
+	[CLONE_EV_FOREIGN_MARK] = "foreign_mark",
 };
 
 /* Writes @s with the characters a Prometheus label value cannot hold escaped. */

@@ -4,6 +4,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/time.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -253,4 +258,114 @@ int netif_claim_netns(const char *name, char **ret_owner)
 		pid = 0;
 	*ret_owner = describe_pid(pid);
 	return -EADDRINUSE;
+}
+
+/* The MTU of interface @ifindex, 0 if it cannot be read. */
+static uint32_t if_mtu(int ifindex)
+{
+	struct ifreq ifr;
+	int fd;
+	uint32_t mtu = 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (!if_indextoname((unsigned)ifindex, ifr.ifr_name))
+		return 0;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return 0;
+	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+		mtu = (uint32_t)ifr.ifr_mtu;
+	close(fd);
+	return mtu;
+}
+
+/* Reads the RTM_NEWROUTE answer @nh into @ret. */
+static int parse_route(struct nlmsghdr *nh, struct netif_route *ret)
+{
+	struct rtmsg *rtm = NLMSG_DATA(nh);
+	int len = RTM_PAYLOAD(nh), mlen;
+	struct rtattr *rta, *m;
+
+	if (rtm->rtm_type != RTN_UNICAST && rtm->rtm_type != RTN_LOCAL)
+		return -ENETUNREACH;
+	for (rta = RTM_RTA(rtm); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == RTA_OIF)
+			memcpy(&ret->ifindex, RTA_DATA(rta), 4);
+		else if (rta->rta_type == RTA_PREFSRC)
+			memcpy(&ret->src_be, RTA_DATA(rta), 4);
+		else if (rta->rta_type == RTA_GATEWAY)
+			memcpy(&ret->gw_be, RTA_DATA(rta), 4);
+		else if (rta->rta_type == RTA_METRICS) {
+			mlen = (int)RTA_PAYLOAD(rta);
+			for (m = RTA_DATA(rta); RTA_OK(m, mlen); m = RTA_NEXT(m, mlen))
+				if (m->rta_type == RTAX_MTU)
+					memcpy(&ret->mtu, RTA_DATA(m), 4);
+		}
+	}
+	return ret->ifindex > 0 ? 0 : -ENETUNREACH;
+}
+
+/* See netif.h. */
+int netif_route_get(uint32_t dst_be, struct netif_route *ret)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		char attrs[64];
+	} req;
+	char buf[4096];
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	struct timeval tv = {.tv_sec = 1};
+	struct netif_route rt = {0};
+	struct rtattr *rta;
+	struct nlmsghdr *nh;
+	int fd, r = -ENETUNREACH;
+	ssize_t n;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd == -1)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = 1;
+	req.rt.rtm_family = AF_INET;
+	req.rt.rtm_dst_len = 32;
+	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+	rta->rta_type = RTA_DST;
+	rta->rta_len = RTA_LENGTH(4);
+	memcpy(RTA_DATA(rta), &dst_be, 4);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(4);
+
+	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		r = -errno;
+		goto out;
+	}
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n == -1) {
+		r = -errno;
+		goto out;
+	}
+	for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			struct nlmsgerr *e = NLMSG_DATA(nh);
+
+			r = e->error ? e->error : -ENETUNREACH;
+			break;
+		}
+		if (nh->nlmsg_type == RTM_NEWROUTE) {
+			r = parse_route(nh, &rt);
+			break;
+		}
+	}
+	if (r == 0) {
+		if (!rt.mtu)
+			rt.mtu = if_mtu(rt.ifindex);
+		*ret = rt;
+	}
+out:
+	close(fd);
+	return r;
 }

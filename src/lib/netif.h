@@ -47,6 +47,22 @@ int netif_subnet_on(const char *ifname, uint32_t addr_be, uint32_t *ret_net_be, 
  */
 const char *netif_host_part_problem(uint32_t addr_be, int mask);
 
+/* What the kernel's routing table says of one IPv4 destination. */
+struct netif_route {
+	int ifindex;      /* the interface packets to it leave by */
+	uint32_t src_be;  /* the source address the kernel picks (0 if the route has none) */
+	uint32_t gw_be;   /* the next hop, 0 when directly connected */
+	uint32_t mtu;     /* the path MTU: the route's (or a learnt PMTU), else the interface's */
+};
+
+/*
+ * Asks the routing table (RTM_GETROUTE, as `ip route get`) how a packet to
+ * @dst_be leaves this host. Returns 0 and fills @ret, -ENETUNREACH when no
+ * route leads there (also a blackhole, unreachable or prohibit route), or
+ * another -errno.
+ */
+int netif_route_get(uint32_t dst_be, struct netif_route *ret);
+
 /* The claim by which one clonelbd owns its network namespace's tc filters,
  * maps and routes. */
 #define NETIF_NETNS_CLAIM "clonelb/clonelbd"

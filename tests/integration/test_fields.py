@@ -57,6 +57,7 @@ def minimal(t, tls_cert, name):
         "trafficcloneprofile": {"name": name, "clone_servers": [
             {"ip_address": {"addr": TAP_IP, "type": "V4"}, "subnet": SUBNET}]},
         "pool": {"name": name, "servers": [{"ip": ADDR}]},
+        "vsvip": {"name": name, "vip": [{"vip_id": "1", "ip_address": {"addr": "10.10.1.99", "type": "V4"}}]},
         "virtualservice": {"name": name, "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
                            "services": [{"port": 8080}], "performance_limits": {}},
     }[t]
@@ -362,9 +363,11 @@ def test_old_rows_load_in_the_new_shapes(clean, tls_cert):
         o = json.loads(body)
         if t == "healthmonitor":
             o.update(o.pop("http_monitor"))
-        else:
+        elif t == "sslkeyandcertificate":
             o["certificate"] = o["certificate"]["certificate"]
             o.pop("type")
+        else:
+            continue
         db.execute("UPDATE objects SET body = ? WHERE id = ?", (json.dumps(o), rid))
     db.commit()
     db.close()

@@ -1,0 +1,307 @@
+/* clone_deliver.h: the clone's own path (clone_deliver on the clone interfaces' tc egress): rewrite, cut, encapsulate. Included by clone.bpf.c only. */
+#ifndef CLONELB_BPF_CLONE_DELIVER_H
+#define CLONELB_BPF_CLONE_DELIVER_H
+
+/*
+ * clone_frame() (on a back-end hook) hands the clone to clone_deliver()
+ * through this per-CPU slot. bpf_clone_redirect() transmits the clone
+ * synchronously: the target's tc egress hook, hence clone_deliver(), runs
+ * inside the helper call, on the same CPU, with bottom halves off. So while
+ * armed is 1 the only frame that can reach clone_deliver() on this CPU with
+ * our mark is that clone; a frame that carries our mark at any other time is
+ * somebody else's and is left alone. clone_deliver() writes done and err
+ * back for the counters.
+ */
+struct clone_xfer {
+	__u32 armed;       /* 1: inside clone_frame()'s bpf_clone_redirect(); 2: taken */
+	__u32 srv_index;   /* the clone server, index into clone_srvs */
+	__u32 client_ip;   /* preserve_client_ip: the client's address, else 0 */
+	__u32 se_ip;       /* the SE's address the client's replaces */
+	__u32 keep;        /* bytes of the frame kept (0: all): snaplen or the budget's headers */
+	__u32 min_keep;    /* never cut shorter: up to the end of the TCP checksum */
+	__u32 ihl;         /* IPv4 header length: where the TCP checksum is */
+	__u32 from_server; /* 1: server -> SE (ingress), 0: SE -> server (egress) */
+	__u32 in_ifindex;  /* the back-end interface (ERSPAN index / hardware id) */
+	__u32 flow_hash;   /* the same for both directions of the connection */
+	__u32 done;        /* CLONE_XD_*, written by clone_deliver() */
+	__s32 err;         /* why clone_deliver() dropped the clone */
+};
+
+#define CLONE_XD_RAN 1     /* clone_deliver() took the clone */
+#define CLONE_XD_KEEP_CUT 2 /* cut to keep */
+#define CLONE_XD_MTU_CUT 4  /* cut to fit the path MTU */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clone_xfer);
+} clone_xfer SEC(".maps");
+
+/* ERSPAN sequence numbers, per clone server. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CLONE_MAX_SRV);
+	__type(key, __u32);
+	__type(value, __u32);
+} clone_seq SEC(".maps");
+
+#define GRE_SEQ_BIT 0x1000
+#define ETH_P_ERSPAN_II 0x88BE
+#define ETH_P_ERSPAN_III 0x22EB
+#define ETH_P_TEB_ 0x6558
+
+struct clone_udp_tun {
+	struct iphdr ip;
+	__be16 sport, dport, len, check;
+	__be32 w0, w1; /* VXLAN: flags, VNI << 8; Geneve: version/flags/protocol, VNI << 8 */
+	struct ethhdr inner;
+} __attribute__((packed));
+
+struct clone_erspan2 {
+	struct iphdr ip;
+	__be16 gre_flags, gre_proto;
+	__be32 seq;
+	__be16 ver_vlan, cos_session;
+	__be32 index;
+	struct ethhdr inner;
+} __attribute__((packed));
+
+struct clone_erspan3 {
+	struct iphdr ip;
+	__be16 gre_flags, gre_proto;
+	__be32 seq;
+	__be16 ver_vlan, cos_session;
+	__be32 timestamp;
+	__be16 sgt, flags; /* P, FT, HW ID, D, Gra, O */
+	struct ethhdr inner;
+} __attribute__((packed));
+
+/* Bytes in front of the inner frame, outer Ethernet header excluded. */
+static __always_inline __u32 encap_hdr_len(__u32 encap)
+{
+	switch (encap) {
+	case CLONE_ENCAP_VXLAN:
+	case CLONE_ENCAP_GENEVE:
+		return sizeof(struct clone_udp_tun) - ETH_HLEN;
+	case CLONE_ENCAP_ERSPAN_II:
+		return sizeof(struct clone_erspan2) - ETH_HLEN;
+	case CLONE_ENCAP_ERSPAN_III:
+		return sizeof(struct clone_erspan3) - ETH_HLEN;
+	}
+	return 0;
+}
+
+static __always_inline struct iphdr outer_ip(const struct clone_srv *srv, __u8 proto, __u32 tot_len)
+{
+	struct iphdr v = {}, *ip = &v;
+	__s64 sum;
+	__u32 c;
+
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = 0;
+	ip->tot_len = bpf_htons(tot_len);
+	ip->id = 0;
+	/* Don't fragment: the clone was cut to fit the path MTU instead, so a
+	 * collector never depends on reassembly. */
+	ip->frag_off = bpf_htons(0x4000);
+	ip->ttl = 64;
+	ip->protocol = proto;
+	ip->check = 0;
+	ip->saddr = srv->outer_src;
+	ip->daddr = srv->outer_dst;
+	sum = bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0);
+	c = (__u32)sum;
+	c = (c & 0xffff) + (c >> 16);
+	c = (c & 0xffff) + (c >> 16);
+	ip->check = (__u16)~c;
+	return v;
+}
+
+static __always_inline int grow(struct __sk_buff *skb, __u32 room, __u64 l4)
+{
+	/* The room goes between the (future outer) Ethernet header and the IP
+	 * header; the kernel learns where the inner frame starts (for GSO and
+	 * checksum completion of the inner TCP segment, which stays partial). */
+	return bpf_skb_adjust_room(skb, room, BPF_ADJ_ROOM_MAC,
+				   BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | l4 | BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
+					   BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN) | BPF_F_ADJ_ROOM_NO_CSUM_RESET);
+}
+
+/*
+ * Wraps the (already cut and rewritten) clone in the outer headers of
+ * @srv->encap. @len: the inner frame's length; @cut: it was cut. Returns 0 or
+ * a negative error.
+ */
+static __always_inline int encapsulate(struct __sk_buff *skb, const struct clone_xfer *x,
+				       const struct clone_srv *srv, __u32 len, int cut)
+{
+	__u32 hl = encap_hdr_len(srv->encap), idx = x->srv_index, *seqp, seq = 0;
+	struct ethhdr eth;
+
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
+		return -14; /* -EFAULT */
+	if (srv->encap == CLONE_ENCAP_VXLAN || srv->encap == CLONE_ENCAP_GENEVE) {
+		struct clone_udp_tun h = {};
+
+		h.ip = outer_ip(srv, IPPROTO_UDP, hl + len);
+		/* One source port per connection: routers that spread flows
+		 * (ECMP) keep both directions of it on one path, in order. */
+		h.sport = bpf_htons(49152 | (x->flow_hash & 0x3fff));
+		h.dport = srv->dst_port;
+		h.len = bpf_htons(hl - sizeof(struct iphdr) + len);
+		if (srv->encap == CLONE_ENCAP_VXLAN)
+			h.w0 = bpf_htonl(0x08000000); /* I flag: the VNI is valid */
+		else
+			h.w0 = bpf_htonl(ETH_P_TEB_); /* version 0, no options, Ethernet */
+		h.w1 = bpf_htonl(srv->vni << 8);
+		h.inner = eth;
+		if (grow(skb, sizeof(h), BPF_F_ADJ_ROOM_ENCAP_L4_UDP))
+			return -12;
+		return bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0);
+	}
+	seqp = bpf_map_lookup_elem(&clone_seq, &idx);
+	if (seqp)
+		seq = __sync_fetch_and_add(seqp, 1);
+	if (srv->encap == CLONE_ENCAP_ERSPAN_II) {
+		struct clone_erspan2 h = {};
+
+		h.ip = outer_ip(srv, IPPROTO_GRE, hl + len);
+		h.gre_flags = bpf_htons(GRE_SEQ_BIT);
+		h.gre_proto = bpf_htons(ETH_P_ERSPAN_II);
+		h.seq = bpf_htonl(seq);
+		h.ver_vlan = bpf_htons(1 << 12);
+		/* COS 0, En 00 (untagged), T: the frame was truncated. */
+		h.cos_session = bpf_htons((cut ? 1 << 10 : 0) | (srv->erspan_session & 0x3ff));
+		h.index = bpf_htonl(x->in_ifindex & 0xfffff);
+		h.inner = eth;
+		if (grow(skb, sizeof(h), BPF_F_ADJ_ROOM_ENCAP_L4_GRE))
+			return -12;
+		return bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0);
+	}
+	if (srv->encap == CLONE_ENCAP_ERSPAN_III) {
+		struct clone_erspan3 h = {};
+
+		h.ip = outer_ip(srv, IPPROTO_GRE, hl + len);
+		h.gre_flags = bpf_htons(GRE_SEQ_BIT);
+		h.gre_proto = bpf_htons(ETH_P_ERSPAN_III);
+		h.seq = bpf_htonl(seq);
+		h.ver_vlan = bpf_htons(2 << 12);
+		h.cos_session = bpf_htons((cut ? 1 << 10 : 0) | (srv->erspan_session & 0x3ff));
+		/* Granularity 00: units of 100 microseconds, as Linux's own
+		 * ERSPAN sender. */
+		h.timestamp = bpf_htonl((__u32)(bpf_ktime_get_ns() / 100000));
+		/* FT 0 (Ethernet), HW ID: low bits of the back-end ifindex, D:
+		 * 1 for frames the back-end interface sends (SE -> server), 0
+		 * for the ones it receives. */
+		h.flags = bpf_htons(((x->in_ifindex & 0x3f) << 4) | (x->from_server ? 0 : 1 << 3));
+		h.inner = eth;
+		if (grow(skb, sizeof(h), BPF_F_ADJ_ROOM_ENCAP_L4_GRE))
+			return -12;
+		return bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0);
+	}
+	return -22; /* -EINVAL */
+}
+
+/*
+ * Makes the clone in @skb what @srv receives: cut to x->keep and to the path
+ * MTU, client address, then either the clone server's MACs (directly
+ * connected) or the outer headers. Every write lands on the clone: the
+ * helpers copy a shared head before writing, never the production frame.
+ * Returns a TC_ACT_* verdict; on failure x->err says why.
+ */
+static __always_inline int deliver(struct __sk_buff *skb, struct clone_xfer *x, const struct clone_srv *srv)
+{
+	__u32 len = skb->len, cap = 0, cut = x->keep, hl = encap_hdr_len(srv->encap);
+	__u32 ip_off = x->from_server ? IP_DST_OFF : IP_SRC_OFF;
+	__u8 macs[ETH_ADDRS_LEN];
+	int mtu_cut = 0, r, i;
+
+	/* The path MTU bounds the IP packet that leaves: the frame's own one,
+	 * or the outer one. A GSO super-frame is cut into wire frames after
+	 * this hook, each of which fits (the encapsulation lowers gso_size). */
+	if (srv->mtu && !skb->gso_size) {
+		cap = srv->encap == CLONE_ENCAP_NONE ? srv->mtu + ETH_HLEN : srv->mtu - hl;
+		if (len > cap && (!cut || cap < cut)) {
+			cut = cap;
+			mtu_cut = 1;
+		}
+	}
+	if (cut && cut < x->min_keep)
+		cut = x->min_keep;
+	if (cut && cut < len) {
+		if (bpf_skb_change_tail(skb, cut, 0)) {
+			x->err = -12;
+			return TC_ACT_SHOT;
+		}
+		x->done |= mtu_cut ? CLONE_XD_MTU_CUT : CLONE_XD_KEEP_CUT;
+		len = cut;
+	}
+	if (x->client_ip && set_addr(skb, ip_off, ETH_HLEN + x->ihl + offsetof(struct tcphdr, check), x->se_ip,
+				     x->client_ip)) {
+		x->err = -12;
+		return TC_ACT_SHOT;
+	}
+	if (srv->encap == CLONE_ENCAP_NONE) {
+		for (i = 0; i < 6; i++) {
+			macs[i] = srv->dst_mac[i];
+			macs[6 + i] = srv->src_mac[i];
+		}
+		if (bpf_skb_store_bytes(skb, 0, macs, ETH_ADDRS_LEN, 0)) {
+			x->err = -12;
+			return TC_ACT_SHOT;
+		}
+		/* Sent on as it is; clone_egress, when this interface is also a
+		 * back-end one, sees the mark and leaves it (own_clone). */
+		return TC_ACT_UNSPEC;
+	}
+	r = encapsulate(skb, x, srv, len, x->done & (CLONE_XD_MTU_CUT | CLONE_XD_KEEP_CUT));
+	if (r) {
+		x->err = r;
+		return TC_ACT_SHOT;
+	}
+	/* Routed like any packet of the host (the kernel's FIB, then its
+	 * neighbour table for the next hop's MAC, resolving it if need be):
+	 * the collector may be any number of hops away. The new mark tells
+	 * this hook, which sees the packet again, that it is done. */
+	skb->mark = clone_mark ^ 1;
+	return bpf_redirect_neigh(srv->ifindex, NULL, 0, 0);
+}
+
+/*
+ * tc egress of every clone interface, ahead of clone_egress. Production
+ * frames, which never carry our mark while a clone is armed, go on to the
+ * next filter untouched (TC_ACT_UNSPEC). A clone is delivered or, if that
+ * fails, dropped: only the clone, counted by clone_frame().
+ */
+SEC("tc")
+int clone_deliver(struct __sk_buff *skb)
+{
+	struct clone_xfer *x;
+	struct clone_srv *srv;
+	__u32 zero = 0, idx;
+
+	/* An encapsulated clone we sent on, passing again: as below, the next
+	 * filter (clone_egress, if there) counts it as our own. */
+	if (skb->mark == (clone_mark ^ 1))
+		return TC_ACT_UNSPEC;
+	if (skb->mark != clone_mark)
+		return TC_ACT_UNSPEC;
+	x = bpf_map_lookup_elem(&clone_xfer, &zero);
+	if (!x || x->armed != 1) {
+		event(CLONE_EV_FOREIGN_MARK);
+		return TC_ACT_UNSPEC;
+	}
+	x->armed = 2;
+	x->done = CLONE_XD_RAN;
+	idx = x->srv_index;
+	srv = bpf_map_lookup_elem(&clone_srvs, &idx);
+	if (!srv) {
+		x->err = -2;
+		return TC_ACT_SHOT;
+	}
+	return deliver(skb, x, srv);
+}
+
+#endif
