@@ -620,21 +620,18 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 			continue;
 		sub = path && *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
 		f = cfg_field_find(s, k);
-		/* A field of the reference clonelb does not implement: the
-		 * policy of refschema.h decides. */
-		r = f ? -ENOENT : cfg_ref_check(s, k, v, top ? s->name : NULL, sub, ret_err);
-		if (r == CFG_REF_DROP)
-			json_object_del(obj, k);
-		if (r >= 0 || r == -EINVAL) {
+		if (!f) {
+			/* A field of the reference clonelb does not implement:
+			 * the policy of refschema.h decides. */
+			r = cfg_ref_check(s, k, v, top ? s->name : NULL, sub, ret_err);
+			if (r == -ENOENT)
+				*ret_err = xasprintf("%s: unknown field '%s' of %s", sub, k, s->name);
+			else if (r == CFG_REF_DROP)
+				json_object_del(obj, k);
 			free(sub);
 			if (r < 0)
-				return r;
+				return -EINVAL;
 			continue;
-		}
-		if (!f) {
-			*ret_err = xasprintf("%s: unknown field '%s' of %s", sub, k, s->name);
-			free(sub);
-			return -EINVAL;
 		}
 		/* null clears a field, as "no <field>" does in the shell. */
 		if (json_is_null(v)) {
