@@ -7,7 +7,9 @@ Usage: tools/refschema_gen.py SWAGGER_DIR [OUT]
 SWAGGER_DIR is the swagger/ folder of a checkout of github.com/vmware/alb-sdk
 (VirtualService.json, Pool.json, ...). OUT defaults to src/config/refschema.c.
 The build never runs this: the generated file is committed. Run it again when
-moving to a newer schema, and review the diff.
+moving to a newer schema, and review the diff: stored objects are checked again
+when the store opens, so a default that changed makes a row holding the old
+one fail to load; such a change needs an upgrade in cfg_rules_upgrade().
 
 What is written, per definition reachable from a served type: every field with
 its JSON kind, whether it is a list, its default as JSON text, and its policy
