@@ -194,6 +194,8 @@ static void test_transcript(void **state)
 				    "+-------------------------+----------------+\n");
 }
 
+static void completes(struct fixture *f, const char *line, const char *const *want);
+
 /* A sub-object's field in one line: "<object> <field> <value>", and
  * "<object> <value>" for its field of the same name. */
 static void test_sub_object_one_liners(void **state)
@@ -206,6 +208,9 @@ static void test_sub_object_one_liners(void **state)
 	assert_int_equal(run(f, "http_monitor http_request GET /health HTTP/1.1"), 0);
 	assert_int_equal(run(f, "http_monitor http_response_code HTTP_2XX HTTP_4XX"), 0);
 	prompt_is(f, "[admin:clonelb]: healthmonitor> ");
+	completes(f, "http_monitor http_response_c", (const char *[]){"http_response_code", NULL});
+	completes(f, "http_monitor http_response_code HTTP_2",
+		  (const char *[]){"HTTP_2XX", NULL});
 	assert_int_equal(run(f, "http_monitor http_response_code HTTP_9XX"), -EINVAL);
 	assert_non_null(strstr(f->err, "http_monitor.http_response_code: invalid value \"HTTP_9XX\""));
 	assert_int_equal(run(f, "http_monitor nosuch 1"), -EINVAL);
