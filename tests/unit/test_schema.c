@@ -173,6 +173,9 @@ static void test_reference_fields_not_default_refused(void **state)
 		     "healthmonitor.markers[1].key: expected a string, got 1");
 }
 
+/* The least a virtual service needs, as JSON members. */
+#define VS_MIN "\"vip\": [{\"ip_address\": {\"addr\": \"10.0.0.1\"}}], \"services\": [{\"port\": 80}]"
+
 static void test_reference_lists_objects_and_refs(void **state)
 {
 	json_t *o;
@@ -183,7 +186,7 @@ static void test_reference_lists_objects_and_refs(void **state)
 		     "only the default [])");
 	/* An object of one: every field of it at its default, at any depth. */
 	o = accepted("virtualservice", "{\"analytics_policy\": {\"full_client_logs\": "
-				       "{\"enabled\": false}}, \"http_policies\": []}");
+				       "{\"enabled\": false}}, \"http_policies\": [], " VS_MIN "}");
 	json_decref(o);
 	expect_error("virtualservice",
 		     "{\"analytics_policy\": {\"full_client_logs\": {\"enabled\": true}}}",
@@ -192,7 +195,8 @@ static void test_reference_lists_objects_and_refs(void **state)
 	/* A system-object default in every reference form, and nothing else. */
 	o = accepted("virtualservice", "{\"se_group_ref\": \"https://c/api/serviceenginegroup/"
 				       "seg-1#Default-Group\", \"vrf_context_ref\": \"/api/vrfcontext"
-				       "?name=global\", \"network_profile_ref\": \"System-TCP-Proxy\"}");
+				       "?name=global\", \"network_profile_ref\": \"System-TCP-Proxy\", " VS_MIN
+				       "}");
 	json_decref(o);
 	expect_error("virtualservice", "{\"se_group_ref\": \"/api/serviceenginegroup?name=G2\"}",
 		     "virtualservice.se_group_ref: not supported by clonelb (got "
