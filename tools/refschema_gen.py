@@ -7,7 +7,9 @@ Usage: tools/refschema_gen.py SWAGGER_DIR [OUT]
 SWAGGER_DIR is the swagger/ folder of a checkout of github.com/vmware/alb-sdk
 (VirtualService.json, Pool.json, ...). OUT defaults to src/config/refschema.c.
 The build never runs this: the generated file is committed. Run it again when
-moving to a newer schema, and review the diff.
+moving to a newer schema, and review the diff: stored objects are checked again
+when the store opens, so a default that changed makes a row holding the old
+one fail to load; such a change needs an upgrade in cfg_rules_upgrade().
 
 What is written, per definition reachable from a served type: every field with
 its JSON kind, whether it is a list, its default as JSON text, and its policy
@@ -27,6 +29,7 @@ MAPPED = [
     ("healthmonitor", "HealthMonitor.json", "HealthMonitor"),
     ("sslkeyandcertificate", "SSLKeyAndCertificate.json", "SSLKeyAndCertificate"),
     ("trafficcloneprofile", "TrafficCloneProfile.json", "TrafficCloneProfile"),
+    ("vsvip", "VsVip.json", "VsVip"),
     ("vip", "VirtualService.json", "Vip"),
     ("services", "VirtualService.json", "Service"),
     ("performance_limits", "VirtualService.json", "PerformanceLimits"),
@@ -71,6 +74,9 @@ COMPUTED |= {("SSLKeyAndCertificate", "created_by")}
 REF_DEFAULTS = {
     "cloud_ref": "Default-Cloud",
     "vrf_context_ref": "global",
+    "vrf_ref": "global",
+    "analytics_profile_ref": "System-Analytics-Profile",
+    "ssl_profile_ref": "System-Standard",
     "se_group_ref": "Default-Group",
     "network_profile_ref": "System-TCP-Proxy",
     "application_profile_ref": "System-L4-Application",
@@ -139,7 +145,7 @@ def main():
     out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
         os.path.dirname(__file__), "..", "src", "config", "refschema.c")
     defs, origin, version = {}, {}, None
-    roots = {d for _, _, d in MAPPED[:5]}  # the object types; the rest are sub-objects
+    roots = {d for _, _, d in MAPPED[:6]}  # the object types; the rest are sub-objects
     for _, fname, dname in MAPPED:
         version, alld = load(swagger_dir, fname)
         stack = [dname]

@@ -199,6 +199,9 @@ static enum MHD_Result route_api(struct api_listener *l, struct MHD_Connection *
 	char *err = NULL, *tenant = NULL, *user;
 	unsigned status;
 
+	/* HEAD is GET without the body (MHD drops it). */
+	if (!strcmp(method, "HEAD"))
+		method = "GET";
 	/* Who may do what in which tenant (access.c), before the body is decoded. */
 	status = api_access_permit(api->cfg.store, &rq->who, c, method, url, &tenant, &err);
 	if (status) {
@@ -207,9 +210,7 @@ static enum MHD_Result route_api(struct api_listener *l, struct MHD_Connection *
 		return ret;
 	}
 	base = answer_base(l, c);
-	/* An unknown path is 404 whatever its body; HEAD is GET without the body (MHD drops it). */
-	if (!strcmp(method, "HEAD"))
-		method = "GET";
+	/* An unknown path is 404 whatever its body. */
 	if ((!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) &&
 	    api_route_allow(url)) {
 		int r = api_decode_body(rq->buf, rq->len, &body, &err);

@@ -481,6 +481,8 @@ const char *api_route_allow(const char *path)
 		allow = "GET";
 	else if (!cfg_type_find(parts[0]))
 		allow = NULL;
+	else if (cfg_type_find(parts[0])->flags & CFG_T_READONLY)
+		allow = n <= 2 ? "GET" : NULL; /* the cloud */
 	else if (n == 1)
 		allow = "GET, POST";
 	else if (n == 2)

@@ -187,6 +187,16 @@ int cli_complete(struct cli_shell *sh, const char *line, char ***ret_words, size
 		} else {
 			free(err);
 		}
+	} else if (f && f->kind == CFG_OBJECT && f->sub) {
+		/* "http_monitor <field> <value>": its fields, then that field's values. */
+		const struct cfg_field *sf = NULL;
+		const char *v2;
+		if (k == 1)
+			add_fields(&c, f->sub);
+		else if (k == 2 && cli_word_match(w[1], NULL, f->sub, &v2, &sf, &err) == 0)
+			add_values(sh, &c, sf, NULL);
+		else
+			free(err);
 	} else if (f && k == 1) {
 		add_values(sh, &c, f, json_object_get(obj, f->name));
 	} else if (f && k >= 1 && cfg_kind_is_scalar_list(f->kind)) {

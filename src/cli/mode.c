@@ -192,7 +192,9 @@ static int cmd_object(struct cli_shell *sh, const struct cfg_field *f, int argc,
 		} else if (cfg_field_find(f->sub, f->name)) {
 			sf = cfg_field_find(f->sub, f->name);
 		} else {
-			return cli_fail(sh, -EINVAL, prefixed(f->name, err));
+			char *m = xasprintf("%s: %s", f->name, err);
+			free(err);
+			return cli_fail(sh, -EINVAL, m);
 		}
 		free(err);
 		if (sf->kind == CFG_OBJECT || sf->kind == CFG_OBJLIST)

@@ -74,6 +74,7 @@ static const struct cfg_ref_def d_IpAddrPrefix;
 static const struct cfg_ref_def d_IpAddrRange;
 static const struct cfg_ref_def d_JWTValidationParams;
 static const struct cfg_ref_def d_JWTValidationVsConfig;
+static const struct cfg_ref_def d_KeyValueTuple;
 static const struct cfg_ref_def d_L4Policies;
 static const struct cfg_ref_def d_LDAPVSConfig;
 static const struct cfg_ref_def d_LearningLogPolicy;
@@ -113,6 +114,7 @@ static const struct cfg_ref_def d_SSLKeyRSAParams;
 static const struct cfg_ref_def d_SSLProfileSelector;
 static const struct cfg_ref_def d_SearchReplacePair;
 static const struct cfg_ref_def d_SearchStringVar;
+static const struct cfg_ref_def d_Selector;
 static const struct cfg_ref_def d_Server;
 static const struct cfg_ref_def d_Service;
 static const struct cfg_ref_def d_ServicePoolSelector;
@@ -129,6 +131,7 @@ static const struct cfg_ref_def d_VSDataScripts;
 static const struct cfg_ref_def d_Vip;
 static const struct cfg_ref_def d_VipPlacementNetwork;
 static const struct cfg_ref_def d_VirtualService;
+static const struct cfg_ref_def d_VsVip;
 
 static const struct cfg_ref_field f_AnalyticsPolicy[] = {
 	{"all_headers", CFG_REF_BOOL, 0, "false", NULL},
@@ -568,7 +571,7 @@ static const struct cfg_ref_field f_HealthMonitorSSLAttributes[] = {
 	{"pki_profile_ref", CFG_REF_STR, 0, NULL, NULL},
 	{"server_name", CFG_REF_STR, 0, NULL, NULL},
 	{"ssl_key_and_certificate_ref", CFG_REF_STR, 0, NULL, NULL},
-	{"ssl_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"ssl_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Standard\"", NULL},
 };
 static const struct cfg_ref_def d_HealthMonitorSSLAttributes = {"HealthMonitorSSLAttributes", f_HealthMonitorSSLAttributes, NF(f_HealthMonitorSSLAttributes)};
 
@@ -682,6 +685,12 @@ static const struct cfg_ref_field f_JWTValidationVsConfig[] = {
 	{"jwt_name", CFG_REF_STR, 0, NULL, NULL},
 };
 static const struct cfg_ref_def d_JWTValidationVsConfig = {"JWTValidationVsConfig", f_JWTValidationVsConfig, NF(f_JWTValidationVsConfig)};
+
+static const struct cfg_ref_field f_KeyValueTuple[] = {
+	{"key", CFG_REF_STR, 0, NULL, NULL},
+	{"value", CFG_REF_STR, 0, NULL, NULL},
+};
+static const struct cfg_ref_def d_KeyValueTuple = {"KeyValueTuple", f_KeyValueTuple, NF(f_KeyValueTuple)};
 
 static const struct cfg_ref_field f_L4Policies[] = {
 	{"index", CFG_REF_INT, 0, NULL, NULL},
@@ -844,7 +853,7 @@ static const struct cfg_ref_def d_PlacementNetwork = {"PlacementNetwork", f_Plac
 
 static const struct cfg_ref_field f_Pool[] = {
 	{"analytics_policy", CFG_REF_OBJ, 0, NULL, &d_PoolAnalyticsPolicy},
-	{"analytics_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"analytics_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Analytics-Profile\"", NULL},
 	{"append_port", CFG_REF_STR, 0, "\"NON_DEFAULT_80_443\"", NULL,
 	 "NON_DEFAULT_80_443,NEVER,ALWAYS"},
 	{"application_persistence_profile_ref", CFG_REF_STR, 0, NULL, NULL},
@@ -914,12 +923,12 @@ static const struct cfg_ref_field f_Pool[] = {
 	{"sni_enabled", CFG_REF_BOOL, 0, "true", NULL},
 	{"sp_gs_info", CFG_REF_OBJ, 0, NULL, &d_SpGslbServiceInfo},
 	{"ssl_key_and_certificate_ref", CFG_REF_STR, 0, NULL, NULL},
-	{"ssl_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"ssl_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Standard\"", NULL},
 	{"tier1_lr", CFG_REF_STR, 0, NULL, NULL},
 	{"url", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"use_service_port", CFG_REF_BOOL, 0, "false", NULL},
 	{"use_service_ssl_mode", CFG_REF_BOOL, 0, "false", NULL},
-	{"vrf_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"vrf_ref", CFG_REF_STR, CFG_REF_ISREF, "\"global\"", NULL},
 };
 static const struct cfg_ref_def d_Pool = {"Pool", f_Pool, NF(f_Pool)};
 
@@ -1111,7 +1120,7 @@ static const struct cfg_ref_def d_SSLKeyRSAParams = {"SSLKeyRSAParams", f_SSLKey
 
 static const struct cfg_ref_field f_SSLProfileSelector[] = {
 	{"client_ip_list", CFG_REF_OBJ, 0, NULL, &d_IpAddrMatch},
-	{"ssl_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"ssl_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Standard\"", NULL},
 };
 static const struct cfg_ref_def d_SSLProfileSelector = {"SSLProfileSelector", f_SSLProfileSelector, NF(f_SSLProfileSelector)};
 
@@ -1127,6 +1136,13 @@ static const struct cfg_ref_field f_SearchStringVar[] = {
 	{"val", CFG_REF_STR, 0, NULL, NULL},
 };
 static const struct cfg_ref_def d_SearchStringVar = {"SearchStringVar", f_SearchStringVar, NF(f_SearchStringVar)};
+
+static const struct cfg_ref_field f_Selector[] = {
+	{"labels", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_KeyValueTuple},
+	{"type", CFG_REF_STR, 0, NULL, NULL,
+	 "SELECTOR_IPAM"},
+};
+static const struct cfg_ref_def d_Selector = {"Selector", f_Selector, NF(f_Selector)};
 
 static const struct cfg_ref_field f_Server[] = {
 	{"autoscaling_group_name", CFG_REF_STR, 0, NULL, NULL},
@@ -1290,7 +1306,7 @@ static const struct cfg_ref_field f_VirtualService[] = {
 	{"advertise_down_vs", CFG_REF_BOOL, 0, "false", NULL},
 	{"allow_invalid_client_cert", CFG_REF_BOOL, 0, "false", NULL},
 	{"analytics_policy", CFG_REF_OBJ, 0, NULL, &d_AnalyticsPolicy},
-	{"analytics_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"analytics_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Analytics-Profile\"", NULL},
 	{"application_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-L4-Application\"", NULL},
 	{"azure_availability_set", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
 	{"bgp_local_preference", CFG_REF_INT, 0, NULL, NULL},
@@ -1359,7 +1375,7 @@ static const struct cfg_ref_field f_VirtualService[] = {
 	{"snat_ip6_addresses", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_IpAddr},
 	{"sp_pool_refs", CFG_REF_STR, CFG_REF_LIST | CFG_REF_READONLY, NULL, NULL},
 	{"ssl_key_and_certificate_refs", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
-	{"ssl_profile_ref", CFG_REF_STR, 0, NULL, NULL},
+	{"ssl_profile_ref", CFG_REF_STR, CFG_REF_ISREF, "\"System-Standard\"", NULL},
 	{"ssl_profile_selectors", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_SSLProfileSelector},
 	{"ssl_sess_cache_avg_size", CFG_REF_INT, 0, "1024", NULL},
 	{"sso_policy_ref", CFG_REF_STR, 0, NULL, NULL},
@@ -1388,12 +1404,32 @@ static const struct cfg_ref_field f_VirtualService[] = {
 };
 static const struct cfg_ref_def d_VirtualService = {"VirtualService", f_VirtualService, NF(f_VirtualService)};
 
+static const struct cfg_ref_field f_VsVip[] = {
+	{"bgp_local_preference", CFG_REF_INT, 0, NULL, NULL},
+	{"bgp_num_as_path_prepend", CFG_REF_INT, 0, NULL, NULL},
+	{"bgp_peer_labels", CFG_REF_STR, CFG_REF_LIST, NULL, NULL},
+	{"cloud_ref", CFG_REF_STR, CFG_REF_ISREF, "\"Default-Cloud\"", NULL},
+	{"configpb_attributes", CFG_REF_OBJ, CFG_REF_STORED, NULL, &d_ConfigPbAttributes},
+	{"dns_info", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_DnsInfo},
+	{"east_west_placement", CFG_REF_BOOL, 0, "false", NULL},
+	{"ipam_selector", CFG_REF_OBJ, 0, NULL, &d_Selector},
+	{"markers", CFG_REF_OBJ, CFG_REF_LIST | CFG_REF_STORED, NULL, &d_RoleFilterMatchLabel},
+	{"tier1_lr", CFG_REF_STR, 0, NULL, NULL},
+	{"url", CFG_REF_STR, CFG_REF_READONLY, NULL, NULL},
+	{"use_standard_alb", CFG_REF_BOOL, 0, "false", NULL},
+	{"vip", CFG_REF_OBJ, CFG_REF_LIST, NULL, &d_Vip},
+	{"vrf_context_ref", CFG_REF_STR, CFG_REF_ISREF, "\"global\"", NULL},
+	{"vsvip_cloud_config_cksum", CFG_REF_STR, 0, NULL, NULL},
+};
+static const struct cfg_ref_def d_VsVip = {"VsVip", f_VsVip, NF(f_VsVip)};
+
 const struct cfg_ref_map cfg_ref_maps[] = {
 	{"virtualservice", &d_VirtualService},
 	{"pool", &d_Pool},
 	{"healthmonitor", &d_HealthMonitor},
 	{"sslkeyandcertificate", &d_SSLKeyAndCertificate},
 	{"trafficcloneprofile", &d_TrafficCloneProfile},
+	{"vsvip", &d_VsVip},
 	{"vip", &d_Vip},
 	{"services", &d_Service},
 	{"performance_limits", &d_PerformanceLimits},

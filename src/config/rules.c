@@ -731,6 +731,14 @@ static int check_virtualservice(json_t *obj, const struct cfg_cache *all, char *
 	}
 	json_array_foreach(json_object_get(obj, "services"), i, svc)
 	{
+		json_t *end = json_object_get(svc, "port_range_end");
+		if (end && !json_equal(end, json_object_get(svc, "port"))) {
+			*ret_err = xasprintf("services[%zu].port_range_end: not supported by clonelb "
+					     "(got %lld; only the port itself, %lld)",
+					     i + 1, (long long)json_integer_value(end),
+					     (long long)json_integer_value(json_object_get(svc, "port")));
+			return -EINVAL;
+		}
 		if (json_is_true(json_object_get(svc, "enable_ssl")) &&
 		    json_array_size(json_object_get(obj, "ssl_key_and_certificate_refs")) == 0) {
 			*ret_err = xasprintf("services[%zu].enable_ssl: port %lld terminates TLS but "

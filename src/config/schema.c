@@ -108,6 +108,8 @@ static const struct cfg_field hm_http_fields[] = {
 	 NULL, NULL, "\"HEAD / HTTP/1.0\""},
 	{"http_response_code", CFG_ENUMLIST, 0, "HTTP status classes that count as up", 0, 0,
 	 http_codes, NULL, NULL, "[\"HTTP_2XX\", \"HTTP_3XX\"]"},
+	{"http_response", CFG_STRING, 0,
+	 "text the first 2 KiB of the answer must hold too (unset: the status is enough)"},
 };
 static const struct cfg_schema hm_http_schema = {"http_monitor", "an HTTP monitor's request",
 						 hm_http_fields, NF(hm_http_fields)};
@@ -129,6 +131,7 @@ static const struct cfg_field hm_fields[] = {
 	 "2"},
 	{"failed_checks", CFG_UINT, 0, "failures to mark a server down", 1, 50, NULL, NULL, NULL,
 	 "2"},
+	{"monitor_port", CFG_UINT, 0, "port the checks go to (0 or unset: the server's)", 0, 65535},
 	/* Type-specific settings nest as the reference writes them. */
 	{"http_monitor", CFG_OBJECT, 0, "what an HTTP monitor sends and expects", 0, 0, NULL, NULL,
 	 &hm_http_schema},
@@ -184,6 +187,8 @@ static const struct cfg_schema vip_schema = {"vip", "a virtual IP", vip_fields, 
 static const struct cfg_field service_fields[] = {
 	{"port", CFG_UINT, CFG_F_REQUIRED | CFG_F_KEY, "listening port", 1, 65535},
 	{"enable_ssl", CFG_BOOL, 0, "terminate TLS on this port", 0, 0, NULL, NULL, NULL, "false"},
+	/* The reference returns it equal to port; a range is refused by rules.c. */
+	{"port_range_end", CFG_UINT, 0, "last port of a range (only port itself)", 1, 65535},
 };
 static const struct cfg_schema service_schema = {"services", "a listening port", service_fields,
 						 NF(service_fields)};
@@ -764,21 +769,18 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 			continue;
 		sub = path && *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
 		f = cfg_field_find(s, k);
-		/* A field of the reference clonelb does not implement: the
-		 * policy of refschema.h decides. */
-		r = f ? -ENOENT : cfg_ref_check(s, k, v, top ? s->name : NULL, sub, ret_err);
-		if (r == CFG_REF_DROP)
-			json_object_del(obj, k);
-		if (r >= 0 || r == -EINVAL) {
+		if (!f) {
+			/* A field of the reference clonelb does not implement:
+			 * the policy of refschema.h decides. */
+			r = cfg_ref_check(s, k, v, top ? s->name : NULL, sub, ret_err);
+			if (r == -ENOENT)
+				*ret_err = xasprintf("%s: unknown field '%s' of %s", sub, k, s->name);
+			else if (r == CFG_REF_DROP)
+				json_object_del(obj, k);
 			free(sub);
 			if (r < 0)
-				return r;
+				return -EINVAL;
 			continue;
-		}
-		if (!f) {
-			*ret_err = xasprintf("%s: unknown field '%s' of %s", sub, k, s->name);
-			free(sub);
-			return -EINVAL;
 		}
 		/* null clears a field, as "no <field>" does in the shell. */
 		if (json_is_null(v)) {

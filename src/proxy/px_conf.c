@@ -185,7 +185,12 @@ static void hm_parse(const json_t *hm, struct px_hmon *m)
 			     ? hm_request(json_string_value(json_object_get(http, "http_request")))
 			     : NULL;
 	m->response = NULL;
-	if (m->type == PX_HM_TCP) {
+	v = json_integer_value(json_object_get(hm, "monitor_port"));
+	m->port = htons((uint16_t)(v > 0 && v < 65536 ? v : 0));
+	if (m->type == PX_HM_HTTP) {
+		const char *rs = json_string_value(json_object_get(http, "http_response"));
+		m->response = rs && *rs ? xstrdup(rs) : NULL;
+	} else {
 		const json_t *tcp = json_object_get(hm, "tcp_monitor");
 		const char *rq = json_string_value(json_object_get(tcp, "tcp_request"));
 		const char *rs = json_string_value(json_object_get(tcp, "tcp_response"));

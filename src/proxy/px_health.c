@@ -120,7 +120,14 @@ static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 	}
 	atomic_fetch_add(&inflight, 1);
 	h->fd = fd;
-	if (connect(fd, &h->srv->addr.sa, addr_len(&h->srv->addr)) == -1 &&
+	union addr_any to = h->srv->addr;
+	if (h->mon->port) { /* monitor_port */
+		if (to.sa.sa_family == AF_INET6)
+			to.in6.sin6_port = h->mon->port;
+		else
+			to.in.sin_port = h->mon->port;
+	}
+	if (connect(fd, &to.sa, addr_len(&to)) == -1 &&
 	    errno != EINPROGRESS) {
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);
@@ -146,7 +153,13 @@ static int http_verdict(struct px_hstate *h, bool eof, const char **why)
 		return 0;
 	}
 	*why = "unexpected HTTP status";
-	return (h->mon->codes >> (h->rbuf[9] - '0')) & 1;
+	if (!((h->mon->codes >> (h->rbuf[9] - '0')) & 1))
+		return 0;
+	if (!h->mon->response || memmem(h->rbuf, h->rlen, h->mon->response,
+					strlen(h->mon->response)))
+		return 1;
+	*why = "answer does not hold http_response";
+	return eof ? 0 : -1;
 }
 
 /* tcp_response must be in the first PX_HM_RBUF bytes of the answer. Returns

@@ -71,7 +71,8 @@ struct px_hmon {
 	enum px_hm_type type;
 	unsigned interval_ms, timeout_ms, rise, fall;
 	char *request;  /* HTTP: the full request; TCP: tcp_request, or NULL */
-	char *response; /* TCP: tcp_response the answer must hold, or NULL */
+	char *response; /* tcp_response / http_response the answer must hold, or NULL */
+	uint16_t port;  /* monitor_port (network order), 0: the server's */
 	unsigned codes; /* bit n set: status class nXX counts as up; 0x3e: any */
 };
 

@@ -9,7 +9,7 @@ mkdir -p "$out"
 CFLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Isrc $(pkg-config --cflags jansson)"
 # The cli_line target runs the real routes and store (SQLite, OpenSSL for certificates).
 LIBS="$(pkg-config --libs jansson) -lsqlite3 -lcrypto"
-common="src/config/schema.c src/lib/util.c"
+common="src/config/schema.c src/config/refschema.c src/config/refpolicy.c src/lib/util.c"
 
 declare -A targets
 targets[json_decode]="tests/fuzz/fuzz_json_decode.c src/api/decode.c $common"

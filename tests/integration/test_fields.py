@@ -57,6 +57,7 @@ def minimal(t, tls_cert, name):
         "trafficcloneprofile": {"name": name, "clone_servers": [
             {"ip_address": {"addr": TAP_IP, "type": "V4"}, "subnet": SUBNET}]},
         "pool": {"name": name, "servers": [{"ip": ADDR}]},
+        "vsvip": {"name": name, "vip": [{"vip_id": "1", "ip_address": {"addr": "10.10.1.99", "type": "V4"}}]},
         "virtualservice": {"name": name, "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
                            "services": [{"port": 8080}], "performance_limits": {}},
     }[t]
@@ -142,6 +143,32 @@ def test_non_default_value_refused_naming_field_and_value(clean, tls_cert):
     assert status == 400 and out["error"].startswith("tcp_monitor.tcp_half_open: not supported"), out
 
 
+def test_a_reference_style_body_is_accepted(clean, tls_cert):
+    """Fields as the reference's GET fills them: system objects in URL form, a service's
+    port_range_end equal to its port, computed fields."""
+    d = clean
+    ctl = "https://ctl.example/api"
+    body = minimal("virtualservice", tls_cert, "refstyle")
+    body.update({
+        "url": f"{ctl}/virtualservice/virtualservice-1", "_last_modified": "1700000000000000",
+        "cloud_ref": f"{ctl}/cloud/cloud-1#Default-Cloud",
+        "se_group_ref": f"{ctl}/serviceenginegroup/seg-1#Default-Group",
+        "analytics_profile_ref": f"{ctl}/analyticsprofile/ap-1#System-Analytics-Profile",
+        "network_profile_ref": "/api/networkprofile?name=System-TCP-Proxy",
+        "vrf_context_ref": f"{ctl}/vrfcontext/vrf-1#global", "type": "VS_TYPE_NORMAL",
+        "services": [{"port": 8080, "port_range_end": 8080, "enable_ssl": False}]})
+    made = d.ok("POST", "/api/virtualservice", body)
+    assert made["cloud_ref"] == body["cloud_ref"] and made["services"][0]["port_range_end"] == 8080
+    assert "url" not in made or made["url"] != body["url"]
+    status, out = d.api("PATCH", "/api/virtualservice/refstyle",
+                        {"services": [{"port": 8080, "port_range_end": 8090}]})
+    assert status == 400 and out["error"] == "services[1].port_range_end: not supported by clonelb " \
+        "(got 8090; only the port itself, 8080)", out
+    status, out = d.api("PATCH", "/api/virtualservice/refstyle",
+                        {"cloud_ref": f"{ctl}/cloud/cloud-2#Other-Cloud"})
+    assert status == 400 and out["error"].startswith("virtualservice.cloud_ref: not supported by clonelb"), out
+
+
 def test_unknown_names_refused(clean, tls_cert):
     d = clean
     for t in TYPES:
@@ -219,6 +246,11 @@ def member_health(d):
     return {m["ip"]["addr"]: m["health"] for m in rt["pool"]["members"]}
 
 
+def member_reasons(d, monitor):
+    rt = d.ok("GET", "/api/virtualservice/web/runtime")
+    return [h for m in rt["pool"]["members"] for h in m["health_monitors"] if h["health_monitor"] == monitor]
+
+
 def test_monitor_shapes_and_traffic_with_tls(lab, clean, tls_cert):
     d = clean
     quick = {"send_interval": 2, "receive_timeout": 1, "successful_checks": 1, "failed_checks": 1}
@@ -258,6 +290,20 @@ def test_monitor_shapes_and_traffic_with_tls(lab, clean, tls_cert):
         d.ok("PATCH", "/api/healthmonitor/hm-http", {"http_response_code": ["HTTP_4XX"]})
         assert d.ok("GET", "/api/healthmonitor/hm-http")["http_monitor"]["http_response_code"] == ["HTTP_4XX"]
         wait_for(lambda: set(member_health(d).values()) == {"DOWN"}, timeout=20, what="members DOWN (4XX)")
+        # http_response: the answer must hold it too; monitor_port: checks go there.
+        good = {"http_request": "GET / HTTP/1.0", "http_response_code": ["HTTP_2XX"],
+                "http_response": "server 10.10.2."}
+        d.ok("PATCH", "/api/healthmonitor/hm-http", {"http_monitor": good})
+        wait_for(lambda: set(member_health(d).values()) == {"UP"}, timeout=20, what="UP (http_response)")
+        d.ok("PATCH", "/api/healthmonitor/hm-http", {"monitor_port": 81})
+        wait_for(lambda: {m.get("reason") for m in member_reasons(d, "hm-http")} == {"connection refused"},
+                 timeout=20, what="DOWN (port 81)")
+        assert set(member_health(d).values()) == {"DOWN"}
+        d.ok("PATCH", "/api/healthmonitor/hm-http", {"monitor_port": None,
+                                                     "http_monitor": {**good, "http_response": "absent"}})
+        wait_for(lambda: {m.get("reason") for m in member_reasons(d, "hm-http")} ==
+                 {"answer does not hold http_response"}, timeout=20, what="DOWN (no text)")
+        assert set(member_health(d).values()) == {"DOWN"}
 
 
 def test_clone_srvr_stats_ip_is_an_address(lab, clean):
@@ -317,9 +363,11 @@ def test_old_rows_load_in_the_new_shapes(clean, tls_cert):
         o = json.loads(body)
         if t == "healthmonitor":
             o.update(o.pop("http_monitor"))
-        else:
+        elif t == "sslkeyandcertificate":
             o["certificate"] = o["certificate"]["certificate"]
             o.pop("type")
+        else:
+            continue
         db.execute("UPDATE objects SET body = ? WHERE id = ?", (json.dumps(o), rid))
     db.commit()
     db.close()

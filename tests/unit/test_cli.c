@@ -194,6 +194,43 @@ static void test_transcript(void **state)
 				    "+-------------------------+----------------+\n");
 }
 
+static void completes(struct fixture *f, const char *line, const char *const *want);
+
+/* A sub-object's field in one line: "<object> <field> <value>", and
+ * "<object> <value>" for its field of the same name. */
+static void test_sub_object_one_liners(void **state)
+{
+	struct fixture *f = *state;
+	json_t *o, *m;
+
+	assert_int_equal(run(f, "configure healthmonitor hm"), 0);
+	assert_int_equal(run(f, "type HEALTH_MONITOR_HTTP"), 0);
+	assert_int_equal(run(f, "http_monitor http_request GET /health HTTP/1.1"), 0);
+	assert_int_equal(run(f, "http_monitor http_response_code HTTP_2XX HTTP_4XX"), 0);
+	prompt_is(f, "[admin:clonelb]: healthmonitor> ");
+	completes(f, "http_monitor http_response_c", (const char *[]){"http_response_code", NULL});
+	completes(f, "http_monitor http_response_code HTTP_2",
+		  (const char *[]){"HTTP_2XX", NULL});
+	assert_int_equal(run(f, "http_monitor http_response_code HTTP_9XX"), -EINVAL);
+	assert_non_null(strstr(f->err, "http_monitor.http_response_code: invalid value \"HTTP_9XX\""));
+	assert_int_equal(run(f, "http_monitor nosuch 1"), -EINVAL);
+	assert_non_null(strstr(f->err, "http_monitor: unknown field 'nosuch' of http_monitor"));
+	assert_int_equal(run(f, "save"), 0);
+	o = api_get(f, "/api/healthmonitor/hm");
+	m = json_object_get(o, "http_monitor");
+	assert_string_equal(json_string_value(json_object_get(m, "http_request")),
+			    "GET /health HTTP/1.1");
+	assert_int_equal(json_array_size(json_object_get(m, "http_response_code")), 2);
+	json_decref(o);
+	/* A certificate's computed fields are not settings. */
+	assert_int_equal(run(f, "configure sslkeyandcertificate c"), 0);
+	assert_int_equal(run(f, "certificate not_after 2030"), -EINVAL);
+	assert_non_null(strstr(f->err, "not_after: set by clonelb"));
+	assert_int_equal(run(f, "certificate @/nonexistent/cert.pem"), -EINVAL);
+	assert_non_null(strstr(f->err, "certificate.certificate: cannot read '/nonexistent/cert.pem'"));
+	assert_int_equal(run(f, "cancel"), 0);
+}
+
 static void test_edit_messages_and_no(void **state)
 {
 	struct fixture *f = *state;
@@ -490,6 +527,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batch_spoils_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_api_error_passes_through, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_complete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sub_object_one_liners, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,6 +223,39 @@ static void test_reference_fields_not_default_refused(void **state)
 		     "healthmonitor.markers[1].key: expected a string, got 1");
 }
 
+/* The least a virtual service needs, as JSON members. */
+#define VS_MIN "\"vip\": [{\"ip_address\": {\"addr\": \"10.0.0.1\"}}], \"services\": [{\"port\": 80}]"
+
+static void test_reference_lists_objects_and_refs(void **state)
+{
+	json_t *o;
+
+	/* A list of a feature clonelb lacks: only empty. */
+	expect_error("virtualservice", "{\"http_policies\": [{\"index\": 1}]}",
+		     "virtualservice.http_policies: not supported by clonelb (got [{\"index\":1}]; "
+		     "only the default [])");
+	/* An object of one: every field of it at its default, at any depth. */
+	o = accepted("virtualservice", "{\"analytics_policy\": {\"full_client_logs\": "
+				       "{\"enabled\": false}}, \"http_policies\": [], " VS_MIN "}");
+	json_decref(o);
+	expect_error("virtualservice",
+		     "{\"analytics_policy\": {\"full_client_logs\": {\"enabled\": true}}}",
+		     "virtualservice.analytics_policy.full_client_logs.enabled: not supported by "
+		     "clonelb (got true; only the default false)");
+	/* A system-object default in every reference form, and nothing else. */
+	o = accepted("virtualservice", "{\"se_group_ref\": \"https://c/api/serviceenginegroup/"
+				       "seg-1#Default-Group\", \"vrf_context_ref\": \"/api/vrfcontext"
+				       "?name=global\", \"network_profile_ref\": \"System-TCP-Proxy\", " VS_MIN
+				       "}");
+	json_decref(o);
+	expect_error("virtualservice",
+		     "{\"network_profile_ref\": \"/api/networkprofile?name=System-UDP-Fast-Path\"}",
+		     "virtualservice.network_profile_ref: not supported by clonelb (got "
+		     "\"/api/networkprofile?name=System-UDP-Fast-Path\"");
+	expect_error("virtualservice", "{\"east_west_placement\": \"true\"}",
+		     "virtualservice.east_west_placement: expected true or false, got \"true\"");
+}
+
 /* Every reference field has a default the policy accepts, and the table
  * never shadows a field of schema.c it would decide instead. */
 static void test_policy_defaults_accepted(void **state)
@@ -294,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_reference_fields_at_default),
 		cmocka_unit_test(test_reference_fields_not_default_refused),
 		cmocka_unit_test(test_policy_defaults_accepted),
+		cmocka_unit_test(test_reference_lists_objects_and_refs),
 		cmocka_unit_test(test_upgrade_old_shapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
