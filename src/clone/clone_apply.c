@@ -281,9 +281,9 @@ static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint6
 		return;
 	s->last_probe_ms = now;
 	/* One clone server of many services (one profile, many users) is
-	 * asked once a round, not once per service. */
-	/* An IPv6 server is one key by its address folded to 32 bits: a
-	 * collision only skips a round's re-validation, never a server's MAC. */
+	 * asked once a round, not once per service. An IPv6 server's key is its
+	 * address folded to 32 bits: a collision only skips a round's
+	 * re-validation, never a server's MAC. */
 	if (done && probed_already(done, s->ifindex,
 				   s->af == AF_INET6 ? s->ip6.s6_addr32[0] ^ s->ip6.s6_addr32[1] ^
 							       s->ip6.s6_addr32[2] ^ s->ip6.s6_addr32[3]
