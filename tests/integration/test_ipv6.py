@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from scapy.all import TCP, Ether, IPv6, rdpcap
 
-from conftest import (CLIENT_IP, CLIENT_IP6, CLONELBD, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
+from conftest import (CLIENT_IP, CLIENT_IP6, CLONELBD, LAB, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
                       Daemon, curl, nginx_pool, wait_for)
 from test_clone_engine import captures  # noqa: F401 (fixture)
 
@@ -497,3 +497,27 @@ def test_ipv6_extension_headers_walked_or_counted(lab, daemon, pool6, kind):
     assert after[kind] - before[kind] == 5, (before, after)
     for other in {"not_registered", "fragment", "ipv6_extension_headers", "short"} - {kind}:
         assert after[other] == before[other], (other, before, after)
+
+
+def test_ipv6_flows_to_an_encapsulated_ipv4_collector(lab, daemon, pool6, captures):
+    """The frames of an IPv6 pool reach a VXLAN collector two routers away (the outer
+    header is IPv4, the inner frame IPv6), every one of them."""
+    from test_clone_encap import COLLECTOR
+    subprocess.run([LAB, "routers-up"], env=lab.env, check=True)
+    lab.ns.update({r: lab.prefix + r for r in ("r1", "r2", "col")})
+    try:
+        clone_setup6(daemon, [{"ip_address": v(COLLECTOR), "encap_type": "CLONE_ENCAP_VXLAN",
+                               "vni": 42}])
+        wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+        before = settle(daemon)
+        srv0, vx0 = captures("se", "srv0"), captures("col", "vx0")
+        assert sorted(set(get(lab, VIP6) for _ in range(4))) == POOL_IPS6
+        row = settle(daemon)
+        srv0.stop()
+        vx0.stop()
+        inner, wire = frames6(vx0.path), backend6(frames6(srv0.path))
+        got, want = collections.Counter(map(key6, inner)), collections.Counter(map(key6, wire))
+        assert wire and got == want, (len(inner), len(wire))
+        assert row["num_succeeded"] - before["num_succeeded"] == len(inner)
+    finally:
+        subprocess.run([LAB, "routers-down"], env=lab.env, check=False)
