@@ -18,9 +18,9 @@ static const char *const hm_types[] = {"HEALTH_MONITOR_TCP", "HEALTH_MONITOR_HTT
 static const char *const http_codes[] = {"HTTP_1XX", "HTTP_2XX", "HTTP_3XX",
 					 "HTTP_4XX", "HTTP_5XX", "HTTP_ANY", NULL};
 static const char *const clouds[] = {"Default-Cloud", NULL};
-
 static const char *const clone_encaps[] = {"CLONE_ENCAP_NONE", "CLONE_ENCAP_VXLAN", "CLONE_ENCAP_GENEVE",
 					   "CLONE_ENCAP_ERSPAN_II", "CLONE_ENCAP_ERSPAN_III", NULL};
+
 static const struct cfg_field clone_server_fields[] = {
 	{"ip_address", CFG_IPADDR, CFG_F_REQUIRED | CFG_F_KEY,
 	 "IP address of the clone server (a dummy one is fine for a pure sniffer)"},
