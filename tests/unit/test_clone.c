@@ -292,6 +292,31 @@ static void test_prof_parse(void **state)
 	json_decref(prof);
 }
 
+/* An IPv6 client_prefix: masked words for the program, an IPv4 one untouched. */
+static void test_prof_parse_ipv6_prefix(void **state)
+{
+	json_t *prof = json_loads("{\"filters\": [{\"rule_number\": 1, \"action\": "
+				  "\"CLONE_FILTER_REJECT\", \"client_prefix\": {\"ip_addr\": {\"addr\": "
+				  "\"fd00:10:1:ff::\"}, \"mask\": 56}}]}",
+				  0, NULL);
+	struct clone_prof zero, a;
+
+	assert_non_null(prof);
+	memset(&zero, 0, sizeof(zero));
+	clone_prof_parse(prof, &zero, &a);
+	assert_int_equal(a.n_filters, 1);
+	assert_int_equal(a.filters[0].is6, 1);
+	assert_int_equal(a.filters[0].client_mask, 0);
+	assert_int_equal(a.filters[0].client_mask6[0], htonl(0xffffffff));
+	assert_int_equal(a.filters[0].client_mask6[1], htonl(0xffffff00));
+	assert_int_equal(a.filters[0].client_mask6[2], 0);
+	assert_int_equal(a.filters[0].client_mask6[3], 0);
+	assert_int_equal(a.filters[0].client_net6[0], htonl(0xfd000010));
+	/* fd00:10:1:ff::/56 is fd00:10:1::/56: the host bits are masked off. */
+	assert_int_equal(a.filters[0].client_net6[1], htonl(0x00010000));
+	json_decref(prof);
+}
+
 static void test_encap_parse(void **state)
 {
 	assert_int_equal(clone_encap_parse(NULL), CLONE_ENCAP_NONE);
@@ -328,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_local_address_and_subnet_of_interface),
 		cmocka_unit_test(test_netns_claim),
 		cmocka_unit_test(test_prof_parse),
+		cmocka_unit_test(test_prof_parse_ipv6_prefix),
 		cmocka_unit_test(test_encap_parse),
 		cmocka_unit_test(test_route_mtu),
 	};
