@@ -521,3 +521,19 @@ def test_ipv6_flows_to_an_encapsulated_ipv4_collector(lab, daemon, pool6, captur
         assert row["num_succeeded"] - before["num_succeeded"] == len(inner)
     finally:
         subprocess.run([LAB, "routers-down"], env=lab.env, check=False)
+
+
+def test_ipv6_vip_served_once_the_address_is_there(lab, daemon, pool_servers):
+    """An IPv6 VIP the SE does not have yet (or still tentative, under duplicate address
+    detection) cannot be listened on: the runtime view names it; once the address is
+    usable the service is served, with no change of configuration."""
+    vip = "fd00:10:1::20"
+    try:
+        setup_web(daemon, [vip], POOL_IPS)
+        err = wait_for(lambda: runtime(daemon)["listen_error"], what="the listen error")
+        assert f"[{vip}]:80" in err, err
+        lab.run("se", "ip", "addr", "add", f"{vip}/64", "dev", "cli0", "nodad")
+        wait_for(serving(lab, vip), timeout=15, what="the VIP served once it exists")
+        wait_for(lambda: runtime(daemon)["listen_error"] is None, what="the error cleared")
+    finally:
+        lab.run("se", "ip", "addr", "del", f"{vip}/64", "dev", "cli0", check=False)
