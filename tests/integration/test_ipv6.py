@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from scapy.all import TCP, Ether, IPv6, rdpcap
 
-from conftest import (CLIENT_IP, CLIENT_IP6, CLONELBD, LAB, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
+from conftest import (CLIENT_IP, CLIENT_IP6, CLONELB, CLONELBD, LAB, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
                       Daemon, curl, nginx_pool, wait_for)
 from test_clone_engine import captures  # noqa: F401 (fixture)
 
@@ -270,6 +270,10 @@ def test_https_api_on_an_ipv6_address(lab, workdir):
         r = curl(lab, "https://[fd00:10:1::1]:8443/api/pool", "-k", "-o", "/dev/null",
                  "-w", "%{http_code}", timeout=5)
         assert r.stdout == "401", r.stdout
+        # The shell reaches the same controller by its [addr]:port URL.
+        r = lab.run("cli", CLONELB, "--controller", "https://[fd00:10:1::1]:8443", "--insecure",
+                    "--token-file", token, "-c", "show pool", check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
     finally:
         d.stop()
 
