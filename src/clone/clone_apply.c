@@ -116,18 +116,6 @@ static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_v
 	bpf_map_update_elem(ce->srvs_fd, &key, &val, BPF_ANY);
 }
 
-/* Writes service slot @v's filters, snaplen and budget to clone_profs
- * (zero, i.e. everything, if unused). */
-static void push_prof(struct clone_engine *ce, int v, const struct clone_vs_state *vs)
-{
-	struct clone_prof val;
-	uint32_t key = (uint32_t)v;
-
-	memset(&val, 0, sizeof(val));
-	if (vs->used)
-		val = vs->prof;
-	bpf_map_update_elem(ce->profs_fd, &key, &val, BPF_ANY);
-}
 
 /* Finds the clone interface of @s (its subnet first, else network_ref), its
  * MAC and the SE's address on it. Slow: getifaddrs, ioctl. */
@@ -634,7 +622,7 @@ static void publish(struct clone_engine *ce, const struct clone_vs_state *next, 
 		if (!changed[v])
 			continue;
 		ce->vs[v] = next[v];
-		push_prof(ce, v, &ce->vs[v]);
+		clone_prof_push(ce, v, &ce->vs[v]);
 		for (k = 0; k < CLONE_SRV_PER_VS; k++)
 			push_srv(ce, v, k, &ce->vs[v]);
 	}
