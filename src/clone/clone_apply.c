@@ -103,6 +103,12 @@ static void slow_step(struct clone_engine *ce, const char *what)
 		log_error("clone", "%s under the engine's write lock (a bug: the connection hook waits)", what);
 }
 
+/* See clone_int.h. */
+void clone_slow_step(struct clone_engine *ce, const char *what)
+{
+	slow_step(ce, what);
+}
+
 /* Writes server slot @k of service slot @v, as @vs says, to the clone_srvs
  * map (inactive if unused). */
 static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_vs_state *vs)
@@ -409,115 +415,6 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 			vs->srv[k].used = false;
 }
 
-static int find_hook(struct clone_engine *ce, int ifindex)
-{
-	int i;
-
-	for (i = 0; i < ce->n_hooks; i++)
-		if (ce->hooks[i].ifindex == ifindex)
-			return i;
-	return -1;
-}
-
-/* Adds the addresses of the servers of @pool to ce->pool_ips. */
-static void pool_addrs(struct clone_engine *ce, const json_t *pool)
-{
-	const json_t *srv;
-	size_t i;
-
-	json_array_foreach(json_object_get(pool, "servers"), i, srv) {
-		struct in6_addr ip6;
-		uint32_t ip_be;
-
-		if (parse_addr6(json_object_get(srv, "ip"), &ip6) == 0) {
-			ce->pool_ips6 = realloc(ce->pool_ips6,
-						sizeof(*ce->pool_ips6) * (size_t)(ce->n_pool_ips6 + 1));
-			if (!ce->pool_ips6)
-				abort();
-			ce->pool_ips6[ce->n_pool_ips6++] = ip6;
-			continue;
-		}
-		if (parse_addr(json_object_get(srv, "ip"), &ip_be) < 0)
-			continue;
-		ce->pool_ips = realloc(ce->pool_ips, sizeof(uint32_t) * (size_t)(ce->n_pool_ips + 1));
-		if (!ce->pool_ips)
-			abort();
-		ce->pool_ips[ce->n_pool_ips++] = ip_be;
-	}
-}
-
-/*
- * Fills @want with the interfaces the routing table says reach @ips (each
- * once). @quiet: do not log servers without a route (the periodic recheck).
- * Returns how many.
- */
-static int ifaces_for(struct clone_engine *ce, const uint32_t *ips, int n, int *want, bool quiet)
-{
-	int i, j, ifindex, n_want = 0;
-
-	slow_step(ce, "route lookup");
-	/* The IPv4 servers of @ips, then the engine's IPv6 ones. */
-	for (i = 0; i < n + ce->n_pool_ips6; i++) {
-		union addr_any dst;
-
-		addr_any_of(i < n ? AF_INET : AF_INET6, &dst);
-		if (i < n)
-			dst.in.sin_addr.s_addr = ips[i];
-		else
-			dst.in6.sin6_addr = ce->pool_ips6[i - n];
-		ifindex = clone_net_route_any(&dst, NULL);
-		if (ifindex <= 0) {
-			char a[ADDR_STRLEN];
-
-			if (!quiet)
-				log_warn("clone", "pool server %s: no route (%s): its traffic cannot be cloned",
-					 addr_ntop(&dst, a), strerror(-ifindex));
-			continue;
-		}
-		for (j = 0; j < n_want && want[j] != ifindex; j++)
-			;
-		if (j == n_want && n_want < CLONE_MAX_HOOKS)
-			want[n_want++] = ifindex;
-	}
-	return n_want;
-}
-
-/* Attaches to every interface of @want not yet attached, detaches from the
- * rest. tc work: called with apply_lock only. */
-static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
-{
-	int i, j;
-
-	slow_step(ce, "tc attach/detach");
-	for (i = 0; i < ce->n_hooks;) {
-		for (j = 0; j < n_want && want[j] != ce->hooks[i].ifindex; j++)
-			;
-		if (j < n_want) {
-			i++;
-			continue;
-		}
-		clone_tc_detach(ce, ce->hooks[i].ifindex);
-		log_info("clone", "detached from %s: no cloned service needs it", ce->hooks[i].ifname);
-		ce->hooks[i] = ce->hooks[--ce->n_hooks];
-	}
-	for (j = 0; j < n_want; j++) {
-		char *err = NULL;
-
-		if (find_hook(ce, want[j]) >= 0)
-			continue;
-		if (clone_tc_attach(ce, want[j], &err) < 0) {
-			log_warn("clone", "%s", err);
-			free(err);
-			continue;
-		}
-		ce->hooks[ce->n_hooks].ifindex = want[j];
-		if_indextoname((unsigned)want[j], ce->hooks[ce->n_hooks].ifname);
-		log_info("clone", "attached to %s (tc ingress and egress)", ce->hooks[ce->n_hooks].ifname);
-		ce->n_hooks++;
-	}
-	atomic_store(&ce->n_attached, ce->n_hooks);
-}
-
 /*
  * One pass of the resolver over every clone server, on copies: @links, find
  * the interfaces again; @neigh, read the neighbour table again; due ones are
@@ -800,7 +697,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 		apply_profile(ce, &next[v], prof, reset);
 		pool = snap_find(snap, "pool", tenant, jstr(o, "pool_ref"));
 		if (pool)
-			pool_addrs(ce, pool);
+			clone_hooks_add_pool(ce, pool);
 	}
 	/* Services that lost their profile (or are gone): their slots go
 	 * inactive at once, so their connections stop being cloned. */
@@ -814,8 +711,8 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 	}
 	/* Hooks first, so the first SYN of a connection registered right after
 	 * the swap is already cloned. */
-	n_want = ifaces_for(ce, ce->pool_ips, ce->n_pool_ips, want, false);
-	sync_hooks(ce, want, n_want);
+	n_want = clone_hooks_wanted(ce, want, false);
+	clone_hooks_sync(ce, want, n_want);
 
 	before = xcalloc(CLONE_STAT_SLOTS, sizeof(bool));
 	after = xcalloc(CLONE_STAT_SLOTS, sizeof(bool));
@@ -837,40 +734,5 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 			    !ce->vs[v].srv[k].mac_configured && ce->vs[v].srv[k].last_probe_ms + 1000 > now_ms())
 				pending++;
 	wait_for_macs(ce, pending);
-	pthread_mutex_unlock(&ce->apply_lock);
-}
-
-/*
- * Re-places the hooks if the interfaces that reach the pools changed (an
- * interface recreated, a route moved) or one of our filters went away.
- * Holds apply_lock only: readers never wait on these route and tc queries.
- */
-void clone_recheck_hooks(struct clone_engine *ce)
-{
-	int want[CLONE_MAX_HOOKS], n_want, i, j;
-	bool same;
-
-	pthread_mutex_lock(&ce->apply_lock);
-	clone_deliver_recheck(ce);
-	n_want = ifaces_for(ce, ce->pool_ips, ce->n_pool_ips, want, true);
-	same = n_want == ce->n_hooks;
-	for (i = 0; same && i < n_want; i++) {
-		j = find_hook(ce, want[i]);
-		same = j >= 0 && clone_tc_present(want[i]);
-	}
-	if (!same) {
-		/* Forget hooks whose filters are gone, so that sync_hooks()
-		 * attaches them again; then place them as the routes say now. */
-		for (i = 0; i < ce->n_hooks;) {
-			if (clone_tc_present(ce->hooks[i].ifindex)) {
-				i++;
-				continue;
-			}
-			log_warn("clone", "our filters on %s are gone: attaching again", ce->hooks[i].ifname);
-			clone_tc_detach(ce, ce->hooks[i].ifindex);
-			ce->hooks[i] = ce->hooks[--ce->n_hooks];
-		}
-		sync_hooks(ce, want, n_want);
-	}
 	pthread_mutex_unlock(&ce->apply_lock);
 }
