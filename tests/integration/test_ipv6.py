@@ -541,3 +541,25 @@ def test_ipv6_vip_served_once_the_address_is_there(lab, daemon, pool_servers):
         wait_for(lambda: runtime(daemon)["listen_error"] is None, what="the error cleared")
     finally:
         lab.run("se", "ip", "addr", "del", f"{vip}/64", "dev", "cli0", check=False)
+
+
+def test_ipv6_clone_server_mac_change_is_followed(lab, daemon, pool_servers):
+    """An IPv6 clone server whose MAC changes without announcing it (ndisc_notify off, the
+    default): the engine's neighbour solicitations learn the new MAC, and the table has it."""
+    from test_clone_engine import TAP_MAC
+    daemon.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": [cs6(TAP_IP6)]})
+    setup_web(daemon, [VIP], POOL_IPS)
+    daemon.ok("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": "ids"})
+    wait_for(lambda: settle(daemon)["mac"] == TAP_MAC, what="the MAC by neighbour discovery")
+    new_mac = "02:fc:00:00:03:96"
+    lab.run("tap", "sysctl", "-qw", "net.ipv6.conf.eth0.ndisc_notify=0")
+    lab.run("tap", "ip", "link", "set", "eth0", "address", new_mac)
+    try:
+        # Far below the kernel's own re-probing of a stale entry (tens of seconds).
+        wait_for(lambda: settle(daemon)["mac"] == new_mac, timeout=15,
+                 what="the engine to follow the new MAC")
+        neigh = lab.run("se", "ip", "-6", "neigh", "show", TAP_IP6, "dev", "tap0").stdout
+        assert new_mac in neigh, neigh
+    finally:
+        lab.run("tap", "ip", "link", "set", "eth0", "address", TAP_MAC)
+        lab.run("se", "ip", "-6", "neigh", "del", TAP_IP6, "dev", "tap0", check=False)
