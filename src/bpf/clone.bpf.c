@@ -234,16 +234,31 @@ static __always_inline struct clone_conn *learn(struct __sk_buff *skb, struct cl
 
 #include "clone_deliver.h"
 
-/* Bit i: filters[i]'s client prefix holds @client_ip. Decided once per
- * connection (and again only when the profile's filters change). */
-static __always_inline __u32 prefix_bits(const struct clone_prof *p, __u32 client_ip)
+/* Whether IPv6 client @ip (clone_conn.client_ip6) is in @f's IPv6 prefix. */
+static __always_inline int prefix6_holds(const struct clone_filter *f, const __u32 *ip)
+{
+	return ((ip[0] & f->client_mask6[0]) == f->client_net6[0]) &&
+	       ((ip[1] & f->client_mask6[1]) == f->client_net6[1]) &&
+	       ((ip[2] & f->client_mask6[2]) == f->client_net6[2]) &&
+	       ((ip[3] & f->client_mask6[3]) == f->client_net6[3]);
+}
+
+/* Bit i: filters[i]'s client prefix holds the client (@client_ip, 0 for an
+ * IPv6 one, which only an IPv4 prefix of length 0 holds; @client_ip6).
+ * Decided once per connection (and again only when the profile's filters
+ * change). */
+static __always_inline __u32 prefix_bits(const struct clone_prof *p, __u32 client_ip,
+					 const __u32 *client_ip6)
 {
 	__u32 bits = 0, i;
 
 	for (i = 0; i < CLONE_MAX_FILTERS; i++) {
 		if (i >= p->n_filters)
 			break;
-		if ((client_ip & p->filters[i].client_mask) == p->filters[i].client_net)
+		if (p->filters[i].is6 ? prefix6_holds(&p->filters[i], client_ip6)
+				       : (client_ip || !p->filters[i].client_mask) &&
+						 (client_ip & p->filters[i].client_mask) ==
+							 p->filters[i].client_net)
 			bits |= 1u << i;
 	}
 	return bits;
@@ -462,7 +477,7 @@ parsed:
 	prof = bpf_map_lookup_elem(&clone_profs, &vs);
 	if (prof && prof->n_filters) {
 		if (conn->prefix_gen != prof->gen) {
-			conn->prefix_bits = prefix_bits(prof, conn->client_ip);
+			conn->prefix_bits = prefix_bits(prof, conn->client_ip, conn->client_ip6);
 			conn->prefix_gen = prof->gen;
 		}
 		if (!accepted(prof, conn->prefix_bits, egress ? CLONE_DIR_TO_SERVER : CLONE_DIR_FROM_SERVER,
@@ -471,15 +486,17 @@ parsed:
 			return TC_ACT_OK;
 		}
 	}
-	if (prof && prof->max_bytes_per_flow && !ctl) {
-		/* Both directions draw on one budget. SYN, FIN and RST always
-		 * pass whole: the sensor sees every flow begin and end. */
+	if (prof && prof->max_bytes_per_flow) {
+		/* Both directions draw on one budget. Once it is spent, STOP
+		 * still clones SYN, FIN and RST (the sensor sees every flow
+		 * begin and end), HEADERS cuts every frame to its headers. */
 		if (conn->bytes >= prof->max_bytes_per_flow) {
 			if (prof->budget_action == CLONE_BUDGET_STOP) {
-				st->budget_skipped += segs;
-				return TC_ACT_OK;
-			}
-			if (payload) {
+				if (!ctl) {
+					st->budget_skipped += segs;
+					return TC_ACT_OK;
+				}
+			} else if (payload) {
 				keep = hdrs;
 				by_budget = 1;
 			}

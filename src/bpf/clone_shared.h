@@ -145,6 +145,11 @@ struct clone_filter {
 	__u8 action;       /* enum clone_filter_action */
 	__u8 direction;    /* enum clone_dir */
 	__u16 pad;
+	/* An IPv6 client_prefix (is6 1): held against clone_conn.client_ip6,
+	 * network byte order, already masked. */
+	__u32 is6;
+	__u32 client_net6[4];
+	__u32 client_mask6[4];
 };
 struct clone_prof {
 	__u32 gen;        /* changes with filters[]: connections decide their prefix bits again */

@@ -103,6 +103,12 @@ static void slow_step(struct clone_engine *ce, const char *what)
 		log_error("clone", "%s under the engine's write lock (a bug: the connection hook waits)", what);
 }
 
+/* See clone_int.h. */
+void clone_slow_step(struct clone_engine *ce, const char *what)
+{
+	slow_step(ce, what);
+}
+
 /* Writes server slot @k of service slot @v, as @vs says, to the clone_srvs
  * map (inactive if unused). */
 static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_vs_state *vs)
@@ -134,19 +140,6 @@ static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_v
 		val.mtu = s->mtu;
 	}
 	bpf_map_update_elem(ce->srvs_fd, &key, &val, BPF_ANY);
-}
-
-/* Writes service slot @v's filters, snaplen and budget to clone_profs
- * (zero, i.e. everything, if unused). */
-static void push_prof(struct clone_engine *ce, int v, const struct clone_vs_state *vs)
-{
-	struct clone_prof val;
-	uint32_t key = (uint32_t)v;
-
-	memset(&val, 0, sizeof(val));
-	if (vs->used)
-		val = vs->prof;
-	bpf_map_update_elem(ce->profs_fd, &key, &val, BPF_ANY);
 }
 
 /* Finds the clone interface of @s (its subnet first, else network_ref), its
@@ -281,9 +274,9 @@ static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint6
 		return;
 	s->last_probe_ms = now;
 	/* One clone server of many services (one profile, many users) is
-	 * asked once a round, not once per service. */
-	/* An IPv6 server is one key by its address folded to 32 bits: a
-	 * collision only skips a round's re-validation, never a server's MAC. */
+	 * asked once a round, not once per service. An IPv6 server's key is its
+	 * address folded to 32 bits: a collision only skips a round's
+	 * re-validation, never a server's MAC. */
 	if (done && probed_already(done, s->ifindex,
 				   s->af == AF_INET6 ? s->ip6.s6_addr32[0] ^ s->ip6.s6_addr32[1] ^
 							       s->ip6.s6_addr32[2] ^ s->ip6.s6_addr32[3]
@@ -335,17 +328,15 @@ static uint32_t take_slot(struct clone_engine *ce)
 static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, const json_t *prof, bool reset)
 {
 	bool keep[CLONE_SRV_PER_VS] = {false};
+	struct clone_prof old_prof;
 	const json_t *cs;
 	size_t i;
 	int k, n = 0;
 	uint64_t now = now_ms();
 
 	vs->preserve_client_ip = json_is_true(json_object_get(prof, "preserve_client_ip"));
-	{
-		struct clone_prof old = vs->prof;
-
-		clone_prof_parse(prof, &old, &vs->prof);
-	}
+	old_prof = vs->prof;
+	clone_prof_parse(prof, &old_prof, &vs->prof);
 	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs) {
 		const json_t *subnet = json_object_get(cs, "subnet");
 		struct clone_srv_state *s = NULL;
@@ -407,7 +398,9 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 			s->stat_slot = take_slot(ce);
 		}
 		clone_srv_set_encap(s, cs);
-		s->mac_configured = s->encap == CLONE_ENCAP_NONE && mac && *mac && clone_net_parse_mac(mac, s->mac) == 0;
+		/* A collector's next hop is resolved by the kernel: no MAC. */
+		s->mac_configured = s->encap == CLONE_ENCAP_NONE && mac && *mac &&
+				    clone_net_parse_mac(mac, s->mac) == 0;
 		if (s->mac_configured)
 			s->has_mac = true;
 		find_interface(ce, s);
@@ -420,115 +413,6 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 	for (k = 0; k < CLONE_SRV_PER_VS; k++)
 		if (!keep[k])
 			vs->srv[k].used = false;
-}
-
-static int find_hook(struct clone_engine *ce, int ifindex)
-{
-	int i;
-
-	for (i = 0; i < ce->n_hooks; i++)
-		if (ce->hooks[i].ifindex == ifindex)
-			return i;
-	return -1;
-}
-
-/* Adds the addresses of the servers of @pool to ce->pool_ips. */
-static void pool_addrs(struct clone_engine *ce, const json_t *pool)
-{
-	const json_t *srv;
-	size_t i;
-
-	json_array_foreach(json_object_get(pool, "servers"), i, srv) {
-		struct in6_addr ip6;
-		uint32_t ip_be;
-
-		if (parse_addr6(json_object_get(srv, "ip"), &ip6) == 0) {
-			ce->pool_ips6 = realloc(ce->pool_ips6,
-						sizeof(*ce->pool_ips6) * (size_t)(ce->n_pool_ips6 + 1));
-			if (!ce->pool_ips6)
-				abort();
-			ce->pool_ips6[ce->n_pool_ips6++] = ip6;
-			continue;
-		}
-		if (parse_addr(json_object_get(srv, "ip"), &ip_be) < 0)
-			continue;
-		ce->pool_ips = realloc(ce->pool_ips, sizeof(uint32_t) * (size_t)(ce->n_pool_ips + 1));
-		if (!ce->pool_ips)
-			abort();
-		ce->pool_ips[ce->n_pool_ips++] = ip_be;
-	}
-}
-
-/*
- * Fills @want with the interfaces the routing table says reach @ips (each
- * once). @quiet: do not log servers without a route (the periodic recheck).
- * Returns how many.
- */
-static int ifaces_for(struct clone_engine *ce, const uint32_t *ips, int n, int *want, bool quiet)
-{
-	int i, j, ifindex, n_want = 0;
-
-	slow_step(ce, "route lookup");
-	/* The IPv4 servers of @ips, then the engine's IPv6 ones. */
-	for (i = 0; i < n + ce->n_pool_ips6; i++) {
-		union addr_any dst;
-
-		addr_any_of(i < n ? AF_INET : AF_INET6, &dst);
-		if (i < n)
-			dst.in.sin_addr.s_addr = ips[i];
-		else
-			dst.in6.sin6_addr = ce->pool_ips6[i - n];
-		ifindex = clone_net_route_any(&dst, NULL);
-		if (ifindex <= 0) {
-			char a[ADDR_STRLEN];
-
-			if (!quiet)
-				log_warn("clone", "pool server %s: no route (%s): its traffic cannot be cloned",
-					 addr_ntop(&dst, a), strerror(-ifindex));
-			continue;
-		}
-		for (j = 0; j < n_want && want[j] != ifindex; j++)
-			;
-		if (j == n_want && n_want < CLONE_MAX_HOOKS)
-			want[n_want++] = ifindex;
-	}
-	return n_want;
-}
-
-/* Attaches to every interface of @want not yet attached, detaches from the
- * rest. tc work: called with apply_lock only. */
-static void sync_hooks(struct clone_engine *ce, const int *want, int n_want)
-{
-	int i, j;
-
-	slow_step(ce, "tc attach/detach");
-	for (i = 0; i < ce->n_hooks;) {
-		for (j = 0; j < n_want && want[j] != ce->hooks[i].ifindex; j++)
-			;
-		if (j < n_want) {
-			i++;
-			continue;
-		}
-		clone_tc_detach(ce, ce->hooks[i].ifindex);
-		log_info("clone", "detached from %s: no cloned service needs it", ce->hooks[i].ifname);
-		ce->hooks[i] = ce->hooks[--ce->n_hooks];
-	}
-	for (j = 0; j < n_want; j++) {
-		char *err = NULL;
-
-		if (find_hook(ce, want[j]) >= 0)
-			continue;
-		if (clone_tc_attach(ce, want[j], &err) < 0) {
-			log_warn("clone", "%s", err);
-			free(err);
-			continue;
-		}
-		ce->hooks[ce->n_hooks].ifindex = want[j];
-		if_indextoname((unsigned)want[j], ce->hooks[ce->n_hooks].ifname);
-		log_info("clone", "attached to %s (tc ingress and egress)", ce->hooks[ce->n_hooks].ifname);
-		ce->n_hooks++;
-	}
-	atomic_store(&ce->n_attached, ce->n_hooks);
 }
 
 /*
@@ -714,7 +598,7 @@ static void publish(struct clone_engine *ce, const struct clone_vs_state *next, 
 		if (!changed[v])
 			continue;
 		ce->vs[v] = next[v];
-		push_prof(ce, v, &ce->vs[v]);
+		clone_prof_push(ce, v, &ce->vs[v]);
 		for (k = 0; k < CLONE_SRV_PER_VS; k++)
 			push_srv(ce, v, k, &ce->vs[v]);
 	}
@@ -813,7 +697,7 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 		apply_profile(ce, &next[v], prof, reset);
 		pool = snap_find(snap, "pool", tenant, jstr(o, "pool_ref"));
 		if (pool)
-			pool_addrs(ce, pool);
+			clone_hooks_add_pool(ce, pool);
 	}
 	/* Services that lost their profile (or are gone): their slots go
 	 * inactive at once, so their connections stop being cloned. */
@@ -827,8 +711,8 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 	}
 	/* Hooks first, so the first SYN of a connection registered right after
 	 * the swap is already cloned. */
-	n_want = ifaces_for(ce, ce->pool_ips, ce->n_pool_ips, want, false);
-	sync_hooks(ce, want, n_want);
+	n_want = clone_hooks_wanted(ce, want, false);
+	clone_hooks_sync(ce, want, n_want);
 
 	before = xcalloc(CLONE_STAT_SLOTS, sizeof(bool));
 	after = xcalloc(CLONE_STAT_SLOTS, sizeof(bool));
@@ -850,40 +734,5 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 			    !ce->vs[v].srv[k].mac_configured && ce->vs[v].srv[k].last_probe_ms + 1000 > now_ms())
 				pending++;
 	wait_for_macs(ce, pending);
-	pthread_mutex_unlock(&ce->apply_lock);
-}
-
-/*
- * Re-places the hooks if the interfaces that reach the pools changed (an
- * interface recreated, a route moved) or one of our filters went away.
- * Holds apply_lock only: readers never wait on these route and tc queries.
- */
-void clone_recheck_hooks(struct clone_engine *ce)
-{
-	int want[CLONE_MAX_HOOKS], n_want, i, j;
-	bool same;
-
-	pthread_mutex_lock(&ce->apply_lock);
-	clone_deliver_recheck(ce);
-	n_want = ifaces_for(ce, ce->pool_ips, ce->n_pool_ips, want, true);
-	same = n_want == ce->n_hooks;
-	for (i = 0; same && i < n_want; i++) {
-		j = find_hook(ce, want[i]);
-		same = j >= 0 && clone_tc_present(want[i]);
-	}
-	if (!same) {
-		/* Forget hooks whose filters are gone, so that sync_hooks()
-		 * attaches them again; then place them as the routes say now. */
-		for (i = 0; i < ce->n_hooks;) {
-			if (clone_tc_present(ce->hooks[i].ifindex)) {
-				i++;
-				continue;
-			}
-			log_warn("clone", "our filters on %s are gone: attaching again", ce->hooks[i].ifname);
-			clone_tc_detach(ce, ce->hooks[i].ifindex);
-			ce->hooks[i] = ce->hooks[--ce->n_hooks];
-		}
-		sync_hooks(ce, want, n_want);
-	}
 	pthread_mutex_unlock(&ce->apply_lock);
 }

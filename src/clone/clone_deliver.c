@@ -1,5 +1,6 @@
 /* clone_deliver.c: the user side of the clone's own path: clone_deliver hooks, encapsulated servers' routes, profiles' filters, snaplen and budget. */
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,7 @@ void clone_prof_parse(const json_t *prof, const struct clone_prof *old, struct c
 		const json_t *pfx = json_object_get(f, "client_prefix");
 		struct rule *r;
 		struct in_addr a;
+		struct in6_addr a6;
 		json_int_t lo, hi;
 		int mask = 0;
 
@@ -206,6 +208,22 @@ void clone_prof_parse(const json_t *prof, const struct clone_prof *old, struct c
 			mask = mask < 0 ? 0 : mask > 32 ? 32 : mask;
 			r->f.client_mask = mask ? htonl(~0u << (32 - mask)) : 0;
 			r->f.client_net = a.s_addr & r->f.client_mask;
+		} else if (pfx && inet_pton(AF_INET6, jstr(json_object_get(pfx, "ip_addr"), "addr"),
+					    &a6) == 1) {
+			/* An IPv6 prefix: the program holds the client's IPv6
+			 * address (an IPv4 client's ::ffff:a.b.c.d) against it. */
+			mask = (int)json_integer_value(json_object_get(pfx, "mask"));
+			mask = mask < 0 ? 0 : mask > 128 ? 128 : mask;
+			r->f.is6 = 1;
+			for (int w = 0; w < 4; w++) {
+				int bits = mask - 32 * w;
+				uint32_t m = bits >= 32 ? ~0u : bits <= 0 ? 0 : ~0u << (32 - bits);
+				uint32_t word;
+
+				memcpy(&word, &a6.s6_addr[4 * w], 4);
+				r->f.client_mask6[w] = htonl(m);
+				r->f.client_net6[w] = word & htonl(m);
+			}
 		}
 		lo = json_is_integer(json_object_get(f, "server_port_start"))
 			     ? json_integer_value(json_object_get(f, "server_port_start"))
@@ -232,4 +250,16 @@ void clone_prof_parse(const json_t *prof, const struct clone_prof *old, struct c
 	if (old->n_filters != ret->n_filters ||
 	    memcmp(old->filters, ret->filters, sizeof(ret->filters[0]) * ret->n_filters) != 0)
 		ret->gen = old->gen + 1 ? old->gen + 1 : 1;
+}
+
+/* See clone_int.h. */
+void clone_prof_push(struct clone_engine *ce, int v, const struct clone_vs_state *vs)
+{
+	struct clone_prof val;
+	uint32_t key = (uint32_t)v;
+
+	memset(&val, 0, sizeof(val));
+	if (vs->used)
+		val = vs->prof;
+	bpf_map_update_elem(ce->profs_fd, &key, &val, BPF_ANY);
 }

@@ -167,8 +167,25 @@ struct clone_engine {
 
 /* clone_apply.c */
 int clone_refresh_all(struct clone_engine *ce);
-void clone_recheck_hooks(struct clone_engine *ce);
 void clone_resolver_close(struct clone_engine *ce);
+/* Called first by every step that makes slow system calls: counts (and logs
+ * once) one taken under the engine's write lock, which would hold up the
+ * proxy's connection hook. */
+void clone_slow_step(struct clone_engine *ce, const char *what);
+
+/* clone_hooks.c, with apply_lock held. clone_hooks_add_pool(): adds the
+ * addresses of the servers of pool object @pool to ce->pool_ips (IPv4) or
+ * ce->pool_ips6. clone_hooks_wanted(): fills @want (CLONE_MAX_HOOKS entries)
+ * with the interfaces the routing table says reach them, each once, and
+ * returns how many; @quiet: servers without a route are not logged (the
+ * periodic recheck). clone_hooks_sync(): attaches to every interface of
+ * @want not yet attached, detaches from the rest (tc work). */
+void clone_hooks_add_pool(struct clone_engine *ce, const json_t *pool);
+int clone_hooks_wanted(struct clone_engine *ce, int *want, bool quiet);
+void clone_hooks_sync(struct clone_engine *ce, const int *want, int n_want);
+/* Re-places the hooks if the interfaces that reach the pools changed or one
+ * of our filters went away (takes apply_lock). */
+void clone_recheck_hooks(struct clone_engine *ce);
 
 /* clone_deliver.c */
 /* Whether clone_deliver is attached to @ifindex (apply_lock). */
@@ -190,6 +207,9 @@ uint32_t clone_srv_path_mtu(const struct clone_srv_state *s);
 /* clone_profs' value of profile @prof; @old is the value before (its
  * generation moves on when the filters change). */
 void clone_prof_parse(const json_t *prof, const struct clone_prof *old, struct clone_prof *ret);
+/* Writes service slot @v's filters, snaplen and budget to clone_profs (zero,
+ * i.e. everything, when the slot is unused). */
+void clone_prof_push(struct clone_engine *ce, int v, const struct clone_vs_state *vs);
 
 /* clone_tc.c */
 int clone_tc_attach(struct clone_engine *ce, int ifindex, char **ret_err);

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from scapy.all import TCP, Ether, IPv6, rdpcap
 
-from conftest import (CLIENT_IP, CLIENT_IP6, CLONELBD, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
+from conftest import (CLIENT_IP, CLIENT_IP6, CLONELB, CLONELBD, LAB, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
                       Daemon, curl, nginx_pool, wait_for)
 from test_clone_engine import captures  # noqa: F401 (fixture)
 
@@ -270,6 +270,10 @@ def test_https_api_on_an_ipv6_address(lab, workdir):
         r = curl(lab, "https://[fd00:10:1::1]:8443/api/pool", "-k", "-o", "/dev/null",
                  "-w", "%{http_code}", timeout=5)
         assert r.stdout == "401", r.stdout
+        # The shell reaches the same controller by its [addr]:port URL.
+        r = lab.run("cli", CLONELB, "--controller", "https://[fd00:10:1::1]:8443", "--insecure",
+                    "--token-file", token, "-c", "show pool", check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
     finally:
         d.stop()
 
@@ -497,3 +501,65 @@ def test_ipv6_extension_headers_walked_or_counted(lab, daemon, pool6, kind):
     assert after[kind] - before[kind] == 5, (before, after)
     for other in {"not_registered", "fragment", "ipv6_extension_headers", "short"} - {kind}:
         assert after[other] == before[other], (other, before, after)
+
+
+def test_ipv6_flows_to_an_encapsulated_ipv4_collector(lab, daemon, pool6, captures):
+    """The frames of an IPv6 pool reach a VXLAN collector two routers away (the outer
+    header is IPv4, the inner frame IPv6), every one of them."""
+    from test_clone_encap import COLLECTOR
+    subprocess.run([LAB, "routers-up"], env=lab.env, check=True)
+    lab.ns.update({r: lab.prefix + r for r in ("r1", "r2", "col")})
+    try:
+        clone_setup6(daemon, [{"ip_address": v(COLLECTOR), "encap_type": "CLONE_ENCAP_VXLAN",
+                               "vni": 42}])
+        wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+        before = settle(daemon)
+        srv0, vx0 = captures("se", "srv0"), captures("col", "vx0")
+        assert sorted(set(get(lab, VIP6) for _ in range(4))) == POOL_IPS6
+        row = settle(daemon)
+        srv0.stop()
+        vx0.stop()
+        inner, wire = frames6(vx0.path), backend6(frames6(srv0.path))
+        got, want = collections.Counter(map(key6, inner)), collections.Counter(map(key6, wire))
+        assert wire and got == want, (len(inner), len(wire))
+        assert row["num_succeeded"] - before["num_succeeded"] == len(inner)
+    finally:
+        subprocess.run([LAB, "routers-down"], env=lab.env, check=False)
+
+
+def test_ipv6_vip_served_once_the_address_is_there(lab, daemon, pool_servers):
+    """An IPv6 VIP the SE does not have yet (or still tentative, under duplicate address
+    detection) cannot be listened on: the runtime view names it; once the address is
+    usable the service is served, with no change of configuration."""
+    vip = "fd00:10:1::20"
+    try:
+        setup_web(daemon, [vip], POOL_IPS)
+        err = wait_for(lambda: runtime(daemon)["listen_error"], what="the listen error")
+        assert f"[{vip}]:80" in err, err
+        lab.run("se", "ip", "addr", "add", f"{vip}/64", "dev", "cli0", "nodad")
+        wait_for(serving(lab, vip), timeout=15, what="the VIP served once it exists")
+        wait_for(lambda: runtime(daemon)["listen_error"] is None, what="the error cleared")
+    finally:
+        lab.run("se", "ip", "addr", "del", f"{vip}/64", "dev", "cli0", check=False)
+
+
+def test_ipv6_clone_server_mac_change_is_followed(lab, daemon, pool_servers):
+    """An IPv6 clone server whose MAC changes without announcing it (ndisc_notify off, the
+    default): the engine's neighbour solicitations learn the new MAC, and the table has it."""
+    from test_clone_engine import TAP_MAC
+    daemon.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": [cs6(TAP_IP6)]})
+    setup_web(daemon, [VIP], POOL_IPS)
+    daemon.ok("PATCH", "/api/virtualservice/web", {"traffic_clone_profile_ref": "ids"})
+    wait_for(lambda: settle(daemon)["mac"] == TAP_MAC, what="the MAC by neighbour discovery")
+    new_mac = "02:fc:00:00:03:96"
+    lab.run("tap", "sysctl", "-qw", "net.ipv6.conf.eth0.ndisc_notify=0")
+    lab.run("tap", "ip", "link", "set", "eth0", "address", new_mac)
+    try:
+        # Far below the kernel's own re-probing of a stale entry (tens of seconds).
+        wait_for(lambda: settle(daemon)["mac"] == new_mac, timeout=15,
+                 what="the engine to follow the new MAC")
+        neigh = lab.run("se", "ip", "-6", "neigh", "show", TAP_IP6, "dev", "tap0").stdout
+        assert new_mac in neigh, neigh
+    finally:
+        lab.run("tap", "ip", "link", "set", "eth0", "address", TAP_MAC)
+        lab.run("se", "ip", "-6", "neigh", "del", TAP_IP6, "dev", "tap0", check=False)

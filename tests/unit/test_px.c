@@ -402,6 +402,89 @@ static void test_connection_hook(void **state)
 	json_decref(snap);
 }
 
+/* What the hook saw of an IPv6 back-end connection. */
+static struct {
+	atomic_int connects;
+	atomic_bool bound_no_port, v6_server, v4_client;
+} hk6;
+
+static void hook6_connect(void *ctx, const struct px_conn_info *ci)
+{
+	union addr_any a;
+	socklen_t len = sizeof(a);
+
+	/* An IPv6 socket bound to the SE's IPv6 address, the port still left
+	 * to connect() (IP_BIND_ADDRESS_NO_PORT holds on IPv6 sockets too). */
+	atomic_store(&hk6.bound_no_port, getsockname(ci->fd, &a.sa, &len) == 0 &&
+						 a.sa.sa_family == AF_INET6 && addr_port(&a) == 0 &&
+						 IN6_IS_ADDR_LOOPBACK(&a.in6.sin6_addr));
+	atomic_store(&hk6.v6_server, ci->server.sa.sa_family == AF_INET6 &&
+					     ci->local.sa.sa_family == AF_INET6);
+	atomic_store(&hk6.v4_client, ci->client.sa.sa_family == AF_INET);
+	atomic_fetch_add(&hk6.connects, 1);
+}
+
+/* An IPv4 client of an IPv6 pool on loopback: the back-end socket is IPv6,
+ * bound without a port before connect(), and bytes go through. */
+static void test_ipv4_client_ipv6_server(void **state)
+{
+	const struct px_conn_hook hook = {hook6_connect, NULL, NULL};
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t len = sizeof(sa);
+	uint16_t vport;
+	int srv = socket(AF_INET6, SOCK_STREAM, 0), tmp = listen_any(&vport), cfd = -1, bfd;
+	json_t *snap = snap_with("LB_ALGORITHM_ROUND_ROBIN", true, NULL);
+	json_t *vs = json_array_get(json_object_get(snap, "virtualservice"), 0);
+	struct sockaddr_in va = {.sin_family = AF_INET, .sin_port = htons(vport),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct px *px = NULL;
+	char *err = NULL, buf[4];
+
+	close(tmp);
+	if (srv == -1 || bind(srv, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		/* No IPv6 on this host's loopback. */
+		if (srv != -1)
+			close(srv);
+		json_decref(snap);
+		skip();
+	}
+	assert_int_equal(listen(srv, 16), 0);
+	assert_int_equal(getsockname(srv, (struct sockaddr *)&sa, &len), 0);
+	json_object_set_new(json_object_get(json_array_get(json_object_get(vs, "vip"), 0),
+					    "ip_address"),
+			    "addr", json_string("127.0.0.1"));
+	json_object_set_new(json_array_get(json_object_get(vs, "services"), 0), "port",
+			    json_integer(vport));
+	json_object_set_new(json_array_get(json_object_get(snap, "pool"), 0), "servers",
+			    json_pack("[{s{ss}si}]", "ip", "addr", "::1", "port",
+				      ntohs(sa.sin6_port)));
+	assert_int_equal(px_start(1, &hook, &px, &err), 0);
+	px_apply(px, snap);
+	for (int i = 0; i < 200 && cfd == -1; i++) {
+		cfd = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(cfd, (struct sockaddr *)&va, sizeof(va)) == -1) {
+			close(cfd);
+			cfd = -1;
+			usleep(10000);
+		}
+	}
+	assert_int_not_equal(cfd, -1);
+	bfd = accept4(srv, NULL, NULL, 0);
+	assert_int_not_equal(bfd, -1);
+	assert_int_equal(write(cfd, "ping", 4), 4);
+	assert_int_equal(read(bfd, buf, 4), 4);
+	assert_memory_equal(buf, "ping", 4);
+	assert_int_equal(atomic_load(&hk6.connects), 1);
+	assert_true(atomic_load(&hk6.bound_no_port));
+	assert_true(atomic_load(&hk6.v6_server));
+	assert_true(atomic_load(&hk6.v4_client));
+	close(cfd);
+	close(bfd);
+	px_stop(px);
+	close(srv);
+	json_decref(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_runtime_view),
 		cmocka_unit_test(test_start_apply_stop),
 		cmocka_unit_test(test_connection_hook),
+		cmocka_unit_test(test_ipv4_client_ipv6_server),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
