@@ -318,15 +318,17 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 			return TC_ACT_OK;
 		}
 	}
-	if (prof && prof->max_bytes_per_flow && !ctl) {
-		/* Both directions draw on one budget. SYN, FIN and RST always
-		 * pass whole: the sensor sees every flow begin and end. */
+	if (prof && prof->max_bytes_per_flow) {
+		/* Both directions draw on one budget. Once it is spent, STOP
+		 * still clones SYN, FIN and RST (the sensor sees every flow
+		 * begin and end), HEADERS cuts every frame to its headers. */
 		if (conn->bytes >= prof->max_bytes_per_flow) {
 			if (prof->budget_action == CLONE_BUDGET_STOP) {
-				st->budget_skipped += segs;
-				return TC_ACT_OK;
-			}
-			if (payload) {
+				if (!ctl) {
+					st->budget_skipped += segs;
+					return TC_ACT_OK;
+				}
+			} else if (payload) {
 				keep = hdrs;
 				by_budget = 1;
 			}

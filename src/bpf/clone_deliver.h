@@ -295,6 +295,12 @@ int clone_deliver(struct __sk_buff *skb)
 	}
 	x->armed = 2;
 	x->done = CLONE_XD_RAN;
+	/* One hash for both directions of the connection (the production
+	 * frames carry the socket's random one one way, none the other): the
+	 * transmit queue the clone interface picks and any flow steering on
+	 * the way (RPS, RSS-like spreading of a receiver) keep the flow on one
+	 * queue, hence in order. */
+	bpf_set_hash(skb, x->flow_hash);
 	idx = x->srv_index;
 	srv = bpf_map_lookup_elem(&clone_srvs, &idx);
 	if (!srv) {

@@ -7,6 +7,7 @@ BUILD=${CLONELB_BUILD:-$ROOT/build}
 export LAB_PREFIX=${LAB_PREFIX:-demo-}
 LAB="$ROOT/tests/lab/lab.sh"
 NS_SE=${LAB_PREFIX}se NS_SRV=${LAB_PREFIX}srv NS_CLI=${LAB_PREFIX}cli NS_TAP=${LAB_PREFIX}tap
+NS_COL=${LAB_PREFIX}col
 TMP=$(mktemp -d /tmp/clonelb-demo.XXXXXX)
 SOCK=$TMP/api.sock
 pids=()
@@ -121,4 +122,50 @@ tshark -r "$TMP/clone.pcap" -n -Y http \
 echo
 cloned=$(tshark -r "$TMP/clone.pcap" -n -Y "eth.dst == 02:fc:00:00:03:02 && tcp" 2>/dev/null | wc -l)
 echo "cloned frames received by the clone server: $cloned (num_succeeded above counts the same frames)"
+
+step "Routed collectors: ${LAB_PREFIX}col, two router hops away (${LAB_PREFIX}r1, ${LAB_PREFIX}r2: plain forwarding)"
+"$LAB" routers-up
+ip netns exec "$NS_SE" ip route show 10.10.6.0/24
+ip netns exec "$NS_COL" ip -d link show vx0 | sed -n '1p;3p'
+echo "(vx0: a Linux vxlan device, VNI 42, port 4789, that decapsulates what reaches 10.10.6.2)"
+ip netns exec "$NS_COL" tcpdump -i vx0 -U -n -s 0 -w "$TMP/vx0.pcap" 2>/dev/null &
+pids+=($!)
+ip netns exec "$NS_COL" tcpdump -i eth0 -U -n -s 0 -w "$TMP/col.pcap" 2>/dev/null &
+pids+=($!)
+sleep 1
+cat >"$TMP/collectors.clonelb" <<CONF
+configure trafficcloneprofile collectors
+clone_servers
+ip_address 10.10.6.2
+encap_type CLONE_ENCAP_VXLAN
+vni 42
+save
+clone_servers
+ip_address 10.10.6.3
+encap_type CLONE_ENCAP_ERSPAN_III
+erspan_session_id 7
+save
+save
+configure virtualservice web
+traffic_clone_profile_ref collectors
+save
+CONF
+step "Clone to them over VXLAN and ERSPAN type III: clonelb -f collectors.clonelb"
+sed 's/^/    /' "$TMP/collectors.clonelb"
+clonelb -f "$TMP/collectors.clonelb"
+sleep 1
+for i in 1 2 3 4; do ip netns exec "$NS_CLI" curl -sS --max-time 5 http://10.10.1.10/; done
+sleep 1
+clonelb -c "show virtualservice web traffic_clone_stats"
+kill "${pids[-1]}" "${pids[-2]}" 2>/dev/null || true
+sleep 0.5
+step "What vx0 decapsulated (the back-end frames, as the SE's srv0 carried them)"
+tshark -r "$TMP/vx0.pcap" -n -Y http -T fields -E separator=' ' -e eth.src -e eth.dst -e ip.src \
+	-e tcp.srcport -e ip.dst -e tcp.dstport -e http.request.method -e http.response.code 2>/dev/null | head -8
+step "tshark's decode of the ERSPAN type III capture on the collector's wire"
+tshark -r "$TMP/col.pcap" -n -Y "erspan && !icmp && http" -O erspan,http 2>/dev/null | awk '/^Frame/ { n++ } n == 1' | head -30
+echo
+tshark -r "$TMP/col.pcap" -n -Y "erspan && !icmp && http" -T fields -E separator=' ' -e ip.src -e ip.dst \
+	-e erspan.spanid -e erspan.direction -e http.request.method -e http.response.code 2>/dev/null | head -6
+echo "(outer 10.10.4.1 -> 10.10.6.3: the SE's address on rtr0; SpanID 7; Direction: 1 frames srv0 sent, 0 frames it received)"
 step "Done; cleaning up"

@@ -67,6 +67,9 @@ routers_up() {
 	ip -n "$NS_COL" link add vx0 type vxlan id 42 dstport 4789 local 10.10.6.2 nolearning
 	ip netns exec "$NS_COL" ethtool -K vx0 gro off >/dev/null 2>&1 || true
 	ip -n "$NS_COL" link set vx0 up
+	for end in "$NS_R1 eth0" "$NS_R1 eth1" "$NS_R2 eth0" "$NS_R2 eth1" "$NS_COL eth0"; do
+		rps_all $end
+	done
 }
 
 down() {
@@ -96,6 +99,13 @@ link() {
 	done
 }
 
+# rps_all NS IF: receive packet steering by flow hash over every CPU.
+rps_all() {
+	local mask
+	mask=$(printf '%x' $(((1 << $(nproc)) - 1)))
+	ip netns exec "$1" sh -c "echo $mask > /sys/class/net/$2/queues/rx-0/rps_cpus" 2>/dev/null || true
+}
+
 up() {
 	down
 	for ns in "$NS_CLI" "$NS_SE" "$NS_SRV" "$NS_TAP"; do
@@ -122,6 +132,12 @@ up() {
 	# Clones are addressed to the clone server's MAC, not the tap's own: let
 	# the tap accept them at L2 the way a SPAN port's receiver would.
 	ip -n "$NS_TAP" link set eth0 promisc on
+	# A sensor steers each flow to one receive queue (symmetric RSS on a
+	# NIC). A veth has one queue, processed on whichever CPU sent the
+	# frame: spread by the flow hash instead (RPS), so the frames of one
+	# flow are taken in the order they were sent, whichever SE CPU sent
+	# them (docs/clone-engine.md, Ordering).
+	rps_all "$NS_TAP" eth0
 
 	ip -n "$NS_CLI" route add default via 10.10.1.1
 	ip -n "$NS_SRV" route add default via 10.10.2.1
