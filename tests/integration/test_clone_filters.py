@@ -447,18 +447,16 @@ def test_budget_stops_payload_syn_and_fin_still_arrive(lab, web_servers, daemon,
         assert n_flag(cs, 0x02) == n_flag(fs, 0x02) == 2          # SYN, SYN/ACK
         assert n_flag(cs, 0x01) == n_flag(fs, 0x01) >= 2          # both FINs
         # In the order the sensor got them: whole frames until the budget is spent, then
-        # headers only (HEADERS) or nothing but SYN/FIN/RST (STOP). SYN, FIN and RST frames
-        # always arrive whole and do not draw on the budget.
+        # every frame cut to its headers (HEADERS) or nothing but SYN/FIN/RST (STOP).
         spent = 0
         for p in cs:
-            ctl = p[TCP].flags & 0x07
-            if ctl:
-                assert cut(p) == 0, p.summary()
-            elif spent >= budget:
-                assert action == "CLONE_BUDGET_HEADERS" and len(p[TCP].payload) == 0, p.summary()
-            else:
+            if spent < budget:
                 assert cut(p) == 0, p.summary()
                 spent += len(p[TCP].payload)
+            elif action == "CLONE_BUDGET_HEADERS":
+                assert len(p[TCP].payload) == 0, p.summary()
+            else:
+                assert p[TCP].flags & 0x07 and cut(p) == 0, p.summary()
         assert budget <= spent <= budget + 1500, (port, spent)
         if action == "CLONE_BUDGET_HEADERS":
             assert len(cs) == len(fs)                            # every frame, cut to its headers
