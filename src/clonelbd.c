@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/session.h"
 #include "clone/clone.h"
 #include "config/store.h"
+#include "config/users.h"
 #include "lib/netif.h"
 #include "lib/util.h"
 #include "log.h"
@@ -36,20 +38,27 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: clonelbd [--db PATH] [--socket PATH] [--listen ADDR:PORT --token-file PATH\n"
+		"usage: clonelbd [--db PATH] [--socket PATH] [--listen ADDR:PORT [--token-file PATH]\n"
 		"                [--tls-cert FILE --tls-key FILE]] [--workers N]\n"
 		"                [--log-level LEVEL] [--web-root DIR]\n"
+		"                [--admin-password-file PATH] [--session-lifetime SECONDS]\n"
 		"  --db PATH          configuration database (default " DEFAULT_DB ")\n"
 		"  --socket PATH      REST API Unix socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
-		"  --listen ADDR:PORT also serve the API and web UI over HTTPS (needs --token-file)\n"
-		"  --token-file PATH  file holding the bearer token required on HTTPS\n"
+		"  --listen ADDR:PORT also serve the API and web UI over HTTPS (users log in)\n"
+		"  --token-file PATH  file holding a bearer token for scripts on HTTPS\n"
 		"  --tls-cert FILE    HTTPS certificate chain (PEM); without it and --tls-key, a\n"
 		"                     self-signed pair is made once beside the database\n"
 		"  --tls-key FILE     HTTPS private key (PEM)\n"
 		"  --workers N        proxy worker threads (default: one per CPU)\n"
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  --web-root DIR     web UI files (default " DEFAULT_WEB_ROOT
-		" or web/dist beside the binary)\n");
+		" or web/dist beside the binary)\n"
+		"  --admin-password-file PATH\n"
+		"                     first start: the admin user's password (else one is made\n"
+		"                     and printed once)\n"
+		"  --session-lifetime SECONDS\n"
+		"                     a login session lasts this long (default %d)\n",
+		API_SESSION_LIFETIME);
 }
 
 /*
@@ -88,14 +97,15 @@ static void on_change(void *ctx, const char *type, enum cfg_op op, const json_t 
 	apply_upto(ctx, rev);
 }
 
-static char *read_token(const char *path, char **ret_err)
+/* The first line of @path (the token, the admin password), for @flag's messages. */
+static char *read_secret(const char *flag, const char *path, char **ret_err)
 {
 	char buf[512];
 	FILE *f = fopen(path, "r");
 	size_t n;
 
 	if (!f) {
-		*ret_err = xasprintf("--token-file: %s: %s", path, strerror(errno));
+		*ret_err = xasprintf("%s: %s: %s", flag, path, strerror(errno));
 		return NULL;
 	}
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -103,7 +113,7 @@ static char *read_token(const char *path, char **ret_err)
 	buf[n] = 0;
 	buf[strcspn(buf, "\r\n")] = 0;
 	if (!*buf) {
-		*ret_err = xasprintf("--token-file: %s is empty", path);
+		*ret_err = xasprintf("%s: %s is empty", flag, path);
 		return NULL;
 	}
 	return xstrdup(buf);
@@ -162,17 +172,19 @@ int main(int argc, char **argv)
 		{"web-root", required_argument, NULL, 'r'},
 		{"tls-cert", required_argument, NULL, 'C'},
 		{"tls-key", required_argument, NULL, 'K'},
+		{"admin-password-file", required_argument, NULL, 'A'},
+		{"session-lifetime", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *db = DEFAULT_DB, *sock = DEFAULT_SOCKET, *listen = NULL, *token_file = NULL,
-		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL;
+		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL, *admin_pw_file = NULL;
 	struct px_conn_hook hook = clone_conn_hook_ops;
 	struct daemon d = {.apply_lock = PTHREAD_MUTEX_INITIALIZER};
 	struct api *api = NULL;
 	struct api_config ac;
-	unsigned workers = 0;
-	char *err = NULL, *token = NULL, *web_root = NULL, *db_dir = NULL, *end;
+	unsigned workers = 0, session_lifetime = 0;
+	char *err = NULL, *token = NULL, *admin_pw = NULL, *generated = NULL, *web_root = NULL, *db_dir = NULL, *end;
 	sigset_t sigs;
 	int c, sig, r, status = 1, netns_fd = -1;
 
@@ -218,6 +230,21 @@ int main(int argc, char **argv)
 		case 'K':
 			tls_key = optarg;
 			break;
+		case 'A':
+			admin_pw_file = optarg;
+			break;
+		case 'L': {
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 30L * 24 * 3600) {
+				fprintf(stderr,
+					"clonelbd: --session-lifetime: invalid value '%s' (seconds, "
+					"1..2592000)\n",
+					optarg);
+				return 2;
+			}
+			session_lifetime = (unsigned)n;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -231,7 +258,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (token_file && !(token = read_token(token_file, &err)))
+	if (token_file && !(token = read_secret("--token-file", token_file, &err)))
+		goto out;
+	if (admin_pw_file && !(admin_pw = read_secret("--admin-password-file", admin_pw_file, &err)))
 		goto out;
 	/* Before anything touches the kernel: the tc filters, maps and routes of
 	 * a network namespace belong to one clonelbd (a second one's start-up
@@ -269,6 +298,24 @@ int main(int argc, char **argv)
 	r = cfg_store_open(db, &d.store, &err);
 	if (r < 0)
 		goto out;
+	/* Tenant admin, the roles and user admin exist before anyone logs in. */
+	r = cfg_users_seed(d.store, admin_pw, &generated, &err);
+	if (r < 0) {
+		char *why = err;
+		err = xasprintf("%s%s", admin_pw_file ? "--admin-password-file: " : "", why);
+		free(why);
+		goto out;
+	}
+	if (generated) {
+		/* Shown this once; only its hash is stored. */
+		log_warn("users", "user 'admin' created with the generated password %s (change it: "
+			 "clonelb -c 'configure user admin' -c 'password NEW' -c 'save')",
+			 generated);
+		explicit_bzero(generated, strlen(generated));
+	} else if (admin_pw_file) {
+		log_info("users", "--admin-password-file is applied when user 'admin' is first "
+			 "created");
+	}
 	r = clone_start(&d.ce, &err);
 	if (r < 0) {
 		/* The proxy still serves; cloning is reported as unavailable. */
@@ -292,6 +339,7 @@ int main(int argc, char **argv)
 	if (strrchr(db_dir, '/'))
 		*strrchr(db_dir, '/') = 0;
 	ac = (struct api_config){.socket_path = sock, .listen = listen, .token = token,
+				 .session_lifetime = session_lifetime,
 				 .tls_cert = tls_cert, .tls_key = tls_key,
 				 .tls_dir = *db_dir ? db_dir : "/",
 				 .web_root = web_root, .store = d.store, .px = d.px, .ce = d.ce};
@@ -317,6 +365,10 @@ out:
 	clone_stop(d.ce);
 	cfg_store_close(d.store);
 	free(token);
+	if (admin_pw)
+		explicit_bzero(admin_pw, strlen(admin_pw));
+	free(admin_pw);
+	free(generated);
 	free(web_root);
 	free(db_dir);
 	if (netns_fd >= 0)

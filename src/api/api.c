@@ -14,21 +14,20 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "api/access.h"
+#include "api/auth.h"
 #include "api/cert.h"
 #include "api/conns.h"
 #include "api/se.h"
 #include "api/route.h"
-#include "api/session.h"
 #include "api/static.h"
 #include "config/schema.h"
 #include "lib/util.h"
 #include "log.h"
 
-#define SESSION_COOKIE "clonelb_session"
-
 struct api_listener {
 	struct api *api;
-	bool tcp; /* HTTPS; requests must carry the token or a session */
+	bool tcp; /* HTTPS; requests must carry credentials (auth.c) */
 	int fd;   /* listening socket until the acceptor owns it */
 	struct MHD_Daemon *d;
 	struct api_gate gate;
@@ -39,7 +38,7 @@ struct api {
 	struct api_router router;
 	struct api_listener unix_l, tcp_l;
 	struct api_acceptor *acceptor;
-	struct api_sessions *sessions;
+	struct api_auth *auth;
 	struct api_cert cert;
 	char *socket_path;
 };
@@ -49,7 +48,8 @@ struct req {
 	char *buf;
 	size_t len;
 	size_t limit;    /* the most body this request may bring */
-	bool authorized; /* token, session, or the Unix socket */
+	bool authorized; /* token, session, Basic, or the Unix socket */
+	struct api_who who;
 	const char *allow; /* set: the method is not allowed; 405 once the body is in */
 };
 
@@ -112,90 +112,6 @@ static enum MHD_Result reply(struct MHD_Connection *c, int r, unsigned ok, json_
 	return ret;
 }
 
-/* Compares without an early exit so the time taken does not tell how much
- * of a guess was right. */
-static bool token_equal(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char d = la != lb;
-
-	for (size_t i = 0; i < la; i++)
-		d |= (unsigned char)a[i] ^ (unsigned char)b[i % (lb ? lb : 1)];
-	return d == 0;
-}
-
-/* Token check for TCP: "Authorization: Bearer <token>" or a session of the UI. */
-static bool authorized(struct api_listener *l, struct MHD_Connection *c)
-{
-	const char *h, *cookie;
-
-	if (!l->tcp)
-		return true; /* the Unix socket is mode 0600: root only */
-	if (!l->api->cfg.token || !*l->api->cfg.token)
-		return false;
-	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (h && strncmp(h, "Bearer ", 7) == 0 && token_equal(h + 7, l->api->cfg.token))
-		return true;
-	cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, SESSION_COOKIE);
-	return cookie && api_session_valid(l->api->sessions, cookie);
-}
-
-/*
- * POST /api/login {"token": "..."}: the web UI's login. A right token opens a
- * session: 204 and a cookie holding the session's random id (never the
- * token), Secure, HttpOnly and SameSite=Strict. A wrong token gets 401 with
- * an error naming the field. POST /api/logout ends the session and clears
- * the cookie.
- */
-static enum MHD_Result login(struct api_listener *l, struct MHD_Connection *c, const char *url,
-			     struct req *rq)
-{
-	const char *want = l->api->cfg.token, *tok;
-	char id[API_SESSION_ID_LEN + 1];
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	json_t *body = NULL;
-	char *err = NULL, *cookie;
-
-	if (strcmp(url, "/api/logout") == 0) {
-		if (l->tcp)
-			api_session_close(l->api->sessions,
-					  MHD_lookup_connection_value(c, MHD_COOKIE_KIND,
-								      SESSION_COOKIE));
-		cookie = xstrdup(SESSION_COOKIE
-				 "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
-	} else {
-		if (api_decode_body(rq->buf, rq->len, &body, &err) < 0)
-			return reply(c, -EINVAL, 0, NULL, err);
-		tok = json_string_value(json_object_get(body, "token"));
-		if (!tok || !*tok) {
-			json_decref(body);
-			return send_error(c, MHD_HTTP_BAD_REQUEST, "token: enter the API token");
-		}
-		if (!l->tcp || !want || !token_equal(tok, want)) {
-			json_decref(body);
-			return send_error(c, MHD_HTTP_UNAUTHORIZED,
-					  l->tcp ? "token: wrong token"
-						 : "token: log in on the --listen address");
-		}
-		json_decref(body);
-		if (api_session_open(l->api->sessions, id) < 0)
-			return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-					  "login: no randomness for a session id");
-		cookie = xasprintf(SESSION_COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
-				   id);
-		explicit_bzero(id, sizeof(id));
-		api_gate_trust(c);
-	}
-	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	MHD_add_response_header(r, "Set-Cookie", cookie);
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
-	MHD_destroy_response(r);
-	free(cookie);
-	return ret;
-}
-
 static json_t *view_runtime(void *ctx, const char *vs_uuid)
 {
 	return px_runtime(((struct api *)ctx)->cfg.px, vs_uuid);
@@ -233,21 +149,60 @@ static enum MHD_Result metrics(struct api *api, struct MHD_Connection *c)
 	return send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf);
 }
 
+/* MHD_get_connection_values() callback: finds ?include_name, with or
+ * without a value (the reference's SDK sends "include_name="). */
+static enum MHD_Result find_include_name(void *cls, enum MHD_ValueKind kind, const char *key,
+					 const char *value)
+{
+	if (strcmp(key, "include_name") == 0)
+		*(bool *)cls = !value || (strcmp(value, "false") && strcmp(value, "0"));
+	return MHD_YES;
+}
+
+/* "https://<Host>" for references in answers on the HTTPS listener, when the
+ * Host header is a plain host[:port] (else the --listen address); NULL on
+ * the Unix socket, whose answers write paths alone. Caller frees. */
+static char *answer_base(struct api_listener *l, struct MHD_Connection *c)
+{
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+
+	if (!l->tcp)
+		return NULL;
+	if (!host || !*host || strlen(host) > 255 ||
+	    host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			      ".-:[]")])
+		host = l->api->cfg.listen;
+	return xasprintf("https://%s", host);
+}
+
 /* Answers /api/... through api_route(): the body is decoded here, the rest
  * is the router's. */
-static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, const char *url,
-				 const char *method, struct req *rq)
+static enum MHD_Result route_api(struct api_listener *l, struct MHD_Connection *c,
+				 const char *url, const char *method, struct req *rq)
 {
-	const char *tenant = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Avi-Tenant");
+	struct api *api = l->api;
+	bool include_name = false;
+	char *base;
 	const char *d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "detail");
 	json_t *body = NULL, *out = NULL;
-	char *err = NULL;
+	char *err = NULL, *tenant = NULL;
 	unsigned status;
 
+	/* Who may do what in which tenant (access.c), before the body is decoded. */
+	status = api_access_permit(api->cfg.store, &rq->who, c, method, url, &tenant, &err);
+	if (status) {
+		enum MHD_Result ret = send_error(c, status, err);
+		free(err);
+		return ret;
+	}
+	base = answer_base(l, c);
 	if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) {
 		int r = api_decode_body(rq->buf, rq->len, &body, &err);
-		if (r < 0)
+		if (r < 0) {
+			free(tenant);
+			free(base);
 			return reply(c, r, 0, NULL, err);
+		}
 	}
 	struct api_query q = {
 		.detail = d && (!strcmp(d, "1") || !strcmp(d, "true")),
@@ -255,8 +210,14 @@ static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, cons
 		.page = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page"),
 		.page_size = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page_size"),
 		.if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match"),
+		.base = base,
 	};
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, find_include_name, &include_name);
+	q.include_name = include_name;
 	status = api_route(&api->router, method, url, tenant, &q, body, &out);
+	api_access_filter(api->cfg.store, &rq->who, method, url, &status, &out);
+	free(tenant);
+	free(base);
 	json_decref(body);
 	if (status == MHD_HTTP_NO_CONTENT)
 		return send_text(c, status, "application/json", xstrdup(""));
@@ -265,13 +226,25 @@ static enum MHD_Result route_api(struct api *api, struct MHD_Connection *c, cons
 
 static bool is_login(const char *url)
 {
-	return strcmp(url, "/api/login") == 0 || strcmp(url, "/api/logout") == 0;
+	return api_auth_is_login(url);
 }
 
 static bool is_api(const char *url)
 {
 	return strncmp(url, "/api/", 5) == 0 || strcmp(url, "/api") == 0 ||
 	       strcmp(url, "/metrics") == 0;
+}
+
+/* The schema of a CFG_T_READONLY type @url is under ("/api/cloud/..."), or NULL. */
+static const struct cfg_schema *read_only_type(const char *url)
+{
+	size_t n = strncmp(url, "/api/", 5) ? 0 : strcspn(url + 5, "/");
+
+	for (size_t i = 0; n && cfg_types[i]; i++)
+		if ((cfg_types[i]->flags & CFG_T_READONLY) && strlen(cfg_types[i]->name) == n &&
+		    !strncmp(url + 5, cfg_types[i]->name, n))
+			return cfg_types[i];
+	return NULL;
 }
 
 /*
@@ -290,7 +263,7 @@ static const char *allowed_methods(const char *url)
 		return "GET";
 	if (!is_api(url))
 		return "GET, HEAD"; /* the web UI's files */
-	if (strcmp(url, "/api/se/interfaces") == 0)
+	if (strcmp(url, "/api/se/interfaces") == 0 || read_only_type(url))
 		return "GET";
 	for (const char *p = url + 4; *p; p++)
 		if (*p == '/' && p[1] && p[1] != '/')
@@ -322,10 +295,13 @@ static bool method_listed(const char *list, const char *method)
 	return false;
 }
 
-static enum MHD_Result send_error_allow(struct MHD_Connection *c, const char *method,
-					const char *allow)
+static enum MHD_Result send_error_allow(struct MHD_Connection *c, const char *url,
+					const char *method, const char *allow)
 {
-	char *msg = xasprintf("method %s is not allowed on this path", method);
+	const struct cfg_schema *ro = read_only_type(url);
+	char *msg = ro ? xasprintf("%s is read-only: method %s is not allowed (%s)", ro->name,
+				   method, ro->help)
+		       : xasprintf("method %s is not allowed on this path", method);
 	json_t *v = json_pack("{s:s}", "error", msg);
 	char *body = json_dumps(v, JSON_INDENT(2));
 	char *withnl = xasprintf("%s\n", body);
@@ -360,7 +336,8 @@ static enum MHD_Result begin(struct api_listener *l, struct MHD_Connection *c, c
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
-	bool authz = authorized(l, c);
+	struct api_who who;
+	bool authz;
 	size_t limit;
 	struct req *rq;
 	char *err;
@@ -369,12 +346,14 @@ static enum MHD_Result begin(struct api_listener *l, struct MHD_Connection *c, c
 		       : MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 
+	/* Credentials and CSRF (auth.c): 401, 403, 419 or 429 before any body. */
+	api_auth_identify(l->api->auth, c, l->tcp, method, url, &who);
+	authz = who.ok;
 	if (is_api(url) && !is_login(url) && !authz)
-		return send_error(c, MHD_HTTP_UNAUTHORIZED,
-				  "missing or wrong token: send Authorization: Bearer <token>");
+		return api_auth_refuse(c, &who);
 	allow = allow && !method_listed(allow, method) ? allow : NULL;
 	if (allow && !body)
-		return send_error_allow(c, method, allow);
+		return send_error_allow(c, url, method, allow);
 	limit = is_login(url) ? API_MAX_LOGIN_BODY : authz ? API_MAX_BODY : 0;
 	if (len > limit) {
 		err = limit ? xasprintf("request body: %llu bytes is larger than the limit of %zu "
@@ -387,6 +366,7 @@ static enum MHD_Result begin(struct api_listener *l, struct MHD_Connection *c, c
 	*con_cls = rq = xcalloc(1, sizeof(*rq));
 	rq->limit = limit;
 	rq->authorized = authz;
+	rq->who = who;
 	rq->allow = allow;
 	return MHD_YES;
 }
@@ -421,14 +401,24 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, API_TIMEOUT);
 	}
 	if (rq->allow)
-		return send_error_allow(c, method, rq->allow);
+		return send_error_allow(c, url, method, rq->allow);
 	if (is_login(url))
-		return login(l, c, url, rq);
+		return api_auth_login(l->api->auth, c, l->tcp, url, rq->buf, rq->len);
 	if (!is_api(url))
 		return api_static(l->api->cfg.web_root, c, url, rq->authorized);
-	if (strcmp(url, "/metrics") == 0)
+	if (strcmp(url, "/metrics") == 0) {
+		char *tenant = NULL, *err = NULL;
+		unsigned st = api_access_permit(l->api->cfg.store, &rq->who, c, method, url,
+						&tenant, &err);
+		free(tenant);
+		if (st) {
+			enum MHD_Result ret = send_error(c, st, err);
+			free(err);
+			return ret;
+		}
 		return metrics(l->api, c);
-	return route_api(l->api, c, url, method, rq);
+	}
+	return route_api(l, c, url, method, rq);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -586,15 +576,10 @@ int api_start(const struct api_config *cfg, struct api **ret, char **ret_err)
 	api->unix_l.api = api->tcp_l.api = api;
 	api->unix_l.fd = api->tcp_l.fd = -1;
 	api->tcp_l.tcp = true;
-	api->sessions = api_sessions_new();
+	api->auth = api_auth_new(&(struct api_auth_config){
+		.store = cfg->store, .token = cfg->token, .session_lifetime = cfg->session_lifetime});
 	if (!cfg->listen && (cfg->tls_cert || cfg->tls_key)) {
 		*ret_err = xasprintf("%s needs --listen", cfg->tls_cert ? "--tls-cert" : "--tls-key");
-		r = -EINVAL;
-		goto fail;
-	}
-	if (cfg->listen && (!cfg->token || !*cfg->token)) {
-		*ret_err = xasprintf("--listen %s needs --token-file with a non-empty token",
-				     cfg->listen);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -649,7 +634,7 @@ void api_stop(struct api *api)
 	if (api->socket_path)
 		unlink(api->socket_path);
 	free(api->socket_path);
-	api_sessions_free(api->sessions);
+	api_auth_free(api->auth);
 	api_cert_free(&api->cert);
 	free(api);
 }

@@ -11,7 +11,8 @@ struct api;
 struct api_config {
 	const char *socket_path; /* Unix socket, created mode 0600 */
 	const char *listen;      /* "ADDR:PORT" for HTTPS, or NULL */
-	const char *token;       /* required on TCP: Authorization: Bearer <token> */
+	const char *token;       /* Authorization: Bearer <token> on TCP, or NULL: none */
+	unsigned session_lifetime; /* seconds a login session lasts; 0: the default */
 	const char *tls_cert;    /* --tls-cert PEM file, or NULL */
 	const char *tls_key;     /* --tls-key PEM file, or NULL */
 	const char *tls_dir;     /* where the self-signed pair is kept without them */
@@ -23,7 +24,7 @@ struct api_config {
 
 /* Largest request body accepted; larger ones get 413. */
 #define API_MAX_BODY (1024 * 1024)
-/* Largest body of POST /api/login, the one body read before the token is known. */
+/* Largest body of the login paths, the one body read before credentials are known. */
 #define API_MAX_LOGIN_BODY 4096
 
 /*

@@ -133,6 +133,9 @@ int api_inproc_request(void *ctx, const char *method, const char *path, const ch
 		.page = page = query_arg(qs, "page"),
 		.page_size = page_size = query_arg(qs, "page_size"),
 	};
+	free(detail);
+	detail = query_arg(qs, "include_name");
+	aq.include_name = detail && strcmp(detail, "false") && strcmp(detail, "0");
 	status = api_route(&a->router, method, upath, tenant, &aq, body, ret_body);
 	free(detail);
 	free(name);

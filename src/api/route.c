@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/se.h"
+#include "config/ref.h"
 #include "config/schema.h"
 #include "lib/util.h"
 
@@ -41,6 +42,145 @@ static unsigned answer(int r, unsigned ok, json_t *obj, char *err, json_t **ret_
 	*ret_body = json_pack("{s:s}", "error", err ? err : "error");
 	free(err);
 	return status_of(r);
+}
+
+/* Reference @key (a uuid; a name in a store edited by hand) to an object of
+ * @type, as an answer writes it. */
+static json_t *ref_out(const struct api_router *rt, const struct api_query *q, const char *type,
+		       const char *key)
+{
+	char *uuid = NULL, *name = NULL, *url;
+
+	if (cfg_ref_lookup(rt->store, type, key, &uuid, q->include_name ? &name : NULL) < 0)
+		uuid = xstrdup(key);
+	json_t *v;
+
+	url = cfg_ref_url(q->base, type, uuid, name);
+	v = json_string(url);
+	free(url);
+	free(uuid);
+	free(name);
+	return v;
+}
+
+/* The references of @obj (of schema @s, at any depth) in URL form. */
+static void refs_out(const struct api_router *rt, const struct api_query *q,
+		     const struct cfg_schema *s, json_t *obj)
+{
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct cfg_field *f = &s->fields[i];
+		json_t *v = json_object_get(obj, f->name), *e;
+		size_t j;
+
+		if (f->kind == CFG_REF && json_is_string(v))
+			json_object_set_new(obj, f->name,
+					    ref_out(rt, q, f->ref_type, json_string_value(v)));
+		json_array_foreach(f->kind == CFG_REFLIST ? v : NULL, j, e)
+			if (json_is_string(e))
+				json_array_set_new(v, j, ref_out(rt, q, f->ref_type,
+								 json_string_value(e)));
+		if (f->kind == CFG_OBJECT && json_is_object(v))
+			refs_out(rt, q, f->sub, v);
+		json_array_foreach(f->kind == CFG_OBJLIST ? v : NULL, j, e)
+			if (json_is_object(e))
+				refs_out(rt, q, f->sub, e);
+	}
+}
+
+/* Object @obj (stolen) of type @type as answers show it: "url" first, its
+ * references and tenant_ref in URL form. New reference. */
+static json_t *object_out(const struct api_router *rt, const struct api_query *q,
+			  const char *type, json_t *obj)
+{
+	const struct cfg_schema *s = cfg_type_find(type);
+	const char *tenant = json_string_value(json_object_get(obj, "tenant_ref"));
+	const char *uuid = json_string_value(json_object_get(obj, "uuid"));
+	json_t *out = json_object();
+	char *url;
+
+	if (!s || !json_is_object(obj))
+		return obj;
+	refs_out(rt, q, s, obj);
+	json_object_del(obj, "url");
+	if (uuid) {
+		url = cfg_ref_url(q->base, type, uuid,
+				  q->include_name ? json_string_value(json_object_get(obj, "name"))
+						  : NULL);
+		json_object_set_new(out, "url", json_string(url));
+		free(url);
+	}
+	json_object_update(out, obj);
+	if (tenant) {
+		/* Tenants are objects of their own once that type exists; the
+		 * tenant admin's uuid is "admin", as in the reference product. */
+		char *tuuid = NULL, *tname = NULL;
+		if (!cfg_type_find("tenant") ||
+		    cfg_ref_lookup(rt->store, "tenant", tenant, &tuuid, &tname) < 0) {
+			tuuid = xstrdup(tenant);
+			tname = xstrdup(tenant);
+		}
+		url = cfg_ref_url(q->base, "tenant", tuuid, q->include_name ? tname : NULL);
+		json_object_set_new(out, "tenant_ref", json_string(url));
+		free(url);
+		free(tuuid);
+		free(tname);
+	}
+	json_decref(obj);
+	return out;
+}
+
+/* tenant_ref of @holder in any reference form, rewritten to the tenant's
+ * name (what the store compares with the request's tenant). */
+static int tenant_in(const struct api_router *rt, json_t *holder, const char *path,
+		     char **ret_err)
+{
+	const char *text = json_string_value(json_object_get(holder, "tenant_ref"));
+	struct cfg_ref ref;
+	char *why = NULL, *name = NULL;
+
+	if (!text)
+		return 0;
+	if (cfg_ref_parse(text, &ref, &why) < 0) {
+		*ret_err = xasprintf("%stenant_ref: %s", path, why);
+		free(why);
+		return -EINVAL;
+	}
+	if (ref.type && strcmp(ref.type, "tenant")) {
+		*ret_err = xasprintf("%stenant_ref: '%s' refers to a %s, not a tenant", path, text,
+				     ref.type);
+		cfg_ref_clear(&ref);
+		return -EINVAL;
+	}
+	if (!cfg_type_find("tenant") || cfg_ref_lookup(rt->store, "tenant", ref.key, NULL, &name) < 0)
+		name = xstrdup(ref.key);
+	json_object_set_new(holder, "tenant_ref", json_string(name));
+	free(name);
+	cfg_ref_clear(&ref);
+	return 0;
+}
+
+/* A copy of request body @in with its tenant_ref (also inside a PATCH's
+ * add, replace or delete) by name, or NULL with *ret_err. */
+static json_t *body_in(const struct api_router *rt, const json_t *in, char **ret_err)
+{
+	static const char *const ops[] = {"add", "replace", "delete", NULL};
+	json_t *b = json_deep_copy(in);
+
+	if (tenant_in(rt, b, "", ret_err) < 0)
+		goto fail;
+	for (size_t i = 0; ops[i]; i++) {
+		char *path = xasprintf("%s.", ops[i]);
+		int r = json_is_object(json_object_get(b, ops[i]))
+				? tenant_in(rt, json_object_get(b, ops[i]), path, ret_err)
+				: 0;
+		free(path);
+		if (r < 0)
+			goto fail;
+	}
+	return b;
+fail:
+	json_decref(b);
+	return NULL;
 }
 
 /* traffic_clone_stats when the engine has nothing for the service: zeros for
@@ -169,6 +309,8 @@ static unsigned list(const struct api_router *rt, const char *type, const char *
 	r = cfg_list_filtered(rt->store, type, tenant, &f, &out, &count, &err);
 	if (r < 0)
 		return answer(r, 0, NULL, err, ret_body);
+	for (size_t i = 0; i < json_array_size(out); i++)
+		json_array_set_new(out, i, object_out(rt, q, type, json_incref(json_array_get(out, i))));
 	out = json_pack("{s:I, s:o}", "count", (json_int_t)count, "results", out);
 	if (size && f.offset + f.limit < count) {
 		char *name = q->name ? query_escape(q->name) : NULL;
@@ -178,6 +320,29 @@ static unsigned list(const struct api_router *rt, const char *type, const char *
 		free(name);
 	}
 	return answer(0, 200, out, NULL, ret_body);
+}
+
+/* POST (@key NULL), PUT or PATCH of @in. */
+static unsigned change(const struct api_router *rt, const struct api_query *q, const char *type,
+		       const char *key, const char *tenant, const json_t *in, bool patch,
+		       json_t **ret_body)
+{
+	json_t *body, *out = NULL;
+	char *err = NULL;
+	int r;
+
+	body = body_in(rt, in, &err);
+	if (!body)
+		return answer(-EINVAL, 0, NULL, err, ret_body);
+	if (!key)
+		r = cfg_create(rt->store, type, tenant, body, &out, &err);
+	else if (patch)
+		r = cfg_patch(rt->store, type, key, tenant, q->if_match, body, &out, &err);
+	else
+		r = cfg_replace(rt->store, type, key, tenant, q->if_match, body, &out, &err);
+	json_decref(body);
+	return answer(r, key ? 200 : 201, r < 0 ? NULL : object_out(rt, q, type, out), err,
+		      ret_body);
 }
 
 /* Routes the split path @parts (after /api/). */
@@ -218,18 +383,14 @@ static unsigned route(const struct api_router *rt, const char *method, char **pa
 			return list(rt, parts[0], tenant, q, ret_body);
 		if (!post)
 			goto bad_method;
-		r = cfg_create(st, parts[0], tenant, in, &out, &err);
-		return answer(r, 201, out, err, ret_body);
+		return change(rt, q, parts[0], NULL, tenant, in, false, ret_body);
 	}
 	if (get) {
 		r = cfg_get(st, parts[0], parts[1], tenant, &out, &err);
-		return answer(r, 200, out, err, ret_body);
+		return answer(r, 200, r < 0 ? NULL : object_out(rt, q, parts[0], out), err, ret_body);
 	}
-	if (put || patch) {
-		r = put ? cfg_replace(st, parts[0], parts[1], tenant, q->if_match, in, &out, &err)
-			: cfg_patch(st, parts[0], parts[1], tenant, q->if_match, in, &out, &err);
-		return answer(r, 200, out, err, ret_body);
-	}
+	if (put || patch)
+		return change(rt, q, parts[0], parts[1], tenant, in, patch, ret_body);
 	if (del) {
 		r = cfg_delete(st, parts[0], parts[1], tenant, &err);
 		return answer(r, 204, NULL, err, ret_body);

@@ -27,6 +27,11 @@ struct api_query {
 	const char *page;      /* ?page=K (from 1) */
 	const char *page_size; /* ?page_size=N (1..API_MAX_PAGE_SIZE) */
 	const char *if_match;  /* If-Match: the _last_modified a PUT or PATCH expects */
+	/* How answers write references and url: "<base>/api/<type>/<uuid>",
+	 * base "https://host:port" (the request's Host), NULL for a path alone;
+	 * with include_name (?include_name) "#<name>" follows. */
+	const char *base;
+	bool include_name;
 };
 
 /* Largest page a collection answers; without page or page_size a collection
@@ -40,7 +45,9 @@ struct api_query {
  * unescaped, without the query). @body is the decoded body of POST, PUT and
  * PATCH (NULL otherwise); @tenant the X-Avi-Tenant value (NULL: admin); @q
  * the query parameters and If-Match (NULL: none). Collections answer
- * {"count", "results", "next"}. Returns the HTTP status and *ret_body: the
+ * {"count", "results", "next"}. Objects in answers carry "url" and their
+ * references (tenant_ref too) in URL form; references in @body may take any
+ * form of config/ref.h. Returns the HTTP status and *ret_body: the
  * answer, {"error": ...} on failure, NULL for 204. New reference.
  */
 unsigned api_route(const struct api_router *rt, const char *method, const char *path,

@@ -1,4 +1,4 @@
-/* session.c: the web UI's login sessions, so the cookie never carries the API token. */
+/* session.c: login sessions: random ids for cookies, each with a user and a CSRF token, ending a fixed time after login. */
 #include "api/session.h"
 
 #include <errno.h>
@@ -13,11 +13,13 @@
 
 struct session {
 	char id[API_SESSION_ID_LEN + 1]; /* "" when the slot is free */
+	struct api_session_info info;
 	time_t opened;
 };
 
 struct api_sessions {
 	pthread_mutex_t lock;
+	unsigned lifetime;
 	struct session s[API_SESSIONS_MAX];
 };
 
@@ -29,11 +31,12 @@ static time_t now(void)
 	return ts.tv_sec;
 }
 
-struct api_sessions *api_sessions_new(void)
+struct api_sessions *api_sessions_new(unsigned lifetime)
 {
 	struct api_sessions *s = xcalloc(1, sizeof(*s));
 
 	pthread_mutex_init(&s->lock, NULL);
+	s->lifetime = lifetime ? lifetime : API_SESSION_LIFETIME;
 	return s;
 }
 
@@ -46,6 +49,11 @@ void api_sessions_free(struct api_sessions *s)
 	free(s);
 }
 
+unsigned api_sessions_lifetime(const struct api_sessions *s)
+{
+	return s->lifetime;
+}
+
 /* No early exit: the time taken does not tell how much of an id was right. */
 static bool same_id(const char *a, const char *b)
 {
@@ -56,49 +64,71 @@ static bool same_id(const char *a, const char *b)
 	return d == 0;
 }
 
-int api_session_open(struct api_sessions *s, char ret_id[API_SESSION_ID_LEN + 1])
+static int random_hex(char out[API_SESSION_ID_LEN + 1])
 {
 	unsigned char raw[API_SESSION_ID_LEN / 2];
-	struct session *slot = NULL;
-	time_t t = now();
 
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return -EIO;
 	for (size_t i = 0; i < sizeof(raw); i++)
-		sprintf(ret_id + 2 * i, "%02x", raw[i]);
+		sprintf(out + 2 * i, "%02x", raw[i]);
+	explicit_bzero(raw, sizeof(raw));
+	return 0;
+}
+
+int api_session_open(struct api_sessions *s, const char *user, char ret_id[API_SESSION_ID_LEN + 1],
+		     char ret_csrf[API_SESSION_ID_LEN + 1])
+{
+	struct session *slot = NULL;
+	time_t t = now();
+
+	if (random_hex(ret_id) < 0 || random_hex(ret_csrf) < 0)
+		return -EIO;
 	pthread_mutex_lock(&s->lock);
-	/* A free or expired slot, else the oldest session gives way. */
+	/* A free slot, else the oldest session gives way (an expired one is
+	 * older than any live one). Expired ones stay until then, so their
+	 * owner is told "expired" (419) rather than "unknown" (401). */
 	for (size_t i = 0; i < API_SESSIONS_MAX; i++) {
 		struct session *e = &s->s[i];
-		if (!e->id[0] || t - e->opened >= API_SESSION_LIFETIME) {
+		if (!e->id[0]) {
 			slot = e;
 			break;
 		}
 		if (!slot || e->opened < slot->opened)
 			slot = e;
 	}
+	memset(slot, 0, sizeof(*slot));
 	memcpy(slot->id, ret_id, API_SESSION_ID_LEN + 1);
+	memcpy(slot->info.csrf, ret_csrf, API_SESSION_ID_LEN + 1);
+	snprintf(slot->info.user, sizeof(slot->info.user), "%s", user ? user : "");
 	slot->opened = t;
 	pthread_mutex_unlock(&s->lock);
-	explicit_bzero(raw, sizeof(raw));
 	return 0;
 }
 
-bool api_session_valid(struct api_sessions *s, const char *id)
+enum api_session_state api_session_find(struct api_sessions *s, const char *id,
+					struct api_session_info *ret)
 {
-	bool ok = false;
+	enum api_session_state st = API_SESSION_UNKNOWN;
 	time_t t = now();
 
 	if (!id || strlen(id) != API_SESSION_ID_LEN)
-		return false;
+		return st;
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < API_SESSIONS_MAX; i++) {
 		struct session *e = &s->s[i];
-		if (e->id[0] && t - e->opened < API_SESSION_LIFETIME)
-			ok |= same_id(e->id, id);
+		if (!e->id[0] || !same_id(e->id, id))
+			continue;
+		if (t - e->opened < (time_t)s->lifetime) {
+			st = API_SESSION_LIVE;
+			if (ret)
+				*ret = e->info;
+		} else {
+			st = API_SESSION_EXPIRED;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
-	return ok;
+	return st;
 }
 
 void api_session_close(struct api_sessions *s, const char *id)
@@ -108,6 +138,6 @@ void api_session_close(struct api_sessions *s, const char *id)
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < API_SESSIONS_MAX; i++)
 		if (s->s[i].id[0] && same_id(s->s[i].id, id))
-			memset(&s->s[i], 0, sizeof(s->s[i]));
+			explicit_bzero(&s->s[i], sizeof(s->s[i]));
 	pthread_mutex_unlock(&s->lock);
 }

@@ -169,6 +169,14 @@ int cli_mode_where(struct cli_shell *sh);
 int cli_cmd_show(struct cli_shell *sh, int argc, char **argv);
 int cli_cmd_delete(struct cli_shell *sh, int argc, char **argv);
 
+/*
+ * Rewrites the references of @obj (schema @s, at any depth; with @top its
+ * tenant_ref too, and its url dropped), which answers write as URLs, to the
+ * names that ?include_name appends to them, so the shell shows and takes
+ * names. A reference without "#name" keeps its uuid.
+ */
+void cli_refs_to_names(const struct cfg_schema *s, json_t *obj, bool top);
+
 /* Prints the field table of @obj (an object of schema @s, or a list element). */
 void cli_print_object(struct cli_shell *sh, const struct cfg_schema *s, const json_t *obj,
 		      bool top);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -23,6 +24,8 @@ static void usage(FILE *o)
 {
 	fputs("usage: clonelb [--socket PATH] [--tenant NAME] [-c COMMAND]... [-f FILE]... "
 	      "[--json] [--echo]\n"
+	      "       clonelb --controller https://HOST:PORT [--user NAME] [--token-file FILE]\n"
+	      "               [--ca FILE] [--insecure] [the options above]\n"
 	      "  no -c/-f: interactive shell (standard input when it is not a terminal)\n"
 	      "  -c COMMAND  run one command line (repeatable; one session, in order)\n"
 	      "  -f FILE     run the command lines of FILE ('-': standard input)\n"
@@ -30,8 +33,111 @@ static void usage(FILE *o)
 	      "  --echo      print each command with its prompt before running it\n"
 	      "  --socket    clonelbd's API socket (default " DEFAULT_SOCKET ")\n"
 	      "  --tenant    tenant of every request (default admin)\n"
+	      "  --controller URL  log in to a remote clonelbd's HTTPS API instead of the socket\n"
+	      "  --user NAME       user to log in as (default admin); the password comes from\n"
+	      "                    $CLONELB_PASSWORD, else it is asked on the terminal\n"
+	      "  --token-file FILE log in with the API token in FILE (or $CLONELB_TOKEN)\n"
+	      "  --ca FILE         CA certificates that verify the controller (default: the system's)\n"
+	      "  --insecure        do not verify the controller's certificate\n"
 	      "exit status: 0 when every command succeeded, 1 otherwise\n",
 	      o);
+}
+
+/*
+ * Asks for @user's password on the terminal, without echo. Returns it
+ * (caller frees), or NULL with *ret_err when there is no terminal.
+ */
+static char *ask_password(const char *url, const char *user, char **ret_err)
+{
+	FILE *tty = fopen("/dev/tty", "r+");
+	struct termios old, quiet;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!tty) {
+		*ret_err = xasprintf("no password for '%s': set CLONELB_PASSWORD, use --token-file, "
+				     "or run on a terminal",
+				     user);
+		return NULL;
+	}
+	fprintf(tty, "Password for %s at %s: ", user, url);
+	fflush(tty);
+	tcgetattr(fileno(tty), &old);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	n = getline(&line, &cap, tty);
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	if (n < 0) {
+		free(line);
+		*ret_err = xasprintf("no password for '%s' entered", user);
+		return NULL;
+	}
+	line[strcspn(line, "\r\n")] = 0;
+	return line;
+}
+
+/* The first line of @path: the API token of --token-file. */
+static char *read_token(const char *path, char **ret_err)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (!f) {
+		*ret_err = xasprintf("--token-file: cannot open '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	if (getline(&line, &cap, f) < 0) {
+		free(line);
+		line = NULL;
+	}
+	fclose(f);
+	if (line)
+		line[strcspn(line, "\r\n")] = 0;
+	if (!line || !*line) {
+		free(line);
+		*ret_err = xasprintf("--token-file: '%s' is empty", path);
+		return NULL;
+	}
+	return line;
+}
+
+/* Logs in to --controller @r->url: the token, else the password (env, terminal). */
+static int open_remote(struct cli_remote *r, const char *token_file, struct cli_http **ret,
+		       char **ret_err)
+{
+	char *token = NULL, *pw = NULL;
+	const char *env_token = getenv("CLONELB_TOKEN"), *env_pw = getenv("CLONELB_PASSWORD");
+	int rc;
+
+	if (token_file) {
+		token = read_token(token_file, ret_err);
+		if (!token)
+			return -EINVAL;
+	} else if (env_token && *env_token) {
+		token = xstrdup(env_token);
+	} else if (env_pw && *env_pw) {
+		pw = xstrdup(env_pw);
+	} else {
+		pw = ask_password(r->url, r->user, ret_err);
+		if (!pw)
+			return -EINVAL;
+	}
+	r->token = token;
+	r->password = pw;
+	rc = cli_http_open_remote(r, ret, ret_err);
+	if (token)
+		explicit_bzero(token, strlen(token));
+	if (pw)
+		explicit_bzero(pw, strlen(pw));
+	free(token);
+	free(pw);
+	r->token = r->password = NULL;
+	return rc;
 }
 
 /* Runs one line of a script, echoing it first when asked to. */
@@ -168,8 +274,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"socket", required_argument, NULL, 's'}, {"tenant", required_argument, NULL, 't'},
 	    {"json", no_argument, NULL, 'j'},	      {"echo", no_argument, NULL, 'e'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},	      {"controller", required_argument, NULL, 'C'},
+	    {"user", required_argument, NULL, 'u'},   {"token-file", required_argument, NULL, 'T'},
+	    {"ca", required_argument, NULL, 'A'},     {"insecure", no_argument, NULL, 'k'},
+	    {NULL, 0, NULL, 0},
 	};
+	struct cli_remote remote = {.user = "admin"};
+	const char *token_file = NULL;
 	const char *socket_path = DEFAULT_SOCKET, *tenant = "admin";
 	struct source *src = xcalloc((size_t)argc, sizeof(*src));
 	bool json = false, echo = false;
@@ -198,6 +309,21 @@ int main(int argc, char **argv)
 		case 'e':
 			echo = true;
 			break;
+		case 'C':
+			remote.url = optarg;
+			break;
+		case 'u':
+			remote.user = optarg;
+			break;
+		case 'T':
+			token_file = optarg;
+			break;
+		case 'A':
+			remote.ca_file = optarg;
+			break;
+		case 'k':
+			remote.insecure = true;
+			break;
 		case 'h':
 			usage(stdout);
 			free(src);
@@ -215,7 +341,13 @@ int main(int argc, char **argv)
 		free(src);
 		return 2;
 	}
-	if (cli_http_open(socket_path, &http, &err) < 0) {
+	if (!remote.url && (token_file || remote.ca_file || remote.insecure)) {
+		fprintf(stderr, "clonelb: --token-file, --ca and --insecure need --controller\n");
+		free(src);
+		return 2;
+	}
+	if (remote.url ? open_remote(&remote, token_file, &http, &err) < 0
+		       : cli_http_open(socket_path, &http, &err) < 0) {
 		fprintf(stderr, "Error: %s\n", err);
 		free(err);
 		free(src);

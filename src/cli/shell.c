@@ -282,11 +282,14 @@ static int cmd_configure(struct cli_shell *sh, int argc, char **argv)
 		return cli_fail(sh, -EINVAL, err);
 	tname = cli_url_escape(s->name);
 	key = cli_url_escape(argv[2]);
-	path = xasprintf("/api/%s/%s", tname, key);
+	path = xasprintf("/api/%s/%s?include_name", tname, key);
 	free(tname);
 	free(key);
 	r = cli_api(sh, "GET", path, NULL, &obj, &err);
 	free(path);
+	/* The mode edits references by name, as they are typed. */
+	if (r >= 0)
+		cli_refs_to_names(s, obj, true);
 	if (r < 0 && r != -ENOENT) {
 		cli_fail(sh, r, err);
 		err = NULL;

@@ -9,6 +9,53 @@
 
 static const char *const vs_views[] = {"traffic_clone_stats", "runtime", NULL};
 
+/* The name in URL reference @v ("https://h/api/pool/<uuid>#web"), else its
+ * uuid; @v itself when it is no URL. New reference. */
+static json_t *ref_name(json_t *v)
+{
+	const char *t = json_string_value(v), *hash, *slash;
+
+	if (!t || (strncmp(t, "/api/", 5) && strncmp(t, "https://", 8) && strncmp(t, "http://", 7)))
+		return json_incref(v);
+	hash = strchr(t, '#');
+	if (hash && hash[1])
+		return json_string(hash + 1);
+	slash = strrchr(t, '/');
+	return slash && slash[1] && !strchr(slash, '?')
+		       ? json_stringn(slash + 1, hash ? (size_t)(hash - slash - 1) : strlen(slash + 1))
+		       : json_incref(v);
+}
+
+void cli_refs_to_names(const struct cfg_schema *s, json_t *obj, bool top)
+{
+	json_t *e;
+	size_t j;
+
+	if (!json_is_object(obj))
+		return;
+	if (top) {
+		json_object_del(obj, "url");
+		if (json_object_get(obj, "tenant_ref"))
+			json_object_set_new(obj, "tenant_ref",
+					    ref_name(json_object_get(obj, "tenant_ref")));
+	}
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct cfg_field *f = &s->fields[i];
+		json_t *v = json_object_get(obj, f->name);
+
+		if (!v)
+			continue;
+		if (f->kind == CFG_REF)
+			json_object_set_new(obj, f->name, ref_name(v));
+		else if (f->kind == CFG_REFLIST)
+			json_array_foreach(v, j, e) json_array_set_new(v, j, ref_name(e));
+		else if (f->kind == CFG_OBJECT)
+			cli_refs_to_names(f->sub, v, false);
+		else if (f->kind == CFG_OBJLIST)
+			json_array_foreach(v, j, e) cli_refs_to_names(f->sub, e, false);
+	}
+}
+
 /* Rows of field @f with value @v (never secret: the API does not return those). */
 static void add_field_rows(struct cli_table *t, int indent, const struct cfg_field *f,
 			   const json_t *v)
@@ -176,7 +223,8 @@ int cli_cmd_show(struct cli_shell *sh, int argc, char **argv)
 	if (view)
 		path = xasprintf("/api/%s/%s/%s%s", tname, key, view, detail ? "?detail=1" : "");
 	else if (key)
-		path = xasprintf("/api/%s/%s", tname, key);
+		/* Tables show references by name: the API appends them. */
+		path = xasprintf("/api/%s/%s%s", tname, key, json ? "" : "?include_name");
 	else
 		path = xasprintf("/api/%s", tname);
 	free(tname);
@@ -192,8 +240,10 @@ int cli_cmd_show(struct cli_shell *sh, int argc, char **argv)
 		print_json(sh, ans);
 	else if (view)
 		print_view(sh, ans);
-	else if (argc > 2)
+	else if (argc > 2) {
+		cli_refs_to_names(s, ans, true);
 		cli_print_object(sh, s, ans, true);
+	}
 	else
 		print_list(sh, ans);
 	json_decref(ans);

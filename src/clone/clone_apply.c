@@ -25,8 +25,8 @@ static const char *jstr(const json_t *o, const char *key)
 	return s ? s : "";
 }
 
-/* The object of @type named @name in @tenant (references are by name within
- * a tenant), borrowed, or NULL. */
+/* The object of @type that @name (a uuid, or a name) names in @tenant,
+ * borrowed, or NULL. */
 static const json_t *snap_find(const json_t *snap, const char *type, const char *tenant, const char *name)
 {
 	const json_t *o;
@@ -35,7 +35,10 @@ static const json_t *snap_find(const json_t *snap, const char *type, const char 
 	json_array_foreach(json_object_get(snap, type), i, o) {
 		const char *t = jstr(o, "tenant_ref");
 
-		if (strcmp(jstr(o, "name"), name) == 0 && strcmp(*t ? t : "admin", tenant) == 0)
+		/* By uuid, as the store keeps references; by name for one that a
+		 * store edited by hand may hold. */
+		if ((strcmp(jstr(o, "uuid"), name) == 0 || strcmp(jstr(o, "name"), name) == 0) &&
+		    strcmp(*t ? t : "admin", tenant) == 0)
 			return o;
 	}
 	return NULL;

@@ -37,6 +37,17 @@ void cfg_cache_init(struct cfg_cache *c)
 		json_object_set_new(c->by_type, cfg_types[i]->name, json_array());
 	c->by_uuid = json_object();
 	c->by_name = json_object();
+	/* Builtin objects are never rows: _id 0 sorts them before every row. */
+	for (size_t i = 0; cfg_types[i]; i++) {
+		json_t *b = cfg_types[i]->builtin ? json_loads(cfg_types[i]->builtin, 0, NULL) : NULL, *o;
+		size_t j;
+		json_array_foreach(b, j, o)
+		{
+			json_object_set_new(o, "_id", json_integer(0));
+			cfg_cache_put(c, cfg_types[i], o, NULL);
+		}
+		json_decref(b);
+	}
 }
 
 void cfg_cache_free(struct cfg_cache *c)
@@ -126,6 +137,11 @@ json_t *cfg_cache_find_name(const struct cfg_cache *c, const struct cfg_schema *
 	return o;
 }
 
+json_t *cfg_cache_find_uuid(const struct cfg_cache *c, const char *uuid)
+{
+	return json_object_get(c->by_uuid, uuid);
+}
+
 json_t *cfg_cache_find(const struct cfg_cache *c, const struct cfg_schema *s, const char *key,
 		       const char *tenant)
 {
@@ -133,8 +149,11 @@ json_t *cfg_cache_find(const struct cfg_cache *c, const struct cfg_schema *s, co
 	size_t i;
 
 	if (o && cfg_rules_type_of(o) == s &&
-	    (!strcmp(tenant, "*") || !strcmp(str(o, "tenant_ref"), tenant)))
+	    (!strcmp(tenant, "*") || !strcmp(str(o, "tenant_ref"), tenant) ||
+	     (s->flags & CFG_T_SHARED)))
 		return o;
+	if (s->flags & CFG_T_SHARED)
+		tenant = "admin";
 	if (strcmp(tenant, "*") == 0) {
 		json_array_foreach(cfg_cache_list(c, s), i, o)
 			if (!strcmp(str(o, "name"), key))
@@ -187,6 +206,8 @@ static char *row_damage(json_int_t id, const char *type, const char *uuid, const
 
 	if (!s)
 		why = xasprintf("unknown object type");
+	else if (s->flags & CFG_T_READONLY)
+		why = xasprintf("type %s is built in, never stored", type);
 	else if (!uuid || !*uuid)
 		why = xasprintf("no uuid");
 	else if (!text || !(o = json_loads(text, JSON_REJECT_DUPLICATES, &je)))

@@ -8,7 +8,7 @@
 
 #include "config/schema.h"
 
-#define CFG_MAX_TYPES 16
+#define CFG_MAX_TYPES 32
 
 /*
  * Every stored object, parsed and checked, so a change reads nothing back
@@ -26,6 +26,7 @@ struct cfg_cache {
 	bool dirty[CFG_MAX_TYPES]; /* types changed since snap (by index in cfg_types) */
 };
 
+/* An empty cache but for the builtin objects of the types (cfg_schema.builtin). */
 void cfg_cache_init(struct cfg_cache *c);
 void cfg_cache_free(struct cfg_cache *c);
 
@@ -44,9 +45,13 @@ void cfg_cache_put(struct cfg_cache *c, const struct cfg_schema *s, json_t *obj,
 void cfg_cache_remove(struct cfg_cache *c, const struct cfg_schema *s, const json_t *obj);
 
 /* The object of type @s that @key (uuid, or name) names in @tenant ("*":
- * any tenant), borrowed, or NULL. */
+ * any tenant; objects of CFG_T_SHARED types are in every tenant), borrowed,
+ * or NULL. */
 json_t *cfg_cache_find(const struct cfg_cache *c, const struct cfg_schema *s, const char *key,
 		       const char *tenant);
+
+/* The object of any type and tenant whose uuid is @uuid, borrowed, or NULL. */
+json_t *cfg_cache_find_uuid(const struct cfg_cache *c, const char *uuid);
 
 /* The object of type @s named @name in @tenant, borrowed, or NULL. */
 json_t *cfg_cache_find_name(const struct cfg_cache *c, const struct cfg_schema *s,

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/users.h"
+#include "config/ref.h"
 #include "lib/netif.h"
 #include "lib/util.h"
 
@@ -24,6 +26,8 @@ const struct cfg_schema *cfg_rules_type_of(const json_t *obj)
 {
 	const char *uuid = str(obj, "uuid");
 
+	if (strcmp(uuid, "admin") == 0) /* the built-in tenant (cfg_rules_meta) */
+		return cfg_type_find("tenant");
 	for (size_t i = 0; cfg_types[i]; i++) {
 		size_t n = strlen(cfg_types[i]->name);
 		if (strncmp(uuid, cfg_types[i]->name, n) == 0 && uuid[n] == '-')
@@ -89,63 +93,126 @@ int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, c
 		/* The store assigns uuids; the type prefix tells what a row is. */
 		uuid_v4(u);
 		json_object_del(obj, "_id");
-		json_object_set_new(obj, "uuid", json_sprintf("%s-%s", s->name, u));
+		/* As in the reference product, the built-in tenant's uuid is its name:
+		 * "/api/tenant/admin" is what its SDK and playbooks write. */
+		if (strcmp(s->name, "tenant") == 0 && strcmp(str(obj, "name"), "admin") == 0)
+			json_object_set_new(obj, "uuid", json_string("admin"));
+		else
+			json_object_set_new(obj, "uuid", json_sprintf("%s-%s", s->name, u));
 	}
 	json_object_del(obj, "_last_modified");
+	json_object_del(obj, "url"); /* what answers add: a GET PUT back carries it */
 	return 0;
 }
 
-/* Resolves reference value @v of field @f in place to the target's name. */
-static int check_ref(const struct cfg_field *f, const char *path, json_t *holder, size_t idx,
-		     json_t *v, const char *tenant, const struct cfg_cache *all, char **ret_err)
+/* The object reference @v of field @f names, for a change in @tenant, or
+ * NULL with *ret_err. Objects of other tenants are invisible, to references
+ * as to every lookup: no message tells them from missing ones. */
+static const json_t *ref_target(const struct cfg_field *f, const char *path, const json_t *v,
+				const char *tenant, const struct cfg_cache *all, char **ret_err)
 {
-	/* Objects of other tenants are invisible, to references as to every lookup. */
 	const struct cfg_schema *ts = cfg_type_find(f->ref_type);
-	const json_t *t = ts && json_is_string(v)
-				  ? cfg_cache_find(all, ts, json_string_value(v), tenant)
-				  : NULL;
+	const char *text = json_string_value(v);
+	struct cfg_ref ref;
+	const json_t *t = NULL, *other;
+	char *why = NULL;
 
-	if (!t) {
-		*ret_err = xasprintf("%s: %s '%s' does not exist", path, f->ref_type,
-				     json_string_value(v));
-		return -EINVAL;
+	if (!ts || !text) {
+		*ret_err = xasprintf("%s: expected a reference to a %s", path, f->ref_type);
+		return NULL;
 	}
-	if (json_is_array(holder))
-		json_array_set(holder, idx, json_object_get(t, "name"));
-	else
-		json_object_set(holder, f->name, json_object_get(t, "name"));
+	if (cfg_ref_parse(text, &ref, &why) < 0) {
+		*ret_err = xasprintf("%s: %s", path, why);
+		free(why);
+		return NULL;
+	}
+	if (ref.type && strcmp(ref.type, ts->name)) {
+		*ret_err = xasprintf("%s: '%s' refers to a %s, not a %s", path, text, ref.type,
+				     ts->name);
+		cfg_ref_clear(&ref);
+		return NULL;
+	}
+	if (ref.by == CFG_REF_NAME)
+		t = cfg_cache_find_name(all, ts, ts->flags & CFG_T_SHARED ? "admin" : tenant,
+					ref.key);
+	else if (ref.by == CFG_REF_UUID) {
+		t = cfg_cache_find(all, ts, ref.key, tenant);
+		if (t && strcmp(str(t, "uuid"), ref.key))
+			t = NULL; /* found by name: the path form takes a uuid */
+	} else
+		t = cfg_cache_find(all, ts, ref.key, tenant);
+	if (!t && ref.by != CFG_REF_NAME && (other = cfg_cache_find_uuid(all, ref.key)) &&
+	    cfg_rules_type_of(other) != ts &&
+	    (!strcmp(str(other, "tenant_ref"), tenant) ||
+	     (cfg_rules_type_of(other)->flags & CFG_T_SHARED)))
+		*ret_err = xasprintf("%s: '%s' is a %s, not a %s", path, text,
+				     cfg_rules_type_of(other)->name, ts->name);
+	else if (!t)
+		*ret_err = xasprintf("%s: %s '%s' does not exist", path, ts->name, text);
+	cfg_ref_clear(&ref);
+	return t;
+}
+
+/* Rewrites every reference of @obj (of schema @s; @path prefixes field
+ * names) to its target's uuid, recursing into sub-objects. */
+static int canon_refs(const struct cfg_schema *s, json_t *obj, const char *path,
+		      const char *tenant, const struct cfg_cache *all, char **ret_err)
+{
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct cfg_field *f = &s->fields[i];
+		json_t *v = json_object_get(obj, f->name), *e;
+		char *sub = *path ? xasprintf("%s.%s", path, f->name) : xstrdup(f->name);
+		const json_t *t;
+		size_t j;
+		int r = 0;
+
+		if (v && f->kind == CFG_REF && !json_is_null(v)) {
+			t = ref_target(f, sub, v, tenant, all, ret_err);
+			if (t)
+				json_object_set(obj, f->name, json_object_get(t, "uuid"));
+			r = t ? 0 : -EINVAL;
+		} else if (f->kind == CFG_REFLIST && json_is_array(v)) {
+			json_array_foreach(v, j, e)
+			{
+				char *el = xasprintf("%s[%zu]", sub, j + 1);
+				t = ref_target(f, el, e, tenant, all, ret_err);
+				free(el);
+				if (!t) {
+					r = -EINVAL;
+					break;
+				}
+				json_array_set(v, j, json_object_get(t, "uuid"));
+			}
+		} else if (f->kind == CFG_OBJECT && json_is_object(v)) {
+			r = canon_refs(f->sub, v, sub, tenant, all, ret_err);
+		} else if (f->kind == CFG_OBJLIST && json_is_array(v)) {
+			json_array_foreach(v, j, e)
+			{
+				char *el = xasprintf("%s[%zu]", sub, j + 1);
+				r = json_is_object(e) ? canon_refs(f->sub, e, el, tenant, all, ret_err)
+						      : 0;
+				free(el);
+				if (r < 0)
+					break;
+			}
+		}
+		free(sub);
+		if (r < 0)
+			return r;
+	}
 	return 0;
+}
+
+int cfg_rules_canon_refs(const struct cfg_schema *s, json_t *obj, const char *tenant,
+			 const struct cfg_cache *all, char **ret_err)
+{
+	return canon_refs(s, obj, "", tenant, all, ret_err);
 }
 
 static int check_refs(const struct cfg_schema *s, json_t *obj, const struct cfg_cache *all,
 		      char **ret_err)
 {
-	const char *tenant = str(obj, "tenant_ref");
-
-	for (size_t i = 0; i < s->nfields; i++) {
-		const struct cfg_field *f = &s->fields[i];
-		json_t *v = json_object_get(obj, f->name), *e;
-		size_t j;
-		int r;
-
-		if (!v)
-			continue;
-		if (f->kind == CFG_REF) {
-			r = check_ref(f, f->name, obj, 0, v, tenant, all, ret_err);
-			if (r < 0)
-				return r;
-		} else if (f->kind == CFG_REFLIST) {
-			json_array_foreach(v, j, e)
-			{
-				char *path = xasprintf("%s[%zu]", f->name, j + 1);
-				r = check_ref(f, path, v, j, e, tenant, all, ret_err);
-				free(path);
-				if (r < 0)
-					return r;
-			}
-		}
-	}
-	return 0;
+	return canon_refs(s, obj, "", str(obj, "tenant_ref"), all, ret_err);
 }
 
 /*
@@ -379,11 +446,71 @@ static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, cons
 	return -EEXIST;
 }
 
+/* The VIPs @vs listens on: its own vip list, or that of its vsvip; with
+ * @vsvip set, a vsvip of that uuid is taken to be @vsvip (a change being
+ * checked). Borrowed; never NULL. */
+static const json_t *vips_of(const json_t *vs, const struct cfg_cache *all, const json_t *vsvip)
+{
+	static json_t *none;
+	const char *ref = json_string_value(json_object_get(vs, "vsvip_ref"));
+	const json_t *vv;
+
+	if (!none)
+		none = json_array();
+	if (!ref)
+		return json_object_get(vs, "vip") ? json_object_get(vs, "vip") : none;
+	vv = vsvip && !strcmp(ref, str(vsvip, "uuid")) ? vsvip : cfg_cache_find_uuid(all, ref);
+	return json_object_get(vv, "vip") ? json_object_get(vv, "vip") : none;
+}
+
+/* No two services may listen on the same VIP and port: @obj, listening on
+ * @vips, against every other virtual service (@vsvip as in vips_of()). */
+static int check_vip_ports(const json_t *obj, const json_t *vips, const struct cfg_cache *all,
+			   const json_t *vsvip, char **ret_err)
+{
+	json_t *svc, *vip, *o, *ov, *os;
+	size_t i, j, k, a, b;
+
+	json_array_foreach(cfg_cache_list(all, cfg_type_find("virtualservice")), i, o)
+	{
+		if (json_equal(json_object_get(o, "uuid"), json_object_get(obj, "uuid")))
+			continue;
+		json_array_foreach(vips, j, vip)
+		{
+			json_array_foreach(vips_of(o, all, vsvip), a, ov)
+			{
+				if (!json_equal(json_object_get(json_object_get(vip, "ip_address"), "addr"),
+						json_object_get(json_object_get(ov, "ip_address"), "addr")))
+					continue;
+				json_array_foreach(json_object_get(obj, "services"), k, svc)
+				{
+					json_array_foreach(json_object_get(o, "services"), b, os)
+					{
+						if (json_equal(json_object_get(svc, "port"),
+							       json_object_get(os, "port")))
+							return vip_taken(obj, o, vip, svc, k, ret_err);
+					}
+				}
+			}
+		}
+	}
+	return 0;
+}
+
 static int check_virtualservice(json_t *obj, const struct cfg_cache *all, char **ret_err)
 {
-	json_t *svc, *vip, *o;
-	size_t i, j, k;
+	bool inline_vip = json_array_size(json_object_get(obj, "vip")) > 0;
+	bool shared_vip = json_object_get(obj, "vsvip_ref") != NULL;
+	json_t *svc;
+	size_t i;
 
+	if (inline_vip == shared_vip) {
+		*ret_err = xstrdup(inline_vip ? "vsvip_ref: a virtual service has vip or vsvip_ref, "
+						"not both"
+					      : "vip: at least one entry is required (or set "
+						"vsvip_ref)");
+		return -EINVAL;
+	}
 	json_array_foreach(json_object_get(obj, "services"), i, svc)
 	{
 		if (json_is_true(json_object_get(svc, "enable_ssl")) &&
@@ -395,31 +522,38 @@ static int check_virtualservice(json_t *obj, const struct cfg_cache *all, char *
 			return -EINVAL;
 		}
 	}
-	/* No two services may listen on the same VIP and port. */
+	return check_vip_ports(obj, vips_of(obj, all, NULL), all, NULL, ret_err);
+}
+
+/* A vsvip's addresses are distinct, and the services that use it still
+ * listen on VIP:ports of their own once it changes. */
+static int check_vsvip(json_t *obj, const struct cfg_cache *all, char **ret_err)
+{
+	json_t *vips = json_object_get(obj, "vip"), *o;
+	size_t i, j;
+	int r;
+
+	for (i = 0; i < json_array_size(vips); i++)
+		for (j = i + 1; j < json_array_size(vips); j++) {
+			const json_t *x = json_object_get(json_array_get(vips, i), "ip_address");
+			const json_t *y = json_object_get(json_array_get(vips, j), "ip_address");
+			if (json_equal(json_object_get(x, "addr"), json_object_get(y, "addr"))) {
+				*ret_err = xasprintf("vip[%zu].ip_address: %s is vip[%zu]'s already",
+						     j + 1, str(y, "addr"), i + 1);
+				return -EINVAL;
+			}
+		}
 	json_array_foreach(cfg_cache_list(all, cfg_type_find("virtualservice")), i, o)
 	{
-		if (json_equal(json_object_get(o, "uuid"), json_object_get(obj, "uuid")))
+		if (strcmp(str(o, "vsvip_ref"), str(obj, "uuid")))
 			continue;
-		json_array_foreach(json_object_get(obj, "vip"), j, vip)
-		{
-			json_t *ov, *os;
-			size_t a, b;
-			json_array_foreach(json_object_get(o, "vip"), a, ov)
-			{
-				if (!json_equal(json_object_get(json_object_get(vip, "ip_address"), "addr"),
-						json_object_get(json_object_get(ov, "ip_address"), "addr")))
-					continue;
-				json_array_foreach(json_object_get(obj, "services"), k, svc)
-				{
-					json_array_foreach(json_object_get(o, "services"), b, os)
-					{
-						if (json_equal(json_object_get(svc, "port"),
-							       json_object_get(os, "port"))) {
-							return vip_taken(obj, o, vip, svc, k, ret_err);
-						}
-					}
-				}
-			}
+		r = check_vip_ports(o, vips, all, obj, ret_err);
+		if (r < 0) {
+			char *why = *ret_err;
+			*ret_err = xasprintf("vip: virtualservice '%s' uses this vsvip: %s",
+					     str(o, "name"), why);
+			free(why);
+			return r;
 		}
 	}
 	return 0;
@@ -449,17 +583,10 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 				     str(obj, "name"), str(obj, "tenant_ref"));
 		return -EEXIST;
 	}
-	if (old && strcmp(str(old, "name"), str(obj, "name")) != 0) {
-		r = cfg_rules_unreferenced(s, old, all, ret_err);
-		if (r < 0) {
-			char *why = *ret_err;
-			*ret_err = xasprintf("name: cannot rename '%s' to '%s': %s", str(old, "name"),
-					     str(obj, "name"), why);
-			free(why);
-			return r;
-		}
-	}
+	/* References hold uuids: a rename needs no care for them. */
 	r = check_refs(s, obj, all, ret_err);
+	if (r == 0)
+		r = cfg_users_check(s, obj, old, all, ret_err);
 	if (r < 0)
 		return r;
 	if (strcmp(s->name, "trafficcloneprofile") == 0) {
@@ -472,47 +599,85 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 		return check_virtualservice(obj, all, ret_err);
 	if (strcmp(s->name, "healthmonitor") == 0)
 		return check_healthmonitor(obj, ret_err);
+	if (strcmp(s->name, "vsvip") == 0)
+		return check_vsvip(obj, all, ret_err);
 	return 0;
+}
+
+/* Whether a reference of @o (of schema @s), at any depth, names the object
+ * of type @type with @uuid (or, as rows written before references held
+ * uuids might, its @name); *ret_field is the field. */
+static bool refers_to(const struct cfg_schema *s, const json_t *o, const char *type,
+		      const char *uuid, const char *name, const char **ret_field)
+{
+	for (size_t f = 0; f < s->nfields; f++) {
+		const struct cfg_field *fd = &s->fields[f];
+		json_t *v = json_object_get(o, fd->name), *e;
+		size_t j;
+
+		if (!v)
+			continue;
+		if (fd->sub && (fd->kind == CFG_OBJECT || fd->kind == CFG_OBJLIST)) {
+			if (fd->kind == CFG_OBJECT && refers_to(fd->sub, v, type, uuid, name, ret_field))
+				return true;
+			json_array_foreach(v, j, e)
+			{
+				if (refers_to(fd->sub, e, type, uuid, name, ret_field))
+					return true;
+			}
+			continue;
+		}
+		if (!fd->ref_type || strcmp(fd->ref_type, type))
+			continue;
+		/* A single reference is looked at as a list of one. */
+		size_t n = fd->kind == CFG_REF ? 1 : json_array_size(v);
+		for (j = 0; j < n; j++) {
+			const char *x = json_string_value(fd->kind == CFG_REF ? v : json_array_get(v, j));
+			if (x && (!strcmp(x, uuid) || !strcmp(x, name))) {
+				*ret_field = fd->name;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* Whether schema @s has a reference field to @type at any depth. */
+static bool may_refer(const struct cfg_schema *s, const char *type)
+{
+	for (size_t f = 0; f < s->nfields; f++) {
+		const struct cfg_field *fd = &s->fields[f];
+		if ((fd->ref_type && !strcmp(fd->ref_type, type)) ||
+		    (fd->sub && may_refer(fd->sub, type)))
+			return true;
+	}
+	return false;
 }
 
 int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
 			   const struct cfg_cache *all, char **ret_err)
 {
 	const char *name = str(obj, "name"), *tenant = str(obj, "tenant_ref");
+	const char *field = NULL;
 	size_t i;
 	json_t *o;
 
+	if (strcmp(s->name, "tenant") == 0)
+		return cfg_tenant_unused(obj, all, ret_err);
 	/* Only the types with a reference field to @s are looked at. */
 	for (size_t t = 0; cfg_types[t]; t++) {
 		const struct cfg_schema *os = cfg_types[t];
-		bool refers = false;
 
-		for (size_t f = 0; f < os->nfields; f++)
-			refers |= os->fields[f].ref_type && !strcmp(os->fields[f].ref_type, s->name);
-		if (!refers)
+		if (!may_refer(os, s->name))
 			continue;
 		json_array_foreach(cfg_cache_list(all, os), i, o)
 		{
 			if (strcmp(str(o, "tenant_ref"), tenant))
 				continue;
-			for (size_t f = 0; f < os->nfields; f++) {
-				const struct cfg_field *fd = &os->fields[f];
-				json_t *v = json_object_get(o, fd->name), *e;
-				size_t j;
-				bool hit = false;
-
-				if (!v || !fd->ref_type || strcmp(fd->ref_type, s->name))
-					continue;
-				if (fd->kind == CFG_REF)
-					hit = json_is_string(v) && strcmp(json_string_value(v), name) == 0;
-				else
-					json_array_foreach(v, j, e) hit |=
-						json_is_string(e) && strcmp(json_string_value(e), name) == 0;
-				if (hit) {
-					*ret_err = xasprintf("%s '%s' is in use by %s '%s' (%s)", s->name,
-							     name, os->name, str(o, "name"), fd->name);
-					return -EBUSY;
-				}
+			if (refers_to(os, o, s->name, str(obj, "uuid"), name, &field)) {
+				*ret_err = xasprintf("%s '%s' is in use by %s '%s' (%s)", s->name, name,
+						     os->name, str(o, "name"), field);
+				return -EBUSY;
 			}
 		}
 	}

@@ -19,13 +19,22 @@ int cfg_rules_meta(const struct cfg_schema *s, json_t *obj, const json_t *old, c
 /*
  * Checks @obj against the rest of the configuration @all (every stored
  * object, each with "_id"): unique name, references that exist in the same
- * tenant (rewritten to names), and the rules of its type. Objects of other
+ * tenant (rewritten to their uuids), and the rules of its type. Objects of other
  * tenants are invisible: no message names one. Costs lookups, not a pass
  * over every object. Returns 0, or -EINVAL / -EEXIST / -EBUSY with *ret_err
  * naming the field and the value.
  */
 int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 		    const struct cfg_cache *all, char **ret_err);
+
+/*
+ * Rewrites every reference of @obj (a whole or partial object of @s, at any
+ * depth), in any form of config/ref.h, to the uuid of its target as seen
+ * from @tenant. Returns 0, or -EINVAL with *ret_err naming the field and the
+ * value (a missing target, one of another type); @obj may then be half done.
+ */
+int cfg_rules_canon_refs(const struct cfg_schema *s, json_t *obj, const char *tenant,
+			 const struct cfg_cache *all, char **ret_err);
 
 /* Returns 0 if no object of @all refers to @obj, else -EBUSY with *ret_err. */
 int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,

@@ -17,7 +17,7 @@ static const char *const lb_algorithms[] = {"LB_ALGORITHM_ROUND_ROBIN",
 static const char *const hm_types[] = {"HEALTH_MONITOR_TCP", "HEALTH_MONITOR_HTTP", NULL};
 static const char *const http_codes[] = {"HTTP_1XX", "HTTP_2XX", "HTTP_3XX",
 					 "HTTP_4XX", "HTTP_5XX", "HTTP_ANY", NULL};
-static const char *const clouds[] = {"Default-Cloud", NULL};
+static const char *const cloud_vtypes[] = {"CLOUD_LINUXSERVER", NULL};
 static const char *const clone_encaps[] = {"CLONE_ENCAP_NONE", "CLONE_ENCAP_VXLAN", "CLONE_ENCAP_GENEVE",
 					   "CLONE_ENCAP_ERSPAN_II", "CLONE_ENCAP_ERSPAN_III", NULL};
 
@@ -68,7 +68,7 @@ static const struct cfg_field tcp_fields[] = {
 	{"preserve_client_ip", CFG_BOOL, 0,
 	 "clones carry the client's IP instead of the SE's back-end IP", 0, 0, NULL, NULL, NULL,
 	 "false"},
-	{"cloud_ref", CFG_ENUM, 0, "cloud of the profile", 0, 0, clouds, NULL, NULL,
+	{"cloud_ref", CFG_REF, 0, "cloud of the profile", 0, 0, NULL, "cloud", NULL,
 	 "\"Default-Cloud\""},
 	{"filters", CFG_OBJLIST, 0, "rules deciding what is cloned (none: everything)", 0, 16, NULL,
 	 NULL, &clone_filter_schema, "[]"},
@@ -142,7 +142,7 @@ static const struct cfg_schema perf_schema = {"performance_limits", "limits of t
 					      perf_fields, NF(perf_fields)};
 
 static const struct cfg_field vs_fields[] = {
-	{"vip", CFG_OBJLIST, CFG_F_NONEMPTY, "virtual IPs", 0, 16, NULL, NULL, &vip_schema, "[]"},
+	{"vip", CFG_OBJLIST, 0, "virtual IPs (or vsvip_ref)", 0, 16, NULL, NULL, &vip_schema, "[]"},
 	{"services", CFG_OBJLIST, CFG_F_NONEMPTY, "listening ports", 0, 64, NULL, NULL,
 	 &service_schema, "[]"},
 	{"pool_ref", CFG_REF, 0, "pool of back-end servers", 0, 0, NULL, "pool"},
@@ -154,7 +154,37 @@ static const struct cfg_field vs_fields[] = {
 	 "true"},
 	{"performance_limits", CFG_OBJECT, 0, "limits of the service", 0, 0, NULL, NULL,
 	 &perf_schema},
+	{"vsvip_ref", CFG_REF, 0, "shared virtual IPs (instead of vip)", 0, 0, NULL, "vsvip"},
 };
+
+/* cloud: read-only, the one Linux server cloud. vsvip: virtual IPs that
+ * services share (virtualservice.vsvip_ref). */
+static const struct cfg_field cloud_fields[] = {
+	{"vtype", CFG_ENUM, 0, "cloud type", 0, 0, cloud_vtypes, NULL, NULL,
+	 "\"CLOUD_LINUXSERVER\""},
+};
+static const struct cfg_schema cloud_schema = {
+	"cloud", "clonelb has one cloud, Default-Cloud", cloud_fields,
+	NF(cloud_fields), CFG_T_READONLY | CFG_T_SHARED,
+	"[{\"name\": \"Default-Cloud\", \"uuid\": \"" CFG_DEFAULT_CLOUD_UUID "\", "
+	"\"tenant_ref\": \"admin\", \"vtype\": \"CLOUD_LINUXSERVER\", "
+	"\"_last_modified\": \"0\"}]"};
+
+static const struct cfg_field vsvip_vip_fields[] = {
+	{"vip_id", CFG_STRING, CFG_F_REQUIRED | CFG_F_KEY, "identifier of the VIP within the vsvip"},
+	{"ip_address", CFG_IPADDR, CFG_F_REQUIRED, "virtual IP address"},
+	{"enabled", CFG_BOOL, 0, "the VIP is served", 0, 0, NULL, NULL, NULL, "true"},
+};
+static const struct cfg_schema vsvip_vip_schema = {"vip", "a virtual IP", vsvip_vip_fields,
+						   NF(vsvip_vip_fields)};
+static const struct cfg_field vsvip_fields[] = {
+	{"vip", CFG_OBJLIST, CFG_F_NONEMPTY, "virtual IPs", 0, 16, NULL, NULL, &vsvip_vip_schema,
+	 "[]"},
+	{"cloud_ref", CFG_REF, 0, "cloud of the VIPs", 0, 0, NULL, "cloud", NULL,
+	 "\"Default-Cloud\""},
+};
+static const struct cfg_schema vsvip_schema = {"vsvip", "virtual IPs shared by virtual services",
+					       vsvip_fields, NF(vsvip_fields)};
 
 static const struct cfg_schema tcp_schema = {"trafficcloneprofile",
 					     "copies a virtual service's back-end frames to clone servers",
@@ -168,9 +198,50 @@ static const struct cfg_schema cert_schema = {"sslkeyandcertificate", "a TLS key
 static const struct cfg_schema vs_schema = {"virtualservice", "a load-balanced service",
 					    vs_fields, NF(vs_fields)};
 
+/* Users, tenants and roles (docs/api.md, "Users, tenants and roles"). They
+ * live in tenant admin; src/config/users.c holds their rules. */
+static const char *const privilege_types[] = {"NO_ACCESS", "READ_ACCESS", "WRITE_ACCESS", NULL};
+static const struct cfg_field tenant_fields[] = {
+	{"description", CFG_STRING, 0, "what the tenant is for"},
+	{"local", CFG_BOOL, 0, "the tenant's objects are its own", 0, 0, NULL, NULL, NULL, "true"},
+};
+static const struct cfg_field privilege_fields[] = {
+	{"resource", CFG_STRING, CFG_F_REQUIRED | CFG_F_KEY, "object type, or * for every type"},
+	{"type", CFG_ENUM, CFG_F_REQUIRED, "what the role may do with it", 0, 0, privilege_types},
+};
+static const struct cfg_schema privilege_schema = {"privileges", "what a role allows",
+						   privilege_fields, NF(privilege_fields)};
+static const struct cfg_field role_fields[] = {
+	{"privileges", CFG_OBJLIST, 0, "what the role allows (built-in roles are read-only)", 0, 64,
+	 NULL, NULL, &privilege_schema, "[]"},
+};
+static const struct cfg_field access_fields[] = {
+	{"tenant_ref", CFG_REF, CFG_F_REQUIRED | CFG_F_KEY, "tenant the user may use", 0, 0, NULL,
+	 "tenant"},
+	{"role_ref", CFG_REF, CFG_F_REQUIRED, "role the user has in it", 0, 0, NULL, "role"},
+};
+static const struct cfg_schema access_schema = {"access", "a tenant and the user's role in it",
+						access_fields, NF(access_fields)};
+static const struct cfg_field user_fields[] = {
+	{"username", CFG_STRING, 0, "login name (the object's name)"},
+	{"password", CFG_STRING, CFG_F_SECRET, "password (write-only; stored as a salted hash)"},
+	{"full_name", CFG_STRING, 0, "the person's name"},
+	{"email", CFG_STRING, 0, "the person's e-mail address"},
+	{"access", CFG_OBJLIST, 0, "tenants the user may use, with a role in each", 0, 64, NULL, NULL,
+	 &access_schema, "[]"},
+};
+static const struct cfg_schema tenant_schema = {"tenant", "a tenant: a separate set of objects",
+						tenant_fields, NF(tenant_fields)};
+static const struct cfg_schema role_schema = {"role", "what a user may do in a tenant", role_fields,
+					      NF(role_fields)};
+static const struct cfg_schema user_schema = {"user", "a user of the API, the shell and the web UI",
+					      user_fields, NF(user_fields)};
+
 /* Order matters: objects are loaded and shown referenced types first. */
-const struct cfg_schema *const cfg_types[] = {&hm_schema, &cert_schema, &tcp_schema, &pool_schema,
-					      &vs_schema, NULL};
+const struct cfg_schema *const cfg_types[] = {&cloud_schema, &hm_schema, &cert_schema,
+					      &tcp_schema, &pool_schema, &vsvip_schema,
+					      &vs_schema, &tenant_schema, &role_schema, &user_schema,
+					      NULL};
 
 const struct cfg_schema *cfg_type_find(const char *name)
 {
@@ -370,7 +441,8 @@ static int check_scalar(const struct cfg_field *f, const char *path, json_t *v, 
 	case CFG_STRING:
 	case CFG_REF:
 	case CFG_REFLIST:
-		r = check_string(path, v, 255, ret_err);
+		/* A reference's URL form holds a host, a type, a uuid and a name. */
+		r = check_string(path, v, f->kind == CFG_STRING ? 255 : 1024, ret_err);
 		if (r == 0 && f->kind != CFG_STRING && !*json_string_value(v)) {
 			*ret_err = xasprintf("%s: empty reference", path);
 			r = -EINVAL;

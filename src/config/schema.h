@@ -16,7 +16,7 @@ enum cfg_kind {
 	CFG_PREFIX,   /* {"ip_addr": {"addr": "10.0.0.0", "type": "V4"}, "mask": 24} */
 	CFG_MAC,      /* "4e:e9:4e:2d:b9:bb" */
 	CFG_IFNAME,   /* a Linux interface name */
-	CFG_REF,      /* name or uuid of an object of type ref_type */
+	CFG_REF,      /* an object of type ref_type, in a form of config/ref.h; stored as its uuid */
 	CFG_REFLIST,  /* list of such references */
 	CFG_PEM,      /* PEM text */
 	CFG_OBJLIST,  /* list of sub-objects described by sub, at most max of them */
@@ -48,13 +48,22 @@ struct cfg_schema {
 	const char *help;
 	const struct cfg_field *fields;
 	size_t nfields;
+	unsigned flags;      /* top-level types: CFG_T_* */
+	const char *builtin; /* JSON array of objects always there and never stored, or NULL */
 };
+
+/* Type flags. */
+#define CFG_T_READONLY 0x1 /* no create, change or delete (405): only its builtin objects */
+#define CFG_T_SHARED 0x2   /* its objects (tenant admin) are visible from every tenant */
 
 /* NULL-terminated list of the top-level object types. */
 extern const struct cfg_schema *const cfg_types[];
 
+/* The uuid of the one cloud, Default-Cloud (type cloud, built in). */
+#define CFG_DEFAULT_CLOUD_UUID "cloud-0c5f1c34-4c2b-4b8e-9a3e-5d1f0e7b2a10"
+
 /* Fields every top-level object has, handled by the store itself. */
-#define CFG_META_FIELDS "name", "uuid", "tenant_ref", "_last_modified", "_id"
+#define CFG_META_FIELDS "name", "uuid", "tenant_ref", "_last_modified", "_id", "url"
 
 /* Returns the schema of top-level type @name, or NULL. */
 const struct cfg_schema *cfg_type_find(const char *name);

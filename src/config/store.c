@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "config/patch.h"
 #include "config/rules.h"
 #include "config/schema.h"
 #include "config/cache.h"
@@ -91,6 +92,60 @@ static int integrity(sqlite3 *db, char **ret_err)
 	return -EIO;
 }
 
+static int write_row(struct cfg_store *st, const char *type, json_t *obj, long long id,
+		     char **ret_err);
+
+/*
+ * Rows written before references held uuids name their targets: at open
+ * each such reference is rewritten to its target's uuid, all in one
+ * transaction, so every reader after sees one form. A reference that names
+ * nothing (only a store edited by hand has one) is left as it is: the
+ * object's other references are then left too, and lookups by name still
+ * find them.
+ */
+static int migrate_refs(struct cfg_store *st, char **ret_err)
+{
+	bool began = false;
+	int r = 0;
+
+	for (size_t t = 0; cfg_types[t] && r == 0; t++) {
+		const struct cfg_schema *s = cfg_types[t];
+		const json_t *list = cfg_cache_list(&st->cache, s);
+
+		for (size_t i = 0; i < json_array_size(list) && r == 0; i++) {
+			json_t *o = json_array_get(list, i), *c = json_deep_copy(o);
+			char *why = NULL;
+
+			if (cfg_rules_canon_refs(s, c, str(o, "tenant_ref"), &st->cache, &why) == 0 &&
+			    !json_equal(c, o)) {
+				if (!began && sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL,
+							   NULL) != SQLITE_OK) {
+					*ret_err = xasprintf("migrating references: %s",
+							     sqlite3_errmsg(st->db));
+					r = -EIO;
+				}
+				began = true;
+				if (r == 0)
+					r = write_row(st, s->name, c,
+						      (long long)json_integer_value(
+							      json_object_get(o, "_id")),
+						      ret_err);
+				if (r == 0)
+					cfg_cache_put(&st->cache, s, c, o);
+			}
+			free(why);
+			json_decref(c);
+		}
+	}
+	if (began && r == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		*ret_err = xasprintf("migrating references: %s", sqlite3_errmsg(st->db));
+		r = -EIO;
+	}
+	if (began && r < 0)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
 int cfg_store_open(const char *path, struct cfg_store **ret, char **ret_err)
 {
 	struct cfg_store *st = xcalloc(1, sizeof(*st));
@@ -114,7 +169,8 @@ int cfg_store_open(const char *path, struct cfg_store **ret, char **ret_err)
 	}
 	/* A damaged store is refused whole: serving part of it would silently
 	 * drop services, and a later change could overwrite what is left. */
-	if (integrity(st->db, &why) < 0 || cfg_cache_load(&st->cache, st->db, &why) < 0)
+	if (integrity(st->db, &why) < 0 || cfg_cache_load(&st->cache, st->db, &why) < 0 ||
+	    migrate_refs(st, &why) < 0)
 		goto fail;
 	st->data_version = pragma_int(st->db, "PRAGMA data_version");
 	st->path = xstrdup(path);
@@ -187,6 +243,8 @@ int cfg_list_filtered(struct cfg_store *st, const char *type, const char *tenant
 		return -ENOENT;
 	tenant = tenant_of(tenant);
 	any = strcmp(tenant, "*") == 0;
+	if ((s->flags & CFG_T_SHARED) && !any)
+		tenant = "admin"; /* seen from every tenant */
 	out = json_array();
 	pthread_mutex_lock(&st->lock);
 	if (f->name && !any) {
@@ -392,6 +450,39 @@ static json_t *merge(const struct cfg_schema *s, const json_t *old, const json_t
 	return obj;
 }
 
+/* The reference product's PATCH ({"add"|"replace"|"delete": {...}}) of
+ * @old: its references are resolved first, so "delete" matches elements
+ * whatever form names them. */
+static int patch_ops(struct cfg_store *st, const struct cfg_schema *s, const json_t *old,
+		     const json_t *body, const char *tenant, json_t **ret, char **ret_err)
+{
+	const char *op = NULL;
+	json_t *fields = NULL;
+	char *why = NULL;
+	int r = cfg_patch_form(body, &op, &fields, ret_err);
+
+	if (r < 0)
+		return r;
+	fields = json_deep_copy(fields);
+	r = cfg_rules_canon_refs(s, fields, tenant, &st->cache, &why);
+	if (r < 0) {
+		*ret_err = xasprintf("%s.%s", op, why);
+		free(why);
+	} else {
+		r = cfg_patch_apply(s, old, op, fields, ret, ret_err);
+	}
+	json_decref(fields);
+	return r;
+}
+
+/* Writes to a CFG_T_READONLY type are refused: -EOPNOTSUPP (405). */
+static int read_only(const struct cfg_schema *s, const char *method, char **ret_err)
+{
+	*ret_err = xasprintf("%s is read-only: method %s is not allowed (%s)", s->name, method,
+			     s->help);
+	return -EOPNOTSUPP;
+}
+
 /*
  * Create (@key NULL), replace or patch: the whole read, merge, check, write
  * sequence runs under the lock and in one IMMEDIATE transaction, so two
@@ -409,6 +500,8 @@ static int change(struct cfg_store *st, const char *type, const char *key, const
 
 	if (!s)
 		return -ENOENT;
+	if (s->flags & CFG_T_READONLY)
+		return read_only(s, key ? (patch ? "PATCH" : "PUT") : "POST", ret_err);
 	if (!json_is_object(body)) {
 		*ret_err = xasprintf("request body: expected a JSON object");
 		return -EINVAL;
@@ -436,7 +529,12 @@ static int change(struct cfg_store *st, const char *type, const char *key, const
 			goto done;
 		}
 	}
-	obj = merge(s, old, body, patch);
+	if (patch && cfg_patch_is_ops(body))
+		r = patch_ops(st, s, old, body, tenant, &obj, ret_err);
+	else
+		obj = merge(s, old, body, patch);
+	if (r < 0)
+		goto done;
 	if (!json_object_get(obj, "tenant_ref"))
 		json_object_set_new(obj, "tenant_ref", json_string(tenant));
 	r = cfg_rules_meta(s, obj, old, ret_err);
@@ -504,6 +602,8 @@ int cfg_delete(struct cfg_store *st, const char *type, const char *key, const ch
 
 	if (!s)
 		return -ENOENT;
+	if (s->flags & CFG_T_READONLY)
+		return read_only(s, "DELETE", ret_err);
 	tenant = tenant_of(tenant);
 	if (check_tenant(NULL, tenant, ret_err) < 0)
 		return -EINVAL;
@@ -553,6 +653,28 @@ json_t *cfg_snapshot(struct cfg_store *st, uint64_t *ret_rev)
 		*ret_rev = st->rev;
 	pthread_mutex_unlock(&st->lock);
 	return snap;
+}
+
+int cfg_ref_lookup(struct cfg_store *st, const char *type, const char *key, char **ret_uuid,
+		   char **ret_name)
+{
+	const struct cfg_schema *s = cfg_type_find(type);
+	const json_t *o;
+	int r = -ENOENT;
+
+	if (!s || !key)
+		return -ENOENT;
+	pthread_mutex_lock(&st->lock);
+	o = cfg_cache_find(&st->cache, s, key, "*");
+	if (o) {
+		if (ret_uuid)
+			*ret_uuid = xstrdup(str(o, "uuid"));
+		if (ret_name)
+			*ret_name = xstrdup(str(o, "name"));
+		r = 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
 }
 
 const json_t *cfg_snap_find(const json_t *snap, const char *type, const char *tenant,

@@ -80,7 +80,8 @@ int cfg_delete(struct cfg_store *st, const char *type, const char *key, const ch
 /*
  * The whole configuration for the data plane and the clone engine:
  * {"<type>": [object, ...], ...} for every type, each list in "_id" order,
- * objects complete (secrets included), references by name, each with an
+ * objects complete (secrets included), references by uuid (a reference that
+ * names nothing, in a store edited by hand, may hold a name), each with an
  * integer "_id" that is unique and stable for the object's life. Read-only:
  * the objects are shared with the store (an object never changes once in a
  * snapshot; a change replaces it), so an unchanged object is the same
@@ -88,6 +89,15 @@ int cfg_delete(struct cfg_store *st, const char *type, const char *key, const ch
  * the snapshot shows. New reference; never NULL.
  */
 json_t *cfg_snapshot(struct cfg_store *st, uint64_t *ret_rev);
+
+/*
+ * The uuid and the name (each malloc'd, caller frees; either pointer may be
+ * NULL) of the object of @type whose uuid, or else name, is @key, in any
+ * tenant: what an answer needs to write a reference as a URL with #name.
+ * Returns 0, or -ENOENT (nothing set).
+ */
+int cfg_ref_lookup(struct cfg_store *st, const char *type, const char *key, char **ret_uuid,
+		   char **ret_name);
 
 /* Returns the first object of @snap of @type named @name in @tenant, or NULL (borrowed). */
 const json_t *cfg_snap_find(const json_t *snap, const char *type, const char *tenant,

@@ -364,13 +364,14 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 	struct px_pool *pool = prev && prev->pool ? find_pool_id(g->pool, g->npool, prev->pool->id)
 						  : NULL;
 	json_t *certs = json_array(), *conf;
-	const json_t *pj, *x, *e;
+	const json_t *pj, *x, *e, *vsvip;
 	size_t i;
 
-	/* The pool of the last generation, when it still has the referenced
-	 * name, saves a search of every pool by name. */
+	/* The pool of the last generation, when it still is the one referenced
+	 * (by uuid), saves a search of every pool. */
 	pj = pool ? json_object_get(pool->conf, "pool") : NULL;
-	if (!pj || !pref || !tenant || strcmp(pref, pool->name) ||
+	if (!pj || !pref || !tenant ||
+	    strcmp(pref, json_string_value(json_object_get(pj, "uuid")) ?: "") ||
 	    strcmp(tenant, json_string_value(json_object_get(pj, "tenant_ref")) ?: "")) {
 		pool = NULL;
 		pj = snap_find(snap, "pool", tenant, pref);
@@ -385,7 +386,10 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 		if (c)
 			json_array_append(certs, (json_t *)c);
 	}
-	conf = json_pack("{sOso}", "vs", (json_t *)vj, "certs", certs);
+	/* A vsvip's addresses are the service's: a change of the vsvip is a
+	 * change of the service, which is built again on them. */
+	vsvip = snap_find(snap, "vsvip", tenant, json_string_value(json_object_get(vj, "vsvip_ref")));
+	conf = json_pack("{sOsosO?}", "vs", (json_t *)vj, "certs", certs, "vsvip", (json_t *)vsvip);
 	if (prev && prev->pool == pool && json_equal(prev->conf, conf)) {
 		json_decref(conf);
 		atomic_fetch_add(&prev->refs, 1);
@@ -413,10 +417,12 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 		atomic_init(&vs->st->refs, 1);
 		pthread_mutex_init(&vs->st->lock, NULL);
 	}
-	x = json_object_get(vj, "vip");
+	x = json_object_get(vsvip ? vsvip : vj, "vip");
 	vs->vip = xcalloc(json_array_size(x) + 1, sizeof(*vs->vip));
 	json_array_foreach(x, i, e)
 	{
+		if (json_is_false(json_object_get(e, "enabled")))
+			continue;
 		if (parse_addr(json_object_get(e, "ip_address"), &vs->vip[vs->nvip]) == 0)
 			vs->nvip++;
 	}
@@ -526,6 +532,9 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 	bool same_certs = old && old->snap &&
 			  json_object_get(old->snap, "sslkeyandcertificate") ==
 				  json_object_get(snap, "sslkeyandcertificate");
+	/* A service on a vsvip is looked into when any vsvip changed. */
+	bool same_vsvips = old && old->snap &&
+			   json_object_get(old->snap, "vsvip") == json_object_get(snap, "vsvip");
 	unsigned j = 0;
 	size_t i;
 
@@ -556,6 +565,7 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 		struct px_vs *v = old && j < old->nvs ? old->vs[j] : NULL;
 
 		if (v && same_certs && v->src == o &&
+		    (same_vsvips || !json_object_get(o, "vsvip_ref")) &&
 		    (!v->pool || find_pool_id(g->pool, g->npool, v->pool->id) == v->pool)) {
 			atomic_fetch_add(&v->refs, 1);
 		} else {

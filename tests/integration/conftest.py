@@ -30,7 +30,7 @@ SE_TAP_IP = "10.10.3.1"
 POOL_IPS = ["10.10.2.11", "10.10.2.12"]
 TAP_IP = "10.10.3.2"
 TAP_SUBNET = "10.10.3.0/24"
-TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "virtualservice"]
+TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "vsvip", "virtualservice"]
 
 
 def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):

@@ -94,7 +94,9 @@ def test_reference_transcript(web):
         "subnet": {"ip_addr": {"addr": "10.10.3.0", "type": "V4"}, "mask": 24},
         "mac": "4e:e9:4e:2d:b9:bb"}]
     assert prof["preserve_client_ip"] is True
-    assert d.ok("GET", "/api/virtualservice/web")["traffic_clone_profile_ref"] == "ids-profile"
+    # Answers write references as URLs; ?include_name appends the name.
+    assert d.ok("GET", "/api/virtualservice/web?include_name")["traffic_clone_profile_ref"].endswith(
+        "#ids-profile")
 
     # The stats table: the borders and layout of docs/architecture.md section 1.2, values from the API.
     table = r.stdout[len(TRANSCRIPT):]
@@ -167,9 +169,9 @@ key @{tls_cert["key_path"]}
 save
 """, check=0)
     assert "Overwriting the previously entered value for lb_algorithm" in r.stdout
-    pool = d.ok("GET", "/api/pool/pool1")
+    pool = d.ok("GET", "/api/pool/pool1?include_name")
     assert pool["servers"] == [{"ip": {"addr": "10.10.2.11", "type": "V4"}, "port": 8080, "enabled": True}]
-    assert pool["health_monitor_refs"] == ["hm"]
+    assert [r.split("#")[1] for r in pool["health_monitor_refs"]] == ["hm"]
     assert pool["lb_algorithm"] == "LB_ALGORITHM_LEAST_CONNECTIONS"
     prof = d.ok("GET", "/api/trafficcloneprofile/ids-profile")
     assert "mac" not in prof["clone_servers"][0] and prof["preserve_client_ip"] is False
@@ -298,6 +300,7 @@ def test_duplicate_name_from_a_concurrent_create(ids):
 
 def test_tenants(ids):
     d = ids
+    d.ok("POST", "/api/tenant", {"name": "blue"})
     r = d.cli("--tenant", "blue", "-c", "configure trafficcloneprofile blue-ids", "-c", "clone_servers",
               "-c", f"ip_address {TAP_IP}", "-c", f"subnet {TAP_SUBNET}", "-c", "save", "-c", "save", check=0)
     assert d.api("GET", "/api/trafficcloneprofile/blue-ids", headers={"X-Avi-Tenant": "blue"})[0] == 200

@@ -29,6 +29,14 @@ def as_tenant(t):
     return {"X-Avi-Tenant": t}
 
 
+@pytest.fixture
+def daemon(daemon):
+    """conftest's daemon with the tenants these tests use (a tenant must exist to hold objects)."""
+    for t in ("t1", "t2"):
+        daemon.ok("POST", "/api/tenant", {"name": t})
+    return daemon
+
+
 # --- item 5: concurrent operators -----------------------------------------------------------
 
 # Runs in the se namespace: N PATCHes of one field over TCP, one JSON answer per line.
@@ -197,11 +205,12 @@ def test_name_filter_is_exact(daemon):
     assert d.api("POST", "/api/pool", pool("a"), headers=as_tenant("t2"))[0] == 201
     out = d.ok("GET", "/api/pool?name=a")
     assert out["count"] == 1 and [o["name"] for o in out["results"]] == ["a"], out
-    assert out["results"][0]["tenant_ref"] == "admin"
+    assert out["results"][0]["tenant_ref"] == "/api/tenant/admin"
     out = d.ok("GET", "/api/pool?name=zz")
     assert out == {"count": 0, "results": []}, out
     status, out = d.api("GET", "/api/pool?name=a", headers=as_tenant("t2"))
-    assert status == 200 and out["count"] == 1 and out["results"][0]["tenant_ref"] == "t2", out
+    t2 = d.ok("GET", "/api/tenant/t2")["uuid"]
+    assert status == 200 and out["count"] == 1 and out["results"][0]["tenant_ref"] == f"/api/tenant/{t2}", out
 
 
 def test_paging_with_next(daemon):

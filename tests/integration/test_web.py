@@ -101,7 +101,8 @@ def test_web_ui_forms_login_and_errors(lab, ui, workdir):
     rc, out, _ = run_e2e(lab, token, workdir, traffic=False)
     assert rc == 0, f"e2e.mjs exited {rc}:\n{out}\n--- clonelbd log ---\n{d.logtext()[-3000:]}"
     # What the browser did is in the store: the profile, attached; no bad-mac.
-    assert d.ok("GET", "/api/virtualservice/web")["traffic_clone_profile_ref"] == "ids-profile"
+    assert d.ok("GET", "/api/virtualservice/web?include_name")["traffic_clone_profile_ref"].endswith(
+        "#ids-profile")
     assert d.api("GET", "/api/trafficcloneprofile/bad-mac")[0] == 404
 
 

@@ -59,6 +59,15 @@ static int create(struct cfg_store *st, const char *type, const char *json, char
 	return create_in(st, NULL, type, json, ret_err);
 }
 
+/* Tenants t1 and t2: a tenant must exist to hold objects (admin always does). */
+static void tenants(struct cfg_store *st)
+{
+	char *err = NULL;
+
+	assert_int_equal(create(st, "tenant", "{\"name\": \"t1\"}", &err), 0);
+	assert_int_equal(create(st, "tenant", "{\"name\": \"t2\"}", &err), 0);
+}
+
 static size_t count(struct cfg_store *st, const char *type)
 {
 	json_t *all = NULL;
@@ -80,6 +89,7 @@ static void test_duplicate_and_missing_reference(void **state)
 	assert_int_equal(create(st, "pool", "{\"name\": \"p\"}", &err), -EEXIST);
 	assert_string_equal(err, "name: pool 'p' already exists in tenant 'admin'");
 	free(err);
+	tenants(st);
 	assert_int_equal(create_in(st, "t2", "pool", "{\"name\": \"p\", \"tenant_ref\": \"t2\"}", &err),
 			 0);
 	assert_int_equal(create(st, "pool", "{\"name\": \"q\", \"health_monitor_refs\": [\"nope\"]}",
@@ -219,6 +229,7 @@ static void test_tenant_scoping(void **state)
 	json_t *o = NULL, *body = json_pack("{ss}", "name", "x");
 	char *err = NULL, uuid[128];
 
+	tenants(st);
 	assert_int_equal(create_in(st, "t1", "pool", "{\"name\": \"t1-only\"}", &err), 0);
 	assert_int_equal(cfg_get(st, "pool", "t1-only", "t1", &o, &err), 0);
 	snprintf(uuid, sizeof(uuid), "%s", json_string_value(json_object_get(o, "uuid")));
@@ -255,6 +266,7 @@ static void test_list_filtered(void **state)
 		snprintf(json, sizeof(json), "{\"name\": \"%s\"}", *p);
 		assert_int_equal(create(st, "pool", json, &err), 0);
 	}
+	tenants(st);
 	assert_int_equal(create_in(st, "t2", "pool", "{\"name\": \"b\"}", &err), 0);
 	assert_int_equal(cfg_list_filtered(st, "pool", NULL, &f, &out, &n, &err), 0);
 	assert_int_equal(n, 1);

@@ -54,9 +54,21 @@ function check(cond, what, detail = '') {
 
 // The API as a script sees it, with the bearer token: how checks confirm
 // what the UI claims, e.g. that nothing was saved after an error.
+// References come as URLs with "#name" (?include_name): checks compare the names.
+function named(v) {
+	if (Array.isArray(v))
+		return v.map(named);
+	if (typeof v === 'string' && /^(https?:\/\/[^/]*)?\/api\/.*#/.test(v))
+		return v.slice(v.indexOf('#') + 1);
+	if (!v || typeof v !== 'object')
+		return v;
+	return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, named(x)]));
+}
+
 async function apiGet(p) {
-	const r = await fetch(BASE + p, { headers: { Authorization: `Bearer ${TOKEN}` } });
-	return { status: r.status, body: r.status === 200 ? await r.json() : await r.text() };
+	const r = await fetch(BASE + p + (p.includes('?') ? '&' : '?') + 'include_name',
+		{ headers: { Authorization: `Bearer ${TOKEN}` } });
+	return { status: r.status, body: r.status === 200 ? named(await r.json()) : await r.text() };
 }
 
 async function apiPost(p, body) {

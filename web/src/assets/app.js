@@ -50,10 +50,42 @@ class ApiError extends Error {
 	}
 }
 
+// Answers write references as URLs ("/api/pool/<uuid>#web" with
+// ?include_name, docs/api.md "Reference forms"); the UI shows and sends
+// names, which the API takes as references too.
+function refName(x) {
+	if (Array.isArray(x))
+		return x.map(refName);
+	if (typeof x !== 'string' || !/^(https?:\/\/[^/]*)?\/api\//.test(x))
+		return x;
+	const hash = x.indexOf('#');
+	return hash >= 0 ? x.slice(hash + 1) : x.slice(x.lastIndexOf('/') + 1);
+}
+
+function refNames(v) {
+	if (Array.isArray(v))
+		return v.map(refNames);
+	if (!v || typeof v !== 'object')
+		return v;
+	const out = {};
+	for (const [k, x] of Object.entries(v)) {
+		if (k === 'url')
+			continue;
+		out[k] = k.endsWith('_ref') || k.endsWith('_refs') ? refName(x) : refNames(x);
+	}
+	return out;
+}
+
 // One REST call. Resolves to the parsed body; rejects with ApiError carrying
 // the API's own message. A 401 means the session cookie is gone: log in again.
 async function api(method, path, body) {
 	const opts = { method, credentials: 'same-origin', headers: {} };
+	// A change must show the session's CSRF token, which only this page can read.
+	const csrf = /(?:^|;\s*)csrftoken=([^;]*)/.exec(document.cookie);
+	if (method !== 'GET' && csrf)
+		opts.headers['X-CSRFToken'] = csrf[1];
+	if (path.startsWith('/api/'))
+		path += (path.includes('?') ? '&' : '?') + 'include_name';
 	if (body !== undefined) {
 		opts.headers['Content-Type'] = 'application/json';
 		opts.body = JSON.stringify(body);
@@ -64,7 +96,7 @@ async function api(method, path, body) {
 	} catch (e) {
 		throw new ApiError(0, `cannot reach clonelbd: ${e.message}`);
 	}
-	if (res.status === 401) {
+	if (res.status === 401 || res.status === 419) {
 		// Come back to this page after logging in again.
 		sessionStorage.setItem('clonelb_next', location.hash);
 		location.href = '/login.html';
@@ -79,7 +111,7 @@ async function api(method, path, body) {
 	}
 	if (!res.ok)
 		throw new ApiError(res.status, (data && data.error) || `${method} ${path}: HTTP ${res.status}`);
-	return data;
+	return refNames(data);
 }
 
 const enc = encodeURIComponent;

@@ -1,18 +1,23 @@
-// login.js: the login page: trades the token for clonelbd's HttpOnly session cookie.
+// login.js: the login page: trades a user name and password, or the API token, for clonelbd's HttpOnly session cookie.
 'use strict';
 
 document.getElementById('login-form').addEventListener('submit', async (ev) => {
 	ev.preventDefault();
 	const form = ev.target;
-	const fieldErr = form.querySelector('[data-err="token"]');
+	const byUser = form.username.value !== '';
 	const formErr = form.querySelector('[data-err=""]');
-	fieldErr.textContent = formErr.textContent = '';
+	for (const e of form.querySelectorAll('[data-err]'))
+		e.textContent = '';
+	for (const f of form.querySelectorAll('.field.invalid'))
+		f.classList.remove('invalid');
 	let res, body = null;
 	try {
 		res = await fetch('/api/login', {
 			method: 'POST',
 			headers: { 'Content-Type': 'application/json' },
-			body: JSON.stringify({ token: form.token.value }),
+			body: JSON.stringify(byUser
+				? { username: form.username.value, password: form.password.value }
+				: { token: form.token.value }),
 			credentials: 'same-origin',
 		});
 		if (res.status !== 204)
@@ -32,6 +37,7 @@ document.getElementById('login-form').addEventListener('submit', async (ev) => {
 		return;
 	}
 	const msg = (body && body.error) || `HTTP ${res.status}`;
-	(msg.startsWith('token:') ? fieldErr : formErr).textContent = msg;
-	form.token.closest('.field').classList.add('invalid');
+	const field = ['token', 'username', 'password'].find((f) => msg.startsWith(`${f}:`));
+	(field ? form.querySelector(`[data-err="${field}"]`) : formErr).textContent = msg;
+	form[field || (byUser ? 'password' : 'token')].closest('.field').classList.add('invalid');
 });
