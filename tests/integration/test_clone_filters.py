@@ -131,7 +131,7 @@ BAD = [
     ({"filters": [rule(10, server_port_start=8080, server_port_end=80)]},
      "filters[1].server_port_end: 80 is below server_port_start 8080"),
     ({"filters": [rule(10), rule(10, "CLONE_FILTER_REJECT")]},
-     "filters: duplicate entry 10 (rule_number)"),
+     "filters: duplicate entry 10"),
     ({"filters": [rule(10, client_prefix=prefix("10.10.1.2/24"))]},
      "filters[1].client_prefix: 10.10.1.2/24 has host bits set (the network is 10.10.1.0/24)"),
     ({"filters": [rule(10, client_prefix=prefix("10.10.1.0/33"))]},
