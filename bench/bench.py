@@ -27,7 +27,10 @@ its own on the servers (CLONE_WEB_PORT, CLONE_BULK_PORT; its pools have no healt
 that during its runs the frames of the cloned services on the SE's back-end interface can be
 counted exactly (see FrameCount) and compared with the frames the clone server received. The
 target "clonelb+mirred" is clonelb with cloning off plus a bare tc u32/mirred mirror of
-srv0 to tap0 (scenarios.Mirred), the in-kernel limit a clone engine can be held against.
+srv0 to tap0 (scenarios.Mirred), the in-kernel limit a clone engine can be held against. The
+target "clonelb+vxlan" (`--no-vxlan` to skip) clones the same way to a VXLAN collector two
+router hops away (lab.sh routers-up); its completeness counts what the collector's eth0
+received.
 """
 import argparse
 import fcntl
@@ -39,6 +42,7 @@ import tempfile
 import time
 
 from benchlab import (CLONE_SCENARIOS, CLONE_SERVER, CLONE_WEB_PORT, CLONE_BULK_PORT,
+                      COLLECTOR, COLLECTOR_FILTER,
                       BULK_PORT, CLONELBD, OUT, VIP, Lab, Target, child_pid, listening, log,
                       make_cert, setup_clonelb, start_clonelbd, start_haproxy, start_pool,
                       stop, wait_for)
@@ -74,6 +78,9 @@ def parse_args():
     ap.add_argument("--mirred", action=argparse.BooleanOptionalAction, default=True,
                     help="also measure clonelb with a bare tc mirred mirror of srv0 to tap0 "
                          "on the same scenarios (default: on)")
+    ap.add_argument("--vxlan", action=argparse.BooleanOptionalAction, default=True,
+                    help="also measure clonelb cloning over VXLAN to a collector two router "
+                         "hops away (lab.sh routers-up) on the same scenarios (default: on)")
     ap.add_argument("--haproxy-splice", action="store_true",
                     help="HAProxy with option splice-auto (its default is a buffered copy)")
     ap.add_argument("--prefix", default="bn-")
@@ -155,11 +162,13 @@ def interleaved(lab, work, a, scen, run_order, cl, api, res):
                     continue
                 fc = None
                 if derived and base_key in CLONE_SCENARIOS and (t is cl or t in derived):
-                    cloned = t.name == "clonelb+clone"
+                    cloned = t.name in ("clonelb+clone", "clonelb+vxlan")
                     fc = FrameCount(lab, work, (CLONE_WEB_PORT, CLONE_BULK_PORT)
                                     if cloned else (80, BULK_PORT),
                                     api if cloned else None,
-                                    getattr(t, "services", ()) if cloned else ())
+                                    getattr(t, "services", ()) if cloned else (),
+                                    rx=("col", "eth0", COLLECTOR_FILTER, "rtr0")
+                                    if t.name == "clonelb+vxlan" else None)
                 v, per_op, fr = measure(lab, t, fn, a, fc)
                 if fr:
                     res["frames"].setdefault(key_, {}).setdefault(t.name, []).append(fr)
@@ -216,6 +225,13 @@ def add_derived(lab, api, a, scen, cert, key, targets):
             "clone_servers": [{"ip_address": {"addr": CLONE_SERVER},
                                "subnet": {"ip_addr": {"addr": "10.10.3.0"}, "mask": 24}}]})
         targets.append(cc)
+    if a.vxlan and scen:
+        cv = Target("clonelb+vxlan", 82, 445, 15203)
+        setup_clonelb(api, cv, cert, key, suffix="-vxlan", clone_profile={
+            "name": "bench-vxlan",
+            "clone_servers": [{"ip_address": {"addr": COLLECTOR},
+                               "encap_type": "CLONE_ENCAP_VXLAN", "vni": 42}]})
+        targets.append(cv)
     if a.mirred and scen:
         cm = Target("clonelb+mirred", 80, 443, 15201)
         cm.mirred = Mirred(lab)
@@ -231,6 +247,8 @@ def lab_rows(lab, work, a, scen, cert, key, res, targets):
     log("bench: sysctls\n" + res["sysctls"])
     if a.offloads:
         lab.offloads_on()
+    if a.vxlan and scen:
+        lab.routers_up(a.offloads)
     start_pool(lab, work)
     cl = Target("clonelb", 80, 443, 15201)
     ha = Target("haproxy", 8080, 8443, 25201)
@@ -251,6 +269,10 @@ def lab_rows(lab, work, a, scen, cert, key, res, targets):
                 t.pid = cl.pid
         for t in targets:
             wait_for(listening(lab, "se", t.http_port), 10, f"{t.name} listening")
+        for t in targets:
+            if t.name == "clonelb+vxlan":
+                lab.run("cli", "curl", "-s", "-o", "/dev/null", "-m", "5",
+                        f"http://{VIP}:{t.http_port}/", check=False)
         if cc:
             # One request through the cloned service, so that the clone server's MAC is
             # known before the first measurement.

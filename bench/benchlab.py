@@ -25,6 +25,8 @@ BULK_PORT = 5201  # iperf3 on POOL[0]
 CLONE_WEB_PORT = 8081
 CLONE_BULK_PORT = 5202
 CLONE_SERVER = "10.10.3.2"  # the tap namespace's eth0
+COLLECTOR = "10.10.6.2"     # lab.sh routers-up: the col namespace, two router hops away
+COLLECTOR_FILTER = "udp dst port 4789"  # the VXLAN clones as the collector's eth0 gets them
 CLONE_SCENARIOS = ("keepalive", "newconn", "bulk", "tls")
 CLONE_TARGET = 0.85  # cloning on >= 0.85x cloning off, on every row
 # Priority of the bench's own tc u32 + mirred filters (the "tc mirred" rows): another
@@ -88,6 +90,15 @@ class Lab:
         # each clone, and only the clone, is checksummed in software.
         subprocess.run(self.cmd("se", "ethtool", "-K", "tap0", "tx", "on"), check=True,
                        stdout=subprocess.DEVNULL)
+
+    def routers_up(self, offloads):
+        """lab.sh routers-up: r1, r2 and the collector col behind rtr0. With @offloads, rtr0
+        gets the offloads srv0 and tap0 have (the collector side stays wire-size, as a
+        sensor's capture would)."""
+        subprocess.run([LAB_SH, "routers-up"], env=self.env, check=True)
+        if offloads:
+            subprocess.run(self.cmd("se", "ethtool", "-K", "rtr0", "tso", "on", "gso", "on",
+                                    "tx", "on"), check=True, stdout=subprocess.DEVNULL)
 
     def verify_se_stock(self, roles=("se",)):
         """Raises unless every net.ipv4 / net.core sysctl of @roles equals a fresh

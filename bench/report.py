@@ -3,7 +3,7 @@ import json
 import os
 import statistics
 
-from benchlab import CLONE_SCENARIOS, CLONE_SERVER, CLONE_TARGET, OUT, ROOT
+from benchlab import CLONE_SCENARIOS, CLONE_SERVER, CLONE_TARGET, COLLECTOR, OUT, ROOT
 from rows import median, quantile
 
 SUSTAINED_FLOOR = 0.8  # lowest one-second rate at least 0.8x the median of the run
@@ -68,6 +68,37 @@ def main_table(res, rows, a, elapsed):
     return table, compare_lines("metric", out, ["clonelb", "haproxy"], note)
 
 
+MIRRED_GAP_TARGET = 2.0  # points: cloning on within 2 points of a bare tc mirred
+
+
+def mirred_gap(clone_table, mirred_table):
+    """Cloning's cost against the kernel's own mirror, row by row: both as ratios to clonelb
+    alone measured in the same run; the gap in points of those ratios (paired: of the
+    per-round ratios)."""
+    table, lines = {}, []
+    for key_ in ("keepalive", "newconn", "bulk"):
+        c, m = clone_table.get(key_), mirred_table.get(key_)
+        if not c or not m:
+            continue
+        g = {"label": c["label"], "clone": c["ratio"], "mirred": m["ratio"],
+             "gap": (m["ratio"] - c["ratio"]) * 100,
+             "gap_paired": (m["paired_ratio"] - c["paired_ratio"]) * 100}
+        g["met"] = g["gap"] <= MIRRED_GAP_TARGET
+        table[key_] = g
+    if not table:
+        return table, lines
+    head = (f"{'cloning against tc mirred':26s}{'clone':>8s}{'mirred':>8s}{'gap pts':>9s}"
+            f"{'paired':>8s}{'target':>8s}{'met':>5s}")
+    lines += ["", head, "-" * len(head)]
+    for g in table.values():
+        lines.append(f"{g['label']:26s}{g['clone']:8.3f}{g['mirred']:8.3f}{g['gap']:9.1f}"
+                     f"{g['gap_paired']:8.1f}{'<=' + str(MIRRED_GAP_TARGET):>8s}"
+                     f"{'yes' if g['met'] else 'NO':>5s}")
+    lines.append("(clone, mirred: clonelb+clone/clonelb and clonelb+mirred/clonelb of the "
+                 "medians of the same run; gap = mirred - clone in points)")
+    return table, lines
+
+
 def derived_table(res, scen, on, what, note):
     """clonelb with @on (clonelb+clone or clonelb+mirred) against clonelb, and completeness."""
     table, rows = {}, []
@@ -88,7 +119,7 @@ def derived_table(res, scen, on, what, note):
     if not rows:
         return table, []
     lines = [""] + compare_lines(what, rows, [on, "clonelb"], note)
-    engine = on == "clonelb+clone"
+    engine = on in ("clonelb+clone", "clonelb+vxlan")
     head = (f"{what.split(' ')[0] + ' completeness':26s}{'round':>6s}{'received':>12s}"
             f"{'expected':>12s}{'complete':>11s}" +
             (f"{'engine total':>14s}{'succeeded':>11s}{'mbuf':>6s}{'driver':>7s}"
@@ -233,6 +264,13 @@ def report(res, scen, targets, a, elapsed):
         "(clonelb with cloning off plus a tc u32/mirred mirror of every srv0 frame to "
         "tap0, against clonelb alone: the in-kernel limit; received/expected as above)")
     lines += ml
+    vxlan_table, vl = derived_table(
+        res, scen, "clonelb+vxlan", "vxlan delivery on / off",
+        f"(clonelb cloning over VXLAN to {COLLECTOR}, two router hops away, against clonelb "
+        f"alone; received: the frames the collector's eth0 got; target: >= {CLONE_TARGET}x)")
+    lines += vl
+    gap, gl = mirred_gap(clone_table, mirred_table)
+    lines += gl
     sus, sl = sustained_table(res, a)
     lines += sl + stock_table(res, a) + patch_table(res)
     if res["sysctls"]:
@@ -245,7 +283,8 @@ def report(res, scen, targets, a, elapsed):
     print(text)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"args": vars(a), "table": table, "clone": clone_table,
-                   "mirred": mirred_table, "sustained": sus, "stock": res["stock"],
+                   "mirred": mirred_table, "vxlan": vxlan_table, "clone_vs_mirred": gap,
+                   "sustained": sus, "stock": res["stock"],
                    "patch": res["patch"], "sysctls": res["sysctls"],
                    "failed": res["failed"], "durations": res["durations"]}, f, indent=2)
     with open(os.path.join(OUT, "table.txt"), "w") as f:

@@ -169,14 +169,17 @@ class FrameCount:
     dropped anything is invalid (a frame it missed would not be subtracted). The same counting
     runs around the cloning-off runs of the same scenarios, so both pay the same overhead."""
 
-    def __init__(self, lab, work, ports, api=None, services=()):
+    def __init__(self, lab, work, ports, api=None, services=(), rx=None):
         self.lab, self.work, self.ports = lab, work, ports
         self.api, self.services = api, services
+        # Where the clones arrive: (namespace, interface, pcap filter of the clones there,
+        # the SE's interface they leave by). Default: the tap's eth0, by the pool ports.
+        self.rx = rx or ("tap", "eth0", pool_frames_filter(ports), "tap0")
         self.caps = []
 
     def _srv0_tap(self):
-        return link_counters(self.lab, "se", "srv0"), link_counters(self.lab, "tap", "eth0"), \
-            link_counters(self.lab, "se", "tap0")
+        return link_counters(self.lab, "se", "srv0"), link_counters(self.lab, *self.rx[:2]), \
+            link_counters(self.lab, "se", self.rx[3])
 
     def _quiet(self, quiet_s, max_s):
         """Wait until srv0 and the tap have seen no frame for @quiet_s (at most @max_s)."""
@@ -193,8 +196,9 @@ class FrameCount:
         return False
 
     def start(self):
-        flt = f"not ({pool_frames_filter(self.ports)})"
-        for role, dev, direction in (("se", "srv0", "inout"), ("tap", "eth0", "in")):
+        for role, dev, direction, flt in (("se", "srv0", "inout",
+                                           f"not ({pool_frames_filter(self.ports)})"),
+                                          (self.rx[0], self.rx[1], "in", f"not ({self.rx[2]})")):
             base = os.path.join(self.work, f"cap-{role}-{dev}")
             out, err = open(base + ".txt", "w"), open(base + ".err", "w")
             p = self.lab.spawn(role, "tcpdump", "-i", dev, "-n", "-tt", "-l", "-B", "16384",

@@ -116,19 +116,6 @@ static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_v
 	bpf_map_update_elem(ce->srvs_fd, &key, &val, BPF_ANY);
 }
 
-/* Writes service slot @v's filters, snaplen and budget to clone_profs
- * (zero, i.e. everything, if unused). */
-static void push_prof(struct clone_engine *ce, int v, const struct clone_vs_state *vs)
-{
-	struct clone_prof val;
-	uint32_t key = (uint32_t)v;
-
-	memset(&val, 0, sizeof(val));
-	if (vs->used)
-		val = vs->prof;
-	bpf_map_update_elem(ce->profs_fd, &key, &val, BPF_ANY);
-}
-
 /* Finds the clone interface of @s (its subnet first, else network_ref), its
  * MAC and the SE's address on it. Slow: getifaddrs, ioctl. */
 static void find_interface(struct clone_engine *ce, struct clone_srv_state *s)
@@ -289,17 +276,15 @@ static uint32_t take_slot(struct clone_engine *ce)
 static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, const json_t *prof, bool reset)
 {
 	bool keep[CLONE_SRV_PER_VS] = {false};
+	struct clone_prof old_prof;
 	const json_t *cs;
 	size_t i;
 	int k, n = 0;
 	uint64_t now = now_ms();
 
 	vs->preserve_client_ip = json_is_true(json_object_get(prof, "preserve_client_ip"));
-	{
-		struct clone_prof old = vs->prof;
-
-		clone_prof_parse(prof, &old, &vs->prof);
-	}
+	old_prof = vs->prof;
+	clone_prof_parse(prof, &old_prof, &vs->prof);
 	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs) {
 		const json_t *subnet = json_object_get(cs, "subnet");
 		struct clone_srv_state *s = NULL;
@@ -346,7 +331,9 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 			s->stat_slot = take_slot(ce);
 		}
 		clone_srv_set_encap(s, cs);
-		s->mac_configured = s->encap == CLONE_ENCAP_NONE && mac && *mac && clone_net_parse_mac(mac, s->mac) == 0;
+		/* A collector's next hop is resolved by the kernel: no MAC. */
+		s->mac_configured = s->encap == CLONE_ENCAP_NONE && mac && *mac &&
+				    clone_net_parse_mac(mac, s->mac) == 0;
 		if (s->mac_configured)
 			s->has_mac = true;
 		find_interface(ce, s);
@@ -634,7 +621,7 @@ static void publish(struct clone_engine *ce, const struct clone_vs_state *next, 
 		if (!changed[v])
 			continue;
 		ce->vs[v] = next[v];
-		push_prof(ce, v, &ce->vs[v]);
+		clone_prof_push(ce, v, &ce->vs[v]);
 		for (k = 0; k < CLONE_SRV_PER_VS; k++)
 			push_srv(ce, v, k, &ce->vs[v]);
 	}

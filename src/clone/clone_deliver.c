@@ -1,5 +1,6 @@
 /* clone_deliver.c: the user side of the clone's own path: clone_deliver hooks, encapsulated servers' routes, profiles' filters, snaplen and budget. */
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,4 +233,16 @@ void clone_prof_parse(const json_t *prof, const struct clone_prof *old, struct c
 	if (old->n_filters != ret->n_filters ||
 	    memcmp(old->filters, ret->filters, sizeof(ret->filters[0]) * ret->n_filters) != 0)
 		ret->gen = old->gen + 1 ? old->gen + 1 : 1;
+}
+
+/* See clone_int.h. */
+void clone_prof_push(struct clone_engine *ce, int v, const struct clone_vs_state *vs)
+{
+	struct clone_prof val;
+	uint32_t key = (uint32_t)v;
+
+	memset(&val, 0, sizeof(val));
+	if (vs->used)
+		val = vs->prof;
+	bpf_map_update_elem(ce->profs_fd, &key, &val, BPF_ANY);
 }

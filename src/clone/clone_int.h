@@ -183,6 +183,9 @@ uint32_t clone_srv_path_mtu(const struct clone_srv_state *s);
 /* clone_profs' value of profile @prof; @old is the value before (its
  * generation moves on when the filters change). */
 void clone_prof_parse(const json_t *prof, const struct clone_prof *old, struct clone_prof *ret);
+/* Writes service slot @v's filters, snaplen and budget to clone_profs (zero,
+ * i.e. everything, when the slot is unused). */
+void clone_prof_push(struct clone_engine *ce, int v, const struct clone_vs_state *vs);
 
 /* clone_tc.c */
 int clone_tc_attach(struct clone_engine *ce, int ifindex, char **ret_err);

@@ -244,6 +244,73 @@ static void test_netns_claim(void **state)
 	close(fd2);
 }
 
+/* filters[] go to the program lowest rule_number first, prefixes masked,
+ * absent ports as the whole range; the generation moves only when the
+ * rules change. */
+static void test_prof_parse(void **state)
+{
+	json_t *prof = json_loads("{\"filters\": ["
+				  "{\"rule_number\": 20, \"action\": \"CLONE_FILTER_REJECT\","
+				  " \"direction\": \"CLONE_DIR_FROM_SERVER\","
+				  " \"server_port_start\": 80, \"server_port_end\": 90},"
+				  "{\"rule_number\": 10, \"action\": \"CLONE_FILTER_ACCEPT\","
+				  " \"client_prefix\": {\"ip_addr\": {\"addr\": \"10.10.1.0\"}, \"mask\": 24}}],"
+				  " \"snaplen\": 128, \"max_bytes_per_flow\": 4000,"
+				  " \"budget_action\": \"CLONE_BUDGET_STOP\"}",
+				  0, NULL);
+	struct clone_prof zero, a, b;
+
+	assert_non_null(prof);
+	memset(&zero, 0, sizeof(zero));
+	clone_prof_parse(prof, &zero, &a);
+	assert_int_equal(a.n_filters, 2);
+	assert_int_equal(a.filters[0].action, CLONE_FILTER_ACCEPT);
+	assert_int_equal(a.filters[0].client_net, inet_addr("10.10.1.0"));
+	assert_int_equal(a.filters[0].client_mask, inet_addr("255.255.255.0"));
+	assert_int_equal(a.filters[0].port_start, 0);
+	assert_int_equal(a.filters[0].port_end, 65535);
+	assert_int_equal(a.filters[0].direction, CLONE_DIR_BOTH);
+	assert_int_equal(a.filters[1].action, CLONE_FILTER_REJECT);
+	assert_int_equal(a.filters[1].client_mask, 0);
+	assert_int_equal(a.filters[1].direction, CLONE_DIR_FROM_SERVER);
+	assert_int_equal(a.filters[1].port_start, 80);
+	assert_int_equal(a.filters[1].port_end, 90);
+	assert_int_equal(a.snaplen, 128);
+	assert_int_equal(a.max_bytes_per_flow, 4000);
+	assert_int_equal(a.budget_action, CLONE_BUDGET_STOP);
+	assert_true(a.gen != 0);
+	/* Same rules: same generation; snaplen alone does not move it. */
+	json_object_set_new(prof, "snaplen", json_integer(64));
+	clone_prof_parse(prof, &a, &b);
+	assert_int_equal(b.gen, a.gen);
+	assert_int_equal(b.snaplen, 64);
+	/* A rule changed: a new generation. */
+	json_object_set_new(json_array_get(json_object_get(prof, "filters"), 0), "server_port_end",
+			    json_integer(91));
+	clone_prof_parse(prof, &b, &a);
+	assert_int_not_equal(a.gen, b.gen);
+	json_decref(prof);
+}
+
+static void test_encap_parse(void **state)
+{
+	assert_int_equal(clone_encap_parse(NULL), CLONE_ENCAP_NONE);
+	assert_int_equal(clone_encap_parse("CLONE_ENCAP_NONE"), CLONE_ENCAP_NONE);
+	assert_int_equal(clone_encap_parse("CLONE_ENCAP_VXLAN"), CLONE_ENCAP_VXLAN);
+	assert_int_equal(clone_encap_parse("CLONE_ENCAP_ERSPAN_III"), CLONE_ENCAP_ERSPAN_III);
+	assert_int_equal(clone_encap_parse("CLONE_ENCAP_GRE"), -EINVAL);
+}
+
+/* The route's MTU, else the interface's: 65536 for the loopback. */
+static void test_route_mtu(void **state)
+{
+	struct netif_route rt;
+
+	assert_int_equal(netif_route_get(htonl(INADDR_LOOPBACK), &rt), 0);
+	assert_int_equal(rt.ifindex, (int)if_nametoindex("lo"));
+	assert_int_equal(rt.mtu, 65536);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +327,9 @@ int main(void)
 		cmocka_unit_test(test_host_part_problem),
 		cmocka_unit_test(test_local_address_and_subnet_of_interface),
 		cmocka_unit_test(test_netns_claim),
+		cmocka_unit_test(test_prof_parse),
+		cmocka_unit_test(test_encap_parse),
+		cmocka_unit_test(test_route_mtu),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
