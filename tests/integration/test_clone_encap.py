@@ -16,9 +16,9 @@ import pytest
 from scapy.all import ICMP, IP, TCP, UDP, Ether, rdpcap
 from scapy.layers.vxlan import VXLAN
 
-from conftest import LAB, POOL_IPS, SE_SRV_IP, wait_for
+from conftest import CLIENT_IP, LAB, POOL_IPS, SE_SRV_IP, wait_for
 from test_clone import BIG, agg, backend, client, serving, settle, web_servers  # noqa: F401
-from test_clone_engine import Capture, assert_identity
+from test_clone_engine import Capture, assert_identity, checksums_ok
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
 
@@ -68,8 +68,9 @@ def collector(ip=COLLECTOR, encap="CLONE_ENCAP_VXLAN", **kw):
     return d
 
 
-def configure(d, servers):
-    d.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": servers})
+def configure(d, servers, preserve=False):
+    d.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": servers,
+                                              "preserve_client_ip": preserve})
     d.ok("POST", "/api/pool", {"name": "web-pool",
                                "servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in POOL_IPS]})
     d.ok("POST", "/api/virtualservice",
@@ -167,6 +168,25 @@ def test_vxlan_collector_behind_two_routers_gets_the_backend_frames(lab, routers
     assert row["num_succeeded"] - before["num_succeeded"] == len(inner)
     assert row["num_mtu_truncated"] == 0
     assert_identity(row)
+
+
+def test_vxlan_inner_frames_carry_the_client_ip_with_valid_checksums(lab, routers, web_servers,
+                                                                     daemon, client, caps,
+                                                                     no_stray_filters):
+    configure(daemon, [collector(vni=42)], preserve=True)
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    srv0, vx0 = caps("se", "srv0"), caps("col", "vx0")
+    assert client.get(3)[0] == 3
+    settle(daemon)
+    inner, backend_frames = vx0.stop(), backend(srv0.stop())
+    assert len(inner) == len(backend_frames)
+    # The SE's back-end address replaced by the client's, both ways; the rest as on srv0.
+    assert {p[IP].src for p in inner} == {CLIENT_IP} | set(p[IP].src for p in backend_frames
+                                                           if p[IP].src != SE_SRV_IP)
+    assert SE_SRV_IP not in {p[IP].src for p in inner} | {p[IP].dst for p in inner}
+    assert all(checksums_ok(p) for p in inner)
+    assert {p[IP].src for p in backend_frames} >= {SE_SRV_IP}    # production kept the SE's
 
 
 @pytest.mark.parametrize("encap,field,value", [
