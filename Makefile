@@ -2,7 +2,7 @@
 BUILD ?= build
 PY := /usr/bin/python3
 
-.PHONY: all deps build test unit integration demo bench fuzz clean
+.PHONY: all deps build test unit integration demo demo-group bench fuzz clean
 
 all: build
 
@@ -11,9 +11,9 @@ DEB_PKGS := build-essential meson ninja-build pkg-config clang llvm \
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev gcc-multilib \
 	libsqlite3-dev sqlite3 libssl-dev openssl libmicrohttpd-dev libjansson-dev \
 	libedit-dev libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev \
-	iproute2 ethtool iputils-ping curl jq procps psmisc nginx haproxy tcpdump tshark \
+	iproute2 ethtool iputils-ping curl jq procps psmisc nginx haproxy bird2 frr etcd-server tcpdump tshark \
 	python3 python3-pytest python3-scapy python3-matplotlib \
-	wrk iperf3 chromium slowhttptest nghttp2-client testssl.sh
+	wrk iperf3 chromium slowhttptest nghttp2-client testssl.sh etcd-server etcd-client
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -50,6 +50,9 @@ integration:
 
 demo: build
 	./tests/lab/demo.sh
+
+demo-group: build
+	./tests/lab/demo-group.sh
 
 bench: build
 	$(PY) bench/bench.py

@@ -17,7 +17,8 @@ both load balancers; the all-stock row leaves every namespace on the defaults.
 Row groups (--rows): table (the interleaved scenarios, with cloning on/off and tc mirred on/off
 next to clonelb), workers (new connections with each --workers count), sustained (a long
 new-connection run, one rate per second), stock (the all-stock row, fresh labs), patch (PATCH
-latency with many stored objects).
+latency with many stored objects), ipv6 (keep-alive, new connections and bulk with client,
+VIP and pool in IPv6, HAProxy against clonelb with cloning off and on; a lab of their own).
 
 Cloning (on by default, `--no-clone` to skip): the target "clonelb+clone" is the same clonelbd
 serving the same nginx and iperf3 servers through virtual services that carry a
@@ -47,11 +48,11 @@ from benchlab import (CLONE_SCENARIOS, CLONE_SERVER, CLONE_WEB_PORT, CLONE_BULK_
                       make_cert, setup_clonelb, start_clonelbd, start_haproxy, start_pool,
                       stop, wait_for)
 from report import report
-from rows import patch_row, stock_row
+from rows import ipv6_row, patch_row, stock_row
 from scenarios import (SCENARIOS, FrameCount, Mirred, cpu_seconds, scenario_newconn,
                        sustained_newconn, time_wait)
 
-ROW_GROUPS = ("table", "workers", "sustained", "stock", "patch")
+ROW_GROUPS = ("table", "workers", "sustained", "stock", "patch", "ipv6")
 SETTLED_TIME_WAIT = 100
 _lock = None
 
@@ -335,7 +336,7 @@ def main():
     work = tempfile.mkdtemp(prefix="clonelb-bench-")
     lab = Lab(a.prefix)
     res = {"results": {}, "cpu": {}, "frames": {}, "sustained": {}, "stock": None,
-           "patch": None, "worker_rows": [], "sysctls": "", "failed": [],
+           "patch": None, "ipv6": None, "worker_rows": [], "sysctls": "", "failed": [],
            "durations": {}}
     t0 = time.monotonic()
     targets = []
@@ -349,7 +350,9 @@ def main():
                   ("stock", lambda: res.__setitem__("stock", stock_row(a, work, cert, key)),
                    "stock" in a.rows),
                   ("patch", lambda: res.__setitem__("patch", patch_row(a, work)),
-                   "patch" in a.rows))
+                   "patch" in a.rows),
+                  ("ipv6", lambda: res.__setitem__("ipv6", ipv6_row(a, work, cert, key)),
+                   "ipv6" in a.rows))
         for name, fn, wanted in groups:
             if not wanted:
                 continue

@@ -25,8 +25,16 @@ BULK_PORT = 5201  # iperf3 on POOL[0]
 CLONE_WEB_PORT = 8081
 CLONE_BULK_PORT = 5202
 CLONE_SERVER = "10.10.3.2"  # the tap namespace's eth0
+<<<<<<< HEAD
 COLLECTOR = "10.10.6.2"     # lab.sh routers-up: the col namespace, two router hops away
 COLLECTOR_FILTER = "udp dst port 4789"  # the VXLAN clones as the collector's eth0 gets them
+=======
+# The same lab in IPv6 (tests/lab/lab.sh), for the IPv6 rows.
+VIP6 = "fd00:10:1::10"
+POOL6 = ["fd00:10:2::11", "fd00:10:2::12"]
+CLONE_SERVER6 = "fd00:10:3::2"
+CLONE_SUBNET6 = ("fd00:10:3::", 64)
+>>>>>>> main
 CLONE_SCENARIOS = ("keepalive", "newconn", "bulk", "tls")
 CLONE_TARGET = 0.85  # cloning on >= 0.85x cloning off, on every row
 # Priority of the bench's own tc u32 + mirred filters (the "tc mirred" rows): another
@@ -144,6 +152,11 @@ class Lab:
         subprocess.run([LAB_SH, "down"], env=self.env, check=False)
 
 
+def hostport(ip):
+    """@ip as it goes before ":port" (in a URL, a bind line): IPv6 in brackets."""
+    return f"[{ip}]" if ":" in ip else ip
+
+
 def wait_for(pred, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -234,23 +247,24 @@ http {{
     keepalive_requests 100000000;
     keepalive_timeout 600s;
     server {{
-        listen {ip}:80 reuseport backlog=8192;
-        listen {ip}:{clone_port} reuseport backlog=8192;
+        listen {host}:80 reuseport backlog=8192;
+        listen {host}:{clone_port} reuseport backlog=8192;
         location / {{ return 200 "server {ip}\\n"; }}
     }}
 }}
 """
 
 
-def start_pool(lab, work):
-    for ip in POOL:
+def start_pool(lab, work, pool=POOL):
+    """nginx on each address of @pool (POOL, or POOL6 for the IPv6 rows), iperf3 on the first."""
+    for ip in pool:
         d = os.path.join(work, "nginx-" + ip)
         os.makedirs(d)
         with open(os.path.join(d, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(dir=d, ip=ip, clone_port=CLONE_WEB_PORT))
+            f.write(NGINX_CONF.format(dir=d, ip=ip, host=hostport(ip), clone_port=CLONE_WEB_PORT))
         lab.spawn("srv", "nginx", "-c", os.path.join(d, "nginx.conf"))
     for port in (BULK_PORT, CLONE_BULK_PORT):
-        lab.spawn("srv", "iperf3", "-s", "-B", POOL[0], "-p", str(port))
+        lab.spawn("srv", "iperf3", "-s", "-B", pool[0], "-p", str(port))
     for port in (80, CLONE_WEB_PORT, BULK_PORT, CLONE_BULK_PORT):
         wait_for(listening(lab, "srv", port), 10, f"pool port {port}")
 
@@ -270,9 +284,10 @@ def make_cert(work):
 class Target:
     """A load balancer under test: where its services listen and how to find its process."""
 
-    def __init__(self, name, http_port, tls_port, bulk_port):
+    def __init__(self, name, http_port, tls_port, bulk_port, vip=VIP, pool=POOL):
         self.name = name
         self.http_port, self.tls_port, self.bulk_port = http_port, tls_port, bulk_port
+        self.vip, self.pool = vip, pool  # VIP6 and POOL6 for the IPv6 rows
         self.pid = None
 
 
@@ -310,9 +325,11 @@ def start_haproxy(lab, work, threads, t, splice=False, certdir=None):
     make_cert() wrote in @certdir (default @work)."""
     cfg = os.path.join(work, "haproxy.cfg")
     with open(cfg, "w") as f:
-        f.write(HAPROXY_CFG.format(threads=threads, vip=VIP, http=t.http_port, tls=t.tls_port,
-                                   bulk=t.bulk_port, crt=f"{certdir or work}/combined.pem",
-                                   s1=POOL[0], s2=POOL[1], bulkport=BULK_PORT,
+        f.write(HAPROXY_CFG.format(threads=threads, vip=hostport(t.vip), http=t.http_port,
+                                   tls=t.tls_port, bulk=t.bulk_port,
+                                   crt=f"{certdir or work}/combined.pem",
+                                   s1=hostport(t.pool[0]), s2=hostport(t.pool[1]),
+                                   bulkport=BULK_PORT,
                                    splice="\n    option splice-auto" if splice else "",
                                    # splice pipes need descriptors too (hard limit 20000)
                                    maxconn=7000 if splice else 9980))
@@ -430,13 +447,13 @@ def setup_clonelb(api, t, cert, key, clone_profile=None, suffix=""):
     cloned; on ports of their own they would blur the frame count of the cloned services)."""
     if not suffix:
         api.req("POST", "/api/sslkeyandcertificate",
-                {"name": "bench-cert", "certificate": cert, "key": key})
+                {"name": "bench-cert", "certificate": {"certificate": cert}, "key": key})
         api.req("POST", "/api/healthmonitor",
                 {"name": "bench-tcp", "type": "HEALTH_MONITOR_TCP", "send_interval": 10})
         api.req("POST", "/api/pool", {"name": "web", "health_monitor_refs": ["bench-tcp"],
-                                      "servers": [{"ip": {"addr": ip}} for ip in POOL]})
+                                      "servers": [{"ip": {"addr": ip}} for ip in t.pool]})
         api.req("POST", "/api/pool", {"name": "bulk", "health_monitor_refs": ["bench-tcp"],
-                                      "servers": [{"ip": {"addr": POOL[0]},
+                                      "servers": [{"ip": {"addr": t.pool[0]},
                                                    "port": BULK_PORT}]})
     extra = {}
     web_pool, bulk_pool = "web", "bulk"
@@ -446,11 +463,11 @@ def setup_clonelb(api, t, cert, key, clone_profile=None, suffix=""):
         web_pool, bulk_pool = "web" + suffix, "bulk" + suffix
         api.req("POST", "/api/pool", {"name": web_pool,
                                       "servers": [{"ip": {"addr": ip}, "port": CLONE_WEB_PORT}
-                                                  for ip in POOL]})
+                                                  for ip in t.pool]})
         api.req("POST", "/api/pool", {"name": bulk_pool,
-                                      "servers": [{"ip": {"addr": POOL[0]},
+                                      "servers": [{"ip": {"addr": t.pool[0]},
                                                    "port": CLONE_BULK_PORT}]})
-    vip = [{"ip_address": {"addr": VIP}}]
+    vip = [{"ip_address": {"addr": t.vip}}]
     api.req("POST", "/api/virtualservice",
             {"name": "web" + suffix, "vip": vip, "pool_ref": web_pool,
              "services": [{"port": t.http_port}, {"port": t.tls_port, "enable_ssl": True}],

@@ -250,6 +250,46 @@ def patch_table(res):
     return lines
 
 
+def ipv6_table(res):
+    """The IPv6 rows: clonelb against HAProxy, cloning on against off, completeness."""
+    v6 = res.get("ipv6")
+    if not v6:
+        return {}, []
+    from rows import IPV6_SCENARIOS
+    out, clone_rows, table = [], [], {}
+    for key_, label, _, target in IPV6_SCENARIOS:
+        runs = v6["results"].get(key_, {})
+        if not all(n in runs for n in ("clonelb", "haproxy", "clonelb+clone")):
+            continue
+        c = compare(runs, v6["cpu"][key_], "clonelb", "haproxy")
+        c.update(label=label, target=target, met=c["ratio"] >= target)
+        out.append((label, c, target, True, c["met"]))
+        cc = compare(runs, v6["cpu"][key_], "clonelb+clone", "clonelb")
+        fr = v6["frames"].get(key_, {}).get("clonelb+clone", [])
+        exp, rec = sum(f["expected"] for f in fr), sum(f["received"] for f in fr)
+        cc.update(label=label, target=CLONE_TARGET, met=cc["ratio"] >= CLONE_TARGET,
+                  expected=exp, received=rec,
+                  complete=rec == exp and all(f["valid"] for f in fr),
+                  identity=all(f.get("identity", True) for f in fr))
+        clone_rows.append((label, cc, CLONE_TARGET, True, cc["met"]))
+        table[key_] = {"vs_haproxy": c, "clone": cc}
+    if not out:
+        return table, []
+    lines = [""] + compare_lines("IPv6 (VIP, pool, client)", out, ["clonelb", "haproxy"],
+                                 "(the IPv6 rows: a lab of their own, client, VIP and pool "
+                                 "servers in IPv6; ratio and paired as in the table)")
+    lines += [""] + compare_lines("IPv6 cloning on / off", clone_rows,
+                                  ["clonelb+clone", "clonelb"],
+                                  "(one clone server, fd00:10:3::2 in the tap namespace)")
+    head = f"{'IPv6 clone completeness':26s}{'received':>12s}{'expected':>12s}{'complete':>11s}"
+    lines += ["", head, "-" * len(head)]
+    for label, cc, _, _, _ in clone_rows:
+        lines.append(f"{label:26s}{cc['received']:12d}{cc['expected']:12d}"
+                     f"{pct(cc['received'], cc['expected']):>11s}"
+                     f"  target 100 %: {'met' if cc['complete'] else 'NOT met'}")
+    return table, lines
+
+
 def report(res, scen, targets, a, elapsed):
     os.makedirs(OUT, exist_ok=True)
     table, lines = main_table(res, scen + res["worker_rows"], a, elapsed)
@@ -273,6 +313,8 @@ def report(res, scen, targets, a, elapsed):
     lines += gl
     sus, sl = sustained_table(res, a)
     lines += sl + stock_table(res, a) + patch_table(res)
+    v6_table, v6l = ipv6_table(res)
+    lines += v6l
     if res["sysctls"]:
         lines += ["", "sysctls of the lab of the table, the worker rows and the sustained run:",
                   res["sysctls"]]
@@ -283,9 +325,14 @@ def report(res, scen, targets, a, elapsed):
     print(text)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"args": vars(a), "table": table, "clone": clone_table,
+<<<<<<< HEAD
                    "mirred": mirred_table, "vxlan": vxlan_table, "clone_vs_mirred": gap,
                    "sustained": sus, "stock": res["stock"],
                    "patch": res["patch"], "sysctls": res["sysctls"],
+=======
+                   "mirred": mirred_table, "sustained": sus, "stock": res["stock"],
+                   "patch": res["patch"], "ipv6": v6_table, "sysctls": res["sysctls"],
+>>>>>>> main
                    "failed": res["failed"], "durations": res["durations"]}, f, indent=2)
     with open(os.path.join(OUT, "table.txt"), "w") as f:
         f.write(text + "\n")

@@ -1,14 +1,17 @@
 """rows.py: the rows that need a lab or a daemon of their own: the all-stock new-connection
-row (a fresh lab per load balancer, every namespace on the kernel's defaults) and the PATCH
-latency row (a clonelbd with a fresh store holding many objects)."""
+row (a fresh lab per load balancer, every namespace on the kernel's defaults), the PATCH
+latency row (a clonelbd with a fresh store holding many objects) and the IPv6 rows (clients,
+VIP and pool in IPv6, cloning on and off)."""
 import os
 import statistics
 import subprocess
 import time
 
-from benchlab import (VIP, Lab, Target, log, listening, setup_clonelb, start_clonelbd,
-                      start_haproxy, start_pool, stop, wait_for)
-from scenarios import time_wait, wrk
+from benchlab import (BULK_PORT, CLONE_BULK_PORT, CLONE_SERVER6, CLONE_SUBNET6, CLONE_WEB_PORT,
+                      POOL6, VIP, VIP6, Lab, Target, child_pid, hostport, log, listening,
+                      setup_clonelb, start_clonelbd, start_haproxy, start_pool, stop, wait_for)
+from scenarios import (FrameCount, cpu_seconds, scenario_bulk, scenario_keepalive,
+                       scenario_newconn, time_wait, wrk)
 
 
 def stock_row(a, work, cert, key):
@@ -54,6 +57,80 @@ def stock_row(a, work, cert, key):
             finally:
                 lab.down()
     return {"runs": runs}
+
+
+# The IPv6 rows: (key, label, scenario, target ratio clonelb / HAProxy).
+IPV6_SCENARIOS = [("keepalive6", "IPv6 keep-alive req/s", scenario_keepalive, 1.1),
+                  ("newconn6", "IPv6 new conn/s", scenario_newconn, 1.1),
+                  ("bulk6", "IPv6 bulk Gbit/s", scenario_bulk, 1.1)]
+
+
+def ipv6_row(a, work, cert, key):
+    """HAProxy, clonelb and clonelb with a traffic clone profile (clone server CLONE_SERVER6)
+    on a lab of their own where the client, the VIP (VIP6) and the pool (POOL6) are IPv6;
+    a.rounds interleaved rounds of each of IPV6_SCENARIOS, the order flipping every round.
+    clonelb's runs with and without cloning count the frames of their back-end ports on srv0
+    and at the clone server (FrameCount), as the table's do. Returns {"results": {key:
+    {target: [figure]}}, "cpu": {key: {target: [us/op]}}, "frames": {key: {target:
+    [count]}}}."""
+    d = os.path.join(work, "ipv6")
+    os.makedirs(d)
+    lab = Lab(a.prefix)
+    res = {"results": {}, "cpu": {}, "frames": {}}
+    try:
+        lab.up()
+        if a.offloads:
+            lab.offloads_on()
+        start_pool(lab, d, pool=POOL6)
+        ha = Target("haproxy", 8080, 8443, 25201, vip=VIP6, pool=POOL6)
+        cl = Target("clonelb", 80, 443, 15201, vip=VIP6, pool=POOL6)
+        cc = Target("clonelb+clone", 81, 444, 15202, vip=VIP6, pool=POOL6)
+        start_haproxy(lab, d, a.threads, ha, a.haproxy_splice, certdir=work)
+        p, api = start_clonelbd(lab, d, a.threads)
+        cl.pid = cc.pid = child_pid(p.pid, "clonelbd")
+        setup_clonelb(api, cl, cert, key)
+        setup_clonelb(api, cc, cert, key, suffix="-clone", clone_profile={
+            "name": "bench-clone6", "clone_servers": [{
+                "ip_address": {"addr": CLONE_SERVER6},
+                "subnet": {"ip_addr": {"addr": CLONE_SUBNET6[0]}, "mask": CLONE_SUBNET6[1]}}]})
+        for t in (ha, cl, cc):
+            wait_for(listening(lab, "se", t.http_port), 10, f"{t.name} listening (IPv6)")
+        # The clone server's MAC known (neighbour discovery) before the first measurement.
+        lab.run("cli", "curl", "-s", "-o", "/dev/null", "-m", "5",
+                f"http://{hostport(VIP6)}:{cc.http_port}/", check=False)
+        order = [ha, cl, cc]
+        for r in range(a.rounds):
+            for key_, label, fn, _ in IPV6_SCENARIOS:
+                for t in (order if r % 2 == 0 else list(reversed(order))):
+                    fc = None
+                    if t is not ha:
+                        cloned = t is cc
+                        fc = FrameCount(lab, d, (CLONE_WEB_PORT, CLONE_BULK_PORT) if cloned
+                                        else (80, BULK_PORT), api if cloned else None,
+                                        cc.services if cloned else (), pool=POOL6)
+                        fc.start()
+                    try:
+                        c0 = cpu_seconds(t.pid)
+                        v, ops = fn(lab, t, a)
+                        cpu = cpu_seconds(t.pid) - c0
+                    except BaseException:
+                        if fc:
+                            fc.stop(ok=False)
+                        raise
+                    fr = fc.stop() if fc else None
+                    res["results"].setdefault(key_, {}).setdefault(t.name, []).append(v)
+                    res["cpu"].setdefault(key_, {}).setdefault(t.name, []).append(
+                        cpu * 1e6 / ops if ops else None)
+                    if fr:
+                        res["frames"].setdefault(key_, {}).setdefault(t.name, []).append(fr)
+                    log(f"ipv6 round {r + 1} {label:24s} {t.name:15s} {v:12.2f}" +
+                        (f"   clone server received {fr['received']} / expected "
+                         f"{fr['expected']}" if fr and t is cc else ""))
+        api.close()
+        lab.verify_se_stock()
+    finally:
+        lab.down()
+    return res
 
 
 PATCH_TIME_LIMIT = 30  # seconds of PATCHes of each object at most

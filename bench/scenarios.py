@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from benchlab import MIRRED_PRIO, POOL, TOOL_TIMEOUT, VIP, log, wait_for
+from benchlab import MIRRED_PRIO, POOL, TOOL_TIMEOUT, VIP, hostport, log, wait_for
 
 # ---- scenarios: each returns one figure, higher is better unless noted ----
 
@@ -35,24 +35,30 @@ def wrk(lab, url, conns, seconds, *extra, with_errors=False):
     return res
 
 
+def vip(t):
+    """The VIP @t serves on as it goes before ":port" (the IPv6 rows' in brackets)."""
+    return hostport(getattr(t, "vip", VIP))
+
+
 def scenario_keepalive(lab, t, a):
     """HTTP requests/s over 64 keep-alive connections."""
-    return wrk(lab, f"http://{VIP}:{t.http_port}/", 64, a.seconds)
+    return wrk(lab, f"http://{vip(t)}:{t.http_port}/", 64, a.seconds)
 
 
 def scenario_newconn(lab, t, a):
     """New connections/s: one request per connection (Connection: close)."""
-    return wrk(lab, f"http://{VIP}:{t.http_port}/", 64, a.seconds, "-H", "Connection: close")
+    return wrk(lab, f"http://{vip(t)}:{t.http_port}/", 64, a.seconds, "-H", "Connection: close")
 
 
 def scenario_tls(lab, t, a):
     """TLS handshakes/s: one HTTPS request per connection, RSA-2048 certificate."""
-    return wrk(lab, f"https://{VIP}:{t.tls_port}/", 32, a.seconds, "-H", "Connection: close")
+    return wrk(lab, f"https://{vip(t)}:{t.tls_port}/", 32, a.seconds, "-H", "Connection: close")
 
 
 def scenario_bulk(lab, t, a):
     """Bulk transfer Gbit/s: one iperf3 stream client to server through the proxy."""
-    out = lab.run("cli", "iperf3", "-c", VIP, "-p", str(t.bulk_port), "-t", str(a.seconds),
+    out = lab.run("cli", "iperf3", "-c", getattr(t, "vip", VIP), "-p", str(t.bulk_port),
+                  "-t", str(a.seconds),
                   "-J", timeout=a.seconds + 30, check=False).stdout
     j = json.loads(out)
     if "error" in j:
@@ -121,9 +127,10 @@ def scenario_rss_idle(lab, t, a):
 
 # ---- clone completeness: frames of the cloned services on srv0 versus frames at the clone server
 
-def pool_frames_filter(ports):
-    """pcap filter: TCP frames between the SE and a pool server's @ports (either direction)."""
-    hosts = " or ".join(f"host {ip}" for ip in POOL)
+def pool_frames_filter(ports, pool=POOL):
+    """pcap filter: TCP frames between the SE and a pool server's @ports (either direction);
+    @pool: the servers' addresses (POOL6 for the IPv6 rows)."""
+    hosts = " or ".join(f"host {ip}" for ip in pool)
     pp = " or ".join(f"port {p}" for p in ports)
     src = f"(({hosts.replace('host', 'src host')}) and ({pp.replace('port', 'src port')}))"
     dst = f"(({hosts.replace('host', 'dst host')}) and ({pp.replace('port', 'dst port')}))"
@@ -169,8 +176,13 @@ class FrameCount:
     dropped anything is invalid (a frame it missed would not be subtracted). The same counting
     runs around the cloning-off runs of the same scenarios, so both pay the same overhead."""
 
+<<<<<<< HEAD
     def __init__(self, lab, work, ports, api=None, services=(), rx=None):
         self.lab, self.work, self.ports = lab, work, ports
+=======
+    def __init__(self, lab, work, ports, api=None, services=(), pool=POOL):
+        self.lab, self.work, self.ports, self.pool = lab, work, ports, pool
+>>>>>>> main
         self.api, self.services = api, services
         # Where the clones arrive: (namespace, interface, pcap filter of the clones there,
         # the SE's interface they leave by). Default: the tap's eth0, by the pool ports.
@@ -196,9 +208,14 @@ class FrameCount:
         return False
 
     def start(self):
+<<<<<<< HEAD
         for role, dev, direction, flt in (("se", "srv0", "inout",
                                            f"not ({pool_frames_filter(self.ports)})"),
                                           (self.rx[0], self.rx[1], "in", f"not ({self.rx[2]})")):
+=======
+        flt = f"not ({pool_frames_filter(self.ports, self.pool)})"
+        for role, dev, direction in (("se", "srv0", "inout"), ("tap", "eth0", "in")):
+>>>>>>> main
             base = os.path.join(self.work, f"cap-{role}-{dev}")
             out, err = open(base + ".txt", "w"), open(base + ".err", "w")
             p = self.lab.spawn(role, "tcpdump", "-i", dev, "-n", "-tt", "-l", "-B", "16384",

@@ -21,15 +21,21 @@
 #include "lib/util.h"
 #include "log.h"
 #include "proxy/px.h"
+#include "se/bgp.h"
+#include "se/se.h"
 
 #define DEFAULT_DB "/var/lib/clonelb/config.db"
 #define DEFAULT_SOCKET "/run/clonelb/clonelb.sock"
 #define DEFAULT_WEB_ROOT "/usr/local/share/clonelb/web"
+#define DEFAULT_BIRD "/usr/sbin/bird"
+#define DEFAULT_SE_GROUP "Default-Group"
 
 struct daemon {
 	struct cfg_store *store;
 	struct clone_engine *ce;
 	struct px *px;
+	struct se_bgp *bgp;
+	struct se *se;
 	pthread_mutex_t apply_lock; /* one applier at a time; guards applied_* */
 	uint64_t applied_rev;       /* store revision the data plane runs */
 	bool applied_once;
@@ -38,11 +44,21 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: clonelbd [--db PATH] [--socket PATH] [--listen ADDR:PORT [--token-file PATH]\n"
+		"usage: clonelbd [--db PATH] [--store sqlite:PATH|etcd://HOST:PORT[,HOST:PORT...]]\n"
+		"                [--store-ca FILE --store-cert FILE --store-key FILE]\n"
+		"                [--se-name NAME] [--se-group NAME]\n"
+		"                [--socket PATH] [--listen ADDR:PORT --token-file PATH\n"
 		"                [--tls-cert FILE --tls-key FILE]] [--workers N]\n"
-		"                [--log-level LEVEL] [--web-root DIR]\n"
-		"                [--admin-password-file PATH] [--session-lifetime SECONDS]\n"
+		"                [--log-level LEVEL] [--web-root DIR] [--bird PATH]\n"
+"                [--admin-password-file PATH] [--session-lifetime SECONDS]\n"
 		"  --db PATH          configuration database (default " DEFAULT_DB ")\n"
+		"  --store SPEC       sqlite:PATH (as --db), or etcd://HOST:PORT,...: the SE group's\n"
+		"                     configuration in etcd, shared by every clonelbd on it\n"
+		"  --store-ca FILE    CA of the etcd cluster's certificates (etcd over HTTPS)\n"
+		"  --store-cert FILE  client certificate for etcd (PEM), with --store-key\n"
+		"  --store-key FILE   its private key (PEM)\n"
+		"  --se-name NAME     this service engine's name (default: the host name)\n"
+		"  --se-group NAME    its SE group (default " DEFAULT_SE_GROUP ")\n"
 		"  --socket PATH      REST API Unix socket, mode 0600 (default " DEFAULT_SOCKET ")\n"
 		"  --listen ADDR:PORT also serve the API and web UI over HTTPS (users log in)\n"
 		"  --token-file PATH  file holding a bearer token for scripts on HTTPS\n"
@@ -53,12 +69,35 @@ static void usage(FILE *out)
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  --web-root DIR     web UI files (default " DEFAULT_WEB_ROOT
 		" or web/dist beside the binary)\n"
+		"  --bird PATH        BIRD 2 daemon announcing the VIPs of route health\n"
+		"                     injection (default " DEFAULT_BIRD "; birdc beside it)\n"
 		"  --admin-password-file PATH\n"
 		"                     first start: the admin user's password (else one is made\n"
 		"                     and printed once)\n"
 		"  --session-lifetime SECONDS\n"
 		"                     a login session lasts this long (default %d)\n",
 		API_SESSION_LIFETIME);
+}
+
+/*
+ * What this SE runs of snapshot @snap (taken over): the virtual services of
+ * its SE group only (docs/architecture.md section 10). New reference.
+ */
+static json_t *group_view(struct daemon *d, json_t *snap)
+{
+	json_t *view, *vss, *vs;
+	size_t i;
+
+	if (!d->se)
+		return snap;
+	view = json_copy(snap);
+	vss = json_array();
+	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
+		if (se_serves(d->se, snap, vs))
+			json_array_append(vss, vs);
+	json_object_set_new(view, "virtualservice", vss);
+	json_decref(snap);
+	return view;
 }
 
 /*
@@ -76,10 +115,14 @@ static void apply_upto(struct daemon *d, uint64_t rev)
 
 	pthread_mutex_lock(&d->apply_lock);
 	if (d->applied_rev < rev || !d->applied_once) {
-		snap = cfg_snapshot(d->store, &at);
+		snap = group_view(d, cfg_snapshot(d->store, &at));
+		se_apply(d->se, snap);
+		/* VIPs on lo before the listeners bind them. */
+		se_bgp_apply(d->bgp, snap);
 		if (d->ce)
 			clone_apply(d->ce, snap);
 		px_apply(d->px, snap);
+		se_bgp_kick(d->bgp);
 		json_decref(snap);
 		d->applied_rev = at;
 		d->applied_once = true;
@@ -92,9 +135,20 @@ static void on_change(void *ctx, const char *type, enum cfg_op op, const json_t 
 {
 	static const char *const ops[] = {"created", "updated", "deleted"};
 
+	if (!type) {
+		log_info("config", "configuration read again from the store at revision %llu",
+			 (unsigned long long)rev);
+		apply_upto(ctx, rev);
+		return;
+	}
 	log_info("config", "%s '%s' %s", type, json_string_value(json_object_get(obj, "name")),
 		 ops[op]);
 	apply_upto(ctx, rev);
+}
+
+static bool store_is_etcd(const char *store)
+{
+	return store && strncmp(store, "etcd://", 7) == 0;
 }
 
 /* The first line of @path (the token, the admin password), for @flag's messages. */
@@ -172,19 +226,31 @@ int main(int argc, char **argv)
 		{"web-root", required_argument, NULL, 'r'},
 		{"tls-cert", required_argument, NULL, 'C'},
 		{"tls-key", required_argument, NULL, 'K'},
-		{"admin-password-file", required_argument, NULL, 'A'},
+		{"admin-password-file", required_argument, NULL, 'P'},
 		{"session-lifetime", required_argument, NULL, 'L'},
+		{"bird", required_argument, NULL, 'B'},
+		{"store", required_argument, NULL, 'S'},
+		{"store-ca", required_argument, NULL, 'A'},
+		{"store-cert", required_argument, NULL, 'E'},
+		{"store-key", required_argument, NULL, 'Y'},
+		{"se-name", required_argument, NULL, 'N'},
+		{"se-group", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *db = DEFAULT_DB, *sock = DEFAULT_SOCKET, *listen = NULL, *token_file = NULL,
-		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL, *admin_pw_file = NULL;
+		   *web_root_flag = NULL, *tls_cert = NULL, *tls_key = NULL, *admin_pw_file = NULL,
+		   *store = NULL,
+		   *se_name = NULL, *se_group = DEFAULT_SE_GROUP, *bird = DEFAULT_BIRD;
+	struct cfg_store_tls store_tls = {0};
+	char host[256] = "";
 	struct px_conn_hook hook = clone_conn_hook_ops;
 	struct daemon d = {.apply_lock = PTHREAD_MUTEX_INITIALIZER};
 	struct api *api = NULL;
 	struct api_config ac;
 	unsigned workers = 0, session_lifetime = 0;
-	char *err = NULL, *token = NULL, *admin_pw = NULL, *generated = NULL, *web_root = NULL, *db_dir = NULL, *end;
+	char *err = NULL, *token = NULL, *admin_pw = NULL, *generated = NULL, *web_root = NULL,
+	     *db_dir = NULL, *run_prefix = NULL, *end;
 	sigset_t sigs;
 	int c, sig, r, status = 1, netns_fd = -1;
 
@@ -230,7 +296,7 @@ int main(int argc, char **argv)
 		case 'K':
 			tls_key = optarg;
 			break;
-		case 'A':
+		case 'P':
 			admin_pw_file = optarg;
 			break;
 		case 'L': {
@@ -245,6 +311,27 @@ int main(int argc, char **argv)
 			session_lifetime = (unsigned)n;
 			break;
 		}
+		case 'B':
+			bird = optarg;
+			break;
+		case 'S':
+			store = optarg;
+			break;
+		case 'A':
+			store_tls.ca = optarg;
+			break;
+		case 'E':
+			store_tls.cert = optarg;
+			break;
+		case 'Y':
+			store_tls.key = optarg;
+			break;
+		case 'N':
+			se_name = optarg;
+			break;
+		case 'G':
+			se_group = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -261,6 +348,26 @@ int main(int argc, char **argv)
 	if (token_file && !(token = read_secret("--token-file", token_file, &err)))
 		goto out;
 	if (admin_pw_file && !(admin_pw = read_secret("--admin-password-file", admin_pw_file, &err)))
+		goto out;
+	if (!store || strncmp(store, "etcd://", 7) != 0) {
+		if (store_tls.ca || store_tls.cert || store_tls.key) {
+			err = xasprintf("--store-ca, --store-cert and --store-key are for --store "
+					"etcd://...");
+			goto out;
+		}
+	}
+	if (!!store_tls.cert != !!store_tls.key) {
+		err = xasprintf("--store-cert and --store-key go together");
+		goto out;
+	}
+	if (store && strncmp(store, "sqlite:", 7) == 0)
+		db = store + 7;
+	if (!se_name) {
+		gethostname(host, sizeof(host) - 1);
+		se_name = *host ? host : "localhost";
+	}
+	if (se_check_name("--se-name", se_name, &err) < 0 ||
+	    se_check_name("--se-group", se_group, &err) < 0)
 		goto out;
 	/* Before anything touches the kernel: the tc filters, maps and routes of
 	 * a network namespace belong to one clonelbd (a second one's start-up
@@ -288,14 +395,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
-	if (strchr(db, '/')) {
+	if (!store_is_etcd(store) && strchr(db, '/')) {
 		char *dir = xstrdup(db);
 		*strrchr(dir, '/') = 0;
 		if (*dir)
 			mkdir(dir, 0700);
 		free(dir);
 	}
-	r = cfg_store_open(db, &d.store, &err);
+	r = store ? cfg_store_open_spec(store, &store_tls, &d.store, &err)
+		  : cfg_store_open(db, &d.store, &err);
 	if (r < 0)
 		goto out;
 	/* Tenant admin, the roles and user admin exist before anyone logs in. */
@@ -324,10 +432,27 @@ int main(int argc, char **argv)
 		err = NULL;
 		d.ce = NULL;
 	}
+	r = se_start(&(struct se_config){.name = se_name, .group = se_group, .store = d.store,
+					 .ce = d.ce},
+		     &d.se, &err);
+	if (r < 0)
+		goto out;
+	clone_set_se_uuid(d.ce, se_uuid(d.se));
 	hook.ctx = d.ce;
 	r = px_start(workers, d.ce ? &hook : NULL, &d.px, &err);
 	if (r < 0)
 		goto out;
+	/* BIRD's files sit beside the API socket: clonelb.sock, clonelb.bird.ctl. */
+	run_prefix = xstrdup(sock);
+	if (strlen(run_prefix) > 5 && !strcmp(run_prefix + strlen(run_prefix) - 5, ".sock"))
+		run_prefix[strlen(run_prefix) - 5] = 0;
+	r = se_bgp_start(&(struct se_bgp_config){.bird = bird, .run_prefix = run_prefix,
+						  .se_group = se_group,
+						  .px = d.px},
+			 &d.bgp, &err);
+	if (r < 0)
+		goto out;
+	px_set_health_hook(d.px, se_bgp_kick, d.bgp);
 	/* The listener first: a change committed while the first snapshot is
 	 * applied is then applied after it, not lost. */
 	cfg_store_set_listener(d.store, on_change, &d);
@@ -342,12 +467,14 @@ int main(int argc, char **argv)
 				 .session_lifetime = session_lifetime,
 				 .tls_cert = tls_cert, .tls_key = tls_key,
 				 .tls_dir = *db_dir ? db_dir : "/",
-				 .web_root = web_root, .store = d.store, .px = d.px, .ce = d.ce};
+				 .web_root = web_root, .store = d.store, .px = d.px, .ce = d.ce,
+				 .se = d.se};
 	r = api_start(&ac, &api, &err);
 	if (r < 0)
 		goto out;
-	log_info("clonelbd", "ready: db %s, API on %s%s%s", db, sock, listen ? " and https://" : "",
-		 listen ? listen : "");
+	log_info("clonelbd", "ready: SE %s of group %s, store %s%s, API on %s%s%s", se_name,
+		 se_group, store_is_etcd(store) ? "" : "sqlite:", store_is_etcd(store) ? store : db,
+		 sock, listen ? " and https://" : "", listen ? listen : "");
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
@@ -360,7 +487,11 @@ out:
 		fprintf(stderr, "clonelbd: %s\n", err);
 		free(err);
 	}
+	/* Routes first: the routers send nothing more before the service stops. */
+	se_bgp_stop(d.bgp);
 	api_stop(api);
+	/* The lease first: the standby takes the VIPs over at once. */
+	se_stop(d.se);
 	px_stop(d.px);
 	clone_stop(d.ce);
 	cfg_store_close(d.store);
@@ -371,6 +502,7 @@ out:
 	free(generated);
 	free(web_root);
 	free(db_dir);
+	free(run_prefix);
 	if (netns_fd >= 0)
 		close(netns_fd);
 	return status;

@@ -22,6 +22,7 @@
 #include "api/route.h"
 #include "api/static.h"
 #include "config/schema.h"
+#include "lib/addr.h"
 #include "lib/util.h"
 #include "log.h"
 
@@ -122,6 +123,16 @@ static json_t *view_clone_stats(void *ctx, const char *vs_uuid, bool detail)
 	return clone_stats(((struct api *)ctx)->cfg.ce, vs_uuid, detail);
 }
 
+static int view_serviceengines(void *ctx, json_t **ret, char **ret_err)
+{
+	return se_list(((struct api *)ctx)->cfg.se, ret, ret_err);
+}
+
+static json_t *view_group_stats(void *ctx, const char *vs_uuid, json_t *local)
+{
+	return se_clone_stats(((struct api *)ctx)->cfg.se, vs_uuid, local);
+}
+
 static enum MHD_Result metrics(struct api *api, struct MHD_Connection *c)
 {
 	char *buf = NULL;
@@ -196,7 +207,11 @@ static enum MHD_Result route_api(struct api_listener *l, struct MHD_Connection *
 		return ret;
 	}
 	base = answer_base(l, c);
-	if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) {
+	/* An unknown path is 404 whatever its body; HEAD is GET without the body (MHD drops it). */
+	if (!strcmp(method, "HEAD"))
+		method = "GET";
+	if ((!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) &&
+	    api_route_allow(url)) {
 		int r = api_decode_body(rq->buf, rq->len, &body, &err);
 		if (r < 0) {
 			free(tenant);
@@ -255,34 +270,26 @@ static const struct cfg_schema *read_only_type(const char *url)
  */
 static const char *allowed_methods(const char *url)
 {
-	int parts = 0;
-
 	if (is_login(url))
 		return "POST";
 	if (strcmp(url, "/metrics") == 0)
 		return "GET";
 	if (!is_api(url))
 		return "GET, HEAD"; /* the web UI's files */
-	if (strcmp(url, "/api/se/interfaces") == 0 || read_only_type(url))
+	if (read_only_type(url) ||
+	    strcmp(url, "/api/se/interfaces") == 0 ||
+	    (strncmp(url, "/api/serviceengine", 18) == 0 && (!url[18] || url[18] == '/')))
 		return "GET";
-	for (const char *p = url + 4; *p; p++)
-		if (*p == '/' && p[1] && p[1] != '/')
-			parts++;
-	switch (parts) {
-	case 1:
-		return "GET, POST";
-	case 2:
-		return "GET, PUT, PATCH, DELETE";
-	case 3:
-		return "GET";
-	default:
-		return NULL;
-	}
+	return api_route_allow(url);
 }
 
 static bool method_listed(const char *list, const char *method)
 {
-	size_t n = strlen(method);
+	size_t n;
+
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET"; /* wherever GET is, HEAD is too */
+	n = strlen(method);
 
 	for (const char *p = list; *p;) {
 		if (strncmp(p, method, n) == 0 && (p[n] == ',' || !p[n]))
@@ -512,30 +519,40 @@ static int unix_socket(const char *path, char **ret_err)
 
 static int tcp_socket(const char *spec, char **ret_err)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	char *host = xstrdup(spec), *colon = strrchr(host, ':'), *end;
+	union addr_any sa;
+	char *host = xstrdup(spec), *colon = strrchr(host, ':'), *end, *ip = host;
 	long port;
 	int fd, one = 1, r;
 
 	if (!colon) {
-		*ret_err = xasprintf("--listen: expected ADDR:PORT, got '%s'", spec);
+		*ret_err = xasprintf("--listen: expected ADDR:PORT or [IPV6]:PORT, got '%s'", spec);
 		free(host);
 		return -EINVAL;
 	}
 	*colon = 0;
+	/* [x::y]:port: the brackets keep an IPv6 address's colons from the port's. */
+	if (ip[0] == '[' && colon > ip + 1 && colon[-1] == ']') {
+		ip++;
+		colon[-1] = 0;
+	}
 	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		*ret_err = xasprintf("--listen: invalid address or port in '%s'", spec);
+	if (*end || port < 1 || port > 65535 || addr_parse(ip, &sa) < 0 ||
+	    (sa.sa.sa_family == AF_INET6 && ip == host)) {
+		*ret_err = xasprintf("--listen: invalid address or port in '%s' (ADDR:PORT or "
+				     "[IPV6]:PORT)",
+				     spec);
 		free(host);
 		return -EINVAL;
 	}
 	free(host);
-	sa.sin_port = htons((uint16_t)port);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	addr_set_port(&sa, (uint16_t)port);
+	fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(fd, 1024) == -1) {
+	if (sa.sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, &sa.sa, addr_len(&sa)) == -1 || listen(fd, 1024) == -1) {
 		r = -errno;
 		*ret_err = xasprintf("--listen: %s: %s", spec, strerror(errno));
 		close(fd);
@@ -571,7 +588,10 @@ int api_start(const struct api_config *cfg, struct api **ret, char **ret_err)
 	api->router = (struct api_router){.store = cfg->store,
 					  .runtime = cfg->px ? view_runtime : NULL,
 					  .clone_stats = cfg->ce ? view_clone_stats : NULL,
-					  .se_uuid = cfg->ce ? clone_se_uuid(cfg->ce) : NULL,
+					  .se_uuid = cfg->se ? se_uuid(cfg->se)
+						   : cfg->ce ? clone_se_uuid(cfg->ce) : NULL,
+					  .serviceengines = cfg->se ? view_serviceengines : NULL,
+					  .group_stats = cfg->se ? view_group_stats : NULL,
 					  .ctx = api};
 	api->unix_l.api = api->tcp_l.api = api;
 	api->unix_l.fd = api->tcp_l.fd = -1;

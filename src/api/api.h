@@ -5,6 +5,7 @@
 #include "clone/clone.h"
 #include "config/store.h"
 #include "proxy/px.h"
+#include "se/se.h"
 
 struct api;
 
@@ -20,6 +21,7 @@ struct api_config {
 	struct cfg_store *store;
 	struct px *px;           /* may be NULL */
 	struct clone_engine *ce; /* may be NULL */
+	struct se *se;           /* this SE in its group (GET /api/serviceengine), or NULL */
 };
 
 /* Largest request body accepted; larger ones get 413. */

@@ -106,7 +106,7 @@ int api_inproc_request(void *ctx, const char *method, const char *path, const ch
 		       const json_t *body, json_t **ret_body, char **ret_err)
 {
 	struct api_inproc *a = ctx;
-	char *upath, *detail, *name, *page, *page_size;
+	char *upath, *detail, *name, *page, *page_size, *incl;
 	const char *q, *qs;
 	struct api_query aq;
 	size_t plen;
@@ -133,10 +133,10 @@ int api_inproc_request(void *ctx, const char *method, const char *path, const ch
 		.page = page = query_arg(qs, "page"),
 		.page_size = page_size = query_arg(qs, "page_size"),
 	};
-	free(detail);
-	detail = query_arg(qs, "include_name");
-	aq.include_name = detail && strcmp(detail, "false") && strcmp(detail, "0");
+	incl = query_arg(qs, "include_name");
+	aq.include_name = incl && strcmp(incl, "false") && strcmp(incl, "0");
 	status = api_route(&a->router, method, upath, tenant, &aq, body, ret_body);
+	free(incl);
 	free(detail);
 	free(name);
 	free(page);

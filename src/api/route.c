@@ -9,6 +9,7 @@
 
 #include "api/se.h"
 #include "config/ref.h"
+#include "config/refschema.h"
 #include "config/schema.h"
 #include "lib/util.h"
 
@@ -27,6 +28,8 @@ static unsigned status_of(int r)
 		return 405;
 	case -E2BIG:
 		return 413;
+	case -EAGAIN:
+		return 503; /* the store (etcd) cannot be reached */
 	default:
 		return 500;
 	}
@@ -50,11 +53,10 @@ static json_t *ref_out(const struct api_router *rt, const struct api_query *q, c
 		       const char *key)
 {
 	char *uuid = NULL, *name = NULL, *url;
+	json_t *v;
 
 	if (cfg_ref_lookup(rt->store, type, key, &uuid, q->include_name ? &name : NULL) < 0)
 		uuid = xstrdup(key);
-	json_t *v;
-
 	url = cfg_ref_url(q->base, type, uuid, name);
 	v = json_string(url);
 	free(url);
@@ -95,11 +97,12 @@ static json_t *object_out(const struct api_router *rt, const struct api_query *q
 	const struct cfg_schema *s = cfg_type_find(type);
 	const char *tenant = json_string_value(json_object_get(obj, "tenant_ref"));
 	const char *uuid = json_string_value(json_object_get(obj, "uuid"));
-	json_t *out = json_object();
+	json_t *out;
 	char *url;
 
 	if (!s || !json_is_object(obj))
 		return obj;
+	out = json_object();
 	refs_out(rt, q, s, obj);
 	json_object_del(obj, "url");
 	if (uuid) {
@@ -199,8 +202,7 @@ static json_t *zero_stats(const struct api_router *rt, const json_t *vs)
 	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs)
 	{
 		json_array_append_new(
-			list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip",
-					json_object_get(json_object_get(cs, "ip_address"), "addr"),
+			list, json_pack("{s:O, s:i, s:i, s:i, s:i}", "ip", json_object_get(cs, "ip_address"),
 					"num_total_pkts_cloned", 0, "num_mbuf_alloc_failed", 0,
 					"num_driver_failures", 0, "num_succeeded", 0));
 	}
@@ -223,6 +225,8 @@ static unsigned vs_view(const struct api_router *rt, const char *key, const char
 	if (strcmp(view, "traffic_clone_stats") == 0) {
 		if (rt->clone_stats)
 			out = rt->clone_stats(rt->ctx, uuid, detail);
+		if (rt->group_stats)
+			out = rt->group_stats(rt->ctx, uuid, out);
 		if (!out)
 			out = zero_stats(rt, vs);
 	} else if (strcmp(view, "runtime") == 0) {
@@ -315,11 +319,49 @@ static unsigned list(const struct api_router *rt, const char *type, const char *
 	if (size && f.offset + f.limit < count) {
 		char *name = q->name ? query_escape(q->name) : NULL;
 		json_object_set_new(out, "next",
-				    json_sprintf("/api/%s?page=%ld&page_size=%ld%s%s", type, page + 1,
-						 size, name ? "&name=" : "", name ? name : ""));
+				    json_sprintf("/api/%s?page=%ld&page_size=%ld%s%s%s", type, page + 1,
+						 size, name ? "&name=" : "", name ? name : "",
+						 q->include_name ? "&include_name" : ""));
 		free(name);
 	}
 	return answer(0, 200, out, NULL, ret_body);
+}
+
+/* GET /api/serviceengine[/<name-or-uuid>]: the SEs of the store, ?name= as
+ * for collections. */
+static unsigned serviceengines(const struct api_router *rt, const char *key,
+			       const struct api_query *q, json_t **ret_body)
+{
+	json_t *all = NULL, *out, *e;
+	char *err = NULL;
+	size_t i;
+	int r = rt->serviceengines(rt->ctx, &all, &err);
+
+	if (r < 0)
+		return answer(r, 0, NULL, err, ret_body);
+	out = json_array();
+	json_array_foreach(all, i, e)
+	{
+		const char *n = json_string_value(json_object_get(e, "name"));
+		const char *u = json_string_value(json_object_get(e, "uuid"));
+
+		if ((!key || !strcmp(n, key) || !strcmp(u, key)) && (!q->name || !strcmp(n, q->name)))
+			json_array_append(out, e);
+	}
+	json_decref(all);
+	if (key && json_array_size(out) == 0) {
+		json_decref(out);
+		return answer(-ENOENT, 0, NULL, xasprintf("serviceengine '%s' not found", key),
+			      ret_body);
+	}
+	if (key) {
+		e = json_incref(json_array_get(out, 0));
+		json_decref(out);
+		return answer(0, 200, e, NULL, ret_body);
+	}
+	return answer(0, 200, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(out),
+					"results", out),
+		      NULL, ret_body);
 }
 
 /* POST (@key NULL), PUT or PATCH of @in. */
@@ -368,10 +410,30 @@ static unsigned route(const struct api_router *rt, const char *method, char **pa
 				      ret_body);
 		return answer(0, 200, out, NULL, ret_body);
 	}
+	if (nparts >= 1 && nparts <= 2 && rt->serviceengines &&
+	    strcmp(parts[0], "serviceengine") == 0) {
+		if (!get)
+			goto bad_method;
+		return serviceengines(rt, nparts == 2 ? parts[1] : NULL, q, ret_body);
+	}
+	if (nparts == 2 && strcmp(parts[0], "fieldpolicy") == 0) {
+		/* Which reference fields a type accepts only at their default. */
+		if (!get)
+			goto bad_method;
+		if (!cfg_type_find(parts[1]))
+			return answer(-ENOENT, 0, NULL, unknown_path(parts[1]), ret_body);
+		return answer(0, 200, cfg_ref_policy(cfg_type_find(parts[1])), NULL, ret_body);
+	}
 	if (nparts < 1 || nparts > 3 || !cfg_type_find(parts[0]))
 		return answer(-ENOENT, 0, NULL, unknown_path(nparts ? parts[0] : NULL), ret_body);
 	if (nparts == 3) {
-		if (!get || strcmp(parts[0], "virtualservice"))
+		if (strcmp(parts[0], "virtualservice"))
+			return answer(-ENOENT, 0, NULL,
+				      xasprintf("%s has no views (only virtualservice has "
+						"traffic_clone_stats and runtime)",
+						parts[0]),
+				      ret_body);
+		if (!get)
 			goto bad_method;
 		return vs_view(rt, parts[1], parts[2], tenant, q->detail, ret_body);
 	}
@@ -398,6 +460,37 @@ static unsigned route(const struct api_router *rt, const char *method, char **pa
 bad_method:
 	return answer(-EOPNOTSUPP, 0, NULL,
 		      xasprintf("method %s is not allowed on this path", method), ret_body);
+}
+
+const char *api_route_allow(const char *path)
+{
+	char *copy, *parts[4], *save = NULL, *tok;
+	const char *allow = NULL;
+	int n = 0;
+
+	if (strncmp(path, "/api/", 5) != 0)
+		return NULL;
+	copy = xstrdup(path + 5);
+	for (tok = strtok_r(copy, "/", &save); tok && n < 4; tok = strtok_r(NULL, "/", &save))
+		parts[n++] = tok;
+	if (tok || n == 0)
+		goto out;
+	if (n == 2 && !strcmp(parts[0], "se") && !strcmp(parts[1], "interfaces"))
+		allow = "GET";
+	else if (n == 2 && !strcmp(parts[0], "fieldpolicy") && cfg_type_find(parts[1]))
+		allow = "GET";
+	else if (!cfg_type_find(parts[0]))
+		allow = NULL;
+	else if (n == 1)
+		allow = "GET, POST";
+	else if (n == 2)
+		allow = "GET, PUT, PATCH, DELETE";
+	else if (!strcmp(parts[0], "virtualservice") &&
+		 (!strcmp(parts[2], "traffic_clone_stats") || !strcmp(parts[2], "runtime")))
+		allow = "GET";
+out:
+	free(copy);
+	return allow;
 }
 
 unsigned api_route(const struct api_router *rt, const char *method, const char *path,

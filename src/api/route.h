@@ -16,6 +16,12 @@ struct api_router {
 	json_t *(*runtime)(void *ctx, const char *vs_uuid);
 	json_t *(*clone_stats)(void *ctx, const char *vs_uuid, bool detail);
 	const char *se_uuid; /* shown in zero clone counters */
+	/* GET /api/serviceengine (NULL: the path is unknown): 0 and *ret (the
+	 * list), or -errno with *ret_err. */
+	int (*serviceengines)(void *ctx, json_t **ret, char **ret_err);
+	/* The other SEs' entries appended to this SE's traffic_clone_stats
+	 * @local (taken over); NULL: @local alone. */
+	json_t *(*group_stats)(void *ctx, const char *vs_uuid, json_t *local);
 	void *ctx;
 };
 
@@ -53,5 +59,12 @@ struct api_query {
 unsigned api_route(const struct api_router *rt, const char *method, const char *path,
 		   const char *tenant, const struct api_query *q, const json_t *body,
 		   json_t **ret_body);
+
+/*
+ * The methods @path (as api_route() takes it) answers, as an Allow header
+ * lists them ("GET, POST"); NULL when the path is not one of the API's (the
+ * router answers 404). Decided on the path alone, before any body is read.
+ */
+const char *api_route_allow(const char *path);
 
 #endif

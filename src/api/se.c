@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/addr.h"
 #include "lib/util.h"
 
 static int by_name(const void *a, const void *b)
@@ -46,23 +47,39 @@ json_t *api_se_interfaces(void)
 		return NULL;
 	}
 	for (i = ifa; i; i = i->ifa_next) {
-		char net[INET_ADDRSTRLEN], *pfx;
-		uint32_t a, m;
+		char net[ADDR_STRLEN], *pfx;
+		union addr_any a;
+		const unsigned char *m;
+		unsigned char *ab;
 		json_t *subnets;
-		size_t j;
+		size_t j, nb;
+		int len = 0;
 		bool dup = false;
 
 		if (i->ifa_flags & IFF_LOOPBACK)
 			continue;
 		/* AF_PACKET lists every interface, also those without an address. */
 		e = entry(byname, i->ifa_name);
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask)
+		if (!i->ifa_addr || !i->ifa_netmask ||
+		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
 			continue;
-		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
-		m = ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr;
-		a &= m;
-		inet_ntop(AF_INET, &a, net, sizeof(net));
-		pfx = xasprintf("%s/%d", net, __builtin_popcount(m));
+		memset(&a, 0, sizeof(a));
+		memcpy(&a, i->ifa_addr,
+		       i->ifa_addr->sa_family == AF_INET6 ? sizeof(a.in6) : sizeof(a.in));
+		/* fe80::/64 is on every interface: no subnet to pick a clone server by. */
+		if (addr_is_link_local(&a))
+			continue;
+		nb = a.sa.sa_family == AF_INET6 ? 16 : 4;
+		ab = a.sa.sa_family == AF_INET6 ? a.in6.sin6_addr.s6_addr
+						: (unsigned char *)&a.in.sin_addr;
+		m = a.sa.sa_family == AF_INET6
+			    ? ((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr.s6_addr
+			    : (const unsigned char *)&((struct sockaddr_in *)i->ifa_netmask)->sin_addr;
+		for (j = 0; j < nb; j++) {
+			ab[j] &= m[j];
+			len += __builtin_popcount(m[j]);
+		}
+		pfx = xasprintf("%s/%d", addr_ntop(&a, net), len);
 		/* A VIP added to an interface's subnet repeats that subnet. */
 		subnets = json_object_get(e, "subnets");
 		for (j = 0; j < json_array_size(subnets); j++)

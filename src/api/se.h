@@ -6,9 +6,9 @@
 
 /*
  * The SE's network interfaces, loopback excepted, sorted by name, each with
- * the IPv4 subnets configured on it: [{"name": "tap0", "subnets":
- * ["10.10.3.0/24"]}]. An interface without an IPv4 address has an empty
- * list. On error returns NULL with errno set. New reference.
+ * the IPv4 and IPv6 subnets configured on it (link-local ones aside):
+ * [{"name": "tap0", "subnets": ["10.10.3.0/24", "fd00:10:3::/64"]}]. An
+ * interface without such an address has an empty list. On error returns NULL with errno set. New reference.
  */
 json_t *api_se_interfaces(void);
 

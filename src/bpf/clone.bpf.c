@@ -3,6 +3,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <stddef.h>
@@ -24,6 +25,15 @@ struct {
 	__type(key, struct clone_conn_key);
 	__type(value, struct clone_conn);
 } clone_conns SEC(".maps");
+
+/* The IPv6 back-end connections, likewise (a pool server of either family may
+ * serve a client of either). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CLONE_CONN_MAX);
+	__type(key, struct clone_conn_key6);
+	__type(value, struct clone_conn);
+} clone_conns6 SEC(".maps");
 
 /* The registration of a back-end socket, written by the proxy (the socket's
  * descriptor as key) before connect(), when the kernel has not chosen the
@@ -77,6 +87,10 @@ struct {
 #define IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
 #define IP_SRC_OFF (ETH_HLEN + offsetof(struct iphdr, saddr))
 #define IP_DST_OFF (ETH_HLEN + offsetof(struct iphdr, daddr))
+#define IP6_SRC_OFF (ETH_HLEN + offsetof(struct ipv6hdr, saddr))
+#define IP6_DST_OFF (ETH_HLEN + offsetof(struct ipv6hdr, daddr))
+/* IPv6 extension headers walked to find TCP, at most; more are counted. */
+#define CLONE_IPV6_EXT_MAX 6
 
 static __always_inline int event(__u32 ev)
 {
@@ -100,6 +114,90 @@ static __always_inline int set_addr(struct __sk_buff *skb, __u32 ip_off, __u32 t
 	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, from, to, sizeof(to)))
 		return -1;
 	return bpf_skb_store_bytes(skb, ip_off, &to, sizeof(to), 0) ? -1 : 0;
+}
+
+/*
+ * Replaces the IPv6 address at @ip_off with @to and fixes the TCP checksum
+ * through the pseudo-header (IPv6 has no header checksum). Returns 0 or a
+ * negative error.
+ */
+static __always_inline int set_addr6(struct __sk_buff *skb, __u32 ip_off, __u32 tcp_csum_off,
+				     const __u32 *from, const __u32 *to)
+{
+	__s64 diff = bpf_csum_diff((__be32 *)from, 16, (__be32 *)to, 16, 0);
+
+	/* BPF_F_IPV6: the frame is IPv6, as the helper asks, so skb->csum stays right. */
+	if (diff < 0 || bpf_l4_csum_replace(skb, tcp_csum_off, 0, (__u32)diff,
+					    BPF_F_PSEUDO_HDR | BPF_F_IPV6))
+		return -1;
+	return bpf_skb_store_bytes(skb, ip_off, to, 16, 0) ? -1 : 0;
+}
+
+/*
+ * Finds the TCP header of the IPv6 frame @skb behind its extension headers
+ * (hop-by-hop, routing, destination options, authentication), at most
+ * CLONE_IPV6_EXT_MAX of them. Returns its offset from the start of the frame,
+ * or a negative clone_event: a fragment, another upper layer (or ESP, which
+ * hides it) is not cloned, more headers than that are counted, never guessed.
+ * A function of its own (global, verified once): inlined, each way out of
+ * the walk would be a path of its own through all of clone_frame().
+ */
+__attribute__((noinline)) int tcp_off6(struct __sk_buff *skb)
+{
+	__u32 off = ETH_HLEN + sizeof(struct ipv6hdr);
+	__u8 next, h[2];
+	int i;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, nexthdr), &next, 1))
+		return -CLONE_EV_SHORT;
+
+	for (i = 0; i < CLONE_IPV6_EXT_MAX; i++) {
+		switch (next) {
+		case IPPROTO_TCP:
+			return (int)off;
+		case IPPROTO_FRAGMENT:
+			return -CLONE_EV_FRAGMENT;
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+		case IPPROTO_AH:
+			break;
+		default:
+			return -CLONE_EV_NOT_TCP;
+		}
+		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			return -CLONE_EV_SHORT;
+		/* AH counts its length in 4-byte units minus 2, the others in
+		 * 8-byte units minus 1 (RFC 4302, RFC 8200). */
+		off += next == IPPROTO_AH ? ((__u32)h[1] + 2) * 4 : ((__u32)h[1] + 1) * 8;
+		next = h[0];
+	}
+	return next == IPPROTO_TCP ? (int)off : -CLONE_EV_EXT_HEADERS;
+}
+
+/* The IPv6 counterpart of learn() (clone_conns6). */
+static __always_inline struct clone_conn *learn6(struct __sk_buff *skb,
+						 struct clone_conn_key6 *key, struct clone_conn *conn,
+						 int syn)
+{
+	struct bpf_sock *sk;
+	struct clone_conn *reg, *now;
+
+	if (conn && !syn)
+		return conn;
+	sk = skb->sk;
+	if (!sk)
+		return conn;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return conn;
+	reg = bpf_sk_storage_get(&clone_socks, sk, 0, 0);
+	if (!reg)
+		return conn;
+	if (bpf_map_update_elem(&clone_conns6, key, reg, BPF_ANY))
+		return reg;
+	now = bpf_map_lookup_elem(&clone_conns6, key);
+	return now ? now : reg;
 }
 
 /*
@@ -226,6 +324,8 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct clone_conn_key key = {};
+	struct clone_conn_key6 key6 = {};
+	struct ipv6hdr *ip6;
 	struct clone_conn *conn;
 	struct clone_srv *srv;
 	struct clone_stat *st, *home;
@@ -235,7 +335,7 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 	struct iphdr *ip;
 	struct tcphdr *th;
 	__u32 ihl, hdrs, idx, vs, mark, len, segs, payload, keep = 0, zero = 0, client_ip;
-	int ret, ctl, by_budget = 0, cand;
+	int ret, ctl, by_budget = 0, cand, v6 = 0, toff, not_preserved = 0;
 	__u16 port;
 
 	event(CLONE_EV_FRAMES);
@@ -243,6 +343,49 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		return event(CLONE_EV_OWN_CLONE);
 	if ((void *)(eth + 1) > data_end)
 		return event(CLONE_EV_SHORT);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		ip6 = (void *)(eth + 1);
+		if ((void *)(ip6 + 1) > data_end)
+			return event(CLONE_EV_SHORT);
+		toff = tcp_off6(skb);
+		if (toff < 0)
+			return event((__u32)-toff);
+		/* A bound the verifier can see (extension headers of any sane
+		 * frame are far shorter). */
+		if (toff > 512)
+			return event(CLONE_EV_EXT_HEADERS);
+		/* Packet pointers are taken again after a call. */
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		ip6 = data + ETH_HLEN;
+		if ((void *)(ip6 + 1) > data_end)
+			return event(CLONE_EV_SHORT);
+		th = data + toff;
+		if ((void *)(th + 1) > data_end)
+			return event(CLONE_EV_SHORT);
+		/* ihl: from here on, the IP header with its extension headers. */
+		ihl = (__u32)toff - ETH_HLEN;
+		v6 = 1;
+		if (egress) {
+			__builtin_memcpy(key6.local_ip, &ip6->saddr, 16);
+			__builtin_memcpy(key6.server_ip, &ip6->daddr, 16);
+			key6.local_port = th->source;
+			key6.server_port = th->dest;
+		} else {
+			__builtin_memcpy(key6.local_ip, &ip6->daddr, 16);
+			__builtin_memcpy(key6.server_ip, &ip6->saddr, 16);
+			key6.local_port = th->dest;
+			key6.server_port = th->source;
+		}
+		/* The IPv4 key's fields carry the ports and, folded, the
+		 * addresses: what the port filters and flow_hash() read. */
+		key.local_ip = key6.local_ip[0] ^ key6.local_ip[1] ^ key6.local_ip[2] ^ key6.local_ip[3];
+		key.server_ip = key6.server_ip[0] ^ key6.server_ip[1] ^ key6.server_ip[2] ^
+				key6.server_ip[3];
+		key.local_port = key6.local_port;
+		key.server_port = key6.server_port;
+		goto parsed;
+	}
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return event(CLONE_EV_NOT_IPV4);
 	ip = (void *)(eth + 1);
@@ -270,11 +413,18 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		key.local_port = th->dest;
 		key.server_port = th->source;
 	}
+parsed:
 	ctl = th->syn || th->fin || th->rst;
 	hdrs = ETH_HLEN + ihl + th->doff * 4;
-	conn = bpf_map_lookup_elem(&clone_conns, &key);
-	if (egress)
-		conn = learn(skb, &key, conn, th->syn && !th->ack);
+	if (v6) {
+		conn = bpf_map_lookup_elem(&clone_conns6, &key6);
+		if (egress)
+			conn = learn6(skb, &key6, conn, th->syn && !th->ack);
+	} else {
+		conn = bpf_map_lookup_elem(&clone_conns, &key);
+		if (egress)
+			conn = learn(skb, &key, conn, th->syn && !th->ack);
+	}
 	if (!conn)
 		return event(CLONE_EV_NOT_REGISTERED);
 	if (conn->expires_ns) {
@@ -284,7 +434,10 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		 * the port. Forget the old one at once rather than clone the
 		 * newcomer. */
 		if (egress && th->syn && !th->ack) {
-			bpf_map_delete_elem(&clone_conns, &key);
+			if (v6)
+				bpf_map_delete_elem(&clone_conns6, &key6);
+			else
+				bpf_map_delete_elem(&clone_conns, &key);
 			return event(CLONE_EV_REUSED);
 		}
 		if (bpf_ktime_get_ns() > conn->expires_ns)
@@ -376,13 +529,28 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 		return TC_ACT_OK;
 	}
 	client_ip = (srv->flags & CLONE_SRV_PRESERVE_CLIENT_IP) ? conn->client_ip : 0;
+	/* An IPv6 client does not fit the IPv4 header of its pool's frames:
+	 * the clone keeps the SE's address, and says so in the counters. */
+	not_preserved = !v6 && (srv->flags & CLONE_SRV_PRESERVE_CLIENT_IP) && !conn->client_ip &&
+			(conn->client_ip6[0] | conn->client_ip6[1] | conn->client_ip6[2] |
+			 conn->client_ip6[3]);
 
 	x = bpf_map_lookup_elem(&clone_xfer, &zero);
 	if (!x)
 		return event(CLONE_EV_NO_STAT);
 	x->srv_index = idx;
 	x->client_ip = client_ip;
-	x->se_ip = key.local_ip;
+	x->se_ip = v6 ? 0 : key.local_ip;
+	/* An IPv6 frame takes the client as IPv6, ::ffff:a.b.c.d for an IPv4 one. */
+	x->v6 = v6;
+	x->preserve6 = v6 && (srv->flags & CLONE_SRV_PRESERVE_CLIENT_IP) &&
+		       (conn->client_ip6[0] | conn->client_ip6[1] | conn->client_ip6[2] |
+			conn->client_ip6[3]);
+	if (v6) {
+		x->client_ip = 0;
+		__builtin_memcpy(x->client_ip6, conn->client_ip6, 16);
+		__builtin_memcpy(x->se_ip6, key6.local_ip, 16);
+	}
 	x->keep = keep;
 	x->min_keep = ETH_HLEN + ihl + offsetof(struct tcphdr, check) + 2;
 	x->ihl = ihl;
@@ -405,6 +573,8 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 	if (ret == 0) {
 		st->succeeded += segs;
 		st->bytes += len;
+		if (not_preserved)
+			st->not_preserved += segs;
 		if (x->done & CLONE_XD_KEEP_CUT) {
 			if (by_budget)
 				st->budget_skipped += segs;

@@ -25,6 +25,12 @@ struct clone_xfer {
 	__u32 flow_hash;   /* the same for both directions of the connection */
 	__u32 done;        /* CLONE_XD_*, written by clone_deliver() */
 	__s32 err;         /* why clone_deliver() dropped the clone */
+	/* An IPv6 frame (ihl is then the IPv6 header with its extension
+	 * headers): with preserve6, client_ip6 replaces se_ip6. */
+	__u32 v6;
+	__u32 preserve6;
+	__u32 client_ip6[4];
+	__u32 se_ip6[4];
 };
 
 #define CLONE_XD_RAN 1     /* clone_deliver() took the clone */
@@ -238,8 +244,15 @@ static __always_inline int deliver(struct __sk_buff *skb, struct clone_xfer *x, 
 		x->done |= mtu_cut ? CLONE_XD_MTU_CUT : CLONE_XD_KEEP_CUT;
 		len = cut;
 	}
-	if (x->client_ip && set_addr(skb, ip_off, ETH_HLEN + x->ihl + offsetof(struct tcphdr, check), x->se_ip,
-				     x->client_ip)) {
+	if (x->v6 && x->preserve6 &&
+	    set_addr6(skb, x->from_server ? IP6_DST_OFF : IP6_SRC_OFF,
+		      ETH_HLEN + x->ihl + offsetof(struct tcphdr, check), x->se_ip6, x->client_ip6)) {
+		x->err = -12;
+		return TC_ACT_SHOT;
+	}
+	if (!x->v6 && x->client_ip &&
+	    set_addr(skb, ip_off, ETH_HLEN + x->ihl + offsetof(struct tcphdr, check), x->se_ip,
+		     x->client_ip)) {
 		x->err = -12;
 		return TC_ACT_SHOT;
 	}

@@ -42,6 +42,14 @@ struct clone_conn_key {
 	__u16 server_port;
 };
 
+/* Key of the IPv6 connection map (clone_conns6), likewise. */
+struct clone_conn_key6 {
+	__u32 local_ip[4];
+	__u32 server_ip[4];
+	__u16 local_port;
+	__u16 server_port;
+};
+
 /* Value of the connection map, and of the socket storage clone_socks that the
  * proxy's on_connect hook writes on the back-end socket before connect(); the
  * program copies it into clone_conns when it sees the socket's SYN. User space
@@ -55,6 +63,10 @@ struct clone_conn {
 	__u64 bytes;      /* payload bytes cloned whole so far (max_bytes_per_flow) */
 	__u32 prefix_bits; /* bit i: filters[i].client_prefix holds client_ip */
 	__u32 pad;
+	/* The client as an IPv6 address, ::ffff:a.b.c.d for an IPv4 one (what
+	 * an IPv6 header carries for it); client_ip is 0 for an IPv6 client,
+	 * which an IPv4 header cannot carry. Written by user space. */
+	__u32 client_ip6[4];
 };
 
 enum clone_srv_flags {
@@ -165,6 +177,9 @@ struct clone_stat {
 	__u64 budget_skipped; /* num_budget_skipped: STOP, not cloned; HEADERS, cut to headers */
 	__u64 mtu_truncated;  /* num_mtu_truncated: cut to fit the path MTU */
 	__u64 failover;       /* num_failover: this (down) server's frames sent to another one */
+	/* preserve_client_ip, an IPv6 client and an IPv4 frame: sent with the
+	 * SE's address (num_client_ip_not_preserved); part of succeeded. */
+	__u64 not_preserved;
 };
 
 /* Per-CPU events of frames that were not cloned (katran style: nothing is
@@ -172,10 +187,10 @@ struct clone_stat {
 enum clone_event {
 	CLONE_EV_FRAMES = 0,      /* every frame the program saw */
 	CLONE_EV_OWN_CLONE,       /* one of our clones passing the hook */
-	CLONE_EV_SHORT,           /* shorter than Ethernet + IPv4 + TCP headers */
-	CLONE_EV_NOT_IPV4,        /* not IPv4 (ARP, IPv6, VLAN...) */
-	CLONE_EV_NOT_TCP,         /* IPv4 but not TCP */
-	CLONE_EV_FRAGMENT,        /* IPv4 fragment */
+	CLONE_EV_SHORT,           /* shorter than Ethernet + IP (+ extension headers) + TCP headers */
+	CLONE_EV_NOT_IPV4,        /* neither IPv4 nor IPv6 (ARP, VLAN...): "not_ip" */
+	CLONE_EV_NOT_TCP,         /* IP but not TCP (IPv6: the last header is not TCP, or ESP) */
+	CLONE_EV_FRAGMENT,        /* IPv4 or IPv6 fragment */
 	CLONE_EV_NOT_REGISTERED,  /* TCP but no registered connection (health checks, host traffic) */
 	CLONE_EV_EXPIRED,         /* connection closed longer ago than the grace period */
 	CLONE_EV_REUSED,          /* a SYN of unregistered traffic reusing a closed connection's 4-tuple */
@@ -185,6 +200,7 @@ enum clone_event {
 	CLONE_EV_RESTORE_FAILED,  /* unused since production frames are never written (kept: a stable name) */
 	CLONE_EV_UNDELIVERED,     /* a clone left without passing clone_deliver (should not happen) */
 	CLONE_EV_FOREIGN_MARK,    /* a frame with our mark that is not our clone: left alone */
+	CLONE_EV_EXT_HEADERS,     /* IPv6 with more extension headers than the program walks */
 	CLONE_EV_MAX,
 };
 

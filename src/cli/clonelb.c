@@ -61,12 +61,13 @@ static char *ask_password(const char *url, const char *user, char **ret_err)
 				     user);
 		return NULL;
 	}
-	fprintf(tty, "Password for %s at %s: ", user, url);
-	fflush(tty);
+	/* Echo off before the prompt: what is typed once it shows is never echoed. */
 	tcgetattr(fileno(tty), &old);
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	fprintf(tty, "Password for %s at %s: ", user, url);
+	fflush(tty);
 	n = getline(&line, &cap, tty);
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);
 	fputc('\n', tty);

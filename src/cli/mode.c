@@ -169,17 +169,48 @@ static int cmd_list_elem(struct cli_shell *sh, const struct cfg_field *f, int ar
 	return 0;
 }
 
-/* "<object field>": opens the mode of a single sub-object (performance_limits). */
+/*
+ * "<object field>": opens the mode of a single sub-object (performance_limits).
+ * "<object field> <field> <value>...": sets one field of it in one line
+ * (http_monitor http_request GET / HTTP/1.1); "<object field> <value>" sets
+ * its field of the same name (certificate @/etc/ssl/web.pem).
+ */
 static int cmd_object(struct cli_shell *sh, const struct cfg_field *f, int argc, char **argv)
 {
-	json_t *cur = json_object_get(sh->lv[sh->depth - 1].obj, f->name);
+	struct cli_level *P = &sh->lv[sh->depth - 1], *L;
+	json_t *cur = json_object_get(P->obj, f->name);
+	const struct cfg_field *sf = NULL;
+	const char *verb;
+	char *err = NULL;
+	int r, skip = 1;
 
 	if (sh->depth >= CLI_MAX_DEPTH)
 		return cli_error(sh, "%s: modes nested too deep", f->name);
-	if (argc > 1)
-		return cli_error(sh, "%s: expected '%s' alone, got '%s'", f->name, f->name, argv[1]);
-	cli_level_push(sh, f->sub, f, json_is_object(cur) ? json_deep_copy(cur) : json_object(), 0);
-	return 0;
+	if (argc > 1) {
+		if (cli_word_match(argv[1], NULL, f->sub, &verb, &sf, &err) == 0) {
+			skip = 2;
+		} else if (cfg_field_find(f->sub, f->name)) {
+			sf = cfg_field_find(f->sub, f->name);
+		} else {
+			return cli_fail(sh, -EINVAL, prefixed(f->name, err));
+		}
+		free(err);
+		if (sf->kind == CFG_OBJECT || sf->kind == CFG_OBJLIST)
+			return cli_error(sh, "%s.%s: enter '%s' and then '%s'", f->name, sf->name,
+					 f->name, sf->name);
+	}
+	L = cli_level_push(sh, f->sub, f,
+			   json_is_object(cur) ? json_deep_copy(cur) : json_object(), 0);
+	if (!sf)
+		return 0;
+	r = cli_mode_set(sh, sf, argc - skip + 1, argv + skip - 1);
+	if (r == 0 && sh->depth > 1 && &sh->lv[sh->depth - 1] == L) {
+		json_object_set(P->obj, f->name, L->obj);
+		P->dirty = true;
+	}
+	if (&sh->lv[sh->depth - 1] == L)
+		cli_level_pop(sh);
+	return r;
 }
 
 /* "<field> <value>": sets a field of the current mode. */
@@ -190,6 +221,8 @@ int cli_mode_set(struct cli_shell *sh, const struct cfg_field *f, int argc, char
 	char *text = NULL, *err = NULL;
 	int r;
 
+	if (f->flags & CFG_F_READONLY)
+		return cli_error(sh, "%s: set by clonelb (%s), not a setting", f->name, f->help);
 	if (f->kind == CFG_OBJLIST)
 		return cmd_list_elem(sh, f, argc, argv);
 	if (f->kind == CFG_OBJECT)

@@ -212,8 +212,9 @@ static const char *kind_text(const struct cfg_field *f)
 	static const char *const names[] = {
 	    [CFG_STRING] = "text",	  [CFG_BOOL] = "bool",
 	    [CFG_UINT] = "integer",	  [CFG_ENUM] = "one of",
-	    [CFG_ENUMLIST] = "list of",	  [CFG_IPADDR] = "IPv4 address",
-	    [CFG_PREFIX] = "a.b.c.d/len", [CFG_MAC] = "MAC xx:xx:xx:xx:xx:xx",
+	    [CFG_ENUMLIST] = "list of",
+	    [CFG_IPADDR] = "IP address (a.b.c.d or x::y)",
+	    [CFG_PREFIX] = "a.b.c.d/len or x::y/len", [CFG_MAC] = "MAC xx:xx:xx:xx:xx:xx",
 	    [CFG_IFNAME] = "interface",	  [CFG_REF] = "name of a",
 	    [CFG_REFLIST] = "names of",	  [CFG_PEM] = "PEM text or @file",
 	    [CFG_OBJLIST] = "sub-mode",	  [CFG_OBJECT] = "sub-mode",

@@ -83,6 +83,7 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 		goto fail_skel;
 	}
 	ce->conns_fd = bpf_map__fd(ce->skel->maps.clone_conns);
+	ce->conns6_fd = bpf_map__fd(ce->skel->maps.clone_conns6);
 	ce->srvs_fd = bpf_map__fd(ce->skel->maps.clone_srvs);
 	ce->stats_fd = bpf_map__fd(ce->skel->maps.clone_stats);
 	ce->events_fd = bpf_map__fd(ce->skel->maps.clone_events);
@@ -152,6 +153,7 @@ void clone_stop(struct clone_engine *ce)
 		free(ce->known_vs[i]);
 	free(ce->known_vs);
 	free(ce->pool_ips);
+	free(ce->pool_ips6);
 	clone_bpf__destroy(ce->skel);
 	pthread_cond_destroy(&ce->stop_cond);
 	pthread_mutex_destroy(&ce->stop_mutex);
@@ -164,6 +166,13 @@ void clone_stop(struct clone_engine *ce)
 const char *clone_se_uuid(struct clone_engine *ce)
 {
 	return ce ? ce->se_uuid : "";
+}
+
+/* See clone.h. */
+void clone_set_se_uuid(struct clone_engine *ce, const char *uuid)
+{
+	if (ce)
+		snprintf(ce->se_uuid, sizeof(ce->se_uuid), "%s", uuid);
 }
 
 /* ---- the neighbour resolver -------------------------------------------- */
@@ -214,6 +223,23 @@ static struct clone_vs_state *vs_by_id(struct clone_engine *ce, int64_t id, int 
 	return NULL;
 }
 
+/* The IPv6 connection map's key of the back-end socket @ci->fd, likewise. */
+static int conn_key6(const struct px_conn_info *ci, struct clone_conn_key6 *key)
+{
+	struct sockaddr_in6 a;
+	socklen_t len = sizeof(a);
+
+	if (getsockname(ci->fd, (struct sockaddr *)&a, &len) == -1 || a.sin6_family != AF_INET6 ||
+	    !a.sin6_port || IN6_IS_ADDR_UNSPECIFIED(&a.sin6_addr))
+		return -1;
+	memset(key, 0, sizeof(*key));
+	memcpy(key->local_ip, &a.sin6_addr, 16);
+	memcpy(key->server_ip, &ci->server.in6.sin6_addr, 16);
+	key->local_port = a.sin6_port;
+	key->server_port = ci->server.in6.sin6_port;
+	return 0;
+}
+
 /* The connection map's key of the back-end socket @ci->fd, still open:
  * connect() has chosen its port. Returns 0, or -1 when it has none. */
 static int conn_key(const struct px_conn_info *ci, struct clone_conn_key *key)
@@ -226,9 +252,9 @@ static int conn_key(const struct px_conn_info *ci, struct clone_conn_key *key)
 		return -1;
 	memset(key, 0, sizeof(*key));
 	key->local_ip = a.sin_addr.s_addr;
-	key->server_ip = ci->server.sin_addr.s_addr;
+	key->server_ip = ci->server.in.sin_addr.s_addr;
 	key->local_port = a.sin_port;
-	key->server_port = ci->server.sin_port;
+	key->server_port = ci->server.in.sin_port;
 	return 0;
 }
 
@@ -265,7 +291,17 @@ static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
 	if (k == vs->n_order)
 		slot = vs->order[n % (uint32_t)vs->n_order];
 	memset(&val, 0, sizeof(val));
-	val.client_ip = ci->client.sin_addr.s_addr;
+	/* The client for either family of the pool's frames: an IPv6 header
+	 * takes an IPv4 client as ::ffff:a.b.c.d; an IPv4 header cannot take
+	 * an IPv6 client (client_ip 0: the program keeps the SE's address and
+	 * counts it). */
+	if (ci->client.sa.sa_family == AF_INET6) {
+		memcpy(val.client_ip6, &ci->client.in6.sin6_addr, 16);
+	} else {
+		val.client_ip = ci->client.in.sin_addr.s_addr;
+		val.client_ip6[2] = htonl(0xffff);
+		val.client_ip6[3] = val.client_ip;
+	}
 	val.srv_index = (uint32_t)(v * CLONE_SRV_PER_VS + slot);
 	val.srv_gen = vs->srv[slot].gen;
 	pthread_rwlock_unlock(&ce->lock);
@@ -281,6 +317,7 @@ static void clone_on_close(void *ctx, const struct px_conn_info *ci)
 	struct clone_engine *ce = ctx;
 	struct clone_vs_state *vs;
 	struct clone_conn_key key;
+	struct clone_conn_key6 key6;
 	struct clone_conn val;
 	int v;
 
@@ -293,7 +330,16 @@ static void clone_on_close(void *ctx, const struct px_conn_info *ci)
 	vs = vs_by_id(ce, ci->vs_id, &v);
 	v = vs && vs->n_order > 0;
 	pthread_rwlock_unlock(&ce->lock);
-	if (!v || conn_key(ci, &key) < 0)
+	if (!v)
+		return;
+	if (ci->server.sa.sa_family == AF_INET6) {
+		if (conn_key6(ci, &key6) < 0 || bpf_map_lookup_elem(ce->conns6_fd, &key6, &val) < 0)
+			return;
+		val.expires_ns = mono_ns() + CLONE_CLOSE_GRACE_NS;
+		bpf_map_update_elem(ce->conns6_fd, &key6, &val, BPF_EXIST);
+		return;
+	}
+	if (conn_key(ci, &key) < 0)
 		return;
 	if (bpf_map_lookup_elem(ce->conns_fd, &key, &val) < 0)
 		return;
@@ -305,6 +351,7 @@ static void clone_on_close(void *ctx, const struct px_conn_info *ci)
 int clone_conn_count(struct clone_engine *ce)
 {
 	struct clone_conn_key key, next;
+	struct clone_conn_key6 key6, next6;
 	int n = 0, r;
 
 	if (!ce)
@@ -314,6 +361,15 @@ int clone_conn_count(struct clone_engine *ce)
 		n++;
 		key = next;
 		r = bpf_map_get_next_key(ce->conns_fd, &key, &next);
+	}
+	if (errno != ENOENT)
+		return -errno;
+	/* And the IPv6 connections. */
+	r = bpf_map_get_next_key(ce->conns6_fd, NULL, &next6);
+	while (r == 0) {
+		n++;
+		key6 = next6;
+		r = bpf_map_get_next_key(ce->conns6_fd, &key6, &next6);
 	}
 	return errno == ENOENT ? n : -errno;
 }

@@ -49,6 +49,10 @@ void clone_metrics(struct clone_engine *ce, FILE *out);
 /* The SE's identity as shown in se_uuid ("host:se-<mac>"). Borrowed. */
 const char *clone_se_uuid(struct clone_engine *ce);
 
+/* Sets the identity of clone_se_uuid() (the SE's se_uuid in its group);
+ * call before the API starts. */
+void clone_set_se_uuid(struct clone_engine *ce, const char *uuid);
+
 /* Detaches every filter it attached, frees everything. Accepts NULL. */
 void clone_stop(struct clone_engine *ce);
 

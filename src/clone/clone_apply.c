@@ -55,6 +55,26 @@ static int parse_addr(const json_t *ip, uint32_t *ret_be)
 	return 0;
 }
 
+/* Parses {"addr": "x::y"} into @ret; -EINVAL if absent or not IPv6. */
+static int parse_addr6(const json_t *ip, struct in6_addr *ret)
+{
+	return inet_pton(AF_INET6, jstr(ip, "addr"), ret) == 1 ? 0 : -EINVAL;
+}
+
+/* @s's address, subnet or interface address (@which: 0, 1, 2) as a socket
+ * address of its family. */
+static union addr_any srv_addr(const struct clone_srv_state *s, int which)
+{
+	union addr_any a;
+
+	addr_any_of(s->af == AF_INET6 ? AF_INET6 : AF_INET, &a);
+	if (s->af == AF_INET6)
+		a.in6.sin6_addr = which == 0 ? s->ip6 : which == 1 ? s->subnet6 : s->if_addr6;
+	else
+		a.in.sin_addr.s_addr = which == 0 ? s->ip_be : which == 1 ? s->subnet_be : s->if_addr_be;
+	return a;
+}
+
 /* Whether this thread holds ce->lock for writing: the slow steps below check
  * it is not so (counted in /metrics, and the tests expect zero). */
 static _Thread_local bool write_locked;
@@ -134,9 +154,24 @@ static void find_interface(struct clone_engine *ce, struct clone_srv_state *s)
 			clone_deliver_ensure(ce, s->ifindex);
 		return;
 	}
-	if (s->mask >= 0 && netif_for_subnet(s->subnet_be, s->mask, ifname, &addr_be) == 0)
+	if (s->af == AF_INET6) {
+		union addr_any a = srv_addr(s, 0), net = srv_addr(s, 1), own;
+
+		addr_any_of(AF_INET6, &own);
+		/* A link-local subnet is on every interface: network_ref says which. */
+		if (s->mask >= 0 && !addr_is_link_local(&net) &&
+		    netif_for_prefix(&net, s->mask, ifname, &own) == 0)
+			ifindex = (int)if_nametoindex(ifname);
+		if (!ifindex && s->network_ref[0]) {
+			snprintf(ifname, sizeof(ifname), "%s", s->network_ref);
+			ifindex = (int)if_nametoindex(ifname);
+			if (ifindex)
+				netif_prefix_on(ifname, &a, NULL, &mask, &own);
+		}
+		s->if_addr6 = own.in6.sin6_addr;
+	} else if (s->mask >= 0 && netif_for_subnet(s->subnet_be, s->mask, ifname, &addr_be) == 0)
 		ifindex = (int)if_nametoindex(ifname);
-	if (!ifindex && s->network_ref[0]) {
+	if (!ifindex && s->network_ref[0] && s->af != AF_INET6) {
 		snprintf(ifname, sizeof(ifname), "%s", s->network_ref);
 		ifindex = (int)if_nametoindex(ifname);
 		if (ifindex)
@@ -187,7 +222,9 @@ static void find_mac(struct clone_engine *ce, struct clone_srv_state *s)
 		return;
 	}
 	slow_step(ce, "neighbour lookup");
-	if (!s->ifindex || clone_net_neigh_get(s->ip_be, s->ifindex, mac, &state) < 0)
+	union addr_any a = srv_addr(s, 0);
+
+	if (!s->ifindex || clone_net_neigh_get_any(&a, s->ifindex, mac, &state) < 0)
 		state = 0;
 	s->nud = state;
 	if (clone_net_nud_valid(state) && !(state & NUD_NOARP)) {
@@ -232,13 +269,22 @@ static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint6
 	s->last_probe_ms = now;
 	/* One clone server of many services (one profile, many users) is
 	 * asked once a round, not once per service. */
-	if (done && probed_already(done, s->ifindex, s->ip_be))
+	/* An IPv6 server is one key by its address folded to 32 bits: a
+	 * collision only skips a round's re-validation, never a server's MAC. */
+	if (done && probed_already(done, s->ifindex,
+				   s->af == AF_INET6 ? s->ip6.s6_addr32[0] ^ s->ip6.s6_addr32[1] ^
+							       s->ip6.s6_addr32[2] ^ s->ip6.s6_addr32[3]
+						     : s->ip_be))
 		return;
 	slow_step(ce, "ARP re-validation");
-	if (s->has_mac)
+	if (s->has_mac && s->af == AF_INET6)
+		clone_net_ndp_solicit(s->ifindex, s->src_mac, &s->if_addr6, &s->ip6);
+	else if (s->has_mac)
 		clone_net_arp_request(s->ifindex, s->src_mac, s->if_addr_be, s->ip_be);
-	if (!s->has_mac || (s->nud & NUD_STALE))
-		clone_net_probe(s->ip_be, s->ifname);
+	if (!s->has_mac || (s->nud & NUD_STALE)) {
+		union addr_any a = srv_addr(s, 0);
+		clone_net_probe_any(&a, s->ifname);
+	}
 }
 
 /* Whether what readers see of @a and @b (interface, MACs) differs. */
@@ -288,15 +334,23 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs) {
 		const json_t *subnet = json_object_get(cs, "subnet");
 		struct clone_srv_state *s = NULL;
-		uint32_t ip_be, net_be = 0;
+		uint32_t ip_be = 0, net_be = 0;
+		struct in6_addr ip6 = IN6ADDR_ANY_INIT, net6 = IN6ADDR_ANY_INIT;
+		int af = AF_INET;
 		const char *mac = json_string_value(json_object_get(cs, "mac"));
 		const char *netref = json_string_value(json_object_get(cs, "network_ref"));
 		int mask = -1;
 		bool fresh = reset;
 
-		if (n >= CLONE_SRV_PER_VS || parse_addr(json_object_get(cs, "ip_address"), &ip_be) < 0)
+		if (n >= CLONE_SRV_PER_VS)
 			continue;
-		if (subnet && parse_addr(json_object_get(subnet, "ip_addr"), &net_be) == 0 &&
+		if (parse_addr6(json_object_get(cs, "ip_address"), &ip6) == 0)
+			af = AF_INET6;
+		else if (parse_addr(json_object_get(cs, "ip_address"), &ip_be) < 0)
+			continue;
+		if (subnet && (af == AF_INET6
+				       ? parse_addr6(json_object_get(subnet, "ip_addr"), &net6)
+				       : parse_addr(json_object_get(subnet, "ip_addr"), &net_be)) == 0 &&
 		    json_is_integer(json_object_get(subnet, "mask")))
 			mask = (int)json_integer_value(json_object_get(subnet, "mask"));
 		/* The same server (address and placement) keeps its slot, so the
@@ -305,6 +359,7 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 			struct clone_srv_state *o = &vs->srv[k];
 
 			if (o->used && !keep[k] && o->ip_be == ip_be && o->subnet_be == net_be &&
+			    o->af == af && !memcmp(&o->ip6, &ip6, 16) && !memcmp(&o->subnet6, &net6, 16) &&
 			    o->mask == mask && strcmp(o->network_ref, netref ? netref : "") == 0) {
 				s = o;
 				break;
@@ -319,7 +374,13 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 			memset(s, 0, sizeof(*s));
 			s->used = true;
 			s->ip_be = ip_be;
-			inet_ntop(AF_INET, &ip_be, s->ip, sizeof(s->ip));
+			s->af = af;
+			s->ip6 = ip6;
+			s->subnet6 = net6;
+			if (af == AF_INET6)
+				inet_ntop(AF_INET6, &ip6, s->ip, sizeof(s->ip));
+			else
+				inet_ntop(AF_INET, &ip_be, s->ip, sizeof(s->ip));
 			s->subnet_be = net_be;
 			s->mask = mask;
 			snprintf(s->network_ref, sizeof(s->network_ref), "%s", netref ? netref : "");
@@ -365,8 +426,17 @@ static void pool_addrs(struct clone_engine *ce, const json_t *pool)
 	size_t i;
 
 	json_array_foreach(json_object_get(pool, "servers"), i, srv) {
+		struct in6_addr ip6;
 		uint32_t ip_be;
 
+		if (parse_addr6(json_object_get(srv, "ip"), &ip6) == 0) {
+			ce->pool_ips6 = realloc(ce->pool_ips6,
+						sizeof(*ce->pool_ips6) * (size_t)(ce->n_pool_ips6 + 1));
+			if (!ce->pool_ips6)
+				abort();
+			ce->pool_ips6[ce->n_pool_ips6++] = ip6;
+			continue;
+		}
 		if (parse_addr(json_object_get(srv, "ip"), &ip_be) < 0)
 			continue;
 		ce->pool_ips = realloc(ce->pool_ips, sizeof(uint32_t) * (size_t)(ce->n_pool_ips + 1));
@@ -386,14 +456,22 @@ static int ifaces_for(struct clone_engine *ce, const uint32_t *ips, int n, int *
 	int i, j, ifindex, n_want = 0;
 
 	slow_step(ce, "route lookup");
-	for (i = 0; i < n; i++) {
-		ifindex = clone_net_route_ifindex(ips[i], NULL);
+	/* The IPv4 servers of @ips, then the engine's IPv6 ones. */
+	for (i = 0; i < n + ce->n_pool_ips6; i++) {
+		union addr_any dst;
+
+		addr_any_of(i < n ? AF_INET : AF_INET6, &dst);
+		if (i < n)
+			dst.in.sin_addr.s_addr = ips[i];
+		else
+			dst.in6.sin6_addr = ce->pool_ips6[i - n];
+		ifindex = clone_net_route_any(&dst, NULL);
 		if (ifindex <= 0) {
-			char a[INET_ADDRSTRLEN];
+			char a[ADDR_STRLEN];
 
 			if (!quiet)
 				log_warn("clone", "pool server %s: no route (%s): its traffic cannot be cloned",
-					 inet_ntop(AF_INET, &ips[i], a, sizeof(a)), strerror(-ifindex));
+					 addr_ntop(&dst, a), strerror(-ifindex));
 			continue;
 		}
 		for (j = 0; j < n_want && want[j] != ifindex; j++)
@@ -484,6 +562,7 @@ static int refresh_servers(struct clone_engine *ce, bool links, bool neigh, bool
 				cur->nud = copy.nud;
 				cur->warned = copy.warned;
 				cur->if_addr_be = copy.if_addr_be;
+				cur->if_addr6 = copy.if_addr6;
 			}
 			if (copy.ifindex && !copy.has_mac)
 				missing++;
@@ -494,15 +573,15 @@ static int refresh_servers(struct clone_engine *ce, bool links, bool neigh, bool
 
 /* The addresses of the clone servers that are resolved through the
  * neighbour table, for picking notifications. Caller frees. */
-static uint32_t *resolved_ips(struct clone_engine *ce, int *ret_n)
+static union addr_any *resolved_ips(struct clone_engine *ce, int *ret_n)
 {
-	uint32_t *ips = xcalloc(CLONE_MAX_SRV, sizeof(*ips));
+	union addr_any *ips = xcalloc(CLONE_MAX_SRV, sizeof(*ips));
 	int v, k, n = 0;
 
 	for (v = 0; v < CLONE_MAX_VS; v++)
 		for (k = 0; ce->vs[v].used && k < CLONE_SRV_PER_VS; k++)
 			if (ce->vs[v].srv[k].used && !ce->vs[v].srv[k].mac_configured)
-				ips[n++] = ce->vs[v].srv[k].ip_be;
+				ips[n++] = srv_addr(&ce->vs[v].srv[k], 0);
 	*ret_n = n;
 	return ips;
 }
@@ -518,7 +597,7 @@ int clone_refresh_all(struct clone_engine *ce)
 {
 	struct clone_net_events ev = {0};
 	uint64_t now = now_ms();
-	uint32_t *ips;
+	union addr_any *ips;
 	int n_ips, missing;
 	bool links, neigh;
 
@@ -533,7 +612,7 @@ int clone_refresh_all(struct clone_engine *ce)
 	}
 	ips = resolved_ips(ce, &n_ips);
 	if (ce->nl_fd >= 0)
-		clone_net_events_read(ce->nl_fd, ips, n_ips, &ev);
+		clone_net_events_read_any(ce->nl_fd, ips, n_ips, &ev);
 	else
 		ev.overrun = true; /* no notifications: look every round */
 	free(ips);
@@ -600,6 +679,7 @@ static void publish(struct clone_engine *ce, const struct clone_vs_state *next, 
 			const struct clone_srv_state *nx = &next[v].srv[k];
 
 			cur->if_addr_be = nx->if_addr_be;
+			cur->if_addr6 = nx->if_addr6;
 			cur->nud = nx->nud;
 			cur->last_probe_ms = nx->last_probe_ms;
 			cur->warned = nx->warned;
@@ -670,6 +750,9 @@ void clone_apply(struct clone_engine *ce, const json_t *snap)
 	free(ce->pool_ips);
 	ce->pool_ips = NULL;
 	ce->n_pool_ips = 0;
+	free(ce->pool_ips6);
+	ce->pool_ips6 = NULL;
+	ce->n_pool_ips6 = 0;
 
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, o) {
 		const char *tenant = *jstr(o, "tenant_ref") ? jstr(o, "tenant_ref") : "admin";

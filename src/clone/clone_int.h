@@ -11,6 +11,7 @@
 
 #include "bpf/clone_shared.h"
 #include "clone/clone.h"
+#include "lib/addr.h"
 
 /* Longest interface list the engine attaches to. */
 #define CLONE_MAX_HOOKS 64
@@ -42,7 +43,11 @@ struct clone_watch;
 struct clone_srv_state {
 	bool used;
 	uint32_t ip_be;
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
+	/* An IPv6 clone server (af AF_INET6): its address, subnet and the SE's
+	 * address on that subnet are these; the *_be fields above stay 0. */
+	int af;
+	struct in6_addr ip6, subnet6, if_addr6;
 	uint32_t subnet_be;        /* 0 with mask -1 when the profile gave none */
 	int mask;
 	char network_ref[IF_NAMESIZE];
@@ -104,7 +109,7 @@ struct clone_slots {
 
 struct clone_engine {
 	struct clone_bpf *skel;
-	int conns_fd, srvs_fd, stats_fd, events_fd;
+	int conns_fd, conns6_fd, srvs_fd, stats_fd, events_fd;
 	int socks_fd; /* clone_socks: the registration on the socket itself */
 	int profs_fd, health_fd; /* clone_profs (clone_apply.c), clone_health (clone_health.c) */
 	int ncpus;
@@ -134,6 +139,8 @@ struct clone_engine {
 	int n_deliver;
 	uint32_t *pool_ips;        /* servers of the pools of cloned services (apply_lock) */
 	int n_pool_ips;
+	struct in6_addr *pool_ips6; /* and their IPv6 servers (apply_lock) */
+	int n_pool_ips6;
 	char **known_vs;           /* uuids of every service of the last snapshot (lock) */
 	int n_known_vs;
 	char se_uuid[128];
@@ -196,7 +203,14 @@ int clone_tc_attach_deliver(struct clone_engine *ce, int ifindex, char **ret_err
 void clone_tc_detach_deliver(int ifindex);
 bool clone_tc_deliver_present(int ifindex);
 
-/* clone_net.c */
+/* clone_net.c. The *_any functions take an address of either family; the
+ * others are their IPv4 forms. */
+int clone_net_route_any(const union addr_any *dst, union addr_any *ret_src);
+int clone_net_neigh_get_any(const union addr_any *ip, int ifindex, uint8_t ret_mac[6],
+			    uint16_t *ret_state);
+void clone_net_probe_any(const union addr_any *ip, const char *ifname);
+int clone_net_ndp_solicit(int ifindex, const uint8_t src_mac[6], const struct in6_addr *src,
+			  const struct in6_addr *target);
 int clone_net_route_ifindex(uint32_t dst_be, uint32_t *ret_src_be);
 int clone_net_if_mac(const char *ifname, uint8_t ret_mac[6]);
 int clone_net_neigh_lookup(uint32_t ip_be, const char *ifname, uint8_t ret_mac[6]);
@@ -205,11 +219,13 @@ bool clone_net_nud_valid(uint16_t state);
 int clone_net_events_open(void);
 /* What clone_net_events_read() found. */
 struct clone_net_events {
-	bool links;    /* a link or an IPv4 address changed */
+	bool links;    /* a link or an address changed */
 	bool overrun;  /* notifications were lost: look at everything again */
 	int n_neigh;   /* neighbour notifications about one of @ips */
 };
 void clone_net_events_read(int fd, const uint32_t *ips, int n_ips, struct clone_net_events *ret);
+void clone_net_events_read_any(int fd, const union addr_any *ips, int n_ips,
+			       struct clone_net_events *ret);
 void clone_net_probe(uint32_t ip_be, const char *ifname);
 int clone_net_arp_request(int ifindex, const uint8_t src_mac[6], uint32_t src_be, uint32_t target_be);
 void clone_net_se_uuid(char *buf, size_t size);

@@ -1,14 +1,16 @@
-/* clone_net.c: what the clone engine asks the kernel about the network: routes, MACs, neighbours. */
+/* clone_net.c: what the clone engine asks the kernel about the network: routes, MACs, neighbours (ARP and IPv6 neighbour discovery). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/neighbour.h>
 #include <net/if_arp.h>
+#include <netinet/icmp6.h>
 #include <netpacket/packet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -17,6 +19,116 @@
 
 #include "clone/clone_int.h"
 #include "lib/netif.h"
+#include "lib/util.h"
+
+/* The address bytes of @a and their length (4 or 16). */
+static const void *addr_data(const union addr_any *a, int *ret_len)
+{
+	*ret_len = a->sa.sa_family == AF_INET6 ? 16 : 4;
+	return a->sa.sa_family == AF_INET6 ? (const void *)&a->in6.sin6_addr
+					   : (const void *)&a->in.sin_addr;
+}
+
+static void v4(uint32_t be, union addr_any *ret)
+{
+	addr_any_of(AF_INET, ret);
+	ret->in.sin_addr.s_addr = be;
+}
+
+/* clone_net_route_any() of an IPv4 destination: clone_net_route_ifindex(). */
+static int route_v4(uint32_t dst_be, union addr_any *ret_src)
+{
+	uint32_t src = 0;
+	int r = clone_net_route_ifindex(dst_be, &src);
+
+	if (r > 0 && ret_src)
+		v4(src, ret_src);
+	return r;
+}
+
+/*
+ * Asks the kernel's routing table (RTM_GETROUTE, as `ip route get`) which
+ * interface a packet to @dst (IPv4 or IPv6) leaves by. Returns the ifindex
+ * (> 0) and, if @ret_src is not NULL, the source address the kernel would
+ * pick (the unspecified address if the route has none); -errno on failure
+ * (-ENETUNREACH when there is no route).
+ */
+int clone_net_route_any(const union addr_any *dst, union addr_any *ret_src)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		char attrs[64];
+	} req;
+	const void *dst_data = NULL;
+	int dlen = 0, slen;
+	char buf[4096];
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	struct timeval tv = {.tv_sec = 1};
+	struct rtattr *rta;
+	struct nlmsghdr *nh;
+	int fd, r = -EIO, ifindex = 0, len;
+	union addr_any src;
+	ssize_t n;
+
+	if (dst->sa.sa_family == AF_INET)
+		return route_v4(dst->in.sin_addr.s_addr, ret_src);
+	dst_data = addr_data(dst, &dlen);
+	addr_any_of(dst->sa.sa_family, &src);
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd == -1)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = 1;
+	req.rt.rtm_family = (unsigned char)dst->sa.sa_family;
+	req.rt.rtm_dst_len = (unsigned char)(dlen * 8);
+	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+	rta->rta_type = RTA_DST;
+	rta->rta_len = (unsigned short)RTA_LENGTH(dlen);
+	memcpy(RTA_DATA(rta), dst_data, (size_t)dlen);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(dlen);
+
+	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		r = -errno;
+		goto out;
+	}
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n == -1) {
+		r = -errno;
+		goto out;
+	}
+	for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			struct nlmsgerr *e = NLMSG_DATA(nh);
+			r = e->error ? e->error : -ENETUNREACH;
+			goto out;
+		}
+		if (nh->nlmsg_type != RTM_NEWROUTE)
+			continue;
+		len = RTM_PAYLOAD(nh);
+		for (rta = RTM_RTA(NLMSG_DATA(nh)); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+			if (rta->rta_type == RTA_OIF)
+				memcpy(&ifindex, RTA_DATA(rta), 4);
+			else if (rta->rta_type == RTA_PREFSRC && RTA_PAYLOAD(rta) == (unsigned)dlen)
+				memcpy((void *)addr_data(&src, &slen), RTA_DATA(rta), (size_t)dlen);
+		}
+		break;
+	}
+	if (ifindex <= 0) {
+		r = -ENETUNREACH;
+		goto out;
+	}
+	if (ret_src)
+		*ret_src = src;
+	r = ifindex;
+out:
+	close(fd);
+	return r;
+}
 
 /*
  * Which interface a packet to @dst_be leaves by (netif_route_get()). Returns
@@ -84,22 +196,26 @@ bool clone_net_nud_valid(uint16_t state)
 	return (state & (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE | NUD_STALE | NUD_DELAY)) != 0;
 }
 
-/* Reads an RTM_NEWNEIGH message: IPv4 destination, ifindex, state, lladdr. */
-static bool parse_neigh(struct nlmsghdr *nh, uint32_t *ret_ip_be, int *ret_ifindex, uint16_t *ret_state,
-			uint8_t ret_mac[6], bool *ret_has_mac)
+/* Reads an RTM_NEWNEIGH message: IPv4 or IPv6 destination (ARP or neighbour
+ * discovery entry), ifindex, state, lladdr. */
+static bool parse_neigh(struct nlmsghdr *nh, union addr_any *ret_ip, int *ret_ifindex,
+			uint16_t *ret_state, uint8_t ret_mac[6], bool *ret_has_mac)
 {
 	struct ndmsg *nd = NLMSG_DATA(nh);
 	struct rtattr *rta;
-	int len = (int)nh->nlmsg_len - NLMSG_LENGTH(sizeof(*nd));
+	int len = (int)nh->nlmsg_len - NLMSG_LENGTH(sizeof(*nd)), dlen;
 	bool has_dst = false;
 
-	if (len < 0 || nd->ndm_family != AF_INET)
+	if (len < 0 || (nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6))
 		return false;
+	addr_any_of(nd->ndm_family, ret_ip);
 	*ret_has_mac = false;
 	for (rta = (struct rtattr *)((char *)nd + NLMSG_ALIGN(sizeof(*nd))); RTA_OK(rta, len);
 	     rta = RTA_NEXT(rta, len)) {
-		if (rta->rta_type == NDA_DST && RTA_PAYLOAD(rta) == 4) {
-			memcpy(ret_ip_be, RTA_DATA(rta), 4);
+		void *dst = (void *)addr_data(ret_ip, &dlen);
+
+		if (rta->rta_type == NDA_DST && RTA_PAYLOAD(rta) == (unsigned)dlen) {
+			memcpy(dst, RTA_DATA(rta), (size_t)dlen);
 			has_dst = true;
 		} else if (rta->rta_type == NDA_LLADDR && RTA_PAYLOAD(rta) == 6) {
 			memcpy(ret_mac, RTA_DATA(rta), 6);
@@ -113,11 +229,13 @@ static bool parse_neigh(struct nlmsghdr *nh, uint32_t *ret_ip_be, int *ret_ifind
 
 /*
  * Asks the kernel's neighbour table (RTM_GETNEIGH, as `ip neigh get`) for
- * @ip_be on @ifindex. Returns 0 with its NUD state in *ret_state and, when it
- * has one, its MAC in @ret_mac (a valid state, see clone_net_nud_valid());
+ * @ip on @ifindex: the ARP entry of an IPv4 address, the neighbour discovery
+ * entry of an IPv6 one. Returns 0 with its NUD state in *ret_state and, when
+ * it has one, its MAC in @ret_mac (a valid state, see clone_net_nud_valid());
  * -ENOENT when there is no entry; another -errno on failure.
  */
-int clone_net_neigh_get(uint32_t ip_be, int ifindex, uint8_t ret_mac[6], uint16_t *ret_state)
+int clone_net_neigh_get_any(const union addr_any *ip, int ifindex, uint8_t ret_mac[6],
+			    uint16_t *ret_state)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -129,7 +247,8 @@ int clone_net_neigh_get(uint32_t ip_be, int ifindex, uint8_t ret_mac[6], uint16_
 	struct timeval tv = {.tv_sec = 1};
 	struct rtattr *rta;
 	struct nlmsghdr *nh;
-	int fd, r = -EIO;
+	int fd, r = -EIO, dlen;
+	const void *dst = addr_data(ip, &dlen);
 	ssize_t n;
 
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -141,13 +260,13 @@ int clone_net_neigh_get(uint32_t ip_be, int ifindex, uint8_t ret_mac[6], uint16_
 	req.nh.nlmsg_type = RTM_GETNEIGH;
 	req.nh.nlmsg_flags = NLM_F_REQUEST;
 	req.nh.nlmsg_seq = 1;
-	req.nd.ndm_family = AF_INET;
+	req.nd.ndm_family = (unsigned char)ip->sa.sa_family;
 	req.nd.ndm_ifindex = ifindex;
 	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
 	rta->rta_type = NDA_DST;
-	rta->rta_len = RTA_LENGTH(4);
-	memcpy(RTA_DATA(rta), &ip_be, 4);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(4);
+	rta->rta_len = (unsigned short)RTA_LENGTH(dlen);
+	memcpy(RTA_DATA(rta), dst, (size_t)dlen);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(dlen);
 	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		r = -errno;
 		goto out;
@@ -159,7 +278,7 @@ int clone_net_neigh_get(uint32_t ip_be, int ifindex, uint8_t ret_mac[6], uint16_
 	}
 	for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
 		uint8_t mac[6];
-		uint32_t ip;
+		union addr_any got;
 		int idx;
 		bool has_mac;
 
@@ -170,7 +289,7 @@ int clone_net_neigh_get(uint32_t ip_be, int ifindex, uint8_t ret_mac[6], uint16_
 			goto out;
 		}
 		if (nh->nlmsg_type != RTM_NEWNEIGH ||
-		    !parse_neigh(nh, &ip, &idx, ret_state, mac, &has_mac))
+		    !parse_neigh(nh, &got, &idx, ret_state, mac, &has_mac))
 			continue;
 		if (!has_mac && clone_net_nud_valid(*ret_state) && !(*ret_state & NUD_NOARP))
 			*ret_state = NUD_NONE;
@@ -182,6 +301,15 @@ int clone_net_neigh_get(uint32_t ip_be, int ifindex, uint8_t ret_mac[6], uint16_
 out:
 	close(fd);
 	return r;
+}
+
+/* clone_net_neigh_get_any() for an IPv4 address. */
+int clone_net_neigh_get(uint32_t ip_be, int ifindex, uint8_t ret_mac[6], uint16_t *ret_state)
+{
+	union addr_any a;
+
+	v4(ip_be, &a);
+	return clone_net_neigh_get_any(&a, ifindex, ret_mac, ret_state);
 }
 
 /*
@@ -205,14 +333,15 @@ int clone_net_neigh_lookup(uint32_t ip_be, const char *ifname, uint8_t ret_mac[6
 
 /*
  * Opens a non-blocking rtnetlink socket subscribed to the kernel's neighbour
- * table (RTMGRP_NEIGH) and to link and IPv4 address changes, so MAC changes
+ * table (RTMGRP_NEIGH) and to link and address changes, so MAC changes
  * of clone servers and interfaces that come and go are followed as they
  * happen. Returns the descriptor or -errno.
  */
 int clone_net_events_open(void)
 {
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK,
-				 .nl_groups = RTMGRP_NEIGH | RTMGRP_LINK | RTMGRP_IPV4_IFADDR};
+				 .nl_groups = RTMGRP_NEIGH | RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
+					      RTMGRP_IPV6_IFADDR};
 	int fd, size = 1 << 20, r;
 
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
@@ -227,13 +356,23 @@ int clone_net_events_open(void)
 	return fd;
 }
 
+/* Whether @a and @b are the same address (ports aside). */
+static bool same_ip(const union addr_any *a, const union addr_any *b)
+{
+	int n = 0;
+	const void *x = addr_data(a, &n), *y = addr_data(b, &n);
+
+	return a->sa.sa_family == b->sa.sa_family && memcmp(x, y, (size_t)n) == 0;
+}
+
 /*
  * Reads every pending notification of @fd (see clone_net_events_open())
  * without blocking, and says in @ret what they were about: links or
- * addresses, neighbour entries of one of the @n_ips addresses @ips, lost
- * notifications (the socket's buffer overran).
+ * addresses, neighbour entries (ARP or neighbour discovery) of one of the
+ * @n_ips addresses @ips, lost notifications (the socket's buffer overran).
  */
-void clone_net_events_read(int fd, const uint32_t *ips, int n_ips, struct clone_net_events *ret)
+void clone_net_events_read_any(int fd, const union addr_any *ips, int n_ips,
+			       struct clone_net_events *ret)
 {
 	char buf[16384];
 	ssize_t n;
@@ -255,7 +394,7 @@ void clone_net_events_read(int fd, const uint32_t *ips, int n_ips, struct clone_
 		if (n == 0)
 			return;
 		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
-			uint32_t ip;
+			union addr_any ip;
 			uint16_t state;
 			uint8_t mac[6];
 			int idx, i;
@@ -272,7 +411,7 @@ void clone_net_events_read(int fd, const uint32_t *ips, int n_ips, struct clone_
 			case RTM_DELNEIGH:
 				if (!parse_neigh(nh, &ip, &idx, &state, mac, &has_mac))
 					break;
-				for (i = 0; i < n_ips && ips[i] != ip; i++)
+				for (i = 0; i < n_ips && !same_ip(&ips[i], &ip); i++)
 					;
 				if (i < n_ips)
 					ret->n_neigh++;
@@ -280,6 +419,17 @@ void clone_net_events_read(int fd, const uint32_t *ips, int n_ips, struct clone_
 			}
 		}
 	}
+}
+
+/* clone_net_events_read_any() for a list of IPv4 addresses. */
+void clone_net_events_read(int fd, const uint32_t *ips, int n_ips, struct clone_net_events *ret)
+{
+	union addr_any *all = xcalloc((size_t)n_ips + 1, sizeof(*all));
+
+	for (int i = 0; i < n_ips; i++)
+		v4(ips[i], &all[i]);
+	clone_net_events_read_any(fd, all, n_ips, ret);
+	free(all);
 }
 
 /*
@@ -323,25 +473,86 @@ int clone_net_arp_request(int ifindex, const uint8_t src_mac[6], uint32_t src_be
 }
 
 /*
- * Makes the kernel resolve @ip_be on @ifname by sending it one small UDP
- * datagram (discard port): the neighbour subsystem sends the ARP request, and
- * the answer lands in the neighbour table. Never blocks; errors are ignored
- * (an unresolved address stays unresolved and is counted per frame).
+ * Multicasts one neighbour solicitation "who has @target? (from @src, whose
+ * MAC is @src_mac)" on @ifindex to @target's solicited-node group (RFC 4861
+ * 7.2.2): the IPv6 counterpart of clone_net_arp_request(). The clone server's
+ * solicited, overriding advertisement updates the kernel's entry. Returns 0
+ * or -errno; never blocks.
  */
-void clone_net_probe(uint32_t ip_be, const char *ifname)
+int clone_net_ndp_solicit(int ifindex, const uint8_t src_mac[6], const struct in6_addr *src,
+			  const struct in6_addr *target)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
+	struct sockaddr_in6 to = {.sin6_family = AF_INET6, .sin6_scope_id = (uint32_t)ifindex};
+	struct sockaddr_in6 from = {.sin6_family = AF_INET6, .sin6_addr = *src};
+	struct {
+		struct nd_neighbor_solicit ns;
+		struct nd_opt_hdr opt;
+		uint8_t mac[6];
+	} __attribute__((packed)) msg;
+	int fd, hops = 255, r = 0;
+
+	/* ff02::1:ffXX:XXXX, the low 24 bits of the target. */
+	to.sin6_addr.s6_addr[0] = 0xff;
+	to.sin6_addr.s6_addr[1] = 0x02;
+	to.sin6_addr.s6_addr[11] = 0x01;
+	to.sin6_addr.s6_addr[12] = 0xff;
+	memcpy(&to.sin6_addr.s6_addr[13], &target->s6_addr[13], 3);
+	memset(&msg, 0, sizeof(msg));
+	msg.ns.nd_ns_type = ND_NEIGHBOR_SOLICIT;
+	msg.ns.nd_ns_target = *target;
+	msg.opt.nd_opt_type = ND_OPT_SOURCE_LINKADDR;
+	msg.opt.nd_opt_len = 1; /* in units of 8 bytes */
+	memcpy(msg.mac, src_mac, 6);
+	if (IN6_IS_ADDR_LINKLOCAL(src))
+		from.sin6_scope_id = (uint32_t)ifindex;
+	/* The kernel fills in the ICMPv6 checksum of a raw ICMPv6 socket. */
+	fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMPV6);
+	if (fd == -1)
+		return -errno;
+	/* A receiver drops neighbour discovery that crossed a router: 255 hops. */
+	if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) == -1 ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) == -1 ||
+	    (!IN6_IS_ADDR_UNSPECIFIED(src) &&
+	     bind(fd, (struct sockaddr *)&from, sizeof(from)) == -1) ||
+	    sendto(fd, &msg, sizeof(msg), MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to)) == -1)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * Makes the kernel resolve @ip on @ifname by sending it one small UDP
+ * datagram (discard port): the neighbour subsystem sends the ARP request or,
+ * for IPv6, the neighbour solicitation, and the answer lands in the neighbour
+ * table. Never blocks; errors are ignored (an unresolved address stays
+ * unresolved and is counted per frame).
+ */
+void clone_net_probe_any(const union addr_any *ip, const char *ifname)
+{
+	union addr_any to = *ip;
 	char byte = 0;
 	int fd;
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	addr_set_port(&to, 9);
+	/* A link-local address means something on one interface only. */
+	if (addr_is_link_local(&to))
+		to.in6.sin6_scope_id = if_nametoindex(ifname);
+	fd = socket(ip->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return;
 	/* Leave by the clone interface even if a route says otherwise. */
 	setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname));
-	sin.sin_addr.s_addr = ip_be;
-	(void)sendto(fd, &byte, 1, MSG_DONTWAIT, (struct sockaddr *)&sin, sizeof(sin));
+	(void)sendto(fd, &byte, 1, MSG_DONTWAIT, &to.sa, addr_len(&to));
 	close(fd);
+}
+
+/* clone_net_probe_any() for an IPv4 address. */
+void clone_net_probe(uint32_t ip_be, const char *ifname)
+{
+	union addr_any a;
+
+	v4(ip_be, &a);
+	clone_net_probe_any(&a, ifname);
 }
 
 /*

@@ -77,6 +77,7 @@ static void add(struct clone_stat *sum, const struct clone_stat *s)
 	sum->budget_skipped += s->budget_skipped;
 	sum->mtu_truncated += s->mtu_truncated;
 	sum->failover += s->failover;
+	sum->not_preserved += s->not_preserved;
 }
 
 static char *mac_str(const uint8_t m[6])
@@ -89,7 +90,9 @@ static json_t *srv_json(struct clone_engine *ce, const struct clone_srv_state *s
 	json_t *o = json_object();
 	char *mac = s->has_mac ? mac_str(s->mac) : NULL;
 
-	json_object_set_new(o, "ip", json_string(s->ip));
+	/* An address as the reference writes every address: {addr, type}. */
+	json_object_set_new(o, "ip", json_pack("{s:s, s:s}", "addr", s->ip, "type",
+					       strchr(s->ip, ':') ? "V6" : "V4"));
 	json_object_set_new(o, "num_total_pkts_cloned", json_integer((json_int_t)st->total));
 	json_object_set_new(o, "num_mbuf_alloc_failed", json_integer((json_int_t)st->mbuf_alloc_failed));
 	json_object_set_new(o, "num_driver_failures", json_integer((json_int_t)st->driver_failures));
@@ -101,6 +104,8 @@ static json_t *srv_json(struct clone_engine *ce, const struct clone_srv_state *s
 	json_object_set_new(o, "num_budget_skipped", json_integer((json_int_t)st->budget_skipped));
 	json_object_set_new(o, "num_mtu_truncated", json_integer((json_int_t)st->mtu_truncated));
 	json_object_set_new(o, "num_failover", json_integer((json_int_t)st->failover));
+	json_object_set_new(o, "num_client_ip_not_preserved",
+			    json_integer((json_int_t)st->not_preserved));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)st->bytes));
 	json_object_set_new(o, "bytes_failed", json_integer((json_int_t)st->bytes_failed));
 	json_object_set_new(o, "interface", json_string(s->ifname));
@@ -193,7 +198,7 @@ static const char *const event_names[CLONE_EV_MAX] = {
 	[CLONE_EV_FRAMES] = "frames_seen",
 	[CLONE_EV_OWN_CLONE] = "own_clone",
 	[CLONE_EV_SHORT] = "short",
-	[CLONE_EV_NOT_IPV4] = "not_ipv4",
+	[CLONE_EV_NOT_IPV4] = "not_ip",
 	[CLONE_EV_NOT_TCP] = "not_tcp",
 	[CLONE_EV_FRAGMENT] = "fragment",
 	[CLONE_EV_NOT_REGISTERED] = "not_registered",
@@ -205,6 +210,7 @@ static const char *const event_names[CLONE_EV_MAX] = {
 	[CLONE_EV_RESTORE_FAILED] = "restore_failed",
 	[CLONE_EV_UNDELIVERED] = "undelivered",
 	[CLONE_EV_FOREIGN_MARK] = "foreign_mark",
+	[CLONE_EV_EXT_HEADERS] = "ipv6_extension_headers",
 };
 
 /* Writes @s with the characters a Prometheus label value cannot hold escaped. */
@@ -261,7 +267,11 @@ static void metric_family(struct clone_engine *ce, FILE *out, int what, struct c
 				v[6] = sum.failover;
 			}
 			for (k = 0; k < n; k++) {
-				fprintf(out, "%s{tenant=\"", family[what]);
+				/* Each SE of a group counts its own frames: the se label
+				 * keeps their series apart when one Prometheus scrapes all. */
+				fprintf(out, "%s{se=\"", family[what]);
+				label(out, ce->se_uuid);
+				fputs("\",tenant=\"", out);
 				label(out, vs->tenant[0] ? vs->tenant : "admin");
 				fputs("\",virtualservice=\"", out);
 				label(out, vs->name);

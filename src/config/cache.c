@@ -1,4 +1,4 @@
-/* store_cache.c: the store's objects in memory: loaded and checked once at open, then kept in step with each commit. */
+/* cache.c: the store's objects in memory: loaded and checked once at open, then kept in step with each commit (SQLite) or watch event (etcd). */
 #include "config/cache.h"
 
 #include <errno.h>
@@ -226,7 +226,7 @@ static char *row_damage(json_int_t id, const char *type, const char *uuid, const
 		why = xasprintf("body name/tenant_ref '%s'/'%s' differ from the row's '%s'/'%s'",
 				str(o, "name"), str(o, "tenant_ref"), name ? name : "",
 				tenant ? tenant : "");
-	else if (cfg_check_object(s, o, true, "", &err) < 0)
+	else if ((cfg_rules_upgrade(s, o), cfg_check_object(s, o, true, "", &err)) < 0)
 		why = xasprintf("body does not load: %s", err);
 	free(err);
 	if (why) {
@@ -242,39 +242,17 @@ static char *row_damage(json_int_t id, const char *type, const char *uuid, const
 	return NULL;
 }
 
-int cfg_cache_load(struct cfg_cache *c, sqlite3 *db, char **ret_err)
+int cfg_cache_load_row(struct cfg_cache *c, long long id, const char *type, const char *uuid,
+		       const char *name, const char *tenant, const char *body, char **ret_err)
 {
-	sqlite3_stmt *q;
-	int rc;
+	json_t *o = NULL;
+	char *why = row_damage(id, type, uuid, name, tenant, body, &o);
 
-	cfg_cache_free(c);
-	cfg_cache_init(c);
-	if (sqlite3_prepare_v2(db, "SELECT id, type, uuid, name, tenant, body FROM objects ORDER BY id",
-			       -1, &q, NULL) != SQLITE_OK) {
-		*ret_err = xasprintf("cannot read the objects: %s", sqlite3_errmsg(db));
+	if (why) {
+		*ret_err = why;
 		return -EIO;
 	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		json_t *o = NULL;
-		char *why = row_damage(sqlite3_column_int64(q, 0),
-				       (const char *)sqlite3_column_text(q, 1),
-				       (const char *)sqlite3_column_text(q, 2),
-				       (const char *)sqlite3_column_text(q, 3),
-				       (const char *)sqlite3_column_text(q, 4),
-				       (const char *)sqlite3_column_text(q, 5), &o);
-		if (why) {
-			*ret_err = why;
-			sqlite3_finalize(q);
-			return -EIO;
-		}
-		cfg_cache_put(c, cfg_rules_type_of(o), o, NULL);
-		json_decref(o);
-	}
-	if (rc != SQLITE_DONE) {
-		*ret_err = xasprintf("cannot read the objects: %s", sqlite3_errmsg(db));
-		sqlite3_finalize(q);
-		return -EIO;
-	}
-	sqlite3_finalize(q);
+	cfg_cache_put(c, cfg_rules_type_of(o), o, NULL);
+	json_decref(o);
 	return 0;
 }

@@ -3,7 +3,6 @@
 #define CLONELB_CONFIG_CACHE_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 
 #include "config/schema.h"
@@ -31,11 +30,14 @@ void cfg_cache_init(struct cfg_cache *c);
 void cfg_cache_free(struct cfg_cache *c);
 
 /*
- * Replaces @c with every row of @db, each checked (uuid, type, JSON body
- * that passes its schema). Returns 0, or -EIO with *ret_err naming the first
- * row that does not load ("row 17 (pool 'web'): no uuid"); @c is then empty.
+ * Adds stored object @id (after every object of a smaller id) from its
+ * parts as the store keeps them, checked: known type, uuid, JSON @body that
+ * passes its schema and agrees with @uuid, @name and @tenant. Returns 0, or
+ * -EIO with *ret_err naming the object and the damage ("row 17 (pool
+ * 'web'): no uuid"); @c is then unchanged.
  */
-int cfg_cache_load(struct cfg_cache *c, sqlite3 *db, char **ret_err);
+int cfg_cache_load_row(struct cfg_cache *c, long long id, const char *type, const char *uuid,
+		       const char *name, const char *tenant, const char *body, char **ret_err);
 
 /* Puts @obj (with "_id"; a reference is taken) in place of @old, or adds it
  * when @old is NULL. */

@@ -7,12 +7,14 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/users.h"
 #include "config/ref.h"
+#include "lib/addr.h"
 #include "lib/netif.h"
 #include "lib/util.h"
 
@@ -141,6 +143,10 @@ static const json_t *ref_target(const struct cfg_field *f, const char *path, con
 			t = NULL; /* found by name: the path form takes a uuid */
 	} else
 		t = cfg_cache_find(all, ts, ref.key, tenant);
+	/* SE groups are the provider's: a tenant without a group of that name
+	 * uses admin's (every tenant's services land on Default-Group). */
+	if (!t && strcmp(ts->name, "serviceenginegroup") == 0)
+		t = cfg_cache_find(all, ts, ref.key, "admin");
 	if (!t && ref.by != CFG_REF_NAME && (other = cfg_cache_find_uuid(all, ref.key)) &&
 	    cfg_rules_type_of(other) != ts &&
 	    (!strcmp(str(other, "tenant_ref"), tenant) ||
@@ -151,6 +157,15 @@ static const json_t *ref_target(const struct cfg_field *f, const char *path, con
 		*ret_err = xasprintf("%s: %s '%s' does not exist", path, ts->name, text);
 	cfg_ref_clear(&ref);
 	return t;
+}
+
+/* What a reference to @t stores: its uuid; a tenant's name, as tenants are
+ * known by name everywhere (X-Avi-Tenant, every object's tenant_ref). */
+static json_t *ref_key(const json_t *t)
+{
+	const struct cfg_schema *ts = cfg_rules_type_of(t);
+
+	return json_object_get(t, ts && !strcmp(ts->name, "tenant") ? "name" : "uuid");
 }
 
 /* Rewrites every reference of @obj (of schema @s; @path prefixes field
@@ -169,7 +184,7 @@ static int canon_refs(const struct cfg_schema *s, json_t *obj, const char *path,
 		if (v && f->kind == CFG_REF && !json_is_null(v)) {
 			t = ref_target(f, sub, v, tenant, all, ret_err);
 			if (t)
-				json_object_set(obj, f->name, json_object_get(t, "uuid"));
+				json_object_set(obj, f->name, ref_key(t));
 			r = t ? 0 : -EINVAL;
 		} else if (f->kind == CFG_REFLIST && json_is_array(v)) {
 			json_array_foreach(v, j, e)
@@ -181,7 +196,7 @@ static int canon_refs(const struct cfg_schema *s, json_t *obj, const char *path,
 					r = -EINVAL;
 					break;
 				}
-				json_array_set(v, j, json_object_get(t, "uuid"));
+				json_array_set(v, j, ref_key(t));
 			}
 		} else if (f->kind == CFG_OBJECT && json_is_object(v)) {
 			r = canon_refs(f->sub, v, sub, tenant, all, ret_err);
@@ -217,29 +232,45 @@ static int check_refs(const struct cfg_schema *s, json_t *obj, const struct cfg_
 
 /*
  * @ip of clone_servers[@n] must be a host of the directly connected subnet
- * @net_be/@mask: not the SE's own address, nor the subnet's network or
+ * @net/@mask: not the SE's own address, nor the subnet's network or
  * broadcast address (frames to those would never reach a clone server).
  */
-static int check_clone_host(size_t n, const char *ip, uint32_t ip_be, uint32_t net_be, int mask,
-			    char **ret_err)
+static int check_clone_host(size_t n, const char *ip, const union addr_any *a,
+			    const union addr_any *net, int mask, char **ret_err)
 {
-	char ifname[IF_NAMESIZE] = "", net[INET_ADDRSTRLEN];
-	const char *what = netif_host_part_problem(ip_be, mask);
+	char ifname[IF_NAMESIZE] = "", nets[ADDR_STRLEN];
+	const char *what = netif_host_problem(a, mask);
 
-	inet_ntop(AF_INET, &net_be, net, sizeof(net));
+	addr_ntop(net, nets);
 	if (what) {
 		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is the %s address of subnet %s/%d, "
 				     "not a host",
-				     n, ip, what, net, mask);
+				     n, ip, what, nets, mask);
 		return -EINVAL;
 	}
-	if (netif_addr_is_local(ip_be, ifname) == 1) {
+	if (netif_is_local(a, ifname) == 1) {
 		*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is an address of this SE "
 				     "(interface '%s'), not a clone server",
 				     n, ip, ifname);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Whether the first @len bits of @a and @b (same family) are equal. */
+static bool in_prefix(const union addr_any *a, const union addr_any *b, int len)
+{
+	const unsigned char *x = a->sa.sa_family == AF_INET6 ? a->in6.sin6_addr.s6_addr
+							     : (const unsigned char *)&a->in.sin_addr;
+	const unsigned char *y = b->sa.sa_family == AF_INET6 ? b->in6.sin6_addr.s6_addr
+							     : (const unsigned char *)&b->in.sin_addr;
+
+	for (int i = 0; len > 0; i++, len -= 8) {
+		unsigned char m = len >= 8 ? 0xff : (unsigned char)(0xff << (8 - len));
+		if ((x[i] & m) != (y[i] & m))
+			return false;
+	}
+	return true;
 }
 
 /* A clone server must leave by an interface of this host on its subnet. */
@@ -254,10 +285,12 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		const char *netref = json_string_value(json_object_get(cs, "network_ref"));
 		const char *ip = str(json_object_get(cs, "ip_address"), "addr");
 		char ifname[IF_NAMESIZE] = "";
+		union addr_any a;
 		uint32_t ip_be = 0;
 		int r;
 
-		cfg_parse_ipv4(ip, &ip_be);
+		if (addr_parse(ip, &a) < 0)
+			addr_any_of(AF_INET, &a);
 		/* Encapsulated: a collector any number of hops away, which
 		 * the routing table must reach; the directly-connected rules
 		 * below are for CLONE_ENCAP_NONE only. */
@@ -265,6 +298,15 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		    strcmp(json_string_value(json_object_get(cs, "encap_type")), "CLONE_ENCAP_NONE") != 0) {
 			const char *encap = json_string_value(json_object_get(cs, "encap_type"));
 			struct netif_route rt;
+
+			/* The outer headers the program writes are IPv4. */
+			if (a.sa.sa_family != AF_INET) {
+				*ret_err = xasprintf("clone_servers[%zu].encap_type: %s needs an IPv4 "
+						     "collector, and %s is an IPv6 address",
+						     i + 1, encap, ip);
+				return -EINVAL;
+			}
+			ip_be = a.in.sin_addr.s_addr;
 
 			r = netif_route_get(ip_be, &rt);
 			if (r < 0) {
@@ -287,6 +329,13 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 					     i + 1, ip);
 			return -EINVAL;
 		}
+		/* fe80::/64 is on every interface: only the name says which. */
+		if (addr_is_link_local(&a) && !netref) {
+			*ret_err = xasprintf("clone_servers[%zu].network_ref: clone server %s is "
+					     "link-local: set network_ref to the interface it is on",
+					     i + 1, ip);
+			return -EINVAL;
+		}
 		if (netref && netif_exists(netref) < 0) {
 			char *have = netif_describe();
 			*ret_err = xasprintf("clone_servers[%zu].network_ref: no interface '%s' on "
@@ -298,10 +347,27 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		if (subnet) {
 			const char *net = str(json_object_get(subnet, "ip_addr"), "addr");
 			int mask = (int)json_integer_value(json_object_get(subnet, "mask"));
-			uint32_t net_be = 0, m = mask ? htonl(~0u << (32 - mask)) : 0;
+			union addr_any n;
+			int r2;
 
-			cfg_parse_ipv4(net, &net_be);
-			if (netif_for_subnet(net_be, mask, ifname, NULL) < 0) {
+			if (addr_parse(net, &n) < 0)
+				addr_any_of(AF_INET, &n);
+			if (n.sa.sa_family != a.sa.sa_family) {
+				*ret_err = xasprintf("clone_servers[%zu].subnet: %s/%d is an %s subnet "
+						     "but ip_address %s is an %s address",
+						     i + 1, net, mask,
+						     n.sa.sa_family == AF_INET6 ? "IPv6" : "IPv4", ip,
+						     a.sa.sa_family == AF_INET6 ? "IPv6" : "IPv4");
+				return -EINVAL;
+			}
+			/* A link-local subnet is on every interface: the named one counts. */
+			if (netref && addr_is_link_local(&n)) {
+				r2 = netif_prefix_on(netref, &n, NULL, NULL, NULL);
+				snprintf(ifname, sizeof(ifname), "%s", netref);
+			} else {
+				r2 = netif_for_prefix(&n, mask, ifname, NULL);
+			}
+			if (r2 < 0) {
 				char *have = netif_describe();
 				*ret_err = xasprintf("clone_servers[%zu].subnet: %s/%d is not the "
 						     "subnet of any interface of this SE "
@@ -310,7 +376,7 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 				free(have);
 				return -EINVAL;
 			}
-			if ((ip_be & m) != (net_be & m)) {
+			if (!in_prefix(&a, &n, mask)) {
 				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in "
 						     "subnet %s/%d",
 						     i + 1, ip, net, mask);
@@ -322,16 +388,16 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 						     i + 1, net, mask, ifname, netref);
 				return -EINVAL;
 			}
-			r = check_clone_host(i + 1, ip, ip_be, net_be & m, mask, ret_err);
+			r = check_clone_host(i + 1, ip, &a, &n, mask, ret_err);
 			if (r < 0)
 				return r;
 		} else {
 			/* network_ref alone: the address must still be on one of
 			 * that interface's subnets (directly connected). */
-			uint32_t net_be = 0;
+			union addr_any net;
 			int mask = 0;
 
-			if (netif_subnet_on(netref, ip_be, &net_be, &mask, NULL) < 0) {
+			if (netif_prefix_on(netref, &a, &net, &mask, NULL) < 0) {
 				char *have = netif_describe();
 				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in a "
 						     "subnet of interface '%s' (network_ref; "
@@ -340,7 +406,7 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 				free(have);
 				return -EINVAL;
 			}
-			r = check_clone_host(i + 1, ip, ip_be, net_be, mask, ret_err);
+			r = check_clone_host(i + 1, ip, &a, &net, mask, ret_err);
 			if (r < 0)
 				return r;
 		}
@@ -399,19 +465,146 @@ static int check_clone_filters(json_t *obj, char **ret_err)
 	return 0;
 }
 
-static int check_certificate(json_t *obj, char **ret_err)
+/* The parts of certificate name @n, as the reference's SSLCertificateDescription. */
+static json_t *cert_name(X509_NAME *n)
 {
-	const char *cert_pem = str(obj, "certificate"), *key_pem = str(obj, "key");
-	BIO *b = BIO_new_mem_buf(cert_pem, -1);
+	static const struct {
+		const char *field;
+		int nid;
+	} parts[] = {
+		{"common_name", NID_commonName},	  {"organization", NID_organizationName},
+		{"organization_unit", NID_organizationalUnitName},
+		{"locality", NID_localityName},	  {"state", NID_stateOrProvinceName},
+		{"country", NID_countryName},	  {"email_address", NID_pkcs9_emailAddress},
+	};
+	json_t *o = json_object();
+	BIO *b = BIO_new(BIO_s_mem());
+	char buf[256], *dn;
+	long len;
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (X509_NAME_get_text_by_NID(n, parts[i].nid, buf, sizeof(buf)) > 0)
+			json_object_set_new(o, parts[i].field, json_string(buf));
+	X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253);
+	len = BIO_get_mem_data(b, &dn);
+	if (len > 0 && len < 256)
+		json_object_set_new(o, "distinguished_name", json_stringn(dn, (size_t)len));
+	BIO_free(b);
+	return o;
+}
+
+static json_t *cert_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+	char buf[32];
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return json_string("");
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+	return json_string(buf);
+}
+
+/* Sets the fields the reference parses out of a certificate in @c (the
+ * "certificate" object): what a client sent for them is replaced. */
+static void cert_describe(json_t *c, X509 *x)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char fp[3 * EVP_MAX_MD_SIZE + 1] = "";
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *serial = bn ? BN_bn2dec(bn) : NULL;
+
+	size_t at = 0;
+
+	X509_digest(x, EVP_sha1(), md, &mdlen);
+	for (unsigned int i = 0; i < mdlen; i++)
+		at += (size_t)sprintf(fp + at, "%s%02X", i ? ":" : "", md[i]);
+	json_object_set_new(c, "subject", cert_name(X509_get_subject_name(x)));
+	json_object_set_new(c, "issuer", cert_name(X509_get_issuer_name(x)));
+	json_object_set_new(c, "not_before", cert_time(X509_get0_notBefore(x)));
+	json_object_set_new(c, "not_after", cert_time(X509_get0_notAfter(x)));
+	json_object_set_new(c, "serial_number", json_string(serial ? serial : ""));
+	json_object_set_new(c, "fingerprint", json_string(fp));
+	json_object_set_new(c, "signature_algorithm",
+			    json_string(OBJ_nid2ln(X509_get_signature_nid(x)) ?: ""));
+	json_object_set_new(c, "self_signed", json_boolean(X509_check_issued(x, x) == X509_V_OK));
+	OPENSSL_free(serial);
+	BN_free(bn);
+}
+
+static X509 *cert_parse(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
 	X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-	EVP_PKEY *k = NULL;
-	int r = 0;
 
 	BIO_free(b);
+	return x;
+}
+
+/* Certificates before the reference's shape held the PEM text itself. */
+static void upgrade_certificate(json_t *obj)
+{
+	json_t *c = json_object_get(obj, "certificate");
+	X509 *x;
+
+	if (!json_is_string(c))
+		return;
+	x = cert_parse(json_string_value(c));
+	c = json_pack("{s:O}", "certificate", c);
+	if (x)
+		cert_describe(c, x);
+	X509_free(x);
+	json_object_set_new(obj, "certificate", c);
+}
+
+/* Monitors before the reference's shape held http_request and
+ * http_response_code beside type; they belong in the monitor of the type
+ * (and never applied to a TCP monitor). An HTTP monitor always has one. */
+static void upgrade_healthmonitor(json_t *obj)
+{
+	const char *type = str(obj, "type");
+	const char *sub = !strcmp(type, "HEALTH_MONITOR_HTTP")	  ? "http_monitor"
+			  : !strcmp(type, "HEALTH_MONITOR_HTTPS") ? "https_monitor"
+								  : NULL;
+	static const char *const moved[] = {"http_request", "http_response_code"};
+	json_t *m = sub ? json_object_get(obj, sub) : NULL;
+
+	if (sub && !json_is_object(m) && !json_is_null(m)) {
+		m = json_object();
+		json_object_set_new(obj, sub, m);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		json_t *v = json_object_get(obj, moved[i]);
+		if (v && m && !json_is_null(v))
+			json_object_set(m, moved[i], v);
+		json_object_del(obj, moved[i]);
+	}
+}
+
+void cfg_rules_upgrade(const struct cfg_schema *s, json_t *obj)
+{
+	if (!json_is_object(obj))
+		return;
+	if (strcmp(s->name, "sslkeyandcertificate") == 0)
+		upgrade_certificate(obj);
+	else if (strcmp(s->name, "healthmonitor") == 0)
+		upgrade_healthmonitor(obj);
+}
+
+static int check_certificate(json_t *obj, char **ret_err)
+{
+	json_t *c = json_object_get(obj, "certificate");
+	const char *key_pem = str(obj, "key");
+	X509 *x = cert_parse(str(c, "certificate"));
+	EVP_PKEY *k = NULL;
+	BIO *b;
+	int r = 0;
+
 	if (!x) {
-		*ret_err = xasprintf("certificate: not a valid PEM certificate");
+		*ret_err = xasprintf("certificate.certificate: not a valid PEM certificate");
 		return -EINVAL;
 	}
+	cert_describe(c, x);
 	b = BIO_new_mem_buf(key_pem, -1);
 	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 	BIO_free(b);
@@ -435,32 +628,57 @@ static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, cons
 	const char *addr = str(json_object_get(vip, "ip_address"), "addr");
 	long long port = (long long)json_integer_value(json_object_get(svc, "port"));
 
+	/* [x::y]:port: an IPv6 address's colons stay apart from the port's. */
+	const char *l = strchr(addr, ':') ? "[" : "", *r = *l ? "]" : "";
+
 	if (strcmp(str(o, "tenant_ref"), str(obj, "tenant_ref")) == 0)
-		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by "
+		*ret_err = xasprintf("services[%zu].port: %s%s%s:%lld is already used by "
 				     "virtualservice '%s'",
-				     k + 1, addr, port, str(o, "name"));
+				     k + 1, l, addr, r, port, str(o, "name"));
 	else
-		*ret_err = xasprintf("services[%zu].port: %s:%lld is already used by a virtual "
-				     "service of another tenant",
-				     k + 1, addr, port);
+		*ret_err = xasprintf("services[%zu].port: %s%s%s:%lld is already used by a "
+				     "virtual service of another tenant",
+				     k + 1, l, addr, r, port);
 	return -EEXIST;
+}
+
+/*
+ * No element of list @list of @obj may have a link-local IPv6 address at
+ * @field ("ip" or "ip_address"): fe80::/10 names no host without an
+ * interface, which a pool server or a VIP does not have.
+ */
+static int no_link_local(const json_t *obj, const char *list, const char *field, char **ret_err)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(obj, list), i, e)
+	{
+		const char *ip = str(json_object_get(e, field), "addr");
+		union addr_any a;
+
+		if (addr_parse(ip, &a) == AF_INET6 && addr_is_link_local(&a)) {
+			*ret_err = xasprintf("%s[%zu].%s: %s is link-local, which needs an interface: "
+					     "give a global or unique local address",
+					     list, i + 1, field, ip);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 /* The VIPs @vs listens on: its own vip list, or that of its vsvip; with
  * @vsvip set, a vsvip of that uuid is taken to be @vsvip (a change being
- * checked). Borrowed; never NULL. */
+ * checked). Borrowed; NULL (no VIP) iterates as an empty list. */
 static const json_t *vips_of(const json_t *vs, const struct cfg_cache *all, const json_t *vsvip)
 {
-	static json_t *none;
 	const char *ref = json_string_value(json_object_get(vs, "vsvip_ref"));
 	const json_t *vv;
 
-	if (!none)
-		none = json_array();
 	if (!ref)
-		return json_object_get(vs, "vip") ? json_object_get(vs, "vip") : none;
+		return json_object_get(vs, "vip");
 	vv = vsvip && !strcmp(ref, str(vsvip, "uuid")) ? vsvip : cfg_cache_find_uuid(all, ref);
-	return json_object_get(vv, "vip") ? json_object_get(vv, "vip") : none;
+	return json_object_get(vv, "vip");
 }
 
 /* No two services may listen on the same VIP and port: @obj, listening on
@@ -572,6 +790,82 @@ static int check_healthmonitor(json_t *obj, char **ret_err)
 	return 0;
 }
 
+/* The built-in objects every store holds from its first open: type, name, body. */
+static const char *const builtins[][3] = {
+	{"serviceenginegroup", "Default-Group", "{\"name\": \"Default-Group\"}"},
+	{"vrfcontext", "global", "{\"name\": \"global\", \"bgp_profile\": {}}"},
+};
+
+size_t cfg_rules_builtin_count(void)
+{
+	return sizeof(builtins) / sizeof(builtins[0]);
+}
+
+json_t *cfg_rules_builtin(size_t i, const char **ret_type)
+{
+	if (i >= cfg_rules_builtin_count())
+		return NULL;
+	*ret_type = builtins[i][0];
+	return json_loads(builtins[i][2], 0, NULL);
+}
+
+static bool is_builtin(const struct cfg_schema *s, const json_t *obj)
+{
+	for (size_t i = 0; i < cfg_rules_builtin_count(); i++)
+		if (strcmp(builtins[i][0], s->name) == 0 && strcmp(builtins[i][1], str(obj, "name")) == 0 &&
+		    strcmp(str(obj, "tenant_ref"), "admin") == 0)
+			return true;
+	return false;
+}
+
+/* One routing context, global, in tenant admin; BGP timers that BGP accepts. */
+static int check_vrfcontext(json_t *obj, char **ret_err)
+{
+	json_t *bgp = json_object_get(obj, "bgp_profile"), *p;
+	json_int_t hold = json_integer_value(json_object_get(bgp, "hold_time"));
+	json_int_t ka = json_integer_value(json_object_get(bgp, "keepalive_interval"));
+	size_t i;
+
+	if (strcmp(str(obj, "name"), "global") != 0) {
+		*ret_err = xasprintf("name: only vrfcontext 'global' exists (got '%s')",
+				     str(obj, "name"));
+		return -EINVAL;
+	}
+	if (strcmp(str(obj, "tenant_ref"), "admin") != 0) {
+		*ret_err = xasprintf("tenant_ref: vrfcontext 'global' belongs to tenant 'admin' "
+				     "(got '%s')",
+				     str(obj, "tenant_ref"));
+		return -EINVAL;
+	}
+	if (bgp && ka >= hold) {
+		*ret_err = xasprintf("bgp_profile.keepalive_interval: %lld must be less than "
+				     "hold_time (%lld)",
+				     (long long)ka, (long long)hold);
+		return -EINVAL;
+	}
+	json_array_foreach(json_object_get(bgp, "peers"), i, p)
+	{
+		json_t *sn = json_object_get(p, "subnet");
+		const char *ip = str(json_object_get(p, "peer_ip"), "addr");
+		uint32_t ip_be = 0, net_be = 0, m;
+		int mask = (int)json_integer_value(json_object_get(sn, "mask"));
+
+		if (!sn)
+			continue;
+		cfg_parse_ipv4(ip, &ip_be);
+		cfg_parse_ipv4(str(json_object_get(sn, "ip_addr"), "addr"), &net_be);
+		m = mask ? htonl(~0u << (32 - mask)) : 0;
+		if ((ip_be & m) != (net_be & m)) {
+			*ret_err = xasprintf("bgp_profile.peers[%zu].peer_ip: %s is not in subnet "
+					     "%s/%d",
+					     i + 1, ip, str(json_object_get(sn, "ip_addr"), "addr"),
+					     mask);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 		    const struct cfg_cache *all, char **ret_err)
 {
@@ -595,12 +889,20 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 	}
 	if (strcmp(s->name, "sslkeyandcertificate") == 0)
 		return check_certificate(obj, ret_err);
-	if (strcmp(s->name, "virtualservice") == 0)
-		return check_virtualservice(obj, all, ret_err);
+	if (strcmp(s->name, "virtualservice") == 0) {
+		r = no_link_local(obj, "vip", "ip_address", ret_err);
+		return r < 0 ? r : check_virtualservice(obj, all, ret_err);
+	}
+	if (strcmp(s->name, "pool") == 0)
+		return no_link_local(obj, "servers", "ip", ret_err);
 	if (strcmp(s->name, "healthmonitor") == 0)
 		return check_healthmonitor(obj, ret_err);
-	if (strcmp(s->name, "vsvip") == 0)
-		return check_vsvip(obj, all, ret_err);
+	if (strcmp(s->name, "vsvip") == 0) {
+		r = no_link_local(obj, "vip", "ip_address", ret_err);
+		return r < 0 ? r : check_vsvip(obj, all, ret_err);
+	}
+	if (strcmp(s->name, "vrfcontext") == 0)
+		return check_vrfcontext(obj, ret_err);
 	return 0;
 }
 
@@ -662,6 +964,12 @@ int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
 	size_t i;
 	json_t *o;
 
+	if (is_builtin(s, obj)) {
+		*ret_err = xasprintf("%s '%s' is built in and cannot be deleted or renamed", s->name,
+				     name);
+		return -EBUSY;
+	}
+
 	if (strcmp(s->name, "tenant") == 0)
 		return cfg_tenant_unused(obj, all, ret_err);
 	/* Only the types with a reference field to @s are looked at. */
@@ -672,7 +980,12 @@ int cfg_rules_unreferenced(const struct cfg_schema *s, const json_t *obj,
 			continue;
 		json_array_foreach(cfg_cache_list(all, os), i, o)
 		{
-			if (strcmp(str(o, "tenant_ref"), tenant))
+			/* An admin SE group also serves the tenants without their own. */
+			bool shared = strcmp(s->name, "serviceenginegroup") == 0 &&
+				      strcmp(tenant, "admin") == 0 &&
+				      !cfg_cache_find_name(all, s, str(o, "tenant_ref"), name);
+
+			if (strcmp(str(o, "tenant_ref"), tenant) && !shared)
 				continue;
 			if (refers_to(os, o, s->name, str(obj, "uuid"), name, &field)) {
 				*ret_err = xasprintf("%s '%s' is in use by %s '%s' (%s)", s->name, name,

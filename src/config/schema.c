@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/refschema.h"
+#include "lib/addr.h"
 #include "lib/util.h"
 
 #define NF(a) (sizeof(a) / sizeof((a)[0]))
@@ -20,6 +22,7 @@ static const char *const http_codes[] = {"HTTP_1XX", "HTTP_2XX", "HTTP_3XX",
 static const char *const cloud_vtypes[] = {"CLOUD_LINUXSERVER", NULL};
 static const char *const clone_encaps[] = {"CLONE_ENCAP_NONE", "CLONE_ENCAP_VXLAN", "CLONE_ENCAP_GENEVE",
 					   "CLONE_ENCAP_ERSPAN_II", "CLONE_ENCAP_ERSPAN_III", NULL};
+static const char *const cert_types[] = {"SSL_CERTIFICATE_TYPE_VIRTUALSERVICE", NULL};
 
 /* Traffic clone profile: filters, truncation and flow budget (docs/clone-engine.md). */
 static const char *const clone_filter_actions[] = {"CLONE_FILTER_ACCEPT", "CLONE_FILTER_REJECT",
@@ -100,6 +103,23 @@ static const struct cfg_field pool_fields[] = {
 	 "[]"},
 };
 
+static const struct cfg_field hm_http_fields[] = {
+	{"http_request", CFG_STRING, 0, "request line (and headers) the monitor sends", 0, 0, NULL,
+	 NULL, NULL, "\"HEAD / HTTP/1.0\""},
+	{"http_response_code", CFG_ENUMLIST, 0, "HTTP status classes that count as up", 0, 0,
+	 http_codes, NULL, NULL, "[\"HTTP_2XX\", \"HTTP_3XX\"]"},
+};
+static const struct cfg_schema hm_http_schema = {"http_monitor", "an HTTP monitor's request",
+						 hm_http_fields, NF(hm_http_fields)};
+
+static const struct cfg_field hm_tcp_fields[] = {
+	{"tcp_request", CFG_STRING, 0, "data sent once connected (unset: connecting is the check)"},
+	{"tcp_response", CFG_STRING, 0,
+	 "text the first 2 KiB of the answer must hold (unset: no answer needed)"},
+};
+static const struct cfg_schema hm_tcp_schema = {"tcp_monitor", "a TCP monitor's exchange",
+						hm_tcp_fields, NF(hm_tcp_fields)};
+
 static const struct cfg_field hm_fields[] = {
 	{"type", CFG_ENUM, CFG_F_REQUIRED, "monitor type", 0, 0, hm_types},
 	{"send_interval", CFG_UINT, 0, "seconds between checks", 1, 3600, NULL, NULL, NULL, "10"},
@@ -109,14 +129,50 @@ static const struct cfg_field hm_fields[] = {
 	 "2"},
 	{"failed_checks", CFG_UINT, 0, "failures to mark a server down", 1, 50, NULL, NULL, NULL,
 	 "2"},
-	{"http_request", CFG_STRING, 0, "HTTP request line of HTTP monitors", 0, 0, NULL, NULL, NULL,
-	 "\"HEAD / HTTP/1.0\""},
-	{"http_response_code", CFG_ENUMLIST, 0, "HTTP status classes that count as up", 0, 0,
-	 http_codes, NULL, NULL, "[\"HTTP_2XX\", \"HTTP_3XX\"]"},
+	/* Type-specific settings nest as the reference writes them. */
+	{"http_monitor", CFG_OBJECT, 0, "what an HTTP monitor sends and expects", 0, 0, NULL, NULL,
+	 &hm_http_schema},
+	{"https_monitor", CFG_OBJECT, 0, "what an HTTPS monitor sends and expects", 0, 0, NULL, NULL,
+	 &hm_http_schema},
+	{"tcp_monitor", CFG_OBJECT, 0, "what a TCP monitor sends and expects", 0, 0, NULL, NULL,
+	 &hm_tcp_schema},
 };
 
-static const struct cfg_field cert_fields[] = {
+/* A certificate's parsed names; set by clonelb from the PEM. */
+static const struct cfg_field cert_name_fields[] = {
+	{"common_name", CFG_STRING, CFG_F_READONLY, "CN"},
+	{"organization", CFG_STRING, CFG_F_READONLY, "O"},
+	{"organization_unit", CFG_STRING, CFG_F_READONLY, "OU"},
+	{"locality", CFG_STRING, CFG_F_READONLY, "L"},
+	{"state", CFG_STRING, CFG_F_READONLY, "ST"},
+	{"country", CFG_STRING, CFG_F_READONLY, "C"},
+	{"email_address", CFG_STRING, CFG_F_READONLY, "emailAddress"},
+	{"distinguished_name", CFG_STRING, CFG_F_READONLY, "the whole name"},
+};
+static const struct cfg_schema cert_name_schema = {"certificate_name", "a certificate's name",
+						   cert_name_fields, NF(cert_name_fields)};
+
+static const struct cfg_field cert_pem_fields[] = {
 	{"certificate", CFG_PEM, CFG_F_REQUIRED, "certificate chain (PEM)"},
+	{"subject", CFG_OBJECT, CFG_F_READONLY, "subject (from the PEM)", 0, 0, NULL, NULL,
+	 &cert_name_schema},
+	{"issuer", CFG_OBJECT, CFG_F_READONLY, "issuer (from the PEM)", 0, 0, NULL, NULL,
+	 &cert_name_schema},
+	{"not_before", CFG_STRING, CFG_F_READONLY, "start of validity (from the PEM)"},
+	{"not_after", CFG_STRING, CFG_F_READONLY, "end of validity (from the PEM)"},
+	{"serial_number", CFG_STRING, CFG_F_READONLY, "serial number (from the PEM)"},
+	{"fingerprint", CFG_STRING, CFG_F_READONLY, "SHA-1 fingerprint (from the PEM)"},
+	{"signature_algorithm", CFG_STRING, CFG_F_READONLY, "signature algorithm (from the PEM)"},
+	{"self_signed", CFG_BOOL, CFG_F_READONLY, "issued by its own key (from the PEM)"},
+};
+static const struct cfg_schema cert_pem_schema = {"certificate", "the certificate and what it says",
+						  cert_pem_fields, NF(cert_pem_fields)};
+
+static const struct cfg_field cert_fields[] = {
+	{"type", CFG_ENUM, 0, "what the certificate is for", 0, 0, cert_types, NULL, NULL,
+	 "\"SSL_CERTIFICATE_TYPE_VIRTUALSERVICE\""},
+	{"certificate", CFG_OBJECT, CFG_F_REQUIRED, "the certificate chain and its parsed fields", 0,
+	 0, NULL, NULL, &cert_pem_schema},
 	{"key", CFG_PEM, CFG_F_REQUIRED | CFG_F_SECRET, "private key (PEM, write-only)"},
 };
 
@@ -155,6 +211,12 @@ static const struct cfg_field vs_fields[] = {
 	{"performance_limits", CFG_OBJECT, 0, "limits of the service", 0, 0, NULL, NULL,
 	 &perf_schema},
 	{"vsvip_ref", CFG_REF, 0, "shared virtual IPs (instead of vip)", 0, 0, NULL, "vsvip"},
+	{"se_group_ref", CFG_REF, 0, "SE group whose SEs serve the service", 0, 0, NULL,
+	 "serviceenginegroup", NULL, "\"Default-Group\""},
+	{"enable_rhi", CFG_BOOL, 0,
+	 "announce each VIP /32 over BGP while the service is up and its pool has a healthy "
+	 "member",
+	 0, 0, NULL, NULL, NULL, "false"},
 };
 
 /* cloud: read-only, the one Linux server cloud. vsvip: virtual IPs that
@@ -185,6 +247,48 @@ static const struct cfg_field vsvip_fields[] = {
 };
 static const struct cfg_schema vsvip_schema = {"vsvip", "virtual IPs shared by virtual services",
 					       vsvip_fields, NF(vsvip_fields)};
+
+/* SE groups and routing (docs/architecture.md, "SE groups"). */
+static const char *const ha_modes[] = {"HA_MODE_SHARED", "HA_MODE_LEGACY_ACTIVE_STANDBY", NULL};
+
+static const struct cfg_field seg_fields[] = {
+	{"ha_mode", CFG_ENUM, 0,
+	 "HA_MODE_SHARED: every SE serves and announces every VIP (ECMP); "
+	 "HA_MODE_LEGACY_ACTIVE_STANDBY: one SE holds each VIP",
+	 0, 0, ha_modes, NULL, NULL, "\"HA_MODE_SHARED\""},
+};
+static const struct cfg_schema seg_schema = {"serviceenginegroup",
+					     "a group of SEs that share virtual services", seg_fields,
+					     NF(seg_fields)};
+
+static const struct cfg_field peer_fields[] = {
+	{"peer_ip", CFG_IPADDR, CFG_F_REQUIRED | CFG_F_KEY, "address of the BGP neighbour"},
+	{"remote_as", CFG_UINT, CFG_F_REQUIRED, "AS number of the neighbour", 1, 4294967295LL},
+	{"subnet", CFG_PREFIX, 0, "directly connected subnet the neighbour is on"},
+	{"bfd", CFG_BOOL, 0, "BFD on the session: a dead SE is noticed in under a second", 0, 0,
+	 NULL, NULL, NULL, "true"},
+};
+static const struct cfg_schema peer_schema = {"peers", "a BGP neighbour (a top-of-rack router)",
+					      peer_fields, NF(peer_fields)};
+
+static const struct cfg_field bgp_fields[] = {
+	{"local_as", CFG_UINT, 0, "AS number of the SEs", 1, 4294967295LL, NULL, NULL, NULL,
+	 "65000"},
+	{"hold_time", CFG_UINT, 0, "BGP hold time in seconds (3..65535)", 3, 65535, NULL, NULL,
+	 NULL, "9"},
+	{"keepalive_interval", CFG_UINT, 0, "BGP keepalive interval in seconds", 1, 21845, NULL,
+	 NULL, NULL, "3"},
+	{"peers", CFG_OBJLIST, 0, "BGP neighbours the VIPs are announced to", 0, 64, NULL, NULL,
+	 &peer_schema, "[]"},
+};
+static const struct cfg_schema bgp_schema = {"bgp_profile", "BGP of route health injection",
+					     bgp_fields, NF(bgp_fields)};
+
+static const struct cfg_field vrf_fields[] = {
+	{"bgp_profile", CFG_OBJECT, 0, "BGP peering of the SEs", 0, 0, NULL, NULL, &bgp_schema},
+};
+static const struct cfg_schema vrf_schema = {"vrfcontext", "routing context (only 'global')",
+					     vrf_fields, NF(vrf_fields)};
 
 static const struct cfg_schema tcp_schema = {"trafficcloneprofile",
 					     "copies a virtual service's back-end frames to clone servers",
@@ -240,8 +344,8 @@ static const struct cfg_schema user_schema = {"user", "a user of the API, the sh
 /* Order matters: objects are loaded and shown referenced types first. */
 const struct cfg_schema *const cfg_types[] = {&cloud_schema, &hm_schema, &cert_schema,
 					      &tcp_schema, &pool_schema, &vsvip_schema,
-					      &vs_schema, &tenant_schema, &role_schema, &user_schema,
-					      NULL};
+					      &seg_schema, &vrf_schema, &vs_schema, &tenant_schema,
+					      &role_schema, &user_schema, NULL};
 
 const struct cfg_schema *cfg_type_find(const char *name)
 {
@@ -333,15 +437,30 @@ static char *enum_list(const char *const *enums)
 	return xstrdup(buf);
 }
 
-/* Checks an {"addr", "type"} object. */
-static int check_ipaddr(const char *path, json_t *v, char **ret_err)
+/* "IPv6" when @text is spelt like one (it has a colon), else "IPv4": a
+ * message never calls an IPv6 address an invalid IPv4 one. */
+static const char *family_word(const char *text)
+{
+	return strchr(text, ':') ? "IPv6" : "IPv4";
+}
+
+/*
+ * Checks an {"addr", "type"} object: @addr is an IPv4 or IPv6 address, @type
+ * (filled in when absent) says which, and @addr is replaced by its canonical
+ * text, so one IPv6 address is stored, compared and shown one way. On success
+ * *ret_af is AF_INET or AF_INET6.
+ */
+static int check_ipaddr(const char *path, json_t *v, int *ret_af, char **ret_err)
 {
 	const char *addr, *type;
-	char *shown;
+	char canon[ADDR_STRLEN], *shown;
+	union addr_any parsed;
+	int af;
 
 	if (!json_is_object(v)) {
 		shown = json_short(v);
-		*ret_err = xasprintf("%s: expected {\"addr\": \"a.b.c.d\", \"type\": \"V4\"}, got %s",
+		*ret_err = xasprintf("%s: expected {\"addr\": \"a.b.c.d\" or \"x::y\", \"type\": "
+				     "\"V4\" or \"V6\"}, got %s",
 				     path, shown);
 		free(shown);
 		return -EINVAL;
@@ -349,19 +468,36 @@ static int check_ipaddr(const char *path, json_t *v, char **ret_err)
 	addr = json_string_value(json_object_get(v, "addr"));
 	type = json_string_value(json_object_get(v, "type"));
 	if (!addr) {
-		*ret_err = xasprintf("%s.addr: missing IPv4 address", path);
+		*ret_err = xasprintf("%s.addr: missing IP address", path);
 		return -EINVAL;
 	}
-	if (cfg_parse_ipv4(addr, NULL) < 0) {
-		*ret_err = xasprintf("%s: invalid IPv4 address '%s'", path, addr);
+	if (json_object_get(v, "type") && (!type || (strcmp(type, "V4") && strcmp(type, "V6")))) {
+		shown = json_short(json_object_get(v, "type"));
+		*ret_err = xasprintf("%s.type: unsupported address type %s (V4 or V6)", path, shown);
+		free(shown);
 		return -EINVAL;
 	}
-	if (type && strcmp(type, "V4") != 0) {
-		*ret_err = xasprintf("%s.type: unsupported address type '%s' (only V4)", path, type);
+	af = addr_parse(addr, &parsed);
+	if (af < 0) {
+		*ret_err = xasprintf("%s: invalid %s address '%s'", path, family_word(addr), addr);
 		return -EINVAL;
 	}
-	if (!type)
-		json_object_set_new(v, "type", json_string("V4"));
+	/* ::ffff:a.b.c.d is an IPv4 host seen through an IPv6 socket: on the
+	 * wire it is IPv4, so it is configured as what it is. */
+	if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&parsed.in6.sin6_addr)) {
+		char v4[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &parsed.in6.sin6_addr.s6_addr[12], v4, sizeof(v4));
+		*ret_err = xasprintf("%s: '%s' is an IPv4-mapped address: give the IPv4 address "
+				     "%s (type V4)",
+				     path, addr, v4);
+		return -EINVAL;
+	}
+	if (type && strcmp(type, af == AF_INET6 ? "V6" : "V4")) {
+		*ret_err = xasprintf("%s.type: '%s' is an %s address, not %s (type %s)", path, addr,
+				     af == AF_INET6 ? "IPv6" : "IPv4", type,
+				     af == AF_INET6 ? "V6" : "V4");
+		return -EINVAL;
+	}
 	{
 		const char *k;
 		json_t *x;
@@ -373,6 +509,13 @@ static int check_ipaddr(const char *path, json_t *v, char **ret_err)
 			}
 		}
 	}
+	addr_canonical(addr, canon);
+	if (strcmp(canon, addr))
+		json_object_set_new(v, "addr", json_string(canon));
+	if (!type)
+		json_object_set_new(v, "type", json_string(af == AF_INET6 ? "V6" : "V4"));
+	if (ret_af)
+		*ret_af = af;
 	return 0;
 }
 
@@ -380,25 +523,27 @@ static int check_prefix(const char *path, json_t *v, char **ret_err)
 {
 	json_t *ip = json_object_get(v, "ip_addr"), *mask = json_object_get(v, "mask");
 	char *sub;
-	int r;
+	int r, af = AF_INET, max;
 
 	if (!json_is_object(v) || !ip) {
 		char *shown = json_short(v);
-		*ret_err = xasprintf("%s: expected {\"ip_addr\": {\"addr\": ..., \"type\": \"V4\"}, "
-				     "\"mask\": N}, got %s",
+		*ret_err = xasprintf("%s: expected {\"ip_addr\": {\"addr\": ..., \"type\": \"V4\" "
+				     "or \"V6\"}, \"mask\": N}, got %s",
 				     path, shown);
 		free(shown);
 		return -EINVAL;
 	}
 	sub = xasprintf("%s.ip_addr", path);
-	r = check_ipaddr(sub, ip, ret_err);
+	r = check_ipaddr(sub, ip, &af, ret_err);
 	free(sub);
 	if (r < 0)
 		return r;
+	max = af == AF_INET6 ? 128 : 32;
 	if (!json_is_integer(mask) || json_integer_value(mask) < 0 ||
-	    json_integer_value(mask) > 32) {
+	    json_integer_value(mask) > max) {
 		char *shown = json_short(mask);
-		*ret_err = xasprintf("%s.mask: invalid prefix length %s (0..32)", path, shown);
+		*ret_err = xasprintf("%s.mask: invalid prefix length %s (0..%d%s)", path, shown, max,
+				     af == AF_INET6 ? " for IPv6" : "");
 		free(shown);
 		return -EINVAL;
 	}
@@ -482,7 +627,7 @@ static int check_scalar(const struct cfg_field *f, const char *path, json_t *v, 
 		}
 		break;
 	case CFG_IPADDR:
-		return check_ipaddr(path, v, ret_err);
+		return check_ipaddr(path, v, NULL, ret_err);
 	case CFG_PREFIX:
 		return check_prefix(path, v, ret_err);
 	case CFG_MAC:
@@ -586,13 +731,14 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 {
 	const char *k;
 	json_t *v;
+	void *tmp;
 	int r;
 
 	if (!json_is_object(obj)) {
 		*ret_err = xasprintf("%s: expected an object", path && *path ? path : s->name);
 		return -EINVAL;
 	}
-	json_object_foreach(obj, k, v)
+	json_object_foreach_safe(obj, tmp, k, v)
 	{
 		const struct cfg_field *f;
 		char *sub;
@@ -601,6 +747,17 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 			continue;
 		sub = path && *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
 		f = cfg_field_find(s, k);
+		/* A field of the reference clonelb does not implement: the
+		 * policy of refschema.h decides. */
+		r = f ? -ENOENT : cfg_ref_check(s, k, v, top ? s->name : NULL, sub, ret_err);
+		if (r == CFG_REF_DROP)
+			json_object_del(obj, k);
+		if (r >= 0 || r == -EINVAL) {
+			free(sub);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (!f) {
 			*ret_err = xasprintf("%s: unknown field '%s' of %s", sub, k, s->name);
 			free(sub);
@@ -612,6 +769,18 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 			continue;
 		}
 		r = check_field(f, sub, v, ret_err);
+		if (r < 0 && f->kind == CFG_ENUM && json_is_string(v)) {
+			/* A value the reference has and clonelb lacks says so. */
+			char *all = enum_list(f->enums), *at = top ? xasprintf("%s.%s", s->name, sub)
+								  : xstrdup(sub);
+			char *msg = cfg_ref_enum_unsupported(s, k, json_string_value(v), at, all);
+			if (msg) {
+				free(*ret_err);
+				*ret_err = msg;
+			}
+			free(at);
+			free(all);
+		}
 		free(sub);
 		if (r < 0)
 			return r;
@@ -665,12 +834,14 @@ int cfg_value_parse(const struct cfg_field *f, const char *text, json_t **ret, c
 		break;
 	}
 	case CFG_IPADDR:
-		v = json_pack("{s:s, s:s}", "addr", text, "type", "V4");
+		/* The type follows the address; a wrong one is refused below. */
+		v = json_pack("{s:s, s:s}", "addr", text, "type", strchr(text, ':') ? "V6" : "V4");
 		break;
 	case CFG_PREFIX: {
 		const char *slash = strchr(text, '/');
 		if (!slash) {
-			*ret_err = xasprintf("%s: invalid subnet '%s' (expected a.b.c.d/len)",
+			*ret_err = xasprintf("%s: invalid subnet '%s' (expected a.b.c.d/len or "
+					     "x::y/len)",
 					     f->name, text);
 			return -EINVAL;
 		}
@@ -683,8 +854,8 @@ int cfg_value_parse(const struct cfg_field *f, const char *text, json_t **ret, c
 			free(addr);
 			return -EINVAL;
 		}
-		v = json_pack("{s:{s:s, s:s}, s:I}", "ip_addr", "addr", addr, "type", "V4", "mask",
-			      (json_int_t)m);
+		v = json_pack("{s:{s:s, s:s}, s:I}", "ip_addr", "addr", addr, "type",
+			      strchr(addr, ':') ? "V6" : "V4", "mask", (json_int_t)m);
 		free(addr);
 		break;
 	}

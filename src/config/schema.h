@@ -28,6 +28,7 @@ enum cfg_kind {
 #define CFG_F_SECRET 0x2   /* write-only: never returned by the API or shown by the shell */
 #define CFG_F_KEY 0x4      /* identifies an element of its list (shell: "no servers 10.0.0.1") */
 #define CFG_F_NONEMPTY 0x8 /* lists: at least one element */
+#define CFG_F_READONLY 0x10 /* computed by clonelb from other fields; a given value is replaced */
 
 struct cfg_schema;
 

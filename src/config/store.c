@@ -1,39 +1,27 @@
-/* store.c: the configuration store: SQLite (WAL), one transaction per change (read, merge, check, write), every rule checked first. */
+/* store.c: the configuration store's front, the same for SQLite and etcd: reads from the cache, and every change as read, merge, check, write. */
 #include "config/store.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
+#include "config/cache.h"
 #include "config/patch.h"
 #include "config/rules.h"
 #include "config/schema.h"
-#include "config/cache.h"
+#include "config/store_int.h"
 #include "lib/util.h"
 
-struct cfg_store {
-	sqlite3 *db;
-	char *path;
-	/* One change at a time, and the cache with it: a change reads, merges,
-	 * checks and writes under this lock, inside one SQLite transaction. */
-	pthread_mutex_t lock;
-	struct cfg_cache cache;
-	uint64_t rev;              /* commits since open */
-	sqlite3_int64 data_version; /* PRAGMA data_version the cache reflects */
-	cfg_change_fn listener;
-	void *listener_ctx;
-};
-
-static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS objects ("
-	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" type TEXT NOT NULL, uuid TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
-	" tenant TEXT NOT NULL, body TEXT NOT NULL,"
-	" UNIQUE (type, tenant, name));";
+/* Times a change is run again when another node changed what its rules read
+ * (etcd): each retry first catches up, so only a steady stream of competing
+ * changes to the same objects exhausts them. */
+#define CHANGE_ATTEMPTS 8
+/* How long a change waits for the store's feed to show a revision. */
+#define FEED_WAIT_MS 5000
 
 static const char *str(const json_t *o, const char *k)
 {
@@ -41,168 +29,236 @@ static const char *str(const json_t *o, const char *k)
 	return s ? s : "";
 }
 
-/* Reads PRAGMA @pragma's single integer, or -1. */
-static sqlite3_int64 pragma_int(sqlite3 *db, const char *pragma)
+struct cfg_store *cfg_store_new(const struct cfg_store_ops *ops, void *impl, const char *where)
 {
-	sqlite3_stmt *q;
-	sqlite3_int64 v = -1;
+	struct cfg_store *st = xcalloc(1, sizeof(*st));
+	pthread_condattr_t ca;
 
-	if (sqlite3_prepare_v2(db, pragma, -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
+	st->ops = ops;
+	st->impl = impl;
+	st->where = xstrdup(where);
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->fed, &ca);
+	pthread_condattr_destroy(&ca);
+	cfg_cache_init(&st->cache);
+	return st;
 }
-
-/* Runs PRAGMA integrity_check and reads its answer: "ok", or up to three of
- * the problems it lists in *ret_err. */
-static int integrity(sqlite3 *db, char **ret_err)
-{
-	sqlite3_stmt *q;
-	char *found = NULL;
-	int rc, n = 0;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check(4)", -1, &q, NULL) != SQLITE_OK) {
-		*ret_err = xasprintf("integrity check failed: %s", sqlite3_errmsg(db));
-		return -EIO;
-	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *line = (const char *)sqlite3_column_text(q, 0);
-		char *more;
-
-		if (n == 0 && line && strcmp(line, "ok") == 0)
-			break;
-		if (n++ == 3)
-			break;
-		more = xasprintf("%s%s%s", found ? found : "", found ? "; " : "", line ? line : "?");
-		free(found);
-		found = more;
-		/* One problem per line in SQLite's answer; one line in ours. */
-		for (char *nl = strchr(found, '\n'); nl; nl = strchr(nl, '\n'))
-			*nl = ' ';
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE && !found)
-		found = xstrdup(sqlite3_errmsg(db));
-	sqlite3_finalize(q);
-	if (!found)
-		return 0;
-	*ret_err = xasprintf("integrity check failed: %s", found);
-	free(found);
-	return -EIO;
-}
-
-static int write_row(struct cfg_store *st, const char *type, json_t *obj, long long id,
-		     char **ret_err);
 
 /*
- * Rows written before references held uuids name their targets: at open
- * each such reference is rewritten to its target's uuid, all in one
- * transaction, so every reader after sees one form. A reference that names
- * nothing (only a store edited by hand has one) is left as it is: the
- * object's other references are then left too, and lookups by name still
- * find them.
+ * Built-in objects (Default-Group, vrfcontext global) are always there. On
+ * etcd another node may create one at the same moment: its name is then
+ * taken, which is as good.
  */
+static int builtins(struct cfg_store *st, char **ret_err)
+{
+	for (size_t i = 0; i < cfg_rules_builtin_count(); i++) {
+		const char *type = NULL;
+		json_t *b = cfg_rules_builtin(i, &type), *made = NULL;
+		char *why = NULL;
+		int r = 0;
+
+		pthread_mutex_lock(&st->lock);
+		bool have = cfg_cache_find_name(&st->cache, cfg_type_find(type), "admin",
+						json_string_value(json_object_get(b, "name")));
+		pthread_mutex_unlock(&st->lock);
+		if (!have)
+			r = cfg_create(st, type, "admin", b, &made, &why);
+		json_decref(b);
+		json_decref(made);
+		if (r < 0 && r != -EEXIST) {
+			*ret_err = xasprintf("config store %s: cannot create the built-in %s: %s",
+					     st->where, type, why);
+			free(why);
+			return r == -EAGAIN ? r : -EIO;
+		}
+		free(why);
+	}
+	return 0;
+}
+
+/*
+ * Rows written before references held uuids name their targets: at open each
+ * such reference is rewritten to its target's uuid, so every reader after
+ * sees one form. A reference that names nothing (only a store edited by hand
+ * has one) is left as it is, and lookups by name still find it.
+ */
+static bool wait_fed(struct cfg_store *st, uint64_t rev);
+
 static int migrate_refs(struct cfg_store *st, char **ret_err)
 {
-	bool began = false;
 	int r = 0;
 
 	for (size_t t = 0; cfg_types[t] && r == 0; t++) {
 		const struct cfg_schema *s = cfg_types[t];
-		const json_t *list = cfg_cache_list(&st->cache, s);
+		json_t *list;
 
+		pthread_mutex_lock(&st->lock);
+		list = json_deep_copy(cfg_cache_list(&st->cache, s));
+		pthread_mutex_unlock(&st->lock);
 		for (size_t i = 0; i < json_array_size(list) && r == 0; i++) {
 			json_t *o = json_array_get(list, i), *c = json_deep_copy(o);
+			uint64_t wait = 0;
 			char *why = NULL;
 
+			pthread_mutex_lock(&st->lock);
 			if (cfg_rules_canon_refs(s, c, str(o, "tenant_ref"), &st->cache, &why) == 0 &&
 			    !json_equal(c, o)) {
-				if (!began && sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL,
-							   NULL) != SQLITE_OK) {
-					*ret_err = xasprintf("migrating references: %s",
-							     sqlite3_errmsg(st->db));
-					r = -EIO;
-				}
-				began = true;
+				r = st->ops->begin(st, ret_err);
 				if (r == 0)
-					r = write_row(st, s->name, c,
-						      (long long)json_integer_value(
-							      json_object_get(o, "_id")),
-						      ret_err);
-				if (r == 0)
+					r = st->ops->write(st, s, c, o, &wait, ret_err);
+				if (r == 0 && !wait)
 					cfg_cache_put(&st->cache, s, c, o);
+				else if (r == 0)
+					wait_fed(st, wait);
+				if (r < 0) {
+					char *e = *ret_err;
+					*ret_err = xasprintf("config store %s: migrating the references "
+							     "of %s '%s': %s",
+							     st->where, s->name, str(o, "name"), e);
+					free(e);
+				}
 			}
+			pthread_mutex_unlock(&st->lock);
 			free(why);
 			json_decref(c);
 		}
+		json_decref(list);
 	}
-	if (began && r == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		*ret_err = xasprintf("migrating references: %s", sqlite3_errmsg(st->db));
-		r = -EIO;
-	}
-	if (began && r < 0)
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return r;
+}
+
+/* Opens with @open, then brings old rows to today's references and makes
+ * sure of the built-in objects. */
+static int opened(int r, struct cfg_store **ret, char **ret_err)
+{
+	if (r < 0)
+		return r;
+	r = migrate_refs(*ret, ret_err);
+	if (r == 0)
+		r = builtins(*ret, ret_err);
+	if (r < 0) {
+		cfg_store_close(*ret);
+		return r;
+	}
+	if (strcmp((*ret)->ops->kind, "sqlite") == 0)
+		(*ret)->rev = 0; /* revisions count the users' commits */
+	return 0;
 }
 
 int cfg_store_open(const char *path, struct cfg_store **ret, char **ret_err)
 {
-	struct cfg_store *st = xcalloc(1, sizeof(*st));
-	char *msg = NULL, *why = NULL;
+	return opened(cfg_store_sqlite_open(path, ret, ret_err), ret, ret_err);
+}
 
-	cfg_cache_init(&st->cache);
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-						   SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		why = xstrdup(sqlite3_errmsg(st->db));
-		goto fail;
-	}
-	sqlite3_busy_timeout(st->db, 5000);
-	/* WAL keeps every committed change across a kill -9; FULL also across power loss. */
-	if (sqlite3_exec(st->db,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-			 NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
-		why = xstrdup(msg ? msg : sqlite3_errmsg(st->db));
-		sqlite3_free(msg);
-		goto fail;
-	}
-	/* A damaged store is refused whole: serving part of it would silently
-	 * drop services, and a later change could overwrite what is left. */
-	if (integrity(st->db, &why) < 0 || cfg_cache_load(&st->cache, st->db, &why) < 0 ||
-	    migrate_refs(st, &why) < 0)
-		goto fail;
-	st->data_version = pragma_int(st->db, "PRAGMA data_version");
-	st->path = xstrdup(path);
-	pthread_mutex_init(&st->lock, NULL);
-	*ret = st;
-	return 0;
-fail:
-	*ret_err = xasprintf("config store %s: %s; start refused: the store is damaged or "
-			     "unreadable (restore a backup, or repair what is named)",
-			     path, why ? why : "?");
-	free(why);
-	cfg_cache_free(&st->cache);
-	sqlite3_close(st->db);
-	free(st);
-	return -EIO;
+int cfg_store_open_spec(const char *spec, const struct cfg_store_tls *tls, struct cfg_store **ret,
+			char **ret_err)
+{
+	if (strncmp(spec, "sqlite:", 7) == 0 && spec[7])
+		return cfg_store_open(spec + 7, ret, ret_err);
+	if (strncmp(spec, "etcd://", 7) == 0 && spec[7])
+		return opened(cfg_store_etcd_open(spec + 7, tls, ret, ret_err), ret, ret_err);
+	*ret_err = xasprintf("--store: invalid value '%s' (sqlite:PATH or "
+			     "etcd://HOST:PORT[,HOST:PORT...])",
+			     spec);
+	return -EINVAL;
+}
+
+const char *cfg_store_kind(const struct cfg_store *st)
+{
+	return st->ops->kind;
+}
+
+struct cfg_etcd *cfg_store_etcd(struct cfg_store *st)
+{
+	return st ? st->etcd : NULL;
 }
 
 void cfg_store_close(struct cfg_store *st)
 {
 	if (!st)
 		return;
-	sqlite3_close(st->db);
+	st->ops->close(st);
 	cfg_cache_free(&st->cache);
 	pthread_mutex_destroy(&st->lock);
-	free(st->path);
+	pthread_cond_destroy(&st->fed);
+	free(st->where);
 	free(st);
 }
 
 void cfg_store_set_listener(struct cfg_store *st, cfg_change_fn fn, void *ctx)
 {
+	pthread_mutex_lock(&st->lock);
 	st->listener = fn;
 	st->listener_ctx = ctx;
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Waits (lock held) until the cache shows revision @rev or FEED_WAIT_MS
+ * pass. Returns whether it does. */
+static bool wait_fed(struct cfg_store *st, uint64_t rev)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += FEED_WAIT_MS / 1000;
+	while (st->rev < rev)
+		if (pthread_cond_timedwait(&st->fed, &st->lock, &until) != 0)
+			break;
+	return st->rev >= rev;
+}
+
+void cfg_store_feed(struct cfg_store *st, json_t *obj, const char *gone_uuid, uint64_t rev)
+{
+	const struct cfg_schema *s;
+	json_t *old, *told = NULL;
+	cfg_change_fn fn;
+	bool was;
+	void *ctx;
+
+	pthread_mutex_lock(&st->lock);
+	old = json_object_get(st->cache.by_uuid, obj ? str(obj, "uuid") : gone_uuid);
+	s = cfg_rules_type_of(obj ? obj : old);
+	if (s && obj) {
+		cfg_cache_put(&st->cache, s, obj, old);
+		told = json_incref(obj);
+	} else if (s && old) {
+		told = json_incref(old);
+		cfg_cache_remove(&st->cache, s, old);
+	}
+	if (rev > st->rev)
+		st->rev = rev;
+	pthread_cond_broadcast(&st->fed);
+	fn = st->listener;
+	ctx = st->listener_ctx;
+	was = old != NULL;
+	pthread_mutex_unlock(&st->lock);
+	if (told && fn)
+		fn(ctx, s->name, obj ? (was ? CFG_OP_UPDATE : CFG_OP_CREATE) : CFG_OP_DELETE, told,
+		   rev);
+	json_decref(told);
+}
+
+void cfg_store_feed_all(struct cfg_store *st, struct cfg_cache *fresh, uint64_t rev)
+{
+	cfg_change_fn fn;
+	void *ctx;
+
+	pthread_mutex_lock(&st->lock);
+	cfg_cache_free(&st->cache);
+	st->cache = *fresh;
+	/* Every type changed: the next snapshot is built whole. */
+	for (size_t i = 0; i < CFG_MAX_TYPES; i++)
+		st->cache.dirty[i] = true;
+	if (rev > st->rev)
+		st->rev = rev;
+	pthread_cond_broadcast(&st->fed);
+	fn = st->listener;
+	ctx = st->listener_ctx;
+	pthread_mutex_unlock(&st->lock);
+	if (fn)
+		fn(ctx, NULL, CFG_OP_UPDATE, NULL, rev);
 }
 
 /* Returns a copy of @o without secret fields and "_id". */
@@ -214,6 +270,7 @@ static json_t *public_view(const struct cfg_schema *s, const json_t *o)
 		if (s->fields[i].flags & CFG_F_SECRET)
 			json_object_del(c, s->fields[i].name);
 	json_object_del(c, "_id");
+	json_object_del(c, "_rev");
 	return c;
 }
 
@@ -307,86 +364,6 @@ static char *timestamp_us(void)
 	return xasprintf("%lld", (long long)tv.tv_sec * 1000000 + tv.tv_usec);
 }
 
-/* Writes @obj (complete, checked) as a new row, setting its "_id", or over
- * row @id (> 0). */
-static int write_row(struct cfg_store *st, const char *type, json_t *obj, long long id,
-		     char **ret_err)
-{
-	sqlite3_stmt *q;
-	char *body;
-	int rc;
-
-	json_object_del(obj, "_id");
-	body = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
-	rc = sqlite3_prepare_v2(st->db,
-				id > 0 ? "UPDATE objects SET name = ?2, tenant = ?3, body = ?4 "
-					 "WHERE id = ?5"
-				       : "INSERT INTO objects (type, name, tenant, body, uuid) "
-					 "VALUES (?1, ?2, ?3, ?4, ?5)",
-				-1, &q, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, type, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, str(obj, "name"), -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, str(obj, "tenant_ref"), -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 4, body, -1, SQLITE_STATIC);
-		if (id > 0)
-			sqlite3_bind_int64(q, 5, id);
-		else
-			sqlite3_bind_text(q, 5, str(obj, "uuid"), -1, SQLITE_STATIC);
-		rc = sqlite3_step(q);
-		sqlite3_finalize(q);
-	}
-	free(body);
-	if (rc != SQLITE_DONE) {
-		*ret_err = xasprintf("config store: %s", sqlite3_errmsg(st->db));
-		return -EIO;
-	}
-	json_object_set_new(obj, "_id",
-			    json_integer(id > 0 ? id : sqlite3_last_insert_rowid(st->db)));
-	return 0;
-}
-
-/*
- * Starts the transaction of a change; the lock is held. The cache is the
- * store's copy of the rows; should another process have committed to the
- * file meanwhile (PRAGMA data_version moved), it is read again first, so a
- * change is never checked against a stale view.
- */
-static int begin(struct cfg_store *st, char **ret_err)
-{
-	sqlite3_int64 v;
-
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		*ret_err = xasprintf("config store: %s", sqlite3_errmsg(st->db));
-		return -EIO;
-	}
-	v = pragma_int(st->db, "PRAGMA data_version");
-	if (v != st->data_version) {
-		char *why = NULL;
-		if (cfg_cache_load(&st->cache, st->db, &why) < 0) {
-			*ret_err = xasprintf("config store %s changed under the daemon and no "
-					     "longer loads: %s",
-					     st->path, why);
-			free(why);
-			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-			return -EIO;
-		}
-		st->data_version = v;
-	}
-	return 0;
-}
-
-static int finish(struct cfg_store *st, int r, char **ret_err)
-{
-	if (r == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		*ret_err = xasprintf("config store: commit failed: %s", sqlite3_errmsg(st->db));
-		r = -EIO;
-	}
-	if (r < 0)
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	return r;
-}
-
 /* A body's tenant_ref must be the request's tenant: objects never move
  * between tenants, and a body cannot reach into another one. */
 static int check_tenant(const json_t *body, const char *tenant, char **ret_err)
@@ -434,6 +411,8 @@ static json_t *merge(const struct cfg_schema *s, const json_t *old, const json_t
 		return json_deep_copy(body);
 	if (patch) {
 		obj = json_deep_copy(old);
+		/* The etcd store's mod_revision of the old version is not a field. */
+		json_object_del(obj, "_rev");
 		json_object_foreach((json_t *)body, k, v) json_object_set(obj, k, v);
 		return obj;
 	}
@@ -484,25 +463,30 @@ static int read_only(const struct cfg_schema *s, const char *method, char **ret_
 }
 
 /*
- * Create (@key NULL), replace or patch: the whole read, merge, check, write
- * sequence runs under the lock and in one IMMEDIATE transaction, so two
- * clients changing one object never undo each other.
+ * Create (@key NULL), replace, patch (@obj_body) or delete (@body NULL,
+ * @del): the whole read, merge, check, write sequence runs under the lock and
+ * in one transaction of the store, so two clients changing one object never
+ * undo each other. On etcd the transaction's compares hold what the rules
+ * read; when another node changed it, the cache catches up and the change
+ * runs again, so its answer is the one the rules give on the current state.
  */
 static int change(struct cfg_store *st, const char *type, const char *key, const char *tenant,
-		  const char *if_match, const json_t *body, bool patch, json_t **ret,
+		  const char *if_match, const json_t *body, bool patch, bool del, json_t **ret,
 		  char **ret_err)
 {
 	const struct cfg_schema *s = type_or_err(type, ret_err);
 	json_t *old = NULL, *obj = NULL;
-	uint64_t rev = 0;
-	char *ts;
-	int r;
+	uint64_t rev = 0, wait = 0;
+	cfg_change_fn fn = NULL;
+	void *ctx = NULL;
+	int r = 0, attempt;
 
 	if (!s)
 		return -ENOENT;
 	if (s->flags & CFG_T_READONLY)
-		return read_only(s, key ? (patch ? "PATCH" : "PUT") : "POST", ret_err);
-	if (!json_is_object(body)) {
+		return read_only(s, del ? "DELETE" : key ? (patch ? "PATCH" : "PUT") : "POST",
+				 ret_err);
+	if (!del && !json_is_object(body)) {
 		*ret_err = xasprintf("request body: expected a JSON object");
 		return -EINVAL;
 	}
@@ -510,59 +494,86 @@ static int change(struct cfg_store *st, const char *type, const char *key, const
 	r = check_tenant(body, tenant, ret_err);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&st->lock);
-	r = begin(st, ret_err);
-	if (r < 0)
-		goto out;
-	if (key) {
-		old = json_incref(cfg_cache_find(&st->cache, s, key, tenant));
-		if (!old) {
-			*ret_err = xasprintf("%s '%s' not found", s->name, key);
-			r = -ENOENT;
-			goto done;
+	for (attempt = 1;; attempt++) {
+		pthread_mutex_lock(&st->lock);
+		r = st->ops->begin(st, ret_err);
+		if (r < 0) {
+			pthread_mutex_unlock(&st->lock);
+			return r;
 		}
-		if (if_match && !matches(if_match, old)) {
-			*ret_err = xasprintf("If-Match: %s '%s' changed since %s (its _last_modified "
-					     "is now '%s'): read it again",
-					     s->name, key, if_match, str(old, "_last_modified"));
-			r = -ESTALE;
-			goto done;
+		if (key) {
+			old = json_incref(cfg_cache_find(&st->cache, s, key, tenant));
+			if (!old) {
+				*ret_err = xasprintf("%s '%s' not found", s->name, key);
+				r = -ENOENT;
+			} else if (if_match && !matches(if_match, old)) {
+				*ret_err = xasprintf("If-Match: %s '%s' changed since %s (its "
+						     "_last_modified is now '%s'): read it again",
+						     s->name, key, if_match, str(old, "_last_modified"));
+				r = -ESTALE;
+			}
 		}
+		if (r == 0 && del) {
+			r = cfg_rules_unreferenced(s, old, &st->cache, ret_err);
+		} else if (r == 0) {
+			if (patch && cfg_patch_is_ops(body))
+				r = patch_ops(st, s, old, body, tenant, &obj, ret_err);
+			else
+				obj = merge(s, old, body, patch);
+		}
+		if (r == 0 && !del) {
+			/* Bodies in the shapes of earlier versions still work. */
+			cfg_rules_upgrade(s, obj);
+			if (!json_object_get(obj, "tenant_ref"))
+				json_object_set_new(obj, "tenant_ref", json_string(tenant));
+			r = cfg_rules_meta(s, obj, old, ret_err);
+			if (r == 0)
+				r = cfg_check_object(s, obj, true, "", ret_err);
+			if (r == 0)
+				r = cfg_rules_check(s, obj, old, &st->cache, ret_err);
+			if (r == 0) {
+				char *ts = timestamp_us();
+				json_object_set_new(obj, "_last_modified", json_string(ts));
+				free(ts);
+			}
+		}
+		if (r == 0)
+			r = st->ops->write(st, s, obj, old, &wait, ret_err);
+		else
+			st->ops->abort(st);
+		if (r == 0 && !wait) {
+			if (obj)
+				cfg_cache_put(&st->cache, s, obj, old);
+			else
+				cfg_cache_remove(&st->cache, s, old);
+			rev = ++st->rev;
+			pthread_cond_broadcast(&st->fed);
+			fn = st->listener;
+			ctx = st->listener_ctx;
+		} else if (r == 0 || r == -ECANCELED) {
+			/* The store's feed brings this change (or the one it lost
+			 * to) into the cache: a GET after the answer shows it. */
+			wait_fed(st, wait);
+		}
+		pthread_mutex_unlock(&st->lock);
+		if (r != -ECANCELED || attempt == CHANGE_ATTEMPTS)
+			break;
+		json_decref(obj);
+		json_decref(old);
+		obj = old = NULL;
 	}
-	if (patch && cfg_patch_is_ops(body))
-		r = patch_ops(st, s, old, body, tenant, &obj, ret_err);
-	else
-		obj = merge(s, old, body, patch);
-	if (r < 0)
-		goto done;
-	if (!json_object_get(obj, "tenant_ref"))
-		json_object_set_new(obj, "tenant_ref", json_string(tenant));
-	r = cfg_rules_meta(s, obj, old, ret_err);
-	if (r == 0)
-		r = cfg_check_object(s, obj, true, "", ret_err);
-	if (r == 0)
-		r = cfg_rules_check(s, obj, old, &st->cache, ret_err);
-	if (r == 0) {
-		ts = timestamp_us();
-		json_object_set_new(obj, "_last_modified", json_string(ts));
-		free(ts);
-		r = write_row(st, s->name, obj,
-			      old ? (long long)json_integer_value(json_object_get(old, "_id")) : 0,
-			      ret_err);
+	if (r == -ECANCELED) {
+		*ret_err = xasprintf("store unavailable: %s: %s '%s' kept changing on other nodes "
+				     "(%d attempts); try again",
+				     st->where, s->name, key ? key : str(obj, "name"), attempt);
+		r = -EAGAIN;
 	}
-done:
-	r = finish(st, r, ret_err);
 	if (r == 0) {
-		cfg_cache_put(&st->cache, s, obj, old);
-		rev = ++st->rev;
-	}
-out:
-	pthread_mutex_unlock(&st->lock);
-	if (r == 0) {
-		if (st->listener)
-			st->listener(st->listener_ctx, s->name, old ? CFG_OP_UPDATE : CFG_OP_CREATE,
-				     obj, rev);
-		*ret = public_view(s, obj);
+		if (fn)
+			fn(ctx, s->name, del ? CFG_OP_DELETE : old ? CFG_OP_UPDATE : CFG_OP_CREATE,
+			   obj ? obj : old, rev);
+		if (ret)
+			*ret = public_view(s, obj);
 	}
 	json_decref(obj);
 	json_decref(old);
@@ -572,75 +583,35 @@ out:
 int cfg_create(struct cfg_store *st, const char *type, const char *tenant, const json_t *body,
 	       json_t **ret, char **ret_err)
 {
-	return change(st, type, NULL, tenant, NULL, body, false, ret, ret_err);
+	return change(st, type, NULL, tenant, NULL, body, false, false, ret, ret_err);
 }
 
 int cfg_replace(struct cfg_store *st, const char *type, const char *key, const char *tenant,
 		const char *if_match, const json_t *body, json_t **ret, char **ret_err)
 {
-	if (!key)
-		key = "";
-	return change(st, type, key, tenant, if_match, body, false, ret, ret_err);
+	return change(st, type, key ? key : "", tenant, if_match, body, false, false, ret, ret_err);
 }
 
 int cfg_patch(struct cfg_store *st, const char *type, const char *key, const char *tenant,
 	      const char *if_match, const json_t *body, json_t **ret, char **ret_err)
 {
-	if (!key)
-		key = "";
-	return change(st, type, key, tenant, if_match, body, true, ret, ret_err);
+	return change(st, type, key ? key : "", tenant, if_match, body, true, false, ret, ret_err);
 }
 
 int cfg_delete(struct cfg_store *st, const char *type, const char *key, const char *tenant,
 	       char **ret_err)
 {
 	const struct cfg_schema *s = type_or_err(type, ret_err);
-	json_t *o = NULL;
-	sqlite3_stmt *q;
-	uint64_t rev = 0;
-	int r;
 
 	if (!s)
 		return -ENOENT;
 	if (s->flags & CFG_T_READONLY)
 		return read_only(s, "DELETE", ret_err);
-	tenant = tenant_of(tenant);
-	if (check_tenant(NULL, tenant, ret_err) < 0)
-		return -EINVAL;
-	pthread_mutex_lock(&st->lock);
-	r = begin(st, ret_err);
-	if (r < 0)
-		goto out;
-	o = json_incref(key ? cfg_cache_find(&st->cache, s, key, tenant) : NULL);
-	if (!o) {
-		*ret_err = xasprintf("%s '%s' not found", type, key ? key : "");
-		r = -ENOENT;
-		goto done;
+	if (!key) {
+		*ret_err = xasprintf("%s '' not found", type);
+		return -ENOENT;
 	}
-	r = cfg_rules_unreferenced(s, o, &st->cache, ret_err);
-	if (r < 0)
-		goto done;
-	r = -EIO;
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM objects WHERE id = ?1", -1, &q, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, json_integer_value(json_object_get(o, "_id")));
-		r = sqlite3_step(q) == SQLITE_DONE ? 0 : -EIO;
-		sqlite3_finalize(q);
-	}
-	if (r < 0)
-		*ret_err = xasprintf("config store: %s", sqlite3_errmsg(st->db));
-done:
-	r = finish(st, r, ret_err);
-	if (r == 0) {
-		cfg_cache_remove(&st->cache, s, o);
-		rev = ++st->rev;
-	}
-out:
-	pthread_mutex_unlock(&st->lock);
-	if (r == 0 && st->listener)
-		st->listener(st->listener_ctx, s->name, CFG_OP_DELETE, o, rev);
-	json_decref(o);
-	return r;
+	return change(st, type, key, tenant, NULL, NULL, false, true, NULL, ret_err);
 }
 
 json_t *cfg_snapshot(struct cfg_store *st, uint64_t *ret_rev)
@@ -687,7 +658,8 @@ const json_t *cfg_snap_find(const json_t *snap, const char *type, const char *te
 		return NULL;
 	json_array_foreach(json_object_get(snap, type), i, o)
 	{
-		if (strcmp(str(o, "name"), name) == 0 &&
+		/* A reference holds a uuid: either finds the object. */
+		if ((strcmp(str(o, "name"), name) == 0 || strcmp(str(o, "uuid"), name) == 0) &&
 		    strcmp(str(o, "tenant_ref"), tenant ? tenant : "admin") == 0)
 			return o;
 	}

@@ -1,20 +1,25 @@
-/* store.h: the SQLite configuration store; every change is one transaction, validated first. */
+/* store.h: the configuration store's interface, one for both implementations (SQLite, etcd); every change is one transaction, validated first. */
 #ifndef CLONELB_CONFIG_STORE_H
 #define CLONELB_CONFIG_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct cfg_store;
+struct cfg_etcd;
 
 enum cfg_op { CFG_OP_CREATE, CFG_OP_UPDATE, CFG_OP_DELETE };
 
 /*
- * Called after each committed change, on the thread that made it, outside
- * the store's lock: @rev is the revision the change created (revisions count
- * commits from 1 since the store was opened). Calls of two threads may
- * overlap; a listener that needs commit order compares revisions.
+ * Called after each committed change, outside the store's lock: @rev is the
+ * revision the change created (SQLite: commits from 1 since the store was
+ * opened, on the thread that made it; etcd: the cluster's revision, on the
+ * watch thread, in revision order, for the changes of every node). Calls of
+ * two threads may overlap; a listener that needs commit order compares
+ * revisions. @type and @obj are NULL when the whole configuration was read
+ * again (etcd: a resync after the watch fell behind a compaction).
  */
 typedef void (*cfg_change_fn)(void *ctx, const char *type, enum cfg_op op, const json_t *obj,
 			      uint64_t rev);
@@ -27,6 +32,41 @@ typedef void (*cfg_change_fn)(void *ctx, const char *type, enum cfg_op op, const
  * Returns 0 and *ret (release with cfg_store_close()).
  */
 int cfg_store_open(const char *path, struct cfg_store **ret, char **ret_err);
+
+/* TLS client settings for an etcd store (each NULL: none). */
+struct cfg_store_tls {
+	const char *ca, *cert, *key;
+};
+
+/*
+ * Opens the store @spec names: "sqlite:PATH" (cfg_store_open()) or
+ * "etcd://HOST:PORT[,HOST:PORT...]" (the configuration of an SE group in
+ * etcd, docs/architecture.md section 10; @tls may be NULL). An etcd store
+ * loads the whole configuration, then follows the cluster's changes from a
+ * watch of its own. Returns 0 and *ret, or -errno with *ret_err: -EINVAL
+ * for a bad @spec, -EAGAIN when etcd cannot be reached, -EIO when what it
+ * holds does not load.
+ */
+int cfg_store_open_spec(const char *spec, const struct cfg_store_tls *tls, struct cfg_store **ret,
+			char **ret_err);
+
+/* "sqlite" or "etcd". */
+const char *cfg_store_kind(const struct cfg_store *st);
+
+/* The etcd client of an etcd store (for SE registration and stats), or NULL. */
+struct cfg_etcd *cfg_store_etcd(struct cfg_store *st);
+
+/*
+ * Whether the store's cache follows its source: always for SQLite; for etcd
+ * while the watch is open. When not, *ret_why (may be NULL; caller frees)
+ * says why, and writes answer -EAGAIN.
+ */
+bool cfg_store_following(struct cfg_store *st, char **ret_why);
+
+/* Tells an etcd store that a call to the cluster failed elsewhere (the SE's
+ * lease keepalive): its watch is opened again, so a partition that leaves
+ * the stream silently open is noticed. Nothing for SQLite. */
+void cfg_store_reconnect(struct cfg_store *st);
 
 /* Closes the store. Accepts NULL. */
 void cfg_store_close(struct cfg_store *st);
@@ -50,7 +90,8 @@ struct cfg_filter {
  * negative errno with *ret_err (caller frees) naming the field and the value:
  *   -EINVAL bad input (400), -ENOENT no such object (404),
  *   -EEXIST duplicate name / -EBUSY in use / -ESTALE If-Match failed (409),
- *   -EIO store failure (500).
+ *   -EIO store failure (500), -EAGAIN store unavailable (503: etcd cannot
+ *   be reached; reads still answer from the last configuration known).
  * A failed call changes nothing.
  */
 int cfg_list(struct cfg_store *st, const char *type, const char *tenant, json_t **ret,
@@ -99,7 +140,8 @@ json_t *cfg_snapshot(struct cfg_store *st, uint64_t *ret_rev);
 int cfg_ref_lookup(struct cfg_store *st, const char *type, const char *key, char **ret_uuid,
 		   char **ret_name);
 
-/* Returns the first object of @snap of @type named @name in @tenant, or NULL (borrowed). */
+/* Returns the first object of @snap of @type whose name or uuid (what a
+ * reference holds) is @name, in @tenant, or NULL (borrowed). */
 const json_t *cfg_snap_find(const json_t *snap, const char *type, const char *tenant,
 			    const char *name);
 

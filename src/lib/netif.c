@@ -1,4 +1,4 @@
-/* netif.c: interface lookups by subnet or name through getifaddrs(); one daemon per network namespace. */
+/* netif.c: interface lookups by subnet or name through getifaddrs(), IPv4 and IPv6; one daemon per network namespace. */
 #include "lib/netif.h"
 
 #include <arpa/inet.h>
@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/time.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,40 +18,104 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/addr.h"
 #include "lib/util.h"
 
-static uint32_t mask_be(int len)
+/* The address bytes of @sa (4 or 16 of them in *ret_n), or NULL for another family. */
+static const unsigned char *addr_bytes(const struct sockaddr *sa, int *ret_n)
 {
-	return len <= 0 ? 0 : htonl(~0u << (32 - len));
+	if (sa->sa_family == AF_INET) {
+		*ret_n = 4;
+		return (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+	}
+	if (sa->sa_family == AF_INET6) {
+		*ret_n = 16;
+		return (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+	}
+	return NULL;
 }
 
-static int find(uint32_t addr_be, int mask, int want_exact_mask, char ret_ifname[IF_NAMESIZE],
-		uint32_t *ret_addr_be)
+/* Whether the first @len bits of @a and @b (@n bytes each) are equal. */
+static bool same_prefix(const unsigned char *a, const unsigned char *b, int n, int len)
+{
+	for (int i = 0; i < n && len > 0; i++, len -= 8) {
+		unsigned char m = len >= 8 ? 0xff : (unsigned char)(0xff << (8 - len));
+		if ((a[i] & m) != (b[i] & m))
+			return false;
+	}
+	return true;
+}
+
+/* Prefix length of netmask @m (@n bytes). */
+static int mask_len(const unsigned char *m, int n)
+{
+	int len = 0;
+
+	for (int i = 0; i < n; i++)
+		len += __builtin_popcount(m[i]);
+	return len;
+}
+
+/* Copies the first @len bits of @a (@n bytes) into @out, the rest zero. */
+static void prefix_of(const unsigned char *a, int n, int len, unsigned char *out)
+{
+	for (int i = 0; i < n; i++, len -= 8)
+		out[i] = len >= 8 ? a[i] : len > 0 ? (unsigned char)(a[i] & (0xff << (8 - len))) : 0;
+}
+
+static void to_addr(const struct sockaddr *sa, union addr_any *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret, sa, sa->sa_family == AF_INET6 ? sizeof(ret->in6) : sizeof(ret->in));
+	addr_set_port(ret, 0);
+}
+
+/*
+ * Walks the addresses of @a's family. @exact: the interface's own subnet must
+ * be @a/@mask; else the subnet must contain @a. @ifname, when not NULL, limits
+ * the walk to that interface. Fills what the callers ask for.
+ */
+static int find(const union addr_any *a, int mask, bool exact, const char *ifname,
+		char ret_ifname[IF_NAMESIZE], union addr_any *ret_addr, union addr_any *ret_net,
+		int *ret_mask)
 {
 	struct ifaddrs *ifa, *i;
-	int r = -ENOENT;
+	const unsigned char *want;
+	int r = -ENOENT, n;
 
+	want = addr_bytes(&a->sa, &n);
+	if (!want)
+		return -EAFNOSUPPORT;
 	if (getifaddrs(&ifa) == -1)
 		return -errno;
 	for (i = ifa; i; i = i->ifa_next) {
-		uint32_t a, m;
-		int len;
+		const unsigned char *ia, *im;
+		int in = 0, len;
 
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask)
+		if (!i->ifa_addr || i->ifa_addr->sa_family != a->sa.sa_family || !i->ifa_netmask)
 			continue;
-		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
-		m = ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr;
-		len = __builtin_popcount(m);
-		if (want_exact_mask) {
+		if (ifname && strcmp(i->ifa_name, ifname) != 0)
+			continue;
+		ia = addr_bytes(i->ifa_addr, &in);
+		im = addr_bytes(i->ifa_netmask, &in);
+		len = mask_len(im, in);
+		if (exact) {
 			/* The clone subnet must be the interface's own subnet. */
-			if (len != mask || (a & m) != (addr_be & mask_be(mask)))
+			if (len != mask || !same_prefix(ia, want, n, mask))
 				continue;
-		} else if ((a & m) != (addr_be & m)) {
+		} else if (!same_prefix(ia, want, n, len)) {
 			continue;
 		}
-		snprintf(ret_ifname, IF_NAMESIZE, "%s", i->ifa_name);
-		if (ret_addr_be)
-			*ret_addr_be = a;
+		if (ret_ifname)
+			snprintf(ret_ifname, IF_NAMESIZE, "%s", i->ifa_name);
+		if (ret_addr)
+			to_addr(i->ifa_addr, ret_addr);
+		if (ret_net) {
+			to_addr(i->ifa_addr, ret_net);
+			prefix_of(ia, n, len, (unsigned char *)addr_bytes(&ret_net->sa, &in));
+		}
+		if (ret_mask)
+			*ret_mask = len;
 		r = 0;
 		break;
 	}
@@ -58,14 +123,40 @@ static int find(uint32_t addr_be, int mask, int want_exact_mask, char ret_ifname
 	return r;
 }
 
+static void v4(uint32_t be, union addr_any *ret)
+{
+	addr_any_of(AF_INET, ret);
+	ret->in.sin_addr.s_addr = be;
+}
+
+int netif_for_prefix(const union addr_any *net, int mask, char ret_ifname[IF_NAMESIZE],
+		     union addr_any *ret_addr)
+{
+	return find(net, mask, true, NULL, ret_ifname, ret_addr, NULL, NULL);
+}
+
 int netif_for_subnet(uint32_t net_be, int mask, char ret_ifname[IF_NAMESIZE], uint32_t *ret_addr_be)
 {
-	return find(net_be, mask, 1, ret_ifname, ret_addr_be);
+	union addr_any a, own;
+	int r;
+
+	v4(net_be, &a);
+	r = netif_for_prefix(&a, mask, ret_ifname, &own);
+	if (r == 0 && ret_addr_be)
+		*ret_addr_be = own.in.sin_addr.s_addr;
+	return r;
 }
 
 int netif_for_addr(uint32_t addr_be, char ret_ifname[IF_NAMESIZE], uint32_t *ret_addr_be)
 {
-	return find(addr_be, 0, 0, ret_ifname, ret_addr_be);
+	union addr_any a, own;
+	int r;
+
+	v4(addr_be, &a);
+	r = find(&a, 0, false, NULL, ret_ifname, &own, NULL, NULL);
+	if (r == 0 && ret_addr_be)
+		*ret_addr_be = own.in.sin_addr.s_addr;
+	return r;
 }
 
 int netif_exists(const char *name)
@@ -81,32 +172,43 @@ char *netif_describe(void)
 	if (getifaddrs(&ifa) == -1)
 		return xstrdup("?");
 	for (i = ifa; i; i = i->ifa_next) {
-		char a[INET_ADDRSTRLEN];
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask)
+		union addr_any a;
+		char s[ADDR_STRLEN];
+		const unsigned char *m;
+		int n;
+
+		if (!i->ifa_addr || !i->ifa_netmask || !addr_bytes(i->ifa_addr, &n))
 			continue;
 		if (strcmp(i->ifa_name, "lo") == 0)
 			continue;
-		inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof(a));
+		to_addr(i->ifa_addr, &a);
+		/* A link-local address is no subnet a clone server is configured by. */
+		if (addr_is_link_local(&a))
+			continue;
+		m = addr_bytes(i->ifa_netmask, &n);
 		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s %s/%d", *buf ? ", " : "",
-			 i->ifa_name, a,
-			 __builtin_popcount(
-				 ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr));
+			 i->ifa_name, addr_ntop(&a, s), mask_len(m, n));
 	}
 	freeifaddrs(ifa);
 	return xstrdup(*buf ? buf : "none");
 }
 
-int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE])
+int netif_is_local(const union addr_any *a, char ret_ifname[IF_NAMESIZE])
 {
 	struct ifaddrs *ifa, *i;
-	int r = 0;
+	const unsigned char *want;
+	int r = 0, n;
 
+	want = addr_bytes(&a->sa, &n);
+	if (!want)
+		return -EAFNOSUPPORT;
 	if (getifaddrs(&ifa) == -1)
 		return -errno;
 	for (i = ifa; i; i = i->ifa_next) {
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+		int in = 0;
+		if (!i->ifa_addr || i->ifa_addr->sa_family != a->sa.sa_family)
 			continue;
-		if (((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr != addr_be)
+		if (memcmp(addr_bytes(i->ifa_addr, &in), want, (size_t)n) != 0)
 			continue;
 		if (ret_ifname)
 			snprintf(ret_ifname, IF_NAMESIZE, "%s", i->ifa_name);
@@ -117,34 +219,35 @@ int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE])
 	return r;
 }
 
+int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE])
+{
+	union addr_any a;
+
+	v4(addr_be, &a);
+	return netif_is_local(&a, ret_ifname);
+}
+
+int netif_prefix_on(const char *ifname, const union addr_any *a, union addr_any *ret_net,
+		    int *ret_mask, union addr_any *ret_if_addr)
+{
+	return find(a, 0, false, ifname, NULL, ret_if_addr, ret_net, ret_mask);
+}
+
 int netif_subnet_on(const char *ifname, uint32_t addr_be, uint32_t *ret_net_be, int *ret_mask,
 		    uint32_t *ret_if_addr_be)
 {
-	struct ifaddrs *ifa, *i;
-	int r = -ENOENT;
+	union addr_any a, net, own;
+	int r;
 
-	if (getifaddrs(&ifa) == -1)
-		return -errno;
-	for (i = ifa; i; i = i->ifa_next) {
-		uint32_t a, m;
-
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask ||
-		    strcmp(i->ifa_name, ifname) != 0)
-			continue;
-		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
-		m = ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr;
-		if ((a & m) != (addr_be & m))
-			continue;
-		if (ret_net_be)
-			*ret_net_be = a & m;
-		*ret_mask = __builtin_popcount(m);
-		if (ret_if_addr_be)
-			*ret_if_addr_be = a;
-		r = 0;
-		break;
-	}
-	freeifaddrs(ifa);
-	return r;
+	v4(addr_be, &a);
+	r = netif_prefix_on(ifname, &a, &net, ret_mask, &own);
+	if (r < 0)
+		return r;
+	if (ret_net_be)
+		*ret_net_be = net.in.sin_addr.s_addr;
+	if (ret_if_addr_be)
+		*ret_if_addr_be = own.in.sin_addr.s_addr;
+	return 0;
 }
 
 const char *netif_host_part_problem(uint32_t addr_be, int mask)
@@ -158,6 +261,21 @@ const char *netif_host_part_problem(uint32_t addr_be, int mask)
 		return "network";
 	if (host == (~0u >> mask))
 		return "broadcast";
+	return NULL;
+}
+
+const char *netif_host_problem(const union addr_any *a, int mask)
+{
+	if (a->sa.sa_family == AF_INET)
+		return netif_host_part_problem(a->in.sin_addr.s_addr, mask);
+	/* IPv6 has no broadcast; the all-zero host part of a subnet is its
+	 * Subnet-Router anycast address (RFC 4291 2.6.1), held by routers. */
+	if (a->sa.sa_family == AF_INET6 && mask < 127) {
+		unsigned char net[16];
+		prefix_of(a->in6.sin6_addr.s6_addr, 16, mask, net);
+		if (memcmp(net, a->in6.sin6_addr.s6_addr, 16) == 0)
+			return "Subnet-Router anycast";
+	}
 	return NULL;
 }
 

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/addr.h"
+
 /*
  * Finds the up-or-down interface of this network namespace that has an IPv4
  * address inside @net_be/@mask (network byte order). On success returns 0 and
@@ -20,11 +22,33 @@ int netif_for_subnet(uint32_t net_be, int mask, char ret_ifname[IF_NAMESIZE], ui
  */
 int netif_for_addr(uint32_t addr_be, char ret_ifname[IF_NAMESIZE], uint32_t *ret_addr_be);
 
+/*
+ * The same lookups for either family (IPv4 or IPv6, from @net's or @a's).
+ * netif_for_prefix(): the interface whose own subnet is @net/@mask, its
+ * address on it in *ret_addr. netif_prefix_on(): the subnet of interface
+ * @ifname that contains @a (network in *ret_net, length in *ret_mask, the
+ * interface's address in *ret_if_addr; each may be NULL). netif_is_local():
+ * as netif_addr_is_local(). Returns 0 (1 for netif_is_local()), -ENOENT when
+ * none matches, or -errno. Link-local IPv6 subnets (fe80::/64) match too.
+ */
+int netif_for_prefix(const union addr_any *net, int mask, char ret_ifname[IF_NAMESIZE],
+		     union addr_any *ret_addr);
+int netif_prefix_on(const char *ifname, const union addr_any *a, union addr_any *ret_net,
+		    int *ret_mask, union addr_any *ret_if_addr);
+int netif_is_local(const union addr_any *a, char ret_ifname[IF_NAMESIZE]);
+
+/*
+ * As netif_host_part_problem() for either family: for IPv6, "Subnet-Router
+ * anycast" when @a is the all-zero host of its /@mask (never for /127, /128).
+ */
+const char *netif_host_problem(const union addr_any *a, int mask);
+
 /* Returns 0 if interface @name exists, -ENOENT if not. */
 int netif_exists(const char *name);
 
-/* Comma-separated "name a.b.c.d/len" list of this host's IPv4 interfaces, for
- * error messages. Caller frees. */
+/* Comma-separated "name a.b.c.d/len" (or "name x::y/len") list of this host's
+ * interface addresses, IPv4 and IPv6 but not link-local, for error messages.
+ * Caller frees. */
 char *netif_describe(void);
 
 /*

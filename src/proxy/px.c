@@ -260,13 +260,12 @@ static void member_metric(FILE *out, struct px_gen *g, const char *name, const c
 	for (unsigned i = 0; i < g->npool; i++)
 		for (unsigned k = 0; k < g->pool[i]->nsrv; k++) {
 			struct px_server *s = g->pool[i]->srv[k];
-			char ip[INET_ADDRSTRLEN];
-			inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
+			char ip[ADDR_PORT_STRLEN];
 			fprintf(out, "%s{tenant=\"", name);
 			label(out, tenant_of(g->pool[i]->src));
 			fputs("\",pool=\"", out);
 			label(out, g->pool[i]->name);
-			fprintf(out, "\",server=\"%s:%u\"} %ld\n", ip, ntohs(s->addr.sin_port), value(s));
+			fprintf(out, "\",server=\"%s\"} %ld\n", addr_ntop_port(&s->addr, ip), value(s));
 		}
 }
 

@@ -6,15 +6,19 @@
 #include <netinet/in.h>
 #include <stdint.h>
 
+#include "lib/addr.h"
+
 struct px;
 
 /* One back-end connection, as the connection hook sees it. */
 struct px_conn_info {
 	int64_t vs_id;            /* "_id" of the virtual service in the config snapshot */
 	const char *vs_uuid;      /* its uuid */
-	struct sockaddr_in client; /* the client's address, as the SE accepted it */
-	struct sockaddr_in local;  /* the SE's back-end address; port 0: connect() picks it */
-	struct sockaddr_in server; /* the pool server's address */
+	/* Each of either family: a client of one family may be served by a pool
+	 * server of the other (local and server always share theirs). */
+	union addr_any client;     /* the client's address, as the SE accepted it */
+	union addr_any local;      /* the SE's back-end address; port 0: connect() picks it */
+	union addr_any server;     /* the pool server's address */
 	int fd;                    /* the back-end socket */
 };
 
@@ -53,6 +57,13 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
  * shown in the runtime view, never fatal.
  */
 void px_apply(struct px *px, const json_t *snap);
+
+/*
+ * Calls @fn(@ctx) on the health thread whenever a pool member goes up or
+ * down, so route health injection re-checks its announcements at once. Set
+ * it before the first px_apply(); @fn must not block.
+ */
+void px_set_health_hook(struct px *px, void (*fn)(void *ctx), void *ctx);
 
 /* Runtime view of a virtual service (connections, pool members' health), or
  * NULL if unknown. New reference. */

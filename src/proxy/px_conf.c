@@ -32,35 +32,32 @@ static const json_t *snap_find(const json_t *snap, const char *type, const char 
 	return NULL;
 }
 
-static int parse_addr(const json_t *ipobj, struct in_addr *ret)
+static int parse_addr(const json_t *ipobj, union addr_any *ret)
 {
-	const char *a = json_string_value(json_object_get(ipobj, "addr"));
-
-	if (!a || inet_pton(AF_INET, a, ret) != 1)
-		return -EINVAL;
-	return 0;
+	return addr_parse(json_string_value(json_object_get(ipobj, "addr")), ret) < 0 ? -EINVAL
+										  : 0;
 }
 
-/* The SE's own address the kernel would use towards @dst, so back-end
- * sockets can be bound (and their port known) before connect(). */
-static void route_source(const struct sockaddr_in *dst, struct sockaddr_in *ret)
+/* The SE's own address the kernel would use towards @dst, of @dst's family
+ * (the pool's, whatever the client's), so back-end sockets can be bound (and
+ * their port known) before connect(). The unspecified address when there is
+ * no route. */
+static void route_source(const union addr_any *dst, union addr_any *ret)
 {
-	struct sockaddr_in a = *dst;
+	union addr_any a = *dst;
 	socklen_t len = sizeof(*ret);
 	int fd;
 
-	memset(ret, 0, sizeof(*ret));
-	ret->sin_family = AF_INET;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	addr_any_of(dst->sa.sa_family, ret);
+	fd = socket(dst->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return;
-	if (a.sin_port == 0)
-		a.sin_port = htons(9);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)ret, &len) == 0)
-		ret->sin_port = 0;
+	if (addr_port(&a) == 0)
+		addr_set_port(&a, 9);
+	if (connect(fd, &a.sa, addr_len(&a)) == 0 && getsockname(fd, &ret->sa, &len) == 0)
+		addr_set_port(ret, 0);
 	else
-		ret->sin_addr.s_addr = htonl(INADDR_ANY);
+		addr_any_of(dst->sa.sa_family, ret);
 	close(fd);
 }
 
@@ -86,6 +83,7 @@ void px_pool_unref(struct px_pool *p)
 	for (unsigned i = 0; i < p->nmon; i++) {
 		free(p->mon[i].name);
 		free(p->mon[i].request);
+		free(p->mon[i].response);
 	}
 	free(p->mon);
 	free(p->srv);
@@ -166,7 +164,9 @@ static char *hm_request(const char *line)
 static void hm_parse(const json_t *hm, struct px_hmon *m)
 {
 	const char *type = json_string_value(json_object_get(hm, "type"));
-	const json_t *codes = json_object_get(hm, "http_response_code"), *c;
+	/* The type's settings, nested as the reference writes them. */
+	const json_t *http = json_object_get(hm, "http_monitor");
+	const json_t *codes = json_object_get(http, "http_response_code"), *c;
 	json_int_t v;
 	size_t i;
 
@@ -182,8 +182,16 @@ static void hm_parse(const json_t *hm, struct px_hmon *m)
 	v = json_integer_value(json_object_get(hm, "failed_checks"));
 	m->fall = v > 0 ? (unsigned)v : 2;
 	m->request = m->type == PX_HM_HTTP
-			     ? hm_request(json_string_value(json_object_get(hm, "http_request")))
+			     ? hm_request(json_string_value(json_object_get(http, "http_request")))
 			     : NULL;
+	m->response = NULL;
+	if (m->type == PX_HM_TCP) {
+		const json_t *tcp = json_object_get(hm, "tcp_monitor");
+		const char *rq = json_string_value(json_object_get(tcp, "tcp_request"));
+		const char *rs = json_string_value(json_object_get(tcp, "tcp_response"));
+		m->request = rq && *rq ? xstrdup(rq) : NULL;
+		m->response = rs && *rs ? xstrdup(rs) : NULL;
+	}
 	m->codes = 0;
 	json_array_foreach(codes, i, c)
 	{
@@ -240,11 +248,10 @@ static bool pool_unchanged(const struct px_pool *prev, const json_t *snap, const
 	return n == json_array_size(mons);
 }
 
-static struct px_server *old_server(const struct px_pool *old, const struct sockaddr_in *a)
+static struct px_server *old_server(const struct px_pool *old, const union addr_any *a)
 {
 	for (unsigned i = 0; old && i < old->nsrv; i++)
-		if (old->srv[i]->addr.sin_addr.s_addr == a->sin_addr.s_addr &&
-		    old->srv[i]->addr.sin_port == a->sin_port)
+		if (addr_equal(&old->srv[i]->addr, a))
 			return old->srv[i];
 	return NULL;
 }
@@ -294,14 +301,14 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 	p->srv = xcalloc(json_array_size(servers) + 1, sizeof(*p->srv));
 	json_array_foreach(servers, i, sj)
 	{
-		struct sockaddr_in a = {.sin_family = AF_INET};
+		union addr_any a;
 		json_int_t port = json_integer_value(json_object_get(sj, "port"));
 		const json_t *en = json_object_get(sj, "enabled");
 		struct px_server *s;
 
-		if (parse_addr(json_object_get(sj, "ip"), &a.sin_addr) < 0)
+		if (parse_addr(json_object_get(sj, "ip"), &a) < 0)
 			continue;
-		a.sin_port = htons((uint16_t)(port > 0 ? port : dport > 0 ? dport : 80));
+		addr_set_port(&a, (uint16_t)(port > 0 ? port : dport > 0 ? dport : 80));
 		if (old_server(p, &a))
 			continue; /* a duplicate member */
 		s = same_mons ? old_server(prev, &a) : NULL;
@@ -452,7 +459,8 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 		{
 			char *err = NULL;
 			SSL_CTX *ctx;
-			if (px_tls_ctx(json_string_value(json_object_get(x, "certificate")),
+			if (px_tls_ctx(json_string_value(json_object_get(
+					       json_object_get(x, "certificate"), "certificate")),
 				       json_string_value(json_object_get(x, "key")), &ctx, &err) < 0) {
 				px_log("virtual service %s: certificate %s: %s", vs->name,
 				       json_string_value(json_object_get(x, "name")), err);
@@ -656,12 +664,12 @@ bool px_pool_has_usable(const struct px_pool *p)
 	return false;
 }
 
-static json_t *addr_json(const struct in_addr *a)
+static json_t *addr_json(const union addr_any *a)
 {
-	char buf[INET_ADDRSTRLEN];
+	char buf[ADDR_STRLEN];
 
-	inet_ntop(AF_INET, a, buf, sizeof(buf));
-	return json_pack("{ssss}", "addr", buf, "type", "V4");
+	return json_pack("{ssss}", "addr", addr_ntop(a, buf), "type",
+			 a->sa.sa_family == AF_INET6 ? "V6" : "V4");
 }
 
 /* The runtime view of @vs (see px_runtime()). New reference. */
@@ -677,8 +685,8 @@ json_t *px_vs_runtime(const struct px_vs *vs)
 						      "enable_ssl", vs->svc[i].ssl));
 	for (unsigned i = 0; p && i < p->nsrv; i++) {
 		struct px_server *s = p->srv[i];
-		json_t *m = json_pack("{sosisbsssIsIsI}", "ip", addr_json(&s->addr.sin_addr), "port",
-				      ntohs(s->addr.sin_port), "enabled", atomic_load(&s->enabled),
+		json_t *m = json_pack("{sosisbsssIsIsI}", "ip", addr_json(&s->addr), "port",
+				      addr_port(&s->addr), "enabled", atomic_load(&s->enabled),
 				      "health", atomic_load(&s->up) ? "UP" : "DOWN",
 				      "current_connections", (json_int_t)atomic_load(&s->cur),
 				      "total_connections", (json_int_t)atomic_load(&s->total),

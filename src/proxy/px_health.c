@@ -36,7 +36,7 @@ static bool internal_error(int err)
  * stays; counted, logged at most once a second, and tried again soon. */
 static void check_skip(struct px *px, struct px_hstate *h, uint64_t now, int err)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_PORT_STRLEN];
 
 	if (h->fd != -1) {
 		px_health_fd_close(h->fd);
@@ -44,41 +44,48 @@ static void check_skip(struct px *px, struct px_hstate *h, uint64_t now, int err
 	}
 	atomic_fetch_add(&h->skipped, 1);
 	atomic_fetch_add(&px->check_skips, 1);
-	inet_ntop(AF_INET, &h->srv->addr.sin_addr, ip, sizeof(ip));
-	px_log_rl("health check of %s:%u (monitor %s) not run: %s; the server keeps its state",
-		  ip, ntohs(h->srv->addr.sin_port), h->mon->name, strerror(err));
+	px_log_rl("health check of %s (monitor %s) not run: %s; the server keeps its state",
+		  addr_ntop_port(&h->srv->addr, ip), h->mon->name, strerror(err));
 	if (h->next_ms > now + 1000)
 		h->next_ms = now + 1000;
 }
 
-static void server_recompute(struct px_server *s)
+/* Recomputes @s's state from its monitors; tells the health hook when it changed. */
+static void server_recompute(struct px *px, struct px_server *s)
 {
 	bool up = true;
 
 	for (unsigned k = 0; k < s->nhs; k++)
 		up = up && s->hs[k].up;
-	atomic_store(&s->up, up);
+	if (atomic_exchange(&s->up, up) != up && px->health_fn)
+		px->health_fn(px->health_ctx);
 }
 
-static void check_done(struct px_hstate *h, bool ok, const char *why)
+void px_set_health_hook(struct px *px, void (*fn)(void *ctx), void *ctx)
+{
+	px->health_ctx = ctx;
+	px->health_fn = fn;
+}
+
+static void check_done(struct px *px, struct px_hstate *h, bool ok, const char *why)
 {
 	const struct px_hmon *m = h->mon;
 	struct px_server *s = h->srv;
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_PORT_STRLEN];
 
 	if (h->fd != -1) {
 		px_health_fd_close(h->fd);
 		h->fd = -1;
 	}
-	inet_ntop(AF_INET, &s->addr.sin_addr, ip, sizeof(ip));
+	addr_ntop_port(&s->addr, ip);
 	if (ok) {
 		h->fail_run = 0;
 		h->ok_run++;
 		if (!h->up && h->ok_run >= m->rise) {
 			h->up = true;
 			h->why = NULL;
-			px_log("server %s:%u is UP (monitor %s: %u successful checks)", ip,
-			       ntohs(s->addr.sin_port), m->name, h->ok_run);
+			px_log("server %s is UP (monitor %s: %u successful checks)", ip, m->name,
+			       h->ok_run);
 		}
 	} else {
 		h->ok_run = 0;
@@ -86,11 +93,10 @@ static void check_done(struct px_hstate *h, bool ok, const char *why)
 		h->why = why;
 		if (h->up && h->fail_run >= m->fall) {
 			h->up = false;
-			px_log("server %s:%u is DOWN (monitor %s: %s)", ip, ntohs(s->addr.sin_port),
-			       m->name, why);
+			px_log("server %s is DOWN (monitor %s: %s)", ip, m->name, why);
 		}
 	}
-	server_recompute(s);
+	server_recompute(px, s);
 }
 
 static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
@@ -104,22 +110,22 @@ static void check_start(struct px *px, struct px_hstate *h, uint64_t now)
 	h->deadline_ms = now + h->mon->timeout_ms;
 	h->sent = h->rlen = 0;
 	h->connected = false;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(h->srv->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);
 		else
-			check_done(h, false, "cannot create a socket");
+			check_done(px, h, false, "cannot create a socket");
 		return;
 	}
 	atomic_fetch_add(&inflight, 1);
 	h->fd = fd;
-	if (connect(fd, (struct sockaddr *)&h->srv->addr, sizeof(h->srv->addr)) == -1 &&
+	if (connect(fd, &h->srv->addr.sa, addr_len(&h->srv->addr)) == -1 &&
 	    errno != EINPROGRESS) {
 		if (internal_error(errno))
 			check_skip(px, h, now, errno);
 		else
-			check_done(h, false,
+			check_done(px, h, false,
 				   errno == ECONNREFUSED ? "connection refused" : "cannot connect");
 		return;
 	}
@@ -143,7 +149,19 @@ static int http_verdict(struct px_hstate *h, bool eof, const char **why)
 	return (h->mon->codes >> (h->rbuf[9] - '0')) & 1;
 }
 
-static void check_io(int ep, struct px_hstate *h, uint32_t ev)
+/* tcp_response must be in the first PX_HM_RBUF bytes of the answer. Returns
+ * 1 up, 0 down, -1 need more. */
+static int tcp_verdict(struct px_hstate *h, bool eof, const char **why)
+{
+	const char *want = h->mon->response;
+
+	if (memmem(h->rbuf, h->rlen, want, strlen(want)))
+		return 1;
+	*why = "answer does not hold tcp_response";
+	return eof ? 0 : -1;
+}
+
+static void check_io(struct px *px, struct px_hstate *h, uint32_t ev)
 {
 	const struct px_hmon *m = h->mon;
 	struct epoll_event e = {.data.ptr = &h->ev};
@@ -156,43 +174,54 @@ static void check_io(int ep, struct px_hstate *h, uint32_t ev)
 		int err = 0;
 		socklen_t len = sizeof(err);
 		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
-			check_done(h, false,
+			check_done(px, h, false,
 				   err == ECONNREFUSED ? "connection refused" : "connect failed");
 			return;
 		}
 		h->connected = true;
-		if (m->type == PX_HM_TCP) {
-			check_done(h, true, NULL);
+		if (m->type == PX_HM_TCP && !m->request && !m->response) {
+			check_done(px, h, true, NULL);
 			return;
 		}
+		if (!m->request) {
+			e.events = EPOLLIN;
+			epoll_ctl(px->hep, EPOLL_CTL_MOD, h->fd, &e);
+		}
 	}
-	while (h->sent < strlen(m->request)) {
+	while (m->request && h->sent < strlen(m->request)) {
 		ssize_t n = send(h->fd, m->request + h->sent, strlen(m->request) - h->sent,
 				 MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EAGAIN)
 				return;
-			check_done(h, false, "send failed");
+			check_done(px, h, false, "send failed");
 			return;
 		}
 		h->sent += (size_t)n;
 		if (h->sent == strlen(m->request)) {
 			e.events = EPOLLIN;
-			epoll_ctl(ep, EPOLL_CTL_MOD, h->fd, &e);
+			epoll_ctl(px->hep, EPOLL_CTL_MOD, h->fd, &e);
 		}
+	}
+	if (m->type == PX_HM_TCP && !m->response) {
+		check_done(px, h, true, NULL); /* tcp_request sent, no answer needed */
+		return;
 	}
 	for (;;) {
 		ssize_t n = recv(h->fd, h->rbuf + h->rlen, sizeof(h->rbuf) - 1 - h->rlen, 0);
 		if (n == -1) {
 			if (errno == EAGAIN)
 				return;
-			check_done(h, false, "connection reset");
+			check_done(px, h, false, "connection reset");
 			return;
 		}
 		h->rlen += (size_t)n;
-		r = http_verdict(h, n == 0 || h->rlen == sizeof(h->rbuf) - 1, &why);
+		if (m->type == PX_HM_TCP)
+			r = tcp_verdict(h, n == 0 || h->rlen == sizeof(h->rbuf) - 1, &why);
+		else
+			r = http_verdict(h, n == 0 || h->rlen == sizeof(h->rbuf) - 1, &why);
 		if (r >= 0) {
-			check_done(h, r == 1, r == 1 ? NULL : why);
+			check_done(px, h, r == 1, r == 1 ? NULL : why);
 			return;
 		}
 	}
@@ -240,7 +269,7 @@ void *px_health_main(void *arg)
 			if (ev->kind == PX_EV_WAKE)
 				wake = true;
 			else
-				check_io(px->hep, (struct px_hstate *)ev, evs[i].events);
+				check_io(px, (struct px_hstate *)ev, evs[i].events);
 		}
 		if (wake) {
 			uint64_t v;
@@ -264,7 +293,7 @@ void *px_health_main(void *arg)
 					if (h->fd == -1 && now >= h->next_ms)
 						check_start(px, h, now);
 					else if (h->fd != -1 && now >= h->deadline_ms)
-						check_done(h, false, "timeout");
+						check_done(px, h, false, "timeout");
 				}
 			}
 	}

@@ -62,12 +62,16 @@ struct px_ev {
 
 /* A health monitor as configured, resolved for one pool. */
 enum px_hm_type { PX_HM_TCP, PX_HM_HTTP };
+/* The part of an answer a monitor reads: the reference's "first 2 KiB". */
+#define PX_HM_RBUF 2048
+
 struct px_hmon {
 	int64_t id;
 	char *name;
 	enum px_hm_type type;
 	unsigned interval_ms, timeout_ms, rise, fall;
-	char *request;  /* full HTTP request text for HTTP monitors */
+	char *request;  /* HTTP: the full request; TCP: tcp_request, or NULL */
+	char *response; /* TCP: tcp_response the answer must hold, or NULL */
 	unsigned codes; /* bit n set: status class nXX counts as up; 0x3e: any */
 };
 
@@ -84,7 +88,7 @@ struct px_hstate {
 	int fd;
 	bool connected;
 	size_t sent, rlen;
-	char rbuf[32];
+	char rbuf[PX_HM_RBUF + 1]; /* what the server answered so far */
 	const char *why; /* last failure reason (static string) */
 	atomic_long skipped; /* checks not run for lack of a descriptor or port */
 };
@@ -93,8 +97,8 @@ struct px_hstate {
  * configurations of the same pool (matched by pool _id, ip and port). */
 struct px_server {
 	atomic_int refs;
-	struct sockaddr_in addr; /* the server */
-	struct sockaddr_in src;  /* the SE's address towards it, port 0 */
+	union addr_any addr; /* the server, IPv4 or IPv6 */
+	union addr_any src;  /* the SE's address towards it (same family), port 0 */
 	atomic_bool enabled;
 	atomic_bool up; /* every monitor says up, or there are none */
 	atomic_long cur, total, fails;
@@ -143,7 +147,7 @@ struct px_vs {
 	long max_conns;       /* performance_limits.max_concurrent_connections, 0: none */
 	struct px_pool *pool; /* NULL: no pool_ref */
 	unsigned nvip, nsvc, nctx;
-	struct in_addr *vip;
+	union addr_any *vip; /* port 0; IPv4 and IPv6 ones side by side */
 	struct px_svc *svc;
 	SSL_CTX **ctx; /* one per certificate, the first is the default */
 	char *ssl_err; /* why TLS services cannot start, or NULL */
@@ -183,14 +187,18 @@ struct px_worker {
 	unsigned nsess, peak;
 	uint64_t now, next_tick;
 	char *buf;
-	/* Ring of the source ports of this worker's back-end connections that
+	/* Rings of the source ports of this worker's back-end connections that
 	 * the SE closed first (their 4-tuple is in TIME_WAIT here), oldest
-	 * first, with the time each was closed (see px_sess.c). */
-	struct px_tw_port {
-		uint32_t closed_ms;
-		uint16_t port;
-	} tw[PX_TW_PORTS];
-	unsigned tw_head, tw_len;
+	 * first, with the time each was closed (see px_sess.c). One per family
+	 * (0: IPv4, 1: IPv6): a port rests in TIME_WAIT towards its own family's
+	 * server only. */
+	struct px_tw_ring {
+		struct px_tw_port {
+			uint32_t closed_ms;
+			uint16_t port;
+		} e[PX_TW_PORTS];
+		unsigned head, len;
+	} tw[2];
 };
 
 struct px {
@@ -217,6 +225,8 @@ struct px {
 	int hep, hevfd;
 	struct px_ev hwake;
 	bool hstarted;
+	void (*health_fn)(void *ctx); /* px_set_health_hook() */
+	void *health_ctx;
 };
 
 /* px.c */
@@ -263,7 +273,8 @@ bool px_slot_free(const struct px *px, unsigned nvs, const struct px_vs *vs);
 void px_budget_metrics(struct px *px, const struct px_gen *g, FILE *out);
 
 /* px_sess.c */
-void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const struct sockaddr_in *peer);
+void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd,
+		    const union addr_any *peer);
 void px_sess_event(struct px_worker *w, struct px_ev *ev, uint32_t events);
 void px_sess_close(struct px_worker *w, struct px_sess *s);
 void px_sess_sweep(struct px_worker *w);
@@ -280,7 +291,7 @@ struct px_listener {
 	struct px_ev ev; /* PX_EV_LISTENER */
 	struct px_listener *next;
 	int fd;
-	struct in_addr addr;
+	union addr_any addr; /* the VIP, port 0 */
 	uint16_t port;
 	bool ssl, claimed;
 	uint8_t paused; /* enum px_pause: why the listener is out of epoll */

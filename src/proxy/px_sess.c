@@ -42,7 +42,7 @@ struct px_sess {
 	bool hooked;
 	struct px_pend to_s, to_c;
 	uint64_t t_last, t_start;
-	struct sockaddr_in client, local;
+	union addr_any client, local; /* each of either family */
 };
 
 #define IO_AGAIN (-2)
@@ -96,27 +96,32 @@ static void hook_call(struct px_worker *w, struct px_sess *s, bool open)
  */
 static void tw_push(struct px_worker *w, int fd)
 {
-	struct sockaddr_in a;
+	union addr_any a;
 	socklen_t len = sizeof(a);
+	struct px_tw_ring *tw;
 	struct px_tw_port *t;
 
-	if (w->tw_len == PX_TW_PORTS || getsockname(fd, (struct sockaddr *)&a, &len) == -1 ||
-	    !a.sin_port)
+	if (getsockname(fd, &a.sa, &len) == -1 || !addr_port(&a))
 		return;
-	t = &w->tw[(w->tw_head + w->tw_len++) % PX_TW_PORTS];
-	t->port = a.sin_port;
+	tw = &w->tw[a.sa.sa_family == AF_INET6];
+	if (tw->len == PX_TW_PORTS)
+		return;
+	t = &tw->e[(tw->head + tw->len++) % PX_TW_PORTS];
+	t->port = htons(addr_port(&a));
 	t->closed_ms = (uint32_t)w->now;
 }
 
-/* The oldest remembered port that has rested, in network byte order, or 0. */
-static uint16_t tw_pop(struct px_worker *w)
+/* The oldest remembered port of family @af that has rested, in network byte
+ * order, or 0. */
+static uint16_t tw_pop(struct px_worker *w, int af)
 {
-	struct px_tw_port *t = &w->tw[w->tw_head];
+	struct px_tw_ring *tw = &w->tw[af == AF_INET6];
+	struct px_tw_port *t = &tw->e[tw->head];
 
-	if (!w->tw_len || (uint32_t)w->now - t->closed_ms < PX_TW_REST_MS)
+	if (!tw->len || (uint32_t)w->now - t->closed_ms < PX_TW_REST_MS)
 		return 0;
-	w->tw_head = (w->tw_head + 1) % PX_TW_PORTS;
-	w->tw_len--;
+	tw->head = (tw->head + 1) % PX_TW_PORTS;
+	tw->len--;
 	return t->port;
 }
 
@@ -162,19 +167,20 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bo
  * tw_push()), that port. An unknown @src (no route when the pool was built)
  * binds nothing. Returns 0 or -errno.
  */
-static int bind_src(int fd, const struct sockaddr_in *src, uint16_t port)
+static int bind_src(int fd, const union addr_any *src, uint16_t port)
 {
 	static const int one = 1;
-	struct sockaddr_in a = *src;
+	union addr_any a = *src;
 
-	if (src->sin_addr.s_addr == htonl(INADDR_ANY))
+	if (addr_is_any(src))
 		return 0;
-	a.sin_port = port;
+	addr_set_port(&a, ntohs(port));
 	/* SO_REUSEADDR on every back-end socket: a port may only be bound
 	 * again next to its TIME_WAIT when both have it. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    /* An IPPROTO_IP option, honoured by IPv6 TCP sockets as well. */
 	    (!port && setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1) ||
-	    bind(fd, (const struct sockaddr *)&a, sizeof(a)) == -1)
+	    bind(fd, &a.sa, addr_len(&a)) == -1)
 		return -errno;
 	return 0;
 }
@@ -185,11 +191,13 @@ static int bind_src(int fd, const struct sockaddr_in *src, uint16_t port)
 static int backend_open(struct px_worker *w, struct px_sess *s, struct px_server *srv)
 {
 	static const int one = 1;
-	uint16_t port = tw_pop(w);
+	int af = srv->addr.sa.sa_family;
+	uint16_t port = tw_pop(w, af);
 	int fd, r;
 
 again:
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* The pool server's family, whatever the client's (v4 to v6, v6 to v4). */
+	fd = socket(af, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -205,7 +213,7 @@ again:
 		return r;
 	}
 	s->local = srv->src; /* port 0: chosen by connect() */
-	s->local.sin_port = port;
+	addr_set_port(&s->local, ntohs(port));
 	atomic_fetch_add(&srv->refs, 1);
 	atomic_fetch_add_explicit(&srv->cur, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&srv->total, 1, memory_order_relaxed);
@@ -216,7 +224,7 @@ again:
 		hook_call(w, s, true);
 		s->hooked = true;
 	}
-	if (connect(fd, (const struct sockaddr *)&srv->addr, sizeof(srv->addr)) == -1 &&
+	if (connect(fd, &srv->addr.sa, addr_len(&srv->addr)) == -1 &&
 	    errno != EINPROGRESS) {
 		r = -errno;
 		backend_drop(w, s, r != -EADDRNOTAVAIL, false);
@@ -478,7 +486,8 @@ static int sess_update(struct px_worker *w, struct px_sess *s)
  * close it at once; TLS services refuse it during the handshake (see
  * px_tls.c). Takes ownership of @fd.
  */
-void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd, const struct sockaddr_in *peer)
+void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd,
+		    const union addr_any *peer)
 {
 	struct px_vs *vs = l->vs;
 	struct px_sess *s;

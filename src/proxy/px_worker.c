@@ -32,17 +32,22 @@ int px_ep_set(struct px_worker *w, int fd, struct px_ev *ev, uint32_t *cur, uint
 
 static int listener_open(struct px_worker *w, struct px_listener *l, char **ret_err)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr = l->addr, .sin_port = htons(l->port)};
-	char ip[INET_ADDRSTRLEN];
+	union addr_any a = l->addr;
+	char ip[ADDR_PORT_STRLEN];
 	int one = 1, fd;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	addr_set_port(&a, l->port);
+	fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto fail;
-	/* Every worker binds its own socket; the kernel spreads connections. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	/* Every worker binds its own socket; the kernel spreads connections.
+	 * An IPv6 listener takes IPv6 only, whatever net.ipv6.bindv6only says:
+	 * IPv4 clients come through the service's IPv4 VIP, as their own. */
+	if ((a.sa.sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
-	    bind(fd, (struct sockaddr *)&a, sizeof(a)) == -1 || listen(fd, PX_BACKLOG) == -1)
+	    bind(fd, &a.sa, addr_len(&a)) == -1 || listen(fd, PX_BACKLOG) == -1)
 		goto fail;
 	/* Accepted sockets inherit it: one setsockopt() per listener, not per client. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -55,8 +60,7 @@ static int listener_open(struct px_worker *w, struct px_listener *l, char **ret_
 	px_budget_listener(w->px, 1);
 	return 0;
 fail:
-	inet_ntop(AF_INET, &l->addr, ip, sizeof(ip));
-	*ret_err = xasprintf("cannot listen on %s:%u: %s", ip, l->port, strerror(errno));
+	*ret_err = xasprintf("cannot listen on %s: %s", addr_ntop_port(&a, ip), strerror(errno));
 	if (fd != -1)
 		close(fd);
 	l->fd = -1;
@@ -167,15 +171,16 @@ static void listeners_sync(struct px_worker *w, struct px_gen *g)
 			for (unsigned k = 0; k < vs->nsvc; k++) {
 				struct px_listener *l;
 				for (l = w->lis; l; l = l->next)
-					if (l->addr.s_addr == vs->vip[v].s_addr &&
+					if (addr_equal(&l->addr, &vs->vip[v]) &&
 					    l->port == vs->svc[k].port)
 						break;
 				if (l && l->claimed) {
 					/* Two services on one address: the first keeps it. */
-					char ip[INET_ADDRSTRLEN];
-					inet_ntop(AF_INET, &vs->vip[v], ip, sizeof(ip));
-					char *e = xasprintf("%s:%u is already used by virtual service %s",
-							    ip, vs->svc[k].port, l->vs->name);
+					char ip[ADDR_PORT_STRLEN];
+					union addr_any at = vs->vip[v];
+					addr_set_port(&at, vs->svc[k].port);
+					char *e = xasprintf("%s is already used by virtual service %s",
+							    addr_ntop_port(&at, ip), l->vs->name);
 					px_vs_set_listen_err(vs, e);
 					if (w->idx == 0)
 						px_log("virtual service %s: %s", vs->name, e);
@@ -242,7 +247,7 @@ static void take_gen(struct px_worker *w)
 static void do_accept(struct px_worker *w, struct px_listener *l)
 {
 	for (int i = 0; i < PX_ACCEPT_BATCH; i++) {
-		struct sockaddr_in peer;
+		union addr_any peer;
 		socklen_t len = sizeof(peer);
 		enum px_pause why = px_slot_get(w->px, w->nvs_enabled, l->vs);
 		int fd;
@@ -251,7 +256,7 @@ static void do_accept(struct px_worker *w, struct px_listener *l)
 			pause_listener(w, l, why);
 			return;
 		}
-		fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(l->fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			int err = errno;
 			px_slot_undo(w->px, l->vs);

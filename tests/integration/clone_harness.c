@@ -69,13 +69,13 @@ static int conn_open(struct clone_engine *ce, struct hconn *hc, long vs_id, cons
 	snprintf(hc->server, sizeof(hc->server), "%s", server);
 	ci->vs_id = vs_id;
 	ci->vs_uuid = "";
-	ci->client.sin_family = AF_INET;
-	inet_pton(AF_INET, client, &ci->client.sin_addr);
-	ci->client.sin_port = htons(40000);
-	ci->server.sin_family = AF_INET;
-	inet_pton(AF_INET, server, &ci->server.sin_addr);
-	ci->server.sin_port = htons((uint16_t)port);
-	ci->local.sin_family = AF_INET;
+	ci->client.in.sin_family = AF_INET;
+	inet_pton(AF_INET, client, &ci->client.in.sin_addr);
+	ci->client.in.sin_port = htons(40000);
+	ci->server.in.sin_family = AF_INET;
+	inet_pton(AF_INET, server, &ci->server.in.sin_addr);
+	ci->server.in.sin_port = htons((uint16_t)port);
+	ci->local.in.sin_family = AF_INET;
 	ci->fd = -1;
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -144,7 +144,7 @@ int main(void)
 				r = conn_open(ce, &hc, id, a, b, port);
 				if (r == 0)
 					used += (size_t)snprintf(ports + used, used < sizeof(ports) ? sizeof(ports) - used : 0,
-								 "%s%u", used ? "," : "", ntohs(hc.ci.local.sin_port));
+								 "%s%u", used ? "," : "", ntohs(hc.ci.local.in.sin_port));
 				if (r == 0)
 					r = conn_finish(ce, &hc, c);
 				if (r < 0) {
@@ -164,7 +164,7 @@ int main(void)
 			if (r < 0)
 				printf("error %s\n", strerror(-r));
 			else
-				printf("ok %u\n", ntohs(open_conns[n].ci.local.sin_port));
+				printf("ok %u\n", ntohs(open_conns[n].ci.local.in.sin_port));
 		} else if (sscanf(line, "finish %ld %255s", &n, c) == 2) {
 			if (n < 0 || n >= (long)(sizeof(open_conns) / sizeof(open_conns[0])) ||
 			    open_conns[n].ci.fd < 0) {

@@ -30,7 +30,19 @@ SE_TAP_IP = "10.10.3.1"
 POOL_IPS = ["10.10.2.11", "10.10.2.12"]
 TAP_IP = "10.10.3.2"
 TAP_SUBNET = "10.10.3.0/24"
+# The same links in IPv6 (tests/lab/lab.sh).
+VIP6 = "fd00:10:1::10"
+CLIENT_IP6 = "fd00:10:1::2"
+SE_SRV_IP6 = "fd00:10:2::1"
+POOL_IPS6 = ["fd00:10:2::11", "fd00:10:2::12"]
+TAP_IP6 = "fd00:10:3::2"
+TAP_SUBNET6 = "fd00:10:3::/64"
 TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "vsvip", "virtualservice"]
+
+
+def hostport(ip):
+    """@ip as it goes before ":port": an IPv6 address in brackets."""
+    return f"[{ip}]" if ":" in ip else ip
 
 
 def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
@@ -109,8 +121,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Daemon:
     """A clonelbd on a throw-away database and socket, in the lab's se namespace (or the host's)."""
 
-    def __init__(self, lab, workdir, extra_args=()):
+    def __init__(self, lab, workdir, extra_args=(), role="se"):
         self.lab = lab
+        self.role = role  # the lab namespace it runs in (the SE group lab has se1, se2)
         self.dir = workdir
         self.db = os.path.join(workdir, "config.db")
         self.socket = os.path.join(workdir, "api.sock")
@@ -122,7 +135,7 @@ class Daemon:
         argv = [CLONELBD, "--db", self.db, "--socket", self.socket, "--log-level", "debug",
                 *self.extra_args]
         if self.lab:
-            argv = self.lab.cmd("se", *argv)
+            argv = self.lab.cmd(self.role, *argv)
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(argv, stdout=logf, stderr=logf)
         logf.close()
@@ -235,7 +248,7 @@ http {{
     keepalive_requests 1000000;
     client_max_body_size 64m;
     server {{
-        listen {ip}:{port} reuseport;
+        listen {host}:{port} reuseport;
         location / {{ return 200 "server {ip}\\n"; }}
         location /big {{ alias {dir}/big; }}
     }}
@@ -253,7 +266,7 @@ class Nginx:
         for d in ([workdir] if workdir else []) + [self.dir]:
             os.chmod(d, 0o755)
         with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(dir=self.dir, ip=ip, port=port))
+            f.write(NGINX_CONF.format(dir=self.dir, ip=ip, host=hostport(ip), port=port))
         with open(os.path.join(self.dir, "big"), "wb") as f:
             f.write(os.urandom(1 << 20))
         os.chmod(os.path.join(self.dir, "big"), 0o644)
@@ -266,7 +279,7 @@ class Nginx:
         return self
 
     def _listening(self):
-        r = self.lab.run("srv", "ss", "-Hltn", f"src {self.ip}:{self.port}", check=False)
+        r = self.lab.run("srv", "ss", "-Hltn", f"src {hostport(self.ip)}:{self.port}", check=False)
         return str(self.port) in r.stdout
 
     def stop(self):
@@ -275,13 +288,14 @@ class Nginx:
 
 
 @contextlib.contextmanager
-def nginx_pool(lab, port=80):
-    """nginx on both pool addresses; each answers "server <ip>" and serves /big (1 MiB).
-    Stops every server it started, also when a later one fails to start."""
+def nginx_pool(lab, port=80, ips=None):
+    """nginx on both pool addresses (@ips: POOL_IPS, or POOL_IPS6); each answers
+    "server <ip>" and serves /big (1 MiB). Stops every server it started, also
+    when a later one fails to start."""
     d = tempfile.mkdtemp(prefix="nginx-pool-")
     servers = []
     try:
-        for ip in POOL_IPS:
+        for ip in ips or POOL_IPS:
             servers.append(Nginx(lab, ip, port=port, workdir=d).start())
         yield servers
     finally:

@@ -26,8 +26,8 @@ def base(daemon, tls_cert):
     d.ok("POST", "/api/pool", {"name": "pool1", "health_monitor_refs": ["hm"],
                                "servers": [{"ip": {"addr": "10.10.2.11", "type": "V4"}}]})
     d.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": [clone_server()]})
-    d.ok("POST", "/api/sslkeyandcertificate", {"name": "cert", "certificate": tls_cert["certificate"],
-                                               "key": tls_cert["key"]})
+    d.ok("POST", "/api/sslkeyandcertificate", {"name": "cert", "key": tls_cert["key"],
+                                               "certificate": {"certificate": tls_cert["certificate"]}})
     d.ok("POST", "/api/virtualservice", {
         "name": "web", "vip": [{"ip_address": {"addr": "10.10.1.10", "type": "V4"}}],
         "services": [{"port": 80}], "pool_ref": "pool1", "traffic_clone_profile_ref": "ids"})
@@ -88,10 +88,13 @@ BAD = [
                                      "services": [{"port": 80}]},
      409, "services[1].port: 10.10.1.10:80 is already used by virtualservice 'web'"),
     ("POST", "/api/healthmonitor", {"name": "hm2", "type": "HEALTH_MONITOR_UDP"},
-     400, 'type: invalid value "HEALTH_MONITOR_UDP"'),
-    ("POST", "/api/sslkeyandcertificate", {"name": "c2", "certificate": "-----BEGIN CERTIFICATE-----\nxx",
-                                           "key": "-----BEGIN PRIVATE KEY-----\nyy"},
-     400, "certificate: not a valid PEM certificate"),
+     400, "healthmonitor.type: HEALTH_MONITOR_UDP is not supported by clonelb (supported: "
+          "HEALTH_MONITOR_TCP, HEALTH_MONITOR_HTTP)"),
+    ("POST", "/api/healthmonitor", {"name": "hm2", "type": "HEALTH_MONITOR_NOSUCH"},
+     400, 'type: invalid value "HEALTH_MONITOR_NOSUCH"'),
+    ("POST", "/api/sslkeyandcertificate", {"name": "c2", "key": "-----BEGIN PRIVATE KEY-----\nyy",
+                                           "certificate": {"certificate": "-----BEGIN CERTIFICATE-----\nxx"}},
+     400, "certificate.certificate: not a valid PEM certificate"),
 ]
 
 
@@ -173,7 +176,7 @@ def test_key_is_never_returned(base, tls_cert):
                  base.api("GET", "/api/sslkeyandcertificate/cert"),
                  base.api("PATCH", "/api/sslkeyandcertificate/cert", {}),
                  base.api("PUT", "/api/sslkeyandcertificate/cert",
-                          {"certificate": tls_cert["certificate"]})]
+                          {"certificate": {"certificate": tls_cert["certificate"]}})]
     for status, body in responses:
         assert status == 200, body
         assert key_marker not in json.dumps(body)

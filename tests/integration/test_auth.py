@@ -411,3 +411,48 @@ def test_shell_against_a_remote_controller(lab, controller, tls_cert):
     r = subprocess.run(lab.cmd("se", CLONELB, "--controller", "https://127.0.0.1:1", "--insecure", "-c", "show pool"),
                        capture_output=True, text=True, timeout=60, env=dict(os.environ, CLONELB_PASSWORD="x"))
     assert r.returncode == 1 and "cannot reach the controller https://127.0.0.1:1" in r.stderr, r.stderr
+
+
+def test_shell_asks_the_password_on_the_terminal(lab, controller):
+    """Without $CLONELB_PASSWORD the shell asks on its terminal, without echo, then logs in."""
+    import pty
+    import select
+    import time
+    d = controller()
+    argv = lab.cmd("se", CLONELB, "--controller", f"https://127.0.0.1:{PORT}", "--insecure",
+                   "-c", "show tenant admin")
+    env = {k: v for k, v in os.environ.items() if k not in ("CLONELB_PASSWORD", "CLONELB_TOKEN")}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env)
+    seen, sent, deadline = b"", False, time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break  # the shell exited and closed the terminal
+            if not chunk:
+                break
+            seen += chunk
+            if not sent and b"Password for admin at https://127.0.0.1:" in seen:
+                os.write(fd, ADMIN_PW.encode() + b"\n")
+                sent = True
+    finally:
+        end = time.monotonic() + 10
+        done, status = os.waitpid(pid, os.WNOHANG)
+        while not done and time.monotonic() < end:
+            time.sleep(0.05)
+            done, status = os.waitpid(pid, os.WNOHANG)
+        if not done:  # still running past the deadline: end it
+            os.kill(pid, 9)
+            _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    text = seen.decode(errors="replace")
+    assert sent, text
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert ADMIN_PW not in text, text  # not echoed
+    assert "the built-in tenant" in text, text

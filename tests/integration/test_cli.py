@@ -176,7 +176,8 @@ save
     prof = d.ok("GET", "/api/trafficcloneprofile/ids-profile")
     assert "mac" not in prof["clone_servers"][0] and prof["preserve_client_ip"] is False
     cert = d.ok("GET", "/api/sslkeyandcertificate/cert")
-    assert cert["certificate"] == tls_cert["certificate"]
+    assert cert["certificate"]["certificate"] == tls_cert["certificate"]
+    assert cert["certificate"]["subject"]["common_name"] == "web.lab"
     r = d.cli("-c", "show sslkeyandcertificate cert", check=0)
     assert tls_cert["key"].splitlines()[1] not in r.stdout and "BEGIN CERTIFICATE" in r.stdout
 

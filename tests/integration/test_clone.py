@@ -140,7 +140,7 @@ def configure(d, servers, preserve=False, monitor=False, tls_cert=None, profile=
         d.ok("POST", "/api/healthmonitor",
              {"name": "hm", "type": "HEALTH_MONITOR_HTTP", "send_interval": 1,
               "receive_timeout": 1, "successful_checks": 1, "failed_checks": 2,
-              "http_request": "GET / HTTP/1.0", "http_response_code": ["HTTP_2XX"]})
+              "http_monitor": {"http_request": "GET / HTTP/1.0", "http_response_code": ["HTTP_2XX"]}})
     d.ok("POST", "/api/pool",
          {"name": "web-pool", "servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in POOL_IPS],
           "health_monitor_refs": ["hm"] if monitor else []})
@@ -150,7 +150,7 @@ def configure(d, servers, preserve=False, monitor=False, tls_cert=None, profile=
         vs["traffic_clone_profile_ref"] = "ids"
     if tls_cert:
         d.ok("POST", "/api/sslkeyandcertificate",
-             {"name": "web-cert", "certificate": tls_cert["certificate"], "key": tls_cert["key"]})
+             {"name": "web-cert", "certificate": {"certificate": tls_cert["certificate"]}, "key": tls_cert["key"]})
         vs["services"].append({"port": 443, "enable_ssl": True})
         vs["ssl_key_and_certificate_refs"] = ["web-cert"]
     d.ok("POST", "/api/virtualservice", vs)
@@ -231,7 +231,7 @@ def test_every_backend_frame_cloned_once_counts_match(lab, web_servers, daemon, 
     assert not missing and not extra, (f"{sum(missing.values())} back-end frames not cloned, "
                                        f"{sum(extra.values())} extra, of {len(wire)}")
     row, = agg(daemon)
-    assert row["ip"] == "10.10.3.2"
+    assert row["ip"] == {"addr": "10.10.3.2", "type": "V4"}
     assert row["num_succeeded"] - before["num_succeeded"] == len(cloned)
     assert row["num_total_pkts_cloned"] - before["num_total_pkts_cloned"] == len(cloned)
     assert_identity(row)
@@ -254,7 +254,7 @@ def test_three_clone_servers_thirty_connections(lab, web_servers, daemon, client
     configure(daemon, [server(ip, mac) for ip, mac in macs.items()])
     wait_for(serving(client), what="VIP serving")
     settle(daemon)
-    before = {r["ip"]: r["num_succeeded"] for r in agg(daemon)}
+    before = {r["ip"]["addr"]: r["num_succeeded"] for r in agg(daemon)}
     tap = captures("tap", "eth0")
     assert client.get(30)[0] == 30
     settle(daemon)
@@ -266,11 +266,11 @@ def test_three_clone_servers_thirty_connections(lab, web_servers, daemon, client
     per_server = collections.Counter(next(iter(m)) for m in per_conn.values())
     assert per_server == {mac: 10 for mac in macs.values()}, per_server
     rows = agg(daemon)
-    assert [r["ip"] for r in rows] == list(macs)
+    assert [r["ip"]["addr"] for r in rows] == list(macs)
     by_mac = collections.Counter(p[Ether].dst for p in cloned)
     for r in rows:
         assert_identity(r)
-        assert r["num_succeeded"] - before[r["ip"]] == by_mac[macs[r["ip"]]], (r, by_mac)
+        assert r["num_succeeded"] - before[r["ip"]["addr"]] == by_mac[macs[r["ip"]["addr"]]], (r, by_mac)
 
 
 def test_preserve_client_ip(lab, web_servers, daemon, client, captures):

@@ -317,7 +317,7 @@ def test_every_backend_frame_cloned_exactly_once(lab, harness, captures):
     assert all(p[Ether].src == SRV0_MAC for p in wire if p[IP].src == SE_SRV_IP)
 
     row, = agg(harness.stats())
-    assert row["ip"] == "10.10.3.2" and row["mac"] == TAP_MAC
+    assert row["ip"] == {"addr": "10.10.3.2", "type": "V4"} and row["mac"] == TAP_MAC
     assert row["num_succeeded"] == len(cloned) == row["num_total_pkts_cloned"], row
     assert row["bytes"] == sum(len(p) for p in cloned), row
     assert_identity(row)
@@ -342,11 +342,11 @@ def test_round_robin_per_connection_three_servers(lab, harness, captures):
     assert per_server == {mac: 10 for mac in macs.values()}, per_server
 
     rows = agg(harness.stats())
-    assert [r["ip"] for r in rows] == list(macs)  # the profile's order
+    assert [r["ip"]["addr"] for r in rows] == list(macs)  # the profile's order
     by_mac = collections.Counter(p[Ether].dst for p in cloned)
     for r in rows:
         assert_identity(r)
-        assert r["num_succeeded"] == by_mac[macs[r["ip"]]], (r, by_mac)
+        assert r["num_succeeded"] == by_mac[macs[r["ip"]["addr"]]], (r, by_mac)
 
 
 def test_preserve_client_ip(lab, harness, captures):

@@ -19,7 +19,7 @@ def setup_web(d, tls_cert=None, algo="LB_ALGORITHM_ROUND_ROBIN", monitor=True, p
         d.ok("POST", "/api/healthmonitor",
              {"name": "hm-http", "type": "HEALTH_MONITOR_HTTP", "send_interval": 1,
               "receive_timeout": 1, "successful_checks": 2, "failed_checks": 2,
-              "http_request": "GET / HTTP/1.0", "http_response_code": ["HTTP_2XX"]})
+              "http_monitor": {"http_request": "GET / HTTP/1.0", "http_response_code": ["HTTP_2XX"]}})
     d.ok("POST", "/api/pool",
          {"name": "web-pool", "lb_algorithm": algo,
           "servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in POOL_IPS],
@@ -29,7 +29,7 @@ def setup_web(d, tls_cert=None, algo="LB_ALGORITHM_ROUND_ROBIN", monitor=True, p
           "pool_ref": "web-pool"}
     if 443 in ports:
         d.ok("POST", "/api/sslkeyandcertificate",
-             {"name": "web-cert", "certificate": tls_cert["certificate"],
+             {"name": "web-cert", "certificate": {"certificate": tls_cert["certificate"]},
               "key": tls_cert["key"]})
         vs["ssl_key_and_certificate_refs"] = ["web-cert"]
     d.ok("POST", "/api/virtualservice", vs)
@@ -385,7 +385,8 @@ def test_unreachable_member_fails_over(lab, daemon, pool_servers):
 def test_http_monitor_status_classes(lab, daemon, pool_servers):
     # nginx answers 200: a monitor that wants 4xx takes both members out...
     setup_web(daemon)
-    daemon.ok("PATCH", "/api/healthmonitor/hm-http", {"http_response_code": ["HTTP_4XX"]})
+    daemon.ok("PATCH", "/api/healthmonitor/hm-http",
+              {"http_monitor": {"http_request": "GET / HTTP/1.0", "http_response_code": ["HTTP_4XX"]}})
     rt = wait_for(lambda: (lambda r: r if not r["pool"]["up"] else None)(runtime(daemon)),
                   timeout=20, what="both members DOWN")
     for ip in POOL_IPS:
@@ -396,7 +397,8 @@ def test_http_monitor_status_classes(lab, daemon, pool_servers):
     assert r.returncode in (52, 56), (r.returncode, r.stderr)
     # ...and HTTP_ANY brings them back after successful_checks (they do not
     # start UP just because the monitor changed: the log shows the transition).
-    daemon.ok("PATCH", "/api/healthmonitor/hm-http", {"http_response_code": ["HTTP_ANY"]})
+    daemon.ok("PATCH", "/api/healthmonitor/hm-http",
+              {"http_monitor": {"http_request": "GET / HTTP/1.0", "http_response_code": ["HTTP_ANY"]}})
     wait_for(lambda: all(m["health"] == "UP" for m in runtime(daemon)["pool"]["members"]),
              timeout=20, what="both members UP")
     for ip in POOL_IPS:

@@ -191,6 +191,10 @@ def test_url_and_include_name(d, lab, tls_cert):
     assert web["tenant_ref"] == "/api/tenant/admin#admin"
     assert web["pool_ref"] == f"/api/pool/{o['p']['uuid']}#p"
     assert web["ssl_key_and_certificate_refs"] == [f"/api/sslkeyandcertificate/{o['cert']['uuid']}#cert"]
+    # Pages keep asking for names.
+    page = d.ok("GET", "/api/healthmonitor?page_size=1&include_name")
+    assert page["next"] == "/api/healthmonitor?page=2&page_size=1&include_name"
+    assert d.ok("GET", page["next"])["results"][0]["url"].endswith("#hm2")
     # The SDK's form: include_name= with an empty value.
     assert d.ok("GET", "/api/pool/p?include_name=")["health_monitor_refs"] == [
         f"/api/healthmonitor/{o['hm']['uuid']}#hm"]
@@ -422,3 +426,41 @@ def test_shell_shows_and_takes_names(d, tls_cert):
     r = d.cli("-c", "show virtualservice shared", check=0)
     row = next(line for line in r.stdout.splitlines() if "vsvip_ref" in line)
     assert row.split("|")[2].strip() == "vv", r.stdout
+
+
+def test_the_vendor_automation_flow(d):
+    """What the vendor's Ansible glue (avi/sdk/utils/ansible_utils.py) and SDK do, over HTTPS: find
+    by name with include_refs/include_name, create with refs written as /api/<type>?name=X, take
+    the tenant from tenant_ref's #name, reuse an answer's url as a reference, PUT the module's
+    object again, PATCH {"add": ...} and {"delete": ...}."""
+    h = d.https
+    params = "include_refs=&include_name="
+    assert h.ok("GET", f"/api/vsvip?name=vv&{params}") == {"count": 0, "results": []}
+    admin, cloud = "/api/tenant?name=admin", f"/api/cloud?name={CLOUD}"
+    vv = h.ok("POST", "/api/vsvip", {"name": "vv", "tenant_ref": admin, "cloud_ref": cloud,
+                                     "vip": [{"vip_id": "0", "ip_address": ip(VIP)}]})
+    pool = h.ok("POST", "/api/pool", {"name": "p", "tenant_ref": admin,
+                                      "servers": [{"ip": ip(POOL_IPS[0]), "port": 80}]})
+    # get_obj_ref(): the answer's url is a reference.
+    module_obj = {"name": "web", "tenant_ref": admin, "vsvip_ref": vv["url"], "pool_ref": "/api/pool?name=p",
+                  "services": [{"port": 80}]}
+    web = h.ok("POST", "/api/virtualservice", module_obj)
+    assert web["pool_ref"] == pool["url"] and web["vsvip_ref"] == vv["url"]
+    # A second run finds it and checks its tenant the way the glue does.
+    existing = h.ok("GET", f"/api/virtualservice?name=web&{params}")["results"][0]
+    assert existing["tenant_ref"].split("#")[1] == module_obj["tenant_ref"].split("name=")[1]
+    assert existing["uuid"] == web["uuid"] and existing["url"] == f"{web['url']}#web"
+    out = h.ok("PUT", f"/api/virtualservice/{existing['uuid']}", module_obj)
+    assert out["pool_ref"] == pool["url"] and out["services"] == [{"port": 80, "enable_ssl": False}]
+    # avi_api_update_method: patch, avi_api_patch_op: add / delete (name popped, as the glue does).
+    patch_obj = {k: v for k, v in module_obj.items() if k != "name"}
+    patch_obj["services"] = [{"port": 81}]
+    out = h.ok("PATCH", f"/api/virtualservice/{existing['uuid']}", {"add": patch_obj})
+    assert [s["port"] for s in out["services"]] == [80, 81]
+    out = h.ok("PATCH", f"/api/virtualservice/{existing['uuid']}",
+               {"delete": {"services": [{"port": 81}], "tenant_ref": admin}})
+    assert [s["port"] for s in out["services"]] == [80] and out["pool_ref"] == pool["url"]
+    # state: absent, by name: the uuid from ?name=, then DELETE; the vsvip after its user.
+    for t, n in [("virtualservice", "web"), ("vsvip", "vv"), ("pool", "p")]:
+        uuid = h.ok("GET", f"/api/{t}?name={n}")["results"][0]["uuid"]
+        assert h.api("DELETE", f"/api/{t}/{uuid}")[0] == 204

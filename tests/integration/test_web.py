@@ -130,8 +130,9 @@ def test_se_interfaces(lab, ui):
     """GET /api/se/interfaces: the SE's interfaces with their subnets, for the Network select."""
     d, _ = ui
     ifaces = {i["name"]: i["subnets"] for i in d.ok("GET", "/api/se/interfaces")}
-    assert ifaces == {"cli0": ["10.10.1.0/24"], "srv0": ["10.10.2.0/24"],
-                      "tap0": ["10.10.3.0/24"]}, ifaces  # the VIP on cli0 adds no second subnet
+    assert ifaces == {"cli0": ["10.10.1.0/24", "fd00:10:1::/64"],
+                      "srv0": ["10.10.2.0/24", "fd00:10:2::/64"],
+                      "tap0": ["10.10.3.0/24", "fd00:10:3::/64"]}, ifaces  # a VIP adds no subnet
     assert d.api("DELETE", "/api/se/interfaces")[0] == 405
 
 

@@ -3,6 +3,7 @@
 #
 #   cli (clients) 10.10.1.2 --- 10.10.1.1 [cli0] se [srv0] 10.10.2.1 --- 10.10.2.11, .12 srv (pool)
 #                     VIP 10.10.1.10 on cli0    [tap0] 10.10.3.1 --- 10.10.3.2 tap (clone servers)
+#   and IPv6 on the same links: fd00:10:N::<same last number>/64 (VIP fd00:10:1::10).
 #
 #   [rtr0] 10.10.4.1 --- r1 --- 10.10.5.0/24 --- r2 --- 10.10.6.2, .3 col (routed collector)
 #
@@ -124,6 +125,16 @@ up() {
 	ip -n "$NS_SRV" addr add 10.10.2.12/24 dev eth0
 	ip -n "$NS_SE" addr add 10.10.3.1/24 dev tap0
 	ip -n "$NS_TAP" addr add 10.10.3.2/24 dev eth0
+	# IPv6 beside IPv4 on every link (unique local fd00::/8 only). nodad: an
+	# address is usable at once, so nothing waits for duplicate detection.
+	ip -n "$NS_CLI" addr add fd00:10:1::2/64 dev eth0 nodad
+	ip -n "$NS_SE" addr add fd00:10:1::1/64 dev cli0 nodad
+	ip -n "$NS_SE" addr add fd00:10:1::10/64 dev cli0 nodad
+	ip -n "$NS_SE" addr add fd00:10:2::1/64 dev srv0 nodad
+	ip -n "$NS_SRV" addr add fd00:10:2::11/64 dev eth0 nodad
+	ip -n "$NS_SRV" addr add fd00:10:2::12/64 dev eth0 nodad
+	ip -n "$NS_SE" addr add fd00:10:3::1/64 dev tap0 nodad
+	ip -n "$NS_TAP" addr add fd00:10:3::2/64 dev eth0 nodad
 	# A veth never computes checksums it was asked to offload: with tx
 	# checksumming on, clones would reach the clone server with the partial
 	# (pseudo-header) TCP checksum a NIC would have completed. Off, the stack
@@ -141,6 +152,8 @@ up() {
 
 	ip -n "$NS_CLI" route add default via 10.10.1.1
 	ip -n "$NS_SRV" route add default via 10.10.2.1
+	ip -n "$NS_CLI" -6 route add default via fd00:10:1::1
+	ip -n "$NS_SRV" -6 route add default via fd00:10:2::1
 	# The SE is a full proxy: it does not route between client and server
 	# sides. Its TCP sysctls stay at the kernel's defaults (tcp_tw_reuse,
 	# ip_local_port_range...), as on a freshly installed host.

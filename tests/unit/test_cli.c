@@ -466,7 +466,8 @@ static void test_complete(void **state)
 	completes(f, "tr", (const char *[]){"traffic_clone_profile_ref", NULL});
 	completes(
 	    f, "s",
-	    (const char *[]){"save", "show", "services", "ssl_key_and_certificate_refs", NULL});
+	    (const char *[]){"save", "show", "services", "ssl_key_and_certificate_refs",
+			     "se_group_ref", NULL});
 	completes(f, "enabled ", (const char *[]){"true", "false", NULL});
 	assert_int_equal(run(f, "vip 10.10.1.10"), 0);
 	assert_int_equal(run(f, "save"), 0);

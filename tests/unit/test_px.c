@@ -64,8 +64,8 @@ static void test_gen_parses_services_and_pools(void **state)
 	struct px_pool *p = g->pool[0];
 	assert_int_equal(p->nsrv, 2);
 	/* default_server_port applies to the member without a port. */
-	assert_int_equal(ntohs(p->srv[0]->addr.sin_port), 81);
-	assert_int_equal(ntohs(p->srv[1]->addr.sin_port), 8080);
+	assert_int_equal(ntohs(p->srv[0]->addr.in.sin_port), 81);
+	assert_int_equal(ntohs(p->srv[1]->addr.in.sin_port), 8080);
 	assert_int_equal(p->nmon, 1);
 	assert_int_equal(p->mon[0].type, PX_HM_TCP);
 	assert_int_equal(p->mon[0].interval_ms, 1000);
@@ -280,8 +280,8 @@ static void hook_connect(void *ctx, const struct px_conn_info *ci)
 	/* Bound to the SE's address, the port left to connect(), which was
 	 * not called yet. */
 	atomic_store(&hk.no_port_yet, getsockname(ci->fd, (struct sockaddr *)&a, &len) == 0 &&
-					      a.sin_addr.s_addr == ci->local.sin_addr.s_addr &&
-					      a.sin_port == 0 && ci->local.sin_port == 0);
+					      a.sin_addr.s_addr == ci->local.in.sin_addr.s_addr &&
+					      a.sin_port == 0 && ci->local.in.sin_port == 0);
 	atomic_store(&hk.not_yet_connected,
 		     getpeername(ci->fd, (struct sockaddr *)&peer, &plen) == -1 && errno == ENOTCONN);
 	hk.ci = *ci;
@@ -378,8 +378,8 @@ static void test_connection_hook(void **state)
 	assert_true(atomic_load(&hk.no_port_yet));
 	assert_true(atomic_load(&hk.not_yet_connected));
 	assert_int_equal(hk.ci.vs_id, 10);
-	assert_int_equal(hk.ci.server.sin_port, htons(sport));
-	assert_int_equal(hk.ci.local.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	assert_int_equal(hk.ci.server.in.sin_port, htons(sport));
+	assert_int_equal(hk.ci.local.in.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
 	/* Bytes go through both ways. */
 	assert_int_equal(write(cfd, "ping", 4), 4);
 	assert_int_equal(read(bfd, buf, 4), 4);

@@ -338,14 +338,80 @@ static void test_damaged_rows_refused(void **state)
 
 	assert_int_equal(create(*state, "pool", "{\"name\": \"p\"}", &err), 0);
 	assert_int_equal(create(*state, "pool", "{\"name\": \"q\"}", &err), 0);
+	/* Rows 1 and 2 are the built-in Default-Group and vrfcontext global. */
 	reopen_after(state, "UPDATE objects SET body = json_remove(body, '$.uuid') WHERE name = 'q'",
-		     "row 2 (pool 'q'): body has no uuid");
+		     "row 4 (pool 'q'): body has no uuid");
 	reopen_after(state, "UPDATE objects SET body = '[1]' WHERE name = 'q'",
-		     "row 2 (pool 'q'): body is not a JSON object");
+		     "row 4 (pool 'q'): body is not a JSON object");
 	reopen_after(state, "UPDATE objects SET type = 'nope', body = '{}' WHERE name = 'q'",
-		     "row 2 (nope 'q'): unknown object type");
+		     "row 4 (nope 'q'): unknown object type");
 	reopen_after(state, "DELETE FROM objects WHERE name = 'q'", NULL);
 	assert_int_equal(count(*state, "pool"), 1);
+}
+
+/* The first element of list @field of @type @name, as the store gives it. */
+static char *first_ref(struct cfg_store *st, const char *type, const char *name, const char *field)
+{
+	json_t *o = NULL;
+	char *err = NULL, *v;
+
+	assert_int_equal(cfg_get(st, type, name, NULL, &o, &err), 0);
+	v = strdup(json_string_value(json_array_get(json_object_get(o, field), 0)) ?: "");
+	json_decref(o);
+	return v;
+}
+
+static void test_refs_held_as_uuids_and_migrated(void **state)
+{
+	json_t *hm = NULL, *body, *out = NULL;
+	char *err = NULL, *ref, sql[256];
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	assert_int_equal(create(*state, "healthmonitor", "{\"name\": \"hm\", \"type\": "
+							 "\"HEALTH_MONITOR_TCP\"}",
+				&err),
+			 0);
+	assert_int_equal(cfg_get(*state, "healthmonitor", "hm", NULL, &hm, &err), 0);
+	assert_int_equal(create(*state, "pool",
+				"{\"name\": \"p\", \"health_monitor_refs\": "
+				"[\"/api/healthmonitor?name=hm\"]}",
+				&err),
+			 0);
+	ref = first_ref(*state, "pool", "p", "health_monitor_refs");
+	assert_string_equal(ref, json_string_value(json_object_get(hm, "uuid")));
+	free(ref);
+	/* References hold uuids: renaming the monitor keeps the pool's. */
+	body = json_pack("{s:s}", "name", "hm2");
+	assert_int_equal(cfg_patch(*state, "healthmonitor", "hm", NULL, NULL, body, &out, &err), 0);
+	json_decref(body);
+	json_decref(out);
+	ref = first_ref(*state, "pool", "p", "health_monitor_refs");
+	assert_string_equal(ref, json_string_value(json_object_get(hm, "uuid")));
+	free(ref);
+	/* A row that names its reference (an older store) is rewritten at open. */
+	reopen_after(state,
+		     "UPDATE objects SET body = json_set(body, '$.health_monitor_refs', "
+		     "json_array('hm2')) WHERE name = 'p'",
+		     NULL);
+	ref = first_ref(*state, "pool", "p", "health_monitor_refs");
+	assert_string_equal(ref, json_string_value(json_object_get(hm, "uuid")));
+	free(ref);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+		 "SELECT json_extract(body, '$.health_monitor_refs[0]') FROM objects WHERE name = 'p'");
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0),
+			    json_string_value(json_object_get(hm, "uuid")));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	json_decref(hm);
+	/* The cloud is built in: a row of it is damage. */
+	reopen_after(state,
+		     "INSERT INTO objects (type, uuid, name, tenant, body) VALUES ('cloud', 'cloud-1', "
+		     "'c', 'admin', '{}')",
+		     "(cloud 'c'): type cloud is built in, never stored");
 }
 
 int main(void)
@@ -359,6 +425,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_filtered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_shares_unchanged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_rows_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refs_held_as_uuids_and_migrated, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

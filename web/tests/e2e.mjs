@@ -266,6 +266,34 @@ try {
 		await shot(page, 'ui-virtualservices.png');
 	});
 
+	await step('the virtual service form shows and edits its SE group and route health injection', async () => {
+		await apiPost('/api/serviceenginegroup', { name: 'edge', ha_mode: 'HA_MODE_SHARED' });
+		const edit = async () => {
+			await page.click('#nav-vs');
+			await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Edit', { exact: true }).click();
+			await page.locator('#vs-form').waitFor();
+		};
+		await edit();
+		check(await page.inputValue('#vs-se-group') === 'Default-Group', 'the form shows the built-in group');
+		check(!(await page.isChecked('#vs-enable-rhi')), 'route health injection is off by default');
+		await page.selectOption('#vs-se-group', 'edge');
+		await page.check('#vs-enable-rhi');
+		await page.click('#save-vs');
+		await page.locator(`#virtualservices tr[data-name="${VS}"]`).waitFor();
+		let vs = (await apiGet(`/api/virtualservice/${VS}`)).body;
+		check(vs.se_group_ref === 'edge' && vs.enable_rhi === true, 'the API shows the group and enable_rhi',
+			JSON.stringify([vs.se_group_ref, vs.enable_rhi]));
+		// Back as it was: this SE serves Default-Group only.
+		await edit();
+		check(await page.inputValue('#vs-se-group') === 'edge', 'the form shows the saved group');
+		await page.selectOption('#vs-se-group', 'Default-Group');
+		await page.uncheck('#vs-enable-rhi');
+		await page.click('#save-vs');
+		await page.locator(`#virtualservices tr[data-name="${VS}"]`).waitFor();
+		vs = (await apiGet(`/api/virtualservice/${VS}`)).body;
+		check(vs.se_group_ref === 'Default-Group' && vs.enable_rhi === false, 'and back to Default-Group');
+	});
+
 	await step('a profile in use cannot be deleted, and the API says why', async () => {
 		await page.click('#nav-tcp');
 		const row = page.locator(`#profiles tr[data-name="${PROFILE}"]`);

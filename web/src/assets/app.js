@@ -200,6 +200,12 @@ function fmtAddr(a) {
 	return a && a.addr ? a.addr : '';
 }
 
+// "[x::y]:port" for an IPv6 address: its colons stay apart from the port's.
+function fmtAddrPort(a, port) {
+	const t = fmtAddr(a);
+	return t.includes(':') ? `[${t}]:${port}` : `${t}:${port}`;
+}
+
 function fmtSubnet(sn) {
 	return sn && sn.ip_addr ? `${sn.ip_addr.addr}/${sn.mask}` : '';
 }
@@ -400,7 +406,7 @@ async function profileForm(name) {
 				? h('option', { value: stored, selected: true }, `${stored} (not on this SE)`) : null);
 		const subnetSel = h('select', { id: 'cs-subnet' });
 		const subnetField = field('Subnet', subnetSel, `clone_servers[${n}].subnet`);
-		const ipIn = h('input', { id: 'cs-ip', value: fmtAddr(cs.ip_address), placeholder: '10.10.3.2', autocomplete: 'off' });
+		const ipIn = h('input', { id: 'cs-ip', value: fmtAddr(cs.ip_address), placeholder: '10.10.3.2 or fd00:10:3::2', autocomplete: 'off' });
 		const macIn = h('input', { id: 'cs-mac', value: cs.mac || '', placeholder: '4e:e9:4e:2d:b9:bb (optional)', autocomplete: 'off' });
 		const encap = cloneServerEncapFields(cs, n); // clonefields.js
 		// The Subnet field exists only where the chosen network has subnets.
@@ -418,7 +424,7 @@ async function profileForm(name) {
 			field('Network', netSel, `clone_servers[${n}].network_ref`, 'The SE interface the clones leave by.'),
 			subnetField,
 			field('IP Address', ipIn, `clone_servers[${n}].ip_address`),
-			field('MAC Address', macIn, `clone_servers[${n}].mac`, 'Leave empty to resolve the IP address by ARP.'),
+			field('MAC Address', macIn, `clone_servers[${n}].mac`, 'Leave empty to resolve the IP address by ARP (IPv6: neighbour discovery).'),
 			...encap.nodes,
 			h('div', { class: 'err', 'data-err': `clone_servers[${n}]`, role: 'alert' }),
 			h('div', { class: 'buttons' },
@@ -436,7 +442,7 @@ async function profileForm(name) {
 					// subnet (if any) stays.
 					const [addr, mask] = (subnetField.hidden ? '' : subnetSel.value).split('/');
 					if (addr)
-						out.subnet = { ip_addr: { addr, type: 'V4' }, mask: Number(mask) };
+						out.subnet = { ip_addr: { addr, type: addr.includes(':') ? 'V6' : 'V4' }, mask: Number(mask) };
 					else if (ifaces.some((x) => x.name === netSel.value))
 						delete out.subnet;
 					if (macIn.value.trim())
@@ -528,7 +534,8 @@ function healthBadge(rt) {
 }
 
 function vipText(vs) {
-	const addrs = (vs.vip || []).map((v) => fmtAddr(v.ip_address));
+	// A service on shared VIPs (vsvip_ref) shows the vsvip it uses.
+	const addrs = vs.vsvip_ref ? [`vsvip ${vs.vsvip_ref}`] : (vs.vip || []).map((v) => fmtAddr(v.ip_address));
 	const ports = (vs.services || []).map((sv) => `${sv.port}${sv.enable_ssl ? ' (SSL)' : ''}`);
 	return `${addrs.join(', ')} : ${ports.join(', ')}`;
 }
@@ -572,10 +579,11 @@ async function vsList() {
 
 async function vsForm(name) {
 	const gen = generation;
-	const [vs, profiles, pools] = await Promise.all([
+	const [vs, profiles, pools, groups] = await Promise.all([
 		api('GET', `/api/virtualservice/${enc(name)}`),
 		api('GET', '/api/trafficcloneprofile'),
 		api('GET', '/api/pool'),
+		api('GET', '/api/serviceenginegroup'),
 	]);
 	if (gen !== generation)
 		return;
@@ -583,6 +591,9 @@ async function vsForm(name) {
 	const poolSel = h('select', { id: 'vs-pool' },
 		h('option', { value: '' }, 'None'),
 		pools.results.map((p) => h('option', { value: p.name, selected: vs.pool_ref === p.name }, p.name)));
+	const segSel = h('select', { id: 'vs-se-group' },
+		groups.results.map((g) => h('option', { value: g.name, selected: (vs.se_group_ref || 'Default-Group') === g.name }, g.name)));
+	const rhiIn = h('input', { id: 'vs-enable-rhi', type: 'checkbox', checked: vs.enable_rhi === true });
 	const tcpSel = h('select', { id: 'traffic-clone-profile' },
 		h('option', { value: '' }, 'None'),
 		profiles.results.map((p) => h('option', { value: p.name, selected: vs.traffic_clone_profile_ref === p.name }, p.name)));
@@ -593,7 +604,11 @@ async function vsForm(name) {
 			h('div', { class: 'field' }, h('label', {}, 'VIP : Ports'), h('div', { class: 'static' }, vipText(vs))),
 			h('div', { class: 'field check' }, enabledIn, h('label', { for: 'vs-enabled' }, 'Enabled'),
 				h('div', { class: 'err', 'data-err': 'enabled', role: 'alert' })),
-			field('Pool', poolSel, 'pool_ref')),
+			field('Pool', poolSel, 'pool_ref'),
+			field('SE Group', segSel, 'se_group_ref', 'The service engines that serve this virtual service.'),
+			h('div', { class: 'field check' }, rhiIn, h('label', { for: 'vs-enable-rhi' }, 'Route Health Injection'),
+				h('div', { class: 'hint' }, 'Announce each VIP over BGP while the service is up and its pool has a healthy member.'),
+				h('div', { class: 'err', 'data-err': 'enable_rhi', role: 'alert' }))),
 		advanced: h('section', { class: 'tab', id: 'tab-advanced', hidden: true },
 			h('h2', {}, 'Other Settings'),
 			field('Traffic Clone Profile', tcpSel, 'traffic_clone_profile_ref',
@@ -627,6 +642,8 @@ async function vsForm(name) {
 				enabled: enabledIn.checked,
 				pool_ref: poolSel.value || null,
 				traffic_clone_profile_ref: tcpSel.value || null,
+				se_group_ref: segSel.value || null,
+				enable_rhi: rhiIn.checked,
 			});
 			location.hash = '#/applications/virtualservices';
 		} catch (e) {
@@ -657,7 +674,7 @@ function runtimeView(rt) {
 		members.length ? h('table', { class: 'list' },
 			h('thead', {}, h('tr', {}, ['Pool server', 'Health', 'Current', 'Total', 'Connect failures'].map((t) => h('th', {}, t)))),
 			h('tbody', {}, members.map((m) => h('tr', {},
-				h('td', {}, `${fmtAddr(m.ip)}:${m.port}`),
+				h('td', {}, fmtAddrPort(m.ip, m.port)),
 				h('td', {}, h('span', { class: `badge ${m.health === 'UP' ? 'up' : 'down'}` }, m.health || '?')),
 				h('td', { class: 'num' }, String(m.current_connections ?? '')),
 				h('td', { class: 'num' }, String(m.total_connections ?? '')),

@@ -124,7 +124,8 @@ async function vsStats(name) {
 				return;
 			const t = performance.now();
 			const agg = (stats || []).find((e) => e.proc_id === 'PROC_Aggregate') || (stats || [])[0] || {};
-			const servers = agg.clone_srvr_stats || [];
+			// ip is {addr, type}, as the reference writes addresses; the view keys on the text.
+			const servers = (agg.clone_srvr_stats || []).map((sv) => ({ ...sv, ip: fmtAddr(sv.ip) || String(sv.ip || '') }));
 			seUuid.textContent = agg.se_uuid || '—';
 			lastReset.textContent = agg.last_reset ? fmtTime(agg.last_reset) : 'not reported by this clonelbd';
 			const byIp = {};

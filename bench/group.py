@@ -1,0 +1,380 @@
+#!/usr/bin/python3
+"""group.py: what predicts an SE group's scale-out, measured on the lab of tests/lab/group.sh.
+
+Two clonelbd SEs announce one VIP by BGP (BIRD 2, route health injection) to an FRR router that
+spreads new connections over both by ECMP. This machine has two cores, so absolute scale-out
+cannot be shown; these rows measure what predicts it (docs/performance.md extrapolates them):
+
+  spread    1,000 new connections from the client namespace, each from its own port: each SE's
+            share (target: 50 % +- 10 points each).
+  cpu       CPU time per connection of each SE in the group (the same 1,000 connections) against
+            a lone SE serving 1,000 on its own, the other withdrawn (target: within 10 %).
+  failover  kill -9 of an SE while a client retries one flow that the router hashed to it: the
+            time from the kill to the first successful new connection of that flow, through the
+            other SE (median of 5 runs; target: at most 3 s with BFD or a short hold time), and
+            the time until the router's route has lost the dead next hop.
+
+Rows are functions in ROWS; --rows picks some (the etcd store adds its change-latency row
+here). --quick runs fewer connections and failovers: a check that the rows work, not a
+measurement. Run as root from the repository. Everything runs inside the lab's namespaces and
+is torn down on exit, also on failure. Writes bench/out/group.json.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlab import CLONELBD, OUT, ROOT, Api, log  # noqa: E402
+
+GROUP_SH = os.path.join(ROOT, "tests", "lab", "group.sh")
+VIP = "10.30.9.10"
+FRONT = {"se1": "10.30.2.11", "se2": "10.30.2.12"}
+POOL = ["10.30.3.11", "10.30.3.12"]
+FAILOVER_TARGET_S = 3.0
+
+# n sequential HTTP/1.0 requests to VIP:80, a new connection (and port) each; prints the count
+# of 200 answers.
+CLIENT = r"""
+import socket, sys
+ok = 0
+for _ in range(int(sys.argv[2])):
+    try:
+        s = socket.create_connection((sys.argv[1], 80), timeout=5)
+        s.sendall(b"GET / HTTP/1.0\r\nHost: lab\r\n\r\n")
+        data = b""
+        while True:
+            c = s.recv(4096)
+            if not c:
+                break
+            data += c
+        s.close()
+        ok += data.startswith(b"HTTP/1.1 200")
+    except OSError:
+        pass
+print(ok, flush=True)
+"""
+
+# One flow retried: every attempt from the same client port (argv[2]) until stdin closes or
+# argv[3] seconds pass; prints "ok T" or "fail T" (CLOCK_MONOTONIC, the same clock as the
+# bench's) per attempt, at most one attempt every 5 ms.
+RETRY = r"""
+import socket, sys, time
+port, until = int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+while time.monotonic() < until:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.settimeout(0.2)
+    t = time.monotonic()
+    try:
+        s.bind(("10.30.1.2", port))
+        s.connect((sys.argv[1], 80))
+        s.sendall(b"GET / HTTP/1.0\r\nHost: lab\r\n\r\n")
+        ok = s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        ok = False
+    s.close()
+    print("ok" if ok else "fail", t, flush=True)
+    time.sleep(0.005)
+"""
+
+
+class GroupLab:
+    def __init__(self, prefix, work):
+        self.prefix, self.work = prefix, work
+        self.env = dict(os.environ, LAB_PREFIX=prefix, LAB_DIR=os.path.join(work, "lab"))
+        self.procs = []
+
+    def cmd(self, role, *argv):
+        return ["ip", "netns", "exec", f"{self.prefix}g{role}", *argv]
+
+    def run(self, role, *argv, timeout=120):
+        return subprocess.run(self.cmd(role, *argv), capture_output=True, text=True,
+                              timeout=timeout, check=True)
+
+    def spawn(self, role, *argv, **kw):
+        p = subprocess.Popen(self.cmd(role, *argv), **kw)
+        self.procs.append(p)
+        return p
+
+    def up(self):
+        subprocess.run([GROUP_SH, "up"], env=self.env, check=True, stdout=subprocess.DEVNULL)
+
+    def down(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        subprocess.run([GROUP_SH, "down"], env=self.env, check=False)
+
+    def hops(self):
+        out = self.run("rtr", "ip", "route", "show", f"{VIP}/32").stdout.split()
+        return sorted(out[i + 1] for i, w in enumerate(out) if w == "via")
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Se:
+    """One clonelbd SE of the group, in namespace gse1 or gse2."""
+
+    def __init__(self, lab, role):
+        self.lab, self.role = lab, role
+        self.dir = os.path.join(lab.work, role)
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "api.sock")
+        self.p = None
+        self.api = Api(self.sock)
+
+    def start(self):
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        logf = open(os.path.join(self.dir, "clonelbd.log"), "ab")
+        self.p = self.lab.spawn(self.role, CLONELBD, "--db", os.path.join(self.dir, "config.db"),
+                                "--socket", self.sock, "--log-level", "info",
+                                stdout=logf, stderr=logf)
+        logf.close()
+        wait_for(lambda: os.path.exists(self.sock) or self.p.poll() is not None, 10,
+                 f"{self.role} API socket")
+        if self.p.poll() is not None:
+            raise RuntimeError(f"clonelbd in {self.role} exited with {self.p.returncode}")
+        self.api.close()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p and self.p.poll() is None:
+            self.p.send_signal(sig)
+            self.p.wait(20)
+
+    def conns(self):
+        return self.api.req("GET", "/api/virtualservice/web/runtime")["connections_total"]
+
+    def cpu_ns(self):
+        """CPU time of every thread of clonelbd, in ns (schedstat: not cut to clock ticks)."""
+        total = 0
+        task_dir = f"/proc/{self.p.pid}/task"
+        for t in os.listdir(task_dir):
+            with open(f"{task_dir}/{t}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total
+
+    def configure(self):
+        a = self.api
+        a.req("PATCH", "/api/vrfcontext/global", {"bgp_profile": {
+            "local_as": 65000, "hold_time": 9, "keepalive_interval": 3,
+            "peers": [{"remote_as": 65100, "peer_ip": {"addr": "10.30.2.1", "type": "V4"},
+                       "bfd": True}]}})
+        a.req("POST", "/api/pool", {"name": "web-pool",
+                                    "servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in POOL]})
+        a.req("POST", "/api/virtualservice", {
+            "name": "web", "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
+            "services": [{"port": 80}], "pool_ref": "web-pool", "enable_rhi": True})
+
+
+def clients(lab, n):
+    return int(lab.run("cli", "/usr/bin/python3", "-c", CLIENT, VIP, str(n), timeout=600).stdout)
+
+
+def both_up(lab, ses):
+    for s in ses.values():
+        if s.p.poll() is not None:
+            s.start()
+    wait_for(lambda: lab.hops() == sorted(FRONT.values()), 30, "both next hops")
+
+
+def measure(lab, ses, n, roles):
+    """n connections while SEs @roles announce; (answered, served, CPU ns per connection) by SE."""
+    before = {r: (ses[r].conns(), ses[r].cpu_ns()) for r in roles}
+    ok = clients(lab, n)
+    served = {r: ses[r].conns() - before[r][0] for r in roles}
+    cpu = {r: (ses[r].cpu_ns() - before[r][1]) / max(served[r], 1) for r in roles}
+    return ok, served, cpu
+
+
+def row_spread_cpu(lab, ses, a, out):
+    """Group and lone runs interleaved (a.rounds of each, alternating which goes first): the
+    machine is shared, and a slow second of one would otherwise land on one side only."""
+    n = a.connections
+    group, lone = [], []
+    for rnd in range(a.rounds):
+        for kind in (("group", "lone") if rnd % 2 == 0 else ("lone", "group")):
+            both_up(lab, ses)
+            if kind == "group":
+                group.append(measure(lab, ses, n, ("se1", "se2")))
+                continue
+            # The lone SE: se2 withdrawn (SIGTERM), se1 serves everything.
+            ses["se2"].stop()
+            wait_for(lambda: lab.hops() == [FRONT["se1"]], 10, "se2 withdrawn")
+            lone.append(measure(lab, ses, n, ("se1",)))
+    both_up(lab, ses)
+    ok, served, _ = group[0]
+    share = {r: 100.0 * served[r] / max(ok, 1) for r in ses}
+    cpu = {r: statistics.median(g[2][r] for g in group) for r in ses}
+    lone_cpu = statistics.median(x[2]["se1"] for x in lone)
+    out["spread"] = {"connections": n, "answered": ok, "served": served, "share_pct": share,
+                     "all_rounds_served": [g[1] for g in group],
+                     "target": "50 +- 10 % each",
+                     "met": ok == n and all(40 <= v <= 60 for v in share.values())}
+    out["cpu"] = {"rounds": a.rounds, "us_per_conn": {r: v / 1000 for r, v in cpu.items()},
+                  "lone_us_per_conn": lone_cpu / 1000,
+                  "lone_answered": [x[0] for x in lone],
+                  "ratio_to_lone": {r: v / lone_cpu for r, v in cpu.items()},
+                  "target": "within 10 % of a lone SE",
+                  "met": all(abs(v / lone_cpu - 1) <= 0.10 for v in cpu.values())}
+
+
+def flow_port_on(lab, ses, role):
+    """A client port whose flow the router sends to SE @role (found by trying ports)."""
+    other = "se1" if role == "se2" else "se2"
+    for port in range(41000, 41200):
+        before = ses[role].conns(), ses[other].conns()
+        p = lab.spawn("cli", "/usr/bin/python3", "-c", RETRY, VIP, str(port), "0.05",
+                      stdout=subprocess.PIPE, text=True)
+        lines = p.communicate(timeout=10)[0].split()
+        if "ok" not in lines:
+            continue
+        wait_for(lambda: ses[role].conns() + ses[other].conns() > sum(before), 5, "the count")
+        if ses[role].conns() > before[0]:
+            return port
+    raise RuntimeError(f"no client port among 200 hashed to {role}")
+
+
+def route_change(lab, since, timeout=15):
+    """Seconds from @since until the router's route has only se1 as next hop."""
+    deadline = time.monotonic() + timeout
+    while lab.hops() != [FRONT["se1"]]:
+        if time.monotonic() > deadline:
+            return float("inf")  # reported as such: the row says the target is not met
+    return time.monotonic() - since
+
+
+def row_failover(lab, ses, a, out):
+    first_ok, route_gone = [], []
+    for run in range(a.failovers):
+        both_up(lab, ses)
+        port = flow_port_on(lab, ses, "se2")
+        p = lab.spawn("cli", "/usr/bin/python3", "-c", RETRY, VIP, str(port), "30",
+                      stdout=subprocess.PIPE, text=True)
+        # The flow works through se2 before the kill.
+        line = p.stdout.readline().split()
+        if not line or line[0] != "ok":
+            raise RuntimeError(f"flow from port {port} does not work before the kill: {line}")
+        t_kill = time.monotonic()
+        ses["se2"].stop(signal.SIGKILL)
+        # Attempts that began before the process was gone may still have reached it.
+        t_dead = time.monotonic()
+        gone = []
+        watch = threading.Thread(target=lambda: gone.append(route_change(lab, t_kill)))
+        watch.start()
+        while True:
+            line = p.stdout.readline().split()
+            if not line:
+                raise RuntimeError("the retrying client ended without a success")
+            if line[0] == "ok" and float(line[1]) > t_dead:
+                first_ok.append(float(line[1]) - t_kill)
+                break
+        p.kill()
+        p.wait()
+        watch.join()
+        gone = gone[0]
+        route_gone.append(gone)
+        log(f"failover {run + 1}: first success after {first_ok[-1] * 1000:.0f} ms, "
+            f"route without se2 seen after {gone * 1000:.0f} ms")
+    med = statistics.median(first_ok)
+    out["failover"] = {"runs": a.failovers, "first_success_s": first_ok,
+                       "median_first_success_s": med, "route_gone_s": route_gone,
+                       "median_route_gone_s": statistics.median(route_gone),
+                       "target": f"median <= {FAILOVER_TARGET_S} s",
+                       "met": med <= FAILOVER_TARGET_S}
+    both_up(lab, ses)
+
+
+ROWS = {"spread": row_spread_cpu, "failover": row_failover}
+
+
+def report(out):
+    lines = ["SE group (tests/lab/group.sh: FRR router, 2 SEs, BIRD, ECMP)"]
+    if "spread" in out:
+        s = out["spread"]
+        lines.append(f"  spread of {s['connections']} connections: se1 {s['share_pct']['se1']:.1f} %, "
+                     f"se2 {s['share_pct']['se2']:.1f} % ({s['answered']} answered; target "
+                     f"{s['target']}: {'met' if s['met'] else 'NOT met'})")
+        c = out["cpu"]
+        lines.append(f"  CPU per connection: se1 {c['us_per_conn']['se1']:.1f} us "
+                     f"({c['ratio_to_lone']['se1']:.2f}x lone), se2 {c['us_per_conn']['se2']:.1f} us "
+                     f"({c['ratio_to_lone']['se2']:.2f}x lone), lone SE {c['lone_us_per_conn']:.1f} us "
+                     f"(target {c['target']}: {'met' if c['met'] else 'NOT met'})")
+    if "failover" in out:
+        f = out["failover"]
+        lines.append(f"  kill -9 to first new connection through the other: median "
+                     f"{f['median_first_success_s'] * 1000:.0f} ms of {f['runs']} runs "
+                     f"({', '.join(f'{x * 1000:.0f}' for x in f['first_success_s'])} ms); route "
+                     f"without the dead SE after {f['median_route_gone_s'] * 1000:.0f} ms "
+                     f"(target {f['target']}: {'met' if f['met'] else 'NOT met'})")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated: " + ", ".join(ROWS))
+    ap.add_argument("--quick", action="store_true",
+                    help="200 connections, 2 failovers, 1 cpu round: a check, not a measurement")
+    ap.add_argument("--connections", type=int, default=1000)
+    ap.add_argument("--failovers", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3, help="group/lone rounds of the cpu row")
+    ap.add_argument("--prefix", default=os.environ.get("LAB_PREFIX", "bgrp-"))
+    a = ap.parse_args()
+    if a.quick:
+        a.connections, a.failovers, a.rounds = 200, 2, 1
+    rows = [r for r in a.rows.split(",") if r]
+    for r in rows:
+        if r not in ROWS:
+            ap.error(f"--rows: unknown row '{r}' (one of {', '.join(ROWS)})")
+    if os.geteuid() != 0:
+        sys.exit("group.py: run as root (network namespaces)")
+    work = tempfile.mkdtemp(prefix="clonelb-bench-group-")
+    os.chmod(work, 0o755)
+    lab = GroupLab(a.prefix, work)
+    out = {"quick": a.quick}
+    try:
+        lab.up()
+        nginx_dir = os.path.join(work, "nginx")
+        os.makedirs(nginx_dir)
+        with open(os.path.join(nginx_dir, "nginx.conf"), "w") as f:
+            f.write(f"""worker_processes 1; daemon off; pid {nginx_dir}/pid; error_log {nginx_dir}/e.log;
+events {{ worker_connections 4096; }}
+http {{ access_log off; client_body_temp_path {nginx_dir}/b; proxy_temp_path {nginx_dir}/p;
+  fastcgi_temp_path {nginx_dir}/f; uwsgi_temp_path {nginx_dir}/u; scgi_temp_path {nginx_dir}/s;
+  server {{ listen {POOL[0]}:80; listen {POOL[1]}:80; location / {{ return 200 "ok\\n"; }} }} }}
+""")
+        lab.spawn("srv", "nginx", "-c", os.path.join(nginx_dir, "nginx.conf"),
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ses = {r: Se(lab, r) for r in ("se1", "se2")}
+        for s in ses.values():
+            s.start()
+            s.configure()
+        for r in rows:
+            ROWS[r](lab, ses, a, out)
+    finally:
+        lab.down()
+        shutil.rmtree(work, ignore_errors=True)
+    text = report(out)
+    print(text)
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "group.json"), "w") as f:
+        json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

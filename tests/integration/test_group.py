@@ -1,0 +1,356 @@
+"""An SE group, active/active: two clonelbd SEs announce one VIP by BGP (BIRD 2) to an FRR router
+that spreads clients over both by ECMP (tests/lab/group.sh). Route health injection end to end:
+the router's routes, connections from the client namespace, frames on the clone server, and what
+happens when an SE is killed, stopped, or its pool has no healthy member.
+
+Until the etcd store is there, both SEs are configured identically through their own APIs.
+No timing thresholds: every wait polls with a bound.
+"""
+import collections
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import pytest
+from scapy.all import IP, TCP, Ether
+
+from conftest import ROOT, Daemon, Nginx, wait_for
+from test_clone_engine import Capture, frame_key
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
+
+GROUP = os.path.join(ROOT, "tests", "lab", "group.sh")
+VIP = "10.30.9.10"
+ROUTER_IP = "10.30.2.1"
+SE_FRONT = {"se1": "10.30.2.11", "se2": "10.30.2.12"}
+SE_BACK = {"se1": "10.30.3.1", "se2": "10.30.3.2"}
+SE_TAP_MAC = {"se1": "02:fc:00:30:04:01", "se2": "02:fc:00:30:04:02"}
+POOL = ["10.30.3.11", "10.30.3.12"]
+CLONE_IP, CLONE_MAC = "10.30.4.100", "02:fc:00:30:04:64"
+
+
+class GroupLab:
+    """The namespaces of tests/lab/group.sh under one prefix, by role."""
+
+    ROLES = ("cli", "rtr", "se1", "se2", "srv", "tap", "etcd")
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.dir = tempfile.mkdtemp(prefix="clonelb-group-")
+        self.ns = {r: f"{prefix}g{r}" for r in self.ROLES}
+        self.env = dict(os.environ, LAB_PREFIX=prefix, LAB_DIR=self.dir)
+
+    def up(self):
+        subprocess.run([GROUP, "up"], env=self.env, check=True)
+
+    def down(self):
+        subprocess.run([GROUP, "down"], env=self.env, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cmd(self, role, *argv):
+        return ["ip", "netns", "exec", self.ns[role], *argv]
+
+    def run(self, role, *argv, check=True, timeout=60, **kw):
+        return subprocess.run(self.cmd(role, *argv), check=check, timeout=timeout,
+                              capture_output=True, text=True, **kw)
+
+    def popen(self, role, *argv, **kw):
+        return subprocess.Popen(self.cmd(role, *argv), **kw)
+
+    def vtysh(self, command):
+        return self.run("rtr", "vtysh", "--vty_socket", os.path.join(self.dir, "frr"),
+                        "-c", command).stdout
+
+    def next_hops(self):
+        """The next hops of the router's installed route to the VIP, sorted."""
+        routes = json.loads(self.vtysh(f"show ip route {VIP}/32 json") or "{}")
+        hops = set()
+        for r in routes.get(f"{VIP}/32", []):
+            if r.get("protocol") == "bgp" and r.get("installed"):
+                hops |= {h["ip"] for h in r.get("nexthops", []) if h.get("fib")}
+        return sorted(hops)
+
+    def kernel_next_hops(self):
+        """The same, as the router's kernel forwards (ip route)."""
+        out = self.run("rtr", "ip", "route", "show", f"{VIP}/32").stdout
+        return sorted(w[i + 1] for w in [out.split()] for i, x in enumerate(w) if x == "via")
+
+    def neighbor(self, ip):
+        return json.loads(self.vtysh(f"show ip bgp neighbors {ip} json")).get(ip, {})
+
+    def procs(self, role):
+        r = subprocess.run(["ip", "netns", "pids", self.ns[role]], capture_output=True, text=True)
+        return r.stdout.split()
+
+
+def configure(d):
+    """The configuration both SEs get through their own APIs."""
+    d.ok("PATCH", "/api/vrfcontext/global", {"bgp_profile": {
+        "local_as": 65000, "hold_time": 9, "keepalive_interval": 3,
+        "peers": [{"remote_as": 65100, "peer_ip": {"addr": ROUTER_IP, "type": "V4"},
+                   "subnet": {"ip_addr": {"addr": "10.30.2.0", "type": "V4"}, "mask": 24},
+                   "bfd": True}]}})
+    d.ok("POST", "/api/healthmonitor", {"name": "hm", "type": "HEALTH_MONITOR_TCP",
+                                        "send_interval": 1, "receive_timeout": 1,
+                                        "successful_checks": 1, "failed_checks": 1})
+    d.ok("POST", "/api/trafficcloneprofile", {"name": "ids", "clone_servers": [
+        {"ip_address": {"addr": CLONE_IP, "type": "V4"}, "mac": CLONE_MAC,
+         "subnet": {"ip_addr": {"addr": "10.30.4.0", "type": "V4"}, "mask": 24}}]})
+    d.ok("POST", "/api/pool", {"name": "web-pool",
+                               "servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in POOL]})
+    d.ok("POST", "/api/virtualservice", {
+        "name": "web", "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
+        "services": [{"port": 80}], "pool_ref": "web-pool", "traffic_clone_profile_ref": "ids",
+        "enable_rhi": True})
+
+
+@pytest.fixture(scope="module")
+def glab():
+    lb = GroupLab(os.environ.get("LAB_PREFIX") or f"t{os.getpid() % 10000}-")
+    lb.up()
+    servers = []
+    try:
+        for ip in POOL:
+            servers.append(Nginx(lb, ip, workdir=lb.dir).start())
+        yield lb
+    finally:
+        for s in servers:
+            s.stop()
+        lb.down()
+
+
+@pytest.fixture(scope="module")
+def ses(glab):
+    made = {}
+    try:
+        for role in ("se1", "se2"):
+            wd = os.path.join(glab.dir, role)
+            os.makedirs(wd)
+            made[role] = Daemon(glab, wd, role=role).start()
+            configure(made[role])
+        yield made
+    finally:
+        for d in made.values():
+            d.stop()
+
+
+@pytest.fixture
+def group(glab, ses):
+    """Both SEs running and announcing the VIP, before and after each test."""
+    def both():
+        for d in ses.values():
+            if d.proc.poll() is not None:
+                d.start()
+        wait_for(lambda: glab.next_hops() == sorted(SE_FRONT.values()), timeout=30,
+                 interval=0.2, what="a route to the VIP through both SEs")
+    both()
+    yield ses
+    both()
+
+
+def connect(glab, n):
+    """n HTTP/1.0 requests from the client, a new connection (and client port) each.
+    Returns how many got a 200 from a pool server."""
+    r = glab.run("cli", "/usr/bin/python3", "-c", r"""
+import socket, sys
+ok = 0
+for _ in range(int(sys.argv[2])):
+    try:
+        s = socket.create_connection((sys.argv[1], 80), timeout=5)
+        s.sendall(b"GET / HTTP/1.0\r\nHost: lab\r\n\r\n")
+        data = b""
+        while True:
+            c = s.recv(4096)
+            if not c:
+                break
+            data += c
+        s.close()
+        ok += data.startswith(b"HTTP/1.1 200") and b"server 10.30.3." in data
+    except OSError:
+        pass
+print(ok)
+""", VIP, str(n), timeout=120)
+    return int(r.stdout)
+
+
+def runtime(d):
+    return d.ok("GET", "/api/virtualservice/web/runtime")
+
+
+def clone_stats(d):
+    st = d.ok("GET", "/api/virtualservice/web/traffic_clone_stats")
+    assert st[0]["proc_id"] == "PROC_Aggregate", st
+    return st[0]["clone_srvr_stats"][0]
+
+
+def settled(d):
+    last = [None]
+
+    def still():
+        now = clone_stats(d)
+        same = now == last[0]
+        last[0] = now
+        return same
+    wait_for(still, timeout=10, interval=0.3, what="clone counters to settle")
+
+
+def test_route_has_one_next_hop_per_se(glab, group):
+    assert glab.next_hops() == [SE_FRONT["se1"], SE_FRONT["se2"]]
+    assert glab.kernel_next_hops() == [SE_FRONT["se1"], SE_FRONT["se2"]]
+    for role, d in group.items():
+        lo = glab.run(role, "ip", "-4", "addr", "show", "dev", "lo").stdout
+        assert f"inet {VIP}/32" in lo and "lo:clonelb" in lo, lo
+        assert "announcing 10.30.9.10/32 (virtualservice 'web' is up)" in d.logtext()
+
+
+def test_both_ses_serve_and_every_backend_frame_is_cloned_once(glab, group, tmp_path):
+    n = 60
+    before = {r: (runtime(d)["connections_total"], clone_stats(d)["num_succeeded"])
+              for r, d in group.items()}
+    caps = {r: Capture(glab, r, "srv0", str(tmp_path / f"{r}.pcap")) for r in group}
+    tap = Capture(glab, "tap", "eth0", str(tmp_path / "tap.pcap"))
+    assert connect(glab, n) == n
+    for d in group.values():
+        settled(d)
+    cloned = [p for p in tap.stop() if TCP in p]
+    served = {r: runtime(d)["connections_total"] - before[r][0] for r, d in group.items()}
+    assert sum(served.values()) == n and all(served.values()), served
+
+    for role, d in group.items():
+        # The SE's own back-end frames (the bridge may flood the other's to it too).
+        wire = [p for p in caps[role].stop() if TCP in p and SE_BACK[role] in (p[IP].src, p[IP].dst)
+                and 80 in (p[TCP].sport, p[TCP].dport)]
+        mine = [p for p in cloned if p[Ether].src == SE_TAP_MAC[role]]
+        assert all(p[Ether].dst == CLONE_MAC for p in mine)
+        conns = {p[TCP].sport if p[IP].src == SE_BACK[role] else p[TCP].dport for p in mine}
+        assert len(conns) == served[role], (role, len(conns), served[role])
+        got = collections.Counter(map(frame_key, mine))
+        want = collections.Counter(map(frame_key, wire))
+        missing, extra = want - got, got - want
+        assert not missing and not extra, (f"{role}: {sum(missing.values())} back-end frames not "
+                                           f"cloned, {sum(extra.values())} extra, of {len(wire)}")
+        assert clone_stats(d)["num_succeeded"] - before[role][1] == len(mine), role
+
+
+def test_kill9_removes_its_next_hop_and_the_other_serves(glab, group):
+    bird = [p for p in glab.procs("se2") if str(group["se2"].pid()) != p]
+    assert bird, "no BIRD beside clonelbd in se2"
+    group["se2"].proc.send_signal(signal.SIGKILL)
+    group["se2"].proc.wait()
+    wait_for(lambda: glab.next_hops() == [SE_FRONT["se1"]], timeout=15, interval=0.05,
+             what="the router to drop the killed SE's next hop")
+    # BIRD died with its parent: nothing of the SE is left speaking BGP.
+    wait_for(lambda: not glab.procs("se2"), timeout=10, what="se2's BIRD to be gone")
+    assert glab.kernel_next_hops() == [SE_FRONT["se1"]]
+    assert connect(glab, 20) == 20
+
+
+def test_sigterm_withdraws_with_a_cease(glab, group):
+    d = group["se2"]
+    assert d.stop(signal.SIGTERM) == 0
+    # Gone before the process is: BIRD closed its session with a Cease
+    # notification (not a hold timer, not a dropped connection).
+    wait_for(lambda: glab.next_hops() == [SE_FRONT["se1"]], timeout=5, interval=0.05,
+             what="the stopped SE's next hop to go")
+    nb = glab.neighbor(SE_FRONT["se2"])
+    assert nb.get("lastResetDueTo") == "BGP Notification received", nb
+    assert nb.get("lastNotificationReason", "").startswith("Cease"), nb
+    assert "BGP sessions closed, routes withdrawn" in d.logtext()
+    lo = glab.run("se2", "ip", "-4", "addr", "show", "dev", "lo").stdout
+    assert VIP not in lo, lo
+    assert not glab.procs("se2")
+    assert connect(glab, 10) == 10
+
+
+def test_pool_without_healthy_member_withdraws_the_vip(glab, group):
+    # On one SE the pool's members fail their checks (nothing listens on 81).
+    d = group["se1"]
+    sessions = glab.neighbor(SE_FRONT["se1"])["connectionsEstablished"]
+    d.ok("PATCH", "/api/pool/web-pool", {"health_monitor_refs": ["hm"], "default_server_port": 81})
+    try:
+        wait_for(lambda: glab.next_hops() == [SE_FRONT["se2"]], timeout=15, interval=0.1,
+                 what="the route through se1 to be withdrawn")
+        assert ("withdrawing 10.30.9.10/32 (virtualservice 'web': pool 'web-pool' has no "
+                "healthy member)") in d.logtext()
+        assert connect(glab, 10) == 10
+    finally:
+        d.ok("PATCH", "/api/pool/web-pool", {"health_monitor_refs": [], "default_server_port": 80})
+    wait_for(lambda: glab.next_hops() == sorted(SE_FRONT.values()), timeout=15, interval=0.1,
+             what="se1's route to come back")
+    # Withdrawn and announced again on the same BGP session: BIRD's reconfiguration
+    # changed the routes, not the peering.
+    assert glab.neighbor(SE_FRONT["se1"])["connectionsEstablished"] == sessions
+
+
+def test_bad_input_is_refused_naming_field_and_value(glab, ses):
+    d = ses["se1"]
+    vrf = d.ok("GET", "/api/vrfcontext/global")
+    bad = [
+        ({"bgp_profile": {"local_as": 0}}, ["bgp_profile.local_as", "0"]),
+        ({"bgp_profile": {"local_as": 65000, "peers": [
+            {"remote_as": 65100, "peer_ip": {"addr": "router-1", "type": "V4"}}]}},
+         ["bgp_profile.peers[1].peer_ip", "router-1"]),
+        ({"bgp_profile": {"local_as": 65000, "hold_time": 9, "keepalive_interval": 9}},
+         ["bgp_profile.keepalive_interval", "9"]),
+    ]
+    for body, words in bad:
+        status, out = d.api("PATCH", "/api/vrfcontext/global", body)
+        assert status == 400 and all(w in out["error"] for w in words), (body, status, out)
+    assert d.ok("GET", "/api/vrfcontext/global") == vrf
+
+    status, out = d.api("PATCH", "/api/virtualservice/web", {"se_group_ref": "no-such-group"})
+    assert status == 400 and "se_group_ref" in out["error"] and "no-such-group" in out["error"], out
+    assert d.ok("GET", "/api/virtualservice/web")["se_group_ref"] == "Default-Group"
+
+    # The shell says the same and exits 1.
+    r = d.cli("-c", "configure vrfcontext global", "-c", "bgp_profile", "-c", "local_as 0")
+    assert r.returncode == 1 and "local_as" in r.stderr and "0" in r.stderr, r.stderr
+
+    # Groups: the built-in one stays; one with services cannot be deleted.
+    status, out = d.api("DELETE", "/api/serviceenginegroup/Default-Group")
+    assert status == 409 and "Default-Group" in out["error"], out
+    d.ok("POST", "/api/serviceenginegroup", {"name": "spare", "ha_mode": "HA_MODE_SHARED"})
+    d.ok("POST", "/api/virtualservice", {"name": "spare-vs",
+                                         "vip": [{"ip_address": {"addr": "10.30.9.20"}}],
+                                         "services": [{"port": 80}], "se_group_ref": "spare"})
+    status, out = d.api("DELETE", "/api/serviceenginegroup/spare")
+    assert status == 409 and "spare-vs" in out["error"], out
+    d.ok("DELETE", "/api/virtualservice/spare-vs")
+    d.ok("DELETE", "/api/serviceenginegroup/spare")
+
+
+def test_one_etcd_configured_once_both_announce_and_withdraw(glab, ses):
+    """Both SEs on one etcd (tests/lab/group.sh etcd-start): configured once through se1, both
+    announce; enable_rhi turned off through se2's API withdraws the VIP from both. Runs last:
+    it replaces the SQLite SEs of the other tests (one clonelbd per namespace)."""
+    for d in ses.values():
+        d.stop()
+    subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
+    made = []
+    try:
+        for role in ("se1", "se2"):
+            wd = os.path.join(glab.dir, role + "-etcd")
+            os.makedirs(wd)
+            made.append(Daemon(glab, wd, role=role, extra_args=[
+                "--store", "etcd://10.30.5.100:2379", "--se-name", role,
+                "--se-group", "Default-Group"]).start())
+        se1, se2 = made
+        configure(se1)
+        wait_for(lambda: glab.next_hops() == sorted(SE_FRONT.values()), timeout=30,
+                 interval=0.2, what="both SEs announcing what se1 was told")
+        assert connect(glab, 20) == 20
+        se2.ok("PATCH", "/api/virtualservice/web", {"enable_rhi": False})
+        wait_for(lambda: glab.next_hops() == [], timeout=15, interval=0.1,
+                 what="the VIP withdrawn by both SEs")
+        for role, d in zip(("se1", "se2"), made):
+            assert "withdrawing 10.30.9.10/32 (no service of group 'Default-Group' with " \
+                   "enable_rhi has it)" in d.logtext(), role
+            lo = glab.run(role, "ip", "-4", "addr", "show", "dev", "lo").stdout
+            assert VIP not in lo, (role, lo)
+    finally:
+        for d in made:
+            d.stop()
+        subprocess.run([GROUP, "etcd-stop"], env=glab.env, check=False)
