@@ -341,11 +341,11 @@ static void probe(struct clone_watch *hl, struct health_srv *h, uint64_t now, st
 		}
 		r = neigh_confirmed(h->ip_be, h->ifindex, &state, &age);
 		if (r < 0) {
-			snprintf(ret->why, sizeof(ret->why), "no neighbour entry (no ARP answer)");
+			snprintf(ret->why, sizeof(ret->why), "no ARP answer: no neighbour entry");
 			return;
 		}
 		if (!clone_net_nud_valid(state) || (state & NUD_NOARP)) {
-			snprintf(ret->why, sizeof(ret->why), "neighbour entry %s (no ARP answer)",
+			snprintf(ret->why, sizeof(ret->why), "no ARP answer: neighbour entry %s",
 				 state & NUD_FAILED ? "FAILED" : state & NUD_INCOMPLETE ? "INCOMPLETE" : "unusable");
 			return;
 		}

@@ -724,11 +724,7 @@ static int check_field(const struct cfg_field *f, const char *path, json_t *v, c
 				}
 				if (x && y && json_equal(x, y)) {
 					char *shown = cfg_value_format(key, x);
-					/* Name the key of sub-objects: "filters: duplicate entry 10 (rule_number)". */
-					*ret_err = f->kind == CFG_OBJLIST
-							   ? xasprintf("%s: duplicate entry %s (%s)", path,
-								       shown, key->name)
-							   : xasprintf("%s: duplicate entry %s", path, shown);
+					*ret_err = xasprintf("%s: duplicate entry %s", path, shown);
 					free(shown);
 					return -EINVAL;
 				}

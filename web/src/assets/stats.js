@@ -18,6 +18,7 @@ const REASONS = [
 	['num_no_mac', 'No MAC'],
 	['num_no_interface', 'No interface'],
 	['num_failover', 'Failed over'],
+	['num_down', 'Times down'],
 ];
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#4b5563', '#b45309'];
 
@@ -99,7 +100,7 @@ async function vsStats(name) {
 				: 'None (traffic of this service is not cloned)'),
 			h('dt', {}, 'Service Engine'), h('dd', {}, seUuid),
 			h('dt', {}, 'Last reset'), h('dd', {}, lastReset)),
-		h('h2', {}, 'Per clone server (PROC_Aggregate)'), table,
+		h('h2', {}, 'Per clone server (PROC_Aggregate)'), h('div', { class: 'table-scroll' }, table),
 		h('h2', {}, 'Frames cloned per second'), chartBox, legend,
 		h('h2', {}, 'Runtime'), runtimeBox,
 		status);
