@@ -81,6 +81,10 @@ class GroupLab:
     def neighbor(self, ip):
         return json.loads(self.vtysh(f"show ip bgp neighbors {ip} json")).get(ip, {})
 
+    def bfd_up(self, ip):
+        peers = json.loads(self.vtysh("show bfd peers json") or "[]")
+        return any(p.get("peer") == ip and p.get("status") == "up" for p in peers)
+
     def procs(self, role):
         r = subprocess.run(["ip", "netns", "pids", self.ns[role]], capture_output=True, text=True)
         return r.stdout.split()
@@ -263,6 +267,26 @@ def test_sigterm_withdraws_with_a_cease(glab, group):
     assert VIP not in lo, lo
     assert not glab.procs("se2")
     assert connect(glab, 10) == 10
+
+
+def test_frozen_se_is_dropped_by_bfd(glab, group):
+    # SIGSTOP freezes clonelbd and its BIRD: the SE's kernel still answers TCP,
+    # so only BFD (or, without it, the hold time) tells the router.
+    wait_for(lambda: glab.bfd_up(SE_FRONT["se2"]), timeout=20, interval=0.1,
+             what="the router's BFD session with se2")
+    procs = glab.procs("se2")
+    for pid in procs:
+        os.kill(int(pid), signal.SIGSTOP)
+    try:
+        wait_for(lambda: glab.next_hops() == [SE_FRONT["se1"]], timeout=20, interval=0.05,
+                 what="the router to drop the frozen SE")
+        nb = glab.neighbor(SE_FRONT["se2"])
+        # The router's BFD, not its hold timer, ended the session.
+        assert nb.get("lastNotificationReason") == "Cease/BFD Down", nb
+        assert connect(glab, 10) == 10
+    finally:
+        for pid in procs:
+            os.kill(int(pid), signal.SIGCONT)
 
 
 def test_pool_without_healthy_member_withdraws_the_vip(glab, group):
