@@ -15,7 +15,8 @@
 #include "lib/util.h"
 #include "log.h"
 
-/* BFD timers of every session with bfd: a dead SE is noticed within 0.3 s. */
+/* BFD timers BIRD offers on every session with bfd: 0.3 s of detection
+ * when the router agrees to them (the slower side's interval wins). */
 #define BFD_INTERVAL_MS 100
 #define BFD_MULTIPLIER 3
 
