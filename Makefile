@@ -13,7 +13,7 @@ DEB_PKGS := build-essential meson ninja-build pkg-config clang llvm \
 	libedit-dev libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev \
 	iproute2 ethtool iputils-ping curl jq procps psmisc nginx haproxy bird2 frr etcd-server tcpdump tshark \
 	python3 python3-pytest python3-scapy python3-matplotlib \
-	wrk iperf3 chromium slowhttptest nghttp2-client testssl.sh
+	wrk iperf3 chromium slowhttptest nghttp2-client testssl.sh etcd-server etcd-client
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

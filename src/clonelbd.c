@@ -371,8 +371,8 @@ int main(int argc, char **argv)
 			mkdir(dir, 0700);
 		free(dir);
 	}
-	r = store_is_etcd(store) ? cfg_store_open_spec(store, &store_tls, &d.store, &err)
-				 : cfg_store_open(db, &d.store, &err);
+	r = store ? cfg_store_open_spec(store, &store_tls, &d.store, &err)
+		  : cfg_store_open(db, &d.store, &err);
 	if (r < 0)
 		goto out;
 	r = clone_start(&d.ce, &err);

@@ -129,6 +129,41 @@ static void print_view(struct cli_shell *sh, const json_t *ans)
 	}
 }
 
+/* "show serviceengine": the SEs of the group's store, one row each. */
+static int show_serviceengines(struct cli_shell *sh, bool json)
+{
+	static const char *const hdr[] = {"Name", "UUID", "SE group", "State"};
+	struct cli_table *t;
+	json_t *ans = NULL, *e;
+	char *err = NULL;
+	size_t i;
+
+	if (cli_api(sh, "GET", "/api/serviceengine", NULL, &ans, &err) < 0) {
+		cli_error(sh, "%s", err);
+		free(err);
+		return -EIO;
+	}
+	if (json) {
+		print_json(sh, ans);
+		json_decref(ans);
+		return 0;
+	}
+	t = cli_table_new(4, hdr);
+	json_array_foreach(json_object_get(ans, "results"), i, e)
+	{
+		const char *row[4] = {
+			json_string_value(json_object_get(e, "name")),
+			json_string_value(json_object_get(e, "uuid")),
+			json_string_value(json_object_get(e, "se_group_ref")),
+			json_string_value(json_object_get(json_object_get(e, "oper_status"), "state"))};
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, sh->out);
+	cli_table_free(t);
+	json_decref(ans);
+	return 0;
+}
+
 int cli_cmd_show(struct cli_shell *sh, int argc, char **argv)
 {
 	const struct cfg_schema *s;
@@ -146,6 +181,8 @@ int cli_cmd_show(struct cli_shell *sh, int argc, char **argv)
 	if (argc < 2)
 		return cli_error(sh, "show: expected 'show <type> [<name> [traffic_clone_stats "
 				     "[detail] | runtime]]'");
+	if (argc == 2 && strcmp(argv[1], "serviceengine") == 0)
+		return show_serviceengines(sh, json);
 	s = cli_type_match(argv[1], &err);
 	if (!s) {
 		cli_error(sh, "%s", err);

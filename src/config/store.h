@@ -63,6 +63,11 @@ struct cfg_etcd *cfg_store_etcd(struct cfg_store *st);
  */
 bool cfg_store_following(struct cfg_store *st, char **ret_why);
 
+/* Tells an etcd store that a call to the cluster failed elsewhere (the SE's
+ * lease keepalive): its watch is opened again, so a partition that leaves
+ * the stream silently open is noticed. Nothing for SQLite. */
+void cfg_store_reconnect(struct cfg_store *st);
+
 /* Closes the store. Accepts NULL. */
 void cfg_store_close(struct cfg_store *st);
 

@@ -38,6 +38,7 @@ struct etcd_store {
 	bool started;
 	atomic_bool stop;
 	atomic_bool watching; /* the watch stream is open and synced */
+	atomic_bool reconnect; /* cfg_store_reconnect() was called */
 	bool resync;          /* the watch fell behind a compaction (watch thread only) */
 	pthread_mutex_t why_lock;
 	char *why; /* why the watch is down */
@@ -128,8 +129,19 @@ static int on_watch(void *ctx, const json_t *msg)
 	uint64_t last = 0;
 	size_t i;
 
+	if (!msg) {
+		/* Another call to the cluster failed: a stream that still looks
+		 * open may lead nowhere (a partition keeps TCP silent). */
+		if (atomic_exchange(&es->reconnect, false)) {
+			set_why(es, xasprintf("store unavailable: etcd at %s: watch restarted after a "
+					      "failed call", cfg_etcd_where(es->e) + 7));
+			return 1;
+		}
+		return 0;
+	}
 	if (!res) {
-		set_why(es, xasprintf("store unavailable: etcd: watch: %s",
+		set_why(es, xasprintf("store unavailable: etcd at %s: watch: %s",
+				      cfg_etcd_where(es->e) + 7,
 				      str(json_object_get(msg, "error"), "message")));
 		return 1;
 	}
@@ -164,9 +176,18 @@ static int on_watch(void *ctx, const json_t *msg)
 								      json_object_get(kv, "create_revision"))));
 				json_object_set_new(o, "_rev", json_integer((json_int_t)rev));
 				cfg_store_feed(es->st, o, NULL, rev - 1);
+			} else {
+				/* Not written by a clonelbd: nothing is skipped
+				 * silently; the full read names it and refuses it,
+				 * and the data plane keeps what it runs. */
+				es->resync = true;
 			}
 			json_decref(o);
 			free(text);
+			if (es->resync) {
+				free(key);
+				return 1;
+			}
 		}
 		free(key);
 		if (rev > last)
@@ -204,7 +225,16 @@ static void *watch_main(void *p)
 			struct cfg_cache fresh;
 			uint64_t rev = 0;
 
-			if (load_all(es, &fresh, &rev, &why) < 0) {
+			int r = load_all(es, &fresh, &rev, &why);
+
+			if (r == -EIO) {
+				char *more = xasprintf("store unavailable: %s holds an object that "
+						       "does not load: %s",
+						       cfg_etcd_where(es->e), why);
+				free(why);
+				why = more;
+			}
+			if (r < 0) {
 				set_why(es, why);
 				nap(es, backoff);
 				continue;
@@ -212,6 +242,7 @@ static void *watch_main(void *p)
 			cfg_store_feed_all(es->st, &fresh, rev);
 			es->resync = false;
 		}
+		atomic_store(&es->reconnect, false);
 		pthread_mutex_lock(&es->st->lock);
 		from = es->st->rev + 1;
 		pthread_mutex_unlock(&es->st->lock);
@@ -413,7 +444,11 @@ static int et_write(struct cfg_store *st, const struct cfg_schema *s, json_t *ob
 	}
 	free(k);
 	req = json_pack("{s:o, s:o, s:[]}", "compare", t.compare, "success", t.success, "failure");
+	/* The compares hold the rules now, not the lock: reads and the watch
+	 * go on while the cluster commits (or hangs until the call times out). */
+	pthread_mutex_unlock(&st->lock);
 	r = cfg_etcd_call(es->e, "/v3/kv/txn", req, &a, ret_err);
+	pthread_mutex_lock(&st->lock);
 	if (r == 0) {
 		*ret_wait_rev = (uint64_t)cfg_etcd_int(
 			json_object_get(json_object_get(a, "header"), "revision"));
@@ -516,4 +551,10 @@ bool cfg_store_following(struct cfg_store *st, char **ret_why)
 		*ret_why = xstrdup(es->why ? es->why : "not following the cluster yet");
 	pthread_mutex_unlock(&es->why_lock);
 	return false;
+}
+
+void cfg_store_reconnect(struct cfg_store *st)
+{
+	if (st->etcd)
+		atomic_store(&((struct etcd_store *)st->impl)->reconnect, true);
 }

@@ -81,8 +81,9 @@ int cfg_etcd_lease_keepalive(struct cfg_etcd *e, int64_t id, int64_t *ret_ttl, c
 int cfg_etcd_lease_revoke(struct cfg_etcd *e, int64_t id, char **ret_err);
 
 /*
- * Called for each message of a watch stream ({"result": {...}}): returns 0
- * to go on, non-zero to end the watch.
+ * Called for each message of a watch stream ({"result": {...}}), and with
+ * @msg NULL about once a second while the stream is idle: returns 0 to go
+ * on, non-zero to end the watch.
  */
 typedef int (*cfg_etcd_watch_fn)(void *ctx, const json_t *msg);
 

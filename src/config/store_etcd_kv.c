@@ -410,7 +410,13 @@ static int on_progress(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, cur
 {
 	struct watch_ctx *w = p;
 
-	return atomic_load(w->stop) ? 1 : 0;
+	if (atomic_load(w->stop))
+		return 1;
+	if (w->fn(w->ctx, NULL)) {
+		w->ended = true;
+		return 1;
+	}
+	return 0;
 }
 
 int cfg_etcd_watch(struct cfg_etcd *e, const char *prefix, uint64_t start_rev,

@@ -34,7 +34,9 @@ struct cfg_store_ops {
 	 * watch) brings into the cache. -ECANCELED: the cache was stale (another
 	 * node changed what the rules read); the front waits until the cache
 	 * reaches *ret_wait_rev and runs the change again. Other -errno with
-	 * *ret_err. On failure nothing is written.
+	 * *ret_err. On failure nothing is written. etcd releases the lock
+	 * while the cluster commits (its compares guard the rules then), so
+	 * the cache may move meanwhile; @obj and @old stay the caller's.
 	 */
 	int (*write)(struct cfg_store *st, const struct cfg_schema *s, json_t *obj,
 		     const json_t *old, uint64_t *ret_wait_rev, char **ret_err);

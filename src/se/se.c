@@ -169,7 +169,10 @@ static int register_se(struct se *se)
 
 	if (r == 0) {
 		k = xasprintf(K_SE "%s", se->name);
-		v = xasprintf("{\"uuid\":\"%s\",\"se_group_ref\":\"%s\"}", se->uuid, se->group);
+		json_t *reg = json_pack("{s:s, s:s}", "uuid", se->uuid, "se_group_ref", se->group);
+
+		v = json_dumps(reg, JSON_COMPACT);
+		json_decref(reg);
 		r = cfg_etcd_put(se->e, k, v, 0, &err);
 		free(k);
 		free(v);
@@ -216,6 +219,8 @@ static void tick(struct se *se)
 		se_elect_lost(se);
 	} else if (se->lease) {
 		se_note(se, "lease keepalive", err);
+		if (err)
+			cfg_store_reconnect(se->st);
 	}
 	free(err);
 	err = NULL;

@@ -15,6 +15,9 @@
 #                                   pid in DIR/etcd.pid, log in DIR/etcd.log;
 #                                   returns once it answers (or fails after 20 s)
 #        etcd.sh etcd-stop DIR      stops that etcd (SIGTERM, then SIGKILL)
+#   ETCD_PORT=N (default 2379) serves clients on 10.20.4.2:N (peers on 127.0.0.1:N+1);
+#   with DIR/tls/{ca,server}.pem and server.key, over HTTPS with client
+#   certificates required (signed by ca.pem).
 # Only addresses inside these namespaces are used. The SE namespaces keep the
 # kernel's default sysctls.
 set -euo pipefail
@@ -93,15 +96,23 @@ status() {
 }
 
 etcd_start() {
-	local dir=$1
+	local dir=$1 port=${ETCD_PORT:-2379} scheme=http tls=() check=()
 	mkdir -p "$dir"
+	if [ -f "$dir/tls/server.pem" ]; then
+		scheme=https
+		tls=(--cert-file "$dir/tls/server.pem" --key-file "$dir/tls/server.key"
+			--client-cert-auth --trusted-ca-file "$dir/tls/ca.pem")
+		check=(--cacert "$dir/tls/ca.pem" --cert "$dir/tls/server.pem" --key "$dir/tls/server.key")
+	fi
 	ip netns exec "${P}etcd" etcd --name lab --data-dir "$dir/data" \
-		--listen-client-urls http://10.20.4.2:2379 --advertise-client-urls http://10.20.4.2:2379 \
-		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-		--initial-cluster lab=http://127.0.0.1:2380 >>"$dir/etcd.log" 2>&1 &
+		--listen-client-urls "$scheme://10.20.4.2:$port" --advertise-client-urls "$scheme://10.20.4.2:$port" \
+		--listen-peer-urls "http://127.0.0.1:$((port + 1))" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
+		--initial-cluster "lab=http://127.0.0.1:$((port + 1))" "${tls[@]}" >>"$dir/etcd.log" 2>&1 &
 	echo $! >"$dir/etcd.pid"
 	for _ in $(seq 200); do
-		if ip netns exec "${P}etcd" curl -sf -m 1 http://10.20.4.2:2379/health 2>/dev/null | grep -q true; then
+		if ip netns exec "${P}etcd" curl -sf -m 1 "${check[@]}" "$scheme://10.20.4.2:$port/health" 2>/dev/null |
+			grep -q true; then
 			return 0
 		fi
 		kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null || break
