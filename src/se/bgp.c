@@ -36,21 +36,25 @@ static const json_t *find(const json_t *snap, const char *type, const char *name
 	return NULL;
 }
 
-/* Whether @vs is a service of our group that we hold and may announce:
- * enable_rhi, in group @group, which is HA_MODE_SHARED. */
-static bool rhi_service(const json_t *snap, const json_t *vs, const char *group)
+/* Whether @vs is a service of our group @group and that group is
+ * HA_MODE_SHARED: every SE of the group holds its VIPs on lo. */
+static bool shared_service(const json_t *snap, const json_t *vs, const char *group)
 {
 	const char *ref = json_string_value(json_object_get(vs, "se_group_ref"));
 	const json_t *g;
 
-	if (!json_is_true(json_object_get(vs, "enable_rhi")))
-		return false;
 	if (strcmp(ref ? ref : "Default-Group", group) != 0)
 		return false;
 	g = find(snap, "serviceenginegroup", group);
 	/* The built-in group may be missing only from a snapshot made by hand. */
 	return g ? strcmp(str(g, "ha_mode"), "HA_MODE_SHARED") == 0 || !*str(g, "ha_mode")
 		 : strcmp(group, "Default-Group") == 0;
+}
+
+/* Whether we may announce the VIPs of @vs: a shared service with enable_rhi. */
+static bool rhi_service(const json_t *snap, const json_t *vs, const char *group)
+{
+	return json_is_true(json_object_get(vs, "enable_rhi")) && shared_service(snap, vs, group);
 }
 
 static void add_unique(uint32_t *set, size_t *n, size_t max, uint32_t a)
@@ -326,7 +330,7 @@ void se_bgp_apply(struct se_bgp *b, const json_t *snap)
 	own = xcalloc(SE_VIP_MAX, sizeof(*own));
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
 	{
-		if (rhi_service(snap, vs, b->group))
+		if (shared_service(snap, vs, b->group))
 			vips_of(vs, own, &n, SE_VIP_MAX);
 	}
 	if (se_vip_sync(own, n, &err) < 0) {

@@ -26,9 +26,10 @@ int se_bgp_start(const struct se_bgp_config *c, struct se_bgp **ret, char **ret_
 
 /*
  * Takes configuration snapshot @snap (see cfg_snapshot()): the VIPs of the
- * group's HA_MODE_SHARED services with enable_rhi are on lo when this
+ * group's services, when the group is HA_MODE_SHARED, are on lo when this
  * returns (call it before px_apply(), so their listeners can bind); what is
- * announced follows on the routing thread. Errors are logged.
+ * announced (those with enable_rhi) follows on the routing thread. Errors
+ * are logged.
  */
 void se_bgp_apply(struct se_bgp *b, const json_t *snap);
 

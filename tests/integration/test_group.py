@@ -348,8 +348,9 @@ def test_bad_input_is_refused_naming_field_and_value(glab, ses):
 
 def test_one_etcd_configured_once_both_announce_and_withdraw(glab, ses):
     """Both SEs on one etcd (tests/lab/group.sh etcd-start): configured once through se1, both
-    announce; enable_rhi turned off through se2's API withdraws the VIP from both. Runs last:
-    it replaces the SQLite SEs of the other tests (one clonelbd per namespace)."""
+    announce; enable_rhi turned off through se2's API withdraws the VIP from both (which still
+    hold it on lo); deleting the service takes it off lo. Runs last: it replaces the SQLite SEs
+    of the other tests (one clonelbd per namespace)."""
     for d in ses.values():
         d.stop()
     subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
@@ -372,8 +373,14 @@ def test_one_etcd_configured_once_both_announce_and_withdraw(glab, ses):
         for role, d in zip(("se1", "se2"), made):
             assert "withdrawing 10.30.9.10/32 (no service of group 'Default-Group' with " \
                    "enable_rhi has it)" in d.logtext(), role
+            # Still a service of the shared group: every SE keeps accepting its VIP.
             lo = glab.run(role, "ip", "-4", "addr", "show", "dev", "lo").stdout
-            assert VIP not in lo, (role, lo)
+            assert f"inet {VIP}/32" in lo, (role, lo)
+        se1.ok("DELETE", "/api/virtualservice/web")
+        for role in ("se1", "se2"):
+            wait_for(lambda: VIP not in glab.run(role, "ip", "-4", "addr", "show", "dev",
+                                                 "lo").stdout,
+                     timeout=10, what=f"the VIP to leave lo of {role} with its service")
     finally:
         for d in made:
             d.stop()
