@@ -443,6 +443,12 @@ out:
 	/* The lease first: the standby takes the VIPs over at once. */
 	se_stop(d.se);
 	px_stop(d.px);
+	/* After the data plane (its health hook calls it), and out of reach of a
+	 * late apply (an etcd watch may still deliver one). */
+	pthread_mutex_lock(&d.apply_lock);
+	se_bgp_free(d.bgp);
+	d.bgp = NULL;
+	pthread_mutex_unlock(&d.apply_lock);
 	clone_stop(d.ce);
 	cfg_store_close(d.store);
 	free(token);

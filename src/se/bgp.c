@@ -311,7 +311,7 @@ int se_bgp_start(const struct se_bgp_config *c, struct se_bgp **ret, char **ret_
 		*ret_err =
 		    xasprintf("route health injection: cannot start its thread: %s", strerror(r));
 		b->th = 0;
-		se_bgp_stop(b);
+		se_bgp_free(b);
 		return -r;
 	}
 	*ret = b;
@@ -333,17 +333,20 @@ void se_bgp_apply(struct se_bgp *b, const json_t *snap)
 		if (shared_service(snap, vs, b->group))
 			vips_of(vs, own, &n, SE_VIP_MAX);
 	}
-	if (se_vip_sync(own, n, &err) < 0) {
-		log_error("rhi", "%s", err);
-		free(err);
-	}
-	free(own);
+	/* Under the lock: once se_bgp_stop() has begun, no VIP comes back. */
 	pthread_mutex_lock(&b->lock);
-	json_decref(b->snap);
-	b->snap = json_incref((json_t *)snap);
-	b->kicked = true;
-	pthread_cond_signal(&b->cond);
+	if (!b->stopping) {
+		if (se_vip_sync(own, n, &err) < 0) {
+			log_error("rhi", "%s", err);
+			free(err);
+		}
+		json_decref(b->snap);
+		b->snap = json_incref((json_t *)snap);
+		b->kicked = true;
+		pthread_cond_signal(&b->cond);
+	}
 	pthread_mutex_unlock(&b->lock);
+	free(own);
 }
 
 void se_bgp_kick(void *ctx)
@@ -368,12 +371,23 @@ void se_bgp_stop(struct se_bgp *b)
 	b->stopping = true;
 	pthread_cond_signal(&b->cond);
 	pthread_mutex_unlock(&b->lock);
-	if (b->th)
+	if (b->th) {
 		pthread_join(b->th, NULL);
+		b->th = 0;
+	}
+	pthread_mutex_lock(&b->lock);
 	if (se_vip_sync(NULL, 0, &err) < 0) {
 		log_warn("rhi", "%s", err);
 		free(err);
 	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+void se_bgp_free(struct se_bgp *b)
+{
+	if (!b)
+		return;
+	se_bgp_stop(b);
 	json_decref(b->snap);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->cond);
