@@ -36,16 +36,33 @@ static const json_t *find(const json_t *snap, const char *type, const char *name
 	return NULL;
 }
 
+/* The object of @type that reference @ref names: a snapshot holds a
+ * reference as the target's uuid (an older store: its name, in tenant admin
+ * for the provider's types used here). */
+static const json_t *ref_obj(const json_t *snap, const char *type, const char *ref)
+{
+	size_t i;
+	json_t *o;
+
+	if (!ref)
+		return NULL;
+	json_array_foreach(json_object_get(snap, type), i, o)
+	{
+		if (strcmp(str(o, "uuid"), ref) == 0)
+			return o;
+	}
+	return find(snap, type, ref);
+}
+
 /* Whether @vs is a service of our group @group and that group is
  * HA_MODE_SHARED: every SE of the group holds its VIPs on lo. */
 static bool shared_service(const json_t *snap, const json_t *vs, const char *group)
 {
 	const char *ref = json_string_value(json_object_get(vs, "se_group_ref"));
-	const json_t *g;
+	const json_t *g = ref_obj(snap, "serviceenginegroup", ref ? ref : "Default-Group");
 
-	if (strcmp(ref ? ref : "Default-Group", group) != 0)
+	if (g ? strcmp(str(g, "name"), group) != 0 : strcmp(ref ? ref : "Default-Group", group) != 0)
 		return false;
-	g = find(snap, "serviceenginegroup", group);
 	/* The built-in group may be missing only from a snapshot made by hand. */
 	return g ? strcmp(str(g, "ha_mode"), "HA_MODE_SHARED") == 0 || !*str(g, "ha_mode")
 		 : strcmp(group, "Default-Group") == 0;
@@ -66,15 +83,23 @@ static void add_unique(uint32_t *set, size_t *n, size_t max, uint32_t a)
 		set[(*n)++] = a;
 }
 
-/* The VIPs of @vs, IPv4 only (network byte order), added to @set. */
-static void vips_of(const json_t *vs, uint32_t *set, size_t *n, size_t max)
+/* The VIPs of @vs, IPv4 only (network byte order), added to @set: its own
+ * vip list, or the enabled ones of the vsvip it shares (vsvip_ref). */
+static void vips_of(const json_t *snap, const json_t *vs, uint32_t *set, size_t *n, size_t max)
 {
+	const json_t *list = json_object_get(vs, "vip");
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(json_object_get(vs, "vip"), i, v)
+	if (!json_array_size(list))
+		list = json_object_get(
+			ref_obj(snap, "vsvip", json_string_value(json_object_get(vs, "vsvip_ref"))),
+			"vip");
+	json_array_foreach(list, i, v)
 	{
 		unsigned int a;
+		if (json_is_false(json_object_get(v, "enabled")))
+			continue;
 		if (cfg_parse_ipv4(str(json_object_get(v, "ip_address"), "addr"), &a) == 0)
 			add_unique(set, n, max, a);
 	}
@@ -139,7 +164,7 @@ static const json_t *service_of(const json_t *snap, const char *group, uint32_t 
 
 		if (!rhi_service(snap, vs, group))
 			continue;
-		vips_of(vs, v, &nv, 16);
+		vips_of(snap, vs, v, &nv, 16);
 		if (has(v, nv, a))
 			return vs;
 	}
@@ -196,7 +221,7 @@ static char *wanted_config(struct se_bgp *b, const json_t *snap)
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
 	{
 		if (rhi_service(snap, vs, b->group) && !down_reason(b->px, vs, buf, sizeof(buf)))
-			vips_of(vs, w.announce, &w.nannounce, max);
+			vips_of(snap, vs, w.announce, &w.nannounce, max);
 	}
 	log_changes(b, snap, w.announce, w.nannounce);
 	w.npeers = json_array_size(json_object_get(bgp, "peers"));
@@ -331,7 +356,7 @@ void se_bgp_apply(struct se_bgp *b, const json_t *snap)
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
 	{
 		if (shared_service(snap, vs, b->group))
-			vips_of(vs, own, &n, SE_VIP_MAX);
+			vips_of(snap, vs, own, &n, SE_VIP_MAX);
 	}
 	/* Under the lock: once se_bgp_stop() has begun, no VIP comes back. */
 	pthread_mutex_lock(&b->lock);
