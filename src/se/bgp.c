@@ -54,24 +54,41 @@ static const json_t *ref_obj(const json_t *snap, const char *type, const char *r
 	return find(snap, type, ref);
 }
 
-/* Whether @vs is a service of our group @group and that group is
- * HA_MODE_SHARED: every SE of the group holds its VIPs on lo. */
-static bool shared_service(const json_t *snap, const json_t *vs, const char *group)
+/* The ha_mode of @vs's group when that group is ours (@group), else NULL. */
+static const char *our_mode(const json_t *snap, const json_t *vs, const char *group)
 {
 	const char *ref = json_string_value(json_object_get(vs, "se_group_ref"));
 	const json_t *g = ref_obj(snap, "serviceenginegroup", ref ? ref : "Default-Group");
 
 	if (g ? strcmp(str(g, "name"), group) != 0 : strcmp(ref ? ref : "Default-Group", group) != 0)
-		return false;
+		return NULL;
 	/* The built-in group may be missing only from a snapshot made by hand. */
-	return g ? strcmp(str(g, "ha_mode"), "HA_MODE_SHARED") == 0 || !*str(g, "ha_mode")
-		 : strcmp(group, "Default-Group") == 0;
+	return g && *str(g, "ha_mode") ? str(g, "ha_mode") : "HA_MODE_SHARED";
 }
 
-/* Whether we may announce the VIPs of @vs: a shared service with enable_rhi. */
+/* Whether @vs is a service of our group and that group is HA_MODE_SHARED:
+ * every SE of the group holds its VIPs on lo. */
+static bool shared_service(const json_t *snap, const json_t *vs, const char *group)
+{
+	const char *mode = our_mode(snap, vs, group);
+
+	return mode && strcmp(mode, "HA_MODE_SHARED") == 0;
+}
+
+/* Whether @vs is a service of our group with enable_rhi: in a shared group
+ * every SE announces its VIPs, in active/standby the SE that holds one. */
 static bool rhi_service(const json_t *snap, const json_t *vs, const char *group)
 {
-	return json_is_true(json_object_get(vs, "enable_rhi")) && shared_service(snap, vs, group);
+	return json_is_true(json_object_get(vs, "enable_rhi")) && our_mode(snap, vs, group);
+}
+
+/* In active/standby, whether this SE holds VIP @a: the elected SE has it on
+ * its front interface (never on lo, where only shared VIPs go). */
+static bool held_here(uint32_t a)
+{
+	char ifname[IF_NAMESIZE] = "";
+
+	return netif_addr_is_local(a, ifname) == 1 && strncmp(ifname, "lo", 2) != 0;
 }
 
 static void add_unique(uint32_t *set, size_t *n, size_t max, uint32_t a)
@@ -184,7 +201,9 @@ static void log_changes(struct se_bgp *b, const json_t *snap, const uint32_t *no
 		vs = service_of(snap, b->group, b->announced[j]);
 		if (vs)
 			log_info("rhi", "withdrawing %s/32 (virtualservice '%s': %s)", ip,
-				 str(vs, "name"), down_reason(b->px, vs, buf, sizeof(buf)) ?: "?");
+				 str(vs, "name"),
+				 down_reason(b->px, vs, buf, sizeof(buf))
+					 ?: "another SE holds it (active/standby)");
 		else
 			log_info("rhi",
 				 "withdrawing %s/32 (no service of group '%s' with enable_rhi "
@@ -220,8 +239,15 @@ static char *wanted_config(struct se_bgp *b, const json_t *snap)
 	w.announce = xcalloc(max, sizeof(*w.announce));
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
 	{
-		if (rhi_service(snap, vs, b->group) && !down_reason(b->px, vs, buf, sizeof(buf)))
-			vips_of(snap, vs, w.announce, &w.nannounce, max);
+		uint32_t v[16];
+		size_t nv = 0;
+
+		if (!rhi_service(snap, vs, b->group) || down_reason(b->px, vs, buf, sizeof(buf)))
+			continue;
+		vips_of(snap, vs, v, &nv, 16);
+		for (size_t k = 0; k < nv; k++)
+			if (shared_service(snap, vs, b->group) || held_here(v[k]))
+				add_unique(w.announce, &w.nannounce, max, v[k]);
 	}
 	log_changes(b, snap, w.announce, w.nannounce);
 	w.npeers = json_array_size(json_object_get(bgp, "peers"));
