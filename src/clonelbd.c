@@ -437,6 +437,10 @@ out:
 		fprintf(stderr, "clonelbd: %s\n", err);
 		free(err);
 	}
+	/* No change is applied any more (the etcd watch keeps running until
+	 * the store closes): what the listener uses can go. */
+	if (d.store)
+		cfg_store_set_listener(d.store, NULL, NULL);
 	/* Routes first: the routers send nothing more before the service stops. */
 	se_bgp_stop(d.bgp);
 	api_stop(api);

@@ -234,10 +234,12 @@ def test_change_through_one_se_is_served_and_applied_by_both(ses, elab):
     assert got == made
     assert se2.everything() == se1.everything()
     # Applied by both: each SE's data plane and clone engine run it.
-    for d in (se1, se2):
+    for d, name in ((se1, "se1"), (se2, "se2")):
         wait_for(lambda: "virtualservice 'web' created" in d.logtext(), timeout=5, what="applied")
-        st = d.ok("GET", "/api/virtualservice/web/traffic_clone_stats")
-        assert uuid_of(se1, "se1" if d is se1 else "se2") in [e["se_uuid"] for e in st], st
+        me = uuid_of(se1, name)
+        # Its own live entry comes first: its clone engine runs the service.
+        wait_for(lambda: d.ok("GET", "/api/virtualservice/web/traffic_clone_stats")[0]["se_uuid"] == me,
+                 timeout=5, what=f"{name}'s clone engine running the service")
     # Both registered, up.
     assert [(e["name"], e["oper_status"]["state"]) for e in se2.ok("GET", "/api/serviceengine")["results"]] == \
         [("se1", "OPER_UP"), ("se2", "OPER_UP")]
@@ -283,6 +285,27 @@ def test_two_nodes_creating_one_name_at_once_exactly_one_wins(ses):
     for d in (se1, se2):
         wait_for(lambda: len(d.ok("GET", "/api/healthmonitor")["results"]) == len(names), timeout=5,
                  what="every name once")
+    # If-Match, racing: of two updates of the same version, one wins.
+    se1.ok("POST", "/api/pool", {"name": "contended"})
+    lm = se1.ok("GET", "/api/pool/contended")["_last_modified"]
+    wait_for(lambda: se2.api("GET", "/api/pool/contended")[0] == 200, timeout=5, what="se2 in step")
+    upd = {}
+    go = threading.Barrier(2)
+
+    def patch(d, port):
+        go.wait()
+        upd[port] = d.api("PATCH", "/api/pool/contended", {"default_server_port": port},
+                          headers={"If-Match": f'"{lm}"'})
+    threads = [threading.Thread(target=patch, args=a) for a in ((se1, 81), (se2, 82))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(r[0] for r in upd.values()) == [200, 409], upd
+    won = next(p for p, r in upd.items() if r[0] == 200)
+    lost = next(r for r in upd.values() if r[0] == 409)
+    assert "If-Match: pool 'contended' changed since" in lost[1]["error"], lost
+    assert se1.ok("GET", "/api/pool/contended")["default_server_port"] == won
     # In-use against delete, racing: the reference and the delete cannot both win.
     se1.ok("POST", "/api/pool", {"name": "target"})
     out = {}
