@@ -9,10 +9,19 @@ cannot be shown; these rows measure what predicts it (docs/performance.md extrap
             share (target: 50 % +- 10 points each).
   cpu       CPU time per connection of each SE in the group (the same 1,000 connections) against
             a lone SE serving 1,000 on its own, the other withdrawn (target: within 10 %).
-  failover  kill -9 of an SE while a client retries one flow that the router hashed to it: the
-            time from the kill to the first successful new connection of that flow, through the
-            other SE (median of 5 runs; target: at most 3 s with BFD or a short hold time), and
-            the time until the router's route has lost the dead next hop.
+  failover  kill -9 of an SE's clonelbd while a client opens new connections one after another
+            (each gives up after 0.2 s): the time from the kill to the first one that succeeds
+            (necessarily through the other SE), to the end of the last one that fails (after
+            which every new connection succeeds: the failover a client sees; target: median of
+            5 runs at most 3 s with BFD or a short hold time), and to the router's route
+            without the dead next hop (as fast as `ip route` can be polled).
+  freeze    the same with the SE hung instead (SIGSTOP of clonelbd and its BIRD): its kernel
+            still answers TCP, so only BFD (or the hold time) tells the router.
+
+In this lab the router's ECMP choice follows the hash the client's socket put on the packet
+(the veth keeps it, and Linux's multipath hash uses an L4 hash that is already there), so each
+new connection picks an SE at random, even from the same client port; a hardware router hashes
+the 5-tuple. Either way about half the new connections never meet the dead SE.
 
 Rows are functions in ROWS; --rows picks some (the etcd store adds its change-latency row
 here). --quick runs fewer connections and failovers: a check that the rows work, not a
@@ -28,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -62,26 +70,24 @@ for _ in range(int(sys.argv[2])):
 print(ok, flush=True)
 """
 
-# One flow retried: every attempt from the same client port (argv[2]) until stdin closes or
-# argv[3] seconds pass; prints "ok T" or "fail T" (CLOCK_MONOTONIC, the same clock as the
-# bench's) per attempt, at most one attempt every 5 ms.
+# New connections, one after another (at most one every 5 ms), until argv[2] seconds pass or
+# stdin closes; prints "ok START END" or "fail START END" (CLOCK_MONOTONIC, the bench's clock)
+# per attempt. An attempt fails when no answer came within 0.2 s.
 RETRY = r"""
-import socket, sys, time
-port, until = int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+import socket, sys, time, select
+until = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < until:
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.settimeout(0.2)
+    if select.select([sys.stdin], [], [], 0)[0] and not sys.stdin.readline():
+        break
     t = time.monotonic()
     try:
-        s.bind(("10.30.1.2", port))
-        s.connect((sys.argv[1], 80))
+        s = socket.create_connection((sys.argv[1], 80), timeout=0.2)
         s.sendall(b"GET / HTTP/1.0\r\nHost: lab\r\n\r\n")
         ok = s.recv(64).startswith(b"HTTP/1.1 200")
+        s.close()
     except OSError:
         ok = False
-    s.close()
-    print("ok" if ok else "fail", t, flush=True)
+    print("ok" if ok else "fail", t, time.monotonic(), flush=True)
     time.sleep(0.005)
 """
 
@@ -113,6 +119,11 @@ class GroupLab:
                 p.kill()
                 p.wait()
         subprocess.run([GROUP_SH, "down"], env=self.env, check=False)
+
+    def bfd_up(self, ip):
+        out = self.run("rtr", "vtysh", "--vty_socket", os.path.join(self.work, "lab", "frr"),
+                       "-c", "show bfd peers json").stdout
+        return any(p.get("peer") == ip and p.get("status") == "up" for p in json.loads(out or "[]"))
 
     def hops(self):
         out = self.run("rtr", "ip", "route", "show", f"{VIP}/32").stdout.split()
@@ -187,10 +198,21 @@ def clients(lab, n):
 
 
 def both_up(lab, ses):
+    """Both SEs running and the router's route through both, unchanged for a second (zebra
+    may install it more than once while the sessions come up, reordering the next hops,
+    which moves flows)."""
     for s in ses.values():
         if s.p.poll() is not None:
             s.start()
     wait_for(lambda: lab.hops() == sorted(FRONT.values()), 30, "both next hops")
+    last = [None, time.monotonic()]
+
+    def stable():
+        now = lab.run("rtr", "ip", "route", "show", f"{VIP}/32").stdout
+        if now != last[0]:
+            last[0], last[1] = now, time.monotonic()
+        return time.monotonic() - last[1] >= 1.0
+    wait_for(stable, 30, "a stable route")
 
 
 def measure(lab, ses, n, roles):
@@ -234,24 +256,26 @@ def row_spread_cpu(lab, ses, a, out):
                   "met": all(abs(v / lone_cpu - 1) <= 0.10 for v in cpu.values())}
 
 
-def flow_port_on(lab, ses, role):
-    """A client port whose flow the router sends to SE @role (found by trying ports)."""
-    other = "se1" if role == "se2" else "se2"
-    for port in range(41000, 41200):
-        before = ses[role].conns(), ses[other].conns()
-        p = lab.spawn("cli", "/usr/bin/python3", "-c", RETRY, VIP, str(port), "0.05",
-                      stdout=subprocess.PIPE, text=True)
-        lines = p.communicate(timeout=10)[0].split()
-        if "ok" not in lines:
-            continue
-        wait_for(lambda: ses[role].conns() + ses[other].conns() > sum(before), 5, "the count")
-        if ses[role].conns() > before[0]:
-            return port
-    raise RuntimeError(f"no client port among 200 hashed to {role}")
+def ns_pids(lab, role):
+    r = subprocess.run(["ip", "netns", "pids", f"{lab.prefix}g{role}"], capture_output=True,
+                       text=True)
+    return [int(p) for p in r.stdout.split()]
+
+
+def stopped(pid):
+    """Whether every thread of @pid is in the stopped state."""
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                    return False
+    except FileNotFoundError:
+        pass
+    return True
 
 
 def route_change(lab, since, timeout=15):
-    """Seconds from @since until the router's route has only se1 as next hop."""
+    """Seconds from @since until the router's route has only se1 as next hop (inf if not)."""
     deadline = time.monotonic() + timeout
     while lab.hops() != [FRONT["se1"]]:
         if time.monotonic() > deadline:
@@ -259,48 +283,76 @@ def route_change(lab, since, timeout=15):
     return time.monotonic() - since
 
 
-def row_failover(lab, ses, a, out):
-    first_ok, route_gone = [], []
-    for run in range(a.failovers):
+def row_failover(lab, ses, a, out, freeze=False):
+    """kill -9 of se2's clonelbd (freeze: SIGSTOP of clonelbd and its BIRD, a hung host whose
+    kernel still answers: only BFD tells the router) while a client opens new connections."""
+    first_ok, recovered, route_gone = [], [], []
+    key = "freeze" if freeze else "failover"
+    run = tries = 0
+    while run < a.failovers:
+        tries += 1
+        if tries > 3 * a.failovers:
+            raise RuntimeError(f"{key}: the route kept changing before the kill")
         both_up(lab, ses)
-        port = flow_port_on(lab, ses, "se2")
-        p = lab.spawn("cli", "/usr/bin/python3", "-c", RETRY, VIP, str(port), "30",
+        if freeze:
+            wait_for(lambda: lab.bfd_up(FRONT["se2"]), 20, "the router's BFD session with se2")
+            both_up(lab, ses)
+        p = lab.spawn("cli", "/usr/bin/python3", "-c", RETRY, VIP, "60", stdin=subprocess.PIPE,
                       stdout=subprocess.PIPE, text=True)
-        # The flow works through se2 before the kill.
         line = p.stdout.readline().split()
         if not line or line[0] != "ok":
-            raise RuntimeError(f"flow from port {port} does not work before the kill: {line}")
+            raise RuntimeError(f"new connections do not work before the kill: {line}")
+        if lab.hops() != sorted(FRONT.values()):
+            p.kill()  # the route moved meanwhile: not a clean start, again
+            p.wait()
+            continue
+        frozen = ns_pids(lab, "se2") if freeze else []
         t_kill = time.monotonic()
-        ses["se2"].stop(signal.SIGKILL)
-        # Attempts that began before the process was gone may still have reached it.
+        if freeze:
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            # kill() returns before the target stops: wait until every thread has.
+            wait_for(lambda: all(stopped(pid) for pid in frozen), 5, "se2 to be stopped")
+        else:
+            ses["se2"].stop(signal.SIGKILL)
+        # Attempts that began before the SE was gone may still have reached it.
         t_dead = time.monotonic()
-        gone = []
-        watch = threading.Thread(target=lambda: gone.append(route_change(lab, t_kill)))
-        watch.start()
-        while True:
-            line = p.stdout.readline().split()
-            if not line:
-                raise RuntimeError("the retrying client ended without a success")
-            if line[0] == "ok" and float(line[1]) > t_dead:
-                first_ok.append(float(line[1]) - t_kill)
-                break
-        p.kill()
-        p.wait()
-        watch.join()
-        gone = gone[0]
+        gone = route_change(lab, t_kill)
+        time.sleep(1.5)  # the client goes on: are the connections after the change all good?
+        p.stdin.close()  # the client stops at its next attempt
+        lines = [x.split() for x in p.stdout.read().splitlines()]
+        p.wait(30)
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        if freeze:
+            ses["se2"].stop()  # a fresh start for the next run, as after a kill
+        after = [(w[0], float(w[1]), float(w[2])) for w in lines if float(w[1]) > t_dead]
+        oks = [st for r, st, _ in after if r == "ok"]
+        fails = [end for r, _, end in after if r == "fail"]
+        if not oks:
+            raise RuntimeError(f"{key}: no new connection succeeded after the SE was gone")
+        first_ok.append(oks[0] - t_kill)
+        recovered.append(max(fails) - t_kill if fails else 0.0)
         route_gone.append(gone)
-        log(f"failover {run + 1}: first success after {first_ok[-1] * 1000:.0f} ms, "
-            f"route without se2 seen after {gone * 1000:.0f} ms")
-    med = statistics.median(first_ok)
-    out["failover"] = {"runs": a.failovers, "first_success_s": first_ok,
-                       "median_first_success_s": med, "route_gone_s": route_gone,
-                       "median_route_gone_s": statistics.median(route_gone),
-                       "target": f"median <= {FAILOVER_TARGET_S} s",
-                       "met": med <= FAILOVER_TARGET_S}
+        run += 1
+        log(f"{key} {run}: first success after {first_ok[-1] * 1000:.0f} ms, last failure "
+            f"over after {recovered[-1] * 1000:.0f} ms ({len(fails)} of {len(after)} attempts "
+            f"failed), route without se2 seen after {gone * 1000:.0f} ms")
+    out[key] = {"runs": a.failovers, "first_success_s": first_ok,
+                "median_first_success_s": statistics.median(first_ok),
+                "all_succeed_after_s": recovered,
+                "median_all_succeed_after_s": statistics.median(recovered),
+                "route_gone_s": route_gone, "median_route_gone_s": statistics.median(route_gone),
+                "target": f"median <= {FAILOVER_TARGET_S} s",
+                "met": statistics.median(recovered) <= FAILOVER_TARGET_S}
     both_up(lab, ses)
 
 
-ROWS = {"spread": row_spread_cpu, "failover": row_failover}
+def row_freeze(lab, ses, a, out):
+    row_failover(lab, ses, a, out, freeze=True)
+
+
+ROWS = {"spread": row_spread_cpu, "failover": row_failover, "freeze": row_freeze}
 
 
 def report(out):
@@ -315,13 +367,18 @@ def report(out):
                      f"({c['ratio_to_lone']['se1']:.2f}x lone), se2 {c['us_per_conn']['se2']:.1f} us "
                      f"({c['ratio_to_lone']['se2']:.2f}x lone), lone SE {c['lone_us_per_conn']:.1f} us "
                      f"(target {c['target']}: {'met' if c['met'] else 'NOT met'})")
-    if "failover" in out:
-        f = out["failover"]
-        lines.append(f"  kill -9 to first new connection through the other: median "
-                     f"{f['median_first_success_s'] * 1000:.0f} ms of {f['runs']} runs "
-                     f"({', '.join(f'{x * 1000:.0f}' for x in f['first_success_s'])} ms); route "
-                     f"without the dead SE after {f['median_route_gone_s'] * 1000:.0f} ms "
-                     f"(target {f['target']}: {'met' if f['met'] else 'NOT met'})")
+    for key, what in (("failover", "kill -9"), ("freeze", "SIGSTOP (hung SE, BFD)")):
+        if key not in out:
+            continue
+        f = out[key]
+        ms = lambda xs: ", ".join(f"{x * 1000:.0f}" for x in xs)  # noqa: E731
+        lines.append(f"  {what} of an SE, median of {f['runs']} runs: first new connection "
+                     f"through the other after {f['median_first_success_s'] * 1000:.0f} ms "
+                     f"({ms(f['first_success_s'])}); every new connection succeeds after "
+                     f"{f['median_all_succeed_after_s'] * 1000:.0f} ms "
+                     f"({ms(f['all_succeed_after_s'])}); route without it seen after "
+                     f"{f['median_route_gone_s'] * 1000:.0f} ms (target {f['target']}: "
+                     f"{'met' if f['met'] else 'NOT met'})")
     return "\n".join(lines)
 
 

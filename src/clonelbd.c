@@ -487,12 +487,22 @@ out:
 		fprintf(stderr, "clonelbd: %s\n", err);
 		free(err);
 	}
+	/* No change is applied any more (the etcd watch keeps running until
+	 * the store closes): what the listener uses can go. */
+	if (d.store)
+		cfg_store_set_listener(d.store, NULL, NULL);
 	/* Routes first: the routers send nothing more before the service stops. */
 	se_bgp_stop(d.bgp);
 	api_stop(api);
 	/* The lease first: the standby takes the VIPs over at once. */
 	se_stop(d.se);
 	px_stop(d.px);
+	/* After the data plane (its health hook calls it), and out of reach of a
+	 * late apply (an etcd watch may still deliver one). */
+	pthread_mutex_lock(&d.apply_lock);
+	se_bgp_free(d.bgp);
+	d.bgp = NULL;
+	pthread_mutex_unlock(&d.apply_lock);
 	clone_stop(d.ce);
 	cfg_store_close(d.store);
 	free(token);

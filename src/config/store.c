@@ -192,30 +192,53 @@ void cfg_store_set_listener(struct cfg_store *st, cfg_change_fn fn, void *ctx)
 	pthread_mutex_lock(&st->lock);
 	st->listener = fn;
 	st->listener_ctx = ctx;
+	/* The old listener may be running on another thread: its owner may
+	 * free what it uses once this returns. */
+	while (st->notifying)
+		pthread_cond_wait(&st->fed, &st->lock);
 	pthread_mutex_unlock(&st->lock);
 }
 
-/* Waits (lock held) until the cache shows revision @rev or FEED_WAIT_MS
- * pass. Returns whether it does. */
+/*
+ * Tells the listener of a change; called with the lock held, which it drops
+ * during the call. The call is counted, so that cfg_store_set_listener()
+ * can wait for it.
+ */
+static void notify(struct cfg_store *st, const char *type, enum cfg_op op, const json_t *obj,
+		   uint64_t rev)
+{
+	cfg_change_fn fn = st->listener;
+	void *ctx = st->listener_ctx;
+
+	if (!fn)
+		return;
+	st->notifying++;
+	pthread_mutex_unlock(&st->lock);
+	fn(ctx, type, op, obj, rev);
+	pthread_mutex_lock(&st->lock);
+	st->notifying--;
+	pthread_cond_broadcast(&st->fed);
+}
+
+/* Waits (lock held) until the cache shows revision @rev and the listener
+ * has been told (the change is applied, as SQLite's is before its answer),
+ * or FEED_WAIT_MS pass. Returns whether it is. */
 static bool wait_fed(struct cfg_store *st, uint64_t rev)
 {
 	struct timespec until;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += FEED_WAIT_MS / 1000;
-	while (st->rev < rev)
+	while (st->told < rev)
 		if (pthread_cond_timedwait(&st->fed, &st->lock, &until) != 0)
 			break;
-	return st->rev >= rev;
+	return st->told >= rev;
 }
 
 void cfg_store_feed(struct cfg_store *st, json_t *obj, const char *gone_uuid, uint64_t rev)
 {
 	const struct cfg_schema *s;
 	json_t *old, *told = NULL;
-	cfg_change_fn fn;
-	bool was;
-	void *ctx;
 
 	pthread_mutex_lock(&st->lock);
 	old = json_object_get(st->cache.by_uuid, obj ? str(obj, "uuid") : gone_uuid);
@@ -230,21 +253,18 @@ void cfg_store_feed(struct cfg_store *st, json_t *obj, const char *gone_uuid, ui
 	if (rev > st->rev)
 		st->rev = rev;
 	pthread_cond_broadcast(&st->fed);
-	fn = st->listener;
-	ctx = st->listener_ctx;
-	was = old != NULL;
+	if (told)
+		notify(st, s->name, obj ? (old ? CFG_OP_UPDATE : CFG_OP_CREATE) : CFG_OP_DELETE, told,
+		       rev);
+	if (rev > st->told)
+		st->told = rev;
+	pthread_cond_broadcast(&st->fed);
 	pthread_mutex_unlock(&st->lock);
-	if (told && fn)
-		fn(ctx, s->name, obj ? (was ? CFG_OP_UPDATE : CFG_OP_CREATE) : CFG_OP_DELETE, told,
-		   rev);
 	json_decref(told);
 }
 
 void cfg_store_feed_all(struct cfg_store *st, struct cfg_cache *fresh, uint64_t rev)
 {
-	cfg_change_fn fn;
-	void *ctx;
-
 	pthread_mutex_lock(&st->lock);
 	cfg_cache_free(&st->cache);
 	st->cache = *fresh;
@@ -254,11 +274,11 @@ void cfg_store_feed_all(struct cfg_store *st, struct cfg_cache *fresh, uint64_t 
 	if (rev > st->rev)
 		st->rev = rev;
 	pthread_cond_broadcast(&st->fed);
-	fn = st->listener;
-	ctx = st->listener_ctx;
+	notify(st, NULL, CFG_OP_UPDATE, NULL, rev);
+	if (rev > st->told)
+		st->told = rev;
+	pthread_cond_broadcast(&st->fed);
 	pthread_mutex_unlock(&st->lock);
-	if (fn)
-		fn(ctx, NULL, CFG_OP_UPDATE, NULL, rev);
 }
 
 /* Returns a copy of @o without secret fields and "_id". */
@@ -477,8 +497,6 @@ static int change(struct cfg_store *st, const char *type, const char *key, const
 	const struct cfg_schema *s = type_or_err(type, ret_err);
 	json_t *old = NULL, *obj = NULL;
 	uint64_t rev = 0, wait = 0;
-	cfg_change_fn fn = NULL;
-	void *ctx = NULL;
 	int r = 0, attempt;
 
 	if (!s)
@@ -548,8 +566,9 @@ static int change(struct cfg_store *st, const char *type, const char *key, const
 				cfg_cache_remove(&st->cache, s, old);
 			rev = ++st->rev;
 			pthread_cond_broadcast(&st->fed);
-			fn = st->listener;
-			ctx = st->listener_ctx;
+			notify(st, s->name,
+			       del ? CFG_OP_DELETE : old ? CFG_OP_UPDATE : CFG_OP_CREATE,
+			       obj ? obj : old, rev);
 		} else if (r == 0 || r == -ECANCELED) {
 			/* The store's feed brings this change (or the one it lost
 			 * to) into the cache: a GET after the answer shows it. */
@@ -569,9 +588,6 @@ static int change(struct cfg_store *st, const char *type, const char *key, const
 		r = -EAGAIN;
 	}
 	if (r == 0) {
-		if (fn)
-			fn(ctx, s->name, del ? CFG_OP_DELETE : old ? CFG_OP_UPDATE : CFG_OP_CREATE,
-			   obj ? obj : old, rev);
 		if (ret)
 			*ret = public_view(s, obj);
 	}

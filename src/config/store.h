@@ -71,7 +71,8 @@ void cfg_store_reconnect(struct cfg_store *st);
 /* Closes the store. Accepts NULL. */
 void cfg_store_close(struct cfg_store *st);
 
-/* Sets the function told about every committed change. */
+/* Sets the function told about every committed change (NULL: none). When it
+ * returns, the previous function is not running and is never called again. */
 void cfg_store_set_listener(struct cfg_store *st, cfg_change_fn fn, void *ctx);
 
 /* What a collection GET asks for: NULL name for every object; at most

@@ -521,7 +521,7 @@ int cfg_store_etcd_open(const char *endpoints, const struct cfg_store_tls *tls,
 	}
 	cfg_cache_free(&st->cache);
 	st->cache = c;
-	st->rev = rev;
+	st->rev = st->told = rev;
 	if (pthread_create(&es->watcher, NULL, watch_main, es) != 0) {
 		*ret_err = xasprintf("config store %s: cannot start the watch thread",
 				     cfg_etcd_where(es->e));

@@ -54,9 +54,11 @@ struct cfg_store {
 	pthread_mutex_t lock;
 	pthread_cond_t fed; /* broadcast when rev moves */
 	struct cfg_cache cache;
-	uint64_t rev; /* revision the cache reflects */
+	uint64_t rev;  /* revision the cache reflects */
+	uint64_t told; /* revision whose changes the listener has been told of (fed stores) */
 	cfg_change_fn listener;
 	void *listener_ctx;
+	int notifying; /* listener calls under way (the lock dropped for them) */
 	struct cfg_etcd *etcd; /* the etcd client, NULL for SQLite */
 };
 

@@ -12,7 +12,6 @@
 #include "lib/util.h"
 #include "log.h"
 #include "proxy/px.h"
-#include "se/se.h"
 #include "se/vip.h"
 
 /* The announcements are checked at least this often, besides every kick. */
@@ -37,20 +36,59 @@ static const json_t *find(const json_t *snap, const char *type, const char *name
 	return NULL;
 }
 
-/* Whether @vs is a service of our group that we hold and may announce:
- * enable_rhi, in group @group, which is HA_MODE_SHARED. */
+/* The object of @type that reference @ref names: a snapshot holds a
+ * reference as the target's uuid (an older store: its name, in tenant admin
+ * for the provider's types used here). */
+static const json_t *ref_obj(const json_t *snap, const char *type, const char *ref)
+{
+	size_t i;
+	json_t *o;
+
+	if (!ref)
+		return NULL;
+	json_array_foreach(json_object_get(snap, type), i, o)
+	{
+		if (strcmp(str(o, "uuid"), ref) == 0)
+			return o;
+	}
+	return find(snap, type, ref);
+}
+
+/* The ha_mode of @vs's group when that group is ours (@group), else NULL. */
+static const char *our_mode(const json_t *snap, const json_t *vs, const char *group)
+{
+	const char *ref = json_string_value(json_object_get(vs, "se_group_ref"));
+	const json_t *g = ref_obj(snap, "serviceenginegroup", ref ? ref : "Default-Group");
+
+	if (g ? strcmp(str(g, "name"), group) != 0 : strcmp(ref ? ref : "Default-Group", group) != 0)
+		return NULL;
+	/* The built-in group may be missing only from a snapshot made by hand. */
+	return g && *str(g, "ha_mode") ? str(g, "ha_mode") : "HA_MODE_SHARED";
+}
+
+/* Whether @vs is a service of our group and that group is HA_MODE_SHARED:
+ * every SE of the group holds its VIPs on lo. */
+static bool shared_service(const json_t *snap, const json_t *vs, const char *group)
+{
+	const char *mode = our_mode(snap, vs, group);
+
+	return mode && strcmp(mode, "HA_MODE_SHARED") == 0;
+}
+
+/* Whether @vs is a service of our group with enable_rhi: in a shared group
+ * every SE announces its VIPs, in active/standby the SE that holds one. */
 static bool rhi_service(const json_t *snap, const json_t *vs, const char *group)
 {
-	const json_t *g;
+	return json_is_true(json_object_get(vs, "enable_rhi")) && our_mode(snap, vs, group);
+}
 
-	if (!json_is_true(json_object_get(vs, "enable_rhi")))
-		return false;
-	if (strcmp(se_group_name(snap, vs), group) != 0)
-		return false;
-	g = find(snap, "serviceenginegroup", group);
-	/* The built-in group may be missing only from a snapshot made by hand. */
-	return g ? strcmp(str(g, "ha_mode"), "HA_MODE_SHARED") == 0 || !*str(g, "ha_mode")
-		 : strcmp(group, "Default-Group") == 0;
+/* In active/standby, whether this SE holds VIP @a: the elected SE has it on
+ * its front interface (never on lo, where only shared VIPs go). */
+static bool held_here(uint32_t a)
+{
+	char ifname[IF_NAMESIZE] = "";
+
+	return netif_addr_is_local(a, ifname) == 1 && strncmp(ifname, "lo", 2) != 0;
 }
 
 static void add_unique(uint32_t *set, size_t *n, size_t max, uint32_t a)
@@ -62,15 +100,23 @@ static void add_unique(uint32_t *set, size_t *n, size_t max, uint32_t a)
 		set[(*n)++] = a;
 }
 
-/* The VIPs of @vs, IPv4 only (network byte order), added to @set. */
-static void vips_of(const json_t *vs, uint32_t *set, size_t *n, size_t max)
+/* The VIPs of @vs, IPv4 only (network byte order), added to @set: its own
+ * vip list, or the enabled ones of the vsvip it shares (vsvip_ref). */
+static void vips_of(const json_t *snap, const json_t *vs, uint32_t *set, size_t *n, size_t max)
 {
+	const json_t *list = json_object_get(vs, "vip");
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(json_object_get(vs, "vip"), i, v)
+	if (!json_array_size(list))
+		list = json_object_get(
+			ref_obj(snap, "vsvip", json_string_value(json_object_get(vs, "vsvip_ref"))),
+			"vip");
+	json_array_foreach(list, i, v)
 	{
 		unsigned int a;
+		if (json_is_false(json_object_get(v, "enabled")))
+			continue;
 		if (cfg_parse_ipv4(str(json_object_get(v, "ip_address"), "addr"), &a) == 0)
 			add_unique(set, n, max, a);
 	}
@@ -135,7 +181,7 @@ static const json_t *service_of(const json_t *snap, const char *group, uint32_t 
 
 		if (!rhi_service(snap, vs, group))
 			continue;
-		vips_of(vs, v, &nv, 16);
+		vips_of(snap, vs, v, &nv, 16);
 		if (has(v, nv, a))
 			return vs;
 	}
@@ -155,7 +201,9 @@ static void log_changes(struct se_bgp *b, const json_t *snap, const uint32_t *no
 		vs = service_of(snap, b->group, b->announced[j]);
 		if (vs)
 			log_info("rhi", "withdrawing %s/32 (virtualservice '%s': %s)", ip,
-				 str(vs, "name"), down_reason(b->px, vs, buf, sizeof(buf)) ?: "?");
+				 str(vs, "name"),
+				 down_reason(b->px, vs, buf, sizeof(buf))
+					 ?: "another SE holds it (active/standby)");
 		else
 			log_info("rhi",
 				 "withdrawing %s/32 (no service of group '%s' with enable_rhi "
@@ -191,8 +239,15 @@ static char *wanted_config(struct se_bgp *b, const json_t *snap)
 	w.announce = xcalloc(max, sizeof(*w.announce));
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
 	{
-		if (rhi_service(snap, vs, b->group) && !down_reason(b->px, vs, buf, sizeof(buf)))
-			vips_of(vs, w.announce, &w.nannounce, max);
+		uint32_t v[16];
+		size_t nv = 0;
+
+		if (!rhi_service(snap, vs, b->group) || down_reason(b->px, vs, buf, sizeof(buf)))
+			continue;
+		vips_of(snap, vs, v, &nv, 16);
+		for (size_t k = 0; k < nv; k++)
+			if (shared_service(snap, vs, b->group) || held_here(v[k]))
+				add_unique(w.announce, &w.nannounce, max, v[k]);
 	}
 	log_changes(b, snap, w.announce, w.nannounce);
 	w.npeers = json_array_size(json_object_get(bgp, "peers"));
@@ -307,7 +362,7 @@ int se_bgp_start(const struct se_bgp_config *c, struct se_bgp **ret, char **ret_
 		*ret_err =
 		    xasprintf("route health injection: cannot start its thread: %s", strerror(r));
 		b->th = 0;
-		se_bgp_stop(b);
+		se_bgp_free(b);
 		return -r;
 	}
 	*ret = b;
@@ -326,20 +381,23 @@ void se_bgp_apply(struct se_bgp *b, const json_t *snap)
 	own = xcalloc(SE_VIP_MAX, sizeof(*own));
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
 	{
-		if (rhi_service(snap, vs, b->group))
-			vips_of(vs, own, &n, SE_VIP_MAX);
+		if (shared_service(snap, vs, b->group))
+			vips_of(snap, vs, own, &n, SE_VIP_MAX);
 	}
-	if (se_vip_sync(own, n, &err) < 0) {
-		log_error("rhi", "%s", err);
-		free(err);
-	}
-	free(own);
+	/* Under the lock: once se_bgp_stop() has begun, no VIP comes back. */
 	pthread_mutex_lock(&b->lock);
-	json_decref(b->snap);
-	b->snap = json_incref((json_t *)snap);
-	b->kicked = true;
-	pthread_cond_signal(&b->cond);
+	if (!b->stopping) {
+		if (se_vip_sync(own, n, &err) < 0) {
+			log_error("rhi", "%s", err);
+			free(err);
+		}
+		json_decref(b->snap);
+		b->snap = json_incref((json_t *)snap);
+		b->kicked = true;
+		pthread_cond_signal(&b->cond);
+	}
 	pthread_mutex_unlock(&b->lock);
+	free(own);
 }
 
 void se_bgp_kick(void *ctx)
@@ -364,12 +422,23 @@ void se_bgp_stop(struct se_bgp *b)
 	b->stopping = true;
 	pthread_cond_signal(&b->cond);
 	pthread_mutex_unlock(&b->lock);
-	if (b->th)
+	if (b->th) {
 		pthread_join(b->th, NULL);
+		b->th = 0;
+	}
+	pthread_mutex_lock(&b->lock);
 	if (se_vip_sync(NULL, 0, &err) < 0) {
 		log_warn("rhi", "%s", err);
 		free(err);
 	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+void se_bgp_free(struct se_bgp *b)
+{
+	if (!b)
+		return;
+	se_bgp_stop(b);
 	json_decref(b->snap);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->cond);

@@ -20,15 +20,16 @@ struct se_bgp_config {
  * netif_claim_netns()), then starts the thread that keeps BIRD's
  * configuration equal to what should be announced. BIRD itself runs only
  * while vrfcontext global has BGP peers. Returns 0 and *ret (stop with
- * se_bgp_stop()), or -errno with *ret_err.
+ * se_bgp_stop(), release with se_bgp_free()), or -errno with *ret_err.
  */
 int se_bgp_start(const struct se_bgp_config *c, struct se_bgp **ret, char **ret_err);
 
 /*
  * Takes configuration snapshot @snap (see cfg_snapshot()): the VIPs of the
- * group's HA_MODE_SHARED services with enable_rhi are on lo when this
+ * group's services, when the group is HA_MODE_SHARED, are on lo when this
  * returns (call it before px_apply(), so their listeners can bind); what is
- * announced follows on the routing thread. Errors are logged.
+ * announced (those with enable_rhi) follows on the routing thread. Errors
+ * are logged.
  */
 void se_bgp_apply(struct se_bgp *b, const json_t *snap);
 
@@ -41,9 +42,13 @@ void se_bgp_kick(void *ctx);
 
 /*
  * Withdraws every route at once (BIRD shuts its BGP sessions down with a
- * Cease notification and exits), removes the VIPs it added from lo and
- * frees @b. Accepts NULL.
+ * Cease notification and exits) and removes the VIPs it added from lo; from
+ * then on se_bgp_apply() and se_bgp_kick() do nothing. Accepts NULL.
  */
 void se_bgp_stop(struct se_bgp *b);
+
+/* Stops @b if needed and frees it, once nothing can call it any more (the
+ * data plane's health hook included). Accepts NULL. */
+void se_bgp_free(struct se_bgp *b);
 
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,10 @@
 #include "lib/util.h"
 #include "log.h"
 
-/* BFD timers of every session with bfd: a dead SE is noticed within 0.3 s. */
+static void relay_join(struct se_bgp *b);
+
+/* BFD timers BIRD offers on every session with bfd: 0.3 s of detection
+ * when the router agrees to them (the slower side's interval wins). */
 #define BFD_INTERVAL_MS 100
 #define BFD_MULTIPLIER 3
 
@@ -152,6 +156,7 @@ static void reap(struct se_bgp *b, int status)
 	else
 		msg = xasprintf("BIRD was killed by signal %d; its routes are withdrawn",
 				WTERMSIG(status));
+	relay_join(b);
 	log_info("rhi", "BIRD (pid %d) ended", (int)b->bird_pid);
 	se_bgp_problem(b, msg);
 	free(msg);
@@ -175,27 +180,111 @@ void se_bird_check(struct se_bgp *b)
 		reap(b, status);
 }
 
+/*
+ * BIRD's log line ("2026-12-02 01:04:50.367 <WARN> text") as a line of the
+ * daemon's own log, module "bird", at the matching level: one log, one
+ * format. BIRD reports its normal end at level FATAL ("Shutdown
+ * completed"): that one is information.
+ */
+static void relay_line(char *line)
+{
+	char *lt = strchr(line, '<'), *gt = lt ? strchr(lt, '>') : NULL, *msg = line;
+	enum log_level lvl = LOG_INFO;
+
+	if (lt && gt && gt - lt < 8) {
+		*gt = 0;
+		msg = gt[1] == ' ' ? gt + 2 : gt + 1;
+		if (!strcmp(lt + 1, "WARN"))
+			lvl = LOG_WARN;
+		else if (!strcmp(lt + 1, "ERR") || !strcmp(lt + 1, "BUG") ||
+			 (!strcmp(lt + 1, "FATAL") && strcmp(msg, "Shutdown completed")))
+			lvl = LOG_ERROR;
+		else if (!strcmp(lt + 1, "DBG") || !strcmp(lt + 1, "TRACE"))
+			lvl = LOG_DEBUG;
+	}
+	log_msg(lvl, "bird", "%s", msg);
+}
+
+/* Reads BIRD's stderr until it exits (end of file), a line at a time. */
+static void *relay_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[4096];
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		char *nl;
+
+		if (n <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			break;
+		}
+		len += (size_t)n;
+		buf[len] = 0;
+		while ((nl = memchr(buf, '\n', len))) {
+			*nl = 0;
+			relay_line(buf);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len);
+		}
+		if (len == sizeof(buf) - 1) { /* a line longer than the buffer: as it is */
+			buf[len] = 0;
+			relay_line(buf);
+			len = 0;
+		}
+	}
+	if (len) {
+		buf[len] = 0;
+		relay_line(buf);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* Waits for the relay of a BIRD that has exited (its stderr is closed). */
+static void relay_join(struct se_bgp *b)
+{
+	if (b->log_th_running) {
+		pthread_join(b->log_th, NULL);
+		b->log_th_running = false;
+	}
+}
+
 static int start_bird(struct se_bgp *b, const char *text)
 {
 	char *argv[] = {(char *)b->bird, "-f", "-c",	    b->conf_path, "-s",
 			b->ctl_path,	 "-P", b->pid_path, NULL};
 	pid_t parent = getpid(), pid;
-	int r = write_conf(b, text);
+	int fds[2], r = write_conf(b, text);
 
 	if (r < 0)
 		return r;
 	unlink(b->ctl_path);
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		r = -errno;
+		log_error("rhi", "cannot start BIRD: pipe: %s", strerror(-r));
+		return r;
+	}
 	pid = fork();
 	if (pid == -1) {
 		r = -errno;
 		log_error("rhi", "cannot start BIRD: fork: %s", strerror(-r));
+		close(fds[0]);
+		close(fds[1]);
 		return r;
 	}
 	if (pid == 0) {
-		child_setup(parent, -1);
+		child_setup(parent, fds[1]);
 		execv(b->bird, argv);
 		_exit(127); /* reaped and logged by se_bird_check() */
 	}
+	close(fds[1]);
+	if (pthread_create(&b->log_th, NULL, relay_main, (void *)(intptr_t)fds[0]) == 0)
+		b->log_th_running = true;
+	else
+		close(fds[0]); /* BIRD's lines are lost, not the routes */
 	b->bird_pid = pid;
 	b->started_ms = now_ms();
 	log_info("rhi", "BIRD started (pid %d): %s -c %s -s %s", (int)pid, b->bird, b->conf_path,
@@ -315,6 +404,7 @@ void se_bird_stop(struct se_bgp *b)
 	kill(b->bird_pid, SIGKILL);
 	waitpid(b->bird_pid, &status, 0);
 done:
+	relay_join(b);
 	b->bird_pid = 0;
 	free(b->applied);
 	b->applied = NULL;

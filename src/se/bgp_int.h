@@ -37,6 +37,8 @@ struct se_bgp {
 	bool kicked, stopping;
 	/* routing thread only */
 	pid_t bird_pid;
+	pthread_t log_th; /* relays BIRD's stderr into the daemon's log */
+	bool log_th_running;
 	uint64_t started_ms;
 	uint64_t backoff_ms;  /* the last wait before starting BIRD again */
 	uint64_t retry_at_ms; /* no start before then (BIRD exited by itself) */

@@ -234,10 +234,12 @@ def test_change_through_one_se_is_served_and_applied_by_both(ses, elab):
     assert got == made
     assert se2.everything() == se1.everything()
     # Applied by both: each SE's data plane and clone engine run it.
-    for d in (se1, se2):
+    for d, name in ((se1, "se1"), (se2, "se2")):
         wait_for(lambda: "virtualservice 'web' created" in d.logtext(), timeout=5, what="applied")
-        st = d.ok("GET", "/api/virtualservice/web/traffic_clone_stats")
-        assert uuid_of(se1, "se1" if d is se1 else "se2") in [e["se_uuid"] for e in st], st
+        me = uuid_of(se1, name)
+        # Its own live entry comes first: its clone engine runs the service.
+        wait_for(lambda: d.ok("GET", "/api/virtualservice/web/traffic_clone_stats")[0]["se_uuid"] == me,
+                 timeout=5, what=f"{name}'s clone engine running the service")
     # Both registered, up.
     assert [(e["name"], e["oper_status"]["state"]) for e in se2.ok("GET", "/api/serviceengine")["results"]] == \
         [("se1", "OPER_UP"), ("se2", "OPER_UP")]

@@ -64,11 +64,11 @@ class GroupLab:
         return self.run("rtr", "vtysh", "--vty_socket", os.path.join(self.dir, "frr"),
                         "-c", command).stdout
 
-    def next_hops(self):
-        """The next hops of the router's installed route to the VIP, sorted."""
-        routes = json.loads(self.vtysh(f"show ip route {VIP}/32 json") or "{}")
+    def next_hops(self, vip=VIP):
+        """The next hops of the router's installed BGP route to @vip, sorted."""
+        routes = json.loads(self.vtysh(f"show ip route {vip}/32 json") or "{}")
         hops = set()
-        for r in routes.get(f"{VIP}/32", []):
+        for r in routes.get(f"{vip}/32", []):
             if r.get("protocol") == "bgp" and r.get("installed"):
                 hops |= {h["ip"] for h in r.get("nexthops", []) if h.get("fib")}
         return sorted(hops)
@@ -80,6 +80,10 @@ class GroupLab:
 
     def neighbor(self, ip):
         return json.loads(self.vtysh(f"show ip bgp neighbors {ip} json")).get(ip, {})
+
+    def bfd_up(self, ip):
+        peers = json.loads(self.vtysh("show bfd peers json") or "[]")
+        return any(p.get("peer") == ip and p.get("status") == "up" for p in peers)
 
     def procs(self, role):
         r = subprocess.run(["ip", "netns", "pids", self.ns[role]], capture_output=True, text=True)
@@ -265,6 +269,26 @@ def test_sigterm_withdraws_with_a_cease(glab, group):
     assert connect(glab, 10) == 10
 
 
+def test_frozen_se_is_dropped_by_bfd(glab, group):
+    # SIGSTOP freezes clonelbd and its BIRD: the SE's kernel still answers TCP,
+    # so only BFD (or, without it, the hold time) tells the router.
+    wait_for(lambda: glab.bfd_up(SE_FRONT["se2"]), timeout=20, interval=0.1,
+             what="the router's BFD session with se2")
+    procs = glab.procs("se2")
+    for pid in procs:
+        os.kill(int(pid), signal.SIGSTOP)
+    try:
+        wait_for(lambda: glab.next_hops() == [SE_FRONT["se1"]], timeout=20, interval=0.05,
+                 what="the router to drop the frozen SE")
+        nb = glab.neighbor(SE_FRONT["se2"])
+        # The router's BFD, not its hold timer, ended the session.
+        assert nb.get("lastNotificationReason") == "Cease/BFD Down", nb
+        assert connect(glab, 10) == 10
+    finally:
+        for pid in procs:
+            os.kill(int(pid), signal.SIGCONT)
+
+
 def test_pool_without_healthy_member_withdraws_the_vip(glab, group):
     # On one SE the pool's members fail their checks (nothing listens on 81).
     d = group["se1"]
@@ -324,8 +348,9 @@ def test_bad_input_is_refused_naming_field_and_value(glab, ses):
 
 def test_one_etcd_configured_once_both_announce_and_withdraw(glab, ses):
     """Both SEs on one etcd (tests/lab/group.sh etcd-start): configured once through se1, both
-    announce; enable_rhi turned off through se2's API withdraws the VIP from both. Runs last:
-    it replaces the SQLite SEs of the other tests (one clonelbd per namespace)."""
+    announce; enable_rhi turned off through se2's API withdraws the VIP from both (which still
+    hold it on lo); deleting the service takes it off lo. Runs last: it replaces the SQLite SEs
+    of the other tests (one clonelbd per namespace)."""
     for d in ses.values():
         d.stop()
     subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
@@ -348,9 +373,65 @@ def test_one_etcd_configured_once_both_announce_and_withdraw(glab, ses):
         for role, d in zip(("se1", "se2"), made):
             assert "withdrawing 10.30.9.10/32 (no service of group 'Default-Group' with " \
                    "enable_rhi has it)" in d.logtext(), role
+            # Still a service of the shared group: every SE keeps accepting its VIP.
             lo = glab.run(role, "ip", "-4", "addr", "show", "dev", "lo").stdout
-            assert VIP not in lo, (role, lo)
+            assert f"inet {VIP}/32" in lo, (role, lo)
+        se1.ok("DELETE", "/api/virtualservice/web")
+        for role in ("se1", "se2"):
+            wait_for(lambda: VIP not in glab.run(role, "ip", "-4", "addr", "show", "dev",
+                                                 "lo").stdout,
+                     timeout=10, what=f"the VIP to leave lo of {role} with its service")
     finally:
         for d in made:
             d.stop()
         subprocess.run([GROUP, "etcd-stop"], env=glab.env, check=False)
+
+
+def test_active_standby_only_the_holder_announces(glab, ses):
+    """An HA_MODE_LEGACY_ACTIVE_STANDBY group on one etcd: the SE elected for the VIP holds it
+    on its front interface and is the only one to announce it; kill -9 of the holder, and the
+    other takes over and announces it."""
+    vip = "10.30.2.100"  # active/standby VIPs are on the front subnet (gratuitous ARP)
+    for d in ses.values():
+        d.stop()
+    subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
+    made = {}
+    try:
+        for role in ("se1", "se2"):
+            wd = os.path.join(glab.dir, role + "-as")
+            os.makedirs(wd)
+            made[role] = Daemon(glab, wd, role=role, extra_args=[
+                "--store", "etcd://10.30.5.100:2379", "--se-name", role,
+                "--se-group", "as-group"]).start()
+        d = made["se1"]
+        d.ok("PATCH", "/api/vrfcontext/global", {"bgp_profile": {"local_as": 65000, "peers": [
+            {"remote_as": 65100, "peer_ip": {"addr": ROUTER_IP, "type": "V4"}}]}})
+        d.ok("POST", "/api/serviceenginegroup",
+             {"name": "as-group", "ha_mode": "HA_MODE_LEGACY_ACTIVE_STANDBY"})
+        d.ok("POST", "/api/pool", {"name": "web-pool", "servers": [
+            {"ip": {"addr": ip, "type": "V4"}} for ip in POOL]})
+        d.ok("POST", "/api/virtualservice", {
+            "name": "web-as", "vip": [{"ip_address": {"addr": vip, "type": "V4"}}],
+            "services": [{"port": 80}], "pool_ref": "web-pool", "se_group_ref": "as-group",
+            "enable_rhi": True})
+        hops = wait_for(lambda: glab.next_hops(vip) if len(glab.next_hops(vip)) == 1 else None,
+                        timeout=30, interval=0.2, what="one SE announcing the VIP")
+        holder = next(r for r, ip in SE_FRONT.items() if ip == hops[0])
+        other = "se2" if holder == "se1" else "se1"
+        front = glab.run(holder, "ip", "-4", "addr", "show", "dev", "front0").stdout
+        assert f"inet {vip}/" in front, front
+        assert "announcing 10.30.2.100/32" not in made[other].logtext()  # the standby stays quiet
+        made[holder].proc.send_signal(signal.SIGKILL)
+        made[holder].proc.wait()
+        wait_for(lambda: glab.next_hops(vip) == [SE_FRONT[other]], timeout=30, interval=0.2,
+                 what=f"{other} to take the VIP over and announce it")
+        assert "announcing 10.30.2.100/32 (virtualservice 'web-as' is up)" in \
+            made[other].logtext()
+    finally:
+        for dd in made.values():
+            dd.stop()
+        subprocess.run([GROUP, "etcd-stop"], env=glab.env, check=False)
+        # Whatever the killed holder left on its front interface.
+        for role in ("se1", "se2"):
+            glab.run(role, "ip", "addr", "del", f"{vip}/24", "dev", "front0", check=False)
+            glab.run(role, "ip", "addr", "del", f"{vip}/32", "dev", "front0", check=False)

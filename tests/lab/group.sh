@@ -18,6 +18,7 @@
 # Usage: group.sh up|down|status     namespaces ${LAB_PREFIX}gcli, ...grtr, ...gse1, ...gse2, ...
 #        group.sh routes             the router's routes to the VIP (vtysh)
 #        group.sh etcd-start|etcd-stop   etcd in getcd, data, pid and log in $LAB_DIR/etcd
+#                                        (etcd-stop removes them: each start is an empty store)
 # LAB_PREFIX defaults to "clb-"; LAB_DIR (default /tmp/${LAB_PREFIX}group) holds FRR's files.
 # "up" first removes what an earlier run with the same prefix left; "down"
 # stops every process in the namespaces and removes them.
@@ -200,7 +201,7 @@ etcd_stop() {
 		sleep 0.1
 	done
 	kill -9 "$pid" 2>/dev/null || true
-	rm -f "$DIR/etcd/etcd.pid"
+	rm -rf "$DIR/etcd" # the next etcd-start begins with an empty store
 }
 
 status() {
