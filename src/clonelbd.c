@@ -395,7 +395,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
-	if (!store_is_etcd(store) && strchr(db, '/')) {
+	if (strchr(db, '/')) {
 		char *dir = xstrdup(db);
 		*strrchr(dir, '/') = 0;
 		if (*dir)

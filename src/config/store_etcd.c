@@ -224,7 +224,6 @@ static void *watch_main(void *p)
 		if (es->resync) {
 			struct cfg_cache fresh;
 			uint64_t rev = 0;
-
 			int r = load_all(es, &fresh, &rev, &why);
 
 			if (r == -EIO) {
@@ -237,6 +236,7 @@ static void *watch_main(void *p)
 			if (r < 0) {
 				set_why(es, why);
 				nap(es, backoff);
+				backoff = backoff < 1000 ? backoff * 2 : 1000;
 				continue;
 			}
 			cfg_store_feed_all(es->st, &fresh, rev);

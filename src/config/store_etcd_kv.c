@@ -372,7 +372,8 @@ struct watch_ctx {
 	cfg_etcd_watch_fn fn;
 	void *ctx;
 	atomic_bool *stop;
-	bool ended; /* fn asked to end */
+	bool ended;   /* fn asked to end */
+	bool garbled; /* the stream did not parse */
 };
 
 /* Splits the stream into its JSON messages as they arrive. */
@@ -391,8 +392,13 @@ static size_t on_stream(char *d, size_t size, size_t n, void *p)
 		if (off == w->b.len)
 			break;
 		m = json_loadb(w->b.p + off, w->b.len - off, JSON_DISABLE_EOF_CHECK, &je);
-		if (!m)
+		if (!m && json_error_code(&je) == json_error_premature_end_of_input)
 			break; /* incomplete: wait for more */
+		if (!m) {
+			/* Not the gateway's stream: watching again is all we can do. */
+			w->garbled = true;
+			return 0;
+		}
 		off += (size_t)je.position;
 		if (w->fn(w->ctx, m)) {
 			json_decref(m);
@@ -457,8 +463,10 @@ int cfg_etcd_watch(struct cfg_etcd *e, const char *prefix, uint64_t start_rev,
 	/* Next time, another member. */
 	atomic_store(&e->good, (i + 1) % e->n);
 	*ret_err = xasprintf("store unavailable: etcd at %s: watch ended: %s", e->shown[i],
-			     cc == CURLE_OK ? "the member closed the stream"
-					    : errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			     w.garbled	       ? "its stream is not JSON"
+			     : cc == CURLE_OK ? "the member closed the stream"
+			     : errbuf[0]      ? errbuf
+					      : curl_easy_strerror(cc));
 	r = -EAGAIN;
 	return r;
 }

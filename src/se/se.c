@@ -232,6 +232,11 @@ static void tick(struct se *se)
 	char *err = NULL;
 	int64_t ttl = 0;
 
+	if (!se->e) {
+		/* One SE on SQLite: it holds every VIP of its group. */
+		se_elect_run(se);
+		return;
+	}
 	if (se->lease && cfg_etcd_lease_keepalive(se->e, se->lease, &ttl, &err) == 0 && !ttl) {
 		log_warn("se", "lease %llx expired: registering again", (unsigned long long)se->lease);
 		se->lease = 0;
@@ -267,7 +272,7 @@ static void tick(struct se *se)
 static void watch_status(struct se *se)
 {
 	char *why = NULL;
-	bool up = cfg_store_following(se->st, &why);
+	bool up = !se->e || cfg_store_following(se->st, &why);
 
 	if (!up && se->following)
 		log_warn("store", "%s; writes answer 503, the data plane keeps the last "
@@ -320,15 +325,14 @@ int se_start(const struct se_config *c, struct se **ret, char **ret_err)
 	pthread_cond_init(&se->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	se_elect_init(se);
-	if (se->e) {
+	if (se->e)
 		register_se(se);
-		if (pthread_create(&se->thread, NULL, se_main, se) != 0) {
-			*ret_err = xasprintf("se: cannot start the SE thread");
-			se_stop(se);
-			return -EAGAIN;
-		}
-		se->started = true;
+	if (pthread_create(&se->thread, NULL, se_main, se) != 0) {
+		*ret_err = xasprintf("se: cannot start the SE thread");
+		se_stop(se);
+		return -EAGAIN;
 	}
+	se->started = true;
 	*ret = se;
 	return 0;
 }

@@ -221,6 +221,10 @@ static void wanted(struct se *se, const json_t *snap)
  * when etcd does not answer (h->held then stays as it was). */
 static int contend(struct se *se, struct hold *h)
 {
+	if (!se->e) {
+		h->held = true; /* the only SE there is */
+		return 0;
+	}
 	char *k = xasprintf(K_OWNER "%s/%s", h->group, h->vip), *err = NULL;
 	json_t *req = json_pack(
 		"{s:[{s:o, s:s, s:s, s:s}], s:[{s:{s:o, s:o, s:o}}], s:[{s:{s:o}}]}", "compare",
@@ -261,6 +265,10 @@ static int contend(struct se *se, struct hold *h)
 /* Gives up @h's key (a VIP no longer wanted). */
 static void resign(struct se *se, struct hold *h)
 {
+	if (!se->e) {
+		h->held = false;
+		return;
+	}
 	char *k = xasprintf(K_OWNER "%s/%s", h->group, h->vip), *err = NULL;
 	json_t *req = json_pack("{s:[{s:o, s:s, s:s, s:o}], s:[{s:{s:o}}]}", "compare", "key",
 				cfg_etcd_key(k), "target", "VALUE", "result", "EQUAL", "value",
@@ -333,7 +341,7 @@ void se_elect_run(struct se *se)
 	for (i = 0; i < el->n; i++) {
 		struct hold *h = &el->h[i];
 
-		if (h->wanted && se->lease)
+		if (h->wanted && (se->lease || !se->e))
 			contend(se, h);
 		else if (!h->wanted && h->held)
 			resign(se, h);

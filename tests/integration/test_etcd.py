@@ -537,3 +537,14 @@ def test_damaged_object_in_etcd_is_named_and_refused(ses, elab):
         assert r.returncode != 0 and f"key {key}: " in r.stderr and "start refused" in r.stderr, r.stderr
     finally:
         elab.run("etcd", "curl", "-sf", f"http://{ETCD}/v3/kv/deleterange", "-d", f'{{"key": "{b64(key)}"}}')
+
+
+def test_lone_sqlite_se_holds_its_active_standby_vips(ses, elab, pool_server):
+    se1 = ses("se1", None, "--se-group", "ha")
+    se1.ok("POST", "/api/serviceenginegroup", {"name": "ha", "ha_mode": "HA_MODE_LEGACY_ACTIVE_STANDBY"})
+    base_config(se1)
+    se1.ok("POST", "/api/virtualservice", vs(se_group_ref="ha"))
+    wait_for(lambda: holder(elab) == ["se1"], timeout=10, what="se1 holding the VIP")
+    wait_for(lambda: curl_vip(elab), timeout=10, what="the VIP through se1")
+    se1.ok("PATCH", "/api/virtualservice/web", {"enabled": False})
+    wait_for(lambda: holder(elab) == [], timeout=10, what="the VIP gone with its service")
