@@ -17,7 +17,7 @@
  * Key layout (docs/architecture.md section 10.2), under CFG_ETCD_PREFIX:
  *   obj/<uuid>                             the object (JSON); uuid = "<type>-<uuid4>"
  *   name/<type>/<tenant>/<name>            its uuid: the name index
- *   ref/<type>/<tenant>/<name>/<uuid>      "": object <uuid> refers to <type> <name>
+ *   ref/<type>/<tenant>/<target>/<uuid>    "": object <uuid> refers to <type> of uuid <target>
  *   vip/<addr>/<port>                      uuid of the virtual service listening there
  * Names hold no '/', so every part is unambiguous. A change compares the
  * mod_revision of each key whose state its rules read (0: absent) and
@@ -332,16 +332,18 @@ static json_t *refs_of(const struct cfg_schema *s, const json_t *obj, const stru
 			e = f->kind == CFG_REF ? v : json_array_get(v, j);
 			if (!json_is_string(e))
 				continue;
-			json_t *target = cfg_cache_find_name(c, ts, tenant, json_string_value(e));
+			/* A reference holds its target's uuid (rules.c); a row of an
+			 * older store may still hold a name: either finds it. */
+			json_t *target = cfg_cache_find(c, ts, json_string_value(e), tenant);
 			/* As rules.c resolves them: an SE group of admin serves
 			 * the tenants without one of that name. */
 			if (!target && strcmp(ts->name, "serviceenginegroup") == 0)
-				target = cfg_cache_find_name(c, ts, "admin", json_string_value(e));
+				target = cfg_cache_find(c, ts, json_string_value(e), "admin");
 			if (!target)
 				continue;
 			/* Keyed by the target's tenant: its delete looks there. */
 			char *k = xasprintf(K_REF "%s/%s/%s/%s", ts->name, str(target, "tenant_ref"),
-					    json_string_value(e), str(obj, "uuid"));
+					    str(target, "uuid"), str(obj, "uuid"));
 			json_object_set(out, k, target);
 			free(k);
 		}
@@ -405,10 +407,13 @@ static int et_write(struct cfg_store *st, const struct cfg_schema *s, json_t *ob
 		put(&t, k, uuid);
 		free(k);
 	}
-	if (!obj || renamed) {
-		k = xasprintf(K_REF "%s/%s/%s/", s->name, tenant, str(old, "name"));
+	if (!obj) {
+		/* References are by uuid: only a delete needs no referrer. */
+		k = xasprintf(K_REF "%s/%s/%s/", s->name, tenant, uuid);
 		cmp(&t, k, true, 0);
 		free(k);
+	}
+	if (!obj || renamed) {
 		k = xasprintf(K_NAME "%s/%s/%s", s->name, tenant, str(old, "name"));
 		del(&t, k);
 		free(k);
