@@ -129,15 +129,16 @@ static int migrate_refs(struct cfg_store *st, char **ret_err)
 	return r;
 }
 
-/* Opens with @open, then brings old rows to today's references and makes
- * sure of the built-in objects. */
+/* Opens with @open, then makes sure of the built-in objects and brings old
+ * rows to today's references. */
 static int opened(int r, struct cfg_store **ret, char **ret_err)
 {
 	if (r < 0)
 		return r;
-	r = migrate_refs(*ret, ret_err);
+	/* Built-ins first: an old row's defaults may name one (se_group_ref). */
+	r = builtins(*ret, ret_err);
 	if (r == 0)
-		r = builtins(*ret, ret_err);
+		r = migrate_refs(*ret, ret_err);
 	if (r < 0) {
 		cfg_store_close(*ret);
 		return r;
