@@ -164,7 +164,7 @@ def test_vxlan_collector_behind_two_routers_gets_the_backend_frames(lab, routers
         ports[frozenset(((i[IP].src, i[TCP].sport), (i[IP].dst, i[TCP].dport)))].add(p[UDP].sport)
     assert ports and all(len(v) == 1 for v in ports.values())
     row, = agg(daemon)
-    assert row["ip"] == COLLECTOR and row["interface"] == "rtr0"
+    assert row["ip"]["addr"] == COLLECTOR and row["interface"] == "rtr0"
     assert row["num_succeeded"] - before["num_succeeded"] == len(inner)
     assert row["num_mtu_truncated"] == 0
     assert_identity(row)
