@@ -152,7 +152,7 @@ def test_a_reference_style_body_is_accepted(clean, tls_cert):
     body.update({
         "url": f"{ctl}/virtualservice/virtualservice-1", "_last_modified": "1700000000000000",
         "cloud_ref": f"{ctl}/cloud/cloud-1#Default-Cloud",
-        "se_group_ref": f"{ctl}/serviceenginegroup/seg-1#Default-Group",
+        "se_group_ref": "/api/serviceenginegroup?name=Default-Group",
         "analytics_profile_ref": f"{ctl}/analyticsprofile/ap-1#System-Analytics-Profile",
         "network_profile_ref": "/api/networkprofile?name=System-TCP-Proxy",
         "vrf_context_ref": f"{ctl}/vrfcontext/vrf-1#global", "type": "VS_TYPE_NORMAL",
