@@ -257,6 +257,10 @@ static int copy_slots(struct clone_engine *ce, struct health_slot *out)
 			out[n].how = s->encap != CLONE_ENCAP_NONE ? HEALTH_ICMP
 				     : s->mac_configured	       ? HEALTH_NONE
 								       : HEALTH_NEIGH;
+			/* The checks here are keyed by IPv4 address: an IPv6
+			 * clone server is not watched (never taken out) yet. */
+			if (s->af == AF_INET6)
+				out[n].how = HEALTH_NONE;
 			n++;
 		}
 	pthread_rwlock_unlock(&ce->lock);

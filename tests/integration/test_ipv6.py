@@ -241,7 +241,7 @@ def test_ipv6_clone_server_resolved_by_neighbour_discovery(lab, daemon, pool_ser
     assert sorted(set(get(lab, VIP) for _ in range(4))) == POOL_IPS
     row = settle(daemon)
     cloned = tap.stop()
-    assert row["ip"] == {"addr": TAP_IP6, "type": "V6"}, row
+    assert row["ip"] == v(TAP_IP6), row
     assert cloned and all(p[Ether].dst == TAP_MAC and p[Ether].src == TAP0_MAC for p in cloned)
     for k in ("num_succeeded", "num_total_pkts_cloned"):
         assert row[k] - before[k] == len(cloned), (k, row, before, len(cloned))
@@ -381,7 +381,7 @@ def test_ipv6_every_backend_frame_cloned_once(lab, daemon, pool6, captures):
     missing, extra = want - got, got - want
     assert not missing and not extra, (f"{sum(missing.values())} back-end frames not cloned, "
                                        f"{sum(extra.values())} extra, of {len(wire)}")
-    assert row["ip"] == {"addr": TAP_IP6, "type": "V6"} and row["mac"] == TAP_MAC, row
+    assert row["ip"] == v(TAP_IP6) and row["mac"] == TAP_MAC, row
     for k in ("num_succeeded", "num_total_pkts_cloned"):
         assert row[k] - before[k] == len(cloned), (k, row, before, len(cloned))
     assert row["num_total_pkts_cloned"] == (row["num_succeeded"] + row["num_mbuf_alloc_failed"]
