@@ -116,7 +116,7 @@ def sha(path):
 
 
 def row_of(d, ip):
-    return next(r for r in agg(d) if r["ip"] == ip)
+    return next(r for r in agg(d) if r["ip"]["addr"] == ip)
 
 
 def profile_with(d, servers, **fields):
