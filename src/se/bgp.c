@@ -11,6 +11,7 @@
 #include "lib/netif.h"
 #include "lib/util.h"
 #include "log.h"
+#include "se/se.h"
 #include "proxy/px.h"
 #include "se/vip.h"
 
@@ -40,12 +41,12 @@ static const json_t *find(const json_t *snap, const char *type, const char *name
  * enable_rhi, in group @group, which is HA_MODE_SHARED. */
 static bool rhi_service(const json_t *snap, const json_t *vs, const char *group)
 {
-	const char *ref = json_string_value(json_object_get(vs, "se_group_ref"));
 	const json_t *g;
 
 	if (!json_is_true(json_object_get(vs, "enable_rhi")))
 		return false;
-	if (strcmp(ref ? ref : "Default-Group", group) != 0)
+	/* se_group_ref holds the group's uuid. */
+	if (strcmp(se_group_of(snap, vs), group) != 0)
 		return false;
 	g = find(snap, "serviceenginegroup", group);
 	/* The built-in group may be missing only from a snapshot made by hand. */

@@ -58,11 +58,23 @@ const char *se_group(const struct se *se)
 	return se->group;
 }
 
-bool se_serves(const struct se *se, const json_t *vs)
+const char *se_group_of(const json_t *snap, const json_t *vs)
 {
-	const char *g = json_string_value(json_object_get(vs, "se_group_ref"));
+	const char *ref = json_string_value(json_object_get(vs, "se_group_ref"));
+	const json_t *g;
+	size_t i;
 
-	return strcmp(g ? g : "Default-Group", se->group) == 0;
+	if (!ref)
+		return "Default-Group";
+	json_array_foreach(json_object_get(snap, "serviceenginegroup"), i, g)
+		if (strcmp(str(g, "uuid"), ref) == 0)
+			return str(g, "name");
+	return ref;
+}
+
+bool se_serves(const struct se *se, const json_t *snap, const json_t *vs)
+{
+	return strcmp(se_group_of(snap, vs), se->group) == 0;
 }
 
 static json_t *entry(const char *name, const char *uuid, const char *group, bool up)

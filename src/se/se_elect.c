@@ -195,7 +195,7 @@ static void wanted(struct se *se, const json_t *snap)
 	{
 		bool standby = false;
 
-		if (!se_serves(se, vs) || json_is_false(json_object_get(vs, "enabled")))
+		if (!se_serves(se, snap, vs) || json_is_false(json_object_get(vs, "enabled")))
 			continue;
 		json_array_foreach(json_object_get(snap, "serviceenginegroup"), k, g)
 		{

@@ -170,8 +170,6 @@ BAD = [
     ("DELETE", "/api/trafficcloneprofile/ids", None,
      409, "trafficcloneprofile 'ids' is in use by virtualservice 'web' (traffic_clone_profile_ref)"),
     ("DELETE", "/api/pool/pool1", None, 409, "pool 'pool1' is in use by virtualservice 'web' (pool_ref)"),
-    ("PATCH", "/api/pool/pool1", {"name": "renamed"},
-     409, "name: cannot rename 'pool1' to 'renamed': pool 'pool1' is in use by virtualservice 'web'"),
     ("POST", "/api/pool", {"name": "pool1"}, 409, "name: pool 'pool1' already exists in tenant 'admin'"),
     ("POST", "/api/pool", {"name": "pool2", "colour": "blue"}, 400, "colour: unknown field 'colour'"),
     ("POST", "/api/virtualservice", vs(name="web2"),
@@ -191,7 +189,7 @@ def test_bad_input_same_error_on_both_stores(ses, store):
     before = d.everything()
     for method, path, body, status, needle in BAD:
         got, out = d.api(method, path, body)
-        assert (got, needle in out["error"]) == (status, True), (method, path, out)
+        assert (got, needle in (out or {}).get("error", "")) == (status, True), (method, path, got, out)
     # If-Match: the version the client saw, or 409.
     lm = d.ok("GET", "/api/pool/pool1")["_last_modified"]
     got, out = d.api("PATCH", "/api/pool/pool1", {"default_server_port": 81},
