@@ -17,7 +17,8 @@
  * Key layout (docs/architecture.md section 10.2), under CFG_ETCD_PREFIX:
  *   obj/<uuid>                             the object (JSON); uuid = "<type>-<uuid4>"
  *   name/<type>/<tenant>/<name>            its uuid: the name index
- *   ref/<type>/<tenant>/<target>/<uuid>    "": object <uuid> refers to <type> of uuid <target>
+ *   ref/<target uuid>/<uuid>               "": object <uuid> refers to <target> (or is in
+ *                                          tenant <target>)
  *   vip/<addr>/<port>                      uuid of the virtual service listening there
  * Names hold no '/', so every part is unambiguous. A change compares the
  * mod_revision of each key whose state its rules read (0: absent) and
@@ -313,40 +314,60 @@ static void del(struct txn *t, const char *key)
 			      json_pack("{s:{s:o}}", "request_delete_range", "key", cfg_etcd_key(key)));
 }
 
-/* {"<ref key>": target} of every object @obj refers to (top-level
- * references, as rules.c checks them), found in @c. */
-static json_t *refs_of(const struct cfg_schema *s, const json_t *obj, const struct cfg_cache *c)
+/* Adds to @out "<ref key>": target for every object that @obj (of schema
+ * @s, part of the object @uuid of @tenant) refers to, at any depth, found
+ * in @c as rules.c finds them. */
+static void refs_walk(const struct cfg_schema *s, const json_t *obj, const char *tenant,
+		      const char *uuid, const struct cfg_cache *c, json_t *out)
 {
-	const char *tenant = str(obj, "tenant_ref");
-	json_t *out = json_object();
-
 	for (size_t i = 0; obj && i < s->nfields; i++) {
 		const struct cfg_field *f = &s->fields[i];
 		const struct cfg_schema *ts = f->ref_type ? cfg_type_find(f->ref_type) : NULL;
 		json_t *v = json_object_get(obj, f->name), *e;
 		size_t j;
 
-		if (!ts || !v || (f->kind != CFG_REF && f->kind != CFG_REFLIST))
+		if (!v)
+			continue;
+		if (f->sub && f->kind == CFG_OBJECT)
+			refs_walk(f->sub, v, tenant, uuid, c, out);
+		if (f->sub && f->kind == CFG_OBJLIST)
+			json_array_foreach(v, j, e) refs_walk(f->sub, e, tenant, uuid, c, out);
+		if (!ts || (f->kind != CFG_REF && f->kind != CFG_REFLIST))
 			continue;
 		for (j = 0; f->kind == CFG_REF ? j < 1 : j < json_array_size(v); j++) {
 			e = f->kind == CFG_REF ? v : json_array_get(v, j);
 			if (!json_is_string(e))
 				continue;
-			/* A reference holds its target's uuid (rules.c); a row of an
-			 * older store may still hold a name: either finds it. */
-			json_t *target = cfg_cache_find(c, ts, json_string_value(e), tenant);
-			/* As rules.c resolves them: an SE group of admin serves
-			 * the tenants without one of that name. */
-			if (!target && strcmp(ts->name, "serviceenginegroup") == 0)
-				target = cfg_cache_find(c, ts, json_string_value(e), "admin");
-			if (!target)
+			/* References hold uuids (names only in stores edited by
+			 * hand); shared types and SE groups are admin's. */
+			json_t *t = cfg_cache_find(c, ts, json_string_value(e), tenant);
+			if (!t && ((ts->flags & CFG_T_SHARED) || !strcmp(ts->name, "serviceenginegroup")))
+				t = cfg_cache_find(c, ts, json_string_value(e), "admin");
+			if (!t)
 				continue;
-			/* Keyed by the target's tenant: its delete looks there. */
-			char *k = xasprintf(K_REF "%s/%s/%s/%s", ts->name, str(target, "tenant_ref"),
-					    str(target, "uuid"), str(obj, "uuid"));
-			json_object_set(out, k, target);
+			char *k = xasprintf(K_REF "%s/%s", str(t, "uuid"), uuid);
+			json_object_set(out, k, t);
 			free(k);
 		}
+	}
+}
+
+/* {"<ref key>": target} of every object @obj refers to, its tenant included
+ * (an object may only be in a tenant that exists, and a tenant that holds
+ * objects is not deleted). */
+static json_t *refs_of(const struct cfg_schema *s, const json_t *obj, const struct cfg_cache *c)
+{
+	const struct cfg_schema *tenants = cfg_type_find("tenant");
+	const char *uuid = str(obj, "uuid"), *tenant = str(obj, "tenant_ref");
+	json_t *out = json_object(), *t;
+
+	if (!obj)
+		return out;
+	refs_walk(s, obj, tenant, uuid, c, out);
+	if (tenants && s != tenants && (t = cfg_cache_find_name(c, tenants, "admin", tenant))) {
+		char *k = xasprintf(K_REF "%s/%s", str(t, "uuid"), uuid);
+		json_object_set(out, k, t);
+		free(k);
 	}
 	return out;
 }
@@ -408,8 +429,8 @@ static int et_write(struct cfg_store *st, const struct cfg_schema *s, json_t *ob
 		free(k);
 	}
 	if (!obj) {
-		/* References are by uuid: only a delete needs no referrer. */
-		k = xasprintf(K_REF "%s/%s/%s/", s->name, tenant, uuid);
+		/* References hold uuids: only a delete needs no referrer. */
+		k = xasprintf(K_REF "%s/", uuid);
 		cmp(&t, k, true, 0);
 		free(k);
 	}

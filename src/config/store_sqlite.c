@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/rules.h"
 #include "config/store_int.h"
 #include "lib/util.h"
 
@@ -187,6 +188,57 @@ static int write_row(sqlite3 *db, const char *type, json_t *obj, long long id, c
 	return 0;
 }
 
+/*
+ * Rows written before references held uuids name their targets: at open
+ * each such reference is rewritten to its target's uuid, all in one
+ * transaction, so every reader after sees one form. A reference that names
+ * nothing (only a store edited by hand has one) is left as it is: the
+ * object's other references are then left too, and lookups by name still
+ * find them.
+ */
+static int migrate_refs(sqlite3 *db, struct cfg_cache *c, char **ret_err)
+{
+	bool began = false;
+	int r = 0;
+
+	for (size_t t = 0; cfg_types[t] && r == 0; t++) {
+		const struct cfg_schema *s = cfg_types[t];
+		const json_t *list = cfg_cache_list(c, s);
+
+		for (size_t i = 0; i < json_array_size(list) && r == 0; i++) {
+			json_t *o = json_array_get(list, i), *n = json_deep_copy(o);
+			char *why = NULL;
+
+			if (cfg_rules_canon_refs(s, n, str(o, "tenant_ref"), c, &why) == 0 &&
+			    !json_equal(n, o)) {
+				if (!began &&
+				    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+					*ret_err = xasprintf("migrating references: %s",
+							     sqlite3_errmsg(db));
+					r = -EIO;
+				}
+				began = true;
+				if (r == 0)
+					r = write_row(db, s->name, n,
+						      (long long)json_integer_value(
+							      json_object_get(o, "_id")),
+						      ret_err);
+				if (r == 0)
+					cfg_cache_put(c, s, n, o);
+			}
+			free(why);
+			json_decref(n);
+		}
+	}
+	if (began && r == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		*ret_err = xasprintf("migrating references: %s", sqlite3_errmsg(db));
+		r = -EIO;
+	}
+	if (began && r < 0)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
 static int delete_row(sqlite3 *db, const json_t *old, char **ret_err)
 {
 	sqlite3_stmt *q;
@@ -265,7 +317,8 @@ int cfg_store_sqlite_open(const char *path, struct cfg_store **ret, char **ret_e
 	}
 	/* A damaged store is refused whole: serving part of it would silently
 	 * drop services, and a later change could overwrite what is left. */
-	if (integrity(sq->db, &why) < 0 || load_rows(&cache, sq->db, &why) < 0)
+	if (integrity(sq->db, &why) < 0 || load_rows(&cache, sq->db, &why) < 0 ||
+	    migrate_refs(sq->db, &cache, &why) < 0)
 		goto fail;
 	sq->data_version = pragma_int(sq->db, "PRAGMA data_version");
 	sq->path = xstrdup(path);

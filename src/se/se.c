@@ -58,7 +58,7 @@ const char *se_group(const struct se *se)
 	return se->group;
 }
 
-const char *se_group_name(const json_t *snap, const json_t *vs)
+const char *se_group_of(const json_t *snap, const json_t *vs)
 {
 	const char *ref = json_string_value(json_object_get(vs, "se_group_ref"));
 	const json_t *g;
@@ -66,22 +66,15 @@ const char *se_group_name(const json_t *snap, const json_t *vs)
 
 	if (!ref)
 		return "Default-Group";
-	/* The store keeps a reference as its target's uuid (names in rows of
-	 * older stores): either finds the group. */
 	json_array_foreach(json_object_get(snap, "serviceenginegroup"), i, g)
-	{
-		const char *u = json_string_value(json_object_get(g, "uuid"));
-		const char *n = json_string_value(json_object_get(g, "name"));
-
-		if (n && ((u && !strcmp(u, ref)) || !strcmp(n, ref)))
-			return n;
-	}
+		if (strcmp(str(g, "uuid"), ref) == 0)
+			return str(g, "name");
 	return ref;
 }
 
 bool se_serves(const struct se *se, const json_t *snap, const json_t *vs)
 {
-	return strcmp(se_group_name(snap, vs), se->group) == 0;
+	return strcmp(se_group_of(snap, vs), se->group) == 0;
 }
 
 static json_t *entry(const char *name, const char *uuid, const char *group, bool up)

@@ -73,15 +73,13 @@ json_t *se_clone_stats(struct se *se, const char *vs_uuid, json_t *local);
 void se_apply(struct se *se, const json_t *snap);
 
 /*
- * The name of the SE group of @snap's virtual service @vs: its se_group_ref
- * (a uuid, or a name) resolved in @snap; "Default-Group" when unset.
+ * The name of the SE group of virtual service @vs of snapshot @snap: its
+ * se_group_ref (a uuid, or a name in a store written before references held
+ * uuids) resolved, Default-Group without one. Borrowed from @snap or @vs.
  */
-const char *se_group_name(const json_t *snap, const json_t *vs);
+const char *se_group_of(const json_t *snap, const json_t *vs);
 
-/*
- * Whether @snap's virtual service @vs runs on this SE: its se_group_ref
- * (default Default-Group) is this SE's group.
- */
+/* Whether @snap's virtual service @vs runs on this SE: its group is this SE's. */
 bool se_serves(const struct se *se, const json_t *snap, const json_t *vs);
 
 #endif
