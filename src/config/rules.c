@@ -5,7 +5,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -147,6 +149,10 @@ static const json_t *ref_target(const struct cfg_field *f, const char *path, con
 	 * uses admin's (every tenant's services land on Default-Group). */
 	if (!t && strcmp(ts->name, "serviceenginegroup") == 0)
 		t = cfg_cache_find(all, ts, ref.key, "admin");
+	/* So are the built-in TLS profiles (System-Standard): the only ones a
+	 * tenant shares, so a delete in admin never misses a referrer. */
+	if (!t && strcmp(ts->name, "sslprofile") == 0 && !strcmp(ref.key, "System-Standard"))
+		t = cfg_cache_find_name(all, ts, "admin", ref.key);
 	if (!t && ref.by != CFG_REF_NAME && (other = cfg_cache_find_uuid(all, ref.key)) &&
 	    cfg_rules_type_of(other) != ts &&
 	    (!strcmp(str(other, "tenant_ref"), tenant) ||
@@ -620,6 +626,67 @@ static int check_certificate(json_t *obj, char **ret_err)
 	return r;
 }
 
+/* Whether OpenSSL takes the cipher string in @field of @obj, tried on a
+ * scratch context: 0 when it selects at least one suite. */
+static int check_suites(const json_t *obj, const char *field, char **ret_err)
+{
+	const json_t *v = json_object_get(obj, field);
+	SSL_CTX *ctx;
+	int ok;
+
+	if (!json_is_string(v))
+		return 0;
+	ctx = SSL_CTX_new(TLS_method());
+	if (!ctx) {
+		*ret_err = xasprintf("%s: cannot check it (out of memory)", field);
+		return -ENOMEM;
+	}
+	ok = strcmp(field, "ciphersuites") == 0
+		     ? SSL_CTX_set_ciphersuites(ctx, json_string_value(v))
+		     : SSL_CTX_set_cipher_list(ctx, json_string_value(v));
+	/* An empty TLS 1.3 list is accepted by OpenSSL and offers nothing. */
+	if (ok == 1 && !*json_string_value(v))
+		ok = 0;
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	if (ok == 1)
+		return 0;
+	*ret_err = xasprintf("%s: '%s' is not a cipher list OpenSSL accepts (no suite selected)",
+			     field, json_string_value(v));
+	return -EINVAL;
+}
+
+static int check_sslprofile(json_t *obj, char **ret_err)
+{
+	int r = check_suites(obj, "accepted_ciphers", ret_err);
+
+	return r < 0 ? r : check_suites(obj, "ciphersuites", ret_err);
+}
+
+static int check_pkiprofile(json_t *obj, char **ret_err)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(obj, "ca_certs"), i, e)
+	{
+		X509 *x = cert_parse(str(e, "certificate"));
+		char *shown;
+
+		if (x) {
+			X509_free(x);
+			continue;
+		}
+		ERR_clear_error();
+		shown = json_short(json_object_get(e, "certificate"));
+		*ret_err = xasprintf("ca_certs[%zu].certificate: not a valid PEM certificate (got %s)",
+				     i + 1, shown);
+		free(shown);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The VIP:port of @svc is taken by @o: named only when @o is of the same
  * tenant, so a conflict reveals nothing of another tenant's objects. */
 static int vip_taken(const json_t *obj, const json_t *o, const json_t *vip, const json_t *svc,
@@ -802,6 +869,8 @@ static int check_healthmonitor(json_t *obj, char **ret_err)
 static const char *const builtins[][3] = {
 	{"serviceenginegroup", "Default-Group", "{\"name\": \"Default-Group\"}"},
 	{"vrfcontext", "global", "{\"name\": \"global\", \"bgp_profile\": {}}"},
+	/* Forward-secret AEAD only, TLS 1.2 and 1.3: the schema's defaults. */
+	{"sslprofile", "System-Standard", "{\"name\": \"System-Standard\"}"},
 };
 
 size_t cfg_rules_builtin_count(void)
@@ -897,6 +966,10 @@ int cfg_rules_check(const struct cfg_schema *s, json_t *obj, const json_t *old,
 	}
 	if (strcmp(s->name, "sslkeyandcertificate") == 0)
 		return check_certificate(obj, ret_err);
+	if (strcmp(s->name, "sslprofile") == 0)
+		return check_sslprofile(obj, ret_err);
+	if (strcmp(s->name, "pkiprofile") == 0)
+		return check_pkiprofile(obj, ret_err);
 	if (strcmp(s->name, "virtualservice") == 0) {
 		r = no_link_local(obj, "vip", "ip_address", ret_err);
 		return r < 0 ? r : check_virtualservice(obj, all, ret_err);

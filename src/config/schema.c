@@ -222,6 +222,8 @@ static const struct cfg_field vs_fields[] = {
 	 "announce each VIP /32 over BGP while the service is up and its pool has a healthy "
 	 "member",
 	 0, 0, NULL, NULL, NULL, "false"},
+	{"ssl_profile_ref", CFG_REF, 0, "TLS versions and suites of enable_ssl services", 0, 0,
+	 NULL, "sslprofile", NULL, "\"System-Standard\""},
 };
 
 /* cloud: read-only, the one Linux server cloud. vsvip: virtual IPs that
@@ -307,6 +309,40 @@ static const struct cfg_schema cert_schema = {"sslkeyandcertificate", "a TLS key
 static const struct cfg_schema vs_schema = {"virtualservice", "a load-balanced service",
 					    vs_fields, NF(vs_fields)};
 
+/* TLS profiles (docs/api.md, "TLS profiles"): sslprofile says which
+ * versions and suites a TLS side offers, pkiprofile which CAs a back-end
+ * server's certificate must chain to. rules.c checks them with OpenSSL. */
+static const char *const ssl_versions[] = {"SSL_VERSION_TLS1_2", "SSL_VERSION_TLS1_3", NULL};
+static const struct cfg_field ssl_version_fields[] = {
+	{"type", CFG_ENUM, CFG_F_REQUIRED | CFG_F_KEY, "TLS version", 0, 0, ssl_versions},
+};
+static const struct cfg_schema ssl_version_schema = {"accepted_versions", "a TLS version",
+						     ssl_version_fields, NF(ssl_version_fields)};
+static const struct cfg_field sslprofile_fields[] = {
+	{"accepted_versions", CFG_OBJLIST, CFG_F_NONEMPTY, "TLS versions offered", 0, 2, NULL, NULL,
+	 &ssl_version_schema, "[{\"type\": \"SSL_VERSION_TLS1_2\"}, {\"type\": \"SSL_VERSION_TLS1_3\"}]"},
+	{"accepted_ciphers", CFG_STRING, 0, "TLS 1.2 suites (an OpenSSL cipher string)", 0, 0, NULL,
+	 NULL, NULL, "\"ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!SHA1\""},
+	{"ciphersuites", CFG_STRING, 0, "TLS 1.3 suites (OpenSSL names, colon-separated)", 0, 0,
+	 NULL, NULL, NULL,
+	 "\"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256\""},
+};
+static const struct cfg_schema sslprofile_schema = {
+	"sslprofile", "TLS versions and suites (built in: System-Standard)", sslprofile_fields,
+	NF(sslprofile_fields)};
+static const struct cfg_field ca_cert_fields[] = {
+	{"certificate", CFG_PEM, CFG_F_REQUIRED, "a trusted CA certificate (PEM)"},
+};
+static const struct cfg_schema ca_cert_schema = {"ca_certs", "a trusted CA", ca_cert_fields,
+						 NF(ca_cert_fields)};
+static const struct cfg_field pkiprofile_fields[] = {
+	{"ca_certs", CFG_OBJLIST, CFG_F_NONEMPTY, "CAs a server certificate must chain to", 0, 64,
+	 NULL, NULL, &ca_cert_schema, "[]"},
+};
+static const struct cfg_schema pkiprofile_schema = {
+	"pkiprofile", "how back-end server certificates are verified", pkiprofile_fields,
+	NF(pkiprofile_fields)};
+
 /* Users, tenants and roles (docs/api.md, "Users, tenants and roles"). They
  * live in tenant admin; src/config/users.c holds their rules. */
 static const char *const privilege_types[] = {"NO_ACCESS", "READ_ACCESS", "WRITE_ACCESS", NULL};
@@ -361,6 +397,7 @@ static const struct cfg_schema user_schema = {"user", "a user of the API, the sh
 
 /* Order matters: objects are loaded and shown referenced types first. */
 const struct cfg_schema *const cfg_types[] = {&cloud_schema, &hm_schema, &cert_schema,
+					      &sslprofile_schema, &pkiprofile_schema,
 					      &tcp_schema, &pool_schema, &vsvip_schema,
 					      &seg_schema, &vrf_schema, &vs_schema, &tenant_schema,
 					      &role_schema, &user_schema, NULL};

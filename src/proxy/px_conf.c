@@ -376,7 +376,7 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 	struct px_pool *pool = prev && prev->pool ? find_pool_id(g->pool, g->npool, prev->pool->id)
 						  : NULL;
 	json_t *certs = json_array(), *conf;
-	const json_t *pj, *x, *e, *vsvip;
+	const json_t *pj, *x, *e, *vsvip, *sslp;
 	size_t i;
 
 	/* The pool of the last generation, when it still is the one referenced
@@ -401,6 +401,13 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 	/* A vsvip's addresses are the service's: a change of the vsvip is a
 	 * change of the service, which is built again on them. */
 	vsvip = snap_find(snap, "vsvip", tenant, json_string_value(json_object_get(vj, "vsvip_ref")));
+	/* By uuid, in any tenant: a tenant's services use admin's System-Standard. */
+	sslp = snap_find(snap, "sslprofile", NULL,
+			 json_string_value(json_object_get(vj, "ssl_profile_ref")));
+	/* The profile is part of the certificates' contexts: a change of it
+	 * builds them again. */
+	if (sslp)
+		json_array_append(certs, (json_t *)sslp);
 	conf = json_pack("{sOsosO?}", "vs", (json_t *)vj, "certs", certs, "vsvip", (json_t *)vsvip);
 	if (prev && prev->pool == pool && json_equal(prev->conf, conf)) {
 		json_decref(conf);
@@ -464,9 +471,12 @@ static struct px_vs *vs_build(const json_t *snap, const json_t *vj, struct px_ge
 		{
 			char *err = NULL;
 			SSL_CTX *ctx;
+			if (x == sslp)
+				continue;
 			if (px_tls_ctx(json_string_value(json_object_get(
 					       json_object_get(x, "certificate"), "certificate")),
-				       json_string_value(json_object_get(x, "key")), &ctx, &err) < 0) {
+				       json_string_value(json_object_get(x, "key")), sslp, &ctx,
+				       &err) < 0) {
 				px_log("virtual service %s: certificate %s: %s", vs->name,
 				       json_string_value(json_object_get(x, "name")), err);
 				if (!vs->ssl_err)
@@ -544,7 +554,9 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 				    : NULL;
 	bool same_certs = old && old->snap &&
 			  json_object_get(old->snap, "sslkeyandcertificate") ==
-				  json_object_get(snap, "sslkeyandcertificate");
+				  json_object_get(snap, "sslkeyandcertificate") &&
+			  json_object_get(old->snap, "sslprofile") ==
+				  json_object_get(snap, "sslprofile");
 	/* A service on a vsvip is looked into when any vsvip changed. */
 	bool same_vsvips = old && old->snap &&
 			   json_object_get(old->snap, "vsvip") == json_object_get(snap, "vsvip");

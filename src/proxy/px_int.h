@@ -247,7 +247,9 @@ bool px_pool_has_usable(const struct px_pool *p);
 json_t *px_vs_runtime(const struct px_vs *vs);
 
 /* px_tls.c */
-int px_tls_ctx(const char *cert_pem, const char *key_pem, SSL_CTX **ret, char **ret_err);
+int px_tls_profile(SSL_CTX *ctx, const json_t *prof, char **ret_err);
+int px_tls_ctx(const char *cert_pem, const char *key_pem, const json_t *prof, SSL_CTX **ret,
+	       char **ret_err);
 void px_tls_setup_vs(struct px_vs *vs);
 
 /* px_worker.c */

@@ -25,11 +25,49 @@ static char *ssl_errstr(const char *what)
 }
 
 /*
- * Builds a server SSL_CTX (TLS 1.2 and 1.3, forward-secret AEAD suites only)
- * from a PEM certificate chain and a PEM private key. Returns 0 and *ret (release with SSL_CTX_free()), or
- * -EINVAL with *ret_err (caller frees) saying what is wrong.
+ * Sets on @ctx the versions and suites of sslprofile @prof (NULL: the
+ * defaults, System-Standard's). Returns 0, or -EINVAL with *ret_err (caller
+ * frees). The store checked the profile; this fails only on an OpenSSL
+ * that lacks what it names.
  */
-int px_tls_ctx(const char *cert_pem, const char *key_pem, SSL_CTX **ret, char **ret_err)
+int px_tls_profile(SSL_CTX *ctx, const json_t *prof, char **ret_err)
+{
+	const char *c12 = json_string_value(json_object_get(prof, "accepted_ciphers"));
+	const char *c13 = json_string_value(json_object_get(prof, "ciphersuites"));
+	const json_t *vers = json_object_get(prof, "accepted_versions"), *e;
+	bool v12 = !prof, v13 = !prof;
+	size_t i;
+
+	json_array_foreach(vers, i, e)
+	{
+		const char *t = json_string_value(json_object_get(e, "type")) ?: "";
+		v12 |= !strcmp(t, "SSL_VERSION_TLS1_2");
+		v13 |= !strcmp(t, "SSL_VERSION_TLS1_3");
+	}
+	if (!v12 && !v13)
+		v12 = v13 = true;
+	SSL_CTX_set_min_proto_version(ctx, v12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, v13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+	/* Forward-secret AEAD suites by default: ECDHE with AES-GCM or
+	 * ChaCha20-Poly1305 in TLS 1.2 (no CBC, so no Lucky13; no static RSA key
+	 * exchange) and OpenSSL's TLS 1.3 suites, which are all AEAD. */
+	if (SSL_CTX_set_cipher_list(ctx, c12 ?: PX_TLS12_CIPHERS) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, c13 ?: PX_TLS13_SUITES) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
+		*ret_err = ssl_errstr("cannot set the TLS cipher suites");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Builds a server SSL_CTX with the versions and suites of sslprofile @prof
+ * (NULL: forward-secret AEAD suites of TLS 1.2 and 1.3) from a PEM
+ * certificate chain and a PEM private key. Returns 0 and *ret (release with
+ * SSL_CTX_free()), or -EINVAL with *ret_err (caller frees) saying what is wrong.
+ */
+int px_tls_ctx(const char *cert_pem, const char *key_pem, const json_t *prof, SSL_CTX **ret,
+	       char **ret_err)
 {
 	SSL_CTX *ctx = NULL;
 	BIO *bio = NULL;
@@ -46,14 +84,7 @@ int px_tls_ctx(const char *cert_pem, const char *key_pem, SSL_CTX **ret, char **
 		*ret_err = ssl_errstr("SSL_CTX_new");
 		return -ENOMEM;
 	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* Forward-secret AEAD suites only: ECDHE with AES-GCM or ChaCha20-Poly1305
-	 * in TLS 1.2 (no CBC, so no Lucky13; no static RSA key exchange) and
-	 * OpenSSL's TLS 1.3 suites, which are all AEAD. */
-	if (SSL_CTX_set_cipher_list(ctx, PX_TLS12_CIPHERS) != 1 ||
-	    SSL_CTX_set_ciphersuites(ctx, PX_TLS13_SUITES) != 1 ||
-	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
-		*ret_err = ssl_errstr("cannot set the TLS cipher suites");
+	if (px_tls_profile(ctx, prof, ret_err) < 0) {
 		SSL_CTX_free(ctx);
 		return -EINVAL;
 	}
