@@ -101,6 +101,16 @@ static const struct cfg_field pool_fields[] = {
 	 "\"LB_ALGORITHM_ROUND_ROBIN\""},
 	{"health_monitor_refs", CFG_REFLIST, 0, "health monitors", 0, 0, NULL, "healthmonitor", NULL,
 	 "[]"},
+	/* TLS to the servers (docs/dataplane.md, "Back-end TLS"). */
+	{"ssl_profile_ref", CFG_REF, 0, "speak TLS to the servers with this profile (unset: TCP)", 0,
+	 0, NULL, "sslprofile"},
+	{"pki_profile_ref", CFG_REF, 0, "verify the servers' certificates (unset: unverified)", 0, 0,
+	 NULL, "pkiprofile"},
+	{"ssl_key_and_certificate_ref", CFG_REF, 0, "client certificate shown to the servers", 0, 0,
+	 NULL, "sslkeyandcertificate"},
+	{"sni_enabled", CFG_BOOL, 0, "send server_name as SNI", 0, 0, NULL, NULL, NULL, "true"},
+	{"server_name", CFG_STRING, 0,
+	 "name the servers' certificates must carry, sent as SNI (unset: the server's address)"},
 };
 
 static const struct cfg_field hm_http_fields[] = {

@@ -70,6 +70,8 @@ void px_server_unref(struct px_server *s)
 		if (s->hs[i].fd != -1)
 			px_health_fd_close(s->hs[i].fd);
 	free(s->hs);
+	SSL_SESSION_free(s->tls_sess);
+	pthread_mutex_destroy(&s->tls_lock);
 	free(s);
 }
 
@@ -88,6 +90,10 @@ void px_pool_unref(struct px_pool *p)
 	free(p->mon);
 	free(p->srv);
 	free(p->name);
+	SSL_CTX_free(p->sctx);
+	free(p->sni);
+	free(p->server_name);
+	free(p->tls_err);
 	json_decref(p->conf);
 	free(p);
 }
@@ -242,7 +248,8 @@ static bool pool_unchanged(const struct px_pool *prev, const json_t *snap, const
 	const json_t *mons = json_object_get(prev->conf, "monitors"), *r;
 	size_t i, n = 0;
 
-	if (json_object_get(prev->conf, "pool") != pj)
+	/* The profiles of a TLS pool are compared by pool_build(). */
+	if (json_object_get(prev->conf, "pool") != pj || prev->tls)
 		return false;
 	json_array_foreach(json_object_get(pj, "health_monitor_refs"), i, r)
 	{
@@ -259,6 +266,44 @@ static struct px_server *old_server(const struct px_pool *old, const union addr_
 		if (addr_equal(&old->srv[i]->addr, a))
 			return old->srv[i];
 	return NULL;
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* TLS to the servers of @p from its sslprofile @sp (NULL: plain TCP, unless
+ * the pool names one that is gone), pkiprofile @pk and client certificate @kc. */
+static void pool_tls(struct px_pool *p, const json_t *pj, const json_t *sp, const json_t *pk,
+		     const json_t *kc)
+{
+	const char *name = jstr(pj, "server_name");
+	char *err = NULL;
+
+	p->tls = jstr(pj, "ssl_profile_ref") != NULL;
+	if (!p->tls)
+		return;
+	p->verify = pk != NULL;
+	p->server_name = name && *name ? xstrdup(name) : NULL;
+	/* SNI carries a host name, never an address (RFC 6066, section 3). */
+	if (p->server_name && !json_is_false(json_object_get(pj, "sni_enabled")))
+		p->sni = xstrdup(name);
+	if (!sp)
+		err = xstrdup("its sslprofile does not exist");
+	else if (jstr(pj, "pki_profile_ref") && !pk)
+		err = xstrdup("its pkiprofile does not exist");
+	else if (jstr(pj, "ssl_key_and_certificate_ref") && !kc)
+		err = xstrdup("its client certificate does not exist");
+	else
+		(void)px_tls_client_ctx(sp, pk, kc, &p->sctx, &err);
+	if (err) {
+		p->tls_err = xasprintf("TLS to the servers: %s", err);
+		px_log("pool %s: %s; no connection is made", p->name, p->tls_err);
+		free(err);
+	} else if (!p->verify) {
+		px_log("pool %s: TLS to the servers is not verified (no pki_profile_ref)", p->name);
+	}
 }
 
 static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const struct px_gen *old)
@@ -283,7 +328,16 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 		if (hm)
 			json_array_append(mons, (json_t *)hm);
 	}
-	conf = json_pack("{sOso}", "pool", (json_t *)pj, "monitors", mons);
+	/* The TLS profiles and the client certificate are part of the pool: a
+	 * change of one builds it again. sslprofile by uuid in any tenant
+	 * (admin's System-Standard). */
+	const json_t *sp = snap_find(snap, "sslprofile", NULL, jstr(pj, "ssl_profile_ref"));
+	const json_t *pk = snap_find(snap, "pkiprofile", tenant, jstr(pj, "pki_profile_ref"));
+	const json_t *kc = snap_find(snap, "sslkeyandcertificate", tenant,
+				     jstr(pj, "ssl_key_and_certificate_ref"));
+	conf = json_pack("{sOsos[OOO]}", "pool", (json_t *)pj, "monitors", mons, "tls",
+			 sp ? (json_t *)sp : json_null(), pk ? (json_t *)pk : json_null(),
+			 kc ? (json_t *)kc : json_null());
 	if (prev && json_equal(prev->conf, conf)) {
 		json_decref(conf);
 		atomic_fetch_add(&prev->refs, 1);
@@ -296,6 +350,7 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 	p->lb = lb && strcmp(lb, "LB_ALGORITHM_LEAST_CONNECTIONS") == 0 ? PX_LB_LC : PX_LB_RR;
 	p->conf = conf;
 	p->src = pj;
+	pool_tls(p, pj, sp, pk, kc);
 	p->nmon = (unsigned)json_array_size(mons);
 	p->mon = xcalloc(p->nmon + 1, sizeof(*p->mon));
 	json_array_foreach(mons, i, r) hm_parse(r, &p->mon[i]);
@@ -326,6 +381,7 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 			bool up = !was || !p->nmon || atomic_load(&was->up);
 			s = xcalloc(1, sizeof(*s));
 			atomic_init(&s->refs, 1);
+			pthread_mutex_init(&s->tls_lock, NULL);
 			s->addr = a;
 			route_source(&a, &s->src);
 			atomic_init(&s->up, up);
@@ -557,6 +613,9 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 				  json_object_get(snap, "sslkeyandcertificate") &&
 			  json_object_get(old->snap, "sslprofile") ==
 				  json_object_get(snap, "sslprofile");
+	/* A TLS pool is looked into when a profile or certificate changed. */
+	bool same_tls = same_certs && old->snap &&
+			json_object_get(old->snap, "pkiprofile") == json_object_get(snap, "pkiprofile");
 	/* A service on a vsvip is looked into when any vsvip changed. */
 	bool same_vsvips = old && old->snap &&
 			   json_object_get(old->snap, "vsvip") == json_object_get(snap, "vsvip");
@@ -572,7 +631,8 @@ struct px_gen *px_gen_build(const json_t *snap, const struct px_gen *old, unsign
 		/* Both lists are in _id order: j follows i through the old one. */
 		struct px_pool *p = old && j < old->npool ? old->pool[j] : NULL;
 
-		if (p && known && p->src == o && !uses_monitor(p, hm_changed, nhm)) {
+		if (p && known && p->src == o && !uses_monitor(p, hm_changed, nhm) &&
+		    (same_tls || !p->tls)) {
 			atomic_fetch_add(&p->refs, 1);
 		} else {
 			p = pool_build(snap, o, old);
@@ -720,6 +780,9 @@ json_t *px_vs_runtime(const struct px_vs *vs)
 			json_array_append_new(checks, c);
 		}
 		json_object_set_new(m, "health_monitors", checks);
+		const char *tw = atomic_load(&s->tls_why);
+		if (p->tls)
+			json_object_set_new(m, "tls_error", tw ? json_string(tw) : json_null());
 		json_array_append_new(members, m);
 	}
 	pthread_mutex_lock(&vs->st->lock);
@@ -741,12 +804,24 @@ json_t *px_vs_runtime(const struct px_vs *vs)
 	json_object_set_new(r, "max_concurrent_connections", json_integer(vs->max_conns));
 	pthread_mutex_unlock(&vs->st->lock);
 	json_object_set_new(r, "ssl_error", vs->ssl_err ? json_string(vs->ssl_err) : json_null());
-	if (p)
-		json_object_set_new(r, "pool",
-				    json_pack("{sssssbso}", "name", p->name, "lb_algorithm",
-					      p->lb == PX_LB_LC ? "LB_ALGORITHM_LEAST_CONNECTIONS"
-								: "LB_ALGORITHM_ROUND_ROBIN",
-					      "up", px_pool_has_usable(p), "members", members));
+	if (p) {
+		json_t *pr = json_pack("{sssssbso}", "name", p->name, "lb_algorithm",
+				       p->lb == PX_LB_LC ? "LB_ALGORITHM_LEAST_CONNECTIONS"
+							 : "LB_ALGORITHM_ROUND_ROBIN",
+				       "up", px_pool_has_usable(p), "members", members);
+		/* What the connections to the servers are: plain, verified TLS,
+		 * or TLS whose server certificates nobody checks. */
+		json_object_set_new(
+			pr, "server_tls",
+			!p->tls ? json_null()
+				: json_pack("{sbsbsssos?}", "enabled", p->sctx != NULL, "verified",
+					    p->verify, "verification",
+					    p->verify ? "server certificates are verified (pki_profile_ref)"
+						      : "unverified: no pki_profile_ref",
+					    "sni", p->sni ? json_string(p->sni) : json_null(), "error",
+					    p->tls_err ? json_string(p->tls_err) : NULL));
+		json_object_set_new(r, "pool", pr);
+	}
 	else {
 		json_object_set_new(r, "pool", json_null());
 		json_decref(members);

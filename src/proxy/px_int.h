@@ -105,6 +105,12 @@ struct px_server {
 	atomic_long cur, total, fails;
 	unsigned nhs;
 	struct px_hstate *hs; /* one per pool monitor; health thread only */
+	/* TLS to the server (pool.ssl_profile_ref): the last session, to
+	 * resume, and why the last handshake failed (a static string). */
+	pthread_mutex_t tls_lock; /* guards tls_sess, tls_ctx */
+	SSL_SESSION *tls_sess;
+	const SSL_CTX *tls_ctx; /* the context tls_sess was made with */
+	_Atomic(const char *) tls_why;
 };
 
 enum px_lb { PX_LB_RR, PX_LB_LC };
@@ -118,6 +124,11 @@ struct px_pool {
 	unsigned nmon;
 	struct px_hmon *mon;
 	atomic_uint rr;
+	/* TLS to the servers: tls when ssl_profile_ref is set; sctx NULL then
+	 * means it cannot be set up (tls_err says why) and no connection is made. */
+	bool tls, verify; /* verify: a PKI profile checks the servers' certificates */
+	SSL_CTX *sctx;
+	char *sni, *server_name, *tls_err;
 	json_t *conf; /* pool and monitors as configured, to detect changes */
 	const json_t *src; /* the snapshot's pool object (held by conf): unchanged if the same */
 };
@@ -251,6 +262,10 @@ int px_tls_profile(SSL_CTX *ctx, const json_t *prof, char **ret_err);
 int px_tls_ctx(const char *cert_pem, const char *key_pem, const json_t *prof, SSL_CTX **ret,
 	       char **ret_err);
 void px_tls_setup_vs(struct px_vs *vs);
+int px_tls_client_ctx(const json_t *prof, const json_t *pki, const json_t *cert, SSL_CTX **ret,
+		      char **ret_err);
+SSL *px_tls_connect_new(const struct px_pool *p, struct px_server *srv, int fd);
+void px_tls_keep_session(struct px_server *srv, SSL *ssl);
 
 /* px_worker.c */
 void *px_worker_main(void *arg);

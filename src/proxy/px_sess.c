@@ -28,7 +28,8 @@ struct px_sess {
 	struct px_sess *prev, *next;
 	int cfd, sfd;
 	uint32_t cmask, smask;
-	SSL *ssl;
+	SSL *ssl;  /* TLS with the client, or NULL */
+	SSL *sssl; /* TLS with the server (pool.ssl_profile_ref), or NULL */
 	struct px_vs *vs;
 	struct px_pool *pool;
 	struct px_server *srv;
@@ -145,6 +146,16 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bo
 		(void)setsockopt(s->sfd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
 	} else if (s->fin_first && s->s_eof) {
 		tw_push(w, s->sfd);
+	}
+	if (s->sssl) {
+		/* A TLS 1.3 ticket arrives after the handshake: keep the session
+		 * at the end, when it is the one the server will resume. */
+		SSL_SESSION *ss = SSL_get0_session(s->sssl);
+		if (!failed && ss && SSL_SESSION_is_resumable(ss))
+			px_tls_keep_session(s->srv, s->sssl);
+		SSL_free(s->sssl);
+		s->sssl = NULL;
+		ERR_clear_error();
 	}
 	close(s->sfd);
 	atomic_fetch_sub_explicit(&s->srv->cur, 1, memory_order_relaxed);
@@ -279,15 +290,15 @@ static ssize_t io_result(ssize_t n)
 	return errno == EAGAIN || errno == EINTR ? IO_AGAIN : IO_ERR;
 }
 
-static ssize_t ssl_result(struct px_sess *s, int n, bool reading)
+static ssize_t ssl_result(struct px_sess *s, SSL *ssl, int n, bool reading)
 {
 	if (n > 0)
 		return n;
-	switch (SSL_get_error(s->ssl, n)) {
+	switch (SSL_get_error(ssl, n)) {
 	case SSL_ERROR_WANT_READ:
 		return IO_AGAIN;
 	case SSL_ERROR_WANT_WRITE:
-		if (reading)
+		if (reading && ssl == s->ssl)
 			s->rd_want_w = true;
 		return IO_AGAIN;
 	case SSL_ERROR_ZERO_RETURN:
@@ -301,7 +312,7 @@ static ssize_t ssl_result(struct px_sess *s, int n, bool reading)
 static ssize_t cli_read(struct px_sess *s, char *buf, size_t n)
 {
 	if (s->ssl)
-		return ssl_result(s, SSL_read(s->ssl, buf, (int)n), true);
+		return ssl_result(s, s->ssl, SSL_read(s->ssl, buf, (int)n), true);
 	return io_result(recv(s->cfd, buf, n, 0));
 }
 
@@ -310,7 +321,7 @@ static ssize_t cli_read(struct px_sess *s, char *buf, size_t n)
 static ssize_t cli_write(struct px_sess *s, const char *buf, size_t n, bool more)
 {
 	if (s->ssl) {
-		ssize_t r = ssl_result(s, SSL_write(s->ssl, buf, (int)n), false);
+		ssize_t r = ssl_result(s, s->ssl, SSL_write(s->ssl, buf, (int)n), false);
 		return r == 0 ? IO_ERR : r;
 	}
 	return io_result(send(s->cfd, buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
@@ -318,11 +329,17 @@ static ssize_t cli_write(struct px_sess *s, const char *buf, size_t n, bool more
 
 static ssize_t srv_read(struct px_sess *s, char *buf, size_t n)
 {
+	if (s->sssl)
+		return ssl_result(s, s->sssl, SSL_read(s->sssl, buf, (int)n), true);
 	return io_result(recv(s->sfd, buf, n, 0));
 }
 
 static ssize_t srv_write(struct px_sess *s, const char *buf, size_t n)
 {
+	if (s->sssl) {
+		ssize_t r = ssl_result(s, s->sssl, SSL_write(s->sssl, buf, (int)n), false);
+		return r == 0 ? IO_ERR : r;
+	}
 	return io_result(send(s->sfd, buf, n, MSG_NOSIGNAL));
 }
 
@@ -334,6 +351,10 @@ static void pass_eof(struct px_sess *s, bool c2s)
 	if (c2s) {
 		s->c_eof = true;
 		if (!s->s_eof) {
+			if (s->sssl) {
+				(void)SSL_shutdown(s->sssl); /* close_notify; best effort */
+				ERR_clear_error();
+			}
 			(void)shutdown(s->sfd, SHUT_WR);
 			s->fin_first = true;
 		}
@@ -408,8 +429,10 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 		 * once: the peer then gets the FIN right behind the data, and
 		 * the SE (not a client behind one address, with few ports)
 		 * is the side that closes first and keeps the TIME_WAIT. */
+		/* TLS from the server reads a record at a time: only EAGAIN
+		 * says its edge-triggered socket is drained. */
 		if (n < PX_BUF_SIZE && !(c2s && s->ssl && SSL_pending(s->ssl) > 0) &&
-		    !(c2s ? s->c_rdhup : s->s_rdhup))
+		    !(!c2s && s->sssl) && !(c2s ? s->c_rdhup : s->s_rdhup))
 			break;
 	}
 	/* The FIN did not come after all (or the round limit): send what
@@ -566,18 +589,68 @@ static int tls_handshake(struct px_worker *w, struct px_sess *s)
 	}
 }
 
+/* This server failed: the next one, or the end of the session. */
+static int backend_next(struct px_worker *w, struct px_sess *s)
+{
+	backend_drop(w, s, true, false);
+	if (backend_connect(w, s) < 0) {
+		atomic_fetch_add_explicit(&s->vs->st->failed, 1, memory_order_relaxed);
+		return -1;
+	}
+	return 0;
+}
+
+static int relay_start(struct px_worker *w, struct px_sess *s, uint32_t ev);
+
+/*
+ * The TLS handshake with the server, within the connect timeout. A server
+ * whose certificate does not verify is a failed server: the next is tried,
+ * the reason kept for the runtime view and logged.
+ */
+static int srv_handshake(struct px_worker *w, struct px_sess *s, uint32_t ev)
+{
+	int r = SSL_do_handshake(s->sssl);
+	const char *why;
+	char a[ADDR_PORT_STRLEN];
+	long v;
+
+	if (r == 1) {
+		atomic_store(&s->srv->tls_why, NULL);
+		return relay_start(w, s, ev | EPOLLIN);
+	}
+	r = SSL_get_error(s->sssl, r);
+	if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE)
+		return 0;
+	v = SSL_get_verify_result(s->sssl);
+	why = v != X509_V_OK ? X509_verify_cert_error_string(v)
+			     : "TLS handshake with the server failed";
+	ERR_clear_error();
+	atomic_store(&s->srv->tls_why, why);
+	px_log_rl("pool %s: server %s: %s", s->pool->name, addr_ntop_port(&s->srv->addr, a), why);
+	return backend_next(w, s);
+}
+
 /* The back-end connect() finished, one way or the other. */
 static int connected(struct px_worker *w, struct px_sess *s, uint32_t ev)
 {
 	/* Writable without an error is success: no need to ask SO_ERROR. */
-	if (ev & (EPOLLERR | EPOLLHUP)) {
-		backend_drop(w, s, true, false);
-		if (backend_connect(w, s) < 0) {
-			atomic_fetch_add_explicit(&s->vs->st->failed, 1, memory_order_relaxed);
-			return -1;
-		}
-		return 0;
+	if (ev & (EPOLLERR | EPOLLHUP))
+		return backend_next(w, s);
+	if (s->pool->tls) {
+		/* No usable TLS setup: never fall back to plain text. */
+		if (!s->pool->sctx)
+			return backend_next(w, s);
+		s->sssl = px_tls_connect_new(s->pool, s->srv, s->sfd);
+		if (!s->sssl)
+			return backend_next(w, s);
+		return srv_handshake(w, s, ev);
 	}
+	return relay_start(w, s, ev);
+}
+
+/* The server is reachable (and TLS with it established): bytes flow. */
+static int relay_start(struct px_worker *w, struct px_sess *s, uint32_t ev)
+{
 	s->state = S_RELAY;
 	s->t_last = w->now;
 	if (ev & EPOLLRDHUP)
@@ -624,7 +697,11 @@ static int server_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
 	int r = 0;
 
 	if (s->state == S_CONNECTING)
-		return connected(w, s, ev);
+		return s->sssl ? srv_handshake(w, s, ev) : connected(w, s, ev);
+	/* TLS may read when the socket turns writable, and write when it
+	 * turns readable: any event lets both directions try. */
+	if (s->sssl)
+		ev |= EPOLLIN | EPOLLOUT;
 	if (ev & EPOLLRDHUP)
 		s->s_rdhup = true;
 	/* Edge-triggered: an event for a direction that waits (bytes pending

@@ -177,3 +177,134 @@ void px_tls_setup_vs(struct px_vs *vs)
 		SSL_CTX_set_client_hello_cb(vs->ctx[i], on_client_hello, NULL);
 	}
 }
+
+/* Adds every certificate of PEM text @pem to @store. Returns how many. */
+static int add_cas(X509_STORE *store, const char *pem)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	int n = 0;
+
+	for (X509 *x; bio && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)); X509_free(x))
+		n += X509_STORE_add_cert(store, x) == 1;
+	ERR_clear_error();
+	BIO_free(bio);
+	return n;
+}
+
+/*
+ * Builds the client SSL_CTX of a pool that speaks TLS to its servers: the
+ * versions and suites of sslprofile @prof, the CAs of pkiprofile @pki (NULL:
+ * server certificates are not verified), the client certificate @cert (an
+ * sslkeyandcertificate, or NULL). Returns 0 and *ret (release with
+ * SSL_CTX_free()), or -EINVAL with *ret_err (caller frees).
+ */
+int px_tls_client_ctx(const json_t *prof, const json_t *pki, const json_t *cert, SSL_CTX **ret,
+		      char **ret_err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	const json_t *e;
+	size_t i;
+
+	if (!ctx) {
+		*ret_err = ssl_errstr("SSL_CTX_new");
+		return -ENOMEM;
+	}
+	if (px_tls_profile(ctx, prof, ret_err) < 0)
+		goto fail;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	/* Sessions are kept per server by the caller (px_server.tls_sess). */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	if (pki) {
+		int n = 0;
+		json_array_foreach(json_object_get(pki, "ca_certs"), i, e)
+			n += add_cas(SSL_CTX_get_cert_store(ctx),
+				     json_string_value(json_object_get(e, "certificate")));
+		if (!n) {
+			*ret_err = xstrdup("the PKI profile holds no usable CA certificate");
+			goto fail;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	if (cert) {
+		const char *cp = json_string_value(
+			json_object_get(json_object_get(cert, "certificate"), "certificate"));
+		const char *kp = json_string_value(json_object_get(cert, "key"));
+		BIO *b = cp ? BIO_new_mem_buf(cp, -1) : NULL;
+		X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+		EVP_PKEY *k = NULL;
+		int ok = x && SSL_CTX_use_certificate(ctx, x) == 1;
+
+		X509_free(x);
+		BIO_free(b);
+		b = kp ? BIO_new_mem_buf(kp, -1) : NULL;
+		k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+		ok = ok && k && SSL_CTX_use_PrivateKey(ctx, k) == 1 &&
+		     SSL_CTX_check_private_key(ctx) == 1;
+		EVP_PKEY_free(k);
+		BIO_free(b);
+		if (!ok) {
+			*ret_err = ssl_errstr("cannot use the client certificate");
+			goto fail;
+		}
+	}
+	*ret = ctx;
+	return 0;
+fail:
+	SSL_CTX_free(ctx);
+	return -EINVAL;
+}
+
+/*
+ * A client SSL object on connected socket @fd towards @srv of pool @p: SNI
+ * when the pool sends it, the name (server_name) or the address the
+ * certificate must carry when it verifies, the server's last session to
+ * resume. Returns it (release with SSL_free()), or NULL.
+ */
+SSL *px_tls_connect_new(const struct px_pool *p, struct px_server *srv, int fd)
+{
+	SSL *ssl = SSL_new(p->sctx);
+	char ip[ADDR_STRLEN];
+
+	if (!ssl || SSL_set_fd(ssl, fd) != 1)
+		goto fail;
+	SSL_set_connect_state(ssl);
+	if (p->sni && SSL_set_tlsext_host_name(ssl, p->sni) != 1)
+		goto fail;
+	if (p->verify) {
+		/* A name is checked against the certificate's DNS names, an
+		 * address against its IP addresses. */
+		int ok = p->server_name ? SSL_set1_host(ssl, p->server_name)
+					: X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+									addr_ntop(&srv->addr, ip));
+		if (ok != 1)
+			goto fail;
+	}
+	pthread_mutex_lock(&srv->tls_lock);
+	if (srv->tls_sess && srv->tls_ctx == p->sctx)
+		SSL_set_session(ssl, srv->tls_sess);
+	pthread_mutex_unlock(&srv->tls_lock);
+	return ssl;
+fail:
+	ERR_clear_error();
+	SSL_free(ssl);
+	return NULL;
+}
+
+/* Keeps the session of @ssl, whose handshake with @srv just completed, for
+ * the next connection to it. */
+void px_tls_keep_session(struct px_server *srv, SSL *ssl)
+{
+	SSL_SESSION *ss = SSL_get1_session(ssl);
+
+	if (!ss)
+		return;
+	pthread_mutex_lock(&srv->tls_lock);
+	SSL_SESSION_free(srv->tls_sess);
+	srv->tls_sess = ss;
+	srv->tls_ctx = SSL_get_SSL_CTX(ssl);
+	pthread_mutex_unlock(&srv->tls_lock);
+}
