@@ -749,6 +749,22 @@ static json_t *addr_json(const union addr_any *a)
 			 a->sa.sa_family == AF_INET6 ? "V6" : "V4");
 }
 
+/* What the connections to the servers of TLS pool @p are: verified TLS, or
+ * TLS whose server certificates nobody checks. New reference. */
+static json_t *pool_tls_json(const struct px_pool *p)
+{
+	json_t *t = json_object();
+
+	json_object_set_new(t, "enabled", json_boolean(p->sctx != NULL));
+	json_object_set_new(t, "verified", json_boolean(p->verify));
+	json_object_set_new(t, "verification",
+			    json_string(p->verify ? "server certificates are verified (pki_profile_ref)"
+						  : "unverified: no pki_profile_ref"));
+	json_object_set_new(t, "sni", p->sni ? json_string(p->sni) : json_null());
+	json_object_set_new(t, "error", p->tls_err ? json_string(p->tls_err) : json_null());
+	return t;
+}
+
 /* The runtime view of @vs (see px_runtime()). New reference. */
 json_t *px_vs_runtime(const struct px_vs *vs)
 {
@@ -811,15 +827,7 @@ json_t *px_vs_runtime(const struct px_vs *vs)
 				       "up", px_pool_has_usable(p), "members", members);
 		/* What the connections to the servers are: plain, verified TLS,
 		 * or TLS whose server certificates nobody checks. */
-		json_object_set_new(
-			pr, "server_tls",
-			!p->tls ? json_null()
-				: json_pack("{sbsbsssos?}", "enabled", p->sctx != NULL, "verified",
-					    p->verify, "verification",
-					    p->verify ? "server certificates are verified (pki_profile_ref)"
-						      : "unverified: no pki_profile_ref",
-					    "sni", p->sni ? json_string(p->sni) : json_null(), "error",
-					    p->tls_err ? json_string(p->tls_err) : NULL));
+		json_object_set_new(pr, "server_tls", p->tls ? pool_tls_json(p) : json_null());
 		json_object_set_new(r, "pool", pr);
 	}
 	else {

@@ -151,8 +151,12 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bo
 		/* A TLS 1.3 ticket arrives after the handshake: keep the session
 		 * at the end, when it is the one the server will resume. */
 		SSL_SESSION *ss = SSL_get0_session(s->sssl);
-		if (!failed && ss && SSL_SESSION_is_resumable(ss))
+		if (!failed && ss && SSL_SESSION_is_resumable(ss)) {
 			px_tls_keep_session(s->srv, s->sssl);
+			/* SSL_free() of a connection not shut down marks its
+			 * session not resumable: this one ended well enough. */
+			SSL_set_shutdown(s->sssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		}
 		SSL_free(s->sssl);
 		s->sssl = NULL;
 		ERR_clear_error();

@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from conftest import POOL_IPS, VIP, curl, wait_for
+from conftest import POOL_IPS, VIP, curl, end_process, wait_for
 
 
 def stored(d, t):
@@ -102,3 +102,169 @@ def test_default_profile_refuses_weak_suite(lab, daemon, tls_cert):
     assert cipher(r) == "TLS_AES_256_GCM_SHA384" and "TLSv1.3" in r.stdout, r.stdout[-400:]
     status, out = daemon.api("DELETE", "/api/sslprofile/only13")
     assert status == 409 and "in use by virtualservice 'web'" in json.dumps(out), (status, out)
+
+
+HTTPS_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen {ip}:443 ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_client_certificate {ca};
+        ssl_verify_client optional;
+        ssl_session_cache shared:tls:1m;
+        location / {{
+            return 200 "server {ip} sni=$ssl_server_name client=$ssl_client_s_dn reused=$ssl_session_reused\\n";
+        }}
+    }}
+}}
+"""
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki():
+    """Two CAs; a server certificate of CA "ca1" for pool.lab and both pool addresses, one of
+    CA "ca2" for the same names, a client certificate of ca1. Paths and PEM texts."""
+    d = tempfile.mkdtemp(prefix="clonelb-pki-")
+    os.chmod(d, 0o755)  # nginx's workers read the files
+    try:
+        for ca in ("ca1", "ca2"):
+            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    f"/CN=clonelb test {ca}", "-keyout", f"{ca}.key", "-out", f"{ca}.pem", cwd=d)
+        san = "subjectAltName=DNS:pool.lab," + ",".join(f"IP:{ip}" for ip in POOL_IPS)
+        for name, ca, subj, ext in (("srv1", "ca1", "/CN=pool.lab", san),
+                                    ("srv2", "ca2", "/CN=pool.lab", san),
+                                    ("client", "ca1", "/CN=clonelb-client", "extendedKeyUsage=clientAuth")):
+            openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subj, "-keyout",
+                    f"{name}.key", "-out", f"{name}.csr", cwd=d)
+            with open(os.path.join(d, f"{name}.ext"), "w") as f:
+                f.write(ext + "\n")
+            openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+                    "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out",
+                    f"{name}.pem", cwd=d)
+        for f in os.listdir(d):
+            os.chmod(os.path.join(d, f), 0o644)
+        out = {"dir": d}
+        for f in ("ca1", "ca2", "srv1", "srv2", "client"):
+            with open(os.path.join(d, f"{f}.pem")) as fh:
+                out[f] = fh.read()
+        with open(os.path.join(d, "client.key")) as fh:
+            out["client.key"] = fh.read()
+        yield out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def https_servers(lab, pki, workdir):
+    """nginx HTTPS on both pool addresses, port 443: the first with ca1's certificate, the
+    second with ca2's. Each answers its address, the SNI it got and the client's DN."""
+    procs = []
+    try:
+        for ip, name in zip(POOL_IPS, ("srv1", "srv2")):
+            d = tempfile.mkdtemp(prefix=f"nginx-tls-{ip}-", dir=workdir)
+            os.chmod(workdir, 0o755)
+            os.chmod(d, 0o755)
+            with open(os.path.join(d, "nginx.conf"), "w") as f:
+                f.write(HTTPS_CONF.format(dir=d, ip=ip, cert=f"{pki['dir']}/{name}.pem",
+                                          key=f"{pki['dir']}/{name}.key",
+                                          ca=f"{pki['dir']}/ca1.pem"))
+            procs.append(lab.popen("srv", "nginx", "-c", os.path.join(d, "nginx.conf"),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_for(lambda: ":443" in lab.run("srv", "ss", "-Hltn", f"src {ip}:443",
+                                               check=False).stdout, what=f"nginx on {ip}:443")
+        yield procs
+    finally:
+        for p in procs:
+            end_process(p)
+
+
+def tls_pool(d, pki, ips, pki_profile=True, client_cert=False, server_name="pool.lab"):
+    if pki_profile:
+        d.ok("POST", "/api/pkiprofile", {"name": "ca1", "ca_certs": [{"certificate": pki["ca1"]}]})
+    pool = {"name": "tls-pool", "default_server_port": 443, "ssl_profile_ref": "System-Standard",
+            "servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in ips]}
+    if pki_profile:
+        pool["pki_profile_ref"] = "ca1"
+    if server_name:
+        pool["server_name"] = server_name
+    if client_cert:
+        d.ok("POST", "/api/sslkeyandcertificate",
+             {"name": "client", "certificate": {"certificate": pki["client"]},
+              "key": pki["client.key"]})
+        pool["ssl_key_and_certificate_ref"] = "client"
+    d.ok("POST", "/api/pool", pool)
+    d.ok("POST", "/api/virtualservice",
+         {"name": "web", "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
+          "services": [{"port": 80}], "pool_ref": "tls-pool"})
+
+
+def runtime_pool(d):
+    return d.ok("GET", "/api/virtualservice/web/runtime")["pool"]
+
+
+def test_tls_pool_verified_sni_client_cert(lab, daemon, pki, https_servers):
+    """A TLS pool with a PKI profile serves traffic from the server whose certificate chains
+    to the CA; the other one (another CA's certificate) is refused and the runtime view says
+    why. SNI and the client certificate reach the server; the session is resumed."""
+    tls_pool(daemon, pki, POOL_IPS, client_cert=True)
+    wait_for(lambda: curl(lab, f"http://{VIP}/", timeout=3).returncode == 0, what="VIP serving")
+    bodies = [curl(lab, f"http://{VIP}/", timeout=5) for _ in range(6)]
+    for r in bodies:
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"server {POOL_IPS[0]} sni=pool.lab client=CN=clonelb-client"), r.stdout
+    log = daemon.logtext()
+    assert any("reused=r" in r.stdout for r in bodies), log[-3000:]
+    pool = runtime_pool(daemon)
+    assert pool["server_tls"]["verified"] is True and pool["server_tls"]["sni"] == "pool.lab", pool
+    bad = next(m for m in pool["members"] if m["ip"]["addr"] == POOL_IPS[1])
+    assert bad["tls_error"] == "unable to get local issuer certificate", bad
+    assert bad["connect_failures"] >= 1, bad
+    assert f"server {POOL_IPS[1]}:443: unable to get local issuer certificate" in daemon.logtext()
+
+
+def test_tls_pool_unverifiable_refused(lab, daemon, pki, https_servers):
+    """With only the server of another CA, the request fails: no plaintext, no unverified
+    fallback. Without a name, the certificate is checked against the server's address."""
+    tls_pool(daemon, pki, POOL_IPS[1:], server_name=None)
+    r = curl(lab, f"http://{VIP}/", timeout=5)
+    assert r.returncode != 0 and not r.stdout, (r.returncode, r.stdout)
+    wait_for(lambda: runtime_pool(daemon)["members"][0]["tls_error"] ==
+             "unable to get local issuer certificate", what="runtime reason")
+    assert runtime_pool(daemon)["server_tls"]["sni"] is None
+
+
+def test_tls_pool_unverified_said(lab, daemon, pki, https_servers):
+    """Without a PKI profile the connection is made, unverified, and the runtime view and
+    a log line say so."""
+    tls_pool(daemon, pki, POOL_IPS[1:], pki_profile=False)
+    wait_for(lambda: curl(lab, f"http://{VIP}/", timeout=3).returncode == 0, what="VIP serving")
+    r = curl(lab, f"http://{VIP}/", timeout=5)
+    assert r.stdout.startswith(f"server {POOL_IPS[1]} sni=pool.lab client= "), r.stdout
+    tls = runtime_pool(daemon)["server_tls"]
+    assert tls["verified"] is False and tls["verification"] == "unverified: no pki_profile_ref", tls
+    assert "pool tls-pool: TLS to the servers is not verified (no pki_profile_ref)" in daemon.logtext()
+
+
+def test_tls_pool_bad_input_refused(daemon, pki):
+    """Pool TLS references that do not exist are refused naming field and value."""
+    refused(daemon, "/api/pool", {"name": "p", "ssl_profile_ref": "Nope"},
+            "ssl_profile_ref", "Nope")
+    refused(daemon, "/api/pool", {"name": "p", "ssl_profile_ref": "System-Standard",
+                                  "pki_profile_ref": "nope-pki"}, "pki_profile_ref", "nope-pki")
+    assert stored(daemon, "pool") == []
