@@ -16,7 +16,8 @@
 
 static const char *const lb_algorithms[] = {"LB_ALGORITHM_ROUND_ROBIN",
 					    "LB_ALGORITHM_LEAST_CONNECTIONS", NULL};
-static const char *const hm_types[] = {"HEALTH_MONITOR_TCP", "HEALTH_MONITOR_HTTP", NULL};
+static const char *const hm_types[] = {"HEALTH_MONITOR_TCP", "HEALTH_MONITOR_HTTP",
+				       "HEALTH_MONITOR_HTTPS", NULL};
 static const char *const http_codes[] = {"HTTP_1XX", "HTTP_2XX", "HTTP_3XX",
 					 "HTTP_4XX", "HTTP_5XX", "HTTP_ANY", NULL};
 static const char *const cloud_vtypes[] = {"CLOUD_LINUXSERVER", NULL};

@@ -66,9 +66,11 @@ void px_server_unref(struct px_server *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
-	for (unsigned i = 0; i < s->nhs; i++)
+	for (unsigned i = 0; i < s->nhs; i++) {
+		SSL_free(s->hs[i].ssl);
 		if (s->hs[i].fd != -1)
 			px_health_fd_close(s->hs[i].fd);
+	}
 	free(s->hs);
 	SSL_SESSION_free(s->tls_sess);
 	pthread_mutex_destroy(&s->tls_lock);
@@ -170,15 +172,18 @@ static char *hm_request(const char *line)
 static void hm_parse(const json_t *hm, struct px_hmon *m)
 {
 	const char *type = json_string_value(json_object_get(hm, "type"));
+	/* HTTPS: an HTTP check over the pool's TLS to the server (px_health.c). */
+	bool tls = type && strcmp(type, "HEALTH_MONITOR_HTTPS") == 0;
 	/* The type's settings, nested as the reference writes them. */
-	const json_t *http = json_object_get(hm, "http_monitor");
+	const json_t *http = json_object_get(hm, tls ? "https_monitor" : "http_monitor");
 	const json_t *codes = json_object_get(http, "http_response_code"), *c;
 	json_int_t v;
 	size_t i;
 
 	m->id = json_integer_value(json_object_get(hm, "_id"));
 	m->name = xstrdup(json_string_value(json_object_get(hm, "name")) ?: "?");
-	m->type = type && strcmp(type, "HEALTH_MONITOR_HTTP") == 0 ? PX_HM_HTTP : PX_HM_TCP;
+	m->type = tls || (type && strcmp(type, "HEALTH_MONITOR_HTTP") == 0) ? PX_HM_HTTP : PX_HM_TCP;
+	m->tls = tls;
 	v = json_integer_value(json_object_get(hm, "send_interval"));
 	m->interval_ms = (unsigned)(v > 0 ? v : 10) * 1000;
 	v = json_integer_value(json_object_get(hm, "receive_timeout"));
@@ -353,7 +358,11 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 	pool_tls(p, pj, sp, pk, kc);
 	p->nmon = (unsigned)json_array_size(mons);
 	p->mon = xcalloc(p->nmon + 1, sizeof(*p->mon));
-	json_array_foreach(mons, i, r) hm_parse(r, &p->mon[i]);
+	json_array_foreach(mons, i, r)
+	{
+		hm_parse(r, &p->mon[i]);
+		p->mon[i].pool = p;
+	}
 	/* Health state carries over only while the monitors are the same. */
 	bool same_mons = prev && json_equal(json_object_get(prev->conf, "monitors"), mons);
 

@@ -1,6 +1,7 @@
 /* px_health.c: the health thread: TCP and HTTP monitors of pool servers, rise/fall counting, marking servers up and down. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -32,16 +33,25 @@ static bool internal_error(int err)
 	       err == EADDRNOTAVAIL;
 }
 
+/* Ends the check's connection (and its TLS). */
+static void check_close(struct px_hstate *h)
+{
+	SSL_free(h->ssl);
+	h->ssl = NULL;
+	ERR_clear_error();
+	if (h->fd != -1) {
+		px_health_fd_close(h->fd);
+		h->fd = -1;
+	}
+}
+
 /* A check that could not be run: not a verdict on the server, whose state
  * stays; counted, logged at most once a second, and tried again soon. */
 static void check_skip(struct px *px, struct px_hstate *h, uint64_t now, int err)
 {
 	char ip[ADDR_PORT_STRLEN];
 
-	if (h->fd != -1) {
-		px_health_fd_close(h->fd);
-		h->fd = -1;
-	}
+	check_close(h);
 	atomic_fetch_add(&h->skipped, 1);
 	atomic_fetch_add(&px->check_skips, 1);
 	px_log_rl("health check of %s (monitor %s) not run: %s; the server keeps its state",
@@ -73,10 +83,7 @@ static void check_done(struct px *px, struct px_hstate *h, bool ok, const char *
 	struct px_server *s = h->srv;
 	char ip[ADDR_PORT_STRLEN];
 
-	if (h->fd != -1) {
-		px_health_fd_close(h->fd);
-		h->fd = -1;
-	}
+	check_close(h);
 	addr_ntop_port(&s->addr, ip);
 	if (ok) {
 		h->fail_run = 0;
@@ -174,6 +181,25 @@ static int tcp_verdict(struct px_hstate *h, bool eof, const char **why)
 	return eof ? 0 : -1;
 }
 
+/* SSL_read()/SSL_write() result @n as recv()/send() would give it. */
+static ssize_t check_ssl(struct px_hstate *h, int n)
+{
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(h->ssl, n)) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	default:
+		ERR_clear_error();
+		errno = ECONNRESET;
+		return -1;
+	}
+}
+
 static void check_io(struct px *px, struct px_hstate *h, uint32_t ev)
 {
 	const struct px_hmon *m = h->mon;
@@ -200,10 +226,38 @@ static void check_io(struct px *px, struct px_hstate *h, uint32_t ev)
 			e.events = EPOLLIN;
 			epoll_ctl(px->hep, EPOLL_CTL_MOD, h->fd, &e);
 		}
+		if (m->tls) {
+			/* The pool's TLS: the same verification as its traffic. */
+			h->ssl = m->pool->sctx ? px_tls_connect_new(m->pool, h->srv, h->fd) : NULL;
+			if (!h->ssl) {
+				check_done(px, h, false, "HTTPS monitor on a pool without TLS (ssl_profile_ref)");
+				return;
+			}
+		}
+	}
+	if (h->ssl && !SSL_is_init_finished(h->ssl)) {
+		r = SSL_do_handshake(h->ssl);
+		if (r != 1) {
+			r = SSL_get_error(h->ssl, r);
+			if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE) {
+				e.events = r == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
+				epoll_ctl(px->hep, EPOLL_CTL_MOD, h->fd, &e);
+				return;
+			}
+			long v = SSL_get_verify_result(h->ssl);
+			check_done(px, h, false,
+				   v != X509_V_OK ? X509_verify_cert_error_string(v)
+						  : "TLS handshake failed");
+			return;
+		}
+		e.events = EPOLLOUT;
+		epoll_ctl(px->hep, EPOLL_CTL_MOD, h->fd, &e);
 	}
 	while (m->request && h->sent < strlen(m->request)) {
-		ssize_t n = send(h->fd, m->request + h->sent, strlen(m->request) - h->sent,
-				 MSG_NOSIGNAL);
+		ssize_t n = h->ssl ? check_ssl(h, SSL_write(h->ssl, m->request + h->sent,
+							      (int)(strlen(m->request) - h->sent)))
+				   : send(h->fd, m->request + h->sent, strlen(m->request) - h->sent,
+					  MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EAGAIN)
 				return;
@@ -221,7 +275,9 @@ static void check_io(struct px *px, struct px_hstate *h, uint32_t ev)
 		return;
 	}
 	for (;;) {
-		ssize_t n = recv(h->fd, h->rbuf + h->rlen, sizeof(h->rbuf) - 1 - h->rlen, 0);
+		size_t room = sizeof(h->rbuf) - 1 - h->rlen;
+		ssize_t n = h->ssl ? check_ssl(h, SSL_read(h->ssl, h->rbuf + h->rlen, (int)room))
+				   : recv(h->fd, h->rbuf + h->rlen, room, 0);
 		if (n == -1) {
 			if (errno == EAGAIN)
 				return;

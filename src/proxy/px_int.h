@@ -74,6 +74,8 @@ struct px_hmon {
 	char *response; /* tcp_response / http_response the answer must hold, or NULL */
 	uint16_t port;  /* monitor_port (network order), 0: the server's */
 	unsigned codes; /* bit n set: status class nXX counts as up; 0x3e: any */
+	bool tls;       /* HEALTH_MONITOR_HTTPS: over the pool's TLS to the server */
+	const struct px_pool *pool; /* the pool whose mon[] holds it */
 };
 
 /* One monitor's state for one server; owned by the health thread. */
@@ -88,6 +90,7 @@ struct px_hstate {
 	uint64_t next_ms, deadline_ms;
 	int fd;
 	bool connected;
+	SSL *ssl; /* HTTPS monitors: TLS on fd once connected */
 	size_t sent, rlen;
 	char rbuf[PX_HM_RBUF + 1]; /* what the server answered so far */
 	const char *why; /* last failure reason (static string) */

@@ -268,3 +268,25 @@ def test_tls_pool_bad_input_refused(daemon, pki):
     refused(daemon, "/api/pool", {"name": "p", "ssl_profile_ref": "System-Standard",
                                   "pki_profile_ref": "nope-pki"}, "pki_profile_ref", "nope-pki")
     assert stored(daemon, "pool") == []
+
+
+def test_https_monitor_marks_unverifiable_server_down(lab, daemon, pki, https_servers):
+    """An HTTPS monitor speaks the pool's TLS: the server whose certificate is another CA's
+    is marked DOWN with the reason, the other is UP, and traffic goes to the UP one only."""
+    daemon.ok("POST", "/api/healthmonitor",
+              {"name": "hm-https", "type": "HEALTH_MONITOR_HTTPS", "send_interval": 1,
+               "receive_timeout": 1, "successful_checks": 1, "failed_checks": 1,
+               "https_monitor": {"http_request": "GET / HTTP/1.0",
+                                 "http_response_code": ["HTTP_2XX"]}})
+    tls_pool(daemon, pki, POOL_IPS)
+    daemon.ok("PATCH", "/api/pool/tls-pool", {"health_monitor_refs": ["hm-https"]})
+
+    def health():
+        return {m["ip"]["addr"]: m for m in runtime_pool(daemon)["members"]}
+    wait_for(lambda: health()[POOL_IPS[1]]["health"] == "DOWN" and
+             health()[POOL_IPS[0]]["health"] == "UP", timeout=15, what="monitor verdicts")
+    bad = health()[POOL_IPS[1]]["health_monitors"][0]
+    assert bad["reason"] == "unable to get local issuer certificate", bad
+    for _ in range(4):
+        r = curl(lab, f"http://{VIP}/", timeout=5)
+        assert r.stdout.startswith(f"server {POOL_IPS[0]} "), (r.returncode, r.stdout, r.stderr)

@@ -504,7 +504,7 @@ static void test_complete(void **state)
 	completes(
 	    f, "s",
 	    (const char *[]){"save", "show", "services", "ssl_key_and_certificate_refs",
-			     "se_group_ref", NULL});
+			     "se_group_ref", "ssl_profile_ref", NULL});
 	completes(f, "enabled ", (const char *[]){"true", "false", NULL});
 	assert_int_equal(run(f, "vip 10.10.1.10"), 0);
 	assert_int_equal(run(f, "save"), 0);

@@ -338,13 +338,14 @@ static void test_damaged_rows_refused(void **state)
 
 	assert_int_equal(create(*state, "pool", "{\"name\": \"p\"}", &err), 0);
 	assert_int_equal(create(*state, "pool", "{\"name\": \"q\"}", &err), 0);
-	/* Rows 1 and 2 are the built-in Default-Group and vrfcontext global. */
+	/* Rows 1 to 3 are the built-in Default-Group, vrfcontext global and
+	 * sslprofile System-Standard. */
 	reopen_after(state, "UPDATE objects SET body = json_remove(body, '$.uuid') WHERE name = 'q'",
-		     "row 4 (pool 'q'): body has no uuid");
+		     "row 5 (pool 'q'): body has no uuid");
 	reopen_after(state, "UPDATE objects SET body = '[1]' WHERE name = 'q'",
-		     "row 4 (pool 'q'): body is not a JSON object");
+		     "row 5 (pool 'q'): body is not a JSON object");
 	reopen_after(state, "UPDATE objects SET type = 'nope', body = '{}' WHERE name = 'q'",
-		     "row 4 (nope 'q'): unknown object type");
+		     "row 5 (nope 'q'): unknown object type");
 	reopen_after(state, "DELETE FROM objects WHERE name = 'q'", NULL);
 	assert_int_equal(count(*state, "pool"), 1);
 }
