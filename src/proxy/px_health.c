@@ -36,6 +36,10 @@ static bool internal_error(int err)
 /* Ends the check's connection (and its TLS). */
 static void check_close(struct px_hstate *h)
 {
+	/* SSL_free() of a connection not shut down marks its session, which
+	 * may be the server's shared one (px_server.tls_sess), not resumable. */
+	if (h->ssl && SSL_is_init_finished(h->ssl))
+		SSL_set_shutdown(h->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(h->ssl);
 	h->ssl = NULL;
 	ERR_clear_error();

@@ -89,7 +89,7 @@ BAD = [
      409, "services[1].port: 10.10.1.10:80 is already used by virtualservice 'web'"),
     ("POST", "/api/healthmonitor", {"name": "hm2", "type": "HEALTH_MONITOR_UDP"},
      400, "healthmonitor.type: HEALTH_MONITOR_UDP is not supported by clonelb (supported: "
-          "HEALTH_MONITOR_TCP, HEALTH_MONITOR_HTTP)"),
+          "HEALTH_MONITOR_TCP, HEALTH_MONITOR_HTTP, HEALTH_MONITOR_HTTPS)"),
     ("POST", "/api/healthmonitor", {"name": "hm2", "type": "HEALTH_MONITOR_NOSUCH"},
      400, 'type: invalid value "HEALTH_MONITOR_NOSUCH"'),
     ("POST", "/api/sslkeyandcertificate", {"name": "c2", "key": "-----BEGIN PRIVATE KEY-----\nyy",
