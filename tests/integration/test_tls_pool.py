@@ -290,3 +290,19 @@ def test_https_monitor_marks_unverifiable_server_down(lab, daemon, pki, https_se
     for _ in range(4):
         r = curl(lab, f"http://{VIP}/", timeout=5)
         assert r.stdout.startswith(f"server {POOL_IPS[0]} "), (r.returncode, r.stdout, r.stderr)
+
+
+def test_tenant_uses_builtin_profile(daemon):
+    """Another tenant's pools and services use admin's built-in System-Standard; a profile of
+    admin's own stays invisible to the tenant."""
+    daemon.ok("POST", "/api/tenant", {"name": "t1"})
+    daemon.ok("POST", "/api/sslprofile", {"name": "admins-own"})
+    t1 = {"X-Avi-Tenant": "t1"}
+    status, out = daemon.api("POST", "/api/pool", {"name": "tp", "ssl_profile_ref": "System-Standard"},
+                             headers=t1)
+    assert status == 201, out
+    std = daemon.ok("GET", "/api/sslprofile?name=System-Standard")["results"][0]
+    assert out["ssl_profile_ref"].endswith(std["uuid"]), out
+    status, out = daemon.api("POST", "/api/pool", {"name": "tq", "ssl_profile_ref": "admins-own"},
+                             headers=t1)
+    assert status == 400 and "sslprofile 'admins-own' does not exist" in out["error"], out
