@@ -278,39 +278,6 @@ static const char *jstr(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-/* TLS to the servers of @p from its sslprofile @sp (NULL: plain TCP, unless
- * the pool names one that is gone), pkiprofile @pk and client certificate @kc. */
-static void pool_tls(struct px_pool *p, const json_t *pj, const json_t *sp, const json_t *pk,
-		     const json_t *kc)
-{
-	const char *name = jstr(pj, "server_name");
-	char *err = NULL;
-
-	p->tls = jstr(pj, "ssl_profile_ref") != NULL;
-	if (!p->tls)
-		return;
-	p->verify = pk != NULL;
-	p->server_name = name && *name ? xstrdup(name) : NULL;
-	/* SNI carries a host name, never an address (RFC 6066, section 3). */
-	if (p->server_name && !json_is_false(json_object_get(pj, "sni_enabled")))
-		p->sni = xstrdup(name);
-	if (!sp)
-		err = xstrdup("its sslprofile does not exist");
-	else if (jstr(pj, "pki_profile_ref") && !pk)
-		err = xstrdup("its pkiprofile does not exist");
-	else if (jstr(pj, "ssl_key_and_certificate_ref") && !kc)
-		err = xstrdup("its client certificate does not exist");
-	else
-		(void)px_tls_client_ctx(sp, pk, kc, &p->sctx, &err);
-	if (err) {
-		p->tls_err = xasprintf("TLS to the servers: %s", err);
-		px_log("pool %s: %s; no connection is made", p->name, p->tls_err);
-		free(err);
-	} else if (!p->verify) {
-		px_log("pool %s: TLS to the servers is not verified (no pki_profile_ref)", p->name);
-	}
-}
-
 static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const struct px_gen *old)
 {
 	const char *tenant = json_string_value(json_object_get(pj, "tenant_ref"));
@@ -355,7 +322,7 @@ static struct px_pool *pool_build(const json_t *snap, const json_t *pj, const st
 	p->lb = lb && strcmp(lb, "LB_ALGORITHM_LEAST_CONNECTIONS") == 0 ? PX_LB_LC : PX_LB_RR;
 	p->conf = conf;
 	p->src = pj;
-	pool_tls(p, pj, sp, pk, kc);
+	px_tls_pool_setup(p, pj, sp, pk, kc);
 	p->nmon = (unsigned)json_array_size(mons);
 	p->mon = xcalloc(p->nmon + 1, sizeof(*p->mon));
 	json_array_foreach(mons, i, r)
@@ -758,22 +725,6 @@ static json_t *addr_json(const union addr_any *a)
 			 a->sa.sa_family == AF_INET6 ? "V6" : "V4");
 }
 
-/* What the connections to the servers of TLS pool @p are: verified TLS, or
- * TLS whose server certificates nobody checks. New reference. */
-static json_t *pool_tls_json(const struct px_pool *p)
-{
-	json_t *t = json_object();
-
-	json_object_set_new(t, "enabled", json_boolean(p->sctx != NULL));
-	json_object_set_new(t, "verified", json_boolean(p->verify));
-	json_object_set_new(t, "verification",
-			    json_string(p->verify ? "server certificates are verified (pki_profile_ref)"
-						  : "unverified: no pki_profile_ref"));
-	json_object_set_new(t, "sni", p->sni ? json_string(p->sni) : json_null());
-	json_object_set_new(t, "error", p->tls_err ? json_string(p->tls_err) : json_null());
-	return t;
-}
-
 /* The runtime view of @vs (see px_runtime()). New reference. */
 json_t *px_vs_runtime(const struct px_vs *vs)
 {
@@ -836,7 +787,7 @@ json_t *px_vs_runtime(const struct px_vs *vs)
 				       "up", px_pool_has_usable(p), "members", members);
 		/* What the connections to the servers are: plain, verified TLS,
 		 * or TLS whose server certificates nobody checks. */
-		json_object_set_new(pr, "server_tls", p->tls ? pool_tls_json(p) : json_null());
+		json_object_set_new(pr, "server_tls", p->tls ? px_tls_pool_json(p) : json_null());
 		json_object_set_new(r, "pool", pr);
 	}
 	else {

@@ -269,6 +269,9 @@ int px_tls_client_ctx(const json_t *prof, const json_t *pki, const json_t *cert,
 		      char **ret_err);
 SSL *px_tls_connect_new(const struct px_pool *p, struct px_server *srv, int fd);
 void px_tls_keep_session(struct px_server *srv, SSL *ssl);
+void px_tls_pool_setup(struct px_pool *p, const json_t *pj, const json_t *sp, const json_t *pk,
+		       const json_t *kc);
+json_t *px_tls_pool_json(const struct px_pool *p);
 
 /* px_worker.c */
 void *px_worker_main(void *arg);

@@ -1,4 +1,4 @@
-/* px_tls.c: TLS termination contexts: certificates from PEM text, SNI selection, refusing handshakes when the pool is down. */
+/* px_tls.c: TLS with OpenSSL: termination contexts (certificates from PEM text, SNI selection, refusing handshakes when the pool is down) and TLS to the pool servers (client contexts, verification, sessions). */
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -307,4 +307,62 @@ void px_tls_keep_session(struct px_server *srv, SSL *ssl)
 	srv->tls_sess = ss;
 	srv->tls_ctx = SSL_get_SSL_CTX(ssl);
 	pthread_mutex_unlock(&srv->tls_lock);
+}
+
+static const char *pj_str(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/*
+ * Sets up TLS to the servers of pool @p (configured as @pj) from its
+ * sslprofile @sp, pkiprofile @pk and client certificate @kc (each NULL when
+ * the pool names none or the object is gone). What cannot be set up is kept
+ * in p->tls_err and logged; so is a pool whose servers go unverified.
+ */
+void px_tls_pool_setup(struct px_pool *p, const json_t *pj, const json_t *sp, const json_t *pk,
+		       const json_t *kc)
+{
+	const char *name = pj_str(pj, "server_name");
+	char *err = NULL;
+
+	p->tls = pj_str(pj, "ssl_profile_ref") != NULL;
+	if (!p->tls)
+		return;
+	p->verify = pk != NULL;
+	p->server_name = name && *name ? xstrdup(name) : NULL;
+	/* SNI carries a host name, never an address (RFC 6066, section 3). */
+	if (p->server_name && !json_is_false(json_object_get(pj, "sni_enabled")))
+		p->sni = xstrdup(name);
+	if (!sp)
+		err = xstrdup("its sslprofile does not exist");
+	else if (pj_str(pj, "pki_profile_ref") && !pk)
+		err = xstrdup("its pkiprofile does not exist");
+	else if (pj_str(pj, "ssl_key_and_certificate_ref") && !kc)
+		err = xstrdup("its client certificate does not exist");
+	else
+		(void)px_tls_client_ctx(sp, pk, kc, &p->sctx, &err);
+	if (err) {
+		p->tls_err = xasprintf("TLS to the servers: %s", err);
+		px_log("pool %s: %s; no connection is made", p->name, p->tls_err);
+		free(err);
+	} else if (!p->verify) {
+		px_log("pool %s: TLS to the servers is not verified (no pki_profile_ref)", p->name);
+	}
+}
+
+/* What the connections to the servers of TLS pool @p are: verified TLS, or
+ * TLS whose server certificates nobody checks. New reference. */
+json_t *px_tls_pool_json(const struct px_pool *p)
+{
+	json_t *t = json_object();
+
+	json_object_set_new(t, "enabled", json_boolean(p->sctx != NULL));
+	json_object_set_new(t, "verified", json_boolean(p->verify));
+	json_object_set_new(t, "verification",
+			    json_string(p->verify ? "server certificates are verified (pki_profile_ref)"
+						  : "unverified: no pki_profile_ref"));
+	json_object_set_new(t, "sni", p->sni ? json_string(p->sni) : json_null());
+	json_object_set_new(t, "error", p->tls_err ? json_string(p->tls_err) : json_null());
+	return t;
 }
