@@ -708,9 +708,13 @@ struct px_server *px_pool_pick(struct px_pool *p, struct px_server *const *tried
 	return best;
 }
 
-/* Returns whether @p has at least one enabled, healthy member. */
+/* Returns whether @p has at least one enabled, healthy member (and, for a
+ * TLS pool, the TLS to reach it). */
 bool px_pool_has_usable(const struct px_pool *p)
 {
+	/* TLS that cannot be set up reaches no server (p->tls_err). */
+	if (p && p->tls && !p->sctx)
+		return false;
 	for (unsigned i = 0; p && i < p->nsrv; i++)
 		if (usable(p->srv[i]))
 			return true;

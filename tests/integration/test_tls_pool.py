@@ -124,6 +124,7 @@ http {{
         ssl_client_certificate {ca};
         ssl_verify_client optional;
         ssl_session_cache shared:tls:1m;
+        ssl_protocols TLSv1.2;
         location / {{
             return 200 "server {ip} sni=$ssl_server_name client=$ssl_client_s_dn reused=$ssl_session_reused\\n";
         }}
@@ -306,3 +307,20 @@ def test_tenant_uses_builtin_profile(daemon):
     status, out = daemon.api("POST", "/api/pool", {"name": "tq", "ssl_profile_ref": "admins-own"},
                              headers=t1)
     assert status == 400 and "sslprofile 'admins-own' does not exist" in out["error"], out
+
+
+def test_tls_pool_profile_applies_to_servers(lab, daemon, pki, https_servers):
+    """The pool's sslprofile is what it offers the servers: TLS 1.3 only towards nginx
+    servers that speak TLS 1.2 fails the handshake, the request fails and the runtime view
+    says why; back to System-Standard, it serves again."""
+    tls_pool(daemon, pki, POOL_IPS[:1])
+    wait_for(lambda: curl(lab, f"http://{VIP}/", timeout=3).returncode == 0, what="VIP serving")
+    daemon.ok("POST", "/api/sslprofile",
+              {"name": "only13", "accepted_versions": [{"type": "SSL_VERSION_TLS1_3"}]})
+    daemon.ok("PATCH", "/api/pool/tls-pool", {"ssl_profile_ref": "only13"})
+    wait_for(lambda: curl(lab, f"http://{VIP}/", timeout=3).returncode != 0,
+             what="TLS 1.3 only refused by a TLS 1.2 server")
+    assert runtime_pool(daemon)["members"][0]["tls_error"] == \
+        "TLS handshake with the server failed"
+    daemon.ok("PATCH", "/api/pool/tls-pool", {"ssl_profile_ref": "System-Standard"})
+    wait_for(lambda: curl(lab, f"http://{VIP}/", timeout=3).returncode == 0, what="serving again")
