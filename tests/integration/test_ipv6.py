@@ -563,3 +563,45 @@ def test_ipv6_clone_server_mac_change_is_followed(lab, daemon, pool_servers):
     finally:
         lab.run("tap", "ip", "link", "set", "eth0", "address", TAP_MAC)
         lab.run("se", "ip", "-6", "neigh", "del", TAP_IP6, "dev", "tap0", check=False)
+
+
+def test_dead_ipv6_sensor_taken_out_and_put_back(lab, daemon, pool6, captures):
+    """A directly connected IPv6 clone server is watched through its neighbour entry: once it
+    stops answering the engine's neighbour solicitations (its address gone, the link up) it is
+    taken out and new connections are cloned to the other server; it comes back when it
+    answers again. The IPv6 twin of test_clone_filters' dead-sensor tests."""
+    from test_clone_engine import TAP_MAC
+    other, other_mac = "fd00:10:3::a", "02:cc:00:00:00:0a"   # configured MAC: never taken out
+
+    def row(ip):
+        return next(r for r in settle_all(daemon) if r["ip"]["addr"] == ip)
+
+    clone_setup6(daemon, [cs6(TAP_IP6), cs6(other, other_mac)])
+    wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+    r = wait_for(lambda: (lambda r: r["oper_state"] == "OPER_UP" and r["mac"] == TAP_MAC and r)(
+        row(TAP_IP6)), timeout=10, what="the IPv6 sensor up with a MAC")
+    assert (r["health_check"], r["oper_reason"]) == ("ndp", "answers NDP"), r
+    assert row(other)["health_check"] == "none"
+
+    lab.run("tap", "ip", "-6", "addr", "del", f"{TAP_IP6}/64", "dev", "eth0")
+    try:
+        r = wait_for(lambda: (lambda r: r["oper_state"] == "OPER_DOWN" and r)(row(TAP_IP6)),
+                     timeout=15, what=f"{TAP_IP6} down")
+        assert "no NDP answer" in r["oper_reason"] and r["num_down"] == 1, r
+        assert f"clone server {TAP_IP6} is down" in daemon.logtext()
+        metrics = daemon.ok("GET", "/metrics")
+        assert f'clonelb_clone_server_up{{clone_server="{TAP_IP6}"}} 0' in metrics
+        tap = captures("tap", "eth0")
+        for _ in range(4):
+            get(lab, VIP6)
+        settle_all(daemon)
+        tap.stop()
+        per_conn = collections.defaultdict(set)
+        for p in frames6(tap.path):
+            per_conn[se_port(p)].add(p[Ether].dst)
+        assert len(per_conn) == 4 and all(m == {other_mac} for m in per_conn.values()), per_conn
+    finally:
+        lab.run("tap", "ip", "-6", "addr", "replace", f"{TAP_IP6}/64", "dev", "eth0", "nodad")
+    wait_for(lambda: row(TAP_IP6)["oper_state"] == "OPER_UP", timeout=15,
+             what=f"{TAP_IP6} up again")
+    assert f"clone server {TAP_IP6} is up again" in daemon.logtext()
