@@ -605,3 +605,60 @@ def test_dead_ipv6_sensor_taken_out_and_put_back(lab, daemon, pool6, captures):
     wait_for(lambda: row(TAP_IP6)["oper_state"] == "OPER_UP", timeout=15,
              what=f"{TAP_IP6} up again")
     assert f"clone server {TAP_IP6} is up again" in daemon.logtext()
+
+
+def test_dead_ipv6_sensor_open_flows_move_to_the_other(lab, daemon, pool6, captures):
+    """The open flows of an IPv6 clone server that stops answering move, whole, to the other
+    server of the profile, counted in the dead one's num_failover; the other flow stays."""
+    from test_clone import BIG, CLIENT, Client
+    from test_clone_engine import TAP_MAC
+    other, other_mac = "fd00:10:3::a", "02:cc:00:00:00:0a"
+
+    class Client6(Client):
+        def __init__(self, lab):
+            self.p = lab.popen("cli", "/usr/bin/python3", "-c", CLIENT, VIP6,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def row(ip):
+        return next(r for r in settle_all(daemon) if r["ip"]["addr"] == ip)
+
+    def per_conn(path):
+        conns = collections.defaultdict(list)
+        for p in frames6(path):
+            conns[se_port(p)].append(p)
+        return conns
+
+    clone_setup6(daemon, [cs6(TAP_IP6), cs6(other, other_mac)])
+    wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+    wait_for(lambda: row(TAP_IP6)["oper_state"] == "OPER_UP" and row(TAP_IP6)["mac"] == TAP_MAC,
+             timeout=10, what="the IPv6 sensor up with a MAC")
+    kas = [Client6(lab), Client6(lab)]
+    try:
+        tap = captures("tap", "eth0")
+        ports = [int(ka.cmd("ka /")[2]) for ka in kas]
+        settle_all(daemon)
+        tap.stop()
+        on = {port: {p[Ether].dst for p in f} for port, f in per_conn(tap.path).items()}
+        assert sorted(on.values(), key=sorted) == [{other_mac}, {TAP_MAC}], on  # one each
+        dying = next(port for port, macs in on.items() if macs == {TAP_MAC})
+        lab.run("tap", "ip", "-6", "addr", "del", f"{TAP_IP6}/64", "dev", "eth0")
+        wait_for(lambda: row(TAP_IP6)["oper_state"] == "OPER_DOWN", timeout=15,
+                 what=f"{TAP_IP6} down")
+        before = row(TAP_IP6)
+        tap = captures("tap", "eth0")
+        for ka in kas:                                     # both connections go on
+            got = ka.cmd("ka /big")
+            assert got[0] == "1" and int(got[1]) == BIG, got
+        after = row(TAP_IP6)
+        tap.stop()
+    finally:
+        for ka in kas:
+            ka.stop()
+        lab.run("tap", "ip", "-6", "addr", "replace", f"{TAP_IP6}/64", "dev", "eth0", "nodad")
+    cloned = per_conn(tap.path)
+    assert len(ports) == 2 and len(cloned) == 2 and dying in cloned, (cloned.keys(), dying)
+    assert all({p[Ether].dst for p in f} == {other_mac} for f in cloned.values()), \
+        {port: {p[Ether].dst for p in f} for port, f in cloned.items()}
+    assert after["num_failover"] - before["num_failover"] == len(cloned[dying]), after
+    wait_for(lambda: row(TAP_IP6)["oper_state"] == "OPER_UP", timeout=15,
+             what=f"{TAP_IP6} up again")
