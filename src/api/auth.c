@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -175,7 +174,10 @@ static bool attempt(struct api_auth *a, struct MHD_Connection *c, bool spend, un
 	pthread_mutex_lock(&a->lock);
 	b = bucket_of(a, c);
 	if (b && b->tokens < 1) {
-		*ret_retry = (unsigned)ceil((1 - b->tokens) * API_LOGIN_REFILL);
+		double wait = (1 - b->tokens) * API_LOGIN_REFILL;
+
+		/* Rounded up by hand: clonelbd does not link libm. */
+		*ret_retry = (unsigned)wait + ((double)(unsigned)wait < wait);
 		ok = false;
 	} else if (b && spend) {
 		b->tokens -= 1;
