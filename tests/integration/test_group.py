@@ -473,8 +473,16 @@ def test_ipv6_vip_announced_over_ipv6_sessions_one_hop_per_se(glab, group):
         return {"bgp_profile": {"local_as": 65000, "hold_time": 9, "keepalive_interval": 3,
                                 "peers": peers}}
     try:
+        # se1 through the shell, as docs/deployment.md shows; se2 through the API.
+        r = group["se1"].cli("-c", "configure vrfcontext global", "-c", "bgp_profile",
+                             "-c", "peers", "-c", f"peer_ip {ROUTER_IP6}", "-c", "remote_as 65100",
+                             "-c", "subnet fd00:30:2::/64", "-c", "no bfd",
+                             "-c", "save", "-c", "save", "-c", "save")
+        assert r.returncode == 0, r.stdout + r.stderr
+        got = group["se1"].ok("GET", "/api/vrfcontext/global")["bgp_profile"]["peers"]
+        assert [p["peer_ip"] for p in got] == [v4peer["peer_ip"], v6peer["peer_ip"]], got
+        group["se2"].ok("PATCH", "/api/vrfcontext/global", profile([v4peer, v6peer]))
         for d in group.values():
-            d.ok("PATCH", "/api/vrfcontext/global", profile([v4peer, v6peer]))
             d.ok("PATCH", "/api/virtualservice/web", {"vip": [vip4, vip6]})
         wait_for(lambda: next_hops6(glab) == ["se1", "se2"], timeout=30, interval=0.2,
                  what="an IPv6 route to the VIP through both SEs")
