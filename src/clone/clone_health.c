@@ -9,10 +9,11 @@
  * How a server is watched:
  *  - directly connected (CLONE_ENCAP_NONE) without a configured MAC: by the
  *    kernel's neighbour entry. The resolver (clone_apply.c) asks every clone
- *    server for its MAC once a second (a broadcast ARP request, or a datagram
- *    that makes the kernel resolve it); each answer confirms the entry, and
- *    rtnetlink tells how long ago that was (NDA_CACHEINFO's ndm_confirmed).
- *    No valid entry, or no confirmation for CLONE_HEALTH_DEAD_MS: down.
+ *    server for its MAC once a second (a broadcast ARP request, for IPv6 a
+ *    neighbour solicitation, or a datagram that makes the kernel resolve
+ *    it); each answer confirms the entry, and rtnetlink tells how long ago
+ *    that was (NDA_CACHEINFO's ndm_confirmed). No valid entry, or no
+ *    confirmation for CLONE_HEALTH_DEAD_MS: down. IPv4 and IPv6 alike.
  *  - with a configured MAC (a dummy MAC: a pure sniffer that never answers):
  *    never watched, always up.
  *  - encapsulated: an ICMP echo from the SE's own namespace once a second
@@ -54,11 +55,18 @@ enum health_how {
 	HEALTH_NONE,    /* configured MAC: not watched */
 };
 
+/* A clone server's address, the key of its health: IPv4 in the first 4
+ * bytes of @a (network byte order), the rest 0. */
+struct health_addr {
+	int af;
+	uint8_t a[16];
+};
+
 /* One watched clone server (one address, however many services use it). */
 struct health_srv {
 	bool used;
-	uint32_t ip_be;
-	char ip[INET_ADDRSTRLEN];
+	struct health_addr addr;
+	char ip[INET6_ADDRSTRLEN];
 	int ifindex;
 	enum health_how how;
 	bool down;
@@ -98,25 +106,43 @@ struct clone_watch {
 struct health_slot {
 	uint32_t index; /* vs slot * CLONE_SRV_PER_VS + server slot */
 	uint32_t gen;   /* the slot's clone_srvs generation */
-	uint32_t ip_be;
+	struct health_addr addr;
 	int ifindex;
 	enum health_how how;
 };
 
 /* ---- probes --------------------------------------------------------------- */
 
+static struct health_addr srv_key(const struct clone_srv_state *s)
+{
+	struct health_addr k = {.af = s->af == AF_INET6 ? AF_INET6 : AF_INET};
+
+	if (k.af == AF_INET6)
+		memcpy(k.a, &s->ip6, 16);
+	else
+		memcpy(k.a, &s->ip_be, 4);
+	return k;
+}
+
+static bool same_addr(const struct health_addr *x, const struct health_addr *y)
+{
+	return x->af == y->af && memcmp(x->a, y->a, 16) == 0;
+}
+
 /*
- * The kernel's neighbour entry of @ip_be on @ifindex: its state and how many
- * milliseconds ago it was last confirmed by an answer. Returns 0, -ENOENT
- * when there is none, or -errno.
+ * The kernel's neighbour entry of @ad (IPv4 or IPv6) on @ifindex: its state
+ * and how many milliseconds ago it was last confirmed by an answer. Returns
+ * 0, -ENOENT when there is none, or -errno.
  */
-static int neigh_confirmed(uint32_t ip_be, int ifindex, uint16_t *ret_state, uint64_t *ret_age_ms)
+static int neigh_confirmed(const struct health_addr *ad, int ifindex, uint16_t *ret_state,
+			   uint64_t *ret_age_ms)
 {
 	struct {
 		struct nlmsghdr nh;
 		struct ndmsg nd;
-		char attrs[16];
+		char attrs[32];
 	} req;
+	unsigned alen = ad->af == AF_INET6 ? 16 : 4;
 	char buf[1024];
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	struct timeval tv = {.tv_sec = 1};
@@ -134,13 +160,13 @@ static int neigh_confirmed(uint32_t ip_be, int ifindex, uint16_t *ret_state, uin
 	req.nh.nlmsg_type = RTM_GETNEIGH;
 	req.nh.nlmsg_flags = NLM_F_REQUEST;
 	req.nh.nlmsg_seq = 1;
-	req.nd.ndm_family = AF_INET;
+	req.nd.ndm_family = (uint8_t)ad->af;
 	req.nd.ndm_ifindex = ifindex;
 	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
 	rta->rta_type = NDA_DST;
-	rta->rta_len = RTA_LENGTH(4);
-	memcpy(RTA_DATA(rta), &ip_be, 4);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(4);
+	rta->rta_len = (unsigned short)RTA_LENGTH(alen);
+	memcpy(RTA_DATA(rta), ad->a, alen);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(alen);
 	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
 	    (n = recv(fd, buf, sizeof(buf), 0)) == -1) {
 		r = -errno;
@@ -230,7 +256,8 @@ static void echo_read(struct clone_watch *hl, uint64_t now)
 			continue;
 		for (i = 0; i < hl->n_srv; i++)
 			if (hl->srv[i].used && hl->srv[i].how == HEALTH_ICMP &&
-			    hl->srv[i].ip_be == from.sin_addr.s_addr)
+			    hl->srv[i].addr.af == AF_INET &&
+			    memcmp(hl->srv[i].addr.a, &from.sin_addr.s_addr, 4) == 0)
 				hl->srv[i].last_ok_ms = now;
 	}
 }
@@ -252,14 +279,14 @@ static int copy_slots(struct clone_engine *ce, struct health_slot *out)
 				continue;
 			out[n].index = (uint32_t)(v * CLONE_SRV_PER_VS + k);
 			out[n].gen = s->gen;
-			out[n].ip_be = s->ip_be;
+			out[n].addr = srv_key(s);
 			out[n].ifindex = s->ifindex;
 			out[n].how = s->encap != CLONE_ENCAP_NONE ? HEALTH_ICMP
 				     : s->mac_configured	       ? HEALTH_NONE
 								       : HEALTH_NEIGH;
-			/* The checks here are keyed by IPv4 address: an IPv6
-			 * clone server is not watched (never taken out) yet. */
-			if (s->af == AF_INET6)
+			/* The echo socket is ICMP (IPv4): an encapsulated IPv6
+			 * collector is not watched (always up). */
+			if (out[n].how == HEALTH_ICMP && s->af == AF_INET6)
 				out[n].how = HEALTH_NONE;
 			n++;
 		}
@@ -267,12 +294,12 @@ static int copy_slots(struct clone_engine *ce, struct health_slot *out)
 	return n;
 }
 
-static struct health_srv *srv_find(struct clone_watch *hl, uint32_t ip_be)
+static struct health_srv *srv_find(struct clone_watch *hl, const struct health_addr *ad)
 {
 	int i;
 
 	for (i = 0; i < hl->n_srv; i++)
-		if (hl->srv[i].used && hl->srv[i].ip_be == ip_be)
+		if (hl->srv[i].used && same_addr(&hl->srv[i].addr, ad))
 			return &hl->srv[i];
 	return NULL;
 }
@@ -285,7 +312,7 @@ static void sync_servers(struct clone_watch *hl, const struct health_slot *slots
 	int i, j;
 
 	for (i = 0; i < n; i++) {
-		struct health_srv *h = srv_find(hl, slots[i].ip_be);
+		struct health_srv *h = srv_find(hl, &slots[i].addr);
 
 		if (!h) {
 			for (j = 0; j < hl->n_srv && hl->srv[j].used; j++)
@@ -297,8 +324,8 @@ static void sync_servers(struct clone_watch *hl, const struct health_slot *slots
 			h = &hl->srv[j];
 			memset(h, 0, sizeof(*h));
 			h->used = true;
-			h->ip_be = slots[i].ip_be;
-			inet_ntop(AF_INET, &h->ip_be, h->ip, sizeof(h->ip));
+			h->addr = slots[i].addr;
+			inet_ntop(h->addr.af, h->addr.a, h->ip, sizeof(h->ip));
 			h->last_ok_ms = now;
 			h->since_ms = now;
 			snprintf(h->reason, sizeof(h->reason), "not checked yet");
@@ -315,6 +342,12 @@ static void sync_servers(struct clone_watch *hl, const struct health_slot *slots
 			hl->srv[i].used = false;
 	while (hl->n_srv > 0 && !hl->srv[hl->n_srv - 1].used)
 		hl->n_srv--;
+}
+
+/* How a neighbour server answers: ARP (IPv4) or neighbour discovery (IPv6). */
+static const char *neigh_proto(const struct health_srv *h)
+{
+	return h->addr.af == AF_INET6 ? "NDP" : "ARP";
 }
 
 /* What a probe found about one server, applied under hl->lock. */
@@ -343,13 +376,15 @@ static void probe(struct clone_watch *hl, struct health_srv *h, uint64_t now, st
 			snprintf(ret->why, sizeof(ret->why), "no interface");
 			return;
 		}
-		r = neigh_confirmed(h->ip_be, h->ifindex, &state, &age);
+		r = neigh_confirmed(&h->addr, h->ifindex, &state, &age);
 		if (r < 0) {
-			snprintf(ret->why, sizeof(ret->why), "no ARP answer: no neighbour entry");
+			snprintf(ret->why, sizeof(ret->why), "no %s answer: no neighbour entry",
+				 neigh_proto(h));
 			return;
 		}
 		if (!clone_net_nud_valid(state) || (state & NUD_NOARP)) {
-			snprintf(ret->why, sizeof(ret->why), "no ARP answer: neighbour entry %s",
+			snprintf(ret->why, sizeof(ret->why), "no %s answer: neighbour entry %s",
+				 neigh_proto(h),
 				 state & NUD_FAILED ? "FAILED" : state & NUD_INCOMPLETE ? "INCOMPLETE" : "unusable");
 			return;
 		}
@@ -363,7 +398,7 @@ static void probe(struct clone_watch *hl, struct health_srv *h, uint64_t now, st
 			ret->answered = true;
 			ret->answered_ms = now - age;
 		}
-		snprintf(ret->why, sizeof(ret->why), "no ARP answer for %llu ms",
+		snprintf(ret->why, sizeof(ret->why), "no %s answer for %llu ms", neigh_proto(h),
 			 (unsigned long long)(age == UINT64_MAX ? now - h->last_ok_ms : age));
 		return;
 	case HEALTH_ICMP:
@@ -374,7 +409,12 @@ static void probe(struct clone_watch *hl, struct health_srv *h, uint64_t now, st
 		}
 		if (now - h->last_echo_ms >= CLONE_HEALTH_ECHO_MS) {
 			h->last_echo_ms = now;
-			echo_send(hl, h->ip_be);
+			if (h->addr.af == AF_INET) {
+				uint32_t ip_be;
+
+				memcpy(&ip_be, h->addr.a, 4);
+				echo_send(hl, ip_be);
+			}
 		}
 		snprintf(ret->why, sizeof(ret->why), "no ICMP echo reply for %llu ms",
 			 (unsigned long long)(now - h->last_ok_ms));
@@ -383,21 +423,21 @@ static void probe(struct clone_watch *hl, struct health_srv *h, uint64_t now, st
 }
 
 /*
- * Puts @down into every slot of @ip_be: the flag the connection hook reads,
+ * Puts @down into every slot of @ad: the flag the connection hook reads,
  * and clone_health (with the slot's generation, so the flag never follows
  * the slot to another server), which makes the program move the server's
  * open flows. Takes apply_lock, so a transition and a configuration change
  * are never interleaved; the map updates are constant-time array writes.
  */
-static void publish_state(struct clone_engine *ce, const struct health_slot *slots, int n, uint32_t ip_be,
-			  bool down)
+static void publish_state(struct clone_engine *ce, const struct health_slot *slots, int n,
+			  const struct health_addr *ad, bool down)
 {
 	struct clone_watch *hl = ce->health;
 	int i;
 
 	pthread_mutex_lock(&ce->apply_lock);
 	for (i = 0; i < n; i++)
-		if (slots[i].ip_be == ip_be) {
+		if (same_addr(&slots[i].addr, ad)) {
 			struct clone_health val = {.gen = slots[i].gen, .down = down};
 
 			atomic_store(&hl->slot_down[slots[i].index], down);
@@ -436,7 +476,7 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 		bool dead;
 
 		flag[i] = false;
-		if (!h->used || h->ip_be != work[i].ip_be)
+		if (!h->used || !same_addr(&h->addr, &work[i].addr))
 			continue;
 		h->last_echo_ms = work[i].last_echo_ms;
 		if (pr[i].answered && pr[i].answered_ms > h->last_ok_ms)
@@ -445,7 +485,8 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 		if (dead == h->down) {
 			if (!h->down && h->how != HEALTH_NONE)
 				snprintf(h->reason, sizeof(h->reason), "%s",
-					 h->how == HEALTH_NEIGH ? "answers ARP" : "answers ICMP echo");
+					 h->how == HEALTH_NEIGH ? (h->addr.af == AF_INET6 ? "answers NDP" : "answers ARP")
+								: "answers ICMP echo");
 			else if (!h->down)
 				snprintf(h->reason, sizeof(h->reason), "configured MAC: not watched");
 			continue;
@@ -465,7 +506,8 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 				 "clone server", h->ip, h->reason);
 		} else {
 			snprintf(h->reason, sizeof(h->reason), "%s",
-				 h->how == HEALTH_NEIGH ? "answers ARP" : h->how == HEALTH_ICMP ? "answers ICMP echo"
+				 h->how == HEALTH_NEIGH ? (h->addr.af == AF_INET6 ? "answers NDP" : "answers ARP")
+				 : h->how == HEALTH_ICMP ? "answers ICMP echo"
 				 : "configured MAC: not watched");
 			log_info("clone", "clone server %s is up again (%s): new connections go to it", h->ip,
 				 h->reason);
@@ -478,18 +520,18 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 
 	for (i = 0; i < n_srv; i++)
 		if (flag[i])
-			publish_state(ce, slots, n, work[i].ip_be, work[i].down);
+			publish_state(ce, slots, n, &work[i].addr, work[i].down);
 	/* Slots handed to a server since the last round take its state. */
 	for (i = 0; i < n; i++) {
 		bool down = false;
 		int j;
 
 		for (j = 0; j < n_srv; j++)
-			if (work[j].used && work[j].ip_be == slots[i].ip_be)
+			if (work[j].used && same_addr(&work[j].addr, &slots[i].addr))
 				down = work[j].down;
 		if (atomic_load(&hl->slot_down[slots[i].index]) != down ||
 		    (down && hl->slot_gen[slots[i].index] != slots[i].gen))
-			publish_state(ce, slots, n, slots[i].ip_be, down);
+			publish_state(ce, slots, n, &slots[i].addr, down);
 	}
 }
 
@@ -593,32 +635,34 @@ bool clone_health_slot_down(const struct clone_engine *ce, uint32_t srv_index)
 }
 
 /* See clone_int.h. */
-bool clone_health_ip_down(struct clone_engine *ce, uint32_t ip_be)
+bool clone_health_ip_down(struct clone_engine *ce, const struct clone_srv_state *s)
 {
+	struct health_addr ad = srv_key(s);
 	struct health_srv *h;
 	bool down;
 
 	if (!ce->health)
 		return false;
 	pthread_mutex_lock(&ce->health->lock);
-	h = srv_find(ce->health, ip_be);
+	h = srv_find(ce->health, &ad);
 	down = h && h->down;
 	pthread_mutex_unlock(&ce->health->lock);
 	return down;
 }
 
 /* See clone_int.h. */
-void clone_health_json(struct clone_engine *ce, uint32_t ip_be, json_t *o)
+void clone_health_json(struct clone_engine *ce, const struct clone_srv_state *s, json_t *o)
 {
+	struct health_addr ad = srv_key(s);
 	struct health_srv *h;
 
 	if (!ce->health)
 		return;
 	pthread_mutex_lock(&ce->health->lock);
-	h = srv_find(ce->health, ip_be);
+	h = srv_find(ce->health, &ad);
 	json_object_set_new(o, "oper_state", json_string(!h ? "OPER_UNKNOWN" : h->down ? "OPER_DOWN" : "OPER_UP"));
 	json_object_set_new(o, "oper_reason", json_string(h ? h->reason : "not checked yet"));
-	json_object_set_new(o, "health_check", json_string(!h ? "" : h->how == HEALTH_NEIGH ? "arp"
+	json_object_set_new(o, "health_check", json_string(!h ? "" : h->how == HEALTH_NEIGH ? (h->addr.af == AF_INET6 ? "ndp" : "arp")
 							       : h->how == HEALTH_ICMP ? "icmp" : "none"));
 	json_object_set_new(o, "oper_state_since", json_string(h ? h->since : ""));
 	json_object_set_new(o, "num_down", json_integer(h ? (json_int_t)h->n_down : 0));

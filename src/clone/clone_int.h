@@ -263,11 +263,11 @@ void clone_health_stop(struct clone_engine *ce);
 /* Whether the server of clone_srvs slot @srv_index is down. No lock: for the
  * connection hook. */
 bool clone_health_slot_down(const struct clone_engine *ce, uint32_t srv_index);
-/* Whether clone server @ip_be is down (takes the watcher's own lock). */
-bool clone_health_ip_down(struct clone_engine *ce, uint32_t ip_be);
+/* Whether clone server @s (IPv4 or IPv6) is down (takes the watcher's own lock). */
+bool clone_health_ip_down(struct clone_engine *ce, const struct clone_srv_state *s);
 /* Adds oper_state, oper_reason, health_check, oper_state_since and num_down of
- * clone server @ip_be to stats object @o. */
-void clone_health_json(struct clone_engine *ce, uint32_t ip_be, json_t *o);
+ * clone server @s to stats object @o. */
+void clone_health_json(struct clone_engine *ce, const struct clone_srv_state *s, json_t *o);
 /* Appends the watcher's Prometheus lines to @out. */
 void clone_health_metrics(struct clone_engine *ce, FILE *out);
 

@@ -110,7 +110,7 @@ static json_t *srv_json(struct clone_engine *ce, const struct clone_srv_state *s
 	json_object_set_new(o, "bytes_failed", json_integer((json_int_t)st->bytes_failed));
 	json_object_set_new(o, "interface", json_string(s->ifname));
 	json_object_set_new(o, "mac", json_string(mac ? mac : ""));
-	clone_health_json(ce, s->ip_be, o);
+	clone_health_json(ce, s, o);
 	free(mac);
 	return o;
 }

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config/schema.h"
 #include "lib/netif.h"
@@ -84,25 +86,37 @@ static bool rhi_service(const json_t *snap, const json_t *vs, const char *group)
 
 /* In active/standby, whether this SE holds VIP @a: the elected SE has it on
  * its front interface (never on lo, where only shared VIPs go). */
-static bool held_here(uint32_t a)
+static bool held_here(const union addr_any *a)
 {
 	char ifname[IF_NAMESIZE] = "";
 
-	return netif_addr_is_local(a, ifname) == 1 && strncmp(ifname, "lo", 2) != 0;
+	return netif_is_local(a, ifname) == 1 && strncmp(ifname, "lo", 2) != 0;
 }
 
-static void add_unique(uint32_t *set, size_t *n, size_t max, uint32_t a)
+static bool has(const union addr_any *set, size_t n, const union addr_any *a)
 {
-	for (size_t i = 0; i < *n; i++)
-		if (set[i] == a)
-			return;
-	if (*n < max)
-		set[(*n)++] = a;
+	for (size_t i = 0; i < n; i++)
+		if (addr_equal(&set[i], a))
+			return true;
+	return false;
 }
 
-/* The VIPs of @vs, IPv4 only (network byte order), added to @set: its own
- * vip list, or the enabled ones of the vsvip it shares (vsvip_ref). */
-static void vips_of(const json_t *snap, const json_t *vs, uint32_t *set, size_t *n, size_t max)
+static void add_unique(union addr_any *set, size_t *n, size_t max, const union addr_any *a)
+{
+	if (!has(set, *n, a) && *n < max)
+		set[(*n)++] = *a;
+}
+
+/* The length of @a's host prefix: /32 or /128. */
+static int host_len(const union addr_any *a)
+{
+	return a->sa.sa_family == AF_INET6 ? 128 : 32;
+}
+
+/* The VIPs of @vs, IPv4 and IPv6, added to @set: its own vip list, or the
+ * enabled ones of the vsvip it shares (vsvip_ref). */
+static void vips_of(const json_t *snap, const json_t *vs, union addr_any *set, size_t *n,
+		    size_t max)
 {
 	const json_t *list = json_object_get(vs, "vip");
 	size_t i;
@@ -114,11 +128,11 @@ static void vips_of(const json_t *snap, const json_t *vs, uint32_t *set, size_t 
 			"vip");
 	json_array_foreach(list, i, v)
 	{
-		unsigned int a;
+		union addr_any a;
 		if (json_is_false(json_object_get(v, "enabled")))
 			continue;
-		if (cfg_parse_ipv4(str(json_object_get(v, "ip_address"), "addr"), &a) == 0)
-			add_unique(set, n, max, a);
+		if (addr_parse(str(json_object_get(v, "ip_address"), "addr"), &a) > 0)
+			add_unique(set, n, max, &a);
 	}
 }
 
@@ -149,34 +163,45 @@ static const char *down_reason(struct px *px, const json_t *vs, char *buf, size_
 	return why;
 }
 
-/* The SE's own address toward @peer: BIRD's router id. 0 when no interface is on its subnet. */
-static uint32_t local_toward(uint32_t peer)
+/*
+ * The SE's own address toward @peer, folded into BIRD's router id: an IPv4
+ * peer's subnet address as it is, for an IPv6 peer the last 32 bits of the
+ * source address the kernel picks toward it (a connected UDP socket: no
+ * packet sent). 0 when no interface leads there.
+ */
+static uint32_t local_toward(const union addr_any *peer)
 {
 	char ifname[IF_NAMESIZE];
 	uint32_t a = 0;
+	union addr_any src, dst = *peer;
+	socklen_t len = sizeof(src);
+	int fd;
 
-	if (netif_for_addr(peer, ifname, &a) < 0)
+	if (peer->sa.sa_family == AF_INET) {
+		if (netif_for_addr(peer->in.sin_addr.s_addr, ifname, &a) < 0)
+			return 0;
+		return a;
+	}
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
 		return 0;
+	addr_set_port(&dst, 179);
+	if (connect(fd, &dst.sa, addr_len(&dst)) == 0 && getsockname(fd, &src.sa, &len) == 0 &&
+	    src.sa.sa_family == AF_INET6)
+		memcpy(&a, &src.in6.sin6_addr.s6_addr[12], 4);
+	close(fd);
 	return a;
 }
 
-static bool has(const uint32_t *set, size_t n, uint32_t a)
-{
-	for (size_t i = 0; i < n; i++)
-		if (set[i] == a)
-			return true;
-	return false;
-}
-
 /* The first service of ours with VIP @a, or NULL. */
-static const json_t *service_of(const json_t *snap, const char *group, uint32_t a)
+static const json_t *service_of(const json_t *snap, const char *group, const union addr_any *a)
 {
 	size_t i;
 	json_t *vs;
 
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
 	{
-		uint32_t v[16];
+		union addr_any v[16];
 		size_t nv = 0;
 
 		if (!rhi_service(snap, vs, group))
@@ -189,34 +214,37 @@ static const json_t *service_of(const json_t *snap, const char *group, uint32_t 
 }
 
 /* Logs every VIP that starts or stops being announced, with the reason. */
-static void log_changes(struct se_bgp *b, const json_t *snap, const uint32_t *now, size_t nnow)
+static void log_changes(struct se_bgp *b, const json_t *snap, const union addr_any *now,
+			size_t nnow)
 {
-	char ip[INET_ADDRSTRLEN], buf[300];
+	char ip[ADDR_STRLEN], buf[300];
 	const json_t *vs;
 
 	for (size_t j = 0; j < b->nannounced; j++) {
-		if (has(now, nnow, b->announced[j]))
+		const union addr_any *a = &b->announced[j];
+
+		if (has(now, nnow, a))
 			continue;
-		inet_ntop(AF_INET, &b->announced[j], ip, sizeof(ip));
-		vs = service_of(snap, b->group, b->announced[j]);
+		addr_ntop(a, ip);
+		vs = service_of(snap, b->group, a);
 		if (vs)
-			log_info("rhi", "withdrawing %s/32 (virtualservice '%s': %s)", ip,
-				 str(vs, "name"),
+			log_info("rhi", "withdrawing %s/%d (virtualservice '%s': %s)", ip,
+				 host_len(a), str(vs, "name"),
 				 down_reason(b->px, vs, buf, sizeof(buf))
 					 ?: "another SE holds it (active/standby)");
 		else
 			log_info("rhi",
-				 "withdrawing %s/32 (no service of group '%s' with enable_rhi "
+				 "withdrawing %s/%d (no service of group '%s' with enable_rhi "
 				 "has it)",
-				 ip, b->group);
+				 ip, host_len(a), b->group);
 	}
 	for (size_t k = 0; k < nnow; k++) {
-		if (has(b->announced, b->nannounced, now[k]))
+		if (has(b->announced, b->nannounced, &now[k]))
 			continue;
-		inet_ntop(AF_INET, &now[k], ip, sizeof(ip));
-		vs = service_of(snap, b->group, now[k]);
-		log_info("rhi", "announcing %s/32 (virtualservice '%s' is up)", ip,
-			 vs ? str(vs, "name") : "?");
+		addr_ntop(&now[k], ip);
+		vs = service_of(snap, b->group, &now[k]);
+		log_info("rhi", "announcing %s/%d (virtualservice '%s' is up)", ip,
+			 host_len(&now[k]), vs ? str(vs, "name") : "?");
 	}
 	free(b->announced);
 	b->announced = xcalloc(nnow + 1, sizeof(*now));
@@ -239,15 +267,15 @@ static char *wanted_config(struct se_bgp *b, const json_t *snap)
 	w.announce = xcalloc(max, sizeof(*w.announce));
 	json_array_foreach(json_object_get(snap, "virtualservice"), i, vs)
 	{
-		uint32_t v[16];
+		union addr_any v[16];
 		size_t nv = 0;
 
 		if (!rhi_service(snap, vs, b->group) || down_reason(b->px, vs, buf, sizeof(buf)))
 			continue;
 		vips_of(snap, vs, v, &nv, 16);
 		for (size_t k = 0; k < nv; k++)
-			if (shared_service(snap, vs, b->group) || held_here(v[k]))
-				add_unique(w.announce, &w.nannounce, max, v[k]);
+			if (shared_service(snap, vs, b->group) || held_here(&v[k]))
+				add_unique(w.announce, &w.nannounce, max, &v[k]);
 	}
 	log_changes(b, snap, w.announce, w.nannounce);
 	w.npeers = json_array_size(json_object_get(bgp, "peers"));
@@ -259,17 +287,24 @@ static char *wanted_config(struct se_bgp *b, const json_t *snap)
 	w.peers = xcalloc(w.npeers, sizeof(*w.peers));
 	json_array_foreach(json_object_get(bgp, "peers"), i, p)
 	{
-		unsigned int a = 0;
-		cfg_parse_ipv4(str(json_object_get(p, "peer_ip"), "addr"), &a);
+		union addr_any a;
+
+		if (addr_parse(str(json_object_get(p, "peer_ip"), "addr"), &a) < 0)
+			addr_any_of(AF_INET, &a);
 		w.peers[i].addr = a;
 		w.peers[i].remote_as = json_integer_value(json_object_get(p, "remote_as"));
 		w.peers[i].bfd = json_is_true(json_object_get(p, "bfd"));
-		if (!w.router_id)
-			w.router_id = local_toward(a);
 	}
+	/* An IPv4 session's own address first: the router id the routers
+	 * show is then an address of the SE. */
+	for (i = 0; i < w.npeers && !w.router_id; i++)
+		if (w.peers[i].addr.sa.sa_family == AF_INET)
+			w.router_id = local_toward(&w.peers[i].addr);
+	for (i = 0; i < w.npeers && !w.router_id; i++)
+		w.router_id = local_toward(&w.peers[i].addr);
 	if (!w.router_id) {
-		char ip[INET_ADDRSTRLEN], *msg;
-		inet_ntop(AF_INET, &w.peers[0].addr, ip, sizeof(ip));
+		char ip[ADDR_STRLEN], *msg;
+		addr_ntop(&w.peers[0].addr, ip);
 		msg = xasprintf("no interface of this SE is on the subnet of BGP peer %s "
 				"(vrfcontext global bgp_profile.peers): BGP not started",
 				ip);
@@ -371,7 +406,7 @@ int se_bgp_start(const struct se_bgp_config *c, struct se_bgp **ret, char **ret_
 
 void se_bgp_apply(struct se_bgp *b, const json_t *snap)
 {
-	uint32_t *own;
+	union addr_any *own;
 	size_t n = 0, i;
 	json_t *vs;
 	char *err = NULL;

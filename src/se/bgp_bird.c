@@ -41,7 +41,7 @@ void se_bgp_problem(struct se_bgp *b, const char *msg)
 
 char *se_bird_config(const struct se_bgp_want *w)
 {
-	char *text = NULL, rid[INET_ADDRSTRLEN], ip[INET_ADDRSTRLEN];
+	char *text = NULL, rid[INET_ADDRSTRLEN], ip[ADDR_STRLEN];
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	bool bfd = false;
@@ -53,14 +53,18 @@ char *se_bird_config(const struct se_bgp_want *w)
 		"log stderr { info, remote, warning, error, auth, fatal, bug };\n"
 		"protocol device { scan time 10; }\n"
 		"# The VIPs to announce: exactly those whose service is up with a healthy pool\n"
-		"# member. No kernel protocol: nothing learnt is installed on the SE.\n"
-		"protocol static rhi_vips {\n\tipv4;\n",
+		"# member, IPv4 /32 in rhi_vips (to IPv4 peers), IPv6 /128 in rhi_vips6 (to\n"
+		"# IPv6 peers). No kernel protocol: nothing learnt is installed on the SE.\n",
 		rid);
-	for (size_t i = 0; i < w->nannounce; i++) {
-		inet_ntop(AF_INET, &w->announce[i], ip, sizeof(ip));
-		fprintf(f, "\troute %s/32 blackhole;\n", ip);
+	for (int v6 = 0; v6 < 2; v6++) {
+		fprintf(f, "protocol static rhi_vips%s {\n\t%s;\n", v6 ? "6" : "",
+			v6 ? "ipv6" : "ipv4");
+		for (size_t i = 0; i < w->nannounce; i++)
+			if ((w->announce[i].sa.sa_family == AF_INET6) == v6)
+				fprintf(f, "\troute %s/%d blackhole;\n",
+					addr_ntop(&w->announce[i], ip), v6 ? 128 : 32);
+		fputs("}\n", f);
 	}
-	fputs("}\n", f);
 	for (size_t i = 0; i < w->npeers; i++)
 		bfd |= w->peers[i].bfd;
 	if (bfd)
@@ -71,12 +75,13 @@ char *se_bird_config(const struct se_bgp_want *w)
 		    BFD_INTERVAL_MS, BFD_INTERVAL_MS, BFD_MULTIPLIER);
 	for (size_t i = 0; i < w->npeers; i++) {
 		const struct se_bgp_peer *p = &w->peers[i];
-		char name[32];
+		bool v6 = p->addr.sa.sa_family == AF_INET6;
+		char name[64];
 
-		inet_ntop(AF_INET, &p->addr, ip, sizeof(ip));
+		addr_ntop(&p->addr, ip);
 		snprintf(name, sizeof(name), "peer_%s", ip);
 		for (char *c = name; *c; c++)
-			if (*c == '.')
+			if (*c == '.' || *c == ':')
 				*c = '_';
 		/* Short waits before (re)connecting: an SE that comes back, or a
 		 * router that restarts, is peering again within seconds. */
@@ -86,10 +91,10 @@ char *se_bird_config(const struct se_bgp_want *w)
 		    "\thold time %lld;\n\tkeepalive time %lld;\n"
 		    "\tconnect delay time 1;\n\tconnect retry time 2;\n\terror wait time 1, 10;\n"
 		    "%s"
-		    "\tipv4 { import none; export where proto = \"rhi_vips\"; next hop self; };\n"
+		    "\t%s { import none; export where proto = \"%s\"; next hop self; };\n"
 		    "}\n",
 		    name, w->local_as, ip, p->remote_as, w->hold_time, w->keepalive,
-		    p->bfd ? "\tbfd on;\n" : "");
+		    p->bfd ? "\tbfd on;\n" : "", v6 ? "ipv6" : "ipv4", v6 ? "rhi_vips6" : "rhi_vips");
 	}
 	fclose(f);
 	return text;

@@ -8,10 +8,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/addr.h"
 #include "se/bgp.h"
 
 struct se_bgp_peer {
-	uint32_t addr; /* network byte order */
+	union addr_any addr; /* IPv4: an IPv4 session, IPv6: an IPv6 one (port 0) */
 	long long remote_as;
 	bool bfd;
 };
@@ -22,7 +23,7 @@ struct se_bgp_want {
 	long long local_as, hold_time, keepalive;
 	struct se_bgp_peer *peers;
 	size_t npeers;
-	uint32_t *announce; /* the VIPs to announce */
+	union addr_any *announce; /* the VIPs to announce, either family */
 	size_t nannounce;
 };
 
@@ -43,7 +44,7 @@ struct se_bgp {
 	uint64_t backoff_ms;  /* the last wait before starting BIRD again */
 	uint64_t retry_at_ms; /* no start before then (BIRD exited by itself) */
 	char *applied;	      /* the configuration text BIRD runs */
-	uint32_t *announced;
+	union addr_any *announced;
 	size_t nannounced;
 	char *problem; /* what keeps BGP from running, logged once until it changes */
 };

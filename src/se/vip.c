@@ -1,4 +1,4 @@
-/* vip.c: the VIP /32 addresses clonelbd owns on lo, added and removed through rtnetlink under one label. */
+/* vip.c: the VIP /32 and /128 addresses clonelbd owns on lo, added and removed through rtnetlink under one mark. */
 #include "se/vip.h"
 
 #include <arpa/inet.h>
@@ -59,28 +59,38 @@ static int nl_talk(int fd, struct nl_req *r)
 	return -EPROTO;
 }
 
-/* Adds (@add) or removes @addr_be/32 on lo with label SE_VIP_LABEL. */
-static int addr_change(int fd, unsigned lo, uint32_t addr_be, bool add)
+/* Adds (@add) or removes @a (/32 or /128) on lo, marked as ours: label
+ * SE_VIP_LABEL (IPv4) and address protocol SE_VIP_PROTO (both families: an
+ * IPv6 address has no label). */
+static int addr_change(int fd, unsigned lo, const union addr_any *a, bool add)
 {
+	bool v6 = a->sa.sa_family == AF_INET6;
+	const void *bytes = v6 ? (const void *)&a->in6.sin6_addr : (const void *)&a->in.sin_addr;
+	size_t len = v6 ? 16 : 4;
+	uint8_t proto = SE_VIP_PROTO;
 	struct nl_req r = {
 	    .nh = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
 		   .nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR,
 		   .nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0},
-	    .ifa = {.ifa_family = AF_INET,
-		    .ifa_prefixlen = 32,
+	    .ifa = {.ifa_family = (uint8_t)a->sa.sa_family,
+		    .ifa_prefixlen = v6 ? 128 : 32,
+		    /* No duplicate address detection: the VIP is every SE's. */
+		    .ifa_flags = v6 ? IFA_F_NODAD : 0,
 		    .ifa_scope = RT_SCOPE_UNIVERSE,
 		    .ifa_index = lo},
 	};
 
-	add_attr(&r, IFA_LOCAL, &addr_be, 4);
-	add_attr(&r, IFA_ADDRESS, &addr_be, 4);
-	if (add)
+	add_attr(&r, IFA_LOCAL, bytes, len);
+	add_attr(&r, IFA_ADDRESS, bytes, len);
+	if (add && !v6)
 		add_attr(&r, IFA_LABEL, SE_VIP_LABEL, sizeof(SE_VIP_LABEL));
+	if (add)
+		add_attr(&r, IFA_PROTO, &proto, 1);
 	return nl_talk(fd, &r);
 }
 
-/* The addresses on lo under our label: up to @max of them in @out. */
-static int labelled(int fd, unsigned lo, uint32_t *out, size_t max, size_t *ret_n)
+/* The addresses on lo that are ours (either family): up to @max in @out. */
+static int labelled(int fd, unsigned lo, union addr_any *out, size_t max, size_t *ret_n)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -88,7 +98,7 @@ static int labelled(int fd, unsigned lo, uint32_t *out, size_t max, size_t *ret_
 	} q = {.nh = {.nlmsg_len = sizeof(q),
 		      .nlmsg_type = RTM_GETADDR,
 		      .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-	       .ifa = {.ifa_family = AF_INET}};
+	       .ifa = {.ifa_family = AF_UNSPEC}};
 	char buf[16384];
 	size_t n = 0;
 
@@ -103,8 +113,8 @@ static int labelled(int fd, unsigned lo, uint32_t *out, size_t max, size_t *ret_
 			struct ifaddrmsg *ifa = NLMSG_DATA(h);
 			struct rtattr *a;
 			int alen;
-			uint32_t local = 0;
-			bool ours = false, have = false;
+			bool v6 = ifa->ifa_family == AF_INET6, ours = false, have = false;
+			union addr_any local;
 
 			if (h->nlmsg_type == NLMSG_DONE) {
 				*ret_n = n;
@@ -113,15 +123,23 @@ static int labelled(int fd, unsigned lo, uint32_t *out, size_t max, size_t *ret_
 			if (h->nlmsg_type == NLMSG_ERROR)
 				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
 			if (h->nlmsg_type != RTM_NEWADDR || ifa->ifa_index != lo ||
-			    ifa->ifa_prefixlen != 32)
+			    ifa->ifa_prefixlen != (v6 ? 128 : 32))
 				continue;
+			memset(&local, 0, sizeof(local));
 			alen = (int)IFA_PAYLOAD(h);
 			for (a = IFA_RTA(ifa); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-				if (a->rta_type == IFA_LOCAL && RTA_PAYLOAD(a) == 4) {
-					memcpy(&local, RTA_DATA(a), 4);
+				if (!v6 && a->rta_type == IFA_LOCAL && RTA_PAYLOAD(a) == 4) {
+					local.in.sin_family = AF_INET;
+					memcpy(&local.in.sin_addr, RTA_DATA(a), 4);
 					have = true;
-				} else if (a->rta_type == IFA_LABEL) {
+				} else if (v6 && a->rta_type == IFA_ADDRESS && RTA_PAYLOAD(a) == 16) {
+					local.in6.sin6_family = AF_INET6;
+					memcpy(&local.in6.sin6_addr, RTA_DATA(a), 16);
+					have = true;
+				} else if (!v6 && a->rta_type == IFA_LABEL) {
 					ours = strcmp(RTA_DATA(a), SE_VIP_LABEL) == 0;
+				} else if (v6 && a->rta_type == IFA_PROTO) {
+					ours = *(uint8_t *)RTA_DATA(a) == SE_VIP_PROTO;
 				}
 			}
 			if (have && ours && n < max)
@@ -130,20 +148,20 @@ static int labelled(int fd, unsigned lo, uint32_t *out, size_t max, size_t *ret_
 	}
 }
 
-static bool in(const uint32_t *set, size_t n, uint32_t a)
+static bool in(const union addr_any *set, size_t n, const union addr_any *a)
 {
 	for (size_t i = 0; i < n; i++)
-		if (set[i] == a)
+		if (addr_equal(&set[i], a))
 			return true;
 	return false;
 }
 
-int se_vip_sync(const uint32_t *want, size_t nwant, char **ret_err)
+int se_vip_sync(const union addr_any *want, size_t nwant, char **ret_err)
 {
-	uint32_t have[SE_VIP_MAX];
+	union addr_any have[SE_VIP_MAX];
 	size_t nhave = 0;
 	unsigned lo = if_nametoindex("lo");
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_STRLEN];
 	int fd, r;
 
 	if (!lo) {
@@ -157,28 +175,26 @@ int se_vip_sync(const uint32_t *want, size_t nwant, char **ret_err)
 	}
 	r = labelled(fd, lo, have, SE_VIP_MAX, &nhave);
 	for (size_t i = 0; r == 0 && i < nhave; i++) {
-		if (in(want, nwant, have[i]))
+		if (in(want, nwant, &have[i]))
 			continue;
-		r = addr_change(fd, lo, have[i], false);
+		r = addr_change(fd, lo, &have[i], false);
 		if (r == -EADDRNOTAVAIL)
 			r = 0; /* already gone */
-		if (r < 0) {
-			inet_ntop(AF_INET, &have[i], ip, sizeof(ip));
-			*ret_err = xasprintf("VIPs: removing %s/32 from lo: %s", ip, strerror(-r));
-		}
+		if (r < 0)
+			*ret_err = xasprintf("VIPs: removing %s/%d from lo: %s", addr_ntop(&have[i], ip),
+					     have[i].sa.sa_family == AF_INET6 ? 128 : 32, strerror(-r));
 	}
 	for (size_t i = 0; r == 0 && i < nwant; i++) {
 		/* An address the operator put on an interface is theirs: it
 		 * already makes the SE accept the VIP, and is never removed. */
-		if (in(have, nhave, want[i]) || netif_addr_is_local(want[i], NULL) == 1)
+		if (in(have, nhave, &want[i]) || netif_is_local(&want[i], NULL) == 1)
 			continue;
-		r = addr_change(fd, lo, want[i], true);
+		r = addr_change(fd, lo, &want[i], true);
 		if (r == -EEXIST)
 			r = 0;
-		if (r < 0) {
-			inet_ntop(AF_INET, &want[i], ip, sizeof(ip));
-			*ret_err = xasprintf("VIPs: adding %s/32 to lo: %s", ip, strerror(-r));
-		}
+		if (r < 0)
+			*ret_err = xasprintf("VIPs: adding %s/%d to lo: %s", addr_ntop(&want[i], ip),
+					     want[i].sa.sa_family == AF_INET6 ? 128 : 32, strerror(-r));
 	}
 	if (r < 0 && !*ret_err)
 		*ret_err = xasprintf("VIPs: reading the addresses of lo: %s", strerror(-r));

@@ -435,3 +435,84 @@ def test_active_standby_only_the_holder_announces(glab, ses):
         for role in ("se1", "se2"):
             glab.run(role, "ip", "addr", "del", f"{vip}/24", "dev", "front0", check=False)
             glab.run(role, "ip", "addr", "del", f"{vip}/32", "dev", "front0", check=False)
+
+
+VIP6 = "fd00:30:9::10"
+ROUTER_IP6 = "fd00:30:2::1"
+
+
+def next_hops6(glab):
+    """The SEs whose address (global or link-local on front0) is a next hop of the router's
+    installed BGP route to VIP6/128, sorted."""
+    routes = json.loads(glab.vtysh(f"show ipv6 route {VIP6}/128 json") or "{}")
+    hops = set()
+    for r in routes.get(f"{VIP6}/128", []):
+        if r.get("protocol") == "bgp" and r.get("installed"):
+            hops |= {h["ip"] for h in r.get("nexthops", []) if h.get("fib")}
+    owners = []
+    for role in ("se1", "se2"):
+        addrs = glab.run(role, "ip", "-6", "-o", "addr", "show", "dev", "front0").stdout
+        mine = {w.split("/")[0] for w in addrs.split() if ":" in w and "/" in w}
+        if hops & mine:
+            owners.append(role)
+    return owners if len(hops) == len(owners) else ["unknown hop"] + sorted(hops)
+
+
+def test_ipv6_vip_announced_over_ipv6_sessions_one_hop_per_se(glab, group):
+    """An IPv6 VIP of the shared group's service is on every SE's lo as a /128, announced over
+    an IPv6 BGP session (peer_ip V6) beside the IPv4 one: the router's IPv6 route has one next
+    hop per SE, and loses an SE's when that SE's pool has no healthy member."""
+    v4peer = {"remote_as": 65100, "peer_ip": {"addr": ROUTER_IP, "type": "V4"},
+              "subnet": {"ip_addr": {"addr": "10.30.2.0", "type": "V4"}, "mask": 24}, "bfd": True}
+    v6peer = {"remote_as": 65100, "peer_ip": {"addr": ROUTER_IP6, "type": "V6"},
+              "subnet": {"ip_addr": {"addr": "fd00:30:2::", "type": "V6"}, "mask": 64}}
+    vip4 = {"ip_address": {"addr": VIP, "type": "V4"}}
+    vip6 = {"ip_address": {"addr": VIP6, "type": "V6"}}
+
+    def profile(peers):
+        return {"bgp_profile": {"local_as": 65000, "hold_time": 9, "keepalive_interval": 3,
+                                "peers": peers}}
+    try:
+        # se1 through the shell, as docs/deployment.md shows; se2 through the API.
+        r = group["se1"].cli("-c", "configure vrfcontext global", "-c", "bgp_profile",
+                             "-c", "peers", "-c", f"peer_ip {ROUTER_IP6}", "-c", "remote_as 65100",
+                             "-c", "subnet fd00:30:2::/64", "-c", "no bfd",
+                             "-c", "save", "-c", "save", "-c", "save")
+        assert r.returncode == 0, r.stdout + r.stderr
+        got = group["se1"].ok("GET", "/api/vrfcontext/global")["bgp_profile"]["peers"]
+        assert [p["peer_ip"] for p in got] == [v4peer["peer_ip"], v6peer["peer_ip"]], got
+        group["se2"].ok("PATCH", "/api/vrfcontext/global", profile([v4peer, v6peer]))
+        for d in group.values():
+            d.ok("PATCH", "/api/virtualservice/web", {"vip": [vip4, vip6]})
+        wait_for(lambda: next_hops6(glab) == ["se1", "se2"], timeout=30, interval=0.2,
+                 what="an IPv6 route to the VIP through both SEs")
+        out = glab.run("rtr", "ip", "-6", "route", "show", f"{VIP6}/128").stdout
+        assert out.count("via ") == 2, out
+        assert glab.next_hops() == sorted(SE_FRONT.values())      # IPv4 as it was
+        for role, d in group.items():
+            lo = glab.run(role, "ip", "-6", "addr", "show", "dev", "lo").stdout
+            assert f"inet6 {VIP6}/128" in lo, lo
+            assert f"announcing {VIP6}/128 (virtualservice 'web' is up)" in d.logtext()
+
+        d = group["se1"]
+        d.ok("PATCH", "/api/pool/web-pool", {"health_monitor_refs": ["hm"],
+                                             "default_server_port": 81})
+        try:
+            wait_for(lambda: next_hops6(glab) == ["se2"], timeout=15, interval=0.1,
+                     what="the IPv6 route through se1 to be withdrawn")
+            assert (f"withdrawing {VIP6}/128 (virtualservice 'web': pool 'web-pool' has no "
+                    "healthy member)") in d.logtext()
+        finally:
+            d.ok("PATCH", "/api/pool/web-pool", {"health_monitor_refs": [],
+                                                 "default_server_port": 80})
+        wait_for(lambda: next_hops6(glab) == ["se1", "se2"], timeout=15, interval=0.1,
+                 what="se1's IPv6 route to come back")
+    finally:
+        for d in group.values():
+            d.api("PATCH", "/api/virtualservice/web", {"vip": [vip4]})
+            d.api("PATCH", "/api/vrfcontext/global", profile([v4peer]))
+    wait_for(lambda: next_hops6(glab) == [], timeout=15, interval=0.2,
+             what="the IPv6 route gone with the IPv6 VIP")
+    for role in group:
+        lo = glab.run(role, "ip", "-6", "addr", "show", "dev", "lo").stdout
+        assert VIP6 not in lo, lo

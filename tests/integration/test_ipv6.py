@@ -527,20 +527,25 @@ def test_ipv6_flows_to_an_encapsulated_ipv4_collector(lab, daemon, pool6, captur
         subprocess.run([LAB, "routers-down"], env=lab.env, check=False)
 
 
-def test_ipv6_vip_served_once_the_address_is_there(lab, daemon, pool_servers):
-    """An IPv6 VIP the SE does not have yet (or still tentative, under duplicate address
-    detection) cannot be listened on: the runtime view names it; once the address is
-    usable the service is served, with no change of configuration."""
-    vip = "fd00:10:1::20"
+def test_ipv6_vip_put_on_lo_and_served(lab, daemon, pool_servers):
+    """An IPv6 VIP of the shared group that no interface has is put on lo as a /128 (no
+    duplicate address detection: usable at once, marked as clonelbd's by its address
+    protocol) and served; it leaves lo with its service. A VIP outside the client's subnet,
+    reached through a route to the SE, as docs/deployment.md advises."""
+    vip = "fd00:10:9::20"
+    lab.run("cli", "ip", "-6", "route", "replace", f"{vip}/128", "via", "fd00:10:1::1")
     try:
         setup_web(daemon, [vip], POOL_IPS)
-        err = wait_for(lambda: runtime(daemon)["listen_error"], what="the listen error")
-        assert f"[{vip}]:80" in err, err
-        lab.run("se", "ip", "addr", "add", f"{vip}/64", "dev", "cli0", "nodad")
-        wait_for(serving(lab, vip), timeout=15, what="the VIP served once it exists")
-        wait_for(lambda: runtime(daemon)["listen_error"] is None, what="the error cleared")
+        wait_for(serving(lab, vip), timeout=15, what="the VIP served from lo")
+        lo = lab.run("se", "ip", "-6", "addr", "show", "dev", "lo").stdout
+        assert f"inet6 {vip}/128" in lo and "tentative" not in lo, lo
+        assert runtime(daemon)["listen_error"] is None
+        daemon.ok("DELETE", "/api/virtualservice/web")   # found again by its mark, removed
+        wait_for(lambda: vip not in lab.run("se", "ip", "-6", "addr", "show", "dev", "lo").stdout,
+                 what="the VIP gone from lo")
     finally:
-        lab.run("se", "ip", "addr", "del", f"{vip}/64", "dev", "cli0", check=False)
+        lab.run("cli", "ip", "-6", "route", "del", f"{vip}/128", check=False)
+        lab.run("se", "ip", "-6", "addr", "del", f"{vip}/128", "dev", "lo", check=False)
 
 
 def test_ipv6_clone_server_mac_change_is_followed(lab, daemon, pool_servers):
@@ -563,3 +568,102 @@ def test_ipv6_clone_server_mac_change_is_followed(lab, daemon, pool_servers):
     finally:
         lab.run("tap", "ip", "link", "set", "eth0", "address", TAP_MAC)
         lab.run("se", "ip", "-6", "neigh", "del", TAP_IP6, "dev", "tap0", check=False)
+
+
+def test_dead_ipv6_sensor_taken_out_and_put_back(lab, daemon, pool6, captures):
+    """A directly connected IPv6 clone server is watched through its neighbour entry: once it
+    stops answering the engine's neighbour solicitations (its address gone, the link up) it is
+    taken out and new connections are cloned to the other server; it comes back when it
+    answers again. The IPv6 twin of test_clone_filters' dead-sensor tests."""
+    from test_clone_engine import TAP_MAC
+    other, other_mac = "fd00:10:3::a", "02:cc:00:00:00:0a"   # configured MAC: never taken out
+
+    def row(ip):
+        return next(r for r in settle_all(daemon) if r["ip"]["addr"] == ip)
+
+    clone_setup6(daemon, [cs6(TAP_IP6), cs6(other, other_mac)])
+    wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+    r = wait_for(lambda: (lambda r: r["oper_state"] == "OPER_UP" and r["mac"] == TAP_MAC and r)(
+        row(TAP_IP6)), timeout=10, what="the IPv6 sensor up with a MAC")
+    assert (r["health_check"], r["oper_reason"]) == ("ndp", "answers NDP"), r
+    assert row(other)["health_check"] == "none"
+
+    lab.run("tap", "ip", "-6", "addr", "del", f"{TAP_IP6}/64", "dev", "eth0")
+    try:
+        r = wait_for(lambda: (lambda r: r["oper_state"] == "OPER_DOWN" and r)(row(TAP_IP6)),
+                     timeout=15, what=f"{TAP_IP6} down")
+        assert "no NDP answer" in r["oper_reason"] and r["num_down"] == 1, r
+        assert f"clone server {TAP_IP6} is down" in daemon.logtext()
+        metrics = daemon.ok("GET", "/metrics")
+        assert f'clonelb_clone_server_up{{clone_server="{TAP_IP6}"}} 0' in metrics
+        tap = captures("tap", "eth0")
+        for _ in range(4):
+            get(lab, VIP6)
+        settle_all(daemon)
+        tap.stop()
+        per_conn = collections.defaultdict(set)
+        for p in frames6(tap.path):
+            per_conn[se_port(p)].add(p[Ether].dst)
+        assert len(per_conn) == 4 and all(m == {other_mac} for m in per_conn.values()), per_conn
+    finally:
+        lab.run("tap", "ip", "-6", "addr", "replace", f"{TAP_IP6}/64", "dev", "eth0", "nodad")
+    wait_for(lambda: row(TAP_IP6)["oper_state"] == "OPER_UP", timeout=15,
+             what=f"{TAP_IP6} up again")
+    assert f"clone server {TAP_IP6} is up again" in daemon.logtext()
+
+
+def test_dead_ipv6_sensor_open_flows_move_to_the_other(lab, daemon, pool6, captures):
+    """The open flows of an IPv6 clone server that stops answering move, whole, to the other
+    server of the profile, counted in the dead one's num_failover; the other flow stays."""
+    from test_clone import BIG, CLIENT, Client
+    from test_clone_engine import TAP_MAC
+    other, other_mac = "fd00:10:3::a", "02:cc:00:00:00:0a"
+
+    class Client6(Client):
+        def __init__(self, lab):
+            self.p = lab.popen("cli", "/usr/bin/python3", "-c", CLIENT, VIP6,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def row(ip):
+        return next(r for r in settle_all(daemon) if r["ip"]["addr"] == ip)
+
+    def per_conn(path):
+        conns = collections.defaultdict(list)
+        for p in frames6(path):
+            conns[se_port(p)].append(p)
+        return conns
+
+    clone_setup6(daemon, [cs6(TAP_IP6), cs6(other, other_mac)])
+    wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
+    wait_for(lambda: row(TAP_IP6)["oper_state"] == "OPER_UP" and row(TAP_IP6)["mac"] == TAP_MAC,
+             timeout=10, what="the IPv6 sensor up with a MAC")
+    kas = [Client6(lab), Client6(lab)]
+    try:
+        tap = captures("tap", "eth0")
+        ports = [int(ka.cmd("ka /")[2]) for ka in kas]
+        settle_all(daemon)
+        tap.stop()
+        on = {port: {p[Ether].dst for p in f} for port, f in per_conn(tap.path).items()}
+        assert sorted(on.values(), key=sorted) == [{other_mac}, {TAP_MAC}], on  # one each
+        dying = next(port for port, macs in on.items() if macs == {TAP_MAC})
+        lab.run("tap", "ip", "-6", "addr", "del", f"{TAP_IP6}/64", "dev", "eth0")
+        wait_for(lambda: row(TAP_IP6)["oper_state"] == "OPER_DOWN", timeout=15,
+                 what=f"{TAP_IP6} down")
+        before = row(TAP_IP6)
+        tap = captures("tap", "eth0")
+        for ka in kas:                                     # both connections go on
+            got = ka.cmd("ka /big")
+            assert got[0] == "1" and int(got[1]) == BIG, got
+        after = row(TAP_IP6)
+        tap.stop()
+    finally:
+        for ka in kas:
+            ka.stop()
+        lab.run("tap", "ip", "-6", "addr", "replace", f"{TAP_IP6}/64", "dev", "eth0", "nodad")
+    cloned = per_conn(tap.path)
+    assert len(ports) == 2 and len(cloned) == 2 and dying in cloned, (cloned.keys(), dying)
+    assert all({p[Ether].dst for p in f} == {other_mac} for f in cloned.values()), \
+        {port: {p[Ether].dst for p in f} for port, f in cloned.items()}
+    assert after["num_failover"] - before["num_failover"] == len(cloned[dying]), after
+    wait_for(lambda: row(TAP_IP6)["oper_state"] == "OPER_UP", timeout=15,
+             what=f"{TAP_IP6} up again")

@@ -3,7 +3,7 @@
 # spreads a VIP over two SEs by BGP ECMP; the SEs share a pool segment and a clone segment.
 #
 #   gcli 10.30.1.2 --- 10.30.1.1 grtr (FRR: zebra, bgpd, bfdd; AS 65100; ECMP)
-#                                 10.30.2.1
+#                                 10.30.2.1 (fd00:30:2::1: IPv6 BGP, the IPv6 VIP)
 #                                    |  front segment 10.30.2.0/24 (bridge)
 #                       +------------+------------+
 #               10.30.2.11 gse1              10.30.2.12 gse2      (clonelbd, BIRD; AS 65000)
@@ -95,8 +95,20 @@ frr_up() {
 		 neighbor ses bfd
 		 neighbor 10.30.2.11 peer-group ses
 		 neighbor 10.30.2.12 peer-group ses
+		 neighbor ses6 peer-group
+		 neighbor ses6 remote-as $SE_AS
+		 neighbor ses6 timers 3 9
+		 neighbor ses6 timers connect 2
+		 neighbor ses6 advertisement-interval 0
+		 neighbor fd00:30:2::11 peer-group ses6
+		 neighbor fd00:30:2::12 peer-group ses6
 		 address-family ipv4 unicast
 		  maximum-paths 8
+		  no neighbor ses6 activate
+		 exit-address-family
+		 address-family ipv6 unicast
+		  maximum-paths 8
+		  neighbor ses6 activate
 		 exit-address-family
 	EOF
 	chown -R frr:frr "$FRR_DIR"
@@ -143,10 +155,14 @@ up() {
 	ip -n "$NS_CLI" route add default via 10.30.1.1
 	ip -n "$NS_RTR" addr add 10.30.1.1/24 dev cli0
 	ip -n "$NS_RTR" addr add 10.30.2.1/24 dev se0
+	# IPv6 on the front segment (unique local only; nodad: usable at once):
+	# IPv6 BGP sessions, the IPv6 VIP's /128 routes.
+	ip -n "$NS_RTR" addr add fd00:30:2::1/64 dev se0 nodad
 	local i
 	for i in 1 2; do
 		local ns=${P}gse$i
 		ip -n "$ns" addr add 10.30.2.1$i/24 dev front0
+		ip -n "$ns" addr add fd00:30:2::1$i/64 dev front0 nodad
 		ip -n "$ns" addr add 10.30.3.$i/24 dev srv0
 		ip -n "$ns" addr add 10.30.4.$i/24 dev tap0
 		ip -n "$ns" addr add 10.30.5.$i/24 dev mgmt0

@@ -20,6 +20,15 @@ static uint32_t ip(const char *s)
 	return a.s_addr;
 }
 
+/* @s (either family) as the configuration holds it. */
+static union addr_any any(const char *s)
+{
+	union addr_any a;
+
+	assert_true(addr_parse(s, &a) > 0);
+	return a;
+}
+
 static void contains(const char *text, const char *needle)
 {
 	if (!strstr(text, needle))
@@ -45,8 +54,9 @@ static int bird_parses(const char *text)
 
 static void test_two_vips_two_peers_bfd_on_one(void **state)
 {
-	struct se_bgp_peer peers[] = {{ip("10.30.2.1"), 65100, true}, {ip("10.30.2.2"), 4200000000LL, false}};
-	uint32_t vips[] = {ip("10.30.9.10"), ip("10.30.9.11")};
+	struct se_bgp_peer peers[] = {{any("10.30.2.1"), 65100, true},
+				      {any("10.30.2.2"), 4200000000LL, false}};
+	union addr_any vips[] = {any("10.30.9.10"), any("10.30.9.11")};
 	struct se_bgp_want w = {.router_id = ip("10.30.2.11"), .local_as = 65000, .hold_time = 9,
 				.keepalive = 3, .peers = peers, .npeers = 2, .announce = vips,
 				.nannounce = 2};
@@ -76,7 +86,7 @@ static void test_two_vips_two_peers_bfd_on_one(void **state)
 /* Everything withdrawn: an empty static protocol, still a valid configuration. */
 static void test_nothing_to_announce_no_bfd(void **state)
 {
-	struct se_bgp_peer peer = {ip("192.0.2.1"), 64512, false};
+	struct se_bgp_peer peer = {any("192.0.2.1"), 64512, false};
 	struct se_bgp_want w = {.router_id = ip("192.0.2.10"), .local_as = 1, .hold_time = 3,
 				.keepalive = 1, .peers = &peer, .npeers = 1};
 	char *text = se_bird_config(&w);
@@ -88,11 +98,42 @@ static void test_nothing_to_announce_no_bfd(void **state)
 	free(text);
 }
 
+/* An IPv6 session carries the IPv6 VIPs (/128, rhi_vips6), the IPv4 one the
+ * IPv4 VIPs: each an address family of its own session. */
+static void test_dual_stack_peers_and_vips(void **state)
+{
+	struct se_bgp_peer peers[] = {{any("10.30.2.1"), 65100, false},
+				      {any("fd00:30:2::1"), 65100, true}};
+	union addr_any vips[] = {any("10.30.9.10"), any("fd00:30:9::10")};
+	struct se_bgp_want w = {.router_id = ip("10.30.2.11"), .local_as = 65000, .hold_time = 9,
+				.keepalive = 3, .peers = peers, .npeers = 2, .announce = vips,
+				.nannounce = 2};
+	char *text = se_bird_config(&w), *v4 = strstr(text, "protocol static rhi_vips {"),
+	     *v6 = strstr(text, "protocol static rhi_vips6 {"), *p6;
+
+	assert_non_null(v4);
+	assert_non_null(v6);
+	contains(v4, "route 10.30.9.10/32 blackhole;");
+	contains(v6, "\tipv6;\n\troute fd00:30:9::10/128 blackhole;\n}");
+	assert_true(strstr(v4, "fd00:30:9::10") > v6); /* not among the IPv4 routes */
+	contains(text, "protocol bgp peer_fd00_30_2__1 {");
+	contains(text, "neighbor fd00:30:2::1 as 65100;");
+	p6 = strstr(text, "protocol bgp peer_fd00_30_2__1 {");
+	contains(p6, "ipv6 { import none; export where proto = \"rhi_vips6\"; next hop self; };");
+	contains(p6, "bfd on;");
+	contains(strstr(text, "protocol bgp peer_10_30_2_1 {"),
+		 "ipv4 { import none; export where proto = \"rhi_vips\"; next hop self; };");
+	if (access(BIRD, X_OK) == 0)
+		assert_int_equal(bird_parses(text), 0);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_vips_two_peers_bfd_on_one),
 		cmocka_unit_test(test_nothing_to_announce_no_bfd),
+		cmocka_unit_test(test_dual_stack_peers_and_vips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
