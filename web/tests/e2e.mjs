@@ -128,7 +128,8 @@ page.on('console', (m) => {
 const text = (sel) => page.locator(sel).innerText();
 
 // Chromium aborts a navigation with ERR_NETWORK_CHANGED when an interface of
-// its network namespace comes or goes (the lab's veths, other tests' labs);
+// its network namespace comes or goes (the lab's veths, other tests' labs),
+// or reports the same as a navigation interrupted by its own error page;
 // that is the browser's reaction, not an answer of clonelbd, so the
 // navigation is tried again, at most three times in all.
 async function gotoPage(pg, url) {
@@ -136,7 +137,7 @@ async function gotoPage(pg, url) {
 		try {
 			return await pg.goto(url);
 		} catch (e) {
-			if (attempt >= 3 || !/ERR_NETWORK_CHANGED/.test(String(e)))
+			if (attempt >= 3 || !/ERR_NETWORK_CHANGED|chrome-error:\/\/chromewebdata/.test(String(e)))
 				throw e;
 		}
 	}
