@@ -453,8 +453,8 @@ def test_active_standby_takeover_by_gratuitous_arp(ses, elab, pool_server, workd
     cap = elab.popen("cli", "tcpdump", "-i", "eth0", "-nn", "-U", "-w", pcap, "arp",
                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
+        # tcpdump creates the file only after its capture and filter are in place.
         wait_for(lambda: os.path.exists(pcap), timeout=5, what="tcpdump")
-        time.sleep(0.5)  # tcpdump has opened its socket once the file exists; let it settle
         se1.stop(signal.SIGKILL)
         wait_for(lambda: holder(elab)[-1:] == ["se2"], timeout=15, what="se2 taking the VIP over")
         wait_for(lambda: curl_vip(elab), timeout=10, what="the VIP through se2")
