@@ -129,7 +129,8 @@ const text = (sel) => page.locator(sel).innerText();
 
 // Chromium aborts a navigation with ERR_NETWORK_CHANGED when an interface of
 // its network namespace comes or goes (the lab's veths, other tests' labs),
-// or reports the same as a navigation interrupted by its own error page;
+// or reports it as a navigation interrupted by another one (its error page,
+// or the login page loading itself again);
 // that is the browser's reaction, not an answer of clonelbd, so the
 // navigation is tried again, at most three times in all.
 async function gotoPage(pg, url) {
@@ -137,7 +138,7 @@ async function gotoPage(pg, url) {
 		try {
 			return await pg.goto(url);
 		} catch (e) {
-			if (attempt >= 3 || !/ERR_NETWORK_CHANGED|chrome-error:\/\/chromewebdata/.test(String(e)))
+			if (attempt >= 3 || !/ERR_NETWORK_CHANGED|interrupted by another navigation/.test(String(e)))
 				throw e;
 		}
 	}
