@@ -18,7 +18,10 @@ Row groups (--rows): table (the interleaved scenarios, with cloning on/off and t
 next to clonelb), workers (new connections with each --workers count), sustained (a long
 new-connection run, one rate per second), stock (the all-stock row, fresh labs), patch (PATCH
 latency with many stored objects), ipv6 (keep-alive, new connections and bulk with client,
-VIP and pool in IPv6, HAProxy against clonelb with cloning off and on; a lab of their own).
+VIP and pool in IPv6, HAProxy against clonelb with cloning off and on; a lab of their own),
+tlspool (TLS to the pool: plain HTTP to the VIP, HTTPS servers; HAProxy with ssl on its servers
+against clonelb with pool.ssl_profile_ref, and clonelb with a plaintext_for_tls_pools clone
+against cloning off; a lab of their own, bench/tlspool.py).
 
 Cloning (on by default, `--no-clone` to skip): the target "clonelb+clone" is the same clonelbd
 serving the same nginx and iperf3 servers through virtual services that carry a
@@ -51,8 +54,9 @@ from report import report
 from rows import ipv6_row, patch_row, stock_row
 from scenarios import (SCENARIOS, FrameCount, Mirred, cpu_seconds, scenario_newconn,
                        sustained_newconn, time_wait)
+from tlspool import tlspool_row
 
-ROW_GROUPS = ("table", "workers", "sustained", "stock", "patch", "ipv6")
+ROW_GROUPS = ("table", "workers", "sustained", "stock", "patch", "ipv6", "tlspool")
 SETTLED_TIME_WAIT = 100
 _lock = None
 
@@ -336,7 +340,7 @@ def main():
     work = tempfile.mkdtemp(prefix="clonelb-bench-")
     lab = Lab(a.prefix)
     res = {"results": {}, "cpu": {}, "frames": {}, "sustained": {}, "stock": None,
-           "patch": None, "ipv6": None, "worker_rows": [], "sysctls": "", "failed": [],
+           "patch": None, "ipv6": None, "tlspool": None, "worker_rows": [], "sysctls": "", "failed": [],
            "durations": {}}
     t0 = time.monotonic()
     targets = []
@@ -352,7 +356,9 @@ def main():
                   ("patch", lambda: res.__setitem__("patch", patch_row(a, work)),
                    "patch" in a.rows),
                   ("ipv6", lambda: res.__setitem__("ipv6", ipv6_row(a, work, cert, key)),
-                   "ipv6" in a.rows))
+                   "ipv6" in a.rows),
+                  ("tlspool", lambda: res.__setitem__("tlspool", tlspool_row(a, work)),
+                   "tlspool" in a.rows))
         for name, fn, wanted in groups:
             if not wanted:
                 continue

@@ -320,16 +320,21 @@ backend bulkpool
 def start_haproxy(lab, work, threads, t, splice=False, certdir=None):
     """HAProxy with @threads threads, its configuration and log in @work, the certificate
     make_cert() wrote in @certdir (default @work)."""
+    return run_haproxy(lab, work, t, HAPROXY_CFG.format(
+        threads=threads, vip=hostport(t.vip), http=t.http_port, tls=t.tls_port,
+        bulk=t.bulk_port, crt=f"{certdir or work}/combined.pem", s1=hostport(t.pool[0]),
+        s2=hostport(t.pool[1]), bulkport=BULK_PORT,
+        splice="\n    option splice-auto" if splice else "",
+        # splice pipes need descriptors too (hard limit 20000)
+        maxconn=7000 if splice else 9980))
+
+
+def run_haproxy(lab, work, t, config):
+    """HAProxy in the se namespace with configuration text @config, written with its log in
+    @work; returns its process once it listens on @t's HTTP port."""
     cfg = os.path.join(work, "haproxy.cfg")
     with open(cfg, "w") as f:
-        f.write(HAPROXY_CFG.format(threads=threads, vip=hostport(t.vip), http=t.http_port,
-                                   tls=t.tls_port, bulk=t.bulk_port,
-                                   crt=f"{certdir or work}/combined.pem",
-                                   s1=hostport(t.pool[0]), s2=hostport(t.pool[1]),
-                                   bulkport=BULK_PORT,
-                                   splice="\n    option splice-auto" if splice else "",
-                                   # splice pipes need descriptors too (hard limit 20000)
-                                   maxconn=7000 if splice else 9980))
+        f.write(config)
     logf = open(os.path.join(work, "haproxy.log"), "ab")
     p = lab.spawn("se", "haproxy", "-db", "-f", cfg, stdout=logf, stderr=logf)
     logf.close()

@@ -290,6 +290,42 @@ def ipv6_table(res):
     return table, lines
 
 
+def tlspool_table(res):
+    """TLS to the pool: clonelb against HAProxy, and the plaintext clone against cloning off
+    (or why it is not available)."""
+    tp = res.get("tlspool")
+    if not tp:
+        return {}, []
+    from tlspool import PLAINTEXT, TLSPOOL_ROWS
+    rows, table = {}, {}
+    for key_, label, _, target, base, ref in TLSPOOL_ROWS:
+        runs = tp["results"].get(key_, {})
+        if base not in runs or ref not in runs:
+            continue
+        c = compare(runs, tp["cpu"][key_], base, ref)
+        c.update(label=label, target=target, met=c["ratio"] >= target)
+        rows.setdefault((base, ref), []).append((label, c, target, True, c["met"]))
+        table.setdefault(key_, {})[f"{base} / {ref}"] = c
+    lines = []
+    if ("clonelb", "haproxy") in rows:
+        lines += [""] + compare_lines("TLS to the pool", rows[("clonelb", "haproxy")],
+                                      ["clonelb", "haproxy"],
+                                      "(client -> plain HTTP VIP, pool servers nginx HTTPS, "
+                                      "same certificate; HAProxy: ssl verify none, clonelb: "
+                                      "ssl_profile_ref System-Standard without pki_profile_ref; "
+                                      "handshakes: Connection: close, a new back-end TLS "
+                                      "connection per request)")
+    if tp["plaintext"]:
+        lines += ["", f"{'TLS pool, ' + PLAINTEXT:26s}  not available: {tp['plaintext']}"]
+    elif (PLAINTEXT, "clonelb") in rows:
+        lines += [""] + compare_lines("plaintext clone on / off", rows[(PLAINTEXT, "clonelb")],
+                                      [PLAINTEXT, "clonelb"],
+                                      f"(a traffic clone profile with plaintext_for_tls_pools: "
+                                      f"one clone server, {CLONE_SERVER}; engine counters of "
+                                      f"each run in results.json)")
+    return {"rows": table, "plaintext": tp["plaintext"], "engine": tp["engine"]}, lines
+
+
 def report(res, scen, targets, a, elapsed):
     os.makedirs(OUT, exist_ok=True)
     table, lines = main_table(res, scen + res["worker_rows"], a, elapsed)
@@ -315,6 +351,8 @@ def report(res, scen, targets, a, elapsed):
     lines += sl + stock_table(res, a) + patch_table(res)
     v6_table, v6l = ipv6_table(res)
     lines += v6l
+    tls_table, tl = tlspool_table(res)
+    lines += tl
     if res["sysctls"]:
         lines += ["", "sysctls of the lab of the table, the worker rows and the sustained run:",
                   res["sysctls"]]
@@ -327,7 +365,8 @@ def report(res, scen, targets, a, elapsed):
         json.dump({"args": vars(a), "table": table, "clone": clone_table,
                    "mirred": mirred_table, "vxlan": vxlan_table, "clone_vs_mirred": gap,
                    "sustained": sus, "stock": res["stock"],
-                   "patch": res["patch"], "ipv6": v6_table, "sysctls": res["sysctls"],
+                   "patch": res["patch"], "ipv6": v6_table, "tlspool": tls_table,
+                   "sysctls": res["sysctls"],
                    "failed": res["failed"], "durations": res["durations"]}, f, indent=2)
     with open(os.path.join(OUT, "table.txt"), "w") as f:
         f.write(text + "\n")

@@ -484,8 +484,10 @@ def test_out_of_descriptors_the_api_backs_off_and_recovers(lab, api):
 
 
 def test_tls_service_offers_only_forward_secret_aead_suites(lab, workdir, tls_cert, pool_servers):
-    """A TLS virtual service: no CBC, no static RSA, no TLS 1.1; ECDHE-GCM/CHACHA20 and TLS 1.3
-    work; testssl.sh finds nothing potentially vulnerable to LUCKY13."""
+    """A TLS virtual service with the default ssl profile (System-Standard): no CBC, no static
+    RSA, no TLS 1.1; ECDHE-GCM/CHACHA20 and TLS 1.3 work; testssl.sh finds no weak suite (no
+    NULL, anonymous, export, LOW, 3DES/IDEA or obsolete CBC cipher), no protocol older than TLS
+    1.2, and nothing potentially vulnerable to LUCKY13."""
     d = Daemon(lab, workdir).start()
     try:
         d.ok("POST", "/api/pool", {"name": "web-pool",
@@ -496,6 +498,10 @@ def test_tls_service_offers_only_forward_secret_aead_suites(lab, workdir, tls_ce
                                              "services": [{"port": 443, "enable_ssl": True}],
                                              "pool_ref": "web-pool", "ssl_key_and_certificate_refs": ["web-cert"]})
         wait_for(lambda: curl(lab, f"https://{VIP}/", "-k").stdout.startswith("server "), what="the TLS service")
+        # No ssl_profile_ref given: the service has the built-in default.
+        std = d.ok("GET", "/api/sslprofile?name=System-Standard")["results"][0]
+        assert d.ok("GET", "/api/virtualservice?name=web")["results"][0]["ssl_profile_ref"].endswith(
+            std["uuid"])
 
         def probe(*args):
             r = lab.run("cli", "openssl", "s_client", "-connect", f"{VIP}:443", *args, input="",
@@ -512,20 +518,34 @@ def test_tls_service_offers_only_forward_secret_aead_suites(lab, workdir, tls_ce
         assert probe("-tls1_3") == "TLS_AES_256_GCM_SHA384"
         assert probe("-tls1_1") in (None, "(NONE)")
 
-        # Only LUCKY13 and the cipher categories. testssl probes openssl with
-        # lookups of made-up names: the lab has no DNS server, so in a mount
-        # namespace of its own it gets a resolv.conf that fails at once.
+        # Only the protocols, LUCKY13 and the cipher categories. testssl probes
+        # openssl with lookups of made-up names: the lab has no DNS server, so in
+        # a mount namespace of its own it gets a resolv.conf that fails at once.
         resolv = os.path.join(workdir, "resolv.conf")
         with open(resolv, "w") as f:
             f.write("nameserver 127.0.0.1\n")
+        report = os.path.join(workdir, "testssl.json")
         r = lab.run("cli", "unshare", "-m", "sh", "-c",
                     f'mount --bind {resolv} /etc/resolv.conf && exec testssl "$@"', "testssl",
                     "--quiet", "--color", "0", "--warnings", "off", "--nodns", "none",
-                    "--connect-timeout", "5", "--openssl-timeout", "5", "-L", "-s",
-                    f"{VIP}:443", check=False, timeout=150, stdin=subprocess.DEVNULL)
+                    "--connect-timeout", "5", "--openssl-timeout", "5", "--jsonfile", report,
+                    "-p", "-L", "-s", f"{VIP}:443", check=False, timeout=150,
+                    stdin=subprocess.DEVNULL)
         assert "LUCKY13" in r.stdout and "not vulnerable (OK)" in r.stdout, r.stdout
         assert "potentially vulnerable" not in r.stdout.lower(), r.stdout
-        assert re.search(r"Obsolete\w* CBC ciphers.*not offered", r.stdout), r.stdout
+        with open(report) as f:
+            found = {e["id"]: e for e in json.load(f)}
+        # testssl's cipher categories: every weak one not offered, the strong (AEAD) one offered.
+        for weak in ("NULL", "aNULL", "EXPORT", "LOW", "3DES_IDEA", "AVERAGE"):
+            assert found[f"cipherlist_{weak}"]["finding"] == "not offered", found[f"cipherlist_{weak}"]
+        assert found["cipherlist_STRONG"]["finding"] == "offered", found["cipherlist_STRONG"]
+        for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+            assert found[old]["finding"].startswith("not offered"), found[old]
+        for new in ("TLS1_2", "TLS1_3"):
+            assert found[new]["finding"].startswith("offered"), found[new]
+        assert found["LUCKY13"]["finding"].startswith("not vulnerable"), found["LUCKY13"]
+        bad = [e for e in found.values() if e["severity"] in ("MEDIUM", "HIGH", "CRITICAL")]
+        assert not bad, bad
     finally:
         d.stop()
 
