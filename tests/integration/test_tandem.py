@@ -119,7 +119,7 @@ def tandem(glab, https_pool, pki, tls_cert):  # noqa: F811
 
 def https_get(glab, tls_cert, path, vip=VIP1):
     """curl from the client: HTTPS to @vip with VS1's name, its certificate verified."""
-    return glab.run("cli", "curl", "-sS", "--http1.1", "--max-time", "5", "--cacert",
+    return glab.run("cli", "curl", "-fsS", "--http1.1", "--max-time", "5", "--cacert",
                     tls_cert["cert_path"], "--resolve", f"{NAME}:443:{vip}",
                     f"https://{NAME}{path}", check=False, timeout=15)
 
