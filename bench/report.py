@@ -33,17 +33,20 @@ def compare(runs, cpu_runs, base, ref):
 
 
 def compare_lines(title, rows, names, note):
-    """A table of @rows (label, comparison, target, higher, met) between @names."""
-    head = f"{title:26s}" + "".join(f"{n:>15s}" for n in names) + \
+    """A table of @rows (label, comparison, target, higher, met) between @names (a column
+    at least as wide as its name)."""
+    wide = {n: max(15, len(n) + 1) for n in names}
+    cpu_wide = {n: max(21, len(n) + 7) for n in names}
+    head = f"{title:26s}" + "".join(f"{n:>{wide[n]}s}" for n in names) + \
         f"{'ratio':>8s}{'paired':>8s}{'target':>8s}  met" + \
-        "".join(f"{n + ' us/op':>21s}" for n in names) + f"{'cpu ratio':>10s}"
+        "".join(f"{n + ' us/op':>{cpu_wide[n]}s}" for n in names) + f"{'cpu ratio':>10s}"
     lines = [head, "-" * len(head)]
     for label, c, target, higher, met in rows:
-        lines.append(f"{label:26s}" + "".join(fmt(c["median"][n], 15) for n in names) +
+        lines.append(f"{label:26s}" + "".join(fmt(c["median"][n], wide[n]) for n in names) +
                      f"{c['ratio']:8.3f}{c['paired_ratio']:8.3f}"
                      f"{('>=' if higher else '<=') + str(target):>8s}"
                      f"  {'yes' if met else 'NO ':3s}" +
-                     "".join(fmt(c["cpu_us_per_op"][n], 21) for n in names) +
+                     "".join(fmt(c["cpu_us_per_op"][n], cpu_wide[n]) for n in names) +
                      fmt(c["cpu_ratio"], 10, 3))
     return lines + [note]
 
