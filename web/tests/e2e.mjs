@@ -126,6 +126,8 @@ page.on('console', (m) => {
 });
 
 const text = (sel) => page.locator(sel).innerText();
+// The stats page's section of the SE that answers the API (its first entry).
+let SE = '#clone-stats section.se-stats';
 
 // Chromium aborts a navigation with ERR_NETWORK_CHANGED when an interface of
 // its network namespace comes or goes (the lab's veths, other tests' labs),
@@ -330,14 +332,37 @@ try {
 			'the virtual service keeps its profile');
 	});
 
-	await step('the clone stats page lists the clone servers and refreshes live', async () => {
+	await step('the clone stats page shows one table per SE, headed by its name', async () => {
 		await page.click('#nav-vs');
 		await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Clone Stats').click();
+		// The lab has one SE, so one entry: each entry's section must still be
+		// headed by the name /api/serviceengine gives its se_uuid.
+		const ses = (await apiGet('/api/serviceengine')).body.results;
+		const entries = (await apiGet(`/api/virtualservice/${VS}/traffic_clone_stats`)).body
+			.filter((e) => e.proc_id === 'PROC_Aggregate');
+		check(entries.length >= 1 && entries.every((e) => ses.some((se) => se.uuid === e.se_uuid)),
+			'every entry of traffic_clone_stats names an SE of /api/serviceengine',
+			JSON.stringify([entries.map((e) => e.se_uuid), ses]));
+		for (const e of entries) {
+			const se = ses.find((x) => x.uuid === e.se_uuid);
+			const want = `Service Engine: ${se ? se.name : e.se_uuid}`;
+			const heading = page.locator(`#clone-stats section[data-se-uuid="${e.se_uuid}"] h2.se-name`);
+			await heading.filter({ hasText: want }).waitFor();
+			check((await heading.innerText()) === want, `the section of ${e.se_uuid} is headed "${want}"`);
+			check((await page.locator(`#clone-stats section[data-se-uuid="${e.se_uuid}"] .se-uuid`).innerText()) === e.se_uuid,
+				'and shows its se_uuid');
+		}
+		const sections = await page.locator('#clone-stats section.se-stats').count();
+		check(sections === entries.length, `one section per entry (${entries.length})`, `${sections} sections`);
+		SE = `#clone-stats section[data-se-uuid="${entries[0].se_uuid}"]`;
+	});
+
+	await step('the clone stats page lists the clone servers and refreshes live', async () => {
 		for (const sv of SERVERS)
-			await page.locator(`#clone-stats tr[data-ip="${sv.ip}"]`).waitFor();
+			await page.locator(`${SE} tr[data-ip="${sv.ip}"]`).waitFor();
 		check(true, 'one row per clone server');
 		const count = async (ip, counter) =>
-			Number(await page.locator(`#clone-stats tr[data-ip="${ip}"] td[data-counter="${counter}"]`).innerText());
+			Number(await page.locator(`${SE} tr[data-ip="${ip}"] td[data-counter="${counter}"]`).innerText());
 		// The status line changes on every poll: the page is refreshing itself.
 		const s1 = await text('#stats-status');
 		await page.waitForFunction((s) => document.getElementById('stats-status').textContent !== s, s1);
@@ -345,10 +370,10 @@ try {
 		// Each clone server's health (a configured MAC: never watched, so up) and the
 		// counters of every reason a frame was not cloned whole.
 		for (const sv of SERVERS)
-			await page.locator(`#clone-stats tr[data-ip="${sv.ip}"] td[data-field="oper_state"] .badge.up`).waitFor();
+			await page.locator(`${SE} tr[data-ip="${sv.ip}"] td[data-field="oper_state"] .badge.up`).waitFor();
 		check(true, 'every clone server shows its state: Up');
 		for (const c of ['num_filtered', 'num_truncated', 'num_budget_skipped', 'num_mtu_truncated', 'num_no_mac', 'num_no_interface', 'num_failover'])
-			check((await page.locator(`#clone-stats tr[data-ip="${SERVERS[0].ip}"] td[data-counter="${c}"]`).innerText()) === '0',
+			check((await page.locator(`${SE} tr[data-ip="${SERVERS[0].ip}"] td[data-counter="${c}"]`).innerText()) === '0',
 				`the stats page shows ${c}`);
 		if (!TRAFFIC) {
 			await shot(page, 'ui-stats.png');
@@ -365,20 +390,21 @@ try {
 		// The same page, never reloaded, must show every clone server's
 		// counters rising: frames cloned, and succeeded.
 		for (const sv of SERVERS) {
-			await page.waitForFunction(([ip, b]) => {
-				const cell = (c) => Number(document.querySelector(`#clone-stats tr[data-ip="${ip}"] td[data-counter="${c}"]`)?.textContent);
+			await page.waitForFunction(([se, ip, b]) => {
+				const cell = (c) => Number(document.querySelector(`${se} tr[data-ip="${ip}"] td[data-counter="${c}"]`)?.textContent);
 				return cell('num_total_pkts_cloned') > b && cell('num_succeeded') > 0;
-			}, [sv.ip, before[sv.ip]], { timeout: 60000 });
+			}, [SE, sv.ip, before[sv.ip]], { timeout: 60000 });
 			const after = await count(sv.ip, 'num_total_pkts_cloned');
 			check(after > before[sv.ip], `clone server ${sv.ip}: frames cloned rose from ${before[sv.ip]} to ${after}`);
 		}
 		// The chart draws a line once a server has two samples with a rate.
-		await page.waitForFunction((n) => document.querySelectorAll('#clone-chart path.series').length === n, SERVERS.length);
+		await page.waitForFunction(([se, n]) => document.querySelectorAll(`${se} svg.clone-chart path.series`).length === n,
+			[SE, SERVERS.length]);
 		check(true, 'the chart draws a line per clone server');
 		const api = (await apiGet(`/api/virtualservice/${VS}/traffic_clone_stats`)).body;
 		const agg = api.find((e) => e.proc_id === 'PROC_Aggregate');
 		if (agg && agg.last_reset)
-			check((await text('#last-reset')).includes(agg.last_reset), 'the last reset time is shown', await text('#last-reset'));
+			check((await text(`${SE} .last-reset`)).includes(agg.last_reset), 'the last reset time is shown', await text(`${SE} .last-reset`));
 		// A few more samples so the picture shows the rate while traffic
 		// still flows; then the caller's second line says it is done.
 		await page.waitForTimeout(5000);
@@ -414,10 +440,10 @@ try {
 		if (before && before.last_reset) {
 			await page.click('#nav-vs');
 			await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Clone Stats').click();
-			await page.waitForFunction((old) => {
-				const t = document.getElementById('last-reset')?.textContent || '';
+			await page.waitForFunction(([se, old]) => {
+				const t = document.querySelector(`${se} .last-reset`)?.textContent || '';
 				return t && !t.includes(old) && t !== '—';
-			}, before.last_reset);
+			}, [SE, before.last_reset]);
 			check(true, 'the stats page shows a new last reset time');
 		}
 	});
