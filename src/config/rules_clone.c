@@ -38,6 +38,18 @@ static int check_clone_host(size_t n, const char *ip, const union addr_any *a,
 	return 0;
 }
 
+/* Sets *ret_err to @msg (taken) and, so that a wrong subnet or interface
+ * shows what there is, "(<@note>interfaces: <this SE's>)". Returns -EINVAL. */
+static int with_interfaces(char *msg, const char *note, char **ret_err)
+{
+	char *have = netif_describe();
+
+	*ret_err = xasprintf("%s (%sinterfaces: %s)", msg, note, have);
+	free(have);
+	free(msg);
+	return -EINVAL;
+}
+
 /* Whether the first @len bits of @a and @b (same family) are equal. */
 static bool in_prefix(const union addr_any *a, const union addr_any *b, int len)
 {
@@ -117,14 +129,11 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 					     i + 1, ip);
 			return -EINVAL;
 		}
-		if (netref && netif_exists(netref) < 0) {
-			char *have = netif_describe();
-			*ret_err = xasprintf("clone_servers[%zu].network_ref: no interface '%s' on "
-					     "this SE (interfaces: %s)",
-					     i + 1, netref, have);
-			free(have);
-			return -EINVAL;
-		}
+		if (netref && netif_exists(netref) < 0)
+			return with_interfaces(xasprintf("clone_servers[%zu].network_ref: no "
+							 "interface '%s' on this SE",
+							 i + 1, netref),
+					       "", ret_err);
 		if (subnet) {
 			const char *net = rules_str(json_object_get(subnet, "ip_addr"), "addr");
 			int mask = (int)json_integer_value(json_object_get(subnet, "mask"));
@@ -148,15 +157,12 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 			} else {
 				r2 = netif_for_prefix(&n, mask, ifname, NULL);
 			}
-			if (r2 < 0) {
-				char *have = netif_describe();
-				*ret_err = xasprintf("clone_servers[%zu].subnet: %s/%d is not the "
-						     "subnet of any interface of this SE "
-						     "(interfaces: %s)",
-						     i + 1, net, mask, have);
-				free(have);
-				return -EINVAL;
-			}
+			if (r2 < 0)
+				return with_interfaces(xasprintf("clone_servers[%zu].subnet: %s/%d is "
+								 "not the subnet of any interface "
+								 "of this SE",
+								 i + 1, net, mask),
+						       "", ret_err);
 			if (!in_prefix(&a, &n, mask)) {
 				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in "
 						     "subnet %s/%d",
@@ -178,15 +184,12 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 			union addr_any net;
 			int mask = 0;
 
-			if (netif_prefix_on(netref, &a, &net, &mask, NULL) < 0) {
-				char *have = netif_describe();
-				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is not in a "
-						     "subnet of interface '%s' (network_ref; "
-						     "interfaces: %s)",
-						     i + 1, ip, netref, have);
-				free(have);
-				return -EINVAL;
-			}
+			if (netif_prefix_on(netref, &a, &net, &mask, NULL) < 0)
+				return with_interfaces(xasprintf("clone_servers[%zu].ip_address: %s "
+								 "is not in a subnet of interface "
+								 "'%s'",
+								 i + 1, ip, netref),
+						       "network_ref; ", ret_err);
 			r = check_clone_host(i + 1, ip, &a, &net, mask, ret_err);
 			if (r < 0)
 				return r;

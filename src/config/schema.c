@@ -428,6 +428,16 @@ const struct cfg_field *cfg_key_field(const struct cfg_schema *s)
 	return NULL;
 }
 
+bool cfg_is_meta_field(const char *name)
+{
+	static const char *const meta[] = {CFG_META_FIELDS, NULL};
+
+	for (size_t i = 0; meta[i]; i++)
+		if (strcmp(meta[i], name) == 0)
+			return true;
+	return false;
+}
+
 bool cfg_kind_is_scalar_list(enum cfg_kind k)
 {
 	return k == CFG_ENUMLIST || k == CFG_REFLIST;

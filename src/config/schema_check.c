@@ -80,6 +80,23 @@ static const char *family_word(const char *text)
 	return strchr(text, ':') ? "IPv6" : "IPv4";
 }
 
+/* An address object @v at @path has no key but @a and @b. */
+static int only_keys(const char *path, const json_t *v, const char *a, const char *b,
+		     char **ret_err)
+{
+	const char *k;
+	json_t *x;
+
+	json_object_foreach((json_t *)v, k, x)
+	{
+		if (strcmp(k, a) && strcmp(k, b)) {
+			*ret_err = xasprintf("%s: unknown field '%s'", path, k);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /*
  * Checks an {"addr", "type"} object: @addr is an IPv4 or IPv6 address, @type
  * (filled in when absent) says which, and @addr is replaced by its canonical
@@ -134,17 +151,8 @@ static int check_ipaddr(const char *path, json_t *v, int *ret_af, char **ret_err
 				     af == AF_INET6 ? "V6" : "V4");
 		return -EINVAL;
 	}
-	{
-		const char *k;
-		json_t *x;
-		json_object_foreach(v, k, x)
-		{
-			if (strcmp(k, "addr") && strcmp(k, "type")) {
-				*ret_err = xasprintf("%s: unknown field '%s'", path, k);
-				return -EINVAL;
-			}
-		}
-	}
+	if (only_keys(path, v, "addr", "type", ret_err) < 0)
+		return -EINVAL;
 	addr_canonical(addr, canon);
 	if (strcmp(canon, addr))
 		json_object_set_new(v, "addr", json_string(canon));
@@ -183,16 +191,7 @@ static int check_prefix(const char *path, json_t *v, char **ret_err)
 		free(shown);
 		return -EINVAL;
 	}
-	const char *k;
-	json_t *x;
-	json_object_foreach(v, k, x)
-	{
-		if (strcmp(k, "ip_addr") && strcmp(k, "mask")) {
-			*ret_err = xasprintf("%s: unknown field '%s'", path, k);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return only_keys(path, v, "ip_addr", "mask", ret_err);
 }
 
 static int check_string(const char *path, json_t *v, size_t maxlen, char **ret_err)
@@ -353,15 +352,6 @@ static int check_field(const struct cfg_field *f, const char *path, json_t *v, c
 	return check_scalar(f, path, v, ret_err);
 }
 
-static bool is_meta(const char *k)
-{
-	static const char *const meta[] = {CFG_META_FIELDS, NULL};
-	for (size_t i = 0; meta[i]; i++)
-		if (strcmp(meta[i], k) == 0)
-			return true;
-	return false;
-}
-
 int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const char *path,
 		     char **ret_err)
 {
@@ -379,7 +369,7 @@ int cfg_check_object(const struct cfg_schema *s, json_t *obj, bool top, const ch
 		const struct cfg_field *f;
 		char *sub;
 
-		if (top && is_meta(k))
+		if (top && cfg_is_meta_field(k))
 			continue;
 		sub = path && *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
 		f = cfg_field_find(s, k);
