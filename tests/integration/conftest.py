@@ -70,7 +70,22 @@ def end_process(p, ask=None, timeout=10):
         p.wait()
 
 
-class Lab:
+class Namespaces:
+    """Runs commands in the namespaces of a lab; a subclass sets self.ns, each role's namespace."""
+
+    def cmd(self, role, *argv):
+        """The argv that runs argv in namespace role."""
+        return ["ip", "netns", "exec", self.ns[role], *argv]
+
+    def run(self, role, *argv, check=True, timeout=60, **kw):
+        return subprocess.run(self.cmd(role, *argv), check=check, timeout=timeout,
+                              capture_output=True, text=True, **kw)
+
+    def popen(self, role, *argv, **kw):
+        return subprocess.Popen(self.cmd(role, *argv), **kw)
+
+
+class Lab(Namespaces):
     """The namespaces of tests/lab/lab.sh under one prefix."""
 
     def __init__(self, prefix):
@@ -83,17 +98,6 @@ class Lab:
 
     def down(self):
         subprocess.run([LAB, "down"], env=self.env, check=False)
-
-    def cmd(self, role, *argv):
-        """The argv that runs argv in namespace role."""
-        return ["ip", "netns", "exec", self.ns[role], *argv]
-
-    def run(self, role, *argv, check=True, timeout=60, **kw):
-        return subprocess.run(self.cmd(role, *argv), check=check, timeout=timeout,
-                              capture_output=True, text=True, **kw)
-
-    def popen(self, role, *argv, **kw):
-        return subprocess.Popen(self.cmd(role, *argv), **kw)
 
 
 @pytest.fixture(scope="module")
