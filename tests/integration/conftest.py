@@ -225,15 +225,31 @@ def workdir():
         shutil.rmtree(d, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def started(daemon):
+    """Starts Daemon @daemon and yields it; stops it afterwards, also when the body fails."""
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        if daemon.proc and daemon.proc.poll() is None:
+            daemon.proc.kill()
+
+
+def write_token(workdir, token):
+    """Writes @token to <workdir>/token, mode 0600, for --token-file; returns its path."""
+    path = os.path.join(workdir, "token")
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 @pytest.fixture
 def daemon(lab, workdir):
-    d = Daemon(lab, workdir).start()
-    try:
+    with started(Daemon(lab, workdir)) as d:
         yield d
-    finally:
-        d.stop()
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
 
 
 NGINX_CONF = """

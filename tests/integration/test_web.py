@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import POOL_IPS, ROOT, VIP, Daemon, curl
+from conftest import POOL_IPS, ROOT, VIP, Daemon, curl, started, write_token
 
 WEB = os.path.join(ROOT, "web")
 DIST = os.path.join(WEB, "dist")
@@ -34,13 +34,9 @@ def ui(lab, workdir, pool_servers):
                        ("playwright-core (make deps)", os.path.join(WEB, "node_modules", "playwright-core")),
                        ("Debian chromium (make deps)", CHROMIUM), ("node", shutil.which("node") or "")):
         assert path and os.path.exists(path), f"missing {what}: {path}"
-    token = os.path.join(workdir, "token")
-    with open(token, "w") as f:
-        f.write(os.urandom(16).hex() + "\n")
-    os.chmod(token, 0o600)
-    d = Daemon(lab, workdir, ["--listen", f"127.0.0.1:{PORT}", "--token-file", token,
-                              "--web-root", DIST]).start()
-    try:
+    token = write_token(workdir, os.urandom(16).hex())
+    with started(Daemon(lab, workdir, ["--listen", f"127.0.0.1:{PORT}", "--token-file", token,
+                                       "--web-root", DIST])) as d:
         d.ok("POST", "/api/healthmonitor", {"name": "hm-tcp", "type": "HEALTH_MONITOR_TCP",
                                             "send_interval": 1, "receive_timeout": 1})
         d.ok("POST", "/api/pool", {"name": "web-pool", "health_monitor_refs": ["hm-tcp"],
@@ -49,10 +45,6 @@ def ui(lab, workdir, pool_servers):
             "name": "web", "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
             "services": [{"port": 80}], "pool_ref": "web-pool"})
         yield d, token
-    finally:
-        d.stop()
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
 
 
 def send_traffic(lab, results):
