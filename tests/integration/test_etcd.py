@@ -50,8 +50,8 @@ class EtcdLab(Namespaces):
         assert '"header"' in r.stdout, r
 
 
-class SeView:
-    """The lab as conftest's Daemon sees it: its "se" is one of the two SEs."""
+class SeView(Namespaces):
+    """The lab as conftest's Daemon (and a test_web run) sees it: its "se" is one of the two SEs."""
 
     def __init__(self, lab, role):
         self.lab, self.role = lab, role

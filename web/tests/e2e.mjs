@@ -1,7 +1,7 @@
 // e2e.mjs: end-to-end tests of the web UI in Debian's headless chromium against a running clonelbd.
 //
 // Usage: node web/tests/e2e.mjs --base https://127.0.0.1:8443 --token-file F --vs web
-//                               [--shots DIR] [--traffic]
+//                               [--shots DIR] [--traffic] [--ses N [--stats-only]]
 // clonelbd serves HTTPS only: the script's own API calls verify its
 // certificate (give it with NODE_EXTRA_CA_CERTS); chromium is told to accept
 // the self-signed one.
@@ -10,8 +10,12 @@
 // --traffic the script prints "WAIT traffic" once the stats page shows, reads
 // one line from stdin (the caller sends traffic, then the line), and then
 // requires every clone server's counters to rise on that same page without
-// a reload. Exit status 0 when every check passed, 1 otherwise. Run it
-// through tests/integration/test_web.py, which sets all this up.
+// a reload. The stats page must have one section per SE, --ses of them
+// (default 1). With --stats-only (an SE group's lab, whose service already
+// has stats from every SE) only the login, the stats page's sections and
+// the logout are checked. Exit status 0 when every check passed, 1
+// otherwise. Run it through tests/integration/test_web.py, which sets all
+// this up.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,6 +33,8 @@ const TOKEN = fs.readFileSync(opt('token-file'), 'utf8').trim();
 const VS = opt('vs', 'web');
 const SHOTS = opt('shots', '');
 const TRAFFIC = flag('traffic');
+const SES = Number(opt('ses', '1'));
+const STATS_ONLY = flag('stats-only');
 const PROFILE = 'ids-profile';
 // Two clone servers on the lab's tap network: the tap namespace's own MAC,
 // and a second, made-up one its promiscuous interface still receives.
@@ -90,7 +96,12 @@ async function shot(page, name) {
 
 const stdinLines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
-async function step(name, fn) {
+// A step marked ANY runs in every lab; the others need the single-SE lab
+// and are left out with --stats-only.
+const ANY = true;
+async function step(name, fn, any = false) {
+	if (STATS_ONLY && !any)
+		return;
 	console.log(`== ${name}`);
 	try {
 		await fn();
@@ -155,14 +166,14 @@ try {
 		}
 		const r = await page.request.get(`${BASE}/api/trafficcloneprofile`);
 		check(r.status() === 401, 'the API answers 401 without the token', `got ${r.status()}`);
-	});
+	}, ANY);
 
 	await step('a wrong token is refused beside the token field', async () => {
 		await page.fill('#token', 'not-the-token');
 		await page.click('#login');
 		await page.locator('[data-err="token"]').filter({ hasText: 'wrong token' }).waitFor();
 		check(await page.locator('#main').count() === 0, 'still on the login page');
-	});
+	}, ANY);
 
 	await step('the right token logs in', async () => {
 		await page.fill('#token', TOKEN);
@@ -177,7 +188,7 @@ try {
 		check(c && c.value !== TOKEN && !c.value.includes(TOKEN) && /^[0-9a-f]{64}$/.test(c.value),
 			'the session cookie holds a session id, not the token');
 		check(!cookies.some((x) => x.value.includes(TOKEN)), 'no cookie holds the token');
-	});
+	}, ANY);
 
 	await step('create a traffic clone profile with two clone servers', async () => {
 		await page.click('#nav-tcp');
@@ -335,13 +346,13 @@ try {
 	await step('the clone stats page shows one table per SE, headed by its name', async () => {
 		await page.click('#nav-vs');
 		await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Clone Stats').click();
-		// The lab has one SE, so one entry: each entry's section must still be
-		// headed by the name /api/serviceengine gives its se_uuid.
+		// Each entry's section is headed by the name /api/serviceengine gives
+		// its se_uuid: --ses of them (the single-SE lab has one).
 		const ses = (await apiGet('/api/serviceengine')).body.results;
 		const entries = (await apiGet(`/api/virtualservice/${VS}/traffic_clone_stats`)).body
 			.filter((e) => e.proc_id === 'PROC_Aggregate');
-		check(entries.length >= 1 && entries.every((e) => ses.some((se) => se.uuid === e.se_uuid)),
-			'every entry of traffic_clone_stats names an SE of /api/serviceengine',
+		check(entries.length === SES && entries.every((e) => ses.some((se) => se.uuid === e.se_uuid)),
+			`${SES} entries in traffic_clone_stats, each naming an SE of /api/serviceengine`,
 			JSON.stringify([entries.map((e) => e.se_uuid), ses]));
 		for (const e of entries) {
 			const se = ses.find((x) => x.uuid === e.se_uuid);
@@ -354,8 +365,20 @@ try {
 		}
 		const sections = await page.locator('#clone-stats section.se-stats').count();
 		check(sections === entries.length, `one section per entry (${entries.length})`, `${sections} sections`);
+		// In a group whose traffic is over, each section shows what its own
+		// SE cloned, as the API says it.
+		for (const e of STATS_ONLY ? entries : []) {
+			const total = (e.clone_srvr_stats || []).reduce((n, sv) => n + (sv.num_total_pkts_cloned || 0), 0);
+			const cells = `#clone-stats section[data-se-uuid="${e.se_uuid}"] td[data-counter="num_total_pkts_cloned"]`;
+			check(total > 0, `SE ${e.se_uuid} has cloned frames`, JSON.stringify(e));
+			await page.waitForFunction(([sel, want]) =>
+				[...document.querySelectorAll(sel)].reduce((n, c) => n + Number(c.textContent), 0) === want, [cells, total]);
+			check(true, `the section of ${e.se_uuid} shows its own ${total} frames cloned`);
+		}
 		SE = `#clone-stats section[data-se-uuid="${entries[0].se_uuid}"]`;
-	});
+		if (STATS_ONLY)
+			await shot(page, 'ui-stats-group.png');
+	}, ANY);
 
 	await step('the clone stats page lists the clone servers and refreshes live', async () => {
 		for (const sv of SERVERS)
@@ -529,7 +552,7 @@ try {
 		await page.locator('#login-form').waitFor();
 		await gotoPage(page, `${BASE}/`);
 		check(await page.locator('#login-form').count() === 1, 'after logging out / shows the login page again');
-	});
+	}, ANY);
 } catch (e) {
 	// Already counted by step(); the remaining steps depend on it.
 	console.log(`  (stopped: ${e.message.split('\n')[0]})`);
