@@ -12,8 +12,6 @@ const char *const cli_top_verbs[] = {"configure", "show", "delete", "help", "exi
 const char *const cli_mode_verbs[] = {"save", "cancel", "where", "exit",
 				      "no",   "show",	"help",	 NULL};
 
-static const char *const meta_fields[] = {CFG_META_FIELDS, NULL};
-
 struct cli_shell *cli_shell_new(const struct cli_backend *be, FILE *out, FILE *err,
 				const char *tenant)
 {
@@ -306,7 +304,7 @@ static int cmd_configure(struct cli_shell *sh, int argc, char **argv)
 	if (r >= 0 && json_is_object(obj)) {
 		const char *k;
 		json_t *v;
-		json_object_foreach(obj, k, v) if (!in_list(meta_fields, k))
+		json_object_foreach(obj, k, v) if (!cfg_is_meta_field(k))
 		    json_object_set_new(L->obj, k, json_deep_copy(v));
 		free(L->name);
 		L->name = xstrdup(json_string_value(json_object_get(obj, "name"))

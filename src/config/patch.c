@@ -186,7 +186,6 @@ static int apply_field(const struct cfg_field *f, json_t *obj, const char *op, j
 static int apply(const struct cfg_schema *s, json_t *obj, const char *op, const json_t *fields,
 		 const char *path, bool top, char **ret_err)
 {
-	static const char *const meta_fields[] = {CFG_META_FIELDS, NULL};
 	const char *k;
 	json_t *v;
 	int r = 0;
@@ -195,11 +194,7 @@ static int apply(const struct cfg_schema *s, json_t *obj, const char *op, const 
 	{
 		const struct cfg_field *f = cfg_field_find(s, k);
 		char *sub = xasprintf("%s.%s", path, k);
-		bool is_meta = false;
-
-		for (size_t i = 0; top && meta_fields[i]; i++)
-			is_meta |= !strcmp(meta_fields[i], k);
-		if (is_meta)
+		if (top && cfg_is_meta_field(k))
 			r = meta(obj, op, k, v, sub, ret_err);
 		else if (!f) {
 			*ret_err = xasprintf("%s: unknown field '%s' of %s", sub, k, s->name);

@@ -245,16 +245,6 @@ static json_t *default_of(const struct cfg_ref_field *f, int depth)
 	return f->kind == CFG_REF_STR ? json_string("") : json_null();
 }
 
-static bool is_meta(const char *k)
-{
-	static const char *const meta[] = {CFG_META_FIELDS, NULL};
-
-	for (size_t i = 0; meta[i]; i++)
-		if (strcmp(meta[i], k) == 0)
-			return true;
-	return false;
-}
-
 /* Adds the entry of @s (reached by field path @path) and of its sub-objects to @out. */
 static void policy_of(const struct cfg_schema *s, const char *path, bool top, json_t *out)
 {
@@ -264,7 +254,7 @@ static void policy_of(const struct cfg_schema *s, const char *path, bool top, js
 	for (size_t i = 0; d && i < d->nfields; i++) {
 		const struct cfg_ref_field *f = &d->fields[i];
 
-		if (cfg_field_find(s, f->name) || (top && is_meta(f->name)))
+		if (cfg_field_find(s, f->name) || (top && cfg_is_meta_field(f->name)))
 			continue;
 		if (f->flags & CFG_REF_READONLY)
 			json_array_append_new(ro, json_string(f->name));

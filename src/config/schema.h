@@ -66,6 +66,9 @@ extern const struct cfg_schema *const cfg_types[];
 /* Fields every top-level object has, handled by the store itself. */
 #define CFG_META_FIELDS "name", "uuid", "tenant_ref", "_last_modified", "_id", "url"
 
+/* Whether @name is one of CFG_META_FIELDS. */
+bool cfg_is_meta_field(const char *name);
+
 /* Returns the schema of top-level type @name, or NULL. */
 const struct cfg_schema *cfg_type_find(const char *name);
 

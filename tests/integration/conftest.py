@@ -70,7 +70,22 @@ def end_process(p, ask=None, timeout=10):
         p.wait()
 
 
-class Lab:
+class Namespaces:
+    """Runs commands in the namespaces of a lab; a subclass sets self.ns, each role's namespace."""
+
+    def cmd(self, role, *argv):
+        """The argv that runs argv in namespace role."""
+        return ["ip", "netns", "exec", self.ns[role], *argv]
+
+    def run(self, role, *argv, check=True, timeout=60, **kw):
+        return subprocess.run(self.cmd(role, *argv), check=check, timeout=timeout,
+                              capture_output=True, text=True, **kw)
+
+    def popen(self, role, *argv, **kw):
+        return subprocess.Popen(self.cmd(role, *argv), **kw)
+
+
+class Lab(Namespaces):
     """The namespaces of tests/lab/lab.sh under one prefix."""
 
     def __init__(self, prefix):
@@ -83,17 +98,6 @@ class Lab:
 
     def down(self):
         subprocess.run([LAB, "down"], env=self.env, check=False)
-
-    def cmd(self, role, *argv):
-        """The argv that runs argv in namespace role."""
-        return ["ip", "netns", "exec", self.ns[role], *argv]
-
-    def run(self, role, *argv, check=True, timeout=60, **kw):
-        return subprocess.run(self.cmd(role, *argv), check=check, timeout=timeout,
-                              capture_output=True, text=True, **kw)
-
-    def popen(self, role, *argv, **kw):
-        return subprocess.Popen(self.cmd(role, *argv), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -221,15 +225,31 @@ def workdir():
         shutil.rmtree(d, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def started(daemon):
+    """Starts Daemon @daemon and yields it; stops it afterwards, also when the body fails."""
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        if daemon.proc and daemon.proc.poll() is None:
+            daemon.proc.kill()
+
+
+def write_token(workdir, token):
+    """Writes @token to <workdir>/token, mode 0600, for --token-file; returns its path."""
+    path = os.path.join(workdir, "token")
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 @pytest.fixture
 def daemon(lab, workdir):
-    d = Daemon(lab, workdir).start()
-    try:
+    with started(Daemon(lab, workdir)) as d:
         yield d
-    finally:
-        d.stop()
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
 
 
 NGINX_CONF = """

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from conftest import (CLIENT_IP, CLONELBD, POOL_IPS, SE_CLI_IP, VIP, Daemon, UnixHTTPConnection,
-                      curl, end_process, wait_for)
+                      curl, end_process, started, wait_for, write_token)
 
 # src/api/api.h
 MAX_BODY = 1 << 20
@@ -152,20 +152,12 @@ def vmrss_kib(pid):
 @pytest.fixture
 def api(lab, workdir):
     """clonelbd with HTTPS on 0.0.0.0:PORT in se (self-signed certificate) and the token."""
-    token = os.path.join(workdir, "token")
-    with open(token, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(token, 0o600)
-    d = Daemon(lab, workdir, ["--listen", f"0.0.0.0:{PORT}", "--token-file", token]).start()
-    d.cert = os.path.join(workdir, "api-cert.pem")
-    d.token_file = token
-    wait_for(lambda: https(lab, "/api/pool")[0] == 200, what="the HTTPS listener")
-    try:
+    token = write_token(workdir, TOKEN)
+    with started(Daemon(lab, workdir, ["--listen", f"0.0.0.0:{PORT}", "--token-file", token])) as d:
+        d.cert = os.path.join(workdir, "api-cert.pem")
+        d.token_file = token
+        wait_for(lambda: https(lab, "/api/pool")[0] == 200, what="the HTTPS listener")
         yield d
-    finally:
-        d.stop()
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
 
 
 def test_listen_is_https_only_with_a_generated_certificate(lab, api, workdir):

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from conftest import CLONELB, ROOT, Daemon, Nginx, end_process, wait_for
+from conftest import CLONELB, ROOT, Daemon, Namespaces, Nginx, end_process, wait_for
 
 LAB = os.path.join(ROOT, "tests", "lab", "etcd.sh")
 ETCD = "10.20.4.2:2379"
@@ -26,7 +26,7 @@ TAP_IP = "10.20.3.2"
 TYPES = ["healthmonitor", "sslkeyandcertificate", "trafficcloneprofile", "pool", "virtualservice"]
 
 
-class EtcdLab:
+class EtcdLab(Namespaces):
     """The namespaces of tests/lab/etcd.sh, and the etcd it runs."""
 
     def __init__(self, prefix):
@@ -36,16 +36,6 @@ class EtcdLab:
 
     def sh(self, *args):
         subprocess.run([LAB, *args], env=self.env, check=True, timeout=60)
-
-    def cmd(self, role, *argv):
-        return ["ip", "netns", "exec", self.ns[role], *argv]
-
-    def run(self, role, *argv, check=True, timeout=60, **kw):
-        return subprocess.run(self.cmd(role, *argv), check=check, timeout=timeout,
-                              capture_output=True, text=True, **kw)
-
-    def popen(self, role, *argv, **kw):
-        return subprocess.Popen(self.cmd(role, *argv), **kw)
 
     def etcd_start(self):
         self.sh("etcd-start", self.etcd_dir)
@@ -60,8 +50,8 @@ class EtcdLab:
         assert '"header"' in r.stdout, r
 
 
-class SeView:
-    """The lab as conftest's Daemon sees it: its "se" is one of the two SEs."""
+class SeView(Namespaces):
+    """The lab as conftest's Daemon (and a test_web run) sees it: its "se" is one of the two SEs."""
 
     def __init__(self, lab, role):
         self.lab, self.role = lab, role

@@ -17,7 +17,7 @@ import tempfile
 import pytest
 from scapy.all import IP, TCP, Ether
 
-from conftest import ROOT, Daemon, Nginx, wait_for
+from conftest import ROOT, Daemon, Namespaces, Nginx, wait_for
 from test_clone_engine import Capture, frame_key
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
@@ -32,7 +32,7 @@ POOL = ["10.30.3.11", "10.30.3.12"]
 CLONE_IP, CLONE_MAC = "10.30.4.100", "02:fc:00:30:04:64"
 
 
-class GroupLab:
+class GroupLab(Namespaces):
     """The namespaces of tests/lab/group.sh under one prefix, by role."""
 
     ROLES = ("cli", "rtr", "se1", "se2", "srv", "tap", "etcd")
@@ -49,16 +49,6 @@ class GroupLab:
     def down(self):
         subprocess.run([GROUP, "down"], env=self.env, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def cmd(self, role, *argv):
-        return ["ip", "netns", "exec", self.ns[role], *argv]
-
-    def run(self, role, *argv, check=True, timeout=60, **kw):
-        return subprocess.run(self.cmd(role, *argv), check=check, timeout=timeout,
-                              capture_output=True, text=True, **kw)
-
-    def popen(self, role, *argv, **kw):
-        return subprocess.Popen(self.cmd(role, *argv), **kw)
 
     def vtysh(self, command):
         return self.run("rtr", "vtysh", "--vty_socket", os.path.join(self.dir, "frr"),

@@ -11,7 +11,7 @@ import pytest
 from scapy.all import TCP, Ether, IPv6, rdpcap
 
 from conftest import (CLIENT_IP, CLIENT_IP6, CLONELB, CLONELBD, LAB, POOL_IPS, POOL_IPS6, SE_SRV_IP, SE_SRV_IP6, TAP_IP6, VIP, VIP6,
-                      Daemon, curl, nginx_pool, wait_for)
+                      Daemon, curl, nginx_pool, wait_for, write_token)
 from test_clone_engine import captures  # noqa: F401 (fixture)
 
 
@@ -249,10 +249,7 @@ def test_ipv6_clone_server_resolved_by_neighbour_discovery(lab, daemon, pool_ser
 
 def test_https_api_on_an_ipv6_address(lab, workdir):
     """--listen [addr]:port serves the HTTPS API over IPv6; a bracket-less IPv6 one is refused."""
-    token = os.path.join(workdir, "token")
-    with open(token, "w") as f:
-        f.write("v6-secret-token\n")
-    os.chmod(token, 0o600)
+    token = write_token(workdir, "v6-secret-token")
     bad = subprocess.run(lab.cmd("se", CLONELBD, "--db", os.path.join(workdir, "x.db"),
                                  "--socket", os.path.join(workdir, "x.sock"),
                                  "--listen", "fd00:10:1::1:8443", "--token-file", token),

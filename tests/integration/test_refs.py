@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from conftest import (Daemon, POOL_IPS, SE_CLI_IP, TAP_IP, VIP, curl, wait_for)
+from conftest import (Daemon, POOL_IPS, SE_CLI_IP, TAP_IP, VIP, curl, started, wait_for, write_token)
 
 PORT = 9443
 TOKEN = "refs-" + "9" * 27
@@ -49,19 +49,11 @@ class Https:
 @pytest.fixture
 def d(lab, workdir):
     """clonelbd with the Unix socket and HTTPS on 0.0.0.0:PORT in se."""
-    token = os.path.join(workdir, "token")
-    with open(token, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(token, 0o600)
-    dm = Daemon(lab, workdir, ["--listen", f"0.0.0.0:{PORT}", "--token-file", token]).start()
-    dm.https = Https(lab)
-    wait_for(lambda: dm.https.api("GET", "/api/pool")[0] == 200, what="the HTTPS listener")
-    try:
+    token = write_token(workdir, TOKEN)
+    with started(Daemon(lab, workdir, ["--listen", f"0.0.0.0:{PORT}", "--token-file", token])) as dm:
+        dm.https = Https(lab)
+        wait_for(lambda: dm.https.api("GET", "/api/pool")[0] == 200, what="the HTTPS listener")
         yield dm
-    finally:
-        dm.stop()
-        if dm.proc and dm.proc.poll() is None:
-            dm.proc.kill()
 
 
 @pytest.fixture(params=["unix", "https"])

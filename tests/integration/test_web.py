@@ -17,7 +17,9 @@ import time
 
 import pytest
 
-from conftest import POOL_IPS, ROOT, VIP, Daemon, curl
+from conftest import POOL_IPS, ROOT, VIP, Daemon, curl, started, wait_for, write_token
+from test_etcd import (STORE, SeView, agg_stats, base_config, curl_vip, route_vip_via, vs,  # noqa: F401
+                       elab, pool_server, ses, vip_on_lo)  # (fixtures)
 
 WEB = os.path.join(ROOT, "web")
 DIST = os.path.join(WEB, "dist")
@@ -34,13 +36,9 @@ def ui(lab, workdir, pool_servers):
                        ("playwright-core (make deps)", os.path.join(WEB, "node_modules", "playwright-core")),
                        ("Debian chromium (make deps)", CHROMIUM), ("node", shutil.which("node") or "")):
         assert path and os.path.exists(path), f"missing {what}: {path}"
-    token = os.path.join(workdir, "token")
-    with open(token, "w") as f:
-        f.write(os.urandom(16).hex() + "\n")
-    os.chmod(token, 0o600)
-    d = Daemon(lab, workdir, ["--listen", f"127.0.0.1:{PORT}", "--token-file", token,
-                              "--web-root", DIST]).start()
-    try:
+    token = write_token(workdir, os.urandom(16).hex())
+    with started(Daemon(lab, workdir, ["--listen", f"127.0.0.1:{PORT}", "--token-file", token,
+                                       "--web-root", DIST])) as d:
         d.ok("POST", "/api/healthmonitor", {"name": "hm-tcp", "type": "HEALTH_MONITOR_TCP",
                                             "send_interval": 1, "receive_timeout": 1})
         d.ok("POST", "/api/pool", {"name": "web-pool", "health_monitor_refs": ["hm-tcp"],
@@ -49,10 +47,6 @@ def ui(lab, workdir, pool_servers):
             "name": "web", "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
             "services": [{"port": 80}], "pool_ref": "web-pool"})
         yield d, token
-    finally:
-        d.stop()
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
 
 
 def send_traffic(lab, results):
@@ -63,10 +57,10 @@ def send_traffic(lab, results):
         time.sleep(0.1)  # spread over a few polls so the chart shows a rate, not one spike
 
 
-def run_e2e(lab, token, workdir, traffic):
+def run_e2e(lab, token, workdir, traffic, extra=()):
     shots = os.environ.get("CLONELB_UI_SHOTS") or os.path.join(workdir, "shots")
     argv = ["node", E2E, "--base", f"https://127.0.0.1:{PORT}", "--token-file", token,
-            "--vs", "web", "--shots", shots]
+            "--vs", "web", "--shots", shots, *extra]
     if traffic:
         argv.append("--traffic")
     # The script's own API calls verify the daemon's self-signed certificate.
@@ -117,6 +111,29 @@ def test_web_ui_stats_counters_rise(lab, ui, workdir):
     # counters are reset by its last step, which edits the profile).
     for ip in ("10.10.3.2", "10.10.3.3"):
         assert f"ok: clone server {ip}: frames cloned rose" in out, out
+
+
+def test_web_ui_stats_one_section_per_se_of_a_group(ses, elab, pool_server, vip_on_lo, tmp_path):
+    """Two SEs on one etcd (tests/lab/etcd.sh), each with clones of the VIP's traffic: se1's stats
+    page has a section per SE, headed by its name, each showing that SE's own counters."""
+    token = write_token(str(tmp_path), os.urandom(16).hex())
+    se1 = ses("se1", STORE, "--listen", f"127.0.0.1:{PORT}", "--token-file", token, "--web-root", DIST)
+    se2 = ses("se2")
+    base_config(se1)
+    se1.ok("POST", "/api/virtualservice", vs(traffic_clone_profile_ref="ids"))
+    # One connection through se1, three through se2: the sections' counters differ.
+    for role, n in (("se1", 1), ("se2", 3)):
+        route_vip_via(elab, role)
+        wait_for(lambda: curl_vip(elab), timeout=10, what=f"the VIP through {role}")
+        for _ in range(n - 1):
+            assert curl_vip(elab)
+    # Each SE publishes its own entry about once a second: both APIs agree before the page is read.
+    wait_for(lambda: (lambda a, b: len(a) == 2 and all(a.values()) and a == b)(agg_stats(se1), agg_stats(se2)),
+             timeout=15, what="both SEs' clone stats, the same through both APIs")
+    rc, out, _ = run_e2e(SeView(elab, "se1"), token, se1.dir, False, ["--ses", "2", "--stats-only"])
+    assert rc == 0, f"e2e.mjs exited {rc}:\n{out}\n--- se1 log ---\n{se1.logtext()[-3000:]}"
+    for name in ("se1", "se2"):
+        assert f'is headed "Service Engine: {name}"' in out, out
 
 
 def http(lab, method, path, *args):

@@ -27,8 +27,48 @@ trap cleanup EXIT INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 clonelb() { local se=$1; shift; "$BUILD/clonelb" --socket "$TMP/$se/api.sock" "$@"; }
+api() { curl -s --unix-socket "$TMP/$1/api.sock" "http://localhost$2"; }
 route() { ip netns exec "$NS_RTR" ip route show $VIP; }
 hops() { route | grep -c "via " || true; }
+hops_are() { [ "$(hops)" = "$1" ]; }
+
+# wait_for SECONDS WHAT COMMAND...: runs COMMAND every $POLL seconds (default 0.1) until it
+# succeeds; after SECONDS the demo stops, saying what it waited for.
+wait_for() {
+	local deadline=$(($(date +%s%N) + $1 * 1000000000)) what=$2
+	shift 2
+	until "$@"; do
+		if [ "$(date +%s%N)" -ge "$deadline" ]; then
+			echo "demo-group: gave up waiting for $what" >&2
+			exit 1
+		fi
+		sleep "${POLL:-0.1}"
+	done
+}
+
+# SE $1's own clone counters, as se1 shows them, match what that SE counts live: the entry it
+# publishes (about once a second) has caught up. An SE that has cloned nothing since it started
+# publishes nothing; an entry its killed run left goes with that run's lease.
+published() {
+	local live
+	live=$(api "$1" /api/virtualservice/web/traffic_clone_stats | jq -c '.[0]')
+	api se1 /api/virtualservice/web/traffic_clone_stats | jq -e --argjson live "$live" '
+		def counts: [.clone_srvr_stats[]? | .num_total_pkts_cloned];
+		(map(select(.se_uuid == $live.se_uuid)) | .[0]) as $shown |
+		$live.se_uuid != null and
+		if $shown then ($shown | counts) == ($live | counts)
+		else ($live | counts | all(. == 0)) end' >/dev/null
+}
+
+# The clone server's capture holds at least as many frames as the SEs have cloned since they
+# last started (se2's killed run cloned more, before): tcpdump has written every clone.
+captured() {
+	local want got
+	want=$(for se in se1 se2; do api $se /api/virtualservice/web/traffic_clone_stats |
+		jq '[.[0].clone_srvr_stats[]?.num_succeeded] | add // 0'; done | jq -s add)
+	got=$(tshark -r "$TMP/clone.pcap" -n 2>/dev/null | wc -l)
+	[ -n "$want" ] && [ "$got" -ge "$want" ]
+}
 
 # start_se N: clonelbd in namespace gseN, SE seN of Default-Group on the shared etcd; its
 # socket in $TMP/seN.
@@ -37,7 +77,7 @@ start_se() {
 	ip netns exec "${LAB_PREFIX}gse$1" "$BUILD/clonelbd" --store "$STORE" --se-name "se$1" \
 		--se-group Default-Group --socket "$TMP/se$1/api.sock" 2>>"$TMP/se$1/clonelbd.log" &
 	se_pid[se$1]=$!
-	for _ in $(seq 100); do [ -S "$TMP/se$1/api.sock" ] && break; sleep 0.1; done
+	wait_for 10 "the API socket of se$1" test -S "$TMP/se$1/api.sock"
 }
 
 # clients N: N HTTP requests from the client namespace, a new connection each; counts the answers.
@@ -122,13 +162,14 @@ curl -s --unix-socket "$TMP/se2/api.sock" http://localhost/api/serviceengine |
 clonelb se2 -c "show virtualservice web"
 
 step "The router learns the VIP from both SEs: one route, two next hops"
-for _ in $(seq 150); do [ "$(hops)" = 2 ] && break; sleep 0.1; done
+wait_for 15 "two next hops to $VIP" hops_are 2
 ip netns exec "$NS_RTR" vtysh --vty_socket "$LAB_DIR/frr" -c "show ip bgp summary" | grep -E "^Neighbor|^10\."
 route
 
 ip netns exec "$NS_TAP" tcpdump -i eth0 -U -n -s 0 -w "$TMP/clone.pcap" 2>"$TMP/tcpdump.log" &
 pids+=($!)
-sleep 1
+tcpdump_pid=$!
+wait_for 10 "tcpdump to capture on the clone server" grep -q "listening on" "$TMP/tcpdump.log"
 step "Clients: 40 connections from as many client ports, spread by the router's ECMP hash"
 clients 40
 for se in se1 se2; do
@@ -141,22 +182,22 @@ t0=$(date +%s%N)
 kill -9 "${se_pid[se2]}"
 wait "${se_pid[se2]}" 2>/dev/null || true
 unset 'se_pid[se2]'
-for _ in $(seq 300); do [ "$(hops)" = 1 ] && break; sleep 0.01; done
+POLL=0.01 wait_for 10 "se2's next hop to go" hops_are 1
 echo "next hop gone after $((($(date +%s%N) - t0) / 1000000)) ms:"
 route
 clients 20
 
 step "se2 restarts, picks the configuration up from etcd and announces again"
 start_se 2
-for _ in $(seq 150); do [ "$(hops)" = 2 ] && break; sleep 0.1; done
+wait_for 15 "se2's next hop to come back" hops_are 2
 route
 clients 20
-sleep 2 # each SE publishes its counters once a second
+wait_for 10 "se2's clone stats to reach se1" published se2
 step "Clone stats of both SEs, one table per SE (se2's counters started again with it)"
 clonelb se1 -c "show virtualservice web traffic_clone_stats"
-sleep 1
-kill "${pids[-1]}" 2>/dev/null || true
-sleep 0.5
+wait_for 10 "the clone server's capture to hold every cloned frame" captured
+kill "$tcpdump_pid" 2>/dev/null || true
+wait "$tcpdump_pid" 2>/dev/null || true
 step "What the clone server received, by sending SE (tap0 MACs ...:04:01 = se1, ...:04:02 = se2)"
 tshark -r "$TMP/clone.pcap" -n -Y tcp -T fields -e eth.src 2>/dev/null | sort | uniq -c
 step "Done; cleaning up"

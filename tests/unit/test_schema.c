@@ -162,7 +162,7 @@ static void test_value_parse_and_format(void **state)
 
 static void test_vs_needs_vip_and_service(void **state)
 {
-	/* vip or vsvip_ref: a rule of the store (config/rules.c), not of the schema. */
+	/* vip or vsvip_ref: a rule of the store (config/rules_service.c), not of the schema. */
 	expect_error("virtualservice", "{\"vip\": [], \"services\": []}",
 		     "services: at least one entry is required");
 	expect_error("virtualservice",

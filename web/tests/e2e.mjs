@@ -1,7 +1,7 @@
 // e2e.mjs: end-to-end tests of the web UI in Debian's headless chromium against a running clonelbd.
 //
 // Usage: node web/tests/e2e.mjs --base https://127.0.0.1:8443 --token-file F --vs web
-//                               [--shots DIR] [--traffic]
+//                               [--shots DIR] [--traffic] [--ses N [--stats-only]]
 // clonelbd serves HTTPS only: the script's own API calls verify its
 // certificate (give it with NODE_EXTRA_CA_CERTS); chromium is told to accept
 // the self-signed one.
@@ -10,8 +10,12 @@
 // --traffic the script prints "WAIT traffic" once the stats page shows, reads
 // one line from stdin (the caller sends traffic, then the line), and then
 // requires every clone server's counters to rise on that same page without
-// a reload. Exit status 0 when every check passed, 1 otherwise. Run it
-// through tests/integration/test_web.py, which sets all this up.
+// a reload. The stats page must have one section per SE, --ses of them
+// (default 1). With --stats-only (an SE group's lab, whose service already
+// has stats from every SE) only the login, the stats page's sections and
+// the logout are checked. Exit status 0 when every check passed, 1
+// otherwise. Run it through tests/integration/test_web.py, which sets all
+// this up.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,6 +33,8 @@ const TOKEN = fs.readFileSync(opt('token-file'), 'utf8').trim();
 const VS = opt('vs', 'web');
 const SHOTS = opt('shots', '');
 const TRAFFIC = flag('traffic');
+const SES = Number(opt('ses', '1'));
+const STATS_ONLY = flag('stats-only');
 const PROFILE = 'ids-profile';
 // Two clone servers on the lab's tap network: the tap namespace's own MAC,
 // and a second, made-up one its promiscuous interface still receives.
@@ -90,7 +96,12 @@ async function shot(page, name) {
 
 const stdinLines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
-async function step(name, fn) {
+// A step marked ANY runs in every lab; the others need the single-SE lab
+// and are left out with --stats-only.
+const ANY = true;
+async function step(name, fn, any = false) {
+	if (STATS_ONLY && !any)
+		return;
 	console.log(`== ${name}`);
 	try {
 		await fn();
@@ -126,6 +137,8 @@ page.on('console', (m) => {
 });
 
 const text = (sel) => page.locator(sel).innerText();
+// The stats page's section of the SE that answers the API (its first entry).
+let SE = '#clone-stats section.se-stats';
 
 // Chromium aborts a navigation with ERR_NETWORK_CHANGED when an interface of
 // its network namespace comes or goes (the lab's veths, other tests' labs),
@@ -153,14 +166,14 @@ try {
 		}
 		const r = await page.request.get(`${BASE}/api/trafficcloneprofile`);
 		check(r.status() === 401, 'the API answers 401 without the token', `got ${r.status()}`);
-	});
+	}, ANY);
 
 	await step('a wrong token is refused beside the token field', async () => {
 		await page.fill('#token', 'not-the-token');
 		await page.click('#login');
 		await page.locator('[data-err="token"]').filter({ hasText: 'wrong token' }).waitFor();
 		check(await page.locator('#main').count() === 0, 'still on the login page');
-	});
+	}, ANY);
 
 	await step('the right token logs in', async () => {
 		await page.fill('#token', TOKEN);
@@ -175,7 +188,7 @@ try {
 		check(c && c.value !== TOKEN && !c.value.includes(TOKEN) && /^[0-9a-f]{64}$/.test(c.value),
 			'the session cookie holds a session id, not the token');
 		check(!cookies.some((x) => x.value.includes(TOKEN)), 'no cookie holds the token');
-	});
+	}, ANY);
 
 	await step('create a traffic clone profile with two clone servers', async () => {
 		await page.click('#nav-tcp');
@@ -330,14 +343,49 @@ try {
 			'the virtual service keeps its profile');
 	});
 
-	await step('the clone stats page lists the clone servers and refreshes live', async () => {
+	await step('the clone stats page shows one table per SE, headed by its name', async () => {
 		await page.click('#nav-vs');
 		await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Clone Stats').click();
+		// Each entry's section is headed by the name /api/serviceengine gives
+		// its se_uuid: --ses of them (the single-SE lab has one).
+		const ses = (await apiGet('/api/serviceengine')).body.results;
+		const entries = (await apiGet(`/api/virtualservice/${VS}/traffic_clone_stats`)).body
+			.filter((e) => e.proc_id === 'PROC_Aggregate');
+		check(entries.length === SES && entries.every((e) => ses.some((se) => se.uuid === e.se_uuid)),
+			`${SES} entries in traffic_clone_stats, each naming an SE of /api/serviceengine`,
+			JSON.stringify([entries.map((e) => e.se_uuid), ses]));
+		for (const e of entries) {
+			const se = ses.find((x) => x.uuid === e.se_uuid);
+			const want = `Service Engine: ${se ? se.name : e.se_uuid}`;
+			const heading = page.locator(`#clone-stats section[data-se-uuid="${e.se_uuid}"] h2.se-name`);
+			await heading.filter({ hasText: want }).waitFor();
+			check((await heading.innerText()) === want, `the section of ${e.se_uuid} is headed "${want}"`);
+			check((await page.locator(`#clone-stats section[data-se-uuid="${e.se_uuid}"] .se-uuid`).innerText()) === e.se_uuid,
+				'and shows its se_uuid');
+		}
+		const sections = await page.locator('#clone-stats section.se-stats').count();
+		check(sections === entries.length, `one section per entry (${entries.length})`, `${sections} sections`);
+		// In a group whose traffic is over, each section shows what its own
+		// SE cloned, as the API says it.
+		for (const e of STATS_ONLY ? entries : []) {
+			const total = (e.clone_srvr_stats || []).reduce((n, sv) => n + (sv.num_total_pkts_cloned || 0), 0);
+			const cells = `#clone-stats section[data-se-uuid="${e.se_uuid}"] td[data-counter="num_total_pkts_cloned"]`;
+			check(total > 0, `SE ${e.se_uuid} has cloned frames`, JSON.stringify(e));
+			await page.waitForFunction(([sel, want]) =>
+				[...document.querySelectorAll(sel)].reduce((n, c) => n + Number(c.textContent), 0) === want, [cells, total]);
+			check(true, `the section of ${e.se_uuid} shows its own ${total} frames cloned`);
+		}
+		SE = `#clone-stats section[data-se-uuid="${entries[0].se_uuid}"]`;
+		if (STATS_ONLY)
+			await shot(page, 'ui-stats-group.png');
+	}, ANY);
+
+	await step('the clone stats page lists the clone servers and refreshes live', async () => {
 		for (const sv of SERVERS)
-			await page.locator(`#clone-stats tr[data-ip="${sv.ip}"]`).waitFor();
+			await page.locator(`${SE} tr[data-ip="${sv.ip}"]`).waitFor();
 		check(true, 'one row per clone server');
 		const count = async (ip, counter) =>
-			Number(await page.locator(`#clone-stats tr[data-ip="${ip}"] td[data-counter="${counter}"]`).innerText());
+			Number(await page.locator(`${SE} tr[data-ip="${ip}"] td[data-counter="${counter}"]`).innerText());
 		// The status line changes on every poll: the page is refreshing itself.
 		const s1 = await text('#stats-status');
 		await page.waitForFunction((s) => document.getElementById('stats-status').textContent !== s, s1);
@@ -345,10 +393,10 @@ try {
 		// Each clone server's health (a configured MAC: never watched, so up) and the
 		// counters of every reason a frame was not cloned whole.
 		for (const sv of SERVERS)
-			await page.locator(`#clone-stats tr[data-ip="${sv.ip}"] td[data-field="oper_state"] .badge.up`).waitFor();
+			await page.locator(`${SE} tr[data-ip="${sv.ip}"] td[data-field="oper_state"] .badge.up`).waitFor();
 		check(true, 'every clone server shows its state: Up');
 		for (const c of ['num_filtered', 'num_truncated', 'num_budget_skipped', 'num_mtu_truncated', 'num_no_mac', 'num_no_interface', 'num_failover'])
-			check((await page.locator(`#clone-stats tr[data-ip="${SERVERS[0].ip}"] td[data-counter="${c}"]`).innerText()) === '0',
+			check((await page.locator(`${SE} tr[data-ip="${SERVERS[0].ip}"] td[data-counter="${c}"]`).innerText()) === '0',
 				`the stats page shows ${c}`);
 		if (!TRAFFIC) {
 			await shot(page, 'ui-stats.png');
@@ -365,20 +413,21 @@ try {
 		// The same page, never reloaded, must show every clone server's
 		// counters rising: frames cloned, and succeeded.
 		for (const sv of SERVERS) {
-			await page.waitForFunction(([ip, b]) => {
-				const cell = (c) => Number(document.querySelector(`#clone-stats tr[data-ip="${ip}"] td[data-counter="${c}"]`)?.textContent);
+			await page.waitForFunction(([se, ip, b]) => {
+				const cell = (c) => Number(document.querySelector(`${se} tr[data-ip="${ip}"] td[data-counter="${c}"]`)?.textContent);
 				return cell('num_total_pkts_cloned') > b && cell('num_succeeded') > 0;
-			}, [sv.ip, before[sv.ip]], { timeout: 60000 });
+			}, [SE, sv.ip, before[sv.ip]], { timeout: 60000 });
 			const after = await count(sv.ip, 'num_total_pkts_cloned');
 			check(after > before[sv.ip], `clone server ${sv.ip}: frames cloned rose from ${before[sv.ip]} to ${after}`);
 		}
 		// The chart draws a line once a server has two samples with a rate.
-		await page.waitForFunction((n) => document.querySelectorAll('#clone-chart path.series').length === n, SERVERS.length);
+		await page.waitForFunction(([se, n]) => document.querySelectorAll(`${se} svg.clone-chart path.series`).length === n,
+			[SE, SERVERS.length]);
 		check(true, 'the chart draws a line per clone server');
 		const api = (await apiGet(`/api/virtualservice/${VS}/traffic_clone_stats`)).body;
 		const agg = api.find((e) => e.proc_id === 'PROC_Aggregate');
 		if (agg && agg.last_reset)
-			check((await text('#last-reset')).includes(agg.last_reset), 'the last reset time is shown', await text('#last-reset'));
+			check((await text(`${SE} .last-reset`)).includes(agg.last_reset), 'the last reset time is shown', await text(`${SE} .last-reset`));
 		// A few more samples so the picture shows the rate while traffic
 		// still flows; then the caller's second line says it is done.
 		await page.waitForTimeout(5000);
@@ -414,10 +463,10 @@ try {
 		if (before && before.last_reset) {
 			await page.click('#nav-vs');
 			await page.locator(`#virtualservices tr[data-name="${VS}"]`).getByText('Clone Stats').click();
-			await page.waitForFunction((old) => {
-				const t = document.getElementById('last-reset')?.textContent || '';
+			await page.waitForFunction(([se, old]) => {
+				const t = document.querySelector(`${se} .last-reset`)?.textContent || '';
 				return t && !t.includes(old) && t !== '—';
-			}, before.last_reset);
+			}, [SE, before.last_reset]);
 			check(true, 'the stats page shows a new last reset time');
 		}
 	});
@@ -503,7 +552,7 @@ try {
 		await page.locator('#login-form').waitFor();
 		await gotoPage(page, `${BASE}/`);
 		check(await page.locator('#login-form').count() === 1, 'after logging out / shows the login page again');
-	});
+	}, ANY);
 } catch (e) {
 	// Already counted by step(); the remaining steps depend on it.
 	console.log(`  (stopped: ${e.message.split('\n')[0]})`);

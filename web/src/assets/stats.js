@@ -1,4 +1,4 @@
-// stats.js: the web UI's clone stats page of a virtual service: counters per clone server, their health and a live chart (app.js routes to it).
+// stats.js: the web UI's clone stats page of a virtual service: for each SE that runs it, counters per clone server, their health and a live chart (app.js routes to it).
 'use strict';
 
 /* ---------- a virtual service's clone stats ---------- */
@@ -50,7 +50,7 @@ function chart(series, names) {
 	const top = Math.ceil(max / mag) * mag;
 	const x = (i) => L + (i * (W - L - R)) / (CHART_POINTS - 1);
 	const y = (v) => T + (H - T - B) * (1 - v / top);
-	const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', id: 'clone-chart', role: 'img', 'aria-label': 'frames cloned per second per clone server' });
+	const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart clone-chart', role: 'img', 'aria-label': 'frames cloned per second per clone server' });
 	for (let k = 0; k <= 4; k++) {
 		const v = (top * k) / 4;
 		svg.append(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }),
@@ -79,17 +79,104 @@ function chart(series, names) {
 	return svg;
 }
 
+// The names of the SEs, by se_uuid, from /api/serviceengine. A uuid it does
+// not know (an SE that joined the group since) makes it read the list again,
+// once per uuid; an SE it cannot name is shown by its uuid.
+function seNamer() {
+	const names = new Map();
+	const asked = new Set();
+	return async (uuids) => {
+		const unknown = uuids.filter((u) => !names.has(u) && !asked.has(u));
+		if (unknown.length) {
+			unknown.forEach((u) => asked.add(u));
+			const list = await api('GET', '/api/serviceengine').catch(() => null);
+			for (const se of (list && list.results) || [])
+				names.set(se.uuid, se.name);
+		}
+		return (u) => names.get(u) || u;
+	};
+}
+
+// One SE's part of the stats page: its heading, table and chart, and the
+// samples its rates come from.
+function seView(uuid) {
+	const v = {
+		heading: h('h2', { class: 'se-name' }, `Service Engine: ${uuid}`),
+		lastReset: h('dd', { class: 'last-reset' }, '—'),
+		table: h('table', { class: 'list clone-stats' }),
+		chartBox: h('div', { class: 'chart-box' }),
+		legend: h('div', { class: 'legend' }),
+		history: new Map(), // ip -> [rate|null]
+		prev: null, // {t, byIp: {ip: total}}
+	};
+	v.el = h('section', { class: 'se-stats', 'data-se-uuid': uuid }, v.heading,
+		h('dl', { class: 'facts' },
+			h('dt', {}, 'SE UUID'), h('dd', { class: 'se-uuid' }, uuid),
+			h('dt', {}, 'Last reset'), v.lastReset),
+		h('h3', {}, 'Per clone server (PROC_Aggregate)'), h('div', { class: 'table-scroll' }, v.table),
+		h('h3', {}, 'Frames cloned per second'), v.chartBox, v.legend);
+	return v;
+}
+
+// Rates come from the difference of two samples and the browser's clock
+// between them. A counter that went down was reset: that sample has no
+// rate, and the next one starts from the new value.
+function sampleRates(v, servers, t) {
+	const byIp = {};
+	for (const sv of servers) {
+		const total = sv.num_total_pkts_cloned || 0;
+		byIp[sv.ip] = total;
+		let rate = null;
+		if (v.prev && sv.ip in v.prev.byIp && total >= v.prev.byIp[sv.ip] && t > v.prev.t)
+			rate = ((total - v.prev.byIp[sv.ip]) * 1000) / (t - v.prev.t);
+		const hist = v.history.get(sv.ip) || [];
+		hist.push(rate);
+		if (hist.length > CHART_POINTS)
+			hist.shift();
+		v.history.set(sv.ip, hist);
+	}
+	for (const ip of [...v.history.keys()])
+		if (!(ip in byIp))
+			v.history.delete(ip);
+	v.prev = { t, byIp };
+}
+
+// Draws @entry, one SE's PROC_Aggregate entry, into its view @v.
+function drawSe(v, entry, seName, vs) {
+	// ip is {addr, type}, as the reference writes addresses; the view keys on the text.
+	const servers = (entry.clone_srvr_stats || []).map((sv) => ({ ...sv, ip: fmtAddr(sv.ip) || String(sv.ip || '') }));
+	sampleRates(v, servers, performance.now());
+	v.heading.textContent = `Service Engine: ${seName}`;
+	v.lastReset.textContent = entry.last_reset ? fmtTime(entry.last_reset) : 'not reported by this clonelbd';
+	const cols = counterColumns(servers);
+	v.table.replaceChildren(
+		h('thead', {}, h('tr', {}, h('th', {}, 'Clone Server'), h('th', {}, 'State'), cols.map((c) => h('th', { class: 'num' }, c[1])), h('th', { class: 'num' }, 'Frames/s'))),
+		h('tbody', {}, servers.length ? servers.map((sv, j) => {
+			const hist = v.history.get(sv.ip) || [];
+			const rate = hist[hist.length - 1];
+			return h('tr', { 'data-ip': sv.ip },
+				h('td', {}, h('span', { class: 'swatch', style: { background: PALETTE[j % PALETTE.length] } }), sv.ip,
+					sv.interface ? h('span', { class: 'muted' }, ` via ${sv.interface}`) : null),
+				h('td', { 'data-field': 'oper_state' }, operBadge(sv)),
+				cols.map((c) => h('td', { class: 'num', 'data-counter': c[0] }, sv[c[0]] === undefined ? '' : String(sv[c[0]]))),
+				h('td', { class: 'num', 'data-counter': 'rate' }, rate === null || rate === undefined ? '…' : rate.toFixed(1)));
+		}) : h('tr', {}, h('td', { colspan: cols.length + 3, class: 'muted' },
+			vs.traffic_clone_profile_ref ? 'The profile has no clone servers.' : 'No traffic clone profile on this virtual service.'))));
+	const ips = servers.map((sv) => sv.ip);
+	v.chartBox.replaceChildren(chart(ips.map((ip) => v.history.get(ip) || []), ips));
+	v.legend.replaceChildren(...ips.map((ip, j) => h('span', {},
+		h('span', { class: 'swatch', style: { background: PALETTE[j % PALETTE.length] } }), ip)));
+}
+
+// A virtual service's clone stats: one section per SE that runs it (the
+// answering SE first, as the API orders them), each headed by the SE's name.
 async function vsStats(name) {
 	const gen = generation;
 	const vs = await api('GET', `/api/virtualservice/${enc(name)}`);
 	if (gen !== generation)
 		return;
 	const status = h('div', { class: 'muted', id: 'stats-status' }, 'Loading…');
-	const lastReset = h('span', { id: 'last-reset' }, '—');
-	const seUuid = h('span', { id: 'se-uuid' }, '—');
-	const table = h('table', { class: 'list', id: 'clone-stats' });
-	const chartBox = h('div', { class: 'chart-box' });
-	const legend = h('div', { class: 'legend' });
+	const perSe = h('div', { id: 'clone-stats' });
 	const runtimeBox = h('div', { id: 'runtime' });
 	page(`Clone Stats: ${vs.name}`,
 		crumbs('Applications', ['Virtual Services', '#/applications/virtualservices'], vs.name, 'Traffic Clone Stats'),
@@ -97,19 +184,13 @@ async function vsStats(name) {
 			h('dt', {}, 'Traffic Clone Profile'),
 			h('dd', { id: 'stats-profile' }, vs.traffic_clone_profile_ref
 				? h('a', { href: `#/templates/profiles/trafficclone/edit/${enc(vs.traffic_clone_profile_ref)}` }, vs.traffic_clone_profile_ref)
-				: 'None (traffic of this service is not cloned)'),
-			h('dt', {}, 'Service Engine'), h('dd', {}, seUuid),
-			h('dt', {}, 'Last reset'), h('dd', {}, lastReset)),
-		h('h2', {}, 'Per clone server (PROC_Aggregate)'), h('div', { class: 'table-scroll' }, table),
-		h('h2', {}, 'Frames cloned per second'), chartBox, legend,
+				: 'None (traffic of this service is not cloned)')),
+		perSe,
 		h('h2', {}, 'Runtime'), runtimeBox,
 		status);
 
-	// Rates come from the difference of two samples and the browser's clock
-	// between them. A counter that went down was reset: that sample has no
-	// rate, and the next one starts from the new value.
-	const history = new Map(); // ip -> [rate|null]
-	let prev = null; // {t, byIp: {ip: total}}
+	const views = new Map(); // se_uuid -> seView()
+	const names = seNamer();
 	let busy = false;
 	const tick = async () => {
 		if (busy)
@@ -122,48 +203,24 @@ async function vsStats(name) {
 			]);
 			if (gen !== generation)
 				return;
-			const t = performance.now();
-			const agg = (stats || []).find((e) => e.proc_id === 'PROC_Aggregate') || (stats || [])[0] || {};
-			// ip is {addr, type}, as the reference writes addresses; the view keys on the text.
-			const servers = (agg.clone_srvr_stats || []).map((sv) => ({ ...sv, ip: fmtAddr(sv.ip) || String(sv.ip || '') }));
-			seUuid.textContent = agg.se_uuid || '—';
-			lastReset.textContent = agg.last_reset ? fmtTime(agg.last_reset) : 'not reported by this clonelbd';
-			const byIp = {};
-			for (const sv of servers) {
-				const total = sv.num_total_pkts_cloned || 0;
-				byIp[sv.ip] = total;
-				let rate = null;
-				if (prev && sv.ip in prev.byIp && total >= prev.byIp[sv.ip] && t > prev.t)
-					rate = ((total - prev.byIp[sv.ip]) * 1000) / (t - prev.t);
-				const hist = history.get(sv.ip) || [];
-				hist.push(rate);
-				if (hist.length > CHART_POINTS)
-					hist.shift();
-				history.set(sv.ip, hist);
-			}
-			for (const ip of [...history.keys()])
-				if (!(ip in byIp))
-					history.delete(ip);
-			prev = { t, byIp };
-
-			const cols = counterColumns(servers);
-			table.replaceChildren(
-				h('thead', {}, h('tr', {}, h('th', {}, 'Clone Server'), h('th', {}, 'State'), cols.map((c) => h('th', { class: 'num' }, c[1])), h('th', { class: 'num' }, 'Frames/s'))),
-				h('tbody', {}, servers.length ? servers.map((sv, j) => {
-					const hist = history.get(sv.ip) || [];
-					const rate = hist[hist.length - 1];
-					return h('tr', { 'data-ip': sv.ip },
-						h('td', {}, h('span', { class: 'swatch', style: { background: PALETTE[j % PALETTE.length] } }), sv.ip,
-							sv.interface ? h('span', { class: 'muted' }, ` via ${sv.interface}`) : null),
-						h('td', { 'data-field': 'oper_state' }, operBadge(sv)),
-						cols.map((c) => h('td', { class: 'num', 'data-counter': c[0] }, sv[c[0]] === undefined ? '' : String(sv[c[0]]))),
-						h('td', { class: 'num', 'data-counter': 'rate' }, rate === null || rate === undefined ? '…' : rate.toFixed(1)));
-				}) : h('tr', {}, h('td', { colspan: cols.length + 3, class: 'muted' },
-					vs.traffic_clone_profile_ref ? 'The profile has no clone servers.' : 'No traffic clone profile on this virtual service.'))));
-			const ips = servers.map((sv) => sv.ip);
-			chartBox.replaceChildren(chart(ips.map((ip) => history.get(ip) || []), ips));
-			legend.replaceChildren(...ips.map((ip, j) => h('span', {},
-				h('span', { class: 'swatch', style: { background: PALETTE[j % PALETTE.length] } }), ip)));
+			const all = stats || [];
+			const entries = all.filter((e) => e.proc_id === 'PROC_Aggregate');
+			if (!entries.length && all.length)
+				entries.push(all[0]);
+			const uuids = entries.map((e) => e.se_uuid || '—');
+			const seName = await names(uuids);
+			if (gen !== generation)
+				return;
+			entries.forEach((e, i) => {
+				if (!views.has(uuids[i]))
+					views.set(uuids[i], seView(uuids[i]));
+				drawSe(views.get(uuids[i]), e, seName(uuids[i]), vs);
+			});
+			// An SE that no longer reports (gone from the group) leaves the page.
+			for (const u of [...views.keys()])
+				if (!uuids.includes(u))
+					views.delete(u);
+			perSe.replaceChildren(...uuids.map((u) => views.get(u).el));
 			runtimeBox.replaceChildren(runtimeView(rt));
 			status.textContent = `Updated ${new Date().toLocaleTimeString()}, every ${POLL_MS / 1000} s.`;
 			status.classList.remove('err');
