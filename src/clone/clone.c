@@ -354,6 +354,20 @@ static void clone_on_close(void *ctx, const struct px_conn_info *ci)
 	bpf_map_update_elem(ce->conns_fd, &key, &val, BPF_EXIST);
 }
 
+/* See clone_int.h. */
+bool clone_vs_plaintext(struct clone_engine *ce, int64_t vs_id)
+{
+	struct clone_vs_state *vs;
+	bool r;
+	int v;
+
+	pthread_rwlock_rdlock(&ce->lock);
+	vs = vs_by_id(ce, vs_id, &v);
+	r = vs && vs->n_order > 0 && vs->plaintext;
+	pthread_rwlock_unlock(&ce->lock);
+	return r;
+}
+
 /* See clone.h. */
 int clone_conn_count(struct clone_engine *ce)
 {

@@ -261,6 +261,10 @@ void clone_slot_release(struct clone_slots *sl, uint32_t slot, uint64_t now);
 void clone_stats_zero(struct clone_engine *ce, uint32_t slot);
 int clone_stats_read(struct clone_engine *ce, uint32_t slot, struct clone_stat *ret_percpu);
 
+/* clone.c: whether service @vs_id is cloned with plaintext_for_tls_pools
+ * (takes the read lock). */
+bool clone_vs_plaintext(struct clone_engine *ce, int64_t vs_id);
+
 /* clone_plain.c */
 /* Opens the marked AF_PACKET sockets the synthesized frames leave by (a
  * failure is logged: the frames are then counted as not sent). */

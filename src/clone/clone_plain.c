@@ -438,7 +438,7 @@ struct px_plain *clone_plain_open(void *ctx, const struct px_conn_info *ci)
 	/* Only connections registered for it (their service's profile says
 	 * plaintext_for_tls_pools, and they speak TLS): the program leaves
 	 * their encrypted frames alone. */
-	if (!ce || !ci->tls || !ce->plain_unsent ||
+	if (!ce || !ci->tls || !ce->plain_unsent || !clone_vs_plaintext(ce, ci->vs_id) ||
 	    bpf_map_lookup_elem(ce->socks_fd, &ci->fd, &reg) || !(reg.flags & CLONE_CONN_PLAINTEXT) ||
 	    bpf_map_lookup_elem(ce->srvs_fd, &reg.srv_index, &srv) || srv.gen != reg.srv_gen ||
 	    getsockname(ci->fd, &local.sa, &len) == -1 || local.sa.sa_family != ci->server.sa.sa_family)
