@@ -64,6 +64,11 @@ def configure(d, tls_cert, plaintext=True, preserve=False, tls_pool=True, port=4
     d.ok("POST", "/api/trafficcloneprofile",
          {"name": "ids", "clone_servers": [CLONE_SERVER], "preserve_client_ip": preserve,
           "plaintext_for_tls_pools": plaintext})
+    configure_rest(d, tls_cert, tls_pool, port)
+
+
+def configure_rest(d, tls_cert, tls_pool=True, port=443):
+    """The pool, certificate and service "web" (VIP:80 and VIP:443 with TLS) with profile "ids"."""
     pool = {"name": "pool", "default_server_port": port,
             "servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in POOL_IPS]}
     if tls_pool:
@@ -177,8 +182,8 @@ def test_tls_pool_cloned_as_plaintext_flows(lab, daemon, tls_cert, https_servers
     assert stored == [sent], (stored, sent)
 
     # The production wire is TLS; the clone carries none of it.
-    assert int(tshark("-r", srv0.path, "-Y", "tls.record", "-T", "fields", "-e", "frame.number")
-               .count("\n")) > 100
+    assert len(tshark("-r", srv0.path, "-Y", "tls.record", "-T", "fields", "-e", "frame.number")
+               .splitlines()) > 100
     assert tshark("-r", tap.path, "-Y", "tls", "-T", "fields", "-e", "frame.number") == ""
     # Every encrypted frame was seen and left alone (the capture holds only theirs).
     assert event(daemon, "plaintext_replaced") == len(wire), (event(daemon, "plaintext_replaced"), len(wire))
@@ -270,6 +275,30 @@ def test_flag_changes_nothing_for_a_plain_pool(lab, daemon, tls_cert, captures):
     row, = agg(daemon)
     assert row["num_succeeded"] == len(cloned) == row["num_total_pkts_cloned"], row
     assert event(daemon, "plaintext_replaced") == 0
+
+
+def test_frames_the_kernel_refuses_are_counted_not_queued(lab, daemon, tls_cert, https_servers):
+    """The clone interface down: every synthesized frame is refused at the send, counted in
+    the clone server's counters (identity kept) and in the unsent metric, and the production
+    download is whole."""
+    daemon.ok("POST", "/api/trafficcloneprofile",
+              {"name": "ids", "plaintext_for_tls_pools": True,
+               "clone_servers": [dict(CLONE_SERVER, mac="02:fc:00:00:03:02")]})  # never watched
+    configure_rest(daemon, tls_cert)
+    ready(lab, daemon)
+    lab.run("se", "ip", "link", "set", "tap0", "down")
+    try:
+        r = lab.run("cli", "sh", "-c", f"curl -sS --max-time 20 http://{VIP}/big | sha256sum", check=False)
+        assert r.stdout.split()[0] == https_servers[0].big_sha256, (r.stdout, r.stderr)
+        settle(daemon)
+        row, = agg(daemon)
+    finally:
+        lab.run("se", "ip", "link", "set", "tap0", "up")
+    unsent = metric(daemon, 'clonelb_clone_plaintext_frames_total{result="unsent"}')
+    assert unsent > 700 and row["num_succeeded"] == 0, (unsent, row)
+    assert row["num_total_pkts_cloned"] == row["num_driver_failures"] == unsent, (unsent, row)
+    assert row["bytes_failed"] > MIB, row
+    assert_identity(row)
 
 
 def test_bad_value_refused(daemon):
