@@ -185,8 +185,10 @@ def test_tls_pool_cloned_as_plaintext_flows(lab, daemon, tls_cert, https_servers
     assert len(tshark("-r", srv0.path, "-Y", "tls.record", "-T", "fields", "-e", "frame.number")
                .splitlines()) > 100
     assert tshark("-r", tap.path, "-Y", "tls", "-T", "fields", "-e", "frame.number") == ""
-    # Every encrypted frame was seen and left alone (the capture holds only theirs).
-    assert event(daemon, "plaintext_replaced") == len(wire), (event(daemon, "plaintext_replaced"), len(wire))
+    # Every encrypted frame the program saw was left alone: each one it sees is a frame of
+    # srv0 (or a GSO super-frame of several).
+    replaced = event(daemon, "plaintext_replaced")
+    assert len(wire) / 64 < replaced <= len(wire), (replaced, len(wire))
 
     # One flow per back-end connection, followed to the exact plaintext, complete.
     flows = streams(tap.path)
