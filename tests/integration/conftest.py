@@ -233,7 +233,8 @@ def daemon(lab, workdir):
             d.proc.kill()
 
 
-NGINX_CONF = """
+# What every lab nginx starts with: one worker, everything in its own directory.
+NGINX_HEAD = """
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -246,7 +247,9 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    keepalive_requests 1000000;
+"""
+
+NGINX_CONF = NGINX_HEAD + """    keepalive_requests 1000000;
     client_max_body_size 64m;
     server {{
         listen {host}:{port} reuseport;
@@ -445,20 +448,7 @@ def holders(lab):
 
 # ---- HTTPS pool servers (test_tls_pool.py, test_clone_plaintext.py) ---------
 
-HTTPS_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    client_max_body_size 4m;
+HTTPS_CONF = NGINX_HEAD + """    client_max_body_size 4m;
     server {{
         listen {ip}:443 ssl;
         ssl_certificate {cert};

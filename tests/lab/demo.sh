@@ -22,6 +22,11 @@ trap cleanup EXIT INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 clonelb() { "$BUILD/clonelb" --socket "$SOCK" "$@"; }
+# capture NS IF FILE: tcpdump on interface IF of namespace NS into $TMP/FILE, in the background.
+capture() {
+	ip netns exec "$1" tcpdump -i "$2" -U -n -s 0 -w "$TMP/$3" 2>/dev/null &
+	pids+=($!)
+}
 
 step "Lab: namespaces ${NS_CLI} (client 10.10.1.2), ${NS_SE} (clonelbd), ${NS_SRV} (nginx 10.10.2.11/.12), ${NS_TAP} (clone server 10.10.3.2)"
 "$LAB" up
@@ -49,8 +54,7 @@ pids+=($!)
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
 step "Capture on the clone server (${NS_TAP} eth0)"
-ip netns exec "$NS_TAP" tcpdump -i eth0 -U -n -s 0 -w "$TMP/clone.pcap" 2>/dev/null &
-pids+=($!)
+capture "$NS_TAP" eth0 clone.pcap
 sleep 1
 
 cat >"$TMP/setup.clonelb" <<CONF
@@ -130,10 +134,8 @@ step "Routed collectors: ${LAB_PREFIX}col, two router hops away (${LAB_PREFIX}r1
 ip netns exec "$NS_SE" ip route show 10.10.6.0/24
 ip netns exec "$NS_COL" ip -d link show vx0 | sed -n '1p;3p'
 echo "(vx0: a Linux vxlan device, VNI 42, port 4789, that decapsulates what reaches 10.10.6.2)"
-ip netns exec "$NS_COL" tcpdump -i vx0 -U -n -s 0 -w "$TMP/vx0.pcap" 2>/dev/null &
-pids+=($!)
-ip netns exec "$NS_COL" tcpdump -i eth0 -U -n -s 0 -w "$TMP/col.pcap" 2>/dev/null &
-pids+=($!)
+capture "$NS_COL" vx0 vx0.pcap
+capture "$NS_COL" eth0 col.pcap
 sleep 1
 cat >"$TMP/collectors.clonelb" <<CONF
 configure trafficcloneprofile collectors
@@ -171,10 +173,8 @@ tshark -r "$TMP/col.pcap" -n -Y "erspan && !icmp && http" -T fields -E separator
 	-e erspan.spanid -e erspan.direction -e http.request.method -e http.response.code 2>/dev/null | head -6
 echo "(outer 10.10.4.1 -> 10.10.6.3: the SE's address on rtr0; SpanID 7; Direction: 1 frames srv0 sent, 0 frames it received)"
 step "End to end TLS: HTTPS from the client, HTTPS to the pool (nginx on :443), plaintext clones"
-ip netns exec "$NS_TAP" tcpdump -i eth0 -U -n -s 0 -w "$TMP/plain.pcap" 2>/dev/null &
-pids+=($!)
-ip netns exec "$NS_SE" tcpdump -i srv0 -U -n -s 0 -w "$TMP/srv0.pcap" 2>/dev/null &
-pids+=($!)
+capture "$NS_TAP" eth0 plain.pcap
+capture "$NS_SE" srv0 srv0.pcap
 sleep 1
 cat >"$TMP/tls.clonelb" <<CONF
 configure pool tls-pool
