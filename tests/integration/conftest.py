@@ -450,7 +450,7 @@ def holders(lab):
 
 HTTPS_CONF = NGINX_HEAD + """    client_max_body_size 4m;
     server {{
-        listen {ip}:443 ssl;
+        listen {host}:443 ssl;
         ssl_certificate {cert};
         ssl_certificate_key {key};
         ssl_client_certificate {ca};
@@ -513,17 +513,18 @@ class HttpsServer:
         self.ip, self.dir, self.proc, self.big_sha256 = ip, dir, proc, big_sha256
 
 
-@pytest.fixture
-def https_servers(lab, pki, workdir):
-    """nginx HTTPS on both pool addresses, port 443: the first with ca1's certificate, the
-    second with ca2's. Each answers its address, the SNI it got and the client's DN on /,
-    serves /big (the same 1 MiB on both) and stores what is PUT under /up/ in <dir>/up/."""
+@contextlib.contextmanager
+def https_pool(lab, pki, workdir, ips=None):
+    """nginx HTTPS on the pool addresses @ips (POOL_IPS, or POOL_IPS6), port 443: the first
+    with ca1's certificate, the second with ca2's. Each answers its address, the SNI it got
+    and the client's DN on /, serves /big (the same 1 MiB on both) and stores what is PUT
+    under /up/ in <dir>/up/. Yields the HttpsServers; stops every one it started."""
     servers = []
     big = os.urandom(1 << 20)
+    os.chmod(workdir, 0o755)
     try:
-        for ip, name in zip(POOL_IPS, ("srv1", "srv2")):
+        for ip, name in zip(ips or POOL_IPS, ("srv1", "srv2")):
             d = tempfile.mkdtemp(prefix=f"nginx-tls-{ip}-", dir=workdir)
-            os.chmod(workdir, 0o755)
             os.chmod(d, 0o755)
             with open(os.path.join(d, "big"), "wb") as f:
                 f.write(big)
@@ -531,15 +532,23 @@ def https_servers(lab, pki, workdir):
             os.mkdir(os.path.join(d, "up"))
             os.chmod(os.path.join(d, "up"), 0o777)  # nginx's workers write the uploads
             with open(os.path.join(d, "nginx.conf"), "w") as f:
-                f.write(HTTPS_CONF.format(dir=d, ip=ip, cert=f"{pki['dir']}/{name}.pem",
+                f.write(HTTPS_CONF.format(dir=d, ip=ip, host=hostport(ip),
+                                          cert=f"{pki['dir']}/{name}.pem",
                                           key=f"{pki['dir']}/{name}.key",
                                           ca=f"{pki['dir']}/ca1.pem"))
             proc = lab.popen("srv", "nginx", "-c", os.path.join(d, "nginx.conf"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             servers.append(HttpsServer(ip, d, proc, hashlib.sha256(big).hexdigest()))
-            wait_for(lambda: ":443" in lab.run("srv", "ss", "-Hltn", f"src {ip}:443",
+            wait_for(lambda: ":443" in lab.run("srv", "ss", "-Hltn", f"src {hostport(ip)}:443",
                                                check=False).stdout, what=f"nginx on {ip}:443")
         yield servers
     finally:
         for s in servers:
             end_process(s.proc)
+
+
+@pytest.fixture
+def https_servers(lab, pki, workdir):
+    """https_pool() on POOL_IPS, for one test."""
+    with https_pool(lab, pki, workdir) as servers:
+        yield servers

@@ -15,7 +15,8 @@ import subprocess
 import pytest
 from scapy.all import IP, TCP, Raw
 
-from conftest import (CLIENT_IP, POOL_IPS, SE_SRV_IP, VIP, nginx_pool, wait_for)
+from conftest import (CLIENT_IP, POOL_IPS, POOL_IPS6, SE_SRV_IP, VIP, https_pool, nginx_pool,
+                      wait_for)
 from test_clone import agg, settle
 # The capture helpers and the captures fixture are shared with the engine's tests.
 from test_clone_engine import assert_identity, captures, checksums_ok, frame_key  # noqa: F401
@@ -67,10 +68,10 @@ def configure(d, tls_cert, plaintext=True, preserve=False, tls_pool=True, port=4
     configure_rest(d, tls_cert, tls_pool, port)
 
 
-def configure_rest(d, tls_cert, tls_pool=True, port=443):
+def configure_rest(d, tls_cert, tls_pool=True, port=443, ips=POOL_IPS):
     """The pool, certificate and service "web" (VIP:80 and VIP:443 with TLS) with profile "ids"."""
     pool = {"name": "pool", "default_server_port": port,
-            "servers": [{"ip": {"addr": ip, "type": "V4"}} for ip in POOL_IPS]}
+            "servers": [{"ip": {"addr": ip, "type": "V6" if ":" in ip else "V4"}} for ip in ips]}
     if tls_pool:
         pool["ssl_profile_ref"] = "System-Standard"  # no pki_profile_ref: both servers, unverified
     d.ok("POST", "/api/pool", pool)
@@ -254,6 +255,34 @@ def test_preserve_client_ip_and_keepalive(lab, daemon, tls_cert, https_servers, 
     row, = agg(daemon)
     assert row["num_succeeded"] == len(cloned) == row["num_total_pkts_cloned"], row
     assert_identity(row)
+
+
+def test_ipv6_pool(lab, daemon, tls_cert, pki, workdir, captures):
+    """An IPv6 TLS pool behind an IPv4 VIP: the synthesized flow is IPv6, at the IPv6 MSS,
+    complete, its plaintext the download; with preserve_client_ip the client appears as
+    ::ffff:10.10.1.2, as in any clone of an IPv6 pool."""
+    with https_pool(lab, pki, workdir, POOL_IPS6) as servers:
+        daemon.ok("POST", "/api/trafficcloneprofile",
+                  {"name": "ids", "clone_servers": [CLONE_SERVER], "preserve_client_ip": True,
+                   "plaintext_for_tls_pools": True})
+        configure_rest(daemon, tls_cert, ips=POOL_IPS6)
+        ready(lab, daemon)
+        tap = captures("tap", "eth0")
+        r = lab.run("cli", "sh", "-c", f"curl -sS --max-time 20 http://{VIP}/big | sha256sum", check=False)
+        assert r.stdout.split()[0] == servers[0].big_sha256, (r.stdout, r.stderr)
+        settle(daemon)
+        tap.stop()
+    flows = streams(tap.path)
+    assert list(flows.values()) == [COMPLETE], flows
+    to_server, from_server = follow(tap.path, next(iter(flows)))
+    assert to_server.startswith(b"GET /big HTTP/1.1\r\n") and len(from_server) > MIB, to_server
+    rows = [l.split("\t") for l in tshark("-r", tap.path, "-Y", "tcp", "-T", "fields", "-e", "ipv6.src",
+                                          "-e", "ipv6.dst", "-e", "tcp.len").splitlines()]
+    assert {a for row in rows for a in row[:2]} <= {"::ffff:10.10.1.2", *POOL_IPS6}, rows[:4]
+    assert max(int(row[2]) for row in rows) == 1428, rows[:4]  # 1500 - 40 - 20 - 12 (timestamps)
+    assert "Previous segment" not in expert(tap.path)
+    row, = agg(daemon)
+    assert row["num_succeeded"] == row["num_total_pkts_cloned"] == len(rows), (row, len(rows))
 
 
 def test_flag_changes_nothing_for_a_plain_pool(lab, daemon, tls_cert, captures):
