@@ -44,8 +44,9 @@ struct px_plain;
  * connection; @ci is valid during the call only. Health-check connections do
  * not pass through here.
  *
- * The plain_* calls, each optional, follow the plaintext of a connection
- * that speaks TLS to its server (ci->tls): plain_open() once its TCP
+ * The plain_* calls follow the plaintext of a connection that speaks TLS
+ * to its server (ci->tls); plain_open() may be NULL, a hook whose
+ * plain_open() returns handles has the other three: plain_open() once its TCP
  * connection is established (NULL: not followed); plain_data() with the
  * bytes SSL_write() took (@from_server false) or SSL_read() gave
  * (@from_server true), in the order they passed; plain_fin() when a side
