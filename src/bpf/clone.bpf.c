@@ -232,6 +232,9 @@ static __always_inline struct clone_conn *learn(struct __sk_buff *skb, struct cl
 	return now ? now : reg;
 }
 
+/* clone_deliver() hands the engine's synthesized plaintext frames to it. */
+static __always_inline int clone_frame(struct __sk_buff *skb, int egress, int synth);
+
 #include "clone_deliver.h"
 
 /* Whether IPv6 client @ip (clone_conn.client_ip6) is in @f's IPv6 prefix. */
@@ -332,9 +335,11 @@ static __always_inline __u32 flow_hash(const struct clone_conn_key *key)
  * cloned as it is, after the decision (filters, budget, health), with
  * skb->mark set to clone_mark for the clone to carry; clone_deliver, on the
  * clone interface's egress, rewrites the clone alone. The production frame
- * always goes on (TC_ACT_OK).
+ * always goes on (TC_ACT_OK). @synth: the frame is one the engine synthesized
+ * from a TLS connection's plaintext (clone_deliver found its mark), cloned in
+ * place of that connection's encrypted frames, which are not.
  */
-static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
+static __always_inline int clone_frame(struct __sk_buff *skb, int egress, int synth)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -354,7 +359,8 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress)
 	__u16 port;
 
 	event(CLONE_EV_FRAMES);
-	if (skb->mark == clone_mark || skb->mark == (clone_mark ^ 1))
+	/* Our clones and our synthesized frames (clone_mark ^ 0..3). */
+	if (!synth && (skb->mark | 3) == (clone_mark | 3))
 		return event(CLONE_EV_OWN_CLONE);
 	if ((void *)(eth + 1) > data_end)
 		return event(CLONE_EV_SHORT);
@@ -433,22 +439,25 @@ parsed:
 	hdrs = ETH_HLEN + ihl + th->doff * 4;
 	if (v6) {
 		conn = bpf_map_lookup_elem(&clone_conns6, &key6);
-		if (egress)
+		if (egress && !synth)
 			conn = learn6(skb, &key6, conn, th->syn && !th->ack);
 	} else {
 		conn = bpf_map_lookup_elem(&clone_conns, &key);
-		if (egress)
+		if (egress && !synth)
 			conn = learn(skb, &key, conn, th->syn && !th->ack);
 	}
-	if (!conn)
+	if (!conn || (synth && !(conn->flags & CLONE_CONN_PLAINTEXT)))
 		return event(CLONE_EV_NOT_REGISTERED);
+	/* Its clone servers get the plaintext the engine synthesizes instead. */
+	if (!synth && (conn->flags & CLONE_CONN_PLAINTEXT))
+		return event(CLONE_EV_PLAINTEXT);
 	if (conn->expires_ns) {
 		/* Closed. A new SYN from the SE on its 4-tuple is a connection
 		 * that was not registered (a registered socket's SYN has just
 		 * replaced the entry with an open one): a health check reusing
 		 * the port. Forget the old one at once rather than clone the
 		 * newcomer. */
-		if (egress && th->syn && !th->ack) {
+		if (egress && !synth && th->syn && !th->ack) {
 			if (v6)
 				bpf_map_delete_elem(&clone_conns6, &key6);
 			else
@@ -611,11 +620,11 @@ parsed:
 SEC("tc")
 int clone_ingress(struct __sk_buff *skb)
 {
-	return clone_frame(skb, 0);
+	return clone_frame(skb, 0, 0);
 }
 
 SEC("tc")
 int clone_egress(struct __sk_buff *skb)
 {
-	return clone_frame(skb, 1);
+	return clone_frame(skb, 1, 0);
 }

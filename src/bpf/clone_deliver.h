@@ -299,6 +299,14 @@ int clone_deliver(struct __sk_buff *skb)
 	 * filter (clone_egress, if there) counts it as our own. */
 	if (skb->mark == (clone_mark ^ 1))
 		return TC_ACT_UNSPEC;
+	/* A frame the engine synthesized from a TLS connection's plaintext
+	 * (clone_plain.c): cloned like a frame of that connection (the clone
+	 * comes back through here, armed), then consumed. It never leaves as
+	 * it is, and its sender sees it sent (TC_ACT_STOLEN). */
+	if (skb->mark == (clone_mark ^ 2) || skb->mark == (clone_mark ^ 3)) {
+		clone_frame(skb, skb->mark == (clone_mark ^ 2), 1);
+		return TC_ACT_STOLEN;
+	}
 	if (skb->mark != clone_mark)
 		return TC_ACT_UNSPEC;
 	x = bpf_map_lookup_elem(&clone_xfer, &zero);

@@ -22,6 +22,12 @@
  * clones when the clone interface is also a back-end one. An encapsulated
  * clone that clone_deliver has sent on carries CLONE_MARK ^ 1. */
 #define CLONE_MARK 0xc10e0c10u
+/* A plaintext frame the engine synthesized for a TLS pool's connection
+ * (src/clone/clone_plain.c), sent on a clone interface: SE -> server carries
+ * CLONE_MARK ^ 2, server -> SE CLONE_MARK ^ 3. clone_deliver clones it like a
+ * back-end frame of its connection and consumes it. */
+#define CLONE_MARK_PLAIN_TO_SERVER (CLONE_MARK ^ 2)
+#define CLONE_MARK_PLAIN_FROM_SERVER (CLONE_MARK ^ 3)
 
 /* The fixed tc handle and priority of our filters; with the program names
  * they tell our filters from anybody else's when a crashed run is cleaned up. */
@@ -62,11 +68,17 @@ struct clone_conn {
 	__u64 expires_ns; /* 0 while open; after close, bpf_ktime_get_ns() deadline */
 	__u64 bytes;      /* payload bytes cloned whole so far (max_bytes_per_flow) */
 	__u32 prefix_bits; /* bit i: filters[i].client_prefix holds client_ip */
-	__u32 pad;
+	__u32 flags;       /* enum clone_conn_flags, written by user space */
 	/* The client as an IPv6 address, ::ffff:a.b.c.d for an IPv4 one (what
 	 * an IPv6 header carries for it); client_ip is 0 for an IPv6 client,
 	 * which an IPv4 header cannot carry. Written by user space. */
 	__u32 client_ip6[4];
+};
+
+enum clone_conn_flags {
+	/* plaintext_for_tls_pools: the clone servers get the synthesized
+	 * plaintext flow of this TLS connection, never its encrypted frames. */
+	CLONE_CONN_PLAINTEXT = 1,
 };
 
 enum clone_srv_flags {
@@ -206,6 +218,7 @@ enum clone_event {
 	CLONE_EV_UNDELIVERED,     /* a clone left without passing clone_deliver (should not happen) */
 	CLONE_EV_FOREIGN_MARK,    /* a frame with our mark that is not our clone: left alone */
 	CLONE_EV_EXT_HEADERS,     /* IPv6 with more extension headers than the program walks */
+	CLONE_EV_PLAINTEXT,       /* an encrypted frame of a connection cloned as synthesized plaintext */
 	CLONE_EV_MAX,
 };
 

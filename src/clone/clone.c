@@ -61,6 +61,7 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 	pthread_mutex_init(&ce->stop_mutex, NULL);
 	pthread_cond_init(&ce->stop_cond, NULL);
 	ce->next_gen = 1;
+	ce->plain_fd[0] = ce->plain_fd[1] = -1;
 	libbpf_set_print(libbpf_print);
 	r = libbpf_num_possible_cpus();
 	if (r <= 0) {
@@ -90,6 +91,7 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 	ce->socks_fd = bpf_map__fd(ce->skel->maps.clone_socks);
 	ce->profs_fd = bpf_map__fd(ce->skel->maps.clone_profs);
 	ce->health_fd = bpf_map__fd(ce->skel->maps.clone_health);
+	clone_plain_start(ce);
 
 	r = clone_tc_remove_stale(&n_deliver);
 	if (r > 0)
@@ -149,6 +151,7 @@ void clone_stop(struct clone_engine *ce)
 		clone_tc_detach_deliver(ce->deliver_if[i]);
 	ce->n_deliver = 0;
 	clone_resolver_close(ce);
+	clone_plain_stop(ce);
 	for (i = 0; i < ce->n_known_vs; i++)
 		free(ce->known_vs[i]);
 	free(ce->known_vs);
@@ -304,6 +307,10 @@ static void clone_on_connect(void *ctx, const struct px_conn_info *ci)
 	}
 	val.srv_index = (uint32_t)(v * CLONE_SRV_PER_VS + slot);
 	val.srv_gen = vs->srv[slot].gen;
+	/* Its clone servers get the plaintext the proxy hands clone_plain.c,
+	 * not the encrypted wire (the program leaves those frames alone). */
+	if (vs->plaintext && ci->tls)
+		val.flags = CLONE_CONN_PLAINTEXT;
 	pthread_rwlock_unlock(&ce->lock);
 	bpf_map_update_elem(ce->socks_fd, &ci->fd, &val, BPF_ANY);
 }
@@ -347,6 +354,20 @@ static void clone_on_close(void *ctx, const struct px_conn_info *ci)
 	bpf_map_update_elem(ce->conns_fd, &key, &val, BPF_EXIST);
 }
 
+/* See clone_int.h. */
+bool clone_vs_plaintext(struct clone_engine *ce, int64_t vs_id)
+{
+	struct clone_vs_state *vs;
+	bool r;
+	int v;
+
+	pthread_rwlock_rdlock(&ce->lock);
+	vs = vs_by_id(ce, vs_id, &v);
+	r = vs && vs->n_order > 0 && vs->plaintext;
+	pthread_rwlock_unlock(&ce->lock);
+	return r;
+}
+
 /* See clone.h. */
 int clone_conn_count(struct clone_engine *ce)
 {
@@ -377,5 +398,9 @@ int clone_conn_count(struct clone_engine *ce)
 const struct px_conn_hook clone_conn_hook_ops = {
 	.on_connect = clone_on_connect,
 	.on_close = clone_on_close,
+	.plain_open = clone_plain_open,
+	.plain_data = clone_plain_data,
+	.plain_fin = clone_plain_fin,
+	.plain_close = clone_plain_close,
 	.ctx = NULL,
 };

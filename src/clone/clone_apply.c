@@ -335,6 +335,7 @@ static void apply_profile(struct clone_engine *ce, struct clone_vs_state *vs, co
 	uint64_t now = now_ms();
 
 	vs->preserve_client_ip = json_is_true(json_object_get(prof, "preserve_client_ip"));
+	vs->plaintext = json_is_true(json_object_get(prof, "plaintext_for_tls_pools"));
 	old_prof = vs->prof;
 	clone_prof_parse(prof, &old_prof, &vs->prof);
 	json_array_foreach(json_object_get(prof, "clone_servers"), i, cs) {

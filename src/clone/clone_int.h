@@ -32,6 +32,7 @@
 
 struct clone_bpf;
 struct clone_watch;
+struct clone_plain_unsent;
 
 /*
  * One clone server of one cloned virtual service (a slot of clone_srvs).
@@ -82,6 +83,7 @@ struct clone_vs_state {
 	char tenant[128]; /* the tenant label of its metrics */
 	char profile_key[192];     /* profile uuid and _last_modified: a change resets the stats */
 	bool preserve_client_ip;
+	bool plaintext;            /* plaintext_for_tls_pools: TLS connections get synthesized clones */
 	int order[CLONE_SRV_PER_VS]; /* round-robin order: slots of srv[] */
 	int n_order;
 	struct clone_srv_state srv[CLONE_SRV_PER_VS];
@@ -157,6 +159,11 @@ struct clone_engine {
 	_Atomic uint64_t n_slow_under_lock; /* slow steps taken under the write lock: a bug if not 0 */
 
 	struct clone_watch *health; /* clone_health.c: which clone servers answer */
+
+	/* clone_plain.c: the synthesized plaintext flows of TLS pools. */
+	int plain_fd[2]; /* AF_PACKET, marked: SE->server, server->SE frames; -1: none */
+	struct clone_plain_unsent *plain_unsent; /* per counter slot: frames the kernel refused */
+	_Atomic uint64_t n_plain_flows, n_plain_sent, n_plain_unsent;
 
 	pthread_t resolver;
 	bool resolver_started;
@@ -253,6 +260,37 @@ int clone_slot_take(struct clone_slots *sl, uint64_t now);
 void clone_slot_release(struct clone_slots *sl, uint32_t slot, uint64_t now);
 void clone_stats_zero(struct clone_engine *ce, uint32_t slot);
 int clone_stats_read(struct clone_engine *ce, uint32_t slot, struct clone_stat *ret_percpu);
+
+/* clone.c: whether service @vs_id is cloned with plaintext_for_tls_pools
+ * (takes the read lock). */
+bool clone_vs_plaintext(struct clone_engine *ce, int64_t vs_id);
+
+/* clone_plain.c */
+/* Opens the marked AF_PACKET sockets the synthesized frames leave by (a
+ * failure is logged: the frames are then counted as not sent). */
+void clone_plain_start(struct clone_engine *ce);
+/* Closes them. */
+void clone_plain_stop(struct clone_engine *ce);
+/* Zeroes counter slot @slot's frames that were never handed to the kernel. */
+void clone_plain_zero(struct clone_engine *ce, uint32_t slot);
+/* Adds them to @sum (the program never saw them: they are in no CPU's row). */
+void clone_plain_add_unsent(struct clone_engine *ce, uint32_t slot, struct clone_stat *sum);
+/* Appends the Prometheus lines of the synthesized flows to @out. */
+void clone_plain_metrics(struct clone_engine *ce, FILE *out);
+/*
+ * The px_conn_hook's plain_* calls (px.h). clone_plain_open(): for a
+ * connection registered CLONE_CONN_PLAINTEXT, a synthesized flow between its
+ * SE address and port and its server's, opened with a three-way handshake;
+ * NULL otherwise. clone_plain_data(): the plaintext cut at the MSS into
+ * segments of the side that sent it. clone_plain_fin(): that side's FIN.
+ * clone_plain_close(): the FINs not sent yet, or the SE's RST (@reset); frees
+ * @p (NULL is accepted). Frames the kernel does not take at once are counted
+ * as not cloned, never queued.
+ */
+struct px_plain *clone_plain_open(void *ctx, const struct px_conn_info *ci);
+void clone_plain_data(struct px_plain *p, bool from_server, const char *buf, size_t n);
+void clone_plain_fin(struct px_plain *p, bool from_server);
+void clone_plain_close(struct px_plain *p, bool reset);
 
 /* clone_health.c */
 /* Starts the watcher of the clone servers' health (its own thread). Returns 0

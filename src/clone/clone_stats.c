@@ -53,6 +53,7 @@ void clone_stats_zero(struct clone_engine *ce, uint32_t slot)
 
 	bpf_map_update_elem(ce->stats_fd, &slot, zero, BPF_ANY);
 	free(zero);
+	clone_plain_zero(ce, slot);
 }
 
 /* Reads the counters of @slot, one struct per possible CPU, into @ret_percpu
@@ -176,6 +177,7 @@ json_t *clone_stats(struct clone_engine *ce, const char *vs_uuid, bool detail)
 			memset(row, 0, sizeof(*row) * (size_t)ce->ncpus);
 		for (c = 0; c < ce->ncpus; c++)
 			add(&sums[i], &row[c]);
+		clone_plain_add_unsent(ce, s->stat_slot, &sums[i]);
 		json_array_append_new(agg, srv_json(ce, s, &sums[i]));
 	}
 	json_array_append_new(list, proc_entry(ce, vs, "PROC_Aggregate", agg));
@@ -211,6 +213,7 @@ static const char *const event_names[CLONE_EV_MAX] = {
 	[CLONE_EV_UNDELIVERED] = "undelivered",
 	[CLONE_EV_FOREIGN_MARK] = "foreign_mark",
 	[CLONE_EV_EXT_HEADERS] = "ipv6_extension_headers",
+	[CLONE_EV_PLAINTEXT] = "plaintext_replaced",
 };
 
 /* Writes @s with the characters a Prometheus label value cannot hold escaped. */
@@ -251,6 +254,7 @@ static void metric_family(struct clone_engine *ce, FILE *out, int what, struct c
 				continue;
 			for (c = 0; c < ce->ncpus; c++)
 				add(&sum, &percpu[c]);
+			clone_plain_add_unsent(ce, s->stat_slot, &sum);
 			if (what == 0) {
 				v[0] = sum.succeeded;
 				v[1] = sum.mbuf_alloc_failed;
@@ -312,6 +316,7 @@ void clone_metrics(struct clone_engine *ce, FILE *out)
 	metric_family(ce, out, 2, percpu);
 	pthread_rwlock_unlock(&ce->lock);
 	clone_health_metrics(ce, out);
+	clone_plain_metrics(ce, out);
 	fprintf(out, "# HELP clonelb_clone_attached_interfaces Interfaces the clone program is attached to.\n"
 		     "# TYPE clonelb_clone_attached_interfaces gauge\n"
 		     "clonelb_clone_attached_interfaces %d\n",

@@ -4,6 +4,8 @@
 
 #include <jansson.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/addr.h"
@@ -20,7 +22,12 @@ struct px_conn_info {
 	union addr_any local;      /* the SE's back-end address; port 0: connect() picks it */
 	union addr_any server;     /* the pool server's address */
 	int fd;                    /* the back-end socket */
+	bool tls;                  /* it will speak TLS to the server (pool.ssl_profile_ref) */
 };
+
+/* The plaintext of one TLS back-end connection as the hook follows it
+ * (plain_open()); owned by the hook. */
+struct px_plain;
 
 /*
  * The bind-then-connect seam (docs/dataplane.md). Each back-end connection of
@@ -36,10 +43,25 @@ struct px_conn_info {
  * worker thread that owns the connection, must not block and cannot fail the
  * connection; @ci is valid during the call only. Health-check connections do
  * not pass through here.
+ *
+ * The plain_* calls follow the plaintext of a connection that speaks TLS
+ * to its server (ci->tls); plain_open() may be NULL, a hook whose
+ * plain_open() returns handles has the other three: plain_open() once its TCP
+ * connection is established (NULL: not followed); plain_data() with the
+ * bytes SSL_write() took (@from_server false) or SSL_read() gave
+ * (@from_server true), in the order they passed; plain_fin() when a side
+ * ends its half (the SE's shutdown() towards the server, or the server's
+ * end of stream); plain_close() just before on_close(), @reset when the SE
+ * resets the connection; it frees @p. The same rules: the worker thread,
+ * never blocking, never failing the connection.
  */
 struct px_conn_hook {
 	void (*on_connect)(void *ctx, const struct px_conn_info *ci);
 	void (*on_close)(void *ctx, const struct px_conn_info *ci);
+	struct px_plain *(*plain_open)(void *ctx, const struct px_conn_info *ci);
+	void (*plain_data)(struct px_plain *p, bool from_server, const char *buf, size_t n);
+	void (*plain_fin)(struct px_plain *p, bool from_server);
+	void (*plain_close)(struct px_plain *p, bool reset);
 	void *ctx;
 };
 

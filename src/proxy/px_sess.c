@@ -30,6 +30,7 @@ struct px_sess {
 	uint32_t cmask, smask;
 	SSL *ssl;  /* TLS with the client, or NULL */
 	SSL *sssl; /* TLS with the server (pool.ssl_profile_ref), or NULL */
+	struct px_plain *plain; /* its plaintext, followed by the hook (plain_open()), or NULL */
 	struct px_vs *vs;
 	struct px_pool *pool;
 	struct px_server *srv;
@@ -67,16 +68,23 @@ static struct px_sess *from_sev(struct px_ev *ev)
 	return (struct px_sess *)((char *)ev - offsetof(struct px_sess, sev));
 }
 
-static void hook_call(struct px_worker *w, struct px_sess *s, bool open)
+/* What the hook is told of the back-end connection of @s. */
+static struct px_conn_info conn_info(const struct px_sess *s)
 {
-	struct px_conn_info ci = {
+	return (struct px_conn_info){
 		.vs_id = s->vs->id,
 		.vs_uuid = s->vs->uuid,
 		.client = s->client,
 		.local = s->local,
 		.server = s->srv->addr,
 		.fd = s->sfd,
+		.tls = s->pool->tls && s->pool->sctx,
 	};
+}
+
+static void hook_call(struct px_worker *w, struct px_sess *s, bool open)
+{
+	struct px_conn_info ci = conn_info(s);
 
 	if (open)
 		w->px->hook.on_connect(w->px->hook.ctx, &ci);
@@ -136,12 +144,17 @@ static uint16_t tw_pop(struct px_worker *w, int af)
  */
 static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bool abort)
 {
+	bool reset = abort && s->state == S_RELAY && !(s->c_eof && s->s_eof);
+
 	if (s->sfd == -1)
 		return;
+	if (s->plain)
+		w->px->hook.plain_close(s->plain, reset);
+	s->plain = NULL;
 	if (s->hooked)
 		hook_call(w, s, false);
 	s->hooked = false;
-	if (abort && s->state == S_RELAY && !(s->c_eof && s->s_eof)) {
+	if (reset) {
 		static const struct linger rst = {.l_onoff = 1, .l_linger = 0};
 		(void)setsockopt(s->sfd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
 	} else if (s->fin_first && s->s_eof) {
@@ -331,24 +344,37 @@ static ssize_t cli_write(struct px_sess *s, const char *buf, size_t n, bool more
 	return io_result(send(s->cfd, buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
 }
 
-static ssize_t srv_read(struct px_sess *s, char *buf, size_t n)
+/* Bytes of the server's TLS connection in plaintext (SSL_read() gave them,
+ * @from_server, or SSL_write() took them) go to the hook that follows it. */
+static void plain_pass(struct px_worker *w, struct px_sess *s, bool from_server, const char *buf,
+		       ssize_t n)
 {
-	if (s->sssl)
-		return ssl_result(s, s->sssl, SSL_read(s->sssl, buf, (int)n), true);
+	if (s->plain && n > 0)
+		w->px->hook.plain_data(s->plain, from_server, buf, (size_t)n);
+}
+
+static ssize_t srv_read(struct px_worker *w, struct px_sess *s, char *buf, size_t n)
+{
+	if (s->sssl) {
+		ssize_t r = ssl_result(s, s->sssl, SSL_read(s->sssl, buf, (int)n), true);
+		plain_pass(w, s, true, buf, r);
+		return r;
+	}
 	return io_result(recv(s->sfd, buf, n, 0));
 }
 
-static ssize_t srv_write(struct px_sess *s, const char *buf, size_t n)
+static ssize_t srv_write(struct px_worker *w, struct px_sess *s, const char *buf, size_t n)
 {
 	if (s->sssl) {
 		ssize_t r = ssl_result(s, s->sssl, SSL_write(s->sssl, buf, (int)n), false);
+		plain_pass(w, s, false, buf, r);
 		return r == 0 ? IO_ERR : r;
 	}
 	return io_result(send(s->sfd, buf, n, MSG_NOSIGNAL));
 }
 
 /* The source of a direction said it has no more: pass the half-close on. */
-static void pass_eof(struct px_sess *s, bool c2s)
+static void pass_eof(struct px_worker *w, struct px_sess *s, bool c2s)
 {
 	/* When the other direction is over too, the session closes next and
 	 * close() sends the FIN: no shutdown() needed. */
@@ -361,10 +387,14 @@ static void pass_eof(struct px_sess *s, bool c2s)
 			}
 			(void)shutdown(s->sfd, SHUT_WR);
 			s->fin_first = true;
+			if (s->plain)
+				w->px->hook.plain_fin(s->plain, false);
 		}
 		return;
 	}
 	s->s_eof = true;
+	if (s->plain)
+		w->px->hook.plain_fin(s->plain, true);
 	if (s->ssl) {
 		(void)SSL_shutdown(s->ssl); /* close_notify; best effort */
 		ERR_clear_error();
@@ -403,7 +433,7 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 				srv_rearm(w, s);
 			break;
 		}
-		ssize_t n = c2s ? cli_read(s, w->buf, PX_BUF_SIZE) : srv_read(s, w->buf, PX_BUF_SIZE);
+		ssize_t n = c2s ? cli_read(s, w->buf, PX_BUF_SIZE) : srv_read(w, s, w->buf, PX_BUF_SIZE);
 		ssize_t wr;
 
 		if (n == IO_AGAIN)
@@ -411,11 +441,11 @@ static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
 		if (n == IO_ERR)
 			return -1;
 		if (n == 0) {
-			pass_eof(s, c2s);
+			pass_eof(w, s, c2s);
 			return 0;
 		}
 		s->t_last = w->now;
-		wr = c2s ? srv_write(s, w->buf, (size_t)n) : cli_write(s, w->buf, (size_t)n, more);
+		wr = c2s ? srv_write(w, s, w->buf, (size_t)n) : cli_write(s, w->buf, (size_t)n, more);
 		if (wr == IO_ERR)
 			return -1;
 		if (wr == IO_AGAIN)
@@ -455,7 +485,7 @@ static int flush(struct px_worker *w, struct px_sess *s, bool to_s)
 	struct px_pend *pd = to_s ? &s->to_s : &s->to_c;
 
 	while (pd->len) {
-		ssize_t wr = to_s ? srv_write(s, pd->buf + pd->off, pd->len)
+		ssize_t wr = to_s ? srv_write(w, s, pd->buf + pd->off, pd->len)
 				  : cli_write(s, pd->buf + pd->off, pd->len, false);
 		if (wr == IO_ERR)
 			return -1;
@@ -634,6 +664,19 @@ static int srv_handshake(struct px_worker *w, struct px_sess *s, uint32_t ev)
 	return backend_next(w, s);
 }
 
+/* The TCP connection to a TLS server is established: the hook may follow
+ * its plaintext from here on (its clone servers then see this connection
+ * open, carry what is said in clear, and end). */
+static void plain_open(struct px_worker *w, struct px_sess *s)
+{
+	struct px_conn_info ci;
+
+	if (!s->hooked || !w->px->hook.plain_open)
+		return;
+	ci = conn_info(s);
+	s->plain = w->px->hook.plain_open(w->px->hook.ctx, &ci);
+}
+
 /* The back-end connect() finished, one way or the other. */
 static int connected(struct px_worker *w, struct px_sess *s, uint32_t ev)
 {
@@ -647,6 +690,7 @@ static int connected(struct px_worker *w, struct px_sess *s, uint32_t ev)
 		s->sssl = px_tls_connect_new(s->pool, s->srv, s->sfd);
 		if (!s->sssl)
 			return backend_next(w, s);
+		plain_open(w, s);
 		return srv_handshake(w, s, ev);
 	}
 	return relay_start(w, s, ev);

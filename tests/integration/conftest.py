@@ -4,6 +4,7 @@ Every fixture cleans up after itself, also when the test fails. Run as root
 with /usr/bin/python3 -m pytest (Debian's python sees python3-scapy).
 """
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -252,7 +253,8 @@ def daemon(lab, workdir):
         yield d
 
 
-NGINX_CONF = """
+# What every lab nginx starts with: one worker, everything in its own directory.
+NGINX_HEAD = """
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -265,7 +267,9 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    keepalive_requests 1000000;
+"""
+
+NGINX_CONF = NGINX_HEAD + """    keepalive_requests 1000000;
     client_max_body_size 64m;
     server {{
         listen {host}:{port} reuseport;
@@ -460,3 +464,111 @@ def holders(lab):
     finally:
         for h in made:
             h.stop()
+
+
+# ---- HTTPS pool servers (test_tls_pool.py, test_clone_plaintext.py) ---------
+
+HTTPS_CONF = NGINX_HEAD + """    client_max_body_size 4m;
+    server {{
+        listen {host}:443 ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_client_certificate {ca};
+        ssl_verify_client optional;
+        ssl_session_cache shared:tls:1m;
+        ssl_protocols TLSv1.2;
+        location / {{
+            return 200 "server {ip} sni=$ssl_server_name client=$ssl_client_s_dn reused=$ssl_session_reused\\n";
+        }}
+        location = /big {{ alias {dir}/big; }}
+        location /up/ {{ root {dir}; dav_methods PUT; create_full_put_path on; }}
+    }}
+}}
+"""
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki():
+    """Two CAs; a server certificate of CA "ca1" for pool.lab and both pool addresses, one of
+    CA "ca2" for the same names, a client certificate of ca1. Paths and PEM texts."""
+    d = tempfile.mkdtemp(prefix="clonelb-pki-")
+    os.chmod(d, 0o755)  # nginx's workers read the files
+    try:
+        for ca in ("ca1", "ca2"):
+            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    f"/CN=clonelb test {ca}", "-keyout", f"{ca}.key", "-out", f"{ca}.pem", cwd=d)
+        san = "subjectAltName=DNS:pool.lab," + ",".join(f"IP:{ip}" for ip in POOL_IPS)
+        for name, ca, subj, ext in (("srv1", "ca1", "/CN=pool.lab", san),
+                                    ("srv2", "ca2", "/CN=pool.lab", san),
+                                    ("client", "ca1", "/CN=clonelb-client", "extendedKeyUsage=clientAuth")):
+            openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subj, "-keyout",
+                    f"{name}.key", "-out", f"{name}.csr", cwd=d)
+            with open(os.path.join(d, f"{name}.ext"), "w") as f:
+                f.write(ext + "\n")
+            openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+                    "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out",
+                    f"{name}.pem", cwd=d)
+        for f in os.listdir(d):
+            os.chmod(os.path.join(d, f), 0o644)
+        out = {"dir": d}
+        for f in ("ca1", "ca2", "srv1", "srv2", "client"):
+            with open(os.path.join(d, f"{f}.pem")) as fh:
+                out[f] = fh.read()
+        with open(os.path.join(d, "client.key")) as fh:
+            out["client.key"] = fh.read()
+        yield out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class HttpsServer:
+    """One nginx HTTPS server of https_servers: its address, directory, process, and the
+    sha256 of the /big it serves."""
+
+    def __init__(self, ip, dir, proc, big_sha256):
+        self.ip, self.dir, self.proc, self.big_sha256 = ip, dir, proc, big_sha256
+
+
+@contextlib.contextmanager
+def https_pool(lab, pki, workdir, ips=None):
+    """nginx HTTPS on the pool addresses @ips (POOL_IPS, or POOL_IPS6), port 443: the first
+    with ca1's certificate, the second with ca2's. Each answers its address, the SNI it got
+    and the client's DN on /, serves /big (the same 1 MiB on both) and stores what is PUT
+    under /up/ in <dir>/up/. Yields the HttpsServers; stops every one it started."""
+    servers = []
+    big = os.urandom(1 << 20)
+    os.chmod(workdir, 0o755)
+    try:
+        for ip, name in zip(ips or POOL_IPS, ("srv1", "srv2")):
+            d = tempfile.mkdtemp(prefix=f"nginx-tls-{ip}-", dir=workdir)
+            os.chmod(d, 0o755)
+            with open(os.path.join(d, "big"), "wb") as f:
+                f.write(big)
+            os.chmod(os.path.join(d, "big"), 0o644)
+            os.mkdir(os.path.join(d, "up"))
+            os.chmod(os.path.join(d, "up"), 0o777)  # nginx's workers write the uploads
+            with open(os.path.join(d, "nginx.conf"), "w") as f:
+                f.write(HTTPS_CONF.format(dir=d, ip=ip, host=hostport(ip),
+                                          cert=f"{pki['dir']}/{name}.pem",
+                                          key=f"{pki['dir']}/{name}.key",
+                                          ca=f"{pki['dir']}/ca1.pem"))
+            proc = lab.popen("srv", "nginx", "-c", os.path.join(d, "nginx.conf"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            servers.append(HttpsServer(ip, d, proc, hashlib.sha256(big).hexdigest()))
+            wait_for(lambda: ":443" in lab.run("srv", "ss", "-Hltn", f"src {hostport(ip)}:443",
+                                               check=False).stdout, what=f"nginx on {ip}:443")
+        yield servers
+    finally:
+        for s in servers:
+            end_process(s.proc)
+
+
+@pytest.fixture
+def https_servers(lab, pki, workdir):
+    """https_pool() on POOL_IPS, for one test."""
+    with https_pool(lab, pki, workdir) as servers:
+        yield servers

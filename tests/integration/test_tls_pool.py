@@ -4,14 +4,9 @@ profile on a TLS virtual service, pools that speak TLS to nginx HTTPS servers.
 Certificates are made with openssl in a temporary directory. Every wait polls with a bound.
 """
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 
-import pytest
-
-from conftest import POOL_IPS, VIP, curl, end_process, wait_for
+# pki and https_servers (nginx HTTPS on the pool addresses) are conftest's fixtures.
+from conftest import POOL_IPS, VIP, curl, wait_for
 
 
 def stored(d, t):
@@ -102,97 +97,6 @@ def test_default_profile_refuses_weak_suite(lab, daemon, tls_cert):
     assert cipher(r) == "TLS_AES_256_GCM_SHA384" and "TLSv1.3" in r.stdout, r.stdout[-400:]
     status, out = daemon.api("DELETE", "/api/sslprofile/only13")
     assert status == 409 and "in use by virtualservice 'web'" in json.dumps(out), (status, out)
-
-
-HTTPS_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen {ip}:443 ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        ssl_client_certificate {ca};
-        ssl_verify_client optional;
-        ssl_session_cache shared:tls:1m;
-        ssl_protocols TLSv1.2;
-        location / {{
-            return 200 "server {ip} sni=$ssl_server_name client=$ssl_client_s_dn reused=$ssl_session_reused\\n";
-        }}
-    }}
-}}
-"""
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def pki():
-    """Two CAs; a server certificate of CA "ca1" for pool.lab and both pool addresses, one of
-    CA "ca2" for the same names, a client certificate of ca1. Paths and PEM texts."""
-    d = tempfile.mkdtemp(prefix="clonelb-pki-")
-    os.chmod(d, 0o755)  # nginx's workers read the files
-    try:
-        for ca in ("ca1", "ca2"):
-            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    f"/CN=clonelb test {ca}", "-keyout", f"{ca}.key", "-out", f"{ca}.pem", cwd=d)
-        san = "subjectAltName=DNS:pool.lab," + ",".join(f"IP:{ip}" for ip in POOL_IPS)
-        for name, ca, subj, ext in (("srv1", "ca1", "/CN=pool.lab", san),
-                                    ("srv2", "ca2", "/CN=pool.lab", san),
-                                    ("client", "ca1", "/CN=clonelb-client", "extendedKeyUsage=clientAuth")):
-            openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subj, "-keyout",
-                    f"{name}.key", "-out", f"{name}.csr", cwd=d)
-            with open(os.path.join(d, f"{name}.ext"), "w") as f:
-                f.write(ext + "\n")
-            openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-                    "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out",
-                    f"{name}.pem", cwd=d)
-        for f in os.listdir(d):
-            os.chmod(os.path.join(d, f), 0o644)
-        out = {"dir": d}
-        for f in ("ca1", "ca2", "srv1", "srv2", "client"):
-            with open(os.path.join(d, f"{f}.pem")) as fh:
-                out[f] = fh.read()
-        with open(os.path.join(d, "client.key")) as fh:
-            out["client.key"] = fh.read()
-        yield out
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def https_servers(lab, pki, workdir):
-    """nginx HTTPS on both pool addresses, port 443: the first with ca1's certificate, the
-    second with ca2's. Each answers its address, the SNI it got and the client's DN."""
-    procs = []
-    try:
-        for ip, name in zip(POOL_IPS, ("srv1", "srv2")):
-            d = tempfile.mkdtemp(prefix=f"nginx-tls-{ip}-", dir=workdir)
-            os.chmod(workdir, 0o755)
-            os.chmod(d, 0o755)
-            with open(os.path.join(d, "nginx.conf"), "w") as f:
-                f.write(HTTPS_CONF.format(dir=d, ip=ip, cert=f"{pki['dir']}/{name}.pem",
-                                          key=f"{pki['dir']}/{name}.key",
-                                          ca=f"{pki['dir']}/ca1.pem"))
-            procs.append(lab.popen("srv", "nginx", "-c", os.path.join(d, "nginx.conf"),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            wait_for(lambda: ":443" in lab.run("srv", "ss", "-Hltn", f"src {ip}:443",
-                                               check=False).stdout, what=f"nginx on {ip}:443")
-        yield procs
-    finally:
-        for p in procs:
-            end_process(p)
 
 
 def tls_pool(d, pki, ips, pki_profile=True, client_cert=False, server_name="pool.lab"):

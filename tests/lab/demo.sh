@@ -22,6 +22,11 @@ trap cleanup EXIT INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 clonelb() { "$BUILD/clonelb" --socket "$SOCK" "$@"; }
+# capture NS IF FILE: tcpdump on interface IF of namespace NS into $TMP/FILE, in the background.
+capture() {
+	ip netns exec "$1" tcpdump -i "$2" -U -n -s 0 -w "$TMP/$3" 2>/dev/null &
+	pids+=($!)
+}
 
 step "Lab: namespaces ${NS_CLI} (client 10.10.1.2), ${NS_SE} (clonelbd), ${NS_SRV} (nginx 10.10.2.11/.12), ${NS_TAP} (clone server 10.10.3.2)"
 "$LAB" up
@@ -35,7 +40,9 @@ worker_processes 1; daemon off; pid $TMP/nginx-$ip/pid; error_log $TMP/nginx-$ip
 events { worker_connections 1024; }
 http { access_log off; client_body_temp_path $TMP/nginx-$ip/b; proxy_temp_path $TMP/nginx-$ip/p;
   fastcgi_temp_path $TMP/nginx-$ip/f; uwsgi_temp_path $TMP/nginx-$ip/u; scgi_temp_path $TMP/nginx-$ip/s;
-  server { listen $ip:80; location / { return 200 "hello from pool server $ip\n"; } } }
+  server { listen $ip:80; location / { return 200 "hello from pool server $ip\n"; } }
+  server { listen $ip:443 ssl; ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;
+    location / { return 200 "hello over TLS from pool server $ip\n"; } } }
 CONF
 	ip netns exec "$NS_SRV" nginx -c "$TMP/nginx-$ip/nginx.conf" &
 	pids+=($!)
@@ -47,8 +54,7 @@ pids+=($!)
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
 step "Capture on the clone server (${NS_TAP} eth0)"
-ip netns exec "$NS_TAP" tcpdump -i eth0 -U -n -s 0 -w "$TMP/clone.pcap" 2>/dev/null &
-pids+=($!)
+capture "$NS_TAP" eth0 clone.pcap
 sleep 1
 
 cat >"$TMP/setup.clonelb" <<CONF
@@ -128,10 +134,8 @@ step "Routed collectors: ${LAB_PREFIX}col, two router hops away (${LAB_PREFIX}r1
 ip netns exec "$NS_SE" ip route show 10.10.6.0/24
 ip netns exec "$NS_COL" ip -d link show vx0 | sed -n '1p;3p'
 echo "(vx0: a Linux vxlan device, VNI 42, port 4789, that decapsulates what reaches 10.10.6.2)"
-ip netns exec "$NS_COL" tcpdump -i vx0 -U -n -s 0 -w "$TMP/vx0.pcap" 2>/dev/null &
-pids+=($!)
-ip netns exec "$NS_COL" tcpdump -i eth0 -U -n -s 0 -w "$TMP/col.pcap" 2>/dev/null &
-pids+=($!)
+capture "$NS_COL" vx0 vx0.pcap
+capture "$NS_COL" eth0 col.pcap
 sleep 1
 cat >"$TMP/collectors.clonelb" <<CONF
 configure trafficcloneprofile collectors
@@ -168,4 +172,52 @@ echo
 tshark -r "$TMP/col.pcap" -n -Y "erspan && !icmp && http" -T fields -E separator=' ' -e ip.src -e ip.dst \
 	-e erspan.spanid -e erspan.direction -e http.request.method -e http.response.code 2>/dev/null | head -6
 echo "(outer 10.10.4.1 -> 10.10.6.3: the SE's address on rtr0; SpanID 7; Direction: 1 frames srv0 sent, 0 frames it received)"
+step "End to end TLS: HTTPS from the client, HTTPS to the pool (nginx on :443), plaintext clones"
+capture "$NS_TAP" eth0 plain.pcap
+capture "$NS_SE" srv0 srv0.pcap
+sleep 1
+cat >"$TMP/tls.clonelb" <<CONF
+configure pool tls-pool
+default_server_port 443
+ssl_profile_ref System-Standard
+servers
+ip 10.10.2.11
+save
+servers
+ip 10.10.2.12
+save
+save
+configure trafficcloneprofile plain-ids
+clone_servers
+ip_address 10.10.3.2
+subnet 10.10.3.0/24
+mac 02:fc:00:00:03:02
+save
+preserve_client_ip
+plaintext_for_tls_pools
+save
+configure virtualservice web
+pool_ref tls-pool
+traffic_clone_profile_ref plain-ids
+save
+CONF
+sed 's/^/    /' "$TMP/tls.clonelb"
+clonelb -f "$TMP/tls.clonelb"
+sleep 1
+for i in 1 2; do
+	ip netns exec "$NS_CLI" curl -sS --max-time 5 --cacert "$TMP/cert.pem" \
+		--resolve web.lab:443:10.10.1.10 https://web.lab/
+done
+sleep 1
+clonelb -c "show virtualservice web traffic_clone_stats"
+kill "${pids[-1]}" "${pids[-2]}" 2>/dev/null || true
+sleep 0.5
+echo "The production wire (the SE's srv0): TLS only"
+tshark -r "$TMP/srv0.pcap" -n -Y "tls.record" -T fields -E separator=' ' -e ip.src -e ip.dst \
+	-e _ws.col.Info 2>/dev/null | head -6
+echo "... and what the clone server read (tcpdump -A): plain HTTP, from the client's address"
+tcpdump -r "$TMP/plain.pcap" -n -A 2>/dev/null | grep -E '^[0-9:.]+ IP |GET / |HTTP/1.1 200|hello over TLS' | head -14
+echo
+tshark -r "$TMP/plain.pcap" -n -q -z conv,tcp 2>/dev/null | sed -n '/<->/p'
+echo "(one synthesized plaintext TCP flow per back-end connection: handshake, data, FINs; no TLS frame cloned)"
 step "Done; cleaning up"

@@ -68,6 +68,8 @@ static void test_profile_errors_name_field_and_value(void **state)
 	expect_error("trafficcloneprofile", "{\"colour\": 1}", "unknown field 'colour'");
 	expect_error("trafficcloneprofile", "{\"preserve_client_ip\": \"yes\"}",
 		     "preserve_client_ip: expected true or false, got \"yes\"");
+	expect_error("trafficcloneprofile", "{\"plaintext_for_tls_pools\": 1}",
+		     "plaintext_for_tls_pools: expected true or false, got 1");
 }
 
 /* IPv6 addresses and prefixes: accepted, stored canonical, typed by what they are. */
@@ -126,6 +128,7 @@ static void test_defaults_filled(void **state)
 
 	assert_int_equal(cfg_check_object(cfg_type_find("trafficcloneprofile"), o, true, "", &err), 0);
 	assert_true(json_is_false(json_object_get(o, "preserve_client_ip")));
+	assert_true(json_is_false(json_object_get(o, "plaintext_for_tls_pools")));
 	assert_string_equal(json_string_value(json_object_get(o, "cloud_ref")), "Default-Cloud");
 	json_decref(o);
 }

@@ -444,6 +444,7 @@ try {
 		check((await page.inputValue('#profile-name')) === PROFILE, 'the form shows the stored name');
 		check(await page.locator('#clone-servers tr[data-index]').count() === 2, 'the form lists both clone servers');
 		await page.check('#preserve-client-ip');
+		await page.check('#plaintext-for-tls-pools');
 		// Server 2 through its sub-screen: the form shows what is stored.
 		await page.locator('#clone-servers tr[data-index="2"]').getByText('Edit', { exact: true }).click();
 		check((await page.inputValue('#cs-network')) === 'tap0' && (await page.inputValue('#cs-subnet')) === '10.10.3.0/24' &&
@@ -455,6 +456,7 @@ try {
 		await page.locator(`#profiles tr[data-name="${PROFILE}"]`).waitFor();
 		const prof = (await apiGet(`/api/trafficcloneprofile/${PROFILE}`)).body;
 		check(prof.preserve_client_ip === true, 'Preserve Client IP saved');
+		check(prof.plaintext_for_tls_pools === true, 'Plaintext for TLS Pools saved');
 		const [a, b] = prof.clone_servers;
 		check(prof.clone_servers.length === 2 && a.mac === SERVERS[0].mac && a.ip_address.addr === SERVERS[0].ip &&
 			b.mac === '02:fc:00:00:03:05' && b.ip_address.addr === SERVERS[1].ip && b.network_ref === 'tap0' &&

@@ -338,6 +338,7 @@ async function profileForm(name) {
 
 	const nameIn = h('input', { id: 'profile-name', value: prof ? prof.name : '', autocomplete: 'off' });
 	const preserveIn = h('input', { id: 'preserve-client-ip', type: 'checkbox', checked: !!(prof && prof.preserve_client_ip) });
+	const plainIn = h('input', { id: 'plaintext-for-tls-pools', type: 'checkbox', checked: !!(prof && prof.plaintext_for_tls_pools) });
 	const cloudIn = h('select', { id: 'cloud' }, CLOUDS.map((c) =>
 		h('option', { value: c, selected: prof ? prof.cloud_ref === c : c === CLOUDS[0] }, c)));
 	const cloudField = CLOUDS.length > 1
@@ -356,6 +357,9 @@ async function profileForm(name) {
 		h('div', { class: 'field check' }, preserveIn, h('label', { for: 'preserve-client-ip' }, 'Preserve Client IP'),
 			h('div', { class: 'hint' }, 'Clones carry the client\'s IP address instead of the SE\'s back-end address.'),
 			h('div', { class: 'err', 'data-err': 'preserve_client_ip', role: 'alert' })),
+		h('div', { class: 'field check' }, plainIn, h('label', { for: 'plaintext-for-tls-pools' }, 'Plaintext for TLS Pools'),
+			h('div', { class: 'hint' }, 'When the pool speaks TLS, clone servers get each connection as a synthesized plaintext TCP flow instead of the encrypted frames.'),
+			h('div', { class: 'err', 'data-err': 'plaintext_for_tls_pools', role: 'alert' })),
 		h('h2', {}, 'Clone Servers'),
 		h('table', { class: 'list', id: 'clone-servers' },
 			h('thead', {}, h('tr', {}, ['#', 'Network', 'Subnet', 'IP Address', 'MAC Address', 'Encapsulation', ''].map((t) => h('th', {}, t)))),
@@ -475,6 +479,7 @@ async function profileForm(name) {
 			name: nameIn.value.trim(),
 			cloud_ref: CLOUDS.length > 1 ? cloudIn.value : CLOUDS[0],
 			preserve_client_ip: preserveIn.checked,
+			plaintext_for_tls_pools: plainIn.checked,
 			clone_servers: servers,
 			...traffic.collect(),
 		};
