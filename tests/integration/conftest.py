@@ -534,16 +534,16 @@ class HttpsServer:
 
 
 @contextlib.contextmanager
-def https_pool(lab, pki, workdir, ips=None):
-    """nginx HTTPS on the pool addresses @ips (POOL_IPS, or POOL_IPS6), port 443: the first
-    with ca1's certificate, the second with ca2's. Each answers its address, the SNI it got
+def https_pool(lab, pki, workdir, ips=None, certs=("srv1", "srv2")):
+    """nginx HTTPS on the pool addresses @ips (POOL_IPS, or POOL_IPS6), port 443, with the
+    certificates @certs of pki: by default the first with ca1's, the second with ca2's. Each answers its address, the SNI it got
     and the client's DN on /, serves /big (the same 1 MiB on both) and stores what is PUT
     under /up/ in <dir>/up/. Yields the HttpsServers; stops every one it started."""
     servers = []
     big = os.urandom(1 << 20)
     os.chmod(workdir, 0o755)
     try:
-        for ip, name in zip(ips or POOL_IPS, ("srv1", "srv2")):
+        for ip, name in zip(ips or POOL_IPS, certs):
             d = tempfile.mkdtemp(prefix=f"nginx-tls-{ip}-", dir=workdir)
             os.chmod(d, 0o755)
             with open(os.path.join(d, "big"), "wb") as f:

@@ -13,16 +13,14 @@ import collections
 import os
 import re
 import subprocess
-import tempfile
 import uuid
 
 import pytest
 from scapy.all import IP, TCP, Ether, Raw
 
-from conftest import Daemon, end_process, wait_for
+from conftest import Daemon, https_pool, wait_for
 from test_clone_engine import Capture, frame_key
 from test_group import GROUP, CLONE_IP, CLONE_MAC, POOL, SE_BACK, SE_TAP_MAC, GroupLab
-from test_tls_pool import HTTPS_CONF, pki  # noqa: F401 (pki: a fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
 
@@ -46,26 +44,10 @@ def glab():
 
 
 @pytest.fixture(scope="module")
-def https_pool(glab, pki):  # noqa: F811
+def tandem_servers(glab, pki):
     """nginx HTTPS on both pool addresses, port 443, certificates of ca1 for pool.lab."""
-    procs = []
-    try:
-        for ip in POOL:
-            d = tempfile.mkdtemp(prefix=f"nginx-tls-{ip}-", dir=glab.dir)
-            os.chmod(glab.dir, 0o755)
-            os.chmod(d, 0o755)
-            with open(os.path.join(d, "nginx.conf"), "w") as f:
-                f.write(HTTPS_CONF.format(dir=d, ip=ip, cert=f"{pki['dir']}/srv1.pem",
-                                          key=f"{pki['dir']}/srv1.key",
-                                          ca=f"{pki['dir']}/ca1.pem"))
-            procs.append(glab.popen("srv", "nginx", "-c", os.path.join(d, "nginx.conf"),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            wait_for(lambda: ":443" in glab.run("srv", "ss", "-Hltn", f"src {ip}:443",
-                                                check=False).stdout, what=f"nginx on {ip}:443")
-        yield procs
-    finally:
-        for p in procs:
-            end_process(p)
+    with https_pool(glab, pki, glab.dir, ips=POOL, certs=("srv1", "srv1")) as servers:
+        yield servers
 
 
 def configure(d, pki, tls_cert):  # noqa: F811
@@ -99,7 +81,7 @@ def configure(d, pki, tls_cert):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def tandem(glab, https_pool, pki, tls_cert):  # noqa: F811
+def tandem(glab, tandem_servers, pki, tls_cert):
     """se1 (group A) and se2 (group B) on the lab's etcd, the tandem configured and serving."""
     made = {}
     try:
