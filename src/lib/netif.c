@@ -219,6 +219,38 @@ int netif_is_local(const union addr_any *a, char ret_ifname[IF_NAMESIZE])
 	return r;
 }
 
+int netif_front_for(const union addr_any *a, char ret_ifname[IF_NAMESIZE])
+{
+	struct ifaddrs *ifa, *i;
+	const unsigned char *want;
+	int r = -ENOENT, n;
+
+	want = addr_bytes(&a->sa, &n);
+	if (!want)
+		return -EAFNOSUPPORT;
+	if (getifaddrs(&ifa) == -1)
+		return -errno;
+	for (i = ifa; i && r; i = i->ifa_next) {
+		union addr_any own;
+		int in = 0, len;
+
+		/* An IPv4 alias ("eth0:vip") is an address added to its
+		 * interface, not the interface's subnet. */
+		if (!i->ifa_addr || i->ifa_addr->sa_family != a->sa.sa_family || !i->ifa_netmask ||
+		    (i->ifa_flags & IFF_LOOPBACK) || strchr(i->ifa_name, ':'))
+			continue;
+		to_addr(i->ifa_addr, &own);
+		len = mask_len(addr_bytes(i->ifa_netmask, &in), in);
+		if (len == n * 8 || addr_is_link_local(&own) ||
+		    !same_prefix(addr_bytes(i->ifa_addr, &in), want, n, len))
+			continue;
+		snprintf(ret_ifname, IF_NAMESIZE, "%s", i->ifa_name);
+		r = 0;
+	}
+	freeifaddrs(ifa);
+	return r;
+}
+
 int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE])
 {
 	union addr_any a;
@@ -397,8 +429,17 @@ static uint32_t if_mtu(int ifindex)
 	return mtu;
 }
 
-/* Reads the RTM_NEWROUTE answer @nh into @ret. */
-static int parse_route(struct nlmsghdr *nh, struct netif_route *ret)
+/* Copies the @n address bytes of @rta into @a (of that size's family). */
+static void rta_addr(const struct rtattr *rta, int n, union addr_any *a)
+{
+	int len;
+
+	if (RTA_PAYLOAD(rta) == (unsigned)n)
+		memcpy((void *)addr_bytes(&a->sa, &len), RTA_DATA(rta), (size_t)n);
+}
+
+/* Reads the RTM_NEWROUTE answer @nh into @ret (@n: address length). */
+static int parse_route(struct nlmsghdr *nh, int n, struct netif_route *ret)
 {
 	struct rtmsg *rtm = NLMSG_DATA(nh);
 	int len = RTM_PAYLOAD(nh), mlen;
@@ -410,9 +451,9 @@ static int parse_route(struct nlmsghdr *nh, struct netif_route *ret)
 		if (rta->rta_type == RTA_OIF)
 			memcpy(&ret->ifindex, RTA_DATA(rta), 4);
 		else if (rta->rta_type == RTA_PREFSRC)
-			memcpy(&ret->src_be, RTA_DATA(rta), 4);
+			rta_addr(rta, n, &ret->src);
 		else if (rta->rta_type == RTA_GATEWAY)
-			memcpy(&ret->gw_be, RTA_DATA(rta), 4);
+			rta_addr(rta, n, &ret->gw);
 		else if (rta->rta_type == RTA_METRICS) {
 			mlen = (int)RTA_PAYLOAD(rta);
 			for (m = RTA_DATA(rta); RTA_OK(m, mlen); m = RTA_NEXT(m, mlen))
@@ -424,7 +465,7 @@ static int parse_route(struct nlmsghdr *nh, struct netif_route *ret)
 }
 
 /* See netif.h. */
-int netif_route_get(uint32_t dst_be, struct netif_route *ret)
+int netif_route_get(const union addr_any *dst, struct netif_route *ret)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -435,11 +476,17 @@ int netif_route_get(uint32_t dst_be, struct netif_route *ret)
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	struct timeval tv = {.tv_sec = 1};
 	struct netif_route rt = {0};
+	const unsigned char *dst_bytes;
 	struct rtattr *rta;
 	struct nlmsghdr *nh;
-	int fd, r = -ENETUNREACH;
+	int fd, r = -ENETUNREACH, alen;
 	ssize_t n;
 
+	dst_bytes = addr_bytes(&dst->sa, &alen);
+	if (!dst_bytes)
+		return -EAFNOSUPPORT;
+	addr_any_of(dst->sa.sa_family, &rt.src);
+	addr_any_of(dst->sa.sa_family, &rt.gw);
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd == -1)
 		return -errno;
@@ -449,13 +496,13 @@ int netif_route_get(uint32_t dst_be, struct netif_route *ret)
 	req.nh.nlmsg_type = RTM_GETROUTE;
 	req.nh.nlmsg_flags = NLM_F_REQUEST;
 	req.nh.nlmsg_seq = 1;
-	req.rt.rtm_family = AF_INET;
-	req.rt.rtm_dst_len = 32;
+	req.rt.rtm_family = (unsigned char)dst->sa.sa_family;
+	req.rt.rtm_dst_len = (unsigned char)(alen * 8);
 	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
 	rta->rta_type = RTA_DST;
-	rta->rta_len = RTA_LENGTH(4);
-	memcpy(RTA_DATA(rta), &dst_be, 4);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(4);
+	rta->rta_len = (unsigned short)RTA_LENGTH(alen);
+	memcpy(RTA_DATA(rta), dst_bytes, (size_t)alen);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(alen);
 
 	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		r = -errno;
@@ -474,7 +521,7 @@ int netif_route_get(uint32_t dst_be, struct netif_route *ret)
 			break;
 		}
 		if (nh->nlmsg_type == RTM_NEWROUTE) {
-			r = parse_route(nh, &rt);
+			r = parse_route(nh, alen, &rt);
 			break;
 		}
 	}
