@@ -82,10 +82,12 @@ struct clone_erspan3 {
 	struct ethhdr inner;
 } __attribute__((packed));
 
+/* The largest first: "= {}" zeroes all of it, as the verifier wants of the
+ * bytes a store reads. */
 union clone_tun {
-	struct clone_udp_tun udp;
-	struct clone_erspan2 e2;
 	struct clone_erspan3 e3;
+	struct clone_erspan2 e2;
+	struct clone_udp_tun udp;
 };
 
 /* The IPv6 header without <linux/ipv6.h>'s bit fields. */

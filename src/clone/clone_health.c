@@ -271,7 +271,7 @@ static void echo_read(struct clone_watch *hl, int af, uint64_t now)
 
 	for (;;) {
 		const struct iphdr *ip = (const struct iphdr *)buf;
-		const struct icmphdr *ic = (const struct icmphdr *)buf;
+		const struct icmphdr *ic;
 		size_t off = 0;
 
 		flen = sizeof(from);
