@@ -441,6 +441,10 @@ def test_dead_ipv6_collector_loses_its_flows_to_the_next(lab, routers, web_serve
     finally:
         for ka in kas:
             ka.stop()
+        # The routes went with the link.
+        lab.run("col", "ip", "link", "set", "eth0", "up")
+        lab.run("col", "ip", "-6", "route", "replace", "default", "via", "fd00:10:6::1")
+        lab.run("col", "ip", "route", "replace", "default", "via", "10.10.6.1")
     # Every back-end frame of both flows reached the healthy sensor, the moved one included.
     assert set(cloned) == set(wire) and any(k[0] == col_port for k in cloned), (cloned.keys(),
                                                                                col_port)
@@ -453,8 +457,7 @@ def test_dead_ipv6_collector_loses_its_flows_to_the_next(lab, routers, web_serve
     for r in agg(daemon):
         assert_identity(r)
 
-    lab.run("col", "ip", "link", "set", "eth0", "up")
-    lab.run("col", "ip", "-6", "route", "replace", "default", "via", "fd00:10:6::1")
+    # Its link is up again (above): it answers, and is put back.
     wait_for(lambda: agg(daemon)[0]["oper_state"] == "OPER_UP", timeout=15,
              what="the collector up again")
     assert f"clone server {COLLECTOR6} is up again (answers ICMPv6 echo)" in daemon.logtext()
