@@ -275,23 +275,20 @@ static __always_inline int encapsulate(struct __sk_buff *skb, const struct clone
 	/* The bound also tells the verifier the store below stays in @t. */
 	if (!proto || !tl || tl > sizeof(t) - ETH_HLEN)
 		return -22; /* -EINVAL */
+	il = srv->outer6 ? sizeof(struct clone_ip6) : sizeof(struct iphdr);
+	if (grow(skb, il + tl + ETH_HLEN,
+		 srv->outer6 ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 : BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
+		 proto == IPPROTO_UDP ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : BPF_F_ADJ_ROOM_ENCAP_L4_GRE))
+		return -12;
 	if (srv->outer6) {
-		struct clone_outer6 o = {.h_proto = bpf_htons(ETH_P_IPV6)};
+		struct clone_outer6 o = {.h_proto = bpf_htons(ETH_P_IPV6),
+					 .ip = outer_ip6(srv, proto, tl + len, x->flow_hash)};
 
-		il = sizeof(o.ip);
-		o.ip = outer_ip6(srv, proto, tl + len, x->flow_hash);
-		if (grow(skb, il + tl + ETH_HLEN, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6,
-			 proto == IPPROTO_UDP ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : BPF_F_ADJ_ROOM_ENCAP_L4_GRE))
-			return -12;
 		r = bpf_skb_store_bytes(skb, ETH_HLEN - 2, &o, sizeof(o), 0);
 	} else {
-		struct clone_outer4 o = {.h_proto = bpf_htons(ETH_P_IP)};
+		struct clone_outer4 o = {.h_proto = bpf_htons(ETH_P_IP),
+					 .ip = outer_ip(srv, proto, il + tl + len)};
 
-		il = sizeof(o.ip);
-		o.ip = outer_ip(srv, proto, il + tl + len);
-		if (grow(skb, il + tl + ETH_HLEN, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
-			 proto == IPPROTO_UDP ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : BPF_F_ADJ_ROOM_ENCAP_L4_GRE))
-			return -12;
 		r = bpf_skb_store_bytes(skb, ETH_HLEN - 2, &o, sizeof(o), 0);
 	}
 	if (r)
