@@ -90,25 +90,29 @@ union clone_tun {
 	struct clone_udp_tun udp;
 };
 
-/* The IPv6 header without <linux/ipv6.h>'s bit fields. */
+/* The IPv6 header without <linux/ipv6.h>'s bit fields (40 bytes, no padding). */
 struct clone_ip6 {
 	__be32 vtc_flow; /* version 6, traffic class, flow label */
 	__be16 payload_len;
 	__u8 nexthdr, hop_limit;
 	__u32 saddr[4], daddr[4];
-} __attribute__((packed));
+};
 
 /* The outer Ethernet type (the frame may change family) and IP header, as
- * written in one store from offset 12. */
+ * written in one store from offset 12 (from h_proto on). Not packed: the
+ * padding keeps the IP header aligned on the stack, where the verifier
+ * refuses misaligned stores. */
 struct clone_outer4 {
+	__u16 pad;
 	__be16 h_proto;
 	struct iphdr ip;
-} __attribute__((packed));
+};
 
 struct clone_outer6 {
+	__u16 pad;
 	__be16 h_proto;
 	struct clone_ip6 ip;
-} __attribute__((packed));
+};
 
 /* Bytes of the tunnel header of @encap, the inner Ethernet header excluded. */
 static __always_inline __u32 tun_len(__u32 encap)
@@ -264,7 +268,7 @@ static __always_inline int encapsulate(struct __sk_buff *skb, const struct clone
 				       const struct clone_srv *srv, __u32 len, int cut)
 {
 	__u32 tl = tun_len(srv->encap), il;
-	union clone_tun t = {};
+	union clone_tun t __attribute__((aligned(4))) = {};
 	struct ethhdr eth;
 	__u8 proto;
 	int r;
@@ -284,12 +288,12 @@ static __always_inline int encapsulate(struct __sk_buff *skb, const struct clone
 		struct clone_outer6 o = {.h_proto = bpf_htons(ETH_P_IPV6),
 					 .ip = outer_ip6(srv, proto, tl + len, x->flow_hash)};
 
-		r = bpf_skb_store_bytes(skb, ETH_HLEN - 2, &o, sizeof(o), 0);
+		r = bpf_skb_store_bytes(skb, ETH_HLEN - 2, &o.h_proto, sizeof(o) - 2, 0);
 	} else {
 		struct clone_outer4 o = {.h_proto = bpf_htons(ETH_P_IP),
 					 .ip = outer_ip(srv, proto, il + tl + len)};
 
-		r = bpf_skb_store_bytes(skb, ETH_HLEN - 2, &o, sizeof(o), 0);
+		r = bpf_skb_store_bytes(skb, ETH_HLEN - 2, &o.h_proto, sizeof(o) - 2, 0);
 	}
 	if (r)
 		return r;

@@ -21,7 +21,7 @@ static int if_mac(int fd, const char *ifname, uint8_t ret_mac[ETH_ALEN])
 	strncpy(ifr.ifr_name, ifname, IF_NAMESIZE - 1);
 	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == -1)
 		return -errno;
-	memcpy(ret_mac, mac, ETH_ALEN);
+	memcpy(ret_mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
 	return 0;
 }
 
