@@ -96,6 +96,17 @@ routers_up() {
 	for end in "$NS_R1 eth0" "$NS_R1 eth1" "$NS_R2 eth0" "$NS_R2 eth1" "$NS_COL eth0"; do
 		rps_all $end
 	done
+	# IPv6 neighbour discovery on the new links waits for their link-local
+	# addresses (duplicate detection, about a second), and packets queue on
+	# every hop meanwhile: ready once the collector answers over IPv6, so a
+	# test's first clones never arrive late in the next one's capture.
+	local a
+	for a in fd00:10:6::2 fd00:10:6::3; do
+		for _ in $(seq 30); do
+			ip netns exec "$NS_SE" ping -6 -n -c1 -W1 "$a" >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+	done
 }
 
 down() {
