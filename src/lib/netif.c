@@ -70,12 +70,33 @@ static void to_addr(const struct sockaddr *sa, union addr_any *ret)
 	addr_set_port(ret, 0);
 }
 
+/* What find() looks for. */
+enum find_how {
+	FIND_CONTAINS, /* a subnet that contains the address */
+	FIND_EXACT,    /* the subnet address/mask itself */
+	FIND_FRONT,    /* FIND_CONTAINS, of a front interface (netif_front_for()) */
+};
+
+/* Whether address @i of interface @name is not a front subnet: a loopback
+ * one, an IPv4 alias ("eth0:vip" is an address added to its interface, not
+ * the interface's subnet), a host address (/32, /128: @len of @n bytes) or
+ * link-local. */
+static bool not_front(const struct ifaddrs *i, int len, int n)
+{
+	union addr_any own;
+
+	to_addr(i->ifa_addr, &own);
+	return (i->ifa_flags & IFF_LOOPBACK) || strchr(i->ifa_name, ':') || len == n * 8 ||
+	       addr_is_link_local(&own);
+}
+
 /*
- * Walks the addresses of @a's family. @exact: the interface's own subnet must
- * be @a/@mask; else the subnet must contain @a. @ifname, when not NULL, limits
- * the walk to that interface. Fills what the callers ask for.
+ * Walks the addresses of @a's family. FIND_EXACT: the interface's own subnet
+ * must be @a/@mask; else the subnet must contain @a (FIND_FRONT: and be a
+ * front interface's). @ifname, when not NULL, limits the walk to that
+ * interface. Fills what the callers ask for.
  */
-static int find(const union addr_any *a, int mask, bool exact, const char *ifname,
+static int find(const union addr_any *a, int mask, enum find_how how, const char *ifname,
 		char ret_ifname[IF_NAMESIZE], union addr_any *ret_addr, union addr_any *ret_net,
 		int *ret_mask)
 {
@@ -99,11 +120,11 @@ static int find(const union addr_any *a, int mask, bool exact, const char *ifnam
 		ia = addr_bytes(i->ifa_addr, &in);
 		im = addr_bytes(i->ifa_netmask, &in);
 		len = mask_len(im, in);
-		if (exact) {
+		if (how == FIND_EXACT) {
 			/* The clone subnet must be the interface's own subnet. */
 			if (len != mask || !same_prefix(ia, want, n, mask))
 				continue;
-		} else if (!same_prefix(ia, want, n, len)) {
+		} else if (!same_prefix(ia, want, n, len) || (how == FIND_FRONT && not_front(i, len, n))) {
 			continue;
 		}
 		if (ret_ifname)
@@ -132,7 +153,7 @@ static void v4(uint32_t be, union addr_any *ret)
 int netif_for_prefix(const union addr_any *net, int mask, char ret_ifname[IF_NAMESIZE],
 		     union addr_any *ret_addr)
 {
-	return find(net, mask, true, NULL, ret_ifname, ret_addr, NULL, NULL);
+	return find(net, mask, FIND_EXACT, NULL, ret_ifname, ret_addr, NULL, NULL);
 }
 
 int netif_for_subnet(uint32_t net_be, int mask, char ret_ifname[IF_NAMESIZE], uint32_t *ret_addr_be)
@@ -153,7 +174,7 @@ int netif_for_addr(uint32_t addr_be, char ret_ifname[IF_NAMESIZE], uint32_t *ret
 	int r;
 
 	v4(addr_be, &a);
-	r = find(&a, 0, false, NULL, ret_ifname, &own, NULL, NULL);
+	r = find(&a, 0, FIND_CONTAINS, NULL, ret_ifname, &own, NULL, NULL);
 	if (r == 0 && ret_addr_be)
 		*ret_addr_be = own.in.sin_addr.s_addr;
 	return r;
@@ -221,34 +242,7 @@ int netif_is_local(const union addr_any *a, char ret_ifname[IF_NAMESIZE])
 
 int netif_front_for(const union addr_any *a, char ret_ifname[IF_NAMESIZE])
 {
-	struct ifaddrs *ifa, *i;
-	const unsigned char *want;
-	int r = -ENOENT, n;
-
-	want = addr_bytes(&a->sa, &n);
-	if (!want)
-		return -EAFNOSUPPORT;
-	if (getifaddrs(&ifa) == -1)
-		return -errno;
-	for (i = ifa; i && r; i = i->ifa_next) {
-		union addr_any own;
-		int in = 0, len;
-
-		/* An IPv4 alias ("eth0:vip") is an address added to its
-		 * interface, not the interface's subnet. */
-		if (!i->ifa_addr || i->ifa_addr->sa_family != a->sa.sa_family || !i->ifa_netmask ||
-		    (i->ifa_flags & IFF_LOOPBACK) || strchr(i->ifa_name, ':'))
-			continue;
-		to_addr(i->ifa_addr, &own);
-		len = mask_len(addr_bytes(i->ifa_netmask, &in), in);
-		if (len == n * 8 || addr_is_link_local(&own) ||
-		    !same_prefix(addr_bytes(i->ifa_addr, &in), want, n, len))
-			continue;
-		snprintf(ret_ifname, IF_NAMESIZE, "%s", i->ifa_name);
-		r = 0;
-	}
-	freeifaddrs(ifa);
-	return r;
+	return find(a, 0, FIND_FRONT, NULL, ret_ifname, NULL, NULL, NULL);
 }
 
 int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE])
@@ -262,7 +256,7 @@ int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE])
 int netif_prefix_on(const char *ifname, const union addr_any *a, union addr_any *ret_net,
 		    int *ret_mask, union addr_any *ret_if_addr)
 {
-	return find(a, 0, false, ifname, NULL, ret_if_addr, ret_net, ret_mask);
+	return find(a, 0, FIND_CONTAINS, ifname, NULL, ret_if_addr, ret_net, ret_mask);
 }
 
 int netif_subnet_on(const char *ifname, uint32_t addr_be, uint32_t *ret_net_be, int *ret_mask,

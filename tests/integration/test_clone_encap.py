@@ -131,6 +131,12 @@ def tshark(lab, path, *fields, flt=""):
     return [line.split("|") for line in r.stdout.splitlines() if line]
 
 
+def outer6(path, nh=17):
+    """The packets of a capture whose IPv6 header is directly followed by @nh (UDP: 17, GRE:
+    47): the SE's encapsulated clones, not the collector's ICMPv6 answers."""
+    return [p for p in rdpcap(path) if IPv6 in p and p[IPv6].nh == nh]
+
+
 # ---- tests -----------------------------------------------------------------
 
 def test_vxlan_collector_behind_two_routers_gets_the_backend_frames(lab, routers, web_servers, daemon,
@@ -237,13 +243,21 @@ def test_geneve_and_erspan_decoded_by_tshark(lab, routers, web_servers, daemon, 
     assert_identity(row)
 
 
+@pytest.mark.parametrize("narrow,via,mtu,hdr,vni", [
+    (NARROW, "10.10.4.2", 1200, 36, 42),
+    # Over IPv6 the outer headers take 56 bytes (IPv6 40, UDP 8, VXLAN 8), and 1280 is the
+    # least MTU an IPv6 path may have.
+    ("fd00:10:6::3", "fd00:10:4::2", 1280, 56, 46),
+])
 def test_frame_above_the_path_mtu_arrives_truncated_and_counted(lab, routers, web_servers, daemon,
-                                                                client, caps, no_stray_filters):
-    # The path to this collector address holds 1200-byte packets (a route's MTU, as a
+                                                                client, caps, no_stray_filters,
+                                                                narrow, via, mtu, hdr, vni):
+    # The path to this collector address holds mtu-byte packets (a route's MTU, as a
     # tunnel or a smaller link on the way would impose).
-    lab.run("se", "ip", "route", "add", f"{NARROW}/32", "via", "10.10.4.2", "mtu", "lock", "1200")
+    host = f"{narrow}/{128 if ':' in narrow else 32}"
+    lab.run("se", "ip", "route", "add", host, "via", via, "mtu", "lock", str(mtu))
     try:
-        configure(daemon, [collector(ip=NARROW, vni=42)])
+        configure(daemon, [collector(ip=narrow, vni=vni)])
         wait_for(serving(client), what="VIP serving")
         settle(daemon)
         before = agg(daemon)[0]
@@ -253,15 +267,21 @@ def test_frame_above_the_path_mtu_arrives_truncated_and_counted(lab, routers, we
         wire.stop()
         backend_frames = backend(srv0.stop())
     finally:
-        lab.run("se", "ip", "route", "del", f"{NARROW}/32", check=False)
+        lab.run("se", "ip", "route", "del", host, check=False)
     assert digest in big_sha(web_servers)
 
-    outer = [p for p in rdpcap(wire.path) if UDP in p and ICMP not in p and p[UDP].dport == 4789]
+    if ":" in narrow:
+        outer = [p for p in outer6(wire.path) if p[UDP].dport == 4789]
+        sizes = [40 + p[IPv6].plen for p in outer]
+    else:
+        outer = [p for p in rdpcap(wire.path) if UDP in p and ICMP not in p
+                 and p[UDP].dport == 4789]
+        sizes = [p[IP].len for p in outer]
     assert len(outer) == len(backend_frames)
-    assert max(p[IP].len for p in outer) == 1200
-    # A frame that did not fit arrives as its first 1200 - 36 bytes (outer IP, UDP and VXLAN
-    # headers take 36), unchanged; the others whole.
-    keep = 1200 - 36
+    assert max(sizes) == mtu
+    # A frame that did not fit arrives as its first mtu - hdr bytes (the outer IP, UDP and
+    # VXLAN headers take hdr), unchanged; the others whole.
+    keep = mtu - hdr
     inner = [zero_csum_raw(bytes(p[UDP])[16:]) for p in outer]
     long_ones = [p for p in backend_frames if len(p) > keep]
     want = collections.Counter(frame_bytes(p)[:keep] for p in backend_frames)
@@ -290,12 +310,6 @@ def test_bad_encapsulation_refused_naming_field_and_value(lab, routers, daemon, 
 
 
 # ---- IPv6 outer headers -------------------------------------------------------
-
-def outer6(path, nh=17):
-    """The packets of a capture whose IPv6 header is directly followed by @nh (UDP: 17, GRE:
-    47): the SE's encapsulated clones, not the collector's ICMPv6 answers."""
-    return [p for p in rdpcap(path) if IPv6 in p and p[IPv6].nh == nh]
-
 
 def test_ipv6_vxlan_collector_gets_the_backend_frames(lab, routers, web_servers, daemon, client,
                                                        caps, no_stray_filters):
@@ -369,39 +383,6 @@ def test_ipv6_erspan_iii_decoded_by_tshark(lab, routers, web_servers, daemon, cl
     assert len(outer6(wire.path, nh=47)) == len(rows)
     row, = agg(daemon)
     assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
-    assert_identity(row)
-
-
-def test_ipv6_frame_above_the_path_mtu_arrives_truncated_and_counted(
-        lab, routers, web_servers, daemon, client, caps, no_stray_filters):
-    """Over IPv6 the outer headers take 56 bytes (IPv6 40, UDP 8, VXLAN 8): a route of MTU 1280
-    (IPv6's least) leaves 1224 bytes of the frame."""
-    narrow = "fd00:10:6::3"
-    lab.run("se", "ip", "-6", "route", "add", f"{narrow}/128", "via", "fd00:10:4::2", "mtu",
-            "lock", "1280")
-    try:
-        configure(daemon, [collector(narrow, vni=46)])
-        wait_for(serving(client), what="VIP serving")
-        settle(daemon)
-        before = agg(daemon)[0]
-        srv0, wire = caps("se", "srv0"), caps("col", "eth0")
-        digest = traffic(client, n=1, big=1)
-        settle(daemon)
-        wire.stop()
-        backend_frames = backend(srv0.stop())
-    finally:
-        lab.run("se", "ip", "-6", "route", "del", f"{narrow}/128", check=False)
-    assert digest in big_sha(web_servers)
-    outer = [p for p in outer6(wire.path) if p[UDP].dport == 4789]
-    assert len(outer) == len(backend_frames)
-    assert max(40 + p[IPv6].plen for p in outer) == 1280
-    keep = 1280 - 56
-    inner = [zero_csum_raw(bytes(p[UDP])[16:]) for p in outer]
-    long_ones = [p for p in backend_frames if len(p) > keep]
-    want = collections.Counter(frame_bytes(p)[:keep] for p in backend_frames)
-    assert long_ones and collections.Counter(inner) == want
-    row, = agg(daemon)
-    assert row["num_mtu_truncated"] - before["num_mtu_truncated"] == len(long_ones)
     assert_identity(row)
 
 

@@ -387,22 +387,29 @@ def test_one_etcd_configured_once_both_announce_and_withdraw(glab, ses):
         subprocess.run([GROUP, "etcd-stop"], env=glab.env, check=False)
 
 
+def on_etcd(glab, ses, group, made):
+    """Replaces the SQLite SEs of the other tests (one clonelbd per namespace) with one SE per
+    namespace on a fresh etcd (tests/lab/group.sh etcd-start), in SE group @group, into @made
+    (role: Daemon). The caller stops them and etcd."""
+    for d in ses.values():
+        d.stop()
+    subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
+    for role in ("se1", "se2"):
+        wd = os.path.join(glab.dir, f"{role}-{group}")
+        os.makedirs(wd)
+        made[role] = Daemon(glab, wd, role=role, extra_args=[
+            "--store", "etcd://10.30.5.100:2379", "--se-name", role,
+            "--se-group", group]).start()
+
+
 def test_active_standby_only_the_holder_announces(glab, ses):
     """An HA_MODE_LEGACY_ACTIVE_STANDBY group on one etcd: the SE elected for the VIP holds it
     on its front interface and is the only one to announce it; kill -9 of the holder, and the
     other takes over and announces it."""
     vip = "10.30.2.100"  # active/standby VIPs are on the front subnet (gratuitous ARP)
-    for d in ses.values():
-        d.stop()
-    subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
     made = {}
     try:
-        for role in ("se1", "se2"):
-            wd = os.path.join(glab.dir, role + "-as")
-            os.makedirs(wd)
-            made[role] = Daemon(glab, wd, role=role, extra_args=[
-                "--store", "etcd://10.30.5.100:2379", "--se-name", role,
-                "--se-group", "as-group"]).start()
+        on_etcd(glab, ses, "as-group", made)
         d = made["se1"]
         d.ok("PATCH", "/api/vrfcontext/global", {"bgp_profile": {"local_as": 65000, "peers": [
             {"remote_as": 65100, "peer_ip": {"addr": ROUTER_IP, "type": "V4"}}]}})
@@ -553,17 +560,9 @@ def test_active_standby_ipv6_vip_moves_by_neighbour_advertisement(glab, ses, tmp
         out = glab.run("rtr", "ip", "-6", "neigh", "show", vip6, "dev", "se0").stdout.split()
         return out[out.index("lladdr") + 1] if "lladdr" in out else None
 
-    for d in ses.values():
-        d.stop()
-    subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
     made, cap = {}, None
     try:
-        for role in ("se1", "se2"):
-            wd = os.path.join(glab.dir, role + "-as6")
-            os.makedirs(wd)
-            made[role] = Daemon(glab, wd, role=role, extra_args=[
-                "--store", "etcd://10.30.5.100:2379", "--se-name", role,
-                "--se-group", "as6-group"]).start()
+        on_etcd(glab, ses, "as6-group", made)
         d = made["se1"]
         d.ok("POST", "/api/serviceenginegroup",
              {"name": "as6-group", "ha_mode": "HA_MODE_LEGACY_ACTIVE_STANDBY"})
