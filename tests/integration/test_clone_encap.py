@@ -139,18 +139,38 @@ def outer6(path, nh=17):
 
 # ---- tests -----------------------------------------------------------------
 
+def decapsulated(caps, daemon, run, attempts=3):
+    """Runs @run() while capturing srv0 in the SE, the collector's eth0 and its vxlan device
+    vx0. Returns (run's result, counters before, the eth0 packets, vx0's IPv4 TCP packets,
+    the back-end frames). The collector's vxlan device hands what it decapsulates to a queue
+    of the kernel's netdev_max_backlog (a host-wide sysctl, so not tuned here); on a busy
+    machine a 1 MiB burst can overflow it, after the frames were received whole on eth0.
+    Such a run proves nothing about the SE either way and is repeated, at most @attempts
+    times; any other loss fails at once."""
+    for attempt in range(attempts):
+        before = agg(daemon)[0]
+        srv0, vx0, wire = caps("se", "srv0"), caps("col", "vx0"), caps("col", "eth0")
+        result = run()
+        settle(daemon)
+        wire.stop()
+        got_wire = rdpcap(wire.path)
+        inner = vx0.stop(interface_drops_ok=True)
+        backend_frames = backend(srv0.stop())
+        if not vx0.if_dropped:
+            return result, before, got_wire, inner, backend_frames
+        outer = [p for p in got_wire if UDP in p and ICMP not in p and p[UDP].dport == 4789]
+        assert len(outer) == agg(daemon)[0]["num_succeeded"] - before["num_succeeded"], \
+            "VXLAN frames lost before the collector's eth0"
+    pytest.fail(f"the collector's vxlan device dropped frames in {attempts} runs out of {attempts}")
+
+
 def test_vxlan_collector_behind_two_routers_gets_the_backend_frames(lab, routers, web_servers, daemon,
                                                                      client, caps, no_stray_filters):
     configure(daemon, [collector(vni=42)])
     wait_for(serving(client), what="VIP serving")
     settle(daemon)
-    before = agg(daemon)[0]
-    srv0, vx0, wire = caps("se", "srv0"), caps("col", "vx0"), caps("col", "eth0")
-    digest = traffic(client)
-    settle(daemon)
-    wire.stop()
-    got_wire = rdpcap(wire.path)
-    inner, backend_frames = vx0.stop(), backend(srv0.stop())
+    digest, before, got_wire, inner, backend_frames = decapsulated(caps, daemon,
+                                                                   lambda: traffic(client))
 
     # Production untouched: the client got the file nginx serves.
     assert digest in big_sha(web_servers)
