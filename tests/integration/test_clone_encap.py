@@ -131,6 +131,13 @@ def tshark(lab, path, *fields, flt=""):
     return [line.split("|") for line in r.stdout.splitlines() if line]
 
 
+def vxlan_outer(packets):
+    """The VXLAN packets among @packets, over IPv4 or IPv6: UDP right behind the outer IP
+    header (not the collector's ICMP errors, which quote them)."""
+    return [p for p in packets if Ether in p and isinstance(p[Ether].payload.payload, UDP)
+            and p[UDP].dport == 4789]
+
+
 def outer6(path, nh=17):
     """The packets of a capture whose IPv6 header is directly followed by @nh (UDP: 17, GRE:
     47): the SE's encapsulated clones, not the collector's ICMPv6 answers."""
@@ -139,17 +146,17 @@ def outer6(path, nh=17):
 
 # ---- tests -----------------------------------------------------------------
 
-def decapsulated(caps, daemon, run, attempts=3):
+def decapsulated(caps, daemon, run, attempts=3, vx="vx0"):
     """Runs @run() while capturing srv0 in the SE, the collector's eth0 and its vxlan device
-    vx0. Returns (run's result, counters before, the eth0 packets, vx0's IPv4 TCP packets,
-    the back-end frames). The collector's vxlan device hands what it decapsulates to a queue
+    @vx (vx6: the IPv6 one). Returns (run's result, counters before, the eth0 packets, @vx's
+    IPv4 TCP packets, the back-end frames). The collector's vxlan device hands what it decapsulates to a queue
     of the kernel's netdev_max_backlog (a host-wide sysctl, so not tuned here); on a busy
     machine a 1 MiB burst can overflow it, after the frames were received whole on eth0.
     Such a run proves nothing about the SE either way and is repeated, at most @attempts
     times; any other loss fails at once."""
     for attempt in range(attempts):
         before = agg(daemon)[0]
-        srv0, vx0, wire = caps("se", "srv0"), caps("col", "vx0"), caps("col", "eth0")
+        srv0, vx0, wire = caps("se", "srv0"), caps("col", vx), caps("col", "eth0")
         result = run()
         settle(daemon)
         wire.stop()
@@ -158,7 +165,7 @@ def decapsulated(caps, daemon, run, attempts=3):
         backend_frames = backend(srv0.stop())
         if not vx0.if_dropped:
             return result, before, got_wire, inner, backend_frames
-        outer = [p for p in got_wire if UDP in p and ICMP not in p and p[UDP].dport == 4789]
+        outer = vxlan_outer(got_wire)
         assert len(outer) == agg(daemon)[0]["num_succeeded"] - before["num_succeeded"], \
             "VXLAN frames lost before the collector's eth0"
     pytest.fail(f"the collector's vxlan device dropped frames in {attempts} runs out of {attempts}")
@@ -339,12 +346,9 @@ def test_ipv6_vxlan_collector_gets_the_backend_frames(lab, routers, web_servers,
     configure(daemon, [collector(COLLECTOR6, vni=46)])
     wait_for(serving(client), what="VIP serving")
     settle(daemon)
-    before = agg(daemon)[0]
-    srv0, vx6, wire = caps("se", "srv0"), caps("col", "vx6"), caps("col", "eth0")
-    digest = traffic(client)
-    settle(daemon)
-    wire.stop()
-    inner, backend_frames = vx6.stop(), backend(srv0.stop())
+    digest, before, got_wire, inner, backend_frames = decapsulated(caps, daemon,
+                                                                   lambda: traffic(client),
+                                                                   vx="vx6")
 
     assert digest in big_sha(web_servers)
     got = collections.Counter(map(frame_bytes, inner))
@@ -355,7 +359,8 @@ def test_ipv6_vxlan_collector_gets_the_backend_frames(lab, routers, web_servers,
         f"of {len(backend_frames)}")
     # From the SE's IPv6 address on rtr0, two hops (hop limit 64 - 2), VNI 46, the zero UDP
     # checksum RFC 6935 allows tunnels.
-    outer = [p for p in outer6(wire.path) if p[UDP].dport == 4789]
+    outer = vxlan_outer(got_wire)
+    assert outer and all(IPv6 in p for p in outer)
     assert len(outer) == len(inner)
     assert {(p[IPv6].src, p[IPv6].dst, p[IPv6].hlim, p[VXLAN].vni, p[UDP].chksum)
             for p in outer} == {(SE_RTR_IP6, COLLECTOR6, 62, 46, 0)}
