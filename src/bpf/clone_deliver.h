@@ -57,15 +57,15 @@ struct {
 #define ETH_P_ERSPAN_III 0x22EB
 #define ETH_P_TEB_ 0x6558
 
+/* The tunnel headers that follow the outer IP header, each ending with the
+ * inner frame's Ethernet header (the clone's own, copied). */
 struct clone_udp_tun {
-	struct iphdr ip;
 	__be16 sport, dport, len, check;
 	__be32 w0, w1; /* VXLAN: flags, VNI << 8; Geneve: version/flags/protocol, VNI << 8 */
 	struct ethhdr inner;
 } __attribute__((packed));
 
 struct clone_erspan2 {
-	struct iphdr ip;
 	__be16 gre_flags, gre_proto;
 	__be32 seq;
 	__be16 ver_vlan, cos_session;
@@ -74,7 +74,6 @@ struct clone_erspan2 {
 } __attribute__((packed));
 
 struct clone_erspan3 {
-	struct iphdr ip;
 	__be16 gre_flags, gre_proto;
 	__be32 seq;
 	__be16 ver_vlan, cos_session;
@@ -83,8 +82,40 @@ struct clone_erspan3 {
 	struct ethhdr inner;
 } __attribute__((packed));
 
-/* Bytes in front of the inner frame, outer Ethernet header excluded. */
-static __always_inline __u32 encap_hdr_len(__u32 encap)
+/* The largest first: "= {}" zeroes all of it, as the verifier wants of the
+ * bytes a store reads. */
+union clone_tun {
+	struct clone_erspan3 e3;
+	struct clone_erspan2 e2;
+	struct clone_udp_tun udp;
+};
+
+/* The IPv6 header without <linux/ipv6.h>'s bit fields (40 bytes, no padding). */
+struct clone_ip6 {
+	__be32 vtc_flow; /* version 6, traffic class, flow label */
+	__be16 payload_len;
+	__u8 nexthdr, hop_limit;
+	__u32 saddr[4], daddr[4];
+};
+
+/* The outer Ethernet type (the frame may change family) and IP header, as
+ * written in one store from offset 12 (from h_proto on). Not packed: the
+ * padding keeps the IP header aligned on the stack, where the verifier
+ * refuses misaligned stores. */
+struct clone_outer4 {
+	__u16 pad;
+	__be16 h_proto;
+	struct iphdr ip;
+};
+
+struct clone_outer6 {
+	__u16 pad;
+	__be16 h_proto;
+	struct clone_ip6 ip;
+};
+
+/* Bytes of the tunnel header of @encap, the inner Ethernet header excluded. */
+static __always_inline __u32 tun_len(__u32 encap)
 {
 	switch (encap) {
 	case CLONE_ENCAP_VXLAN:
@@ -96,6 +127,15 @@ static __always_inline __u32 encap_hdr_len(__u32 encap)
 		return sizeof(struct clone_erspan3) - ETH_HLEN;
 	}
 	return 0;
+}
+
+/* Bytes in front of the inner frame, outer Ethernet header excluded: the
+ * outer IP header (IPv4 20, IPv6 40) and the tunnel header. */
+static __always_inline __u32 encap_hdr_len(const struct clone_srv *srv)
+{
+	if (srv->encap == CLONE_ENCAP_NONE)
+		return 0;
+	return (srv->outer6 ? sizeof(struct clone_ip6) : sizeof(struct iphdr)) + tun_len(srv->encap);
 }
 
 static __always_inline struct iphdr outer_ip(const struct clone_srv *srv, __u8 proto, __u32 tot_len)
@@ -125,89 +165,139 @@ static __always_inline struct iphdr outer_ip(const struct clone_srv *srv, __u8 p
 	return v;
 }
 
-static __always_inline int grow(struct __sk_buff *skb, __u32 room, __u64 l4)
+/*
+ * The IPv6 outer header. IPv6 is never fragmented on the way, and this
+ * packet not at the source either (it was cut to the path MTU). The flow
+ * label is the connection's hash: routers that spread flows by it keep both
+ * directions of a connection on one path.
+ */
+static __always_inline struct clone_ip6 outer_ip6(const struct clone_srv *srv, __u8 proto,
+						  __u32 payload_len, __u32 flow_hash)
+{
+	struct clone_ip6 ip = {};
+
+	ip.vtc_flow = bpf_htonl(6u << 28 | (flow_hash & 0xfffff));
+	ip.payload_len = bpf_htons(payload_len);
+	ip.nexthdr = proto;
+	ip.hop_limit = 64;
+	__builtin_memcpy(ip.saddr, srv->outer_src6, 16);
+	__builtin_memcpy(ip.daddr, srv->outer_dst6, 16);
+	return ip;
+}
+
+static __always_inline int grow(struct __sk_buff *skb, __u32 room, __u64 l3, __u64 l4)
 {
 	/* The room goes between the (future outer) Ethernet header and the IP
 	 * header; the kernel learns where the inner frame starts (for GSO and
-	 * checksum completion of the inner TCP segment, which stays partial). */
+	 * checksum completion of the inner TCP segment, which stays partial)
+	 * and, from the outer family, the packet's protocol. */
 	return bpf_skb_adjust_room(skb, room, BPF_ADJ_ROOM_MAC,
-				   BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | l4 | BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
+				   l3 | l4 | BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
 					   BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN) | BPF_F_ADJ_ROOM_NO_CSUM_RESET);
 }
 
-/*
- * Wraps the (already cut and rewritten) clone in the outer headers of
- * @srv->encap. @len: the inner frame's length; @cut: it was cut. Returns 0 or
- * a negative error.
- */
-static __always_inline int encapsulate(struct __sk_buff *skb, const struct clone_xfer *x,
-				       const struct clone_srv *srv, __u32 len, int cut)
+/* Fills @t with the tunnel header of @srv->encap. @len: the inner frame's
+ * length; @cut: it was cut. Returns its IP protocol (UDP or GRE), 0 for an
+ * unknown encapsulation. */
+static __always_inline __u8 tunnel(union clone_tun *t, const struct clone_xfer *x,
+				   const struct clone_srv *srv, const struct ethhdr *eth, __u32 len,
+				   int cut)
 {
-	__u32 hl = encap_hdr_len(srv->encap), idx = x->srv_index, *seqp, seq = 0;
-	struct ethhdr eth;
+	__u32 idx = x->srv_index, *seqp, seq = 0;
 
-	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
-		return -14; /* -EFAULT */
 	if (srv->encap == CLONE_ENCAP_VXLAN || srv->encap == CLONE_ENCAP_GENEVE) {
-		struct clone_udp_tun h = {};
-
-		h.ip = outer_ip(srv, IPPROTO_UDP, hl + len);
 		/* One source port per connection: routers that spread flows
 		 * (ECMP) keep both directions of it on one path, in order. */
-		h.sport = bpf_htons(49152 | (x->flow_hash & 0x3fff));
-		h.dport = srv->dst_port;
-		h.len = bpf_htons(hl - sizeof(struct iphdr) + len);
+		t->udp.sport = bpf_htons(49152 | (x->flow_hash & 0x3fff));
+		t->udp.dport = srv->dst_port;
+		t->udp.len = bpf_htons(tun_len(srv->encap) + len);
+		/* No checksum: none for IPv4; over IPv6 the zero checksum that
+		 * RFC 6935 allows tunnels (a Linux receiver takes it with
+		 * udp6zerocsumrx). No checksum computed here could be right:
+		 * the inner TCP checksum may still be the NIC's to complete,
+		 * and a GSO clone is cut into segments after this hook. */
+		t->udp.check = 0;
 		if (srv->encap == CLONE_ENCAP_VXLAN)
-			h.w0 = bpf_htonl(0x08000000); /* I flag: the VNI is valid */
+			t->udp.w0 = bpf_htonl(0x08000000); /* I flag: the VNI is valid */
 		else
-			h.w0 = bpf_htonl(ETH_P_TEB_); /* version 0, no options, Ethernet */
-		h.w1 = bpf_htonl(srv->vni << 8);
-		h.inner = eth;
-		if (grow(skb, sizeof(h), BPF_F_ADJ_ROOM_ENCAP_L4_UDP))
-			return -12;
-		return bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0);
+			t->udp.w0 = bpf_htonl(ETH_P_TEB_); /* version 0, no options, Ethernet */
+		t->udp.w1 = bpf_htonl(srv->vni << 8);
+		t->udp.inner = *eth;
+		return IPPROTO_UDP;
 	}
 	seqp = bpf_map_lookup_elem(&clone_seq, &idx);
 	if (seqp)
 		seq = __sync_fetch_and_add(seqp, 1);
 	if (srv->encap == CLONE_ENCAP_ERSPAN_II) {
-		struct clone_erspan2 h = {};
-
-		h.ip = outer_ip(srv, IPPROTO_GRE, hl + len);
-		h.gre_flags = bpf_htons(GRE_SEQ_BIT);
-		h.gre_proto = bpf_htons(ETH_P_ERSPAN_II);
-		h.seq = bpf_htonl(seq);
-		h.ver_vlan = bpf_htons(1 << 12);
+		t->e2.gre_flags = bpf_htons(GRE_SEQ_BIT);
+		t->e2.gre_proto = bpf_htons(ETH_P_ERSPAN_II);
+		t->e2.seq = bpf_htonl(seq);
+		t->e2.ver_vlan = bpf_htons(1 << 12);
 		/* COS 0, En 00 (untagged), T: the frame was truncated. */
-		h.cos_session = bpf_htons((cut ? 1 << 10 : 0) | (srv->erspan_session & 0x3ff));
-		h.index = bpf_htonl(x->in_ifindex & 0xfffff);
-		h.inner = eth;
-		if (grow(skb, sizeof(h), BPF_F_ADJ_ROOM_ENCAP_L4_GRE))
-			return -12;
-		return bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0);
+		t->e2.cos_session = bpf_htons((cut ? 1 << 10 : 0) | (srv->erspan_session & 0x3ff));
+		t->e2.index = bpf_htonl(x->in_ifindex & 0xfffff);
+		t->e2.inner = *eth;
+		return IPPROTO_GRE;
 	}
 	if (srv->encap == CLONE_ENCAP_ERSPAN_III) {
-		struct clone_erspan3 h = {};
-
-		h.ip = outer_ip(srv, IPPROTO_GRE, hl + len);
-		h.gre_flags = bpf_htons(GRE_SEQ_BIT);
-		h.gre_proto = bpf_htons(ETH_P_ERSPAN_III);
-		h.seq = bpf_htonl(seq);
-		h.ver_vlan = bpf_htons(2 << 12);
-		h.cos_session = bpf_htons((cut ? 1 << 10 : 0) | (srv->erspan_session & 0x3ff));
+		t->e3.gre_flags = bpf_htons(GRE_SEQ_BIT);
+		t->e3.gre_proto = bpf_htons(ETH_P_ERSPAN_III);
+		t->e3.seq = bpf_htonl(seq);
+		t->e3.ver_vlan = bpf_htons(2 << 12);
+		t->e3.cos_session = bpf_htons((cut ? 1 << 10 : 0) | (srv->erspan_session & 0x3ff));
 		/* Granularity 00: units of 100 microseconds, as Linux's own
 		 * ERSPAN sender. */
-		h.timestamp = bpf_htonl((__u32)(bpf_ktime_get_ns() / 100000));
+		t->e3.timestamp = bpf_htonl((__u32)(bpf_ktime_get_ns() / 100000));
 		/* FT 0 (Ethernet), HW ID: low bits of the back-end ifindex, D:
 		 * 1 for frames the back-end interface sends (SE -> server), 0
 		 * for the ones it receives. */
-		h.flags = bpf_htons(((x->in_ifindex & 0x3f) << 4) | (x->from_server ? 0 : 1 << 3));
-		h.inner = eth;
-		if (grow(skb, sizeof(h), BPF_F_ADJ_ROOM_ENCAP_L4_GRE))
-			return -12;
-		return bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0);
+		t->e3.flags = bpf_htons(((x->in_ifindex & 0x3f) << 4) | (x->from_server ? 0 : 1 << 3));
+		t->e3.inner = *eth;
+		return IPPROTO_GRE;
 	}
-	return -22; /* -EINVAL */
+	return 0;
+}
+
+/*
+ * Wraps the (already cut and rewritten) clone in the outer headers of
+ * @srv->encap, over IPv4 or, for an IPv6 collector (outer6), IPv6 (GRE's
+ * next header 47 as IPv4's protocol). @len: the inner frame's length; @cut:
+ * it was cut. Returns 0 or a negative error.
+ */
+static __always_inline int encapsulate(struct __sk_buff *skb, const struct clone_xfer *x,
+				       const struct clone_srv *srv, __u32 len, int cut)
+{
+	__u32 tl = tun_len(srv->encap), il;
+	union clone_tun t __attribute__((aligned(4))) = {};
+	struct ethhdr eth;
+	__u8 proto;
+	int r;
+
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
+		return -14; /* -EFAULT */
+	proto = tunnel(&t, x, srv, &eth, len, cut);
+	/* The bound also tells the verifier the store below stays in @t. */
+	if (!proto || !tl || tl > sizeof(t) - ETH_HLEN)
+		return -22; /* -EINVAL */
+	il = srv->outer6 ? sizeof(struct clone_ip6) : sizeof(struct iphdr);
+	if (grow(skb, il + tl + ETH_HLEN,
+		 srv->outer6 ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 : BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
+		 proto == IPPROTO_UDP ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : BPF_F_ADJ_ROOM_ENCAP_L4_GRE))
+		return -12;
+	if (srv->outer6) {
+		struct clone_outer6 o = {.h_proto = bpf_htons(ETH_P_IPV6),
+					 .ip = outer_ip6(srv, proto, tl + len, x->flow_hash)};
+
+		r = bpf_skb_store_bytes(skb, ETH_HLEN - 2, &o.h_proto, sizeof(o) - 2, 0);
+	} else {
+		struct clone_outer4 o = {.h_proto = bpf_htons(ETH_P_IP),
+					 .ip = outer_ip(srv, proto, il + tl + len)};
+
+		r = bpf_skb_store_bytes(skb, ETH_HLEN - 2, &o.h_proto, sizeof(o) - 2, 0);
+	}
+	if (r)
+		return r;
+	return bpf_skb_store_bytes(skb, ETH_HLEN + il, &t, tl + ETH_HLEN, 0);
 }
 
 /*
@@ -219,7 +309,7 @@ static __always_inline int encapsulate(struct __sk_buff *skb, const struct clone
  */
 static __always_inline int deliver(struct __sk_buff *skb, struct clone_xfer *x, const struct clone_srv *srv)
 {
-	__u32 len = skb->len, cap = 0, cut = x->keep, hl = encap_hdr_len(srv->encap);
+	__u32 len = skb->len, cap = 0, cut = x->keep, hl = encap_hdr_len(srv);
 	__u32 ip_off = x->from_server ? IP_DST_OFF : IP_SRC_OFF;
 	__u8 macs[ETH_ADDRS_LEN];
 	int mtu_cut = 0, r, i;

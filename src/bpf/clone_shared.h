@@ -118,6 +118,12 @@ struct clone_srv {
 	__u32 outer_src;       /* the SE's address on the egress interface, network byte order */
 	__u32 outer_dst;       /* the collector (ip_address), network byte order */
 	__u32 mtu;             /* path MTU: longest IP packet that leaves (outer one if encapsulated) */
+	/* An IPv6 collector (outer6 1): the outer header is IPv6, from
+	 * outer_src6 to outer_dst6 (network byte order), in place of the two
+	 * IPv4 addresses above. */
+	__u32 outer6;
+	__u32 outer_src6[4];
+	__u32 outer_dst6[4];
 };
 
 /* ---- issue 13: per-server health (array clone_health, index = clone_srvs') --

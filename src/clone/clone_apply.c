@@ -61,9 +61,8 @@ static int parse_addr6(const json_t *ip, struct in6_addr *ret)
 	return inet_pton(AF_INET6, jstr(ip, "addr"), ret) == 1 ? 0 : -EINVAL;
 }
 
-/* @s's address, subnet or interface address (@which: 0, 1, 2) as a socket
- * address of its family. */
-static union addr_any srv_addr(const struct clone_srv_state *s, int which)
+/* See clone_int.h. */
+union addr_any clone_srv_addr(const struct clone_srv_state *s, int which)
 {
 	union addr_any a;
 
@@ -138,6 +137,10 @@ static void push_srv(struct clone_engine *ce, int v, int k, const struct clone_v
 		val.outer_src = s->outer_src_be;
 		val.outer_dst = s->ip_be;
 		val.mtu = s->mtu;
+		/* An IPv6 collector: the program writes an IPv6 outer header. */
+		val.outer6 = s->encap != CLONE_ENCAP_NONE && s->af == AF_INET6;
+		memcpy(val.outer_src6, &s->outer_src6, 16);
+		memcpy(val.outer_dst6, &s->ip6, 16);
 	}
 	bpf_map_update_elem(ce->srvs_fd, &key, &val, BPF_ANY);
 }
@@ -161,7 +164,7 @@ static void find_interface(struct clone_engine *ce, struct clone_srv_state *s)
 		return;
 	}
 	if (s->af == AF_INET6) {
-		union addr_any a = srv_addr(s, 0), net = srv_addr(s, 1), own;
+		union addr_any a = clone_srv_addr(s, 0), net = clone_srv_addr(s, 1), own;
 
 		addr_any_of(AF_INET6, &own);
 		/* A link-local subnet is on every interface: network_ref says which. */
@@ -192,6 +195,7 @@ static void find_interface(struct clone_engine *ce, struct clone_srv_state *s)
 	memcpy(s->src_mac, src_mac, 6);
 	s->if_addr_be = addr_be;
 	s->outer_src_be = 0;
+	memset(&s->outer_src6, 0, sizeof(s->outer_src6));
 	s->mtu = clone_srv_path_mtu(s);
 	/* Before the server's interface reaches clone_srvs (push_srv()). */
 	if (ifindex)
@@ -228,7 +232,7 @@ static void find_mac(struct clone_engine *ce, struct clone_srv_state *s)
 		return;
 	}
 	slow_step(ce, "neighbour lookup");
-	union addr_any a = srv_addr(s, 0);
+	union addr_any a = clone_srv_addr(s, 0);
 
 	if (!s->ifindex || clone_net_neigh_get_any(&a, s->ifindex, mac, &state) < 0)
 		state = 0;
@@ -288,7 +292,7 @@ static void revalidate(struct clone_engine *ce, struct clone_srv_state *s, uint6
 	else if (s->has_mac)
 		clone_net_arp_request(s->ifindex, s->src_mac, s->if_addr_be, s->ip_be);
 	if (!s->has_mac || (s->nud & NUD_STALE)) {
-		union addr_any a = srv_addr(s, 0);
+		union addr_any a = clone_srv_addr(s, 0);
 		clone_net_probe_any(&a, s->ifname);
 	}
 }
@@ -298,7 +302,8 @@ static bool visible_differs(const struct clone_srv_state *a, const struct clone_
 {
 	return a->ifindex != b->ifindex || strcmp(a->ifname, b->ifname) != 0 || a->has_mac != b->has_mac ||
 	       memcmp(a->mac, b->mac, 6) != 0 || memcmp(a->src_mac, b->src_mac, 6) != 0 ||
-	       a->outer_src_be != b->outer_src_be || a->mtu != b->mtu;
+	       a->outer_src_be != b->outer_src_be || a->mtu != b->mtu ||
+	       memcmp(&a->outer_src6, &b->outer_src6, sizeof(a->outer_src6)) != 0;
 }
 
 /* A fresh, zeroed counter slot nobody holds (see clone_slot_take()). */
@@ -479,7 +484,7 @@ static union addr_any *resolved_ips(struct clone_engine *ce, int *ret_n)
 	for (v = 0; v < CLONE_MAX_VS; v++)
 		for (k = 0; ce->vs[v].used && k < CLONE_SRV_PER_VS; k++)
 			if (ce->vs[v].srv[k].used && !ce->vs[v].srv[k].mac_configured)
-				ips[n++] = srv_addr(&ce->vs[v].srv[k], 0);
+				ips[n++] = clone_srv_addr(&ce->vs[v].srv[k], 0);
 	*ret_n = n;
 	return ips;
 }

@@ -110,12 +110,12 @@ void clone_srv_set_encap(struct clone_srv_state *s, const json_t *cs)
 /* See clone_int.h. */
 void clone_srv_find_route(struct clone_srv_state *s)
 {
+	union addr_any dst = clone_srv_addr(s, 0), own;
 	struct netif_route rt;
 	char ifname[IF_NAMESIZE] = "";
-	uint32_t addr_be = 0;
 	int mask;
 
-	if (netif_route_get(s->ip_be, &rt) < 0 || !if_indextoname((unsigned)rt.ifindex, ifname)) {
+	if (netif_route_get(&dst, &rt) < 0 || !if_indextoname((unsigned)rt.ifindex, ifname)) {
 		if (!s->warned)
 			log_warn("clone", "clone server %s: no route to the collector: its frames are counted, "
 				  "not sent",
@@ -124,6 +124,7 @@ void clone_srv_find_route(struct clone_srv_state *s)
 		s->ifindex = 0;
 		s->ifname[0] = '\0';
 		s->outer_src_be = 0;
+		memset(&s->outer_src6, 0, sizeof(s->outer_src6));
 		s->mtu = 0;
 		memset(s->src_mac, 0, 6);
 		return;
@@ -134,10 +135,18 @@ void clone_srv_find_route(struct clone_srv_state *s)
 	/* The outer source is the SE's address on the egress interface: the
 	 * route's preferred source, else the interface's address on the
 	 * next hop's subnet. */
-	if (!rt.src_be)
-		netif_subnet_on(ifname, rt.gw_be ? rt.gw_be : s->ip_be, NULL, &mask, &addr_be);
-	s->outer_src_be = rt.src_be ? rt.src_be : addr_be;
-	s->if_addr_be = s->outer_src_be;
+	addr_any_of(dst.sa.sa_family, &own);
+	if (addr_is_any(&rt.src))
+		netif_prefix_on(ifname, addr_is_any(&rt.gw) ? &dst : &rt.gw, NULL, &mask, &own);
+	else
+		own = rt.src;
+	if (s->af == AF_INET6) {
+		s->outer_src6 = own.in6.sin6_addr;
+		s->if_addr6 = s->outer_src6;
+	} else {
+		s->outer_src_be = own.in.sin_addr.s_addr;
+		s->if_addr_be = s->outer_src_be;
+	}
 	s->mtu = rt.mtu;
 	clone_net_if_mac(ifname, s->src_mac);
 }
@@ -145,11 +154,12 @@ void clone_srv_find_route(struct clone_srv_state *s)
 /* See clone_int.h. */
 uint32_t clone_srv_path_mtu(const struct clone_srv_state *s)
 {
+	union addr_any dst = clone_srv_addr(s, 0);
 	struct netif_route rt;
 
 	/* Directly connected: the route to the server is the subnet's, on the
 	 * clone interface (a route mtu, else the interface's). */
-	if (!s->ifindex || netif_route_get(s->ip_be, &rt) < 0 || rt.ifindex != s->ifindex)
+	if (!s->ifindex || netif_route_get(&dst, &rt) < 0 || rt.ifindex != s->ifindex)
 		return 0;
 	return rt.mtu;
 }

@@ -16,9 +16,10 @@
  *    confirmation for CLONE_HEALTH_DEAD_MS: down. IPv4 and IPv6 alike.
  *  - with a configured MAC (a dummy MAC: a pure sniffer that never answers):
  *    never watched, always up.
- *  - encapsulated: an ICMP echo from the SE's own namespace once a second
- *    (a raw socket: ping sockets need a ping_group_range sysctl, and the SE
- *    runs on the kernel's defaults); no reply for CLONE_HEALTH_DEAD_MS: down.
+ *  - encapsulated: an ICMP echo (ICMPv6 for an IPv6 collector) from the
+ *    SE's own namespace once a second (raw sockets: ping sockets need a
+ *    ping_group_range sysctl, and the SE runs on the kernel's defaults); no
+ *    reply for CLONE_HEALTH_DEAD_MS: down.
  *
  * The watcher has its own thread. It copies what it needs of the engine's
  * state under the read lock, probes with no engine lock held, and takes
@@ -29,6 +30,7 @@
 #include <errno.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <netinet/icmp6.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
@@ -91,6 +93,7 @@ struct clone_watch {
 	 * (watcher only): a slot given to another server is written again. */
 	uint32_t slot_gen[CLONE_MAX_SRV];
 	int icmp_fd;            /* -1: no raw socket (then encapsulated servers stay up) */
+	int icmp6_fd;           /* the same for IPv6 collectors (ICMPv6) */
 	uint16_t echo_ident;
 	uint16_t echo_seqno;
 	_Atomic uint64_t n_transitions;
@@ -216,49 +219,80 @@ static uint16_t icmp_sum(const void *data, size_t len)
 	return htons((uint16_t)~sum);
 }
 
-/* Sends one ICMP echo request to @ip_be. Errors (no route yet) are the same
- * as no answer. */
-static void echo_send(struct clone_watch *hl, uint32_t ip_be)
+/* The echo socket of @af's family (-1 when there is none). */
+static int echo_fd(const struct clone_watch *hl, int af)
 {
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = ip_be};
+	return af == AF_INET6 ? hl->icmp6_fd : hl->icmp_fd;
+}
+
+/* Sends one ICMP echo request (ICMPv6 for an IPv6 server) to @ad. Errors
+ * (no route yet) are the same as no answer. */
+static void echo_send(struct clone_watch *hl, const struct health_addr *ad)
+{
+	union addr_any to;
 	struct icmphdr ic;
 
 	memset(&ic, 0, sizeof(ic));
-	ic.type = ICMP_ECHO;
+	addr_any_of(ad->af, &to);
+	if (ad->af == AF_INET6) {
+		/* The same layout as ICMPv6's echo; the kernel fills in the
+		 * checksum (it covers a pseudo-header) on a raw ICMPv6 socket. */
+		ic.type = ICMP6_ECHO_REQUEST;
+		memcpy(&to.in6.sin6_addr, ad->a, 16);
+	} else {
+		ic.type = ICMP_ECHO;
+		memcpy(&to.in.sin_addr, ad->a, 4);
+	}
 	ic.un.echo.id = htons(hl->echo_ident);
 	ic.un.echo.sequence = htons(++hl->echo_seqno);
-	ic.checksum = icmp_sum(&ic, sizeof(ic));
-	sendto(hl->icmp_fd, &ic, sizeof(ic), MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to));
+	if (ad->af == AF_INET)
+		ic.checksum = icmp_sum(&ic, sizeof(ic));
+	sendto(echo_fd(hl, ad->af), &ic, sizeof(ic), MSG_DONTWAIT, &to.sa, addr_len(&to));
 }
 
-/* Reads every pending echo reply; the servers that sent one answered @now.
- * Called with hl->lock. */
-static void echo_read(struct clone_watch *hl, uint64_t now)
+/* Marks the ICMP servers at @ad (@len bytes of family @af) as answering @now. */
+static void echo_answered(struct clone_watch *hl, int af, const void *ad, size_t len, uint64_t now)
+{
+	for (int i = 0; i < hl->n_srv; i++)
+		if (hl->srv[i].used && hl->srv[i].how == HEALTH_ICMP && hl->srv[i].addr.af == af &&
+		    memcmp(hl->srv[i].addr.a, ad, len) == 0)
+			hl->srv[i].last_ok_ms = now;
+}
+
+/* Reads every pending echo reply of @af's socket; the servers that sent one
+ * answered @now. An IPv4 raw socket hands the IP header too, an IPv6 one
+ * only the ICMPv6 message. Called with hl->lock. */
+static void echo_read(struct clone_watch *hl, int af, uint64_t now)
 {
 	uint8_t buf[1500];
-	struct sockaddr_in from;
+	union addr_any from;
 	socklen_t flen;
 	ssize_t n;
-	int i;
 
 	for (;;) {
 		const struct iphdr *ip = (const struct iphdr *)buf;
 		const struct icmphdr *ic;
+		size_t off = 0;
 
 		flen = sizeof(from);
-		n = recvfrom(hl->icmp_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		n = recvfrom(echo_fd(hl, af), buf, sizeof(buf), MSG_DONTWAIT, &from.sa, &flen);
 		if (n == -1)
 			return;
-		if (n < (ssize_t)sizeof(*ip) || n < (ssize_t)(ip->ihl * 4u + sizeof(*ic)))
+		if (af == AF_INET) {
+			if (n < (ssize_t)sizeof(*ip))
+				continue;
+			off = ip->ihl * 4u;
+		}
+		if (n < (ssize_t)(off + sizeof(*ic)))
 			continue;
-		ic = (const struct icmphdr *)(buf + ip->ihl * 4u);
-		if (ic->type != ICMP_ECHOREPLY || ntohs(ic->un.echo.id) != hl->echo_ident)
+		ic = (const struct icmphdr *)(buf + off);
+		if (ic->type != (af == AF_INET6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) ||
+		    ntohs(ic->un.echo.id) != hl->echo_ident)
 			continue;
-		for (i = 0; i < hl->n_srv; i++)
-			if (hl->srv[i].used && hl->srv[i].how == HEALTH_ICMP &&
-			    hl->srv[i].addr.af == AF_INET &&
-			    memcmp(hl->srv[i].addr.a, &from.sin_addr.s_addr, 4) == 0)
-				hl->srv[i].last_ok_ms = now;
+		if (af == AF_INET6)
+			echo_answered(hl, af, &from.in6.sin6_addr, 16, now);
+		else
+			echo_answered(hl, af, &from.in.sin_addr, 4, now);
 	}
 }
 
@@ -284,10 +318,6 @@ static int copy_slots(struct clone_engine *ce, struct health_slot *out)
 			out[n].how = s->encap != CLONE_ENCAP_NONE ? HEALTH_ICMP
 				     : s->mac_configured	       ? HEALTH_NONE
 								       : HEALTH_NEIGH;
-			/* The echo socket is ICMP (IPv4): an encapsulated IPv6
-			 * collector is not watched (always up). */
-			if (out[n].how == HEALTH_ICMP && s->af == AF_INET6)
-				out[n].how = HEALTH_NONE;
 			n++;
 		}
 	pthread_rwlock_unlock(&ce->lock);
@@ -350,6 +380,22 @@ static const char *neigh_proto(const struct health_srv *h)
 	return h->addr.af == AF_INET6 ? "NDP" : "ARP";
 }
 
+/* The echo @h is sent: ICMP, or ICMPv6 for an IPv6 server. */
+static const char *echo_proto(const struct health_srv *h)
+{
+	return h->addr.af == AF_INET6 ? "ICMPv6" : "ICMP";
+}
+
+/* The reason of a server that is up, in @buf. */
+static const char *answers(const struct health_srv *h, char buf[64])
+{
+	if (h->how == HEALTH_NONE)
+		return "configured MAC: not watched";
+	snprintf(buf, 64, "answers %s%s", h->how == HEALTH_NEIGH ? neigh_proto(h) : echo_proto(h),
+		 h->how == HEALTH_NEIGH ? "" : " echo");
+	return buf;
+}
+
 /* What a probe found about one server, applied under hl->lock. */
 struct health_probe {
 	bool answered;          /* an answer within CLONE_HEALTH_DEAD_MS */
@@ -402,21 +448,16 @@ static void probe(struct clone_watch *hl, struct health_srv *h, uint64_t now, st
 			 (unsigned long long)(age == UINT64_MAX ? now - h->last_ok_ms : age));
 		return;
 	case HEALTH_ICMP:
-		if (hl->icmp_fd < 0) {
+		if (echo_fd(hl, h->addr.af) < 0) {
 			ret->answered = true;
 			ret->answered_ms = now;
 			return;
 		}
 		if (now - h->last_echo_ms >= CLONE_HEALTH_ECHO_MS) {
 			h->last_echo_ms = now;
-			if (h->addr.af == AF_INET) {
-				uint32_t ip_be;
-
-				memcpy(&ip_be, h->addr.a, 4);
-				echo_send(hl, ip_be);
-			}
+			echo_send(hl, &h->addr);
 		}
-		snprintf(ret->why, sizeof(ret->why), "no ICMP echo reply for %llu ms",
+		snprintf(ret->why, sizeof(ret->why), "no %s echo reply for %llu ms", echo_proto(h),
 			 (unsigned long long)(now - h->last_ok_ms));
 		return;
 	}
@@ -455,6 +496,7 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 	int n, i, n_srv;
 	uint64_t now = now_ms();
 	bool flag[CLONE_MAX_SRV];
+	char up[64];
 
 	n = copy_slots(ce, slots);
 	pthread_mutex_lock(&hl->lock);
@@ -470,7 +512,9 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 	/* Replies to this round's and earlier echoes. */
 	pthread_mutex_lock(&hl->lock);
 	if (hl->icmp_fd >= 0)
-		echo_read(hl, now);
+		echo_read(hl, AF_INET, now);
+	if (hl->icmp6_fd >= 0)
+		echo_read(hl, AF_INET6, now);
 	for (i = 0; i < n_srv; i++) {
 		struct health_srv *h = &hl->srv[i];
 		bool dead;
@@ -483,12 +527,8 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 			h->last_ok_ms = pr[i].answered_ms;
 		dead = now - h->last_ok_ms > CLONE_HEALTH_DEAD_MS;
 		if (dead == h->down) {
-			if (!h->down && h->how != HEALTH_NONE)
-				snprintf(h->reason, sizeof(h->reason), "%s",
-					 h->how == HEALTH_NEIGH ? (h->addr.af == AF_INET6 ? "answers NDP" : "answers ARP")
-								: "answers ICMP echo");
-			else if (!h->down)
-				snprintf(h->reason, sizeof(h->reason), "configured MAC: not watched");
+			if (!h->down)
+				snprintf(h->reason, sizeof(h->reason), "%s", answers(h, up));
 			continue;
 		}
 		h->down = dead;
@@ -505,10 +545,7 @@ static void health_round(struct clone_engine *ce, struct health_slot *slots, str
 			log_warn("clone", "clone server %s is down (%s): its flows move to the next healthy "
 				 "clone server", h->ip, h->reason);
 		} else {
-			snprintf(h->reason, sizeof(h->reason), "%s",
-				 h->how == HEALTH_NEIGH ? (h->addr.af == AF_INET6 ? "answers NDP" : "answers ARP")
-				 : h->how == HEALTH_ICMP ? "answers ICMP echo"
-				 : "configured MAC: not watched");
+			snprintf(h->reason, sizeof(h->reason), "%s", answers(h, up));
 			log_info("clone", "clone server %s is up again (%s): new connections go to it", h->ip,
 				 h->reason);
 		}
@@ -576,6 +613,7 @@ int clone_health_start(struct clone_engine *ce, char **ret_err)
 	 * <netinet/ip_icmp.h>): a bit per ICMP type to drop. Only echo
 	 * replies reach the socket. */
 	uint32_t filt = ~(1u << ICMP_ECHOREPLY);
+	struct icmp6_filter filt6;
 	int r;
 
 	pthread_mutex_init(&hl->lock, NULL);
@@ -588,6 +626,15 @@ int clone_health_start(struct clone_engine *ce, char **ret_err)
 			 strerror(errno));
 	else
 		setsockopt(hl->icmp_fd, SOL_RAW, 1 /* ICMP_FILTER */, &filt, sizeof(filt));
+	hl->icmp6_fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMPV6);
+	if (hl->icmp6_fd == -1) {
+		log_warn("clone", "no raw ICMPv6 socket (%s): encapsulated IPv6 clone servers are not watched",
+			 strerror(errno));
+	} else {
+		ICMP6_FILTER_SETBLOCKALL(&filt6);
+		ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filt6);
+		setsockopt(hl->icmp6_fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filt6, sizeof(filt6));
+	}
 	ce->health = hl;
 	r = pthread_create(&hl->thread, NULL, health_main, ce);
 	if (r) {
@@ -595,6 +642,8 @@ int clone_health_start(struct clone_engine *ce, char **ret_err)
 		ce->health = NULL;
 		if (hl->icmp_fd >= 0)
 			close(hl->icmp_fd);
+		if (hl->icmp6_fd >= 0)
+			close(hl->icmp6_fd);
 		pthread_cond_destroy(&hl->stop_cond);
 		pthread_mutex_destroy(&hl->stop_mutex);
 		pthread_mutex_destroy(&hl->lock);
@@ -621,6 +670,8 @@ void clone_health_stop(struct clone_engine *ce)
 	}
 	if (hl->icmp_fd >= 0)
 		close(hl->icmp_fd);
+	if (hl->icmp6_fd >= 0)
+		close(hl->icmp6_fd);
 	pthread_cond_destroy(&hl->stop_cond);
 	pthread_mutex_destroy(&hl->stop_mutex);
 	pthread_mutex_destroy(&hl->lock);
@@ -663,7 +714,8 @@ void clone_health_json(struct clone_engine *ce, const struct clone_srv_state *s,
 	json_object_set_new(o, "oper_state", json_string(!h ? "OPER_UNKNOWN" : h->down ? "OPER_DOWN" : "OPER_UP"));
 	json_object_set_new(o, "oper_reason", json_string(h ? h->reason : "not checked yet"));
 	json_object_set_new(o, "health_check", json_string(!h ? "" : h->how == HEALTH_NEIGH ? (h->addr.af == AF_INET6 ? "ndp" : "arp")
-							       : h->how == HEALTH_ICMP ? "icmp" : "none"));
+							       : h->how == HEALTH_ICMP ? (h->addr.af == AF_INET6 ? "icmpv6" : "icmp")
+							       : "none"));
 	json_object_set_new(o, "oper_state_since", json_string(h ? h->since : ""));
 	json_object_set_new(o, "num_down", json_integer(h ? (json_int_t)h->n_down : 0));
 	pthread_mutex_unlock(&ce->health->lock);

@@ -71,6 +71,7 @@ struct clone_srv_state {
 	uint16_t dst_port;         /* host byte order */
 	uint16_t erspan_session;
 	uint32_t outer_src_be;     /* the SE's address on the egress interface */
+	struct in6_addr outer_src6; /* the same for an IPv6 collector (af AF_INET6) */
 	uint32_t mtu;              /* path MTU (0: not known) */
 };
 
@@ -174,6 +175,9 @@ struct clone_engine {
 
 /* clone_apply.c */
 int clone_refresh_all(struct clone_engine *ce);
+/* @s's address, subnet or interface address (@which: 0, 1, 2) as a socket
+ * address of its family. */
+union addr_any clone_srv_addr(const struct clone_srv_state *s, int which);
 void clone_resolver_close(struct clone_engine *ce);
 /* Called first by every step that makes slow system calls: counts (and logs
  * once) one taken under the engine's write lock, which would hold up the

@@ -35,117 +35,39 @@ static void v4(uint32_t be, union addr_any *ret)
 	ret->in.sin_addr.s_addr = be;
 }
 
-/* clone_net_route_any() of an IPv4 destination: clone_net_route_ifindex(). */
-static int route_v4(uint32_t dst_be, union addr_any *ret_src)
-{
-	uint32_t src = 0;
-	int r = clone_net_route_ifindex(dst_be, &src);
-
-	if (r > 0 && ret_src)
-		v4(src, ret_src);
-	return r;
-}
-
 /*
- * Asks the kernel's routing table (RTM_GETROUTE, as `ip route get`) which
- * interface a packet to @dst (IPv4 or IPv6) leaves by. Returns the ifindex
- * (> 0) and, if @ret_src is not NULL, the source address the kernel would
- * pick (the unspecified address if the route has none); -errno on failure
+ * Asks the kernel's routing table (netif_route_get()) which interface a
+ * packet to @dst (IPv4 or IPv6) leaves by. Returns the ifindex (> 0) and, if
+ * @ret_src is not NULL, the source address the kernel would pick (the
+ * unspecified address if the route has none); -errno on failure
  * (-ENETUNREACH when there is no route).
  */
 int clone_net_route_any(const union addr_any *dst, union addr_any *ret_src)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct rtmsg rt;
-		char attrs[64];
-	} req;
-	const void *dst_data = NULL;
-	int dlen = 0, slen;
-	char buf[4096];
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	struct timeval tv = {.tv_sec = 1};
-	struct rtattr *rta;
-	struct nlmsghdr *nh;
-	int fd, r = -EIO, ifindex = 0, len;
-	union addr_any src;
-	ssize_t n;
-
-	if (dst->sa.sa_family == AF_INET)
-		return route_v4(dst->in.sin_addr.s_addr, ret_src);
-	dst_data = addr_data(dst, &dlen);
-	addr_any_of(dst->sa.sa_family, &src);
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd == -1)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req.nh.nlmsg_type = RTM_GETROUTE;
-	req.nh.nlmsg_flags = NLM_F_REQUEST;
-	req.nh.nlmsg_seq = 1;
-	req.rt.rtm_family = (unsigned char)dst->sa.sa_family;
-	req.rt.rtm_dst_len = (unsigned char)(dlen * 8);
-	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
-	rta->rta_type = RTA_DST;
-	rta->rta_len = (unsigned short)RTA_LENGTH(dlen);
-	memcpy(RTA_DATA(rta), dst_data, (size_t)dlen);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(dlen);
-
-	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		r = -errno;
-		goto out;
-	}
-	n = recv(fd, buf, sizeof(buf), 0);
-	if (n == -1) {
-		r = -errno;
-		goto out;
-	}
-	for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
-		if (nh->nlmsg_type == NLMSG_ERROR) {
-			struct nlmsgerr *e = NLMSG_DATA(nh);
-			r = e->error ? e->error : -ENETUNREACH;
-			goto out;
-		}
-		if (nh->nlmsg_type != RTM_NEWROUTE)
-			continue;
-		len = RTM_PAYLOAD(nh);
-		for (rta = RTM_RTA(NLMSG_DATA(nh)); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-			if (rta->rta_type == RTA_OIF)
-				memcpy(&ifindex, RTA_DATA(rta), 4);
-			else if (rta->rta_type == RTA_PREFSRC && RTA_PAYLOAD(rta) == (unsigned)dlen)
-				memcpy((void *)addr_data(&src, &slen), RTA_DATA(rta), (size_t)dlen);
-		}
-		break;
-	}
-	if (ifindex <= 0) {
-		r = -ENETUNREACH;
-		goto out;
-	}
-	if (ret_src)
-		*ret_src = src;
-	r = ifindex;
-out:
-	close(fd);
-	return r;
-}
-
-/*
- * Which interface a packet to @dst_be leaves by (netif_route_get()). Returns
- * the ifindex (> 0) and, if @ret_src_be is not NULL, the source address the
- * kernel would pick (0 if the route has none); -errno on failure
- * (-ENETUNREACH when there is no route).
- */
-int clone_net_route_ifindex(uint32_t dst_be, uint32_t *ret_src_be)
-{
 	struct netif_route rt;
-	int r = netif_route_get(dst_be, &rt);
+	int r = netif_route_get(dst, &rt);
 
 	if (r < 0)
 		return r;
-	if (ret_src_be)
-		*ret_src_be = rt.src_be;
+	if (ret_src)
+		*ret_src = rt.src;
 	return rt.ifindex;
+}
+
+/*
+ * clone_net_route_any() of an IPv4 destination: the ifindex and, if
+ * @ret_src_be is not NULL, the source address (0 if the route has none).
+ */
+int clone_net_route_ifindex(uint32_t dst_be, uint32_t *ret_src_be)
+{
+	union addr_any dst, src;
+	int r;
+
+	v4(dst_be, &dst);
+	r = clone_net_route_any(&dst, &src);
+	if (r > 0 && ret_src_be)
+		*ret_src_be = src.in.sin_addr.s_addr;
+	return r;
 }
 
 /* Copies the hardware address of interface @ifname to @ret_mac. Returns 0 or -errno. */

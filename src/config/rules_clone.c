@@ -79,7 +79,6 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 		const char *ip = rules_str(json_object_get(cs, "ip_address"), "addr");
 		char ifname[IF_NAMESIZE] = "";
 		union addr_any a;
-		uint32_t ip_be = 0;
 		int r;
 
 		if (addr_parse(ip, &a) < 0)
@@ -92,23 +91,23 @@ static int check_clone_servers(json_t *obj, char **ret_err)
 			const char *encap = json_string_value(json_object_get(cs, "encap_type"));
 			struct netif_route rt;
 
-			/* The outer headers the program writes are IPv4. */
-			if (a.sa.sa_family != AF_INET) {
-				*ret_err = xasprintf("clone_servers[%zu].encap_type: %s needs an IPv4 "
-						     "collector, and %s is an IPv6 address",
-						     i + 1, encap, ip);
+			/* An IPv6 collector gets an IPv6 outer header; a
+			 * link-local one is on no route. */
+			if (addr_is_link_local(&a)) {
+				*ret_err = xasprintf("clone_servers[%zu].ip_address: collector %s is "
+						     "link-local: encap_type %s needs an address a route "
+						     "leads to",
+						     i + 1, ip, encap);
 				return -EINVAL;
 			}
-			ip_be = a.in.sin_addr.s_addr;
-
-			r = netif_route_get(ip_be, &rt);
+			r = netif_route_get(&a, &rt);
 			if (r < 0) {
 				*ret_err = xasprintf("clone_servers[%zu].ip_address: collector %s is not "
 						     "reachable by a route from this SE (encap_type %s): %s",
 						     i + 1, ip, encap, strerror(-r));
 				return -EINVAL;
 			}
-			if (netif_addr_is_local(ip_be, ifname) == 1) {
+			if (netif_is_local(&a, ifname) == 1) {
 				*ret_err = xasprintf("clone_servers[%zu].ip_address: %s is an address of this SE "
 						     "(interface '%s'), not a collector",
 						     i + 1, ip, ifname);

@@ -70,12 +70,33 @@ static void to_addr(const struct sockaddr *sa, union addr_any *ret)
 	addr_set_port(ret, 0);
 }
 
+/* What find() looks for. */
+enum find_how {
+	FIND_CONTAINS, /* a subnet that contains the address */
+	FIND_EXACT,    /* the subnet address/mask itself */
+	FIND_FRONT,    /* FIND_CONTAINS, of a front interface (netif_front_for()) */
+};
+
+/* Whether address @i of interface @name is not a front subnet: a loopback
+ * one, an IPv4 alias ("eth0:vip" is an address added to its interface, not
+ * the interface's subnet), a host address (/32, /128: @len of @n bytes) or
+ * link-local. */
+static bool not_front(const struct ifaddrs *i, int len, int n)
+{
+	union addr_any own;
+
+	to_addr(i->ifa_addr, &own);
+	return (i->ifa_flags & IFF_LOOPBACK) || strchr(i->ifa_name, ':') || len == n * 8 ||
+	       addr_is_link_local(&own);
+}
+
 /*
- * Walks the addresses of @a's family. @exact: the interface's own subnet must
- * be @a/@mask; else the subnet must contain @a. @ifname, when not NULL, limits
- * the walk to that interface. Fills what the callers ask for.
+ * Walks the addresses of @a's family. FIND_EXACT: the interface's own subnet
+ * must be @a/@mask; else the subnet must contain @a (FIND_FRONT: and be a
+ * front interface's). @ifname, when not NULL, limits the walk to that
+ * interface. Fills what the callers ask for.
  */
-static int find(const union addr_any *a, int mask, bool exact, const char *ifname,
+static int find(const union addr_any *a, int mask, enum find_how how, const char *ifname,
 		char ret_ifname[IF_NAMESIZE], union addr_any *ret_addr, union addr_any *ret_net,
 		int *ret_mask)
 {
@@ -99,11 +120,11 @@ static int find(const union addr_any *a, int mask, bool exact, const char *ifnam
 		ia = addr_bytes(i->ifa_addr, &in);
 		im = addr_bytes(i->ifa_netmask, &in);
 		len = mask_len(im, in);
-		if (exact) {
+		if (how == FIND_EXACT) {
 			/* The clone subnet must be the interface's own subnet. */
 			if (len != mask || !same_prefix(ia, want, n, mask))
 				continue;
-		} else if (!same_prefix(ia, want, n, len)) {
+		} else if (!same_prefix(ia, want, n, len) || (how == FIND_FRONT && not_front(i, len, n))) {
 			continue;
 		}
 		if (ret_ifname)
@@ -132,7 +153,7 @@ static void v4(uint32_t be, union addr_any *ret)
 int netif_for_prefix(const union addr_any *net, int mask, char ret_ifname[IF_NAMESIZE],
 		     union addr_any *ret_addr)
 {
-	return find(net, mask, true, NULL, ret_ifname, ret_addr, NULL, NULL);
+	return find(net, mask, FIND_EXACT, NULL, ret_ifname, ret_addr, NULL, NULL);
 }
 
 int netif_for_subnet(uint32_t net_be, int mask, char ret_ifname[IF_NAMESIZE], uint32_t *ret_addr_be)
@@ -153,7 +174,7 @@ int netif_for_addr(uint32_t addr_be, char ret_ifname[IF_NAMESIZE], uint32_t *ret
 	int r;
 
 	v4(addr_be, &a);
-	r = find(&a, 0, false, NULL, ret_ifname, &own, NULL, NULL);
+	r = find(&a, 0, FIND_CONTAINS, NULL, ret_ifname, &own, NULL, NULL);
 	if (r == 0 && ret_addr_be)
 		*ret_addr_be = own.in.sin_addr.s_addr;
 	return r;
@@ -219,6 +240,11 @@ int netif_is_local(const union addr_any *a, char ret_ifname[IF_NAMESIZE])
 	return r;
 }
 
+int netif_front_for(const union addr_any *a, char ret_ifname[IF_NAMESIZE])
+{
+	return find(a, 0, FIND_FRONT, NULL, ret_ifname, NULL, NULL, NULL);
+}
+
 int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE])
 {
 	union addr_any a;
@@ -230,7 +256,7 @@ int netif_addr_is_local(uint32_t addr_be, char ret_ifname[IF_NAMESIZE])
 int netif_prefix_on(const char *ifname, const union addr_any *a, union addr_any *ret_net,
 		    int *ret_mask, union addr_any *ret_if_addr)
 {
-	return find(a, 0, false, ifname, NULL, ret_if_addr, ret_net, ret_mask);
+	return find(a, 0, FIND_CONTAINS, ifname, NULL, ret_if_addr, ret_net, ret_mask);
 }
 
 int netif_subnet_on(const char *ifname, uint32_t addr_be, uint32_t *ret_net_be, int *ret_mask,
@@ -397,8 +423,17 @@ static uint32_t if_mtu(int ifindex)
 	return mtu;
 }
 
-/* Reads the RTM_NEWROUTE answer @nh into @ret. */
-static int parse_route(struct nlmsghdr *nh, struct netif_route *ret)
+/* Copies the @n address bytes of @rta into @a (of that size's family). */
+static void rta_addr(const struct rtattr *rta, int n, union addr_any *a)
+{
+	int len;
+
+	if (RTA_PAYLOAD(rta) == (unsigned)n)
+		memcpy((void *)addr_bytes(&a->sa, &len), RTA_DATA(rta), (size_t)n);
+}
+
+/* Reads the RTM_NEWROUTE answer @nh into @ret (@n: address length). */
+static int parse_route(struct nlmsghdr *nh, int n, struct netif_route *ret)
 {
 	struct rtmsg *rtm = NLMSG_DATA(nh);
 	int len = RTM_PAYLOAD(nh), mlen;
@@ -410,9 +445,9 @@ static int parse_route(struct nlmsghdr *nh, struct netif_route *ret)
 		if (rta->rta_type == RTA_OIF)
 			memcpy(&ret->ifindex, RTA_DATA(rta), 4);
 		else if (rta->rta_type == RTA_PREFSRC)
-			memcpy(&ret->src_be, RTA_DATA(rta), 4);
+			rta_addr(rta, n, &ret->src);
 		else if (rta->rta_type == RTA_GATEWAY)
-			memcpy(&ret->gw_be, RTA_DATA(rta), 4);
+			rta_addr(rta, n, &ret->gw);
 		else if (rta->rta_type == RTA_METRICS) {
 			mlen = (int)RTA_PAYLOAD(rta);
 			for (m = RTA_DATA(rta); RTA_OK(m, mlen); m = RTA_NEXT(m, mlen))
@@ -424,7 +459,7 @@ static int parse_route(struct nlmsghdr *nh, struct netif_route *ret)
 }
 
 /* See netif.h. */
-int netif_route_get(uint32_t dst_be, struct netif_route *ret)
+int netif_route_get(const union addr_any *dst, struct netif_route *ret)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -435,11 +470,17 @@ int netif_route_get(uint32_t dst_be, struct netif_route *ret)
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	struct timeval tv = {.tv_sec = 1};
 	struct netif_route rt = {0};
+	const unsigned char *dst_bytes;
 	struct rtattr *rta;
 	struct nlmsghdr *nh;
-	int fd, r = -ENETUNREACH;
+	int fd, r = -ENETUNREACH, alen;
 	ssize_t n;
 
+	dst_bytes = addr_bytes(&dst->sa, &alen);
+	if (!dst_bytes)
+		return -EAFNOSUPPORT;
+	addr_any_of(dst->sa.sa_family, &rt.src);
+	addr_any_of(dst->sa.sa_family, &rt.gw);
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd == -1)
 		return -errno;
@@ -449,13 +490,13 @@ int netif_route_get(uint32_t dst_be, struct netif_route *ret)
 	req.nh.nlmsg_type = RTM_GETROUTE;
 	req.nh.nlmsg_flags = NLM_F_REQUEST;
 	req.nh.nlmsg_seq = 1;
-	req.rt.rtm_family = AF_INET;
-	req.rt.rtm_dst_len = 32;
+	req.rt.rtm_family = (unsigned char)dst->sa.sa_family;
+	req.rt.rtm_dst_len = (unsigned char)(alen * 8);
 	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
 	rta->rta_type = RTA_DST;
-	rta->rta_len = RTA_LENGTH(4);
-	memcpy(RTA_DATA(rta), &dst_be, 4);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(4);
+	rta->rta_len = (unsigned short)RTA_LENGTH(alen);
+	memcpy(RTA_DATA(rta), dst_bytes, (size_t)alen);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_LENGTH(alen);
 
 	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		r = -errno;
@@ -474,7 +515,7 @@ int netif_route_get(uint32_t dst_be, struct netif_route *ret)
 			break;
 		}
 		if (nh->nlmsg_type == RTM_NEWROUTE) {
-			r = parse_route(nh, &rt);
+			r = parse_route(nh, alen, &rt);
 			break;
 		}
 	}

@@ -43,6 +43,15 @@ int netif_is_local(const union addr_any *a, char ret_ifname[IF_NAMESIZE]);
  */
 const char *netif_host_problem(const union addr_any *a, int mask);
 
+/*
+ * The front interface for a VIP @a that moves between hosts (active/standby):
+ * the interface, not loopback, with a subnet of @a's family that holds @a,
+ * ignoring host addresses (/32, /128: VIPs added before), IPv4 aliases
+ * ("eth0:vip") and link-local subnets. Returns 0 with its name in
+ * @ret_ifname, -ENOENT when there is none, or -errno.
+ */
+int netif_front_for(const union addr_any *a, char ret_ifname[IF_NAMESIZE]);
+
 /* Returns 0 if interface @name exists, -ENOENT if not. */
 int netif_exists(const char *name);
 
@@ -71,21 +80,21 @@ int netif_subnet_on(const char *ifname, uint32_t addr_be, uint32_t *ret_net_be, 
  */
 const char *netif_host_part_problem(uint32_t addr_be, int mask);
 
-/* What the kernel's routing table says of one IPv4 destination. */
+/* What the kernel's routing table says of one destination (IPv4 or IPv6). */
 struct netif_route {
-	int ifindex;      /* the interface packets to it leave by */
-	uint32_t src_be;  /* the source address the kernel picks (0 if the route has none) */
-	uint32_t gw_be;   /* the next hop, 0 when directly connected */
-	uint32_t mtu;     /* the path MTU: the route's (or a learnt PMTU), else the interface's */
+	int ifindex;        /* the interface packets to it leave by */
+	union addr_any src; /* the source address the kernel picks (unspecified if the route has none) */
+	union addr_any gw;  /* the next hop, unspecified when directly connected */
+	uint32_t mtu;       /* the path MTU: the route's (or a learnt PMTU), else the interface's */
 };
 
 /*
  * Asks the routing table (RTM_GETROUTE, as `ip route get`) how a packet to
- * @dst_be leaves this host. Returns 0 and fills @ret, -ENETUNREACH when no
- * route leads there (also a blackhole, unreachable or prohibit route), or
- * another -errno.
+ * @dst (IPv4 or IPv6, port ignored) leaves this host. Returns 0 and fills
+ * @ret (src and gw of @dst's family), -ENETUNREACH when no route leads there
+ * (also a blackhole, unreachable or prohibit route), or another -errno.
  */
-int netif_route_get(uint32_t dst_be, struct netif_route *ret);
+int netif_route_get(const union addr_any *dst, struct netif_route *ret);
 
 /* The claim by which one clonelbd owns its network namespace's tc filters,
  * maps and routes. */

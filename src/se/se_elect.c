@@ -1,9 +1,6 @@
-/* se_elect.c: active/standby VIPs: one SE holds each, through an etcd key bound to its lease; the holder puts the address on its interface and announces it. */
+/* se_elect.c: active/standby VIPs: one SE holds each, through an etcd key bound to its lease; the holder puts the address on its interface and announces it (gratuitous ARP, unsolicited neighbour advertisement). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,23 +9,31 @@
 #include <unistd.h>
 
 #include "config/store_etcd.h"
+#include "lib/addr.h"
+#include "lib/netif.h"
 #include "lib/util.h"
 #include "log.h"
 #include "se/se_int.h"
+#include "se/vip.h"
 
 /* vipowner/<group>/<vip> = the SE name holding it, bound to its lease. */
 #define K_OWNER CFG_ETCD_PREFIX "vipowner/"
-/* What a VIP address added to a front interface is labelled with, so a
- * later run (after a crash) knows it for its own. */
+/* What an IPv4 VIP address added to a front interface is labelled with, for
+ * `ip addr` to show. */
 #define LABEL_SUFFIX ":vip"
-/* Gratuitous ARPs sent on taking a VIP, one per round (about a second
- * apart): a neighbour that missed the first learns from the next. */
+/* The address protocol (IFA_PROTO) of every VIP address added to a front
+ * interface, either family: how a later run (after a crash) knows it for its
+ * own. Not SE_VIP_PROTO: those are lo's, which vip.c keeps. */
+#define SE_ELECT_PROTO 0xc2
+/* Announcements (gratuitous ARPs, unsolicited neighbour advertisements)
+ * sent on taking a VIP, one per round (about a second apart): a neighbour
+ * that missed the first learns from the next. */
 #define GARP_COUNT 3
 
 struct hold {
 	char group[256];
-	char vip[INET_ADDRSTRLEN];
-	uint32_t vip_be;
+	char vip[ADDR_STRLEN];
+	union addr_any addr; /* vip, parsed */
 	bool wanted, held;
 	char ifname[IF_NAMESIZE]; /* where the address was added; "" when not */
 	int garps;
@@ -45,106 +50,37 @@ static const char *str(const json_t *o, const char *k)
 	return s ? s : "";
 }
 
-/* RTM_NEWADDR / RTM_DELADDR of @ip_be/32 on @ifname, labelled. 0 or -errno. */
-static int addr_change(int cmd, const char *ifname, uint32_t ip_be)
+/* Adds (@add) or removes the VIP of @h, as a /32 or /128, on @ifname: an
+ * IPv4 one labelled "<if>:vip", both marked with SE_ELECT_PROTO. 0 or -errno. */
+static int addr_change(const struct hold *h, const char *ifname, bool add)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct ifaddrmsg ifa;
-		char attrs[128];
-	} req;
-	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-	char label[IF_NAMESIZE], ack[1024];
-	struct rtattr *rta;
-	int fd, r = 0;
-	ssize_t n;
+	char label[IF_NAMESIZE];
+	unsigned ifindex = if_nametoindex(ifname);
 
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifa));
-	req.nh.nlmsg_type = (unsigned short)cmd;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (cmd == RTM_NEWADDR ? NLM_F_CREATE : 0);
-	req.ifa.ifa_family = AF_INET;
-	req.ifa.ifa_prefixlen = 32;
-	req.ifa.ifa_index = if_nametoindex(ifname);
-	if (!req.ifa.ifa_index)
+	if (!ifindex)
 		return -ENODEV;
-	for (int t = 0; t < 2; t++) {
-		rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
-		rta->rta_type = t ? IFA_ADDRESS : IFA_LOCAL;
-		rta->rta_len = RTA_LENGTH(4);
-		memcpy(RTA_DATA(rta), &ip_be, 4);
-		req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
-	}
-	if (snprintf(label, sizeof(label), "%s" LABEL_SUFFIX, ifname) < (int)sizeof(label)) {
-		rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
-		rta->rta_type = IFA_LABEL;
-		rta->rta_len = RTA_LENGTH(strlen(label) + 1);
-		memcpy(RTA_DATA(rta), label, strlen(label) + 1);
-		req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
-	}
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd == -1)
-		return -errno;
-	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) == -1) {
-		r = -errno;
-	} else if ((n = recv(fd, ack, sizeof(ack), 0)) >= (ssize_t)NLMSG_LENGTH(sizeof(int))) {
-		struct nlmsghdr *nh = (struct nlmsghdr *)ack;
-		if (nh->nlmsg_type == NLMSG_ERROR)
-			r = ((struct nlmsgerr *)NLMSG_DATA(nh))->error;
-	}
-	close(fd);
-	return r;
+	if (snprintf(label, sizeof(label), "%s" LABEL_SUFFIX, ifname) >= (int)sizeof(label))
+		label[0] = 0;
+	return se_vip_addr_change(ifindex, &h->addr, add, label[0] ? label : NULL, SE_ELECT_PROTO);
 }
 
-/* The front interface for @vip_be: the one with an IPv4 subnet holding it
- * (not loopback, not one of our own VIP labels). 0 or -ENOENT. */
-static int front_of(uint32_t vip_be, char ret_ifname[IF_NAMESIZE])
-{
-	struct ifaddrs *ifa, *i;
-	int r = -ENOENT;
-
-	if (getifaddrs(&ifa) == -1)
-		return -errno;
-	for (i = ifa; i && r; i = i->ifa_next) {
-		uint32_t a, m;
-
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask ||
-		    (i->ifa_flags & IFF_LOOPBACK) || strchr(i->ifa_name, ':'))
-			continue;
-		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
-		m = ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr;
-		if (m != 0xffffffff && ((a ^ vip_be) & m) == 0) {
-			snprintf(ret_ifname, IF_NAMESIZE, "%s", i->ifa_name);
-			r = 0;
-		}
-	}
-	freeifaddrs(ifa);
-	return r;
-}
-
-/* Removes every address labelled "<if>:vip": what a crashed run left. */
+/* Removes every address marked SE_ELECT_PROTO: what a crashed run left. */
 static void remove_stale(void)
 {
-	struct ifaddrs *ifa, *i;
+	union addr_any left[64];
+	unsigned ifs[64];
+	size_t n = 0;
 
-	if (getifaddrs(&ifa) == -1)
+	if (se_vip_marked(SE_ELECT_PROTO, left, ifs, 64, &n) < 0)
 		return;
-	for (i = ifa; i; i = i->ifa_next) {
-		size_t n = strlen(i->ifa_name), k = strlen(LABEL_SUFFIX);
-		char base[IF_NAMESIZE], ip[INET_ADDRSTRLEN];
-		uint32_t a;
+	for (size_t i = 0; i < n; i++) {
+		char ip[ADDR_STRLEN], ifname[IF_NAMESIZE] = "?";
 
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || n <= k ||
-		    strcmp(i->ifa_name + n - k, LABEL_SUFFIX) || n - k >= IF_NAMESIZE)
-			continue;
-		memcpy(base, i->ifa_name, n - k);
-		base[n - k] = 0;
-		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
-		inet_ntop(AF_INET, &a, ip, sizeof(ip));
-		if (addr_change(RTM_DELADDR, base, a) == 0)
-			log_info("se", "removed VIP %s from %s, left by an earlier run", ip, base);
+		if_indextoname(ifs[i], ifname);
+		if (se_vip_addr_change(ifs[i], &left[i], false, NULL, 0) == 0)
+			log_info("se", "removed VIP %s from %s, left by an earlier run",
+				 addr_ntop(&left[i], ip), ifname);
 	}
-	freeifaddrs(ifa);
 }
 
 void se_elect_init(struct se *se)
@@ -179,7 +115,7 @@ static struct hold *hold_of(struct se_elect *el, const char *group, const char *
 	memset(h, 0, sizeof(*h));
 	snprintf(h->group, sizeof(h->group), "%s", group);
 	snprintf(h->vip, sizeof(h->vip), "%s", vip);
-	inet_pton(AF_INET, vip, &h->vip_be);
+	addr_parse(vip, &h->addr);
 	return h;
 }
 
@@ -208,10 +144,11 @@ static void wanted(struct se *se, const json_t *snap)
 			continue;
 		json_array_foreach(json_object_get(vs, "vip"), j, v)
 		{
+			/* Either family: the store keeps an address of the
+			 * family its type says, in canonical form. */
 			const json_t *ip = json_object_get(v, "ip_address");
-			uint32_t be;
 
-			if (strcmp(str(ip, "type"), "V6") && inet_pton(AF_INET, str(ip, "addr"), &be) == 1)
+			if (addr_parse(str(ip, "addr"), NULL) > 0)
 				hold_of(se->el, se->group, str(ip, "addr"))->wanted = true;
 		}
 	}
@@ -292,11 +229,11 @@ static void place(struct hold *h)
 	if (h->held && !h->ifname[0]) {
 		char ifname[IF_NAMESIZE];
 
-		if (front_of(h->vip_be, ifname) < 0) {
+		if (netif_front_for(&h->addr, ifname) < 0) {
 			log_warn("se", "VIP %s: no interface of this SE is on its subnet", h->vip);
 			return;
 		}
-		r = addr_change(RTM_NEWADDR, ifname, h->vip_be);
+		r = addr_change(h, ifname, true);
 		if (r < 0 && r != -EEXIST) {
 			log_warn("se", "VIP %s: adding it to %s: %s", h->vip, ifname, strerror(-r));
 			return;
@@ -305,7 +242,7 @@ static void place(struct hold *h)
 		h->garps = GARP_COUNT;
 		log_info("se", "VIP %s added to %s", h->vip, ifname);
 	} else if (!h->held && h->ifname[0]) {
-		r = addr_change(RTM_DELADDR, h->ifname, h->vip_be);
+		r = addr_change(h, h->ifname, false);
 		if (r < 0 && r != -EADDRNOTAVAIL)
 			log_warn("se", "VIP %s: removing it from %s: %s", h->vip, h->ifname,
 				 strerror(-r));
@@ -315,12 +252,15 @@ static void place(struct hold *h)
 		h->garps = 0;
 	}
 	if (h->held && h->ifname[0] && h->garps > 0) {
-		r = se_garp_send(h->ifname, h->vip_be);
+		bool v6 = h->addr.sa.sa_family == AF_INET6;
+		const char *what = v6 ? "unsolicited neighbour advertisement" : "gratuitous ARP";
+
+		r = v6 ? se_na_send(h->ifname, &h->addr.in6.sin6_addr)
+		       : se_garp_send(h->ifname, h->addr.in.sin_addr.s_addr);
 		if (r < 0)
-			log_warn("se", "VIP %s: gratuitous ARP on %s: %s", h->vip, h->ifname,
-				 strerror(-r));
+			log_warn("se", "VIP %s: %s on %s: %s", h->vip, what, h->ifname, strerror(-r));
 		else if (h->garps == GARP_COUNT)
-			log_info("se", "VIP %s: gratuitous ARP sent on %s", h->vip, h->ifname);
+			log_info("se", "VIP %s: %s sent on %s", h->vip, what, h->ifname);
 		h->garps--;
 	}
 }

@@ -2,6 +2,7 @@
 #ifndef CLONELB_SE_SE_INT_H
 #define CLONELB_SE_SE_INT_H
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,7 +37,8 @@ void se_note(struct se *se, const char *what, const char *err);
 /* Elections of active/standby VIPs (se_elect.c), on the SE thread. */
 void se_elect_init(struct se *se);
 /* One round: holds what this SE wins, adds and removes addresses, sends
- * gratuitous ARP for addresses just taken. */
+ * gratuitous ARP (IPv4) or unsolicited neighbour advertisements (IPv6) for
+ * addresses just taken. */
 void se_elect_run(struct se *se);
 /* The lease expired: nothing is held any more (the keys are gone). */
 void se_elect_lost(struct se *se);
@@ -51,5 +53,15 @@ void se_elect_free(struct se *se);
  * on the segment moves the address to this MAC. 0 or -errno.
  */
 int se_garp_send(const char *ifname, uint32_t ip_be);
+
+/*
+ * The IPv6 counterpart: sends one unsolicited neighbour advertisement for
+ * @ip (an address of @ifname, usable: no duplicate address detection
+ * pending) out of @ifname to all nodes (ff02::1), from @ip, with the
+ * override flag and the interface's MAC as target link-layer address, so
+ * every neighbour that has an entry for @ip moves it to this MAC. 0 or
+ * -errno.
+ */
+int se_na_send(const char *ifname, const struct in6_addr *ip);
 
 #endif

@@ -1,4 +1,4 @@
-/* vip.c: the VIP /32 and /128 addresses clonelbd owns on lo, added and removed through rtnetlink under one mark. */
+/* vip.c: the VIP /32 and /128 addresses clonelbd owns (on lo, or on a front interface for active/standby), added and removed through rtnetlink under a mark. */
 #include "se/vip.h"
 
 #include <arpa/inet.h>
@@ -20,7 +20,7 @@
 struct nl_req {
 	struct nlmsghdr nh;
 	struct ifaddrmsg ifa;
-	char attrs[64];
+	char attrs[96];
 };
 
 static void add_attr(struct nl_req *r, unsigned short type, const void *data, size_t len)
@@ -59,38 +59,43 @@ static int nl_talk(int fd, struct nl_req *r)
 	return -EPROTO;
 }
 
-/* Adds (@add) or removes @a (/32 or /128) on lo, marked as ours: label
- * SE_VIP_LABEL (IPv4) and address protocol SE_VIP_PROTO (both families: an
- * IPv6 address has no label). */
-static int addr_change(int fd, unsigned lo, const union addr_any *a, bool add)
+/* Adds (@add) or removes @a (/32 or /128) on interface @ifindex, marked as
+ * ours: label @label (IPv4; NULL: none) and address protocol @proto (both
+ * families: an IPv6 address has no label). */
+static int addr_change(int fd, unsigned ifindex, const union addr_any *a, bool add,
+		       const char *label, uint8_t proto)
 {
 	bool v6 = a->sa.sa_family == AF_INET6;
 	const void *bytes = v6 ? (const void *)&a->in6.sin6_addr : (const void *)&a->in.sin_addr;
 	size_t len = v6 ? 16 : 4;
-	uint8_t proto = SE_VIP_PROTO;
 	struct nl_req r = {
 	    .nh = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
 		   .nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR,
 		   .nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0},
 	    .ifa = {.ifa_family = (uint8_t)a->sa.sa_family,
 		    .ifa_prefixlen = v6 ? 128 : 32,
-		    /* No duplicate address detection: the VIP is every SE's. */
+		    /* No duplicate address detection: the VIP is every SE's (or
+		     * moves between SEs), and it is usable at once. */
 		    .ifa_flags = v6 ? IFA_F_NODAD : 0,
 		    .ifa_scope = RT_SCOPE_UNIVERSE,
-		    .ifa_index = lo},
+		    .ifa_index = ifindex},
 	};
 
 	add_attr(&r, IFA_LOCAL, bytes, len);
 	add_attr(&r, IFA_ADDRESS, bytes, len);
-	if (add && !v6)
-		add_attr(&r, IFA_LABEL, SE_VIP_LABEL, sizeof(SE_VIP_LABEL));
+	if (add && !v6 && label)
+		add_attr(&r, IFA_LABEL, label, strlen(label) + 1);
 	if (add)
 		add_attr(&r, IFA_PROTO, &proto, 1);
 	return nl_talk(fd, &r);
 }
 
-/* The addresses on lo that are ours (either family): up to @max in @out. */
-static int labelled(int fd, unsigned lo, union addr_any *out, size_t max, size_t *ret_n)
+/* The /32 and /128 addresses that are ours (either family) on interface
+ * @ifindex (0: on any): an IPv4 one by label @label (NULL: by address
+ * protocol, as IPv6 ones), an IPv6 one by address protocol @proto. Up to
+ * @max in @out, with their interfaces in @out_if (may be NULL). */
+static int marked(int fd, unsigned ifindex, const char *label, uint8_t proto,
+		  union addr_any *out, unsigned *out_if, size_t max, size_t *ret_n)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -122,7 +127,7 @@ static int labelled(int fd, unsigned lo, union addr_any *out, size_t max, size_t
 			}
 			if (h->nlmsg_type == NLMSG_ERROR)
 				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-			if (h->nlmsg_type != RTM_NEWADDR || ifa->ifa_index != lo ||
+			if (h->nlmsg_type != RTM_NEWADDR || (ifindex && ifa->ifa_index != ifindex) ||
 			    ifa->ifa_prefixlen != (v6 ? 128 : 32))
 				continue;
 			memset(&local, 0, sizeof(local));
@@ -136,14 +141,17 @@ static int labelled(int fd, unsigned lo, union addr_any *out, size_t max, size_t
 					local.in6.sin6_family = AF_INET6;
 					memcpy(&local.in6.sin6_addr, RTA_DATA(a), 16);
 					have = true;
-				} else if (!v6 && a->rta_type == IFA_LABEL) {
-					ours = strcmp(RTA_DATA(a), SE_VIP_LABEL) == 0;
-				} else if (v6 && a->rta_type == IFA_PROTO) {
-					ours = *(uint8_t *)RTA_DATA(a) == SE_VIP_PROTO;
+				} else if (!v6 && label && a->rta_type == IFA_LABEL) {
+					ours = strcmp(RTA_DATA(a), label) == 0;
+				} else if ((v6 || !label) && a->rta_type == IFA_PROTO) {
+					ours = *(uint8_t *)RTA_DATA(a) == proto;
 				}
 			}
-			if (have && ours && n < max)
+			if (have && ours && n < max) {
+				if (out_if)
+					out_if[n] = ifa->ifa_index;
 				out[n++] = local;
+			}
 		}
 	}
 }
@@ -173,11 +181,11 @@ int se_vip_sync(const union addr_any *want, size_t nwant, char **ret_err)
 		*ret_err = xasprintf("VIPs: netlink socket: %s", strerror(-fd));
 		return fd;
 	}
-	r = labelled(fd, lo, have, SE_VIP_MAX, &nhave);
+	r = marked(fd, lo, SE_VIP_LABEL, SE_VIP_PROTO, have, NULL, SE_VIP_MAX, &nhave);
 	for (size_t i = 0; r == 0 && i < nhave; i++) {
 		if (in(want, nwant, &have[i]))
 			continue;
-		r = addr_change(fd, lo, &have[i], false);
+		r = addr_change(fd, lo, &have[i], false, NULL, 0);
 		if (r == -EADDRNOTAVAIL)
 			r = 0; /* already gone */
 		if (r < 0)
@@ -189,7 +197,7 @@ int se_vip_sync(const union addr_any *want, size_t nwant, char **ret_err)
 		 * already makes the SE accept the VIP, and is never removed. */
 		if (in(have, nhave, &want[i]) || netif_is_local(&want[i], NULL) == 1)
 			continue;
-		r = addr_change(fd, lo, &want[i], true);
+		r = addr_change(fd, lo, &want[i], true, SE_VIP_LABEL, SE_VIP_PROTO);
 		if (r == -EEXIST)
 			r = 0;
 		if (r < 0)
@@ -198,6 +206,29 @@ int se_vip_sync(const union addr_any *want, size_t nwant, char **ret_err)
 	}
 	if (r < 0 && !*ret_err)
 		*ret_err = xasprintf("VIPs: reading the addresses of lo: %s", strerror(-r));
+	close(fd);
+	return r;
+}
+
+int se_vip_addr_change(unsigned ifindex, const union addr_any *a, bool add, const char *label,
+		       uint8_t proto)
+{
+	int fd = nl_open(), r;
+
+	if (fd < 0)
+		return fd;
+	r = addr_change(fd, ifindex, a, add, label, proto);
+	close(fd);
+	return r;
+}
+
+int se_vip_marked(uint8_t proto, union addr_any *out, unsigned *out_if, size_t max, size_t *ret_n)
+{
+	int fd = nl_open(), r;
+
+	if (fd < 0)
+		return fd;
+	r = marked(fd, 0, NULL, proto, out, out_if, max, ret_n);
 	close(fd);
 	return r;
 }

@@ -1,6 +1,6 @@
 """Encapsulated clone delivery: VXLAN, GENEVE, ERSPAN II and III to a collector two router hops
-from the SE (tests/lab/lab.sh routers-up), configured through clonelbd's REST API, with real
-HTTP from the client namespace.
+from the SE (tests/lab/lab.sh routers-up), over IPv4 and IPv6 outer headers, configured through
+clonelbd's REST API, with real HTTP from the client namespace.
 
 What is compared: the SE's back-end capture (srv0) against the inner frames the collector
 received, decapsulated by a Linux vxlan device (VXLAN) or decoded by tshark (GENEVE, ERSPAN);
@@ -13,18 +13,21 @@ import os
 import subprocess
 
 import pytest
-from scapy.all import ICMP, IP, TCP, UDP, Ether, rdpcap
+from scapy.all import ICMP, IP, TCP, UDP, Ether, IPv6, rdpcap
 from scapy.layers.vxlan import VXLAN
 
-from conftest import CLIENT_IP, LAB, POOL_IPS, SE_SRV_IP, wait_for
-from test_clone import BIG, agg, backend, client, serving, settle, web_servers  # noqa: F401
-from test_clone_engine import Capture, assert_identity, checksums_ok
+from conftest import CLIENT_IP, LAB, POOL_IPS, SE_SRV_IP, TAP_IP, wait_for
+from test_clone import (BIG, SUBNET, Client, agg, backend, client, conns_of, serving,  # noqa: F401
+                        settle, web_servers)
+from test_clone_engine import TAP_MAC, Capture, assert_identity, checksums_ok, frame_key
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
 
 COLLECTOR = "10.10.6.2"        # behind r1 and r2; vx0 there decapsulates VNI 42
 NARROW = "10.10.6.3"           # the same collector, by a route whose MTU is 1200
 SE_RTR_IP = "10.10.4.1"        # the SE's address on rtr0, the outer source
+COLLECTOR6 = "fd00:10:6::2"    # the same collector over IPv6; vx6 there decapsulates VNI 46
+SE_RTR_IP6 = "fd00:10:4::1"    # the SE's IPv6 address on rtr0, the IPv6 outer source
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def no_stray_filters(lab):
 
 
 def collector(ip=COLLECTOR, encap="CLONE_ENCAP_VXLAN", **kw):
-    d = {"ip_address": {"addr": ip, "type": "V4"}, "encap_type": encap}
+    d = {"ip_address": {"addr": ip, "type": "V6" if ":" in ip else "V4"}, "encap_type": encap}
     d.update(kw)
     return d
 
@@ -128,19 +131,32 @@ def tshark(lab, path, *fields, flt=""):
     return [line.split("|") for line in r.stdout.splitlines() if line]
 
 
+def vxlan_outer(packets):
+    """The VXLAN packets among @packets, over IPv4 or IPv6: UDP right behind the outer IP
+    header (not the collector's ICMP errors, which quote them)."""
+    return [p for p in packets if Ether in p and isinstance(p[Ether].payload.payload, UDP)
+            and p[UDP].dport == 4789]
+
+
+def outer6(path, nh=17):
+    """The packets of a capture whose IPv6 header is directly followed by @nh (UDP: 17, GRE:
+    47): the SE's encapsulated clones, not the collector's ICMPv6 answers."""
+    return [p for p in rdpcap(path) if IPv6 in p and p[IPv6].nh == nh]
+
+
 # ---- tests -----------------------------------------------------------------
 
-def decapsulated(caps, daemon, run, attempts=3):
+def decapsulated(caps, daemon, run, attempts=3, vx="vx0"):
     """Runs @run() while capturing srv0 in the SE, the collector's eth0 and its vxlan device
-    vx0. Returns (run's result, counters before, the eth0 packets, vx0's IPv4 TCP packets,
-    the back-end frames). The collector's vxlan device hands what it decapsulates to a queue
+    @vx (vx6: the IPv6 one). Returns (run's result, counters before, the eth0 packets, @vx's
+    IPv4 TCP packets, the back-end frames). The collector's vxlan device hands what it decapsulates to a queue
     of the kernel's netdev_max_backlog (a host-wide sysctl, so not tuned here); on a busy
     machine a 1 MiB burst can overflow it, after the frames were received whole on eth0.
     Such a run proves nothing about the SE either way and is repeated, at most @attempts
     times; any other loss fails at once."""
     for attempt in range(attempts):
         before = agg(daemon)[0]
-        srv0, vx0, wire = caps("se", "srv0"), caps("col", "vx0"), caps("col", "eth0")
+        srv0, vx0, wire = caps("se", "srv0"), caps("col", vx), caps("col", "eth0")
         result = run()
         settle(daemon)
         wire.stop()
@@ -149,7 +165,7 @@ def decapsulated(caps, daemon, run, attempts=3):
         backend_frames = backend(srv0.stop())
         if not vx0.if_dropped:
             return result, before, got_wire, inner, backend_frames
-        outer = [p for p in got_wire if UDP in p and ICMP not in p and p[UDP].dport == 4789]
+        outer = vxlan_outer(got_wire)
         assert len(outer) == agg(daemon)[0]["num_succeeded"] - before["num_succeeded"], \
             "VXLAN frames lost before the collector's eth0"
     pytest.fail(f"the collector's vxlan device dropped frames in {attempts} runs out of {attempts}")
@@ -254,13 +270,21 @@ def test_geneve_and_erspan_decoded_by_tshark(lab, routers, web_servers, daemon, 
     assert_identity(row)
 
 
+@pytest.mark.parametrize("narrow,via,mtu,hdr,vni", [
+    (NARROW, "10.10.4.2", 1200, 36, 42),
+    # Over IPv6 the outer headers take 56 bytes (IPv6 40, UDP 8, VXLAN 8), and 1280 is the
+    # least MTU an IPv6 path may have.
+    ("fd00:10:6::3", "fd00:10:4::2", 1280, 56, 46),
+])
 def test_frame_above_the_path_mtu_arrives_truncated_and_counted(lab, routers, web_servers, daemon,
-                                                                client, caps, no_stray_filters):
-    # The path to this collector address holds 1200-byte packets (a route's MTU, as a
+                                                                client, caps, no_stray_filters,
+                                                                narrow, via, mtu, hdr, vni):
+    # The path to this collector address holds mtu-byte packets (a route's MTU, as a
     # tunnel or a smaller link on the way would impose).
-    lab.run("se", "ip", "route", "add", f"{NARROW}/32", "via", "10.10.4.2", "mtu", "lock", "1200")
+    host = f"{narrow}/{128 if ':' in narrow else 32}"
+    lab.run("se", "ip", "route", "add", host, "via", via, "mtu", "lock", str(mtu))
     try:
-        configure(daemon, [collector(ip=NARROW, vni=42)])
+        configure(daemon, [collector(ip=narrow, vni=vni)])
         wait_for(serving(client), what="VIP serving")
         settle(daemon)
         before = agg(daemon)[0]
@@ -270,15 +294,21 @@ def test_frame_above_the_path_mtu_arrives_truncated_and_counted(lab, routers, we
         wire.stop()
         backend_frames = backend(srv0.stop())
     finally:
-        lab.run("se", "ip", "route", "del", f"{NARROW}/32", check=False)
+        lab.run("se", "ip", "route", "del", host, check=False)
     assert digest in big_sha(web_servers)
 
-    outer = [p for p in rdpcap(wire.path) if UDP in p and ICMP not in p and p[UDP].dport == 4789]
+    if ":" in narrow:
+        outer = [p for p in outer6(wire.path) if p[UDP].dport == 4789]
+        sizes = [40 + p[IPv6].plen for p in outer]
+    else:
+        outer = [p for p in rdpcap(wire.path) if UDP in p and ICMP not in p
+                 and p[UDP].dport == 4789]
+        sizes = [p[IP].len for p in outer]
     assert len(outer) == len(backend_frames)
-    assert max(p[IP].len for p in outer) == 1200
-    # A frame that did not fit arrives as its first 1200 - 36 bytes (outer IP, UDP and VXLAN
-    # headers take 36), unchanged; the others whole.
-    keep = 1200 - 36
+    assert max(sizes) == mtu
+    # A frame that did not fit arrives as its first mtu - hdr bytes (the outer IP, UDP and
+    # VXLAN headers take hdr), unchanged; the others whole.
+    keep = mtu - hdr
     inner = [zero_csum_raw(bytes(p[UDP])[16:]) for p in outer]
     long_ones = [p for p in backend_frames if len(p) > keep]
     want = collections.Counter(frame_bytes(p)[:keep] for p in backend_frames)
@@ -294,6 +324,9 @@ def test_frame_above_the_path_mtu_arrives_truncated_and_counted(lab, routers, we
     (collector(encap="CLONE_ENCAP_ERSPAN_II", erspan_session_id=1024),
      "clone_servers[1].erspan_session_id: invalid value 1024"),
     (collector(ip="10.99.0.1"), "clone_servers[1].ip_address: collector 10.99.0.1 is not reachable"),
+    (collector(ip="fd00:99::1"), "clone_servers[1].ip_address: collector fd00:99::1 is not reachable"),
+    (collector(ip="fe80::99"), "clone_servers[1].ip_address: collector fe80::99 is link-local"),
+    (collector(ip="fd00:10:4::1"), "clone_servers[1].ip_address: fd00:10:4::1 is an address of this SE"),
     (collector(encap="CLONE_ENCAP_GRE"), "clone_servers[1].encap_type"),
 ])
 def test_bad_encapsulation_refused_naming_field_and_value(lab, routers, daemon, cs, needle):
@@ -301,6 +334,139 @@ def test_bad_encapsulation_refused_naming_field_and_value(lab, routers, daemon, 
     assert status == 400 and needle in str(body), (status, body)
     status, body = daemon.api("GET", "/api/trafficcloneprofile")
     assert status == 200 and body["count"] == 0, body
+
+
+# ---- IPv6 outer headers -------------------------------------------------------
+
+def test_ipv6_vxlan_collector_gets_the_backend_frames(lab, routers, web_servers, daemon, client,
+                                                       caps, no_stray_filters):
+    """An IPv6 collector: the clones of the (IPv4) back-end frames leave in IPv6 outer headers,
+    routed twice, and the collector's Linux vxlan device (IPv6, udp6zerocsumrx) hands exactly
+    the back-end frames up."""
+    configure(daemon, [collector(COLLECTOR6, vni=46)])
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    digest, before, got_wire, inner, backend_frames = decapsulated(caps, daemon,
+                                                                   lambda: traffic(client),
+                                                                   vx="vx6")
+
+    assert digest in big_sha(web_servers)
+    got = collections.Counter(map(frame_bytes, inner))
+    want = collections.Counter(map(frame_bytes, backend_frames))
+    missing, extra = want - got, got - want
+    assert backend_frames and not missing and not extra, (
+        f"{sum(missing.values())} back-end frames missing, {sum(extra.values())} extra, "
+        f"of {len(backend_frames)}")
+    # From the SE's IPv6 address on rtr0, two hops (hop limit 64 - 2), VNI 46, the zero UDP
+    # checksum RFC 6935 allows tunnels.
+    outer = vxlan_outer(got_wire)
+    assert outer and all(IPv6 in p for p in outer)
+    assert len(outer) == len(inner)
+    assert {(p[IPv6].src, p[IPv6].dst, p[IPv6].hlim, p[VXLAN].vni, p[UDP].chksum)
+            for p in outer} == {(SE_RTR_IP6, COLLECTOR6, 62, 46, 0)}
+    assert all(p[IPv6].plen == len(p[IPv6].payload) for p in outer)
+    # Both directions of a connection: one UDP source port and one flow label (one ECMP path).
+    paths = collections.defaultdict(set)
+    for p in outer:
+        i = p[VXLAN].payload
+        paths[frozenset(((i[IP].src, i[TCP].sport), (i[IP].dst, i[TCP].dport)))].add(
+            (p[UDP].sport, p[IPv6].fl))
+    assert paths and all(len(v) == 1 for v in paths.values()), paths
+    row, = agg(daemon)
+    assert row["ip"] == {"addr": COLLECTOR6, "type": "V6"} and row["interface"] == "rtr0", row
+    assert row["num_succeeded"] - before["num_succeeded"] == len(inner)
+    assert row["num_mtu_truncated"] == 0
+    assert_identity(row)
+
+
+def test_ipv6_erspan_iii_decoded_by_tshark(lab, routers, web_servers, daemon, client, caps,
+                                          no_stray_filters):
+    """ERSPAN III over GRE over IPv6 (next header 47): tshark decodes version 2, the session id
+    and the direction of every back-end frame."""
+    configure(daemon, [collector(COLLECTOR6, encap="CLONE_ENCAP_ERSPAN_III",
+                                 erspan_session_id=321)])
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    before = agg(daemon)[0]
+    srv0, wire = caps("se", "srv0"), caps("col", "eth0")
+    traffic(client, n=3, big=0)
+    settle(daemon)
+    wire.stop()
+    backend_frames = backend(srv0.stop())
+
+    rows = tshark(lab, wire.path, "ipv6.src", "ipv6.dst", "ipv6.nxt", "erspan.version",
+                  "erspan.spanid", "erspan.truncated", "erspan.direction", "ip.src",
+                  flt="erspan && !icmpv6")
+    assert rows
+    assert {(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows} == {
+        (SE_RTR_IP6, COLLECTOR6, "47", "2", "321", "0")}, rows[:3]
+    # D is 1 for the frames the back-end interface sent (SE -> pool server), 0 for the others.
+    assert {(r[7], r[6]) for r in rows} == {(SE_SRV_IP, "1")} | {
+        (r[7], "0") for r in rows if r[7] != SE_SRV_IP}
+    assert collections.Counter(r[7] for r in rows) == \
+        collections.Counter(p[IP].src for p in backend_frames)
+    assert len(outer6(wire.path, nh=47)) == len(rows)
+    row, = agg(daemon)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
+    assert_identity(row)
+
+
+def test_dead_ipv6_collector_loses_its_flows_to_the_next(lab, routers, web_servers, daemon, caps,
+                                                         no_stray_filters):
+    """An IPv6 collector is watched by ICMPv6 echo; when its link goes down it is taken out and
+    the open flow it had moves whole to the next clone server, counted in num_failover; it comes
+    back when it answers again."""
+    tap_sensor = {"ip_address": {"addr": TAP_IP, "type": "V4"}, "subnet": SUBNET, "mac": TAP_MAC}
+    configure(daemon, [collector(COLLECTOR6, vni=46), tap_sensor])
+    kas = [Client(lab), Client(lab)]
+    try:
+        wait_for(lambda: agg(daemon)[0]["oper_state"] == "OPER_UP", what="the collector up")
+        row = agg(daemon)[0]
+        assert row["health_check"] == "icmpv6" and row["oper_reason"] == "answers ICMPv6 echo", row
+        vx6 = caps("col", "vx6")
+        for ka in kas:                                   # round robin: one flow each
+            assert ka.cmd("ka /")[0] == "1"
+        settle(daemon)
+        on_col = conns_of(vx6.stop())
+        assert len(on_col) == 1, on_col
+        col_port = next(iter(on_col))[0]
+        lab.run("col", "ip", "link", "set", "eth0", "down")
+        wait_for(lambda: agg(daemon)[0]["oper_state"] == "OPER_DOWN", timeout=15,
+                 what="the collector down")
+        assert "no ICMPv6 echo reply" in agg(daemon)[0]["oper_reason"]
+        assert f"clone server {COLLECTOR6} is down" in daemon.logtext()
+        settle(daemon)
+        before = agg(daemon)[0]
+        tap, srv0 = caps("tap", "eth0"), caps("se", "srv0")
+        for ka in kas:                                   # both flows go on
+            got = ka.cmd("ka /big")
+            assert got[0] == "1" and int(got[1]) == BIG
+            ka.cmd("close")
+        settle(daemon)
+        cloned, wire = conns_of(tap.stop()), conns_of(backend(srv0.stop()))
+    finally:
+        for ka in kas:
+            ka.stop()
+        # The routes went with the link.
+        lab.run("col", "ip", "link", "set", "eth0", "up")
+        lab.run("col", "ip", "-6", "route", "replace", "default", "via", "fd00:10:6::1")
+        lab.run("col", "ip", "route", "replace", "default", "via", "10.10.6.1")
+    # Every back-end frame of both flows reached the healthy sensor, the moved one included.
+    assert set(cloned) == set(wire) and any(k[0] == col_port for k in cloned), (cloned.keys(),
+                                                                               col_port)
+    for k, frames in wire.items():
+        assert collections.Counter(map(frame_key, cloned[k])) == \
+            collections.Counter(map(frame_key, frames)), k
+    moved = sum(len(f) for k, f in cloned.items() if k[0] == col_port)
+    after = agg(daemon)[0]
+    assert after["num_failover"] - before["num_failover"] == moved, after
+    for r in agg(daemon):
+        assert_identity(r)
+
+    # Its link is up again (above): it answers, and is put back.
+    wait_for(lambda: agg(daemon)[0]["oper_state"] == "OPER_UP", timeout=15,
+             what="the collector up again")
+    assert f"clone server {COLLECTOR6} is up again (answers ICMPv6 echo)" in daemon.logtext()
 
 
 # ---- fidelity: per-flow order on the clone path ------------------------------

@@ -17,7 +17,7 @@ import tempfile
 import pytest
 from scapy.all import IP, TCP, Ether
 
-from conftest import ROOT, Daemon, Namespaces, Nginx, wait_for
+from conftest import ROOT, Daemon, Namespaces, Nginx, end_process, wait_for
 from test_clone_engine import Capture, frame_key
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
@@ -145,9 +145,9 @@ def group(glab, ses):
     both()
 
 
-def connect(glab, n):
-    """n HTTP/1.0 requests from the client, a new connection (and client port) each.
-    Returns how many got a 200 from a pool server."""
+def connect(glab, n, vip=VIP):
+    """n HTTP/1.0 requests from the client to vip (IPv4 or IPv6), a new connection (and client
+    port) each. Returns how many got a 200 from a pool server."""
     r = glab.run("cli", "/usr/bin/python3", "-c", r"""
 import socket, sys
 ok = 0
@@ -166,7 +166,7 @@ for _ in range(int(sys.argv[2])):
     except OSError:
         pass
 print(ok)
-""", VIP, str(n), timeout=120)
+""", vip, str(n), timeout=120)
     return int(r.stdout)
 
 
@@ -377,22 +377,29 @@ def test_one_etcd_configured_once_both_announce_and_withdraw(glab, ses):
         subprocess.run([GROUP, "etcd-stop"], env=glab.env, check=False)
 
 
+def on_etcd(glab, ses, group, made):
+    """Replaces the SQLite SEs of the other tests (one clonelbd per namespace) with one SE per
+    namespace on a fresh etcd (tests/lab/group.sh etcd-start), in SE group @group, into @made
+    (role: Daemon). The caller stops them and etcd."""
+    for d in ses.values():
+        d.stop()
+    subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
+    for role in ("se1", "se2"):
+        wd = os.path.join(glab.dir, f"{role}-{group}")
+        os.makedirs(wd)
+        made[role] = Daemon(glab, wd, role=role, extra_args=[
+            "--store", "etcd://10.30.5.100:2379", "--se-name", role,
+            "--se-group", group]).start()
+
+
 def test_active_standby_only_the_holder_announces(glab, ses):
     """An HA_MODE_LEGACY_ACTIVE_STANDBY group on one etcd: the SE elected for the VIP holds it
     on its front interface and is the only one to announce it; kill -9 of the holder, and the
     other takes over and announces it."""
     vip = "10.30.2.100"  # active/standby VIPs are on the front subnet (gratuitous ARP)
-    for d in ses.values():
-        d.stop()
-    subprocess.run([GROUP, "etcd-start"], env=glab.env, check=True)
     made = {}
     try:
-        for role in ("se1", "se2"):
-            wd = os.path.join(glab.dir, role + "-as")
-            os.makedirs(wd)
-            made[role] = Daemon(glab, wd, role=role, extra_args=[
-                "--store", "etcd://10.30.5.100:2379", "--se-name", role,
-                "--se-group", "as-group"]).start()
+        on_etcd(glab, ses, "as-group", made)
         d = made["se1"]
         d.ok("PATCH", "/api/vrfcontext/global", {"bgp_profile": {"local_as": 65000, "peers": [
             {"remote_as": 65100, "peer_ip": {"addr": ROUTER_IP, "type": "V4"}}]}})
@@ -506,3 +513,106 @@ def test_ipv6_vip_announced_over_ipv6_sessions_one_hop_per_se(glab, group):
     for role in group:
         lo = glab.run(role, "ip", "-6", "addr", "show", "dev", "lo").stdout
         assert VIP6 not in lo, lo
+
+
+SE_FRONT_MAC = {"se1": "02:fc:00:30:02:0b", "se2": "02:fc:00:30:02:0c"}
+
+
+def unsolicited_nas(pcap, target, mac):
+    """The unsolicited neighbour advertisements for @target from @mac in capture @pcap, as
+    (eth.src, eth.dst, ipv6.src, ipv6.dst, ipv6.hlim, override flag, target link-layer
+    address) tuples."""
+    out = subprocess.run(["tshark", "-r", pcap, "-Y",
+                          f"icmpv6.type == 136 && icmpv6.nd.na.target_address == {target} "
+                          "&& icmpv6.nd.na.flag.s == 0",
+                          "-T", "fields", "-e", "eth.src", "-e", "eth.dst", "-e", "ipv6.src",
+                          "-e", "ipv6.dst", "-e", "ipv6.hlim", "-e", "icmpv6.nd.na.flag.o",
+                          "-e", "icmpv6.opt.linkaddr"],
+                         capture_output=True, text=True, timeout=30).stdout.splitlines()
+    return {tuple(line.split("\t")) for line in out if line.startswith(mac)}
+
+
+def test_active_standby_ipv6_vip_moves_by_neighbour_advertisement(glab, ses, tmp_path):
+    """An IPv6 VIP of an HA_MODE_LEGACY_ACTIVE_STANDBY group: the elected SE puts it on its front
+    interface (a /128, no duplicate address detection); kill -9 of the holder, and the other
+    takes it and sends unsolicited neighbour advertisements with the override flag, so the
+    router's neighbour entry for the VIP moves to the new holder's MAC at once (the killed SE's
+    kernel still has the address and would answer a solicitation) and IPv6 clients behind the
+    router connect again. A restarted SE removes what its crashed run left."""
+    vip6 = "fd00:30:2::100"  # on the front subnet: reached by neighbour discovery
+
+    def holders():
+        return [r for r in ("se1", "se2")
+                if f"inet6 {vip6}/128" in glab.run(r, "ip", "-6", "addr", "show", "dev",
+                                                    "front0").stdout]
+
+    def router_mac():
+        out = glab.run("rtr", "ip", "-6", "neigh", "show", vip6, "dev", "se0").stdout.split()
+        return out[out.index("lladdr") + 1] if "lladdr" in out else None
+
+    made, cap = {}, None
+    try:
+        on_etcd(glab, ses, "as6-group", made)
+        d = made["se1"]
+        d.ok("POST", "/api/serviceenginegroup",
+             {"name": "as6-group", "ha_mode": "HA_MODE_LEGACY_ACTIVE_STANDBY"})
+        d.ok("POST", "/api/pool", {"name": "web-pool", "servers": [
+            {"ip": {"addr": ip, "type": "V4"}} for ip in POOL]})
+        d.ok("POST", "/api/virtualservice", {
+            "name": "web-as6", "vip": [{"ip_address": {"addr": vip6, "type": "V6"}}],
+            "services": [{"port": 80}], "pool_ref": "web-pool", "se_group_ref": "as6-group"})
+        holder = wait_for(lambda: holders()[0] if len(holders()) == 1 else None, timeout=30,
+                          interval=0.2, what="one SE holding the IPv6 VIP")
+        other = "se2" if holder == "se1" else "se1"
+        wait_for(lambda: connect(glab, 1, vip6) == 1, timeout=15, interval=0.2,
+                 what="the IPv6 VIP serving through its holder")
+        assert connect(glab, 5, vip6) == 5
+        assert router_mac() == SE_FRONT_MAC[holder]
+        assert holders() == [holder]  # the standby leaves it alone
+        assert f"VIP {vip6} added to front0" in made[holder].logtext()
+        assert "unsolicited neighbour advertisement sent on front0" in made[holder].logtext()
+
+        pcap = str(tmp_path / "na.pcap")
+        cap = glab.popen("rtr", "tcpdump", "-i", "se0", "-nn", "-U", "--immediate-mode", "-w",
+                         pcap, "icmp6",
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for(lambda: os.path.exists(pcap), timeout=5, what="tcpdump")
+        made[holder].proc.send_signal(signal.SIGKILL)
+        made[holder].proc.wait()
+        # The router moves its entry on the advertisement alone: nothing is sent to the VIP
+        # until it has.
+        wait_for(lambda: router_mac() == SE_FRONT_MAC[other], timeout=30, interval=0.1,
+                 what=f"the router's neighbour entry for {vip6} to move to {other}")
+        assert other in holders()
+        # Its listeners on the VIP bind at their next retry (section 5 of docs/architecture.md).
+        wait_for(lambda: connect(glab, 1, vip6) == 1, timeout=10, interval=0.2,
+                 what=f"the IPv6 VIP serving through {other}")
+        assert connect(glab, 5, vip6) == 5
+        assert "this SE is active" in made[other].logtext()
+        # The new holder's advertisements to all nodes (tcpdump -U writes each packet as it
+        # comes).
+        mine = wait_for(lambda: unsolicited_nas(pcap, vip6, SE_FRONT_MAC[other]), timeout=10,
+                        what=f"{other}'s unsolicited neighbour advertisements in the capture")
+        end_process(cap)
+        cap = None
+        assert {(m[1], m[2], m[3], m[4], m[6]) for m in mine} == {
+            ("33:33:00:00:00:01", vip6, "ff02::1", "255", SE_FRONT_MAC[other])}, mine
+        assert {m[5] for m in mine} <= {"1", "True"}, mine          # override
+
+        # The crashed holder starts again: it removes the address its last run left, and
+        # stays standby.
+        made[holder].start()
+        wait_for(lambda: holders() == [other] and
+                 f"removed VIP {vip6} from front0, left by an earlier run" in
+                 made[holder].logtext(), timeout=15, what=f"{holder} to clean up and stand by")
+        # SIGTERM: the address leaves with the SE.
+        assert made[other].stop() == 0
+        assert other not in holders()
+    finally:
+        if cap is not None:
+            end_process(cap)
+        for dd in made.values():
+            dd.stop()
+        subprocess.run([GROUP, "etcd-stop"], env=glab.env, check=False)
+        for role in ("se1", "se2"):
+            glab.run(role, "ip", "-6", "addr", "del", f"{vip6}/128", "dev", "front0", check=False)

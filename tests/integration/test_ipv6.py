@@ -500,18 +500,20 @@ def test_ipv6_extension_headers_walked_or_counted(lab, daemon, pool6, kind):
         assert after[other] == before[other], (other, before, after)
 
 
-def test_ipv6_flows_to_an_encapsulated_ipv4_collector(lab, daemon, pool6, captures):
+@pytest.mark.parametrize("outer", ["IPv4", "IPv6"])
+def test_ipv6_flows_to_an_encapsulated_collector(lab, daemon, pool6, captures, outer):
     """The frames of an IPv6 pool reach a VXLAN collector two routers away (the outer
-    header is IPv4, the inner frame IPv6), every one of them."""
-    from test_clone_encap import COLLECTOR
+    header IPv4 or IPv6, the inner frame IPv6), every one of them."""
+    from test_clone_encap import COLLECTOR, COLLECTOR6
+    collector, vni, vx = (COLLECTOR, 42, "vx0") if outer == "IPv4" else (COLLECTOR6, 46, "vx6")
     subprocess.run([LAB, "routers-up"], env=lab.env, check=True)
     lab.ns.update({r: lab.prefix + r for r in ("r1", "r2", "col")})
     try:
-        clone_setup6(daemon, [{"ip_address": v(COLLECTOR), "encap_type": "CLONE_ENCAP_VXLAN",
-                               "vni": 42}])
+        clone_setup6(daemon, [{"ip_address": v(collector), "encap_type": "CLONE_ENCAP_VXLAN",
+                               "vni": vni}])
         wait_for(serving(lab, VIP6), what="IPv6 VIP serving")
         before = settle(daemon)
-        srv0, vx0 = captures("se", "srv0"), captures("col", "vx0")
+        srv0, vx0 = captures("se", "srv0"), captures("col", vx)
         assert sorted(set(get(lab, VIP6) for _ in range(4))) == POOL_IPS6
         row = settle(daemon)
         srv0.stop()

@@ -3,6 +3,7 @@
 # spreads a VIP over two SEs by BGP ECMP; the SEs share a pool segment and a clone segment.
 #
 #   gcli 10.30.1.2 --- 10.30.1.1 grtr (FRR: zebra, bgpd, bfdd; AS 65100; ECMP)
+#   (fd00:30:1::2)     (fd00:30:1::1: IPv6 clients, routed to the front segment)
 #                                 10.30.2.1 (fd00:30:2::1: IPv6 BGP, the IPv6 VIP)
 #                                    |  front segment 10.30.2.0/24 (bridge)
 #                       +------------+------------+
@@ -153,7 +154,10 @@ up() {
 
 	ip -n "$NS_CLI" addr add 10.30.1.2/24 dev eth0
 	ip -n "$NS_CLI" route add default via 10.30.1.1
+	ip -n "$NS_CLI" addr add fd00:30:1::2/64 dev eth0 nodad
+	ip -n "$NS_CLI" -6 route add default via fd00:30:1::1
 	ip -n "$NS_RTR" addr add 10.30.1.1/24 dev cli0
+	ip -n "$NS_RTR" addr add fd00:30:1::1/64 dev cli0 nodad
 	ip -n "$NS_RTR" addr add 10.30.2.1/24 dev se0
 	# IPv6 on the front segment (unique local only; nodad: usable at once):
 	# IPv6 BGP sessions, the IPv6 VIP's /128 routes.
@@ -169,6 +173,7 @@ up() {
 		# Replies to clients go back through the router. Nothing else is
 		# set in an SE namespace: it runs on the kernel's defaults.
 		ip -n "$ns" route add default via 10.30.2.1
+		ip -n "$ns" -6 route add default via fd00:30:2::1
 		ip netns exec "$ns" ethtool -K tap0 tx off >/dev/null 2>&1 || true
 	done
 	ip -n "$NS_SRV" addr add 10.30.3.11/24 dev eth0
@@ -180,6 +185,7 @@ up() {
 	# The router forwards and hashes flows on ports too, so connections of
 	# one client spread over the SEs (the outside world: may be tuned).
 	ip netns exec "$NS_RTR" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$NS_RTR" sysctl -qw net.ipv6.conf.all.forwarding=1
 	ip netns exec "$NS_RTR" sysctl -qw net.ipv4.fib_multipath_hash_policy=1
 	ip netns exec "$NS_CLI" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
 	ip netns exec "$NS_CLI" sysctl -qw net.ipv4.tcp_tw_reuse=1

@@ -6,6 +6,7 @@
 #   and IPv6 on the same links: fd00:10:N::<same last number>/64 (VIP fd00:10:1::10).
 #
 #   [rtr0] 10.10.4.1 --- r1 --- 10.10.5.0/24 --- r2 --- 10.10.6.2, .3 col (routed collector)
+#   and IPv6 on the routed path too: fd00:10:4::1 ... fd00:10:6::2, ::3.
 #
 # Usage: lab.sh up|down|status      (namespaces are named ${LAB_PREFIX}cli, ...se, ...srv, ...tap)
 #        lab.sh routers-up|routers-down   (after up: ...r1, ...r2, ...col, two router hops away)
@@ -27,12 +28,14 @@ routers_down() {
 		ip netns del "$ns" 2>/dev/null || true
 	done
 	ip -n "$NS_SE" route del 10.10.6.0/24 2>/dev/null || true
+	ip -n "$NS_SE" -6 route del fd00:10:6::/64 2>/dev/null || true
 }
 
 # A collector two router hops from the SE, for encapsulated clones: plain
 # forwarding in r1 and r2 (they stand for the network between an SE and a
 # sensor farm), and in col a Linux vxlan device (VNI 42, port 4789) that
-# decapsulates what the SE sends to 10.10.6.2.
+# decapsulates what the SE sends to 10.10.6.2, and one over IPv6 (vx6, VNI
+# 46) for what it sends to fd00:10:6::2.
 routers_up() {
 	routers_down
 	for ns in "$NS_R1" "$NS_R2" "$NS_COL"; do
@@ -55,21 +58,54 @@ routers_up() {
 	ip -n "$NS_R2" addr add 10.10.6.1/24 dev eth1
 	ip -n "$NS_COL" addr add 10.10.6.2/24 dev eth0
 	ip -n "$NS_COL" addr add 10.10.6.3/24 dev eth0
+	# The same path over IPv6 (nodad: usable at once). The collector keeps
+	# its addresses when its link goes down, as IPv4 does (a sensor's
+	# outage test takes it down and up again).
+	ip netns exec "$NS_COL" sysctl -qw net.ipv6.conf.eth0.keep_addr_on_down=1
+	ip -n "$NS_SE" addr add fd00:10:4::1/64 dev rtr0 nodad
+	ip -n "$NS_R1" addr add fd00:10:4::2/64 dev eth0 nodad
+	ip -n "$NS_R1" addr add fd00:10:5::1/64 dev eth1 nodad
+	ip -n "$NS_R2" addr add fd00:10:5::2/64 dev eth0 nodad
+	ip -n "$NS_R2" addr add fd00:10:6::1/64 dev eth1 nodad
+	ip -n "$NS_COL" addr add fd00:10:6::2/64 dev eth0 nodad
+	ip -n "$NS_COL" addr add fd00:10:6::3/64 dev eth0 nodad
 	# As for tap0: the stack completes the inner TCP checksums a veth would
 	# leave partial.
 	ip netns exec "$NS_SE" ethtool -K rtr0 tx off >/dev/null 2>&1 || true
 	ip -n "$NS_SE" route add 10.10.6.0/24 via 10.10.4.2
+	ip -n "$NS_SE" -6 route add fd00:10:6::/64 via fd00:10:4::2
 	for ns in "$NS_R1" "$NS_R2"; do
 		ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1
 	done
 	ip -n "$NS_R1" route add 10.10.6.0/24 via 10.10.5.2
 	ip -n "$NS_R2" route add 10.10.4.0/24 via 10.10.5.1
+	ip -n "$NS_R1" -6 route add fd00:10:6::/64 via fd00:10:5::2
+	ip -n "$NS_R2" -6 route add fd00:10:4::/64 via fd00:10:5::1
 	ip -n "$NS_COL" route add default via 10.10.6.1
+	ip -n "$NS_COL" -6 route add default via fd00:10:6::1
 	ip -n "$NS_COL" link add vx0 type vxlan id 42 dstport 4789 local 10.10.6.2 nolearning
-	ip netns exec "$NS_COL" ethtool -K vx0 gro off >/dev/null 2>&1 || true
-	ip -n "$NS_COL" link set vx0 up
+	# The SE sends VXLAN over IPv6 with a zero UDP checksum, as RFC 6935
+	# allows tunnels: a Linux receiver takes it with udp6zerocsumrx.
+	ip -n "$NS_COL" link add vx6 type vxlan id 46 dstport 4789 local fd00:10:6::2 nolearning \
+		udp6zerocsumrx
+	for vx in vx0 vx6; do
+		ip netns exec "$NS_COL" ethtool -K "$vx" gro off >/dev/null 2>&1 || true
+		ip -n "$NS_COL" link set "$vx" up
+	done
 	for end in "$NS_R1 eth0" "$NS_R1 eth1" "$NS_R2 eth0" "$NS_R2 eth1" "$NS_COL eth0"; do
 		rps_all $end
+	done
+	# IPv6 neighbour discovery on the new links waits for their link-local
+	# addresses (duplicate detection, about a second), and packets queue on
+	# every hop meanwhile: ready once the collector answers over IPv6, so a
+	# test's first clones never arrive late in the next one's capture.
+	local a
+	for a in fd00:10:6::2 fd00:10:6::3; do
+		for _ in $(seq 30); do
+			ip netns exec "$NS_SE" ping -6 -n -c1 -W1 "$a" >/dev/null 2>&1 && break
+			sleep 0.1
+		done
 	done
 }
 

@@ -326,14 +326,22 @@ static void test_encap_parse(void **state)
 	assert_int_equal(clone_encap_parse("CLONE_ENCAP_GRE"), -EINVAL);
 }
 
-/* The route's MTU, else the interface's: 65536 for the loopback. */
+/* The route's MTU, else the interface's: 65536 for the loopback, either family. */
 static void test_route_mtu(void **state)
 {
 	struct netif_route rt;
+	union addr_any dst;
 
-	assert_int_equal(netif_route_get(htonl(INADDR_LOOPBACK), &rt), 0);
+	assert_int_equal(addr_parse("127.0.0.1", &dst), AF_INET);
+	assert_int_equal(netif_route_get(&dst, &rt), 0);
 	assert_int_equal(rt.ifindex, (int)if_nametoindex("lo"));
 	assert_int_equal(rt.mtu, 65536);
+	assert_int_equal(rt.src.sa.sa_family, AF_INET);
+	assert_int_equal(addr_parse("::1", &dst), AF_INET6);
+	assert_int_equal(netif_route_get(&dst, &rt), 0);
+	assert_int_equal(rt.ifindex, (int)if_nametoindex("lo"));
+	assert_int_equal(rt.mtu, 65536);
+	assert_int_equal(rt.src.sa.sa_family, AF_INET6);
 }
 
 int main(void)
