@@ -336,8 +336,11 @@ static __always_inline __u32 flow_hash(const struct clone_conn_key *key)
  * skb->mark set to clone_mark for the clone to carry; clone_deliver, on the
  * clone interface's egress, rewrites the clone alone. The production frame
  * always goes on (TC_ACT_OK). @synth: the frame is one the engine synthesized
- * from a TLS connection's plaintext (clone_deliver found its mark), cloned in
- * place of that connection's encrypted frames, which are not.
+ * from a TLS connection's plaintext (clone_deliver found its mark), sent in
+ * place of that connection's encrypted frames, which are not cloned: the
+ * frame itself is rewritten (deliver_own()), and the verdict returned is the
+ * one that sends it on (TC_ACT_UNSPEC, TC_ACT_REDIRECT) or TC_ACT_OK when it
+ * was not sent.
  */
 static __always_inline int clone_frame(struct __sk_buff *skb, int egress, int synth)
 {
@@ -355,7 +358,7 @@ static __always_inline int clone_frame(struct __sk_buff *skb, int egress, int sy
 	struct iphdr *ip;
 	struct tcphdr *th;
 	__u32 ihl, hdrs, idx, vs, mark, len, segs, payload, keep = 0, zero = 0, client_ip;
-	int ret, ctl, by_budget = 0, cand, v6 = 0, toff, not_preserved = 0;
+	int ret, ctl, by_budget = 0, cand, v6 = 0, toff, not_preserved = 0, verdict = TC_ACT_OK;
 	__u16 port;
 
 	event(CLONE_EV_FRAMES);
@@ -583,12 +586,18 @@ parsed:
 	x->flow_hash = flow_hash(&key);
 	x->done = 0;
 	x->err = 0;
-	x->armed = 1;
-	mark = skb->mark;
-	skb->mark = clone_mark;
-	ret = bpf_clone_redirect(skb, srv->ifindex, 0);
-	skb->mark = mark;
-	x->armed = 0;
+	if (synth) {
+		/* The synthesized frame is our own skb: it is itself the clone. */
+		verdict = deliver_own(skb, x, srv);
+		ret = verdict == TC_ACT_SHOT ? (x->err ? x->err : -1) : 0;
+	} else {
+		x->armed = 1;
+		mark = skb->mark;
+		skb->mark = clone_mark;
+		ret = bpf_clone_redirect(skb, srv->ifindex, 0);
+		skb->mark = mark;
+		x->armed = 0;
+	}
 
 	if (ret == 0 && !(x->done & CLONE_XD_RAN))
 		/* clone_deliver was not on the interface: the engine attaches
@@ -614,7 +623,7 @@ parsed:
 		st->driver_failures += segs;
 		st->bytes_failed += len;
 	}
-	return TC_ACT_OK;
+	return ret ? TC_ACT_OK : verdict;
 }
 
 SEC("tc")

@@ -373,6 +373,31 @@ static __always_inline int deliver(struct __sk_buff *skb, struct clone_xfer *x, 
 }
 
 /*
+ * A frame the engine synthesized (clone_plain.c), clone_frame() having
+ * decided for it: it is our own skb, nobody else holds it, so it is rewritten
+ * and sent itself rather than a clone of it. Directly connected, it leaves by
+ * the clone server's interface: this one, or the one it is redirected to
+ * (failover). The mark it leaves with tells clone_deliver and clone_egress
+ * there that it is done. Returns a TC_ACT_* verdict; on failure x->err says
+ * why.
+ */
+static __always_inline int deliver_own(struct __sk_buff *skb, struct clone_xfer *x,
+				       const struct clone_srv *srv)
+{
+	int verdict;
+
+	x->done = CLONE_XD_RAN;
+	bpf_set_hash(skb, x->flow_hash);
+	verdict = deliver(skb, x, srv);
+	if (verdict != TC_ACT_UNSPEC)
+		return verdict;
+	skb->mark = clone_mark ^ 1;
+	if (srv->ifindex == skb->ifindex)
+		return TC_ACT_UNSPEC;
+	return bpf_redirect(srv->ifindex, 0);
+}
+
+/*
  * tc egress of every clone interface, ahead of clone_egress. Production
  * frames, which never carry our mark while a clone is armed, go on to the
  * next filter untouched (TC_ACT_UNSPEC). A clone is delivered or, if that
@@ -384,18 +409,21 @@ int clone_deliver(struct __sk_buff *skb)
 	struct clone_xfer *x;
 	struct clone_srv *srv;
 	__u32 zero = 0, idx;
+	int r;
 
 	/* An encapsulated clone we sent on, passing again: as below, the next
 	 * filter (clone_egress, if there) counts it as our own. */
 	if (skb->mark == (clone_mark ^ 1))
 		return TC_ACT_UNSPEC;
 	/* A frame the engine synthesized from a TLS connection's plaintext
-	 * (clone_plain.c): cloned like a frame of that connection (the clone
-	 * comes back through here, armed), then consumed. It never leaves as
-	 * it is, and its sender sees it sent (TC_ACT_STOLEN). */
+	 * (clone_plain.c): decided like a frame of that connection and, when
+	 * cloned, rewritten and sent itself (deliver_own()). One that is not
+	 * (filtered, over budget, failed) is consumed: it never leaves as it
+	 * is, and its sender sees it sent either way (TC_ACT_STOLEN, not
+	 * TC_ACT_SHOT, which would fail the rest of its sendmmsg()). */
 	if (skb->mark == (clone_mark ^ 2) || skb->mark == (clone_mark ^ 3)) {
-		clone_frame(skb, skb->mark == (clone_mark ^ 2), 1);
-		return TC_ACT_STOLEN;
+		r = clone_frame(skb, skb->mark == (clone_mark ^ 2), 1);
+		return r == TC_ACT_UNSPEC || r == TC_ACT_REDIRECT ? r : TC_ACT_STOLEN;
 	}
 	if (skb->mark != clone_mark)
 		return TC_ACT_UNSPEC;

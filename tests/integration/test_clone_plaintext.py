@@ -18,6 +18,7 @@ from scapy.all import IP, TCP, Raw
 from conftest import (CLIENT_IP, POOL_IPS, POOL_IPS6, SE_SRV_IP, VIP, https_pool, nginx_pool,
                       wait_for)
 from test_clone import agg, settle
+from test_clone_encap import collector as encap_collector, no_stray_filters, routers  # noqa: F401
 # The capture helpers and the captures fixture are shared with the engine's tests.
 from test_clone_engine import assert_identity, captures, checksums_ok, frame_key  # noqa: F401
 
@@ -283,6 +284,39 @@ def test_ipv6_pool(lab, daemon, tls_cert, pki, workdir, captures):
     assert "Previous segment" not in expert(tap.path)
     row, = agg(daemon)
     assert row["num_succeeded"] == row["num_total_pkts_cloned"] == len(rows), (row, len(rows))
+
+
+def test_vxlan_collector_gets_the_plaintext_flow(lab, routers, daemon, tls_cert, https_servers,
+                                                 captures, no_stray_filters):
+    """A VXLAN collector two routers away (tests/lab/lab.sh routers-up): the synthesized frames
+    are themselves encapsulated and routed; the collector's vxlan device decapsulates one
+    complete flow whose plaintext is the kept-alive HTTP exchange, with valid checksums, as
+    many frames as the counters say, and its eth0 carries no TLS."""
+    daemon.ok("POST", "/api/trafficcloneprofile",
+              {"name": "ids", "plaintext_for_tls_pools": True,
+               "clone_servers": [encap_collector(vni=42)]})
+    configure_rest(daemon, tls_cert)
+    wait_for(lambda: agg(daemon) and agg(daemon)[0]["interface"] == "rtr0",
+             what="the collector's route")
+    vx0, wire = captures("col", "vx0"), captures("col", "eth0")
+    r = lab.run("cli", "curl", "-sS", "--max-time", "10", f"http://{VIP}/a", f"http://{VIP}/b",
+                f"http://{VIP}/c", check=False)
+    assert r.returncode == 0 and r.stdout.count("server ") == 3, (r.stdout, r.stderr)
+    settle(daemon)
+    inner, outer = vx0.stop(), wire.stop()
+    assert inner and all(checksums_ok(p) for p in inner)
+    assert all({p[IP].src, p[IP].dst} <= {SE_SRV_IP, *POOL_IPS} for p in inner)
+    flows = streams(vx0.path)
+    assert list(flows.values()) == [COMPLETE], flows
+    to_server, from_server = follow(vx0.path, next(iter(flows)))
+    assert [l.split()[1] for l in to_server.split(b"\r\n") if l.startswith(b"GET ")] == \
+        [b"/a", b"/b", b"/c"], to_server
+    assert from_server.count(b"HTTP/1.1 200 OK") == 3
+    assert "Previous segment" not in expert(vx0.path)
+    assert tshark("-r", wire.path, "-Y", "tls", "-T", "fields", "-e", "frame.number") == ""
+    row, = agg(daemon)
+    assert row["num_succeeded"] == row["num_total_pkts_cloned"] == len(inner), (row, len(inner))
+    assert_identity(row)
 
 
 def test_flag_changes_nothing_for_a_plain_pool(lab, daemon, tls_cert, captures):
