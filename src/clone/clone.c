@@ -61,7 +61,7 @@ int clone_start(struct clone_engine **ret, char **ret_err)
 	pthread_mutex_init(&ce->stop_mutex, NULL);
 	pthread_cond_init(&ce->stop_cond, NULL);
 	ce->next_gen = 1;
-	ce->plain_fd[0] = ce->plain_fd[1] = -1;
+	ce->plain_fd = -1;
 	libbpf_set_print(libbpf_print);
 	r = libbpf_num_possible_cpus();
 	if (r <= 0) {

@@ -162,7 +162,7 @@ struct clone_engine {
 	struct clone_watch *health; /* clone_health.c: which clone servers answer */
 
 	/* clone_plain.c: the synthesized plaintext flows of TLS pools. */
-	int plain_fd[2]; /* AF_PACKET, marked: SE->server, server->SE frames; -1: none */
+	int plain_fd; /* AF_PACKET, each frame marked by its direction (SO_MARK cmsg); -1: none */
 	struct clone_plain_unsent *plain_unsent; /* per counter slot: frames the kernel refused */
 	_Atomic uint64_t n_plain_flows, n_plain_sent, n_plain_unsent;
 

@@ -21,16 +21,19 @@
  * writes to and reads from the server's TLS; each piece becomes TCP segments
  * of an imaginary plain connection between the same two addresses and ports,
  * written here (Ethernet, IP, TCP, checksums) and sent on an AF_PACKET socket
- * of a clone interface, without waiting (MSG_DONTWAIT), marked
- * CLONE_MARK_PLAIN_*. clone_deliver on that interface's egress takes each one
- * through the back-end program's own path for a frame of that connection
- * (filters, budget, health, failover, preserve_client_ip, counters, MACs or
- * encapsulation) and consumes it: the clone servers get exactly what a plain
- * pool's clone would have given them. What the kernel does not take is
+ * of a clone interface, without waiting (MSG_DONTWAIT), each marked
+ * CLONE_MARK_PLAIN_* by its direction. clone_deliver on that interface's
+ * egress takes each one through the back-end program's own path for a frame
+ * of that connection (filters, budget, health, failover, preserve_client_ip,
+ * counters, MACs or encapsulation) and sends the frame itself, rewritten: the
+ * clone servers get exactly what a plain pool's clone would have given them. What the kernel does not take is
  * counted here and forgotten, never queued.
  */
 
-enum { SE = 0, SRV = 1 }; /* the sides of a flow; also which socket (mark) carries its frames */
+enum { SE = 0, SRV = 1 }; /* the sides of a flow */
+
+/* The mark of each side's frames: their direction, for clone_deliver. */
+static const uint32_t plain_marks[2] = {CLONE_MARK_PLAIN_TO_SERVER, CLONE_MARK_PLAIN_FROM_SERVER};
 
 /* Frames handed to the kernel in one sendmmsg(): a 64 KiB read at the MSS. */
 #define PLAIN_BATCH 64
@@ -66,14 +69,18 @@ struct px_plain {
 	uint32_t srv_index, stat_slot;
 };
 
-/* Frames of one side on their way to one sendmmsg(). */
+/* Frames of one flow on their way to one sendmmsg(), both directions mixed
+ * in their order: each carries its mark in a control message. */
 struct plain_batch {
 	struct px_plain *p;
-	int side;
 	unsigned n;
 	struct sockaddr_ll to;
 	struct mmsghdr msg[PLAIN_BATCH];
 	struct iovec iov[PLAIN_BATCH][2];
+	union {
+		struct cmsghdr h;
+		uint8_t b[CMSG_SPACE(sizeof(uint32_t))];
+	} ctl[PLAIN_BATCH];
 	uint8_t hdr[PLAIN_BATCH][PLAIN_HDR_MAX];
 };
 
@@ -82,35 +89,29 @@ struct plain_batch {
 /* See clone_int.h. */
 void clone_plain_start(struct clone_engine *ce)
 {
-	static const uint32_t marks[2] = {CLONE_MARK_PLAIN_TO_SERVER, CLONE_MARK_PLAIN_FROM_SERVER};
 	/* Bursts of a whole read at once, never waited for: room for a few. */
 	static const int sndbuf = 4 << 20;
+	/* Protocol 0: the socket sends only, it never receives a frame. */
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	ce->plain_unsent = xcalloc(CLONE_STAT_SLOTS, sizeof(*ce->plain_unsent));
-	for (int i = 0; i < 2; i++) {
-		/* Protocol 0: the socket sends only, it never receives a frame. */
-		int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-		if (fd != -1 && (setsockopt(fd, SOL_SOCKET, SO_MARK, &marks[i], sizeof(marks[i])) == -1 ||
-				 (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) == -1 &&
-				  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == -1))) {
-			close(fd);
-			fd = -1;
-		}
-		if (fd == -1)
-			log_warn("clone", "plaintext clones of TLS pools cannot be sent (AF_PACKET socket: %s); "
-					  "their frames are counted as not sent",
-				 strerror(errno));
-		ce->plain_fd[i] = fd;
+	if (fd != -1 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) == -1 &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == -1) {
+		close(fd);
+		fd = -1;
 	}
+	if (fd == -1)
+		log_warn("clone", "plaintext clones of TLS pools cannot be sent (AF_PACKET socket: %s); "
+				  "their frames are counted as not sent",
+			 strerror(errno));
+	ce->plain_fd = fd;
 }
 
 /* See clone_int.h. */
 void clone_plain_stop(struct clone_engine *ce)
 {
-	for (int i = 0; i < 2; i++)
-		if (ce->plain_fd[i] != -1)
-			close(ce->plain_fd[i]);
+	if (ce->plain_fd != -1)
+		close(ce->plain_fd);
 	free(ce->plain_unsent);
 	ce->plain_unsent = NULL;
 }
@@ -240,7 +241,7 @@ static void pick_ifindex(struct px_plain *p);
 static void flush(struct plain_batch *b)
 {
 	struct px_plain *p = b->p;
-	int fd = p->ce->plain_fd[b->side];
+	int fd = p->ce->plain_fd;
 	bool repicked = false;
 	unsigned i = 0;
 
@@ -274,7 +275,6 @@ static void batch_init(struct plain_batch *b, struct px_plain *p)
 {
 	b->p = p;
 	b->n = 0;
-	b->side = SE;
 	memset(&b->to, 0, sizeof(b->to));
 	b->to.sll_family = AF_PACKET;
 	b->to.sll_protocol = htons(p->af == AF_INET6 ? ETH_P_IPV6 : ETH_P_IP);
@@ -324,9 +324,8 @@ static void segment(struct plain_batch *b, int side, uint8_t flags, const char *
 	uint64_t sum;
 	size_t l3;
 
-	if (b->n && (b->side != side || b->n == PLAIN_BATCH))
+	if (b->n == PLAIN_BATCH)
 		flush(b);
-	b->side = side;
 	h = b->hdr[b->n];
 	memset(h, 0, 12); /* MACs: clone_deliver writes the clone server's */
 	put16(h + 12, p->af == AF_INET6 ? ETH_P_IPV6 : ETH_P_IP);
@@ -362,8 +361,13 @@ static void segment(struct plain_batch *b, int side, uint8_t flags, const char *
 
 	b->iov[b->n][0] = (struct iovec){h, l3 + thl};
 	b->iov[b->n][1] = (struct iovec){(void *)data, len};
+	b->ctl[b->n].h = (struct cmsghdr){.cmsg_len = CMSG_LEN(sizeof(uint32_t)),
+					  .cmsg_level = SOL_SOCKET, .cmsg_type = SO_MARK};
+	memcpy(CMSG_DATA(&b->ctl[b->n].h), &plain_marks[side], sizeof(uint32_t));
 	b->msg[b->n].msg_hdr = (struct msghdr){.msg_name = &b->to, .msg_namelen = sizeof(b->to),
-					       .msg_iov = b->iov[b->n], .msg_iovlen = len ? 2 : 1};
+					       .msg_iov = b->iov[b->n], .msg_iovlen = len ? 2 : 1,
+					       .msg_control = b->ctl[b->n].b,
+					       .msg_controllen = sizeof(b->ctl[b->n].b)};
 	b->n++;
 	p->nxt[side] += (uint32_t)len + (flags & (TH_SYN | TH_FIN) ? 1 : 0);
 	p->unacked[side] += (uint32_t)len;
