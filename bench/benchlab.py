@@ -230,7 +230,8 @@ def listening(lab, role, port):
     return lambda: f":{port} " in lab.run(role, "ss", "-Hltn", check=False).stdout + " "
 
 
-NGINX_CONF = """
+# The pool servers' nginx.conf up to the server block (bench/tlspool.py adds TLS to it).
+NGINX_HEAD = """
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -243,7 +244,9 @@ http {{
     uwsgi_temp_path {dir}; scgi_temp_path {dir};
     keepalive_requests 100000000;
     keepalive_timeout 600s;
-    server {{
+"""
+
+NGINX_CONF = NGINX_HEAD + """    server {{
         listen {host}:80 reuseport backlog=8192;
         listen {host}:{clone_port} reuseport backlog=8192;
         location / {{ return 200 "server {ip}\\n"; }}

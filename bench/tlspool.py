@@ -5,7 +5,7 @@ clonelb with a traffic clone profile carrying plaintext_for_tls_pools against cl
 cloning off. A lab of its own (tests/lab/lab.sh)."""
 import os
 
-from benchlab import (CLONE_SERVER, POOL, VIP, Lab, Target, child_pid, hostport, listening, log,
+from benchlab import (CLONE_SERVER, NGINX_HEAD, POOL, VIP, Lab, Target, child_pid, hostport, listening, log,
                       run_haproxy, start_clonelbd, wait_for)
 from scenarios import clone_counters, cpu_seconds, scenario_keepalive, scenario_newconn
 
@@ -26,20 +26,7 @@ TLSPOOL_ROWS = [
 ]
 SCENARIOS = list({r[0]: r[:3] for r in TLSPOOL_ROWS}.values())
 
-NGINX_TLS_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-worker_rlimit_nofile 19000;
-events {{ worker_connections 18000; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};
-    uwsgi_temp_path {dir}; scgi_temp_path {dir};
-    keepalive_requests 100000000;
-    keepalive_timeout 600s;
-    ssl_certificate {cert};
+NGINX_TLS_CONF = NGINX_HEAD + """    ssl_certificate {cert};
     ssl_certificate_key {key};
     ssl_session_cache shared:tls:10m;
     server {{
