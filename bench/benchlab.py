@@ -89,6 +89,7 @@ class Lab:
             for role in TUNED_ROLES:
                 set_sysctls(self, role, CLIENT_SIDE_TUNING)
         self.verify_se_stock(("cli", "se", "srv", "tap") if stock_everywhere else ("se",))
+        self.rps_default("tap", "eth0")
         # The tests turn tx checksumming off on tap0 so that their captures
         # show complete checksums (a veth never computes them). Here tap0 gets
         # back the checksum offload every NIC has, as srv0 has it: otherwise
@@ -101,9 +102,28 @@ class Lab:
         gets the offloads srv0 and tap0 have (the collector side stays wire-size, as a
         sensor's capture would)."""
         subprocess.run([LAB_SH, "routers-up"], env=self.env, check=True)
+        for role in ("r1", "r2"):
+            for ifname in ("eth0", "eth1"):
+                self.rps_default(role, ifname)
+        self.rps_default("col", "eth0")
         if offloads:
             subprocess.run(self.cmd("se", "ethtool", "-K", "rtr0", "tso", "on", "gso", "on",
                                     "tx", "on"), check=True, stdout=subprocess.DEVNULL)
+
+    def rps_default(self, role, ifname):
+        """Receive packet steering of @role's @ifname back to the kernel's default, off.
+        lab.sh spreads what the clone server and the collector's path receive over every CPU by
+        flow hash, as a sensor's NIC does with RSS: the tests check each flow's order there.
+        On a NIC that steering costs the sensor nothing on the SE's CPUs; here RPS's
+        inter-processor interrupts run on the same 2 CPUs as the SE, and in a virtual machine
+        each is an exit to the hypervisor, charged to the SE sending the clone. The bench counts
+        frames, not their order: the receivers keep the kernel's defaults, the same for tc
+        mirred, cloning and VXLAN."""
+        path = f"/sys/class/net/{ifname}/queues/rx-0/rps_cpus"
+        subprocess.run(self.cmd(role, "sh", "-c", f"echo 0 > {path}"), check=True)
+        mask = self.run(role, "cat", path).stdout.strip()
+        if int(mask.replace(",", ""), 16):
+            raise RuntimeError(f"{role} {ifname}: rps_cpus is still {mask}")
 
     def verify_se_stock(self, roles=("se",)):
         """Raises unless every net.ipv4 / net.core sysctl of @roles equals a fresh

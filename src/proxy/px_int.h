@@ -30,6 +30,7 @@ struct px_timeouts {
 };
 #define PX_CONNECT_TRIES 3
 #define PX_TICK_MS 250          /* timer sweep and listener retry period */
+#define PX_ACK_HOLD_MS 2        /* at most, a back-end handshake's ACK waits for the client (px_sess.c) */
 #define PX_BUF_SIZE (64 * 1024) /* per-worker scratch buffer for one read */
 #define PX_ACCEPT_BATCH 64      /* accepts per readiness event, for fairness */
 #define PX_BACKLOG 4096
@@ -195,6 +196,7 @@ struct px_worker {
 	struct px_listener *lis;
 	struct px_sess *sess; /* doubly linked list of live sessions */
 	struct px_sess *dead; /* closed during this epoll batch, freed after it */
+	struct px_sess *held, *held_tail; /* back-end handshake ACKs held, oldest first (px_sess.c) */
 	bool gen_pending;     /* a new configuration waits for the end of the batch */
 	bool resume_pending;  /* a slot freed: paused listeners may accept again */
 	unsigned npaused;     /* listeners out of epoll (struct px_listener.paused) */
@@ -305,6 +307,8 @@ void px_sess_sweep(struct px_worker *w);
 void px_sess_close_removed(struct px_worker *w, const struct px_gen *g);
 void px_sess_close_all(struct px_worker *w);
 void px_sess_reap(struct px_worker *w);
+int px_sess_held_timeout(const struct px_worker *w, int timeout);
+void px_sess_held_due(struct px_worker *w);
 
 /* px_health.c */
 void *px_health_main(void *arg);

@@ -42,10 +42,28 @@ struct px_sess {
 	bool fin_first;            /* the SE sent the back end's first FIN (the client's) */
 	bool hs_want_w, rd_want_w; /* OpenSSL needs the client socket writable */
 	bool hooked;
+	uint8_t acks;              /* ACK_*: how the back-end socket acknowledges (ack_release()) */
+	struct px_sess *hprev, *hnext; /* in w->held while the ACK waits for the client */
+	uint64_t held_until;
 	struct px_pend to_s, to_c;
 	uint64_t t_last, t_start;
 	union addr_any client, local; /* each of either family */
 };
+
+/*
+ * The back-end socket's ACKs. ACK_HELD: connecting with TCP_QUICKACK 0, the
+ * kernel holds the ACK that completes the handshake until the first bytes
+ * go out, and they carry it; the server takes the new connection and its
+ * first bytes in one wake-up, and the wire has one frame less. The client's
+ * first bytes usually follow its own handshake at once; a client that has
+ * said nothing PX_ACK_HOLD_MS after the back end answered (a protocol where
+ * the server speaks first) gets the ACK sent then (px_sess_held_due()).
+ * ACK_DELAYED: the bytes went out right after the handshake, which puts the
+ * kernel in delayed ACK mode; the server's answer is acknowledged with the
+ * SE's next segment (its FIN, when the answer ends with one) unless
+ * ack_release() ends the mode first. ACK_NORMAL: the kernel's own rules.
+ */
+enum { ACK_NORMAL, ACK_HELD, ACK_DELAYED };
 
 #define IO_AGAIN (-2)
 #define IO_ERR (-1)
@@ -142,12 +160,16 @@ static uint16_t tw_pop(struct px_worker *w, int af)
  * server gets a reset (SO_LINGER 0), as a client that vanished would give it,
  * and the SE keeps no TIME_WAIT for that connection.
  */
+static void held_unlink(struct px_worker *w, struct px_sess *s);
+
 static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bool abort)
 {
 	bool reset = abort && s->state == S_RELAY && !(s->c_eof && s->s_eof);
 
 	if (s->sfd == -1)
 		return;
+	held_unlink(w, s);
+	s->acks = ACK_NORMAL;
 	if (s->plain)
 		w->px->hook.plain_close(s->plain, reset);
 	s->plain = NULL;
@@ -187,13 +209,13 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bo
 }
 
 /*
- * Binds @fd to the SE's address towards the server, @src. With @port 0,
- * connect() chooses the port (IP_BIND_ADDRESS_NO_PORT): the kernel picks in
- * ip_local_port_range one whose whole 4-tuple is free; without the option,
- * bind() would reserve a port for every destination at once. With @port (a
- * port the kernel chose for an earlier connection now in TIME_WAIT, see
- * tw_push()), that port. An unknown @src (no route when the pool was built)
- * binds nothing. Returns 0 or -errno.
+ * Binds @fd to the SE's address towards the server, @src, and @port (a port
+ * the kernel chose for an earlier connection now in TIME_WAIT, see
+ * tw_push()). With @port 0 nothing is bound: @src is the source the route
+ * gives (route_source() in px_conf.c), which connect() picks by itself,
+ * together with a port in ip_local_port_range whose whole 4-tuple is free.
+ * An unknown @src (no route when the pool was built) binds nothing either.
+ * Returns 0 or -errno.
  */
 static int bind_src(int fd, const union addr_any *src, uint16_t port)
 {
@@ -206,9 +228,7 @@ static int bind_src(int fd, const union addr_any *src, uint16_t port)
 	/* SO_REUSEADDR on every back-end socket: a port may only be bound
 	 * again next to its TIME_WAIT when both have it. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    /* An IPPROTO_IP option, honoured by IPv6 TCP sockets as well. */
-	    (!port && setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == -1) ||
-	    bind(fd, &a.sa, addr_len(&a)) == -1)
+	    (port && bind(fd, &a.sa, addr_len(&a)) == -1))
 		return -errno;
 	return 0;
 }
@@ -218,7 +238,7 @@ static int bind_src(int fd, const union addr_any *src, uint16_t port)
  * no 4-tuple towards it is free). */
 static int backend_open(struct px_worker *w, struct px_sess *s, struct px_server *srv)
 {
-	static const int one = 1;
+	static const int one = 1, zero = 0;
 	int af = srv->addr.sa.sa_family;
 	uint16_t port = tw_pop(w, af);
 	int fd, r;
@@ -229,6 +249,8 @@ again:
 	if (fd == -1)
 		return -errno;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->acks = setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero)) == 0 ? ACK_HELD
+										   : ACK_NORMAL;
 	r = bind_src(fd, &srv->src, port);
 	if (r < 0 && port) {
 		/* That port is bound by someone else now: let the kernel choose. */
@@ -353,6 +375,75 @@ static void plain_pass(struct px_worker *w, struct px_sess *s, bool from_server,
 		w->px->hook.plain_data(s->plain, from_server, buf, (size_t)n);
 }
 
+/*
+ * Back to the kernel's own ACK rules; TCP_QUICKACK 1 also sends an ACK that
+ * is held or delayed, now. Called when the client had nothing to send once
+ * connected (a server that speaks first must not wait for the handshake's
+ * ACK), after a TLS ClientHello, and when the server's first bytes come
+ * without its FIN: a server that writes its answer in two small segments
+ * without TCP_NODELAY would otherwise wait for the delayed ACK of the first.
+ */
+/* Takes @s out of w->held, if it is there. */
+static void held_unlink(struct px_worker *w, struct px_sess *s)
+{
+	if (!s->held_until)
+		return;
+	if (s->hprev)
+		s->hprev->hnext = s->hnext;
+	else
+		w->held = s->hnext;
+	if (s->hnext)
+		s->hnext->hprev = s->hprev;
+	else
+		w->held_tail = s->hprev;
+	s->hprev = s->hnext = NULL;
+	s->held_until = 0;
+}
+
+static void ack_release(struct px_worker *w, struct px_sess *s)
+{
+	static const int one = 1;
+
+	held_unlink(w, s);
+	if (s->acks == ACK_NORMAL)
+		return;
+	s->acks = ACK_NORMAL;
+	(void)setsockopt(s->sfd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
+/* The client has said nothing yet: its first bytes may follow within
+ * PX_ACK_HOLD_MS, else the ACK goes alone. */
+static void ack_hold(struct px_worker *w, struct px_sess *s)
+{
+	s->held_until = w->now + PX_ACK_HOLD_MS;
+	s->hnext = NULL;
+	s->hprev = w->held_tail;
+	if (w->held_tail)
+		w->held_tail->hnext = s;
+	else
+		w->held = s;
+	w->held_tail = s;
+}
+
+/* @timeout (ms, -1: none) of the next epoll_wait(), shortened to the first
+ * held ACK's time. */
+int px_sess_held_timeout(const struct px_worker *w, int timeout)
+{
+	int t;
+
+	if (!w->held)
+		return timeout;
+	t = w->held->held_until > w->now ? (int)(w->held->held_until - w->now) : 0;
+	return timeout < 0 || t < timeout ? t : timeout;
+}
+
+/* Sends the held ACKs whose time has come. */
+void px_sess_held_due(struct px_worker *w)
+{
+	while (w->held && w->held->held_until <= w->now)
+		ack_release(w, w->held);
+}
+
 static ssize_t srv_read(struct px_worker *w, struct px_sess *s, char *buf, size_t n)
 {
 	if (s->sssl) {
@@ -360,7 +451,10 @@ static ssize_t srv_read(struct px_worker *w, struct px_sess *s, char *buf, size_
 		plain_pass(w, s, true, buf, r);
 		return r;
 	}
-	return io_result(recv(s->sfd, buf, n, 0));
+	ssize_t r = io_result(recv(s->sfd, buf, n, 0));
+	if (r > 0 && s->acks == ACK_DELAYED && !s->s_rdhup)
+		ack_release(w, s);
+	return r;
 }
 
 static ssize_t srv_write(struct px_worker *w, struct px_sess *s, const char *buf, size_t n)
@@ -370,7 +464,12 @@ static ssize_t srv_write(struct px_worker *w, struct px_sess *s, const char *buf
 		plain_pass(w, s, false, buf, r);
 		return r == 0 ? IO_ERR : r;
 	}
-	return io_result(send(s->sfd, buf, n, MSG_NOSIGNAL));
+	ssize_t r = io_result(send(s->sfd, buf, n, MSG_NOSIGNAL));
+	if (r > 0 && s->acks == ACK_HELD) {
+		held_unlink(w, s);
+		s->acks = ACK_DELAYED;
+	}
+	return r;
 }
 
 /* The source of a direction said it has no more: pass the half-close on. */
@@ -653,8 +752,10 @@ static int srv_handshake(struct px_worker *w, struct px_sess *s, uint32_t ev)
 		return relay_start(w, s, ev | EPOLLIN);
 	}
 	r = SSL_get_error(s->sssl, r);
-	if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE)
+	if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE) {
+		ack_release(w, s); /* the ClientHello is out, and a TLS server answers in several writes */
 		return 0;
+	}
 	v = SSL_get_verify_result(s->sssl);
 	why = v != X509_V_OK ? X509_verify_cert_error_string(v)
 			     : "TLS handshake with the server failed";
@@ -707,6 +808,8 @@ static int relay_start(struct px_worker *w, struct px_sess *s, uint32_t ev)
 	 * server is read when epoll says so: this event is its only edge. */
 	if (pump(w, s, true) < 0)
 		return -1;
+	if (s->acks == ACK_HELD && !s->held_until)
+		ack_hold(w, s); /* nothing from the client yet */
 	return ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP) ? pump(w, s, false) : 0;
 }
 

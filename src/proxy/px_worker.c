@@ -305,7 +305,7 @@ void *px_worker_main(void *arg)
 	w->next_tick = w->now + PX_TICK_MS;
 	while (!atomic_load(&w->px->stopping)) {
 		int timeout = w->next_tick > w->now ? (int)(w->next_tick - w->now) : 0;
-		int n = epoll_wait(w->ep, evs, 256, timeout);
+		int n = epoll_wait(w->ep, evs, 256, px_sess_held_timeout(w, timeout));
 
 		w->now = now_ms();
 		if (n == -1 && errno != EINTR) {
@@ -339,6 +339,7 @@ void *px_worker_main(void *arg)
 			w->resume_pending = false;
 			listeners_resume(w, false);
 		}
+		px_sess_held_due(w);
 		if (w->now >= w->next_tick) {
 			tick(w);
 			w->next_tick = w->now + PX_TICK_MS;
