@@ -222,13 +222,13 @@ static int bind_src(int fd, const union addr_any *src, uint16_t port)
 	static const int one = 1;
 	union addr_any a = *src;
 
-	if (addr_is_any(src))
+	if (addr_is_any(src) || !port)
 		return 0;
 	addr_set_port(&a, ntohs(port));
-	/* SO_REUSEADDR on every back-end socket: a port may only be bound
-	 * again next to its TIME_WAIT when both have it. */
+	/* A port may only be bound again next to its TIME_WAIT when both
+	 * sockets have SO_REUSEADDR (the other got it in pass_eof()). */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    (port && bind(fd, &a.sa, addr_len(&a)) == -1))
+	    bind(fd, &a.sa, addr_len(&a)) == -1)
 		return -errno;
 	return 0;
 }
@@ -475,6 +475,8 @@ static ssize_t srv_write(struct px_worker *w, struct px_sess *s, const char *buf
 /* The source of a direction said it has no more: pass the half-close on. */
 static void pass_eof(struct px_worker *w, struct px_sess *s, bool c2s)
 {
+	static const int one = 1;
+
 	/* When the other direction is over too, the session closes next and
 	 * close() sends the FIN: no shutdown() needed. */
 	if (c2s) {
@@ -484,6 +486,10 @@ static void pass_eof(struct px_worker *w, struct px_sess *s, bool c2s)
 				(void)SSL_shutdown(s->sssl); /* close_notify; best effort */
 				ERR_clear_error();
 			}
+			/* This FIN is the first: the SE will hold the 4-tuple's
+			 * TIME_WAIT, which tw_push() offers to a later bind();
+			 * the TIME_WAIT takes SO_REUSEADDR from the socket now. */
+			(void)setsockopt(s->sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 			(void)shutdown(s->sfd, SHUT_WR);
 			s->fin_first = true;
 			if (s->plain)
