@@ -277,11 +277,12 @@ static void hook_connect(void *ctx, const struct px_conn_info *ci)
 	struct sockaddr_in a, peer;
 	socklen_t len = sizeof(a), plen = sizeof(peer);
 
-	/* Bound to the SE's address, the port left to connect(), which was
-	 * not called yet. */
+	/* Nothing bound: address and port are left to connect(), which was
+	 * not called yet; ci->local is the SE's address the route gives. */
 	atomic_store(&hk.no_port_yet, getsockname(ci->fd, (struct sockaddr *)&a, &len) == 0 &&
-					      a.sin_addr.s_addr == ci->local.in.sin_addr.s_addr &&
-					      a.sin_port == 0 && ci->local.in.sin_port == 0);
+					      a.sin_addr.s_addr == INADDR_ANY && a.sin_port == 0 &&
+					      ci->local.in.sin_addr.s_addr != INADDR_ANY &&
+					      ci->local.in.sin_port == 0);
 	atomic_store(&hk.not_yet_connected,
 		     getpeername(ci->fd, (struct sockaddr *)&peer, &plen) == -1 && errno == ENOTCONN);
 	hk.ci = *ci;
@@ -413,11 +414,12 @@ static void hook6_connect(void *ctx, const struct px_conn_info *ci)
 	union addr_any a;
 	socklen_t len = sizeof(a);
 
-	/* An IPv6 socket bound to the SE's IPv6 address, the port still left
-	 * to connect() (IP_BIND_ADDRESS_NO_PORT holds on IPv6 sockets too). */
+	/* An IPv6 socket, address and port still left to connect(); the SE's
+	 * IPv6 address towards the server is the route's. */
 	atomic_store(&hk6.bound_no_port, getsockname(ci->fd, &a.sa, &len) == 0 &&
 						 a.sa.sa_family == AF_INET6 && addr_port(&a) == 0 &&
-						 IN6_IS_ADDR_LOOPBACK(&a.in6.sin6_addr));
+						 IN6_IS_ADDR_UNSPECIFIED(&a.in6.sin6_addr) &&
+						 IN6_IS_ADDR_LOOPBACK(&ci->local.in6.sin6_addr));
 	atomic_store(&hk6.v6_server, ci->server.sa.sa_family == AF_INET6 &&
 					     ci->local.sa.sa_family == AF_INET6);
 	atomic_store(&hk6.v4_client, ci->client.sa.sa_family == AF_INET);
