@@ -151,8 +151,10 @@ async function gotoPage(pg, url) {
 		try {
 			return await pg.goto(url);
 		} catch (e) {
-			if (attempt >= 3 || !/ERR_NETWORK_CHANGED|interrupted by another navigation/.test(String(e)))
+			if (attempt >= 5 || !/ERR_NETWORK_CHANGED|interrupted by another navigation/.test(String(e)))
 				throw e;
+			// The navigation that interrupted this one runs first: let it end.
+			await pg.waitForLoadState('load').catch(() => {});
 		}
 	}
 }
