@@ -411,6 +411,34 @@ def test_ipv6_erspan_iii_decoded_by_tshark(lab, routers, web_servers, daemon, cl
     assert_identity(row)
 
 
+def test_ipv6_geneve_decoded_by_tshark(lab, routers, web_servers, daemon, client, caps,
+                                     no_stray_filters):
+    """GENEVE over UDP over IPv6: every back-end frame arrives as one packet from the SE's
+    rtr0 address to the collector's, UDP port 6081 with a zero checksum (RFC 6935, as for
+    VXLAN), and tshark decodes the VNI and the frame inside."""
+    configure(daemon, [collector(COLLECTOR6, encap="CLONE_ENCAP_GENEVE", vni=4242)])
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    before = agg(daemon)[0]
+    srv0, wire = caps("se", "srv0"), caps("col", "eth0")
+    traffic(client, n=3, big=0)
+    settle(daemon)
+    wire.stop()
+    backend_frames = backend(srv0.stop())
+
+    rows = tshark(lab, wire.path, "ipv6.src", "ipv6.dst", "udp.dstport", "udp.checksum",
+                  "geneve.vni", "ip.src", flt="geneve && !icmpv6")
+    assert rows
+    assert {(r[0], r[1], r[2], int(r[3], 0), int(r[4], 0)) for r in rows} == {
+        (SE_RTR_IP6, COLLECTOR6, "6081", 0, 4242)}, rows[:3]
+    assert collections.Counter(r[5] for r in rows) == \
+        collections.Counter(p[IP].src for p in backend_frames)
+    assert len(outer6(wire.path, nh=17)) == len(rows)
+    row, = agg(daemon)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
+    assert_identity(row)
+
+
 def test_dead_ipv6_collector_loses_its_flows_to_the_next(lab, routers, web_servers, daemon, caps,
                                                          no_stray_filters):
     """An IPv6 collector is watched by ICMPv6 echo; when its link goes down it is taken out and
