@@ -18,6 +18,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT = os.path.join(ROOT, "bench", "out")
 LAB_SH = os.path.join(ROOT, "tests", "lab", "lab.sh")
 CLONELBD = os.path.join(ROOT, "build", "clonelbd")
+SENSOR_BPF = os.path.join(ROOT, "build", "bench", "sensor.bpf.o")  # bench/sensor.bpf.c
 VIP = "10.10.1.10"
 POOL = ["10.10.2.11", "10.10.2.12"]
 BULK_PORT = 5201  # iperf3 on POOL[0]
@@ -90,6 +91,7 @@ class Lab:
                 set_sysctls(self, role, CLIENT_SIDE_TUNING)
         self.verify_se_stock(("cli", "se", "srv", "tap") if stock_everywhere else ("se",))
         self.rps_default("tap", "eth0")
+        self.sensor_capture_only("tap", "eth0")
         # The tests turn tx checksumming off on tap0 so that their captures
         # show complete checksums (a veth never computes them). Here tap0 gets
         # back the checksum offload every NIC has, as srv0 has it: otherwise
@@ -124,6 +126,23 @@ class Lab:
         mask = self.run(role, "cat", path).stdout.strip()
         if int(mask.replace(",", ""), 16):
             raise RuntimeError(f"{role} {ifname}: rps_cpus is still {mask}")
+
+    def sensor_capture_only(self, role, ifname):
+        """The clone server (@role's @ifname) takes frames as a capture-only sensor does:
+        bench/sensor.bpf.c at its tc ingress ends every TCP frame after the veth's counters
+        and any capture have seen it, instead of the namespace's IP stack routing and
+        discarding each one (the clones are addressed to it, a bare mirror's are not, so the
+        stack did that for the clones only). ARP and ICMP still reach the stack. On a real
+        sensor that work is the sensor host's; here it ran on the SE's CPUs. The same for
+        tc mirred and cloning; `se` is untouched."""
+        if not os.path.exists(SENSOR_BPF):
+            raise RuntimeError(f"{SENSOR_BPF} missing, run make first")
+        self.run(role, "tc", "qdisc", "add", "dev", ifname, "clsact")
+        self.run(role, "tc", "filter", "add", "dev", ifname, "ingress", "prio", "1", "bpf",
+                 "direct-action", "obj", SENSOR_BPF, "sec", "tc")
+        out = self.run(role, "tc", "filter", "show", "dev", ifname, "ingress").stdout
+        if "sensor.bpf.o" not in out or "direct-action" not in out:
+            raise RuntimeError(f"{role} {ifname}: sensor program not attached: {out}")
 
     def verify_se_stock(self, roles=("se",)):
         """Raises unless every net.ipv4 / net.core sysctl of @roles equals a fresh
