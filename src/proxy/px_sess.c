@@ -152,6 +152,23 @@ static uint16_t tw_pop(struct px_worker *w, int af)
 	return t->port;
 }
 
+/* Takes @s out of w->held, if it is there. */
+static void held_unlink(struct px_worker *w, struct px_sess *s)
+{
+	if (!s->held_until)
+		return;
+	if (s->hprev)
+		s->hprev->hnext = s->hnext;
+	else
+		w->held = s->hnext;
+	if (s->hnext)
+		s->hnext->hprev = s->hprev;
+	else
+		w->held_tail = s->hprev;
+	s->hprev = s->hnext = NULL;
+	s->held_until = 0;
+}
+
 /*
  * Closes the back-end socket, then releases the server. The hook's on_close()
  * runs just before close(), while the socket still holds its 4-tuple: no
@@ -160,8 +177,6 @@ static uint16_t tw_pop(struct px_worker *w, int af)
  * server gets a reset (SO_LINGER 0), as a client that vanished would give it,
  * and the SE keeps no TIME_WAIT for that connection.
  */
-static void held_unlink(struct px_worker *w, struct px_sess *s);
-
 static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bool abort)
 {
 	bool reset = abort && s->state == S_RELAY && !(s->c_eof && s->s_eof);
@@ -383,23 +398,6 @@ static void plain_pass(struct px_worker *w, struct px_sess *s, bool from_server,
  * without its FIN: a server that writes its answer in two small segments
  * without TCP_NODELAY would otherwise wait for the delayed ACK of the first.
  */
-/* Takes @s out of w->held, if it is there. */
-static void held_unlink(struct px_worker *w, struct px_sess *s)
-{
-	if (!s->held_until)
-		return;
-	if (s->hprev)
-		s->hprev->hnext = s->hnext;
-	else
-		w->held = s->hnext;
-	if (s->hnext)
-		s->hnext->hprev = s->hprev;
-	else
-		w->held_tail = s->hprev;
-	s->hprev = s->hnext = NULL;
-	s->held_until = 0;
-}
-
 static void ack_release(struct px_worker *w, struct px_sess *s)
 {
 	static const int one = 1;
@@ -814,7 +812,7 @@ static int relay_start(struct px_worker *w, struct px_sess *s, uint32_t ev)
 	 * server is read when epoll says so: this event is its only edge. */
 	if (pump(w, s, true) < 0)
 		return -1;
-	if (s->acks == ACK_HELD && !s->held_until)
+	if (s->acks == ACK_HELD)
 		ack_hold(w, s); /* nothing from the client yet */
 	return ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP) ? pump(w, s, false) : 0;
 }
