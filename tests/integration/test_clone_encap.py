@@ -146,6 +146,28 @@ def outer6(path, nh=17):
 
 # ---- tests -----------------------------------------------------------------
 
+def tshark_run(daemon, client, caps, server):
+    """Clones 3 small requests to the one collector @server, capturing srv0 in the SE and the
+    collector's eth0. Returns (the counters before, the stopped eth0 capture, the back-end
+    frames); the caller decodes the capture with tshark."""
+    configure(daemon, [server])
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    before = agg(daemon)[0]
+    srv0, wire = caps("se", "srv0"), caps("col", "eth0")
+    assert traffic(client, n=3, big=0) == "-"
+    settle(daemon)
+    wire.stop()
+    return before, wire, backend(srv0.stop())
+
+
+def one_per_frame(daemon, before, rows):
+    """The engine counted one clone sent per decoded packet, and its identity holds."""
+    row, = agg(daemon)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
+    assert_identity(row)
+
+
 def decapsulated(caps, daemon, run, attempts=3, vx="vx0"):
     """Runs @run() while capturing srv0 in the SE, the collector's eth0 and its vxlan device
     @vx (vx6: the IPv6 one). Returns (run's result, counters before, the eth0 packets, @vx's
@@ -232,16 +254,8 @@ def test_vxlan_inner_frames_carry_the_client_ip_with_valid_checksums(lab, router
 ])
 def test_geneve_and_erspan_decoded_by_tshark(lab, routers, web_servers, daemon, client, caps,
                                              no_stray_filters, encap, field, value):
-    configure(daemon, [collector(encap=encap, **{field: value})])
-    wait_for(serving(client), what="VIP serving")
-    settle(daemon)
-    before = agg(daemon)[0]
-    srv0, wire = caps("se", "srv0"), caps("col", "eth0")
-    digest = traffic(client, n=3, big=0)
-    settle(daemon)
-    wire.stop()
-    backend_frames = backend(srv0.stop())
-    assert digest == "-"
+    before, wire, backend_frames = tshark_run(daemon, client, caps,
+                                              collector(encap=encap, **{field: value}))
 
     if encap == "CLONE_ENCAP_GENEVE":
         # (The collector answers with ICMP errors quoting what it got: not ours.)
@@ -265,9 +279,7 @@ def test_geneve_and_erspan_decoded_by_tshark(lab, routers, web_servers, daemon, 
     # One encapsulated packet per back-end frame, carrying that frame.
     inner = [r[src].split(",")[-1] for r in rows]
     assert collections.Counter(inner) == collections.Counter(p[IP].src for p in backend_frames)
-    row, = agg(daemon)
-    assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
-    assert_identity(row)
+    one_per_frame(daemon, before, rows)
 
 
 @pytest.mark.parametrize("narrow,via,mtu,hdr,vni", [
@@ -383,16 +395,8 @@ def test_ipv6_erspan_iii_decoded_by_tshark(lab, routers, web_servers, daemon, cl
                                           no_stray_filters):
     """ERSPAN III over GRE over IPv6 (next header 47): tshark decodes version 2, the session id
     and the direction of every back-end frame."""
-    configure(daemon, [collector(COLLECTOR6, encap="CLONE_ENCAP_ERSPAN_III",
-                                 erspan_session_id=321)])
-    wait_for(serving(client), what="VIP serving")
-    settle(daemon)
-    before = agg(daemon)[0]
-    srv0, wire = caps("se", "srv0"), caps("col", "eth0")
-    traffic(client, n=3, big=0)
-    settle(daemon)
-    wire.stop()
-    backend_frames = backend(srv0.stop())
+    before, wire, backend_frames = tshark_run(daemon, client, caps, collector(
+        COLLECTOR6, encap="CLONE_ENCAP_ERSPAN_III", erspan_session_id=321))
 
     rows = tshark(lab, wire.path, "ipv6.src", "ipv6.dst", "ipv6.nxt", "erspan.version",
                   "erspan.spanid", "erspan.truncated", "erspan.direction", "ip.src",
@@ -406,9 +410,7 @@ def test_ipv6_erspan_iii_decoded_by_tshark(lab, routers, web_servers, daemon, cl
     assert collections.Counter(r[7] for r in rows) == \
         collections.Counter(p[IP].src for p in backend_frames)
     assert len(outer6(wire.path, nh=47)) == len(rows)
-    row, = agg(daemon)
-    assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
-    assert_identity(row)
+    one_per_frame(daemon, before, rows)
 
 
 def test_ipv6_geneve_decoded_by_tshark(lab, routers, web_servers, daemon, client, caps,
@@ -416,15 +418,8 @@ def test_ipv6_geneve_decoded_by_tshark(lab, routers, web_servers, daemon, client
     """GENEVE over UDP over IPv6: every back-end frame arrives as one packet from the SE's
     rtr0 address to the collector's, UDP port 6081 with a zero checksum (RFC 6935, as for
     VXLAN), and tshark decodes the VNI and the frame inside."""
-    configure(daemon, [collector(COLLECTOR6, encap="CLONE_ENCAP_GENEVE", vni=4242)])
-    wait_for(serving(client), what="VIP serving")
-    settle(daemon)
-    before = agg(daemon)[0]
-    srv0, wire = caps("se", "srv0"), caps("col", "eth0")
-    traffic(client, n=3, big=0)
-    settle(daemon)
-    wire.stop()
-    backend_frames = backend(srv0.stop())
+    before, wire, backend_frames = tshark_run(daemon, client, caps, collector(
+        COLLECTOR6, encap="CLONE_ENCAP_GENEVE", vni=4242))
 
     rows = tshark(lab, wire.path, "ipv6.src", "ipv6.dst", "udp.dstport", "udp.checksum",
                   "geneve.vni", "ip.src", flt="geneve && !icmpv6")
@@ -434,9 +429,7 @@ def test_ipv6_geneve_decoded_by_tshark(lab, routers, web_servers, daemon, client
     assert collections.Counter(r[5] for r in rows) == \
         collections.Counter(p[IP].src for p in backend_frames)
     assert len(outer6(wire.path, nh=17)) == len(rows)
-    row, = agg(daemon)
-    assert row["num_succeeded"] - before["num_succeeded"] == len(rows)
-    assert_identity(row)
+    one_per_frame(daemon, before, rows)
 
 
 def test_dead_ipv6_collector_loses_its_flows_to_the_next(lab, routers, web_servers, daemon, caps,
