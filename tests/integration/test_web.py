@@ -46,6 +46,11 @@ def ui(lab, workdir, pool_servers):
         d.ok("POST", "/api/virtualservice", {
             "name": "web", "vip": [{"ip_address": {"addr": VIP, "type": "V4"}}],
             "services": [{"port": 80}], "pool_ref": "web-pool"})
+        # Chromium runs in se and aborts its requests (ERR_NETWORK_CHANGED) when an address
+        # there changes: a fresh lab's link-local IPv6 addresses leave duplicate detection
+        # a second or two after the links came up.
+        wait_for(lambda: not lab.run("se", "ip", "-6", "addr", "show", "tentative").stdout.strip(),
+                 timeout=15, what="se's IPv6 addresses past duplicate detection")
         yield d, token
 
 
