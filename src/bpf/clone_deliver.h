@@ -185,15 +185,59 @@ static __always_inline struct clone_ip6 outer_ip6(const struct clone_srv *srv, _
 	return ip;
 }
 
-static __always_inline int grow(struct __sk_buff *skb, __u32 room, __u64 l3, __u64 l4)
+static __always_inline int grow(struct __sk_buff *skb, __u32 room, __u64 l3, __u64 l4,
+				__u64 fixed_gso)
 {
 	/* The room goes between the (future outer) Ethernet header and the IP
 	 * header; the kernel learns where the inner frame starts (for GSO and
 	 * checksum completion of the inner TCP segment, which stays partial)
 	 * and, from the outer family, the packet's protocol. */
 	return bpf_skb_adjust_room(skb, room, BPF_ADJ_ROOM_MAC,
-				   l3 | l4 | BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
+				   l3 | l4 | fixed_gso | BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
 					   BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN) | BPF_F_ADJ_ROOM_NO_CSUM_RESET);
+}
+
+/*
+ * A GSO super-frame is cut into segments of gso_size bytes of TCP payload
+ * after this hook: the wire frames its sender would have sent. Growing it
+ * by the outer headers would lower gso_size by as much, and the collector
+ * would get the flow in more, shorter segments than the wire had, fitted to
+ * a path of the wire's MTU whatever the collector's path is. Instead the
+ * segments are fitted to the path MTU: where that path holds a wire segment
+ * plus the outer headers (an underlay with a larger MTU, as tunnels are
+ * given), gso_size is kept, one encapsulated packet per wire frame; where it
+ * does not, gso_size is lowered to what fits, and every byte still arrives.
+ * Lowering it by d: growing the room by d lowers it, shrinking it back with
+ * BPF_F_ADJ_ROOM_FIXED_GSO leaves it. @hl: the outer headers (outer IP and
+ * tunnel header). Sets *@fixed to the flag for the encapsulation's own
+ * growth; returns 0 or a negative error.
+ */
+static __always_inline int fit_gso(struct __sk_buff *skb, const struct clone_xfer *x,
+				   const struct clone_srv *srv, __u32 hl, __u64 *fixed)
+{
+	__u32 hdrs, fits, d;
+	__u8 doff;
+
+	*fixed = 0;
+	if (!skb->gso_size || !srv->mtu)
+		return 0;
+	if (x->ihl > 255 || bpf_skb_load_bytes(skb, ETH_HLEN + x->ihl + 12, &doff, 1))
+		return -14; /* -EFAULT */
+	hdrs = hl + ETH_HLEN + x->ihl + (doff >> 4) * 4;
+	if (hdrs + 8 > srv->mtu)
+		return -90; /* -EMSGSIZE: no segment fits */
+	fits = srv->mtu - hdrs;
+	*fixed = BPF_F_ADJ_ROOM_FIXED_GSO;
+	if (skb->gso_size <= fits)
+		return 0;
+	d = skb->gso_size - fits;
+	if (d > 0xfff)
+		return -90;
+	if (bpf_skb_adjust_room(skb, d, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_NO_CSUM_RESET) ||
+	    bpf_skb_adjust_room(skb, -(__s32)d, BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_NO_CSUM_RESET))
+		return -12; /* -ENOMEM */
+	return 0;
 }
 
 /* Fills @t with the tunnel header of @srv->encap. @len: the inner frame's
@@ -270,6 +314,7 @@ static __always_inline int encapsulate(struct __sk_buff *skb, const struct clone
 	__u32 tl = tun_len(srv->encap), il;
 	union clone_tun t __attribute__((aligned(4))) = {};
 	struct ethhdr eth;
+	__u64 fixed;
 	__u8 proto;
 	int r;
 
@@ -280,9 +325,12 @@ static __always_inline int encapsulate(struct __sk_buff *skb, const struct clone
 	if (!proto || !tl || tl > sizeof(t) - ETH_HLEN)
 		return -22; /* -EINVAL */
 	il = srv->outer6 ? sizeof(struct clone_ip6) : sizeof(struct iphdr);
+	r = fit_gso(skb, x, srv, il + tl, &fixed);
+	if (r)
+		return r;
 	if (grow(skb, il + tl + ETH_HLEN,
 		 srv->outer6 ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 : BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
-		 proto == IPPROTO_UDP ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : BPF_F_ADJ_ROOM_ENCAP_L4_GRE))
+		 proto == IPPROTO_UDP ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : BPF_F_ADJ_ROOM_ENCAP_L4_GRE, fixed))
 		return -12;
 	if (srv->outer6) {
 		struct clone_outer6 o = {.h_proto = bpf_htons(ETH_P_IPV6),
@@ -316,7 +364,7 @@ static __always_inline int deliver(struct __sk_buff *skb, struct clone_xfer *x, 
 
 	/* The path MTU bounds the IP packet that leaves: the frame's own one,
 	 * or the outer one. A GSO super-frame is cut into wire frames after
-	 * this hook, each of which fits (the encapsulation lowers gso_size). */
+	 * this hook, each of which fits (fit_gso()). */
 	if (srv->mtu && !skb->gso_size) {
 		cap = srv->encap == CLONE_ENCAP_NONE ? srv->mtu + ETH_HLEN : srv->mtu - hl;
 		if (len > cap && (!cut || cap < cut)) {

@@ -331,6 +331,106 @@ def test_frame_above_the_path_mtu_arrives_truncated_and_counted(lab, routers, we
     assert_identity(row)
 
 
+@pytest.fixture
+def segmentation_offload(lab):
+    """TSO and GSO on both ends of the back-end link, as NICs have them: the clone hook then
+    sees super-frames of up to 64 KiB, each to be cut into wire frames after it."""
+    ends = (("se", "srv0"), ("srv", "eth0"))
+    try:
+        for role, dev in ends:
+            lab.run(role, "ethtool", "-K", dev, "tso", "on", "gso", "on")
+        yield
+    finally:
+        for role, dev in ends:
+            lab.run(role, "ethtool", "-K", dev, "tso", "off", "gso", "off", check=False)
+
+
+@pytest.mark.parametrize("ip,vx,vni", [(COLLECTOR, "vx0", 42), (COLLECTOR6, "vx6", 46)])
+def test_super_frames_reach_the_collector_in_the_wire_segments(lab, routers, web_servers, daemon,
+                                                               client, caps, no_stray_filters,
+                                                               segmentation_offload, ip, vx, vni):
+    # The underlay to the collector carries 9000-byte packets (lab.sh routers-up): a wire
+    # frame plus the outer headers fits, so each encapsulated packet holds one wire frame.
+    configure(daemon, [collector(ip=ip, vni=vni)])
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    digest, before, _, inner, backend_frames = decapsulated(
+        caps, daemon, lambda: traffic(client, n=1, big=1), vx=vx)
+    assert digest in big_sha(web_servers)
+
+    # The back end did carry super-frames (or this proves nothing)...
+    assert max(len(p) for p in backend_frames) > 1514
+    # ...and the collector got them as the wire frames the engine counted, one packet each,
+    # with full segments of the link's MSS (1500 - 20 - 32 bytes of TCP with timestamps),
+    # not shortened by the outer headers.
+    row, = agg(daemon)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(inner)
+    sizes = [len(p[TCP].payload) for p in inner]
+    assert max(sizes) == 1448
+    assert sum(sizes) == sum(len(p[TCP].payload) for p in backend_frames)
+    assert row["num_mtu_truncated"] - before["num_mtu_truncated"] == 0
+    assert_identity(row)
+
+
+def test_super_frames_to_a_narrower_path_arrive_in_shorter_segments(lab, routers, web_servers,
+                                                                    daemon, client, caps,
+                                                                    no_stray_filters,
+                                                                    segmentation_offload):
+    # A wire frame plus the outer headers does not fit this route's 1200 bytes: the segments
+    # are cut shorter instead, so that every byte still arrives (a frame without offload is
+    # truncated instead: test_frame_above_the_path_mtu_arrives_truncated_and_counted).
+    lab.run("se", "ip", "route", "add", f"{NARROW}/32", "via", "10.10.4.2", "mtu", "lock", "1200")
+    try:
+        configure(daemon, [collector(ip=NARROW, vni=42)])
+        wait_for(serving(client), what="VIP serving")
+        settle(daemon)
+        before = agg(daemon)[0]
+        srv0, wire = caps("se", "srv0"), caps("col", "eth0")
+        assert traffic(client, n=1, big=1) in big_sha(web_servers)
+        settle(daemon)
+        wire.stop()
+        backend_frames = backend(srv0.stop())
+    finally:
+        lab.run("se", "ip", "route", "del", f"{NARROW}/32", check=False)
+    assert max(len(p) for p in backend_frames) > 1514
+    outer = [p for p in rdpcap(wire.path) if UDP in p and ICMP not in p and p[UDP].dport == 4789]
+    assert max(p[IP].len for p in outer) <= 1200
+    sizes = [len(p[VXLAN].payload[TCP].payload) for p in outer]
+    assert sum(sizes) == sum(len(p[TCP].payload) for p in backend_frames)
+    row, = agg(daemon)
+    # More packets than the wire frames the engine counted, none of them truncated.
+    assert len(outer) > row["num_succeeded"] - before["num_succeeded"]
+    assert row["num_mtu_truncated"] - before["num_mtu_truncated"] == 0
+    assert_identity(row)
+
+
+@pytest.mark.parametrize("encap,flt", [("CLONE_ENCAP_GENEVE", "geneve"),
+                                        ("CLONE_ENCAP_ERSPAN_II", "erspan"),
+                                        ("CLONE_ENCAP_ERSPAN_III", "erspan")])
+def test_super_frames_keep_the_wire_segments_in_geneve_and_erspan(lab, routers, web_servers,
+                                                                  daemon, client, caps,
+                                                                  no_stray_filters,
+                                                                  segmentation_offload, encap,
+                                                                  flt):
+    configure(daemon, [collector(encap=encap)])
+    wait_for(serving(client), what="VIP serving")
+    settle(daemon)
+    before = agg(daemon)[0]
+    srv0, wire = caps("se", "srv0"), caps("col", "eth0")
+    assert traffic(client, n=1, big=1) in big_sha(web_servers)
+    settle(daemon)
+    wire.stop()
+    backend_frames = backend(srv0.stop())
+    assert max(len(p) for p in backend_frames) > 1514
+    # tshark decodes the tunnel; tcp.len is the inner segment's payload.
+    sizes = [int(r[0]) for r in tshark(lab, wire.path, "tcp.len", flt=f"{flt} && !icmp")]
+    row, = agg(daemon)
+    assert row["num_succeeded"] - before["num_succeeded"] == len(sizes)
+    assert max(sizes) == 1448
+    assert sum(sizes) == sum(len(p[TCP].payload) for p in backend_frames)
+    assert_identity(row)
+
+
 @pytest.mark.parametrize("cs,needle", [
     (collector(vni=1 << 24), "clone_servers[1].vni: invalid value 16777216"),
     (collector(encap="CLONE_ENCAP_ERSPAN_II", erspan_session_id=1024),
