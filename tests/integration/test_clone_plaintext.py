@@ -13,11 +13,12 @@ import os
 import subprocess
 
 import pytest
-from scapy.all import IP, TCP, Raw
+from scapy.all import IP, TCP, Ether, Raw
 
-from conftest import (CLIENT_IP, POOL_IPS, POOL_IPS6, SE_SRV_IP, VIP, https_pool, nginx_pool,
+from conftest import (CLIENT_IP, POOL_IPS, POOL_IPS6, SE_SRV_IP, TAP_IP, VIP, https_pool, nginx_pool,
                       wait_for)
-from test_clone import agg, settle
+from test_clone import BIG, Client, agg, conns_of, settle
+from test_clone_filters import SUBNET2, TAP2_IP, TAP2_MAC, oper, row_of, sensor, tap2  # noqa: F401
 from test_clone_encap import collector as encap_collector, no_stray_filters, routers  # noqa: F401
 # The capture helpers and the captures fixture are shared with the engine's tests.
 from test_clone_engine import assert_identity, captures, checksums_ok, frame_key  # noqa: F401
@@ -316,6 +317,105 @@ def test_vxlan_collector_gets_the_plaintext_flow(lab, routers, daemon, tls_cert,
     assert tshark("-r", wire.path, "-Y", "tls", "-T", "fields", "-e", "frame.number") == ""
     row, = agg(daemon)
     assert row["num_succeeded"] == row["num_total_pkts_cloned"] == len(inner), (row, len(inner))
+    assert_identity(row)
+
+
+@pytest.fixture
+def tap_address_removable(lab):
+    """The clone server's address in the tap namespace, put back at the end (also on failure):
+    without it the server stops answering ARP while its link stays up."""
+    yield lambda: lab.run("tap", "ip", "addr", "del", f"{TAP_IP}/24", "dev", "eth0")
+    lab.run("tap", "ip", "addr", "replace", f"{TAP_IP}/24", "dev", "eth0", check=False)
+
+
+def test_dead_sensor_plaintext_flow_moves_to_a_sensor_on_another_interface(
+        lab, daemon, tls_cert, https_servers, captures, tap2, tap_address_removable):
+    """The synthesized frames of a flow leave by its clone server's interface (tap0); when that
+    server stops answering, the program redirects them to the next server's interface (tap1),
+    with that server's MAC: the flow's plaintext goes on there, counted as failed over."""
+    daemon.ok("POST", "/api/trafficcloneprofile",
+              {"name": "ids", "plaintext_for_tls_pools": True,
+               "clone_servers": [CLONE_SERVER, sensor(TAP2_IP, SUBNET2)]})
+    configure_rest(daemon, tls_cert)
+    ready(lab, daemon)
+    wait_for(lambda: all(r["oper_state"] == "OPER_UP" and r["mac"] for r in agg(daemon)),
+             timeout=10, what="both clone servers up with a MAC")
+    kas = [Client(lab), Client(lab)]
+    try:
+        tap = captures("tap", "eth0")
+        for ka in kas:                                  # two kept-alive connections
+            assert ka.cmd("ka /")[0] == "1"
+        settle(daemon)
+        on_a = conns_of(tap.stop())
+        assert len(on_a) == 1, on_a.keys()              # round robin: one of them on 10.10.3.2
+        a_conn = next(iter(on_a))
+        tap_address_removable()
+        wait_for(lambda: oper(daemon, TAP_IP) == "OPER_DOWN", timeout=15, what="10.10.3.2 down")
+        settle(daemon)
+        before = row_of(daemon, TAP_IP)
+        tap, t2 = captures("tap", "eth0"), captures("tap2", "eth0")
+        for ka in kas:
+            got = ka.cmd("ka /big")
+            assert got[0] == "1" and int(got[1]) == BIG
+            ka.cmd("close")
+        settle(daemon)
+        on_a_after, on_b = conns_of(tap.stop()), conns_of(t2.stop())
+    finally:
+        for ka in kas:
+            ka.stop()
+    # Nothing more for the dead server; both flows, the moved one too, at the other one.
+    assert not on_a_after, on_a_after.keys()
+    assert a_conn in on_b and len(on_b) == 2, (a_conn, on_b.keys())
+    moved = on_b[a_conn]
+    assert {p[Ether].dst for p in moved} == {TAP2_MAC}
+    assert all(checksums_ok(p) for p in moved)
+    body = b"".join(bytes(p[Raw]) for p in moved if Raw in p and p[IP].src != SE_SRV_IP)
+    assert b"HTTP/1.1 200 OK" in body and len(body) > BIG      # the plaintext answer, whole
+    assert not any(b"\x16\x03" == bytes(p[Raw])[:2] for p in moved if Raw in p)  # no TLS record
+    # Counted on the dead server's row: its flow's frames, sent to another.
+    after = row_of(daemon, TAP_IP)
+    assert after["num_failover"] - before["num_failover"] == len(moved), after
+    for r in agg(daemon):
+        assert_identity(r)
+
+
+@pytest.mark.parametrize("encap,field,value,dissector", [
+    ("CLONE_ENCAP_GENEVE", "vni", 77, "geneve"),
+    ("CLONE_ENCAP_ERSPAN_II", "erspan_session_id", 5, "erspan"),
+    ("CLONE_ENCAP_ERSPAN_III", "erspan_session_id", 1023, "erspan"),
+])
+def test_geneve_and_erspan_collectors_get_the_plaintext_flow(lab, routers, daemon, tls_cert,
+                                                              https_servers, captures, workdir,
+                                                              no_stray_filters, encap, field,
+                                                              value, dissector):
+    """As the VXLAN test, for the tunnels the collector does not decapsulate: tshark decodes
+    them on its eth0 and follows the inner flow, which holds the kept-alive HTTP exchange."""
+    daemon.ok("POST", "/api/trafficcloneprofile",
+              {"name": "ids", "plaintext_for_tls_pools": True,
+               "clone_servers": [encap_collector(encap=encap, **{field: value})]})
+    configure_rest(daemon, tls_cert)
+    wait_for(lambda: agg(daemon) and agg(daemon)[0]["interface"] == "rtr0",
+             what="the collector's route")
+    wire = captures("col", "eth0")
+    r = lab.run("cli", "curl", "-sS", "--max-time", "10", f"http://{VIP}/a", f"http://{VIP}/b",
+                check=False)
+    assert r.returncode == 0 and r.stdout.count("server ") == 2, (r.stdout, r.stderr)
+    settle(daemon)
+    wire.stop()
+    # The encapsulated packets alone (not the collector's ICMP errors, which quote them).
+    tunnelled = os.path.join(workdir, "tunnelled.pcap")
+    tshark("-r", wire.path, "-Y", f"{dissector} && !icmp", "-w", tunnelled)
+    flows = streams(tunnelled)
+    assert list(flows.values()) == [COMPLETE], flows
+    to_server, from_server = follow(tunnelled, next(iter(flows)))
+    assert [l.split()[1] for l in to_server.split(b"\r\n") if l.startswith(b"GET ")] == \
+        [b"/a", b"/b"], to_server
+    assert from_server.count(b"HTTP/1.1 200 OK") == 2
+    assert "Previous segment" not in expert(tunnelled)
+    assert tshark("-r", tunnelled, "-Y", "tls", "-T", "fields", "-e", "frame.number") == ""
+    n = len(tshark("-r", tunnelled, "-T", "fields", "-e", "frame.number").split())
+    row, = agg(daemon)
+    assert row["num_succeeded"] == row["num_total_pkts_cloned"] == n, (row, n)
     assert_identity(row)
 
 
