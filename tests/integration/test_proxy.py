@@ -119,9 +119,13 @@ def test_least_connections(lab, daemon, pool_servers, holders, tls_cert):
     h = holders()
     assert h.cmd("open 3") == "opened 3"
     # Three idle connections: least connections puts two on one server, one on the other.
-    rt = wait_for(lambda: (lambda r: r if r["connections"]["current"] == 3 else None)(
-        runtime(daemon)), timeout=10, what="3 current connections")
-    cur = {ip: member(rt, ip)["current_connections"] for ip in POOL_IPS}
+    # (A connection counts for the service when accepted, for its server once connected
+    # there, microseconds later: both are waited for.)
+    def three():
+        r = runtime(daemon)
+        on = {ip: member(r, ip)["current_connections"] for ip in POOL_IPS}
+        return on if r["connections"]["current"] == 3 and sum(on.values()) == 3 else None
+    cur = wait_for(three, timeout=10, what="3 current connections, each on a server")
     assert sorted(cur.values()) == [1, 2], cur
     idle = min(cur, key=cur.get)
     # SNAT: the servers see the SE's own address, never the client's. The holders send
