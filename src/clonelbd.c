@@ -48,7 +48,7 @@ static void usage(FILE *out)
 		"                [--store-ca FILE --store-cert FILE --store-key FILE]\n"
 		"                [--se-name NAME] [--se-group NAME]\n"
 		"                [--socket PATH] [--listen ADDR:PORT --token-file PATH\n"
-		"                [--tls-cert FILE --tls-key FILE]] [--workers N]\n"
+		"                [--tls-cert FILE --tls-key FILE]] [--workers N] [--worker-sched POLICY]\n"
 		"                [--log-level LEVEL] [--web-root DIR] [--bird PATH]\n"
 "                [--admin-password-file PATH] [--session-lifetime SECONDS]\n"
 		"  --db PATH          configuration database (default " DEFAULT_DB ")\n"
@@ -66,6 +66,9 @@ static void usage(FILE *out)
 		"                     self-signed pair is made once beside the database\n"
 		"  --tls-key FILE     HTTPS private key (PEM)\n"
 		"  --workers N        proxy worker threads (default: one per CPU)\n"
+		"  --worker-sched POLICY\n"
+		"                     batch (default): a woken worker does not preempt the task on\n"
+		"                     its CPU; normal: the kernel's default policy\n"
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  --web-root DIR     web UI files (default " DEFAULT_WEB_ROOT
 		" or web/dist beside the binary)\n"
@@ -222,6 +225,7 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"token-file", required_argument, NULL, 't'},
 		{"workers", required_argument, NULL, 'w'},
+		{"worker-sched", required_argument, NULL, 'W'},
 		{"log-level", required_argument, NULL, 'v'},
 		{"web-root", required_argument, NULL, 'r'},
 		{"tls-cert", required_argument, NULL, 'C'},
@@ -249,6 +253,7 @@ int main(int argc, char **argv)
 	struct api *api = NULL;
 	struct api_config ac;
 	unsigned workers = 0, session_lifetime = 0;
+	enum px_sched sched = PX_SCHED_BATCH;
 	char *err = NULL, *token = NULL, *admin_pw = NULL, *generated = NULL, *web_root = NULL,
 	     *db_dir = NULL, *run_prefix = NULL, *end;
 	sigset_t sigs;
@@ -278,6 +283,18 @@ int main(int argc, char **argv)
 			workers = (unsigned)n;
 			break;
 		}
+		case 'W':
+			if (!strcmp(optarg, "batch")) {
+				sched = PX_SCHED_BATCH;
+			} else if (!strcmp(optarg, "normal")) {
+				sched = PX_SCHED_NORMAL;
+			} else {
+				fprintf(stderr,
+					"clonelbd: --worker-sched: invalid value '%s' (batch, normal)\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'v':
 			if (log_set_level(optarg) < 0) {
 				fprintf(stderr,
@@ -439,7 +456,7 @@ int main(int argc, char **argv)
 		goto out;
 	clone_set_se_uuid(d.ce, se_uuid(d.se));
 	hook.ctx = d.ce;
-	r = px_start(workers, d.ce ? &hook : NULL, &d.px, &err);
+	r = px_start(workers, sched, d.ce ? &hook : NULL, &d.px, &err);
 	if (r < 0)
 		goto out;
 	/* BIRD's files sit beside the API socket: clonelb.sock, clonelb.bird.ctl. */

@@ -97,7 +97,8 @@ static void px_free(struct px *px)
 	free(px);
 }
 
-int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret, char **ret_err)
+int px_start(unsigned workers, enum px_sched sched, const struct px_conn_hook *hook,
+	     struct px **ret, char **ret_err)
 {
 	struct px *px;
 	unsigned started = 0;
@@ -119,6 +120,7 @@ int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret,
 	pthread_mutex_init(&px->lock, NULL);
 	pthread_mutex_init(&px->apply_lock, NULL);
 	px->nworkers = workers;
+	px->sched = sched;
 	px->hep = px->hevfd = -1;
 	if (hook && hook->on_connect) {
 		px->hook = *hook;

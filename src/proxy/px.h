@@ -65,12 +65,22 @@ struct px_conn_hook {
 	void *ctx;
 };
 
+/* How the worker threads are scheduled (clonelbd --worker-sched). */
+enum px_sched {
+	/* SCHED_BATCH: a worker woken by a packet does not preempt the task
+	 * running on its CPU; it runs when that one sleeps or its slice ends
+	 * (docs/dataplane.md, "Worker scheduling"). */
+	PX_SCHED_BATCH,
+	PX_SCHED_NORMAL, /* the kernel's default, SCHED_OTHER */
+};
+
 /*
- * Starts @workers worker threads (0: one per CPU) and the health checker.
- * @hook may be NULL. Returns 0 and *ret (stop with px_stop()), or -errno with
- * *ret_err.
+ * Starts @workers worker threads (0: one per CPU), scheduled by @sched, and
+ * the health checker. @hook may be NULL. Returns 0 and *ret (stop with
+ * px_stop()), or -errno with *ret_err.
  */
-int px_start(unsigned workers, const struct px_conn_hook *hook, struct px **ret, char **ret_err);
+int px_start(unsigned workers, enum px_sched sched, const struct px_conn_hook *hook,
+	     struct px **ret, char **ret_err);
 
 /*
  * Reconciles listeners, pools and monitors with @snap (see cfg_snapshot()).

@@ -220,6 +220,7 @@ struct px_worker {
 
 struct px {
 	unsigned nworkers;
+	enum px_sched sched;
 	struct px_timeouts tmo;
 	/* The descriptor budget, fixed at start (see PX_FD_RESERVE). */
 	long fd_limit, fd_base, fd_client; /* RLIMIT_NOFILE, open at start, for clients */

@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -291,6 +294,28 @@ static void tick(struct px_worker *w)
 	}
 }
 
+/*
+ * Names the worker's thread (clonelb-w0, clonelb-w1, ... in top -H and ps -L)
+ * and gives it its scheduling policy. SCHED_BATCH needs no privilege; where it
+ * is refused anyway (a seccomp filter), the worker runs on the default policy
+ * and says so.
+ */
+static void worker_thread_setup(struct px_worker *w)
+{
+	struct sched_param sp = {.sched_priority = 0};
+	char name[16];
+	int r;
+
+	snprintf(name, sizeof(name), "clonelb-w%u", w->idx);
+	(void)pthread_setname_np(pthread_self(), name);
+	if (w->px->sched != PX_SCHED_BATCH)
+		return;
+	r = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	if (r)
+		px_log("worker %u: cannot take SCHED_BATCH (%s): it runs on the default policy", w->idx,
+		       strerror(r));
+}
+
 /* The thread of one worker: runs until px_stop(). */
 void *px_worker_main(void *arg)
 {
@@ -298,6 +323,7 @@ void *px_worker_main(void *arg)
 	struct epoll_event evs[256];
 	uint32_t wmask = UINT32_MAX;
 
+	worker_thread_setup(w);
 	w->buf = xmalloc(PX_BUF_SIZE);
 	px_ep_set(w, w->evfd, &w->wake, &wmask, EPOLLIN);
 	w->now = now_ms();

@@ -225,6 +225,34 @@ def test_bad_flags(workdir):
     assert r.returncode == 2 and "--workers: invalid value 'zero'" in r.stderr
     r = subprocess.run([CLONELBD, "--log-level", "loud"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "--log-level: invalid value 'loud'" in r.stderr
+    r = subprocess.run([CLONELBD, "--worker-sched", "fifo"], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 2 and "--worker-sched: invalid value 'fifo' (batch, normal)" in r.stderr
+
+
+def worker_policies(pid):
+    """{thread name: scheduling policy} of clonelbd's proxy workers, as chrt reports them."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            name = f.read().strip()
+        if name.startswith("clonelb-w"):
+            r = subprocess.run(["chrt", "-p", tid], capture_output=True, text=True, check=True)
+            out[name] = r.stdout.splitlines()[0].split()[-1]
+    return out
+
+
+@pytest.mark.parametrize("flag,policy", [((), "SCHED_BATCH"), (("--worker-sched", "normal"), "SCHED_OTHER"),
+                                         (("--worker-sched", "batch"), "SCHED_BATCH")])
+def test_worker_threads_named_and_scheduled(lab, workdir, flag, policy):
+    d = Daemon(lab, workdir, ["--workers", "2", *flag]).start()
+    try:
+        # (ip netns exec runs clonelbd in its own process: the pid is the daemon's.)
+        with open(f"/proc/{d.proc.pid}/comm") as f:
+            assert f.read().strip() == "clonelbd"
+        assert worker_policies(d.proc.pid) == {"clonelb-w0": policy, "clonelb-w1": policy}
+    finally:
+        d.stop()
 
 
 def test_config_survives_restart(base):

@@ -243,7 +243,7 @@ static void test_start_apply_stop(void **state)
 	char *err = NULL;
 	json_t *rt = NULL;
 
-	assert_int_equal(px_start(2, NULL, &px, &err), 0);
+	assert_int_equal(px_start(2, PX_SCHED_BATCH, NULL, &px, &err), 0);
 	px_apply(px, snap);
 	for (int i = 0; i < 200; i++) {
 		rt = px_runtime(px, "vs-uuid");
@@ -342,7 +342,7 @@ static void test_connection_hook(void **state)
 			    json_integer(vport));
 	json_object_set_new(pool, "servers",
 			    json_pack("[{s{ss}si}]", "ip", "addr", "127.0.0.1", "port", sport));
-	assert_int_equal(px_start(1, &hook, &px, &err), 0);
+	assert_int_equal(px_start(1, PX_SCHED_NORMAL, &hook, &px, &err), 0);
 	px_apply(px, snap);
 
 	cfd = -1;
@@ -460,7 +460,7 @@ static void test_ipv4_client_ipv6_server(void **state)
 	json_object_set_new(json_array_get(json_object_get(snap, "pool"), 0), "servers",
 			    json_pack("[{s{ss}si}]", "ip", "addr", "::1", "port",
 				      ntohs(sa.sin6_port)));
-	assert_int_equal(px_start(1, &hook, &px, &err), 0);
+	assert_int_equal(px_start(1, PX_SCHED_NORMAL, &hook, &px, &err), 0);
 	px_apply(px, snap);
 	for (int i = 0; i < 200 && cfd == -1; i++) {
 		cfd = socket(AF_INET, SOCK_STREAM, 0);
