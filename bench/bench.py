@@ -52,7 +52,7 @@ from benchlab import (CLONE_SCENARIOS, CLONE_SERVER, CLONE_WEB_PORT, CLONE_BULK_
                       stop, wait_for)
 from report import report
 from rows import ipv6_row, patch_row, stock_row
-from scenarios import (SCENARIOS, FrameCount, Mirred, cpu_seconds, scenario_newconn,
+from scenarios import (SCENARIOS, BatchPolicy, FrameCount, Mirred, cpu_seconds, scenario_newconn,
                        sustained_newconn, time_wait)
 from tlspool import tlspool_row
 
@@ -86,6 +86,10 @@ def parse_args():
     ap.add_argument("--vxlan", action=argparse.BooleanOptionalAction, default=True,
                     help="also measure clonelb cloning over VXLAN to a collector two router "
                          "hops away (lab.sh routers-up) on the same scenarios (default: on)")
+    ap.add_argument("--haproxy-batch", action=argparse.BooleanOptionalAction, default=True,
+                    help="also measure HAProxy with its threads under SCHED_BATCH, clonelbd's "
+                         "default worker policy, on keep-alive and new connections: a "
+                         "reference row (default: on)")
     ap.add_argument("--haproxy-splice", action="store_true",
                     help="HAProxy with option splice-auto (its default is a buffered copy)")
     ap.add_argument("--prefix", default="bn-")
@@ -136,6 +140,8 @@ def measure(lab, t, fn, a, fc=None):
     """One measurement of @fn on @t: (figure, CPU µs per operation or None, frame count)."""
     if getattr(t, "mirred", None):
         t.mirred.on()
+    if getattr(t, "policy", None):
+        t.policy.on()
     if fc:
         fc.start()
     try:
@@ -149,8 +155,14 @@ def measure(lab, t, fn, a, fc=None):
     finally:
         if getattr(t, "mirred", None):
             t.mirred.off()
+        if getattr(t, "policy", None):
+            t.policy.off()
     fr = fc.stop() if fc else None
     return v, (cpu * 1e6 / ops if ops else None), fr
+
+
+# The scenarios of the HAProxy + SCHED_BATCH reference row.
+BATCH_SCENARIOS = ("keepalive", "newconn")
 
 
 def interleaved(lab, work, a, scen, run_order, cl, api, res):
@@ -164,6 +176,8 @@ def interleaved(lab, work, a, scen, run_order, cl, api, res):
             base_key = key_.split("_w")[0]
             for t in order:
                 if t in derived and base_key not in CLONE_SCENARIOS:
+                    continue
+                if t.name == "haproxy+batch" and base_key not in BATCH_SCENARIOS:
                     continue
                 fc = None
                 if derived and base_key in CLONE_SCENARIOS and (t is cl or t in derived):
@@ -269,9 +283,15 @@ def lab_rows(lab, work, a, scen, cert, key, res, targets):
         if n == 0:
             setup_clonelb(api, cl, cert, key)
             cc = add_derived(lab, api, a, scen, cert, key, targets)
+            if a.haproxy_batch and scen:
+                hb = Target("haproxy+batch", ha.http_port, ha.tls_port, ha.bulk_port)
+                hb.policy = BatchPolicy()
+                targets.append(hb)
         for t in targets:
             if t.name.startswith("clonelb+"):
                 t.pid = cl.pid
+            if t.name == "haproxy+batch":
+                t.pid = t.policy.pid = ha.pid
         for t in targets:
             wait_for(listening(lab, "se", t.http_port), 10, f"{t.name} listening")
         for t in targets:

@@ -111,6 +111,34 @@ def expected_frames(on, f):
     return f["expected"]
 
 
+def batch_table(res, scen):
+    """The reference row: clonelb against HAProxy with its threads under SCHED_BATCH (the
+    policy clonelbd's workers have by default), and what that policy gives HAProxy."""
+    table, lines = {}, []
+    for key_, label, _, _, _ in scen:
+        runs = res["results"].get(key_, {})
+        if not {"clonelb", "haproxy", "haproxy+batch"} <= set(runs):
+            continue
+        c = compare(runs, res["cpu"][key_], "clonelb", "haproxy+batch")
+        gain = compare(runs, res["cpu"][key_], "haproxy+batch", "haproxy")
+        c.update(label=label, haproxy_batch_over_default=gain["ratio"])
+        table[key_] = c
+        lines.append(f"{label:26s}{c['median']['clonelb']:12.2f}"
+                     f"{c['median']['haproxy+batch']:15.2f}{c['ratio']:8.3f}"
+                     f"{c['paired_ratio']:8.3f}{gain['ratio']:14.3f}" +
+                     fmt(c["cpu_us_per_op"]["haproxy+batch"], 21))
+    if not lines:
+        return table, []
+    head = (f"{'reference: HAProxy batch':26s}{'clonelb':>12s}{'haproxy+batch':>15s}"
+            f"{'ratio':>8s}{'paired':>8s}{'batch/default':>14s}{'haproxy+batch us/op':>21s}")
+    return table, ["", head, "-" * len(head), *lines,
+                   "(haproxy+batch: the same HAProxy with every thread under SCHED_BATCH, the "
+                   "policy clonelbd gives its workers by default (--worker-sched), set for each "
+                   "of its runs and put back after; ratio = clonelb/haproxy+batch; "
+                   "batch/default = haproxy+batch/haproxy: what the policy alone gives HAProxy. "
+                   "For reference: the targets are against HAProxy's default, the table above)"]
+
+
 def derived_table(res, scen, on, what, note):
     """clonelb with @on (clonelb+clone or clonelb+mirred) against clonelb, and completeness."""
     table, rows = {}, []
@@ -361,6 +389,8 @@ def report(res, scen, targets, a, elapsed):
     lines += vl
     gap, gl = mirred_gap(clone_table, mirred_table)
     lines += gl
+    batch, bl = batch_table(res, scen)
+    lines += bl
     sus, sl = sustained_table(res, a)
     lines += sl + stock_table(res, a) + patch_table(res)
     v6_table, v6l = ipv6_table(res)
@@ -378,6 +408,7 @@ def report(res, scen, targets, a, elapsed):
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"args": vars(a), "table": table, "clone": clone_table,
                    "mirred": mirred_table, "vxlan": vxlan_table, "clone_vs_mirred": gap,
+                   "haproxy_batch": batch,
                    "sustained": sus, "stock": res["stock"],
                    "patch": res["patch"], "ipv6": v6_table, "tlspool": tls_table,
                    "sysctls": res["sysctls"],
@@ -388,7 +419,8 @@ def report(res, scen, targets, a, elapsed):
     shown = {k: v for k, v in table.items()
              if not (k == f"newconn_w{a.threads}" and "newconn" in table)}
     if shown:
-        chart(shown, clone_table, [t.name for t in targets if t.name != "clonelb+mirred"],
+        chart(shown, clone_table, [t.name for t in targets
+                                   if t.name not in ("clonelb+mirred", "haproxy+batch")],
               os.path.join(OUT, "bench.png"))
 
 

@@ -364,3 +364,24 @@ class Mirred:
             self.lab.run("se", "tc", "filter", "del", "dev", "srv0", hook, "prio",
                          str(MIRRED_PRIO), check=False)
 
+
+
+class BatchPolicy:
+    """HAProxy's threads under SCHED_BATCH, the policy clonelbd gives its workers by default
+    (--worker-sched), for one measurement: a reference row that shows how much of the
+    difference is the scheduling policy. Put back to SCHED_OTHER, HAProxy's default, right
+    after."""
+
+    def __init__(self):
+        self.pid = None
+
+    def _set(self, flag):
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            subprocess.run(["chrt", flag, "-p", "0", tid], check=True, capture_output=True,
+                           timeout=10)
+
+    def on(self):
+        self._set("-b")
+
+    def off(self):
+        self._set("-o")
