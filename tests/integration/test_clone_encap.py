@@ -146,19 +146,26 @@ def outer6(path, nh=17):
 
 # ---- tests -----------------------------------------------------------------
 
-def tshark_run(daemon, client, caps, server):
-    """Clones 3 small requests to the one collector @server, capturing srv0 in the SE and the
-    collector's eth0. Returns (the counters before, the stopped eth0 capture, the back-end
-    frames); the caller decodes the capture with tshark."""
+def captured_run(daemon, client, caps, server, n=3, big=0):
+    """Clones @n small requests and @big 1 MiB downloads to the one collector @server,
+    capturing srv0 in the SE and the collector's eth0. Returns (the counters before, the
+    stopped eth0 capture, the back-end frames, the sha256 of the last download or "-")."""
     configure(daemon, [server])
     wait_for(serving(client), what="VIP serving")
     settle(daemon)
     before = agg(daemon)[0]
     srv0, wire = caps("se", "srv0"), caps("col", "eth0")
-    assert traffic(client, n=3, big=0) == "-"
+    digest = traffic(client, n=n, big=big)
     settle(daemon)
     wire.stop()
-    return before, wire, backend(srv0.stop())
+    return before, wire, backend(srv0.stop()), digest
+
+
+def tshark_run(daemon, client, caps, server):
+    """captured_run() of 3 small requests; the caller decodes the capture with tshark."""
+    before, wire, backend_frames, digest = captured_run(daemon, client, caps, server)
+    assert digest == "-"
+    return before, wire, backend_frames
 
 
 def one_per_frame(daemon, before, rows):
@@ -381,15 +388,9 @@ def test_super_frames_to_a_narrower_path_arrive_in_shorter_segments(lab, routers
     # truncated instead: test_frame_above_the_path_mtu_arrives_truncated_and_counted).
     lab.run("se", "ip", "route", "add", f"{NARROW}/32", "via", "10.10.4.2", "mtu", "lock", "1200")
     try:
-        configure(daemon, [collector(ip=NARROW, vni=42)])
-        wait_for(serving(client), what="VIP serving")
-        settle(daemon)
-        before = agg(daemon)[0]
-        srv0, wire = caps("se", "srv0"), caps("col", "eth0")
-        assert traffic(client, n=1, big=1) in big_sha(web_servers)
-        settle(daemon)
-        wire.stop()
-        backend_frames = backend(srv0.stop())
+        before, wire, backend_frames, digest = captured_run(
+            daemon, client, caps, collector(ip=NARROW, vni=42), n=1, big=1)
+        assert digest in big_sha(web_servers)
     finally:
         lab.run("se", "ip", "route", "del", f"{NARROW}/32", check=False)
     assert max(len(p) for p in backend_frames) > 1514
@@ -412,15 +413,9 @@ def test_super_frames_keep_the_wire_segments_in_geneve_and_erspan(lab, routers, 
                                                                   no_stray_filters,
                                                                   segmentation_offload, encap,
                                                                   flt):
-    configure(daemon, [collector(encap=encap)])
-    wait_for(serving(client), what="VIP serving")
-    settle(daemon)
-    before = agg(daemon)[0]
-    srv0, wire = caps("se", "srv0"), caps("col", "eth0")
-    assert traffic(client, n=1, big=1) in big_sha(web_servers)
-    settle(daemon)
-    wire.stop()
-    backend_frames = backend(srv0.stop())
+    before, wire, backend_frames, digest = captured_run(daemon, client, caps,
+                                                        collector(encap=encap), n=1, big=1)
+    assert digest in big_sha(web_servers)
     assert max(len(p) for p in backend_frames) > 1514
     # tshark decodes the tunnel; tcp.len is the inner segment's payload.
     sizes = [int(r[0]) for r in tshark(lab, wire.path, "tcp.len", flt=f"{flt} && !icmp")]
