@@ -285,13 +285,13 @@ def lab_rows(lab, work, a, scen, cert, key, res, targets):
             cc = add_derived(lab, api, a, scen, cert, key, targets)
             if a.haproxy_batch and scen:
                 hb = Target("haproxy+batch", ha.http_port, ha.tls_port, ha.bulk_port)
-                hb.policy = BatchPolicy()
+                hb.policy = BatchPolicy(hb)
                 targets.append(hb)
         for t in targets:
             if t.name.startswith("clonelb+"):
                 t.pid = cl.pid
             if t.name == "haproxy+batch":
-                t.pid = t.policy.pid = ha.pid
+                t.pid = ha.pid
         for t in targets:
             wait_for(listening(lab, "se", t.http_port), 10, f"{t.name} listening")
         for t in targets:

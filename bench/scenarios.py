@@ -372,11 +372,11 @@ class BatchPolicy:
     difference is the scheduling policy. Put back to SCHED_OTHER, HAProxy's default, right
     after."""
 
-    def __init__(self):
-        self.pid = None
+    def __init__(self, target):
+        self.target = target  # its pid is HAProxy's, set at each (re)start
 
     def _set(self, flag):
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
+        for tid in os.listdir(f"/proc/{self.target.pid}/task"):
             subprocess.run(["chrt", flag, "-p", "0", tid], check=True, capture_output=True,
                            timeout=10)
 
