@@ -296,37 +296,73 @@ def captures(lab, workdir):
 
 # ---- tests -----------------------------------------------------------------
 
+def rx_dropped(lab, role, ifname):
+    """The receive drops counted by @ifname of @role (a veth counts there the frames its
+    peer handed it while the kernel's backlog queue was full)."""
+    return int(lab.run(role, "cat", f"/sys/class/net/{ifname}/statistics/rx_dropped").stdout)
+
+
+def cloned_whole(lab, harness, captures, run, attempts=3):
+    """Runs @run() (it returns the back-end ports it used) with the clone server's eth0 and
+    srv0 captured, until a run whose every back-end frame reached the clone server once.
+    Returns (cloned, back-end frames, ports, the counters before that run).
+
+    The clone server's eth0 takes what the engine sends into the kernel's backlog queue
+    of netdev_max_backlog frames, a host-wide sysctl not tuned here. When the machine is
+    busy, a 1 MiB burst can overflow it: the engine sees the send fail and counts it in
+    num_driver_failures, the veth counts it in rx_dropped. A run whose only loss is
+    exactly that (as many frames missing as counted failures and drops, none extra) says
+    nothing against the SE and is repeated, at most @attempts times. Any other loss
+    fails at once."""
+    for _ in range(attempts):
+        before = (agg(harness.stats()) or [{}])[0]
+        drops0 = rx_dropped(lab, "tap", "eth0")
+        tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
+        ports = run()
+        settle(harness)
+        cloned, wire = tap.stop(), srv0.stop()
+        registered = backend_frames(wire, ports)
+        got, want = collections.Counter(map(frame_key, cloned)), collections.Counter(map(frame_key, registered))
+        missing, extra = want - got, got - want
+        if not missing and not extra:
+            return cloned, wire, ports, before
+        row, = agg(harness.stats())
+        failed = row["num_driver_failures"] - before.get("num_driver_failures", 0)
+        dropped = rx_dropped(lab, "tap", "eth0") - drops0
+        assert not extra and sum(missing.values()) == failed == dropped, (
+            f"{sum(missing.values())} frames not cloned, {sum(extra.values())} extra; "
+            f"{len(cloned)} cloned, {len(registered)} on srv0; {failed} send failures counted, "
+            f"{dropped} dropped by the clone server's eth0; stats {row}; "
+            f"missing e.g. {[IP(k).summary() for k in list(missing)[:3]]}; tcpdump drops {tap.dropped} "
+            f"{srv0.dropped}; {lab.run('se', 'cat', '/proc/net/softnet_stat').stdout}")
+    pytest.fail(f"the clone server's receive queue overflowed in {attempts} runs out of {attempts}")
+
+
 def test_every_backend_frame_cloned_exactly_once(lab, harness, captures):
     harness.apply(snapshot(profile([("10.10.3.2", None)])))  # MAC resolved through ARP
-    tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
-    ok, nbytes, ports = harness.conns(5, path="/big")
-    assert ok == 5 and nbytes > 5 * (1 << 20)
-    hc_port = harness.health_check()
-    ok2, _, ports2 = harness.conns(3, server=POOL_IPS[1])
-    assert ok2 == 3
-    settle(harness)
-    cloned, wire = tap.stop(), srv0.stop()
+    hc_port = []
 
-    registered = backend_frames(wire, ports + ports2)
-    assert len(registered) > 5 * 700, len(registered)  # 1 MiB each: hundreds of segments
+    def run():
+        ok, nbytes, ports = harness.conns(5, path="/big")
+        assert ok == 5 and nbytes > 5 * (1 << 20)
+        hc_port[:] = [harness.health_check()]
+        ok2, _, ports2 = harness.conns(3, server=POOL_IPS[1])
+        assert ok2 == 3
+        return ports + ports2
+    cloned, wire, ports, before = cloned_whole(lab, harness, captures, run)
+
+    assert len(backend_frames(wire, ports)) > 5 * 700  # 1 MiB each: hundreds of segments
     assert all(p[Ether].dst == TAP_MAC and p[Ether].src == TAP0_MAC for p in cloned)
-    got, want = collections.Counter(map(frame_key, cloned)), collections.Counter(map(frame_key, registered))
-    missing, extra = want - got, got - want
-    assert not missing and not extra, (
-        f"{sum(missing.values())} frames not cloned, {sum(extra.values())} extra; "
-        f"{len(cloned)} cloned, {len(registered)} on srv0, stats {agg(harness.stats())}; "
-        f"missing e.g. {[IP(k).summary() for k in list(missing)[:3]]}; tcpdump drops {tap.dropped} "
-        f"{srv0.dropped}; {lab.run('tap', 'ip', '-s', 'link', 'show', 'eth0').stdout} "
-        f"{lab.run('se', 'cat', '/proc/net/softnet_stat').stdout}")
     # The health check crossed srv0 but was not cloned.
-    assert backend_frames(wire, [hc_port]) and not backend_frames(cloned, [hc_port])
+    assert backend_frames(wire, hc_port) and not backend_frames(cloned, hc_port)
     # The production frames left unchanged.
     assert all(p[Ether].src == SRV0_MAC for p in wire if p[IP].src == SE_SRV_IP)
 
     row, = agg(harness.stats())
     assert row["ip"] == {"addr": "10.10.3.2", "type": "V4"} and row["mac"] == TAP_MAC
-    assert row["num_succeeded"] == len(cloned) == row["num_total_pkts_cloned"], row
-    assert row["bytes"] == sum(len(p) for p in cloned), row
+    sent = {k: row[k] - before.get(k, 0) for k in ("num_succeeded", "num_total_pkts_cloned", "bytes")}
+    assert sent["num_succeeded"] == len(cloned) == sent["num_total_pkts_cloned"], (sent, row)
+    assert sent["bytes"] == sum(len(p) for p in cloned), (sent, row)
     assert_identity(row)
 
 
