@@ -302,34 +302,37 @@ def rx_dropped(lab, role, ifname):
     return int(lab.run(role, "cat", f"/sys/class/net/{ifname}/statistics/rx_dropped").stdout)
 
 
-def cloned_whole(lab, harness, captures, run, attempts=3):
-    """Runs @run() (it returns the back-end ports it used) with the clone server's eth0 and
-    srv0 captured, until a run whose every back-end frame reached the clone server once.
-    Returns (cloned, back-end frames, ports, the counters before that run).
+def cloned_whole(lab, captures, run, counters, settled, backend_of, attempts=3):
+    """Runs @run() with the clone server's eth0 and srv0 captured, until a run whose every
+    back-end frame reached the clone server once. @counters() is the clone server's
+    counter row, @settled() waits for it to stop moving, @backend_of(srv0 frames, what
+    run() returned) picks the back-end frames. Returns (cloned, srv0 frames, what run()
+    returned, the counters before that run).
 
     The clone server's eth0 takes what the engine sends into the kernel's backlog queue
     of netdev_max_backlog frames, a host-wide sysctl not tuned here. When the machine is
-    busy, a 1 MiB burst can overflow it: the engine sees the send fail and counts it in
-    num_driver_failures, the veth counts it in rx_dropped. A run whose only loss is
-    exactly that (as many frames missing as counted failures and drops, none extra) says
-    nothing against the SE and is repeated, at most @attempts times. Any other loss
-    fails at once."""
+    busy, a 1 MiB burst can overflow it, and the clone server's eth0 counts each frame
+    lost so in rx_dropped. The engine counts in num_driver_failures those whose send
+    failed there and then; a frame that steering (RPS) queues for the other CPU is lost
+    after its send succeeded. A run whose only loss is that (as many frames missing as
+    eth0 dropped, no more send failures than that, none extra) says nothing against the
+    SE and is repeated, at most @attempts times. Any other loss fails at once."""
     for _ in range(attempts):
-        before = (agg(harness.stats()) or [{}])[0]
+        before = counters()
         drops0 = rx_dropped(lab, "tap", "eth0")
         tap, srv0 = captures("tap", "eth0"), captures("se", "srv0")
-        ports = run()
-        settle(harness)
+        result = run()
+        settled()
         cloned, wire = tap.stop(), srv0.stop()
-        registered = backend_frames(wire, ports)
+        registered = backend_of(wire, result)
         got, want = collections.Counter(map(frame_key, cloned)), collections.Counter(map(frame_key, registered))
         missing, extra = want - got, got - want
         if not missing and not extra:
-            return cloned, wire, ports, before
-        row, = agg(harness.stats())
+            return cloned, wire, result, before
+        row = counters()
         failed = row["num_driver_failures"] - before.get("num_driver_failures", 0)
         dropped = rx_dropped(lab, "tap", "eth0") - drops0
-        assert not extra and sum(missing.values()) == failed == dropped, (
+        assert not extra and sum(missing.values()) == dropped >= failed, (
             f"{sum(missing.values())} frames not cloned, {sum(extra.values())} extra; "
             f"{len(cloned)} cloned, {len(registered)} on srv0; {failed} send failures counted, "
             f"{dropped} dropped by the clone server's eth0; stats {row}; "
@@ -349,7 +352,9 @@ def test_every_backend_frame_cloned_exactly_once(lab, harness, captures):
         ok2, _, ports2 = harness.conns(3, server=POOL_IPS[1])
         assert ok2 == 3
         return ports + ports2
-    cloned, wire, ports, before = cloned_whole(lab, harness, captures, run)
+    cloned, wire, ports, before = cloned_whole(
+        lab, captures, run, lambda: (agg(harness.stats()) or [{}])[0], lambda: settle(harness),
+        backend_frames)
 
     assert len(backend_frames(wire, ports)) > 5 * 700  # 1 MiB each: hundreds of segments
     assert all(p[Ether].dst == TAP_MAC and p[Ether].src == TAP0_MAC for p in cloned)
