@@ -19,7 +19,8 @@ from scapy.layers.vxlan import VXLAN
 from conftest import CLIENT_IP, LAB, POOL_IPS, SE_SRV_IP, TAP_IP, wait_for
 from test_clone import (BIG, SUBNET, Client, agg, backend, client, conns_of, serving,  # noqa: F401
                         settle, web_servers)
-from test_clone_engine import TAP_MAC, Capture, assert_identity, checksums_ok, frame_key
+from test_clone_engine import (TAP_MAC, Capture, assert_identity, checksums_ok, frame_key,
+                               rx_dropped)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, eBPF)")
 
@@ -183,8 +184,7 @@ def path_drops(lab):
     """The receive drops counted on the way to the collector: each hop's veth hands its
     frames to the kernel's backlog queue (steered by RPS to a CPU), which drops them when
     that CPU's queue of netdev_max_backlog frames is full."""
-    return sum(int(lab.run(role, "cat", f"/sys/class/net/{ifname}/statistics/rx_dropped").stdout)
-               for role, ifname in PATH_IFS)
+    return sum(rx_dropped(lab, role, ifname) for role, ifname in PATH_IFS)
 
 
 def decapsulated(lab, caps, daemon, run, attempts=3, vx="vx0"):
