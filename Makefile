@@ -8,7 +8,7 @@ all: build
 
 # Debian packages the build, the demo, the tests and the benchmark need.
 DEB_PKGS := build-essential meson ninja-build pkg-config clang llvm \
-	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev gcc-multilib \
+	libbpf-dev bpftool libelf-dev liburing-dev zlib1g-dev linux-libc-dev gcc-multilib \
 	libsqlite3-dev sqlite3 libssl-dev openssl libmicrohttpd-dev libjansson-dev \
 	libedit-dev libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev \
 	iproute2 ethtool iputils-ping curl jq procps psmisc nginx haproxy bird2 frr etcd-server tcpdump tshark \

@@ -85,6 +85,8 @@ static void px_free(struct px *px)
 			close(px->w[i].ep);
 		if (px->w[i].evfd != -1)
 			close(px->w[i].evfd);
+		px_ring_close(px->w[i].ring);
+		free(px->w[i].batch);
 	}
 	if (px->hep != -1)
 		close(px->hep);
@@ -95,6 +97,43 @@ static void px_free(struct px *px)
 	pthread_mutex_destroy(&px->apply_lock);
 	free(px->w);
 	free(px);
+}
+
+/*
+ * Gives each worker an io_uring for its batches of reads and writes
+ * (px_relay.c), unless CLONELB_IO_URING=0 says not to or the kernel cannot
+ * (no io_uring, kernel.io_uring_disabled, a seccomp filter): the relay then
+ * makes plain system calls, the same bytes at a higher cost per request.
+ */
+static void rings_open(struct px *px)
+{
+	const char *v = getenv("CLONELB_IO_URING"), *why = NULL;
+	unsigned i;
+
+	if (v && !strcmp(v, "0")) {
+		log_info("proxy", "CLONELB_IO_URING=0: relaying with plain system calls");
+		return;
+	}
+	if (v && *v && strcmp(v, "1"))
+		log_warn("proxy", "CLONELB_IO_URING: ignoring '%s' (0 or 1)", v);
+	for (i = 0; i < px->nworkers; i++) {
+		struct px_worker *w = &px->w[i];
+		if (px_ring_open(PX_BATCH, &w->ring, &why) < 0)
+			break;
+		w->batch = xcalloc(1, px_relay_batch_size());
+	}
+	if (i == px->nworkers) {
+		log_info("proxy", "relaying through io_uring, in batches of up to %d reads", PX_BATCH);
+		return;
+	}
+	/* All workers alike, or none. */
+	for (i = 0; i < px->nworkers; i++) {
+		px_ring_close(px->w[i].ring);
+		px->w[i].ring = NULL;
+		free(px->w[i].batch);
+		px->w[i].batch = NULL;
+	}
+	log_info("proxy", "relaying with plain system calls: io_uring: %s", why);
 }
 
 int px_start(unsigned workers, enum px_sched sched, const struct px_conn_hook *hook,
@@ -147,6 +186,7 @@ int px_start(unsigned workers, enum px_sched sched, const struct px_conn_hook *h
 			return r;
 		}
 	}
+	rings_open(px);
 	px->hwake.kind = PX_EV_WAKE;
 	px->hep = epoll_create1(EPOLL_CLOEXEC);
 	px->hevfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -33,6 +33,12 @@ struct px_timeouts {
 #define PX_ACK_HOLD_MS 2        /* at most, a back-end handshake's ACK waits for the client (px_sess.c) */
 #define PX_BUF_SIZE (64 * 1024) /* per-worker scratch buffer for one read */
 #define PX_ACCEPT_BATCH 64      /* accepts per readiness event, for fairness */
+/* Of an epoll batch, the first reads of this many directions go to the kernel
+ * together through the worker's io_uring, each into its own buffer of
+ * PX_BATCH_BUF bytes (px_relay.c); the buffers' pages are touched only as
+ * batches fill them. */
+#define PX_BATCH 64
+#define PX_BATCH_BUF (16 * 1024)
 #define PX_BACKLOG 4096
 /*
  * The descriptor budget (docs/deployment.md). Out of RLIMIT_NOFILE, what is
@@ -204,6 +210,9 @@ struct px_worker {
 	unsigned nsess, peak;
 	uint64_t now, next_tick;
 	char *buf;
+	struct px_ring *ring;   /* NULL: relaying with plain system calls (px_ring.c) */
+	struct px_batch *batch; /* this epoll batch's first reads (px_relay.c) */
+	atomic_ulong ring_reads; /* reads that went through the ring; written by the worker only */
 	/* Rings of the source ports of this worker's back-end connections that
 	 * the SE closed first (their 4-tuple is in TIME_WAIT here), oldest
 	 * first, with the time each was closed (see px_sess.c). One per family
@@ -298,6 +307,18 @@ void px_slot_undo(struct px *px, struct px_vs *vs);
 void px_slot_put(struct px_worker *w, struct px_vs *vs);
 bool px_slot_free(const struct px *px, unsigned nvs, const struct px_vs *vs);
 void px_budget_metrics(struct px *px, const struct px_gen *g, FILE *out);
+
+/* px_ring.c */
+struct px_ring;
+int px_ring_open(unsigned depth, struct px_ring **ret, const char **ret_why);
+void px_ring_close(struct px_ring *r);
+int px_ring_recv(struct px_ring *r, int fd, void *buf, size_t len, uint64_t data);
+int px_ring_send(struct px_ring *r, int fd, const void *buf, size_t len, int flags, uint64_t data);
+int px_ring_run(struct px_ring *r, void (*done)(void *ctx, uint64_t data, int res), void *ctx);
+
+/* px_relay.c */
+size_t px_relay_batch_size(void);
+void px_relay_batch_run(struct px_worker *w);
 
 /* px_sess.c */
 void px_sess_accept(struct px_worker *w, struct px_listener *l, int fd,

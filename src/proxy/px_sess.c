@@ -1,4 +1,4 @@
-/* px_sess.c: one proxied connection: TLS handshake, back-end connect through the hook, relaying bytes both ways, timeouts. */
+/* px_sess.c: one proxied connection: TLS handshake, back-end connect through the hook, ACKs, timeouts, closing (its bytes move in px_relay.c). */
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -10,76 +10,7 @@
 #include <unistd.h>
 
 #include "lib/util.h"
-#include "proxy/px_int.h"
-
-enum px_state { S_TLS_HS, S_CONNECTING, S_RELAY, S_DEAD };
-
-/* Bytes read from one side that the other side did not take yet. While a
- * direction has pending bytes its source is not read: memory per session is
- * bounded by two reads, and an idle session holds no buffer at all. */
-struct px_pend {
-	char *buf;
-	uint32_t off, len;
-};
-
-struct px_sess {
-	struct px_ev cev; /* PX_EV_CLIENT; first member */
-	struct px_ev sev; /* PX_EV_SERVER */
-	struct px_sess *prev, *next;
-	int cfd, sfd;
-	uint32_t cmask, smask;
-	SSL *ssl;  /* TLS with the client, or NULL */
-	SSL *sssl; /* TLS with the server (pool.ssl_profile_ref), or NULL */
-	struct px_plain *plain; /* its plaintext, followed by the hook (plain_open()), or NULL */
-	struct px_vs *vs;
-	struct px_pool *pool;
-	struct px_server *srv;
-	struct px_server *tried[PX_CONNECT_TRIES];
-	uint8_t state, ntried;
-	bool c_eof, s_eof;         /* no more bytes will come from that side */
-	bool c_hup;                /* the client socket is fully closed */
-	bool c_rdhup, s_rdhup;     /* that side's FIN has arrived (read up to the end) */
-	bool fin_first;            /* the SE sent the back end's first FIN (the client's) */
-	bool hs_want_w, rd_want_w; /* OpenSSL needs the client socket writable */
-	bool hooked;
-	uint8_t acks;              /* ACK_*: how the back-end socket acknowledges (ack_release()) */
-	struct px_sess *hprev, *hnext; /* in w->held while the ACK waits for the client */
-	uint64_t held_until;
-	struct px_pend to_s, to_c;
-	uint64_t t_last, t_start;
-	union addr_any client, local; /* each of either family */
-};
-
-/*
- * The back-end socket's ACKs. ACK_HELD: connecting with TCP_QUICKACK 0, the
- * kernel holds the ACK that completes the handshake until the first bytes
- * go out, and they carry it; the server takes the new connection and its
- * first bytes in one wake-up, and the wire has one frame less. The client's
- * first bytes usually follow its own handshake at once; a client that has
- * said nothing PX_ACK_HOLD_MS after the back end answered (a protocol where
- * the server speaks first) gets the ACK sent then (px_sess_held_due()).
- * ACK_DELAYED: the bytes went out right after the handshake, which puts the
- * kernel in delayed ACK mode; the server's answer is acknowledged with the
- * SE's next segment (its FIN, when the answer ends with one) unless
- * ack_release() ends the mode first. ACK_NORMAL: the kernel's own rules.
- */
-enum { ACK_NORMAL, ACK_HELD, ACK_DELAYED };
-
-#define IO_AGAIN (-2)
-#define IO_ERR (-1)
-
-/*
- * The back-end socket is registered once, edge-triggered, for everything it
- * will ever report: connect() done, bytes, FIN, writable. Level-triggered, its
- * interest would change three times in a connection's life (connecting,
- * relaying, at the server's FIN), each an epoll_ctl(). Edge-triggered, an
- * event is announced once, so the relay keeps the rule that makes that safe:
- * a direction that stops reading before EAGAIN or a short read (pending
- * bytes, the round limit) reads again on its own (flush() calls pump(), see
- * srv_rearm()), and writes stop only at EAGAIN, after which the socket's
- * next free space is an edge.
- */
-#define SRV_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#include "proxy/px_sess.h"
 
 static struct px_sess *from_sev(struct px_ev *ev)
 {
@@ -153,7 +84,7 @@ static uint16_t tw_pop(struct px_worker *w, int af)
 }
 
 /* Takes @s out of w->held, if it is there. */
-static void held_unlink(struct px_worker *w, struct px_sess *s)
+void px_sess_held_unlink(struct px_worker *w, struct px_sess *s)
 {
 	if (!s->held_until)
 		return;
@@ -183,7 +114,7 @@ static void backend_drop(struct px_worker *w, struct px_sess *s, bool failed, bo
 
 	if (s->sfd == -1)
 		return;
-	held_unlink(w, s);
+	px_sess_held_unlink(w, s);
 	s->acks = ACK_NORMAL;
 	if (s->plain)
 		w->px->hook.plain_close(s->plain, reset);
@@ -337,58 +268,6 @@ static int backend_connect(struct px_worker *w, struct px_sess *s)
 	return -1;
 }
 
-static ssize_t io_result(ssize_t n)
-{
-	if (n >= 0)
-		return n;
-	return errno == EAGAIN || errno == EINTR ? IO_AGAIN : IO_ERR;
-}
-
-static ssize_t ssl_result(struct px_sess *s, SSL *ssl, int n, bool reading)
-{
-	if (n > 0)
-		return n;
-	switch (SSL_get_error(ssl, n)) {
-	case SSL_ERROR_WANT_READ:
-		return IO_AGAIN;
-	case SSL_ERROR_WANT_WRITE:
-		if (reading && ssl == s->ssl)
-			s->rd_want_w = true;
-		return IO_AGAIN;
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	default:
-		ERR_clear_error();
-		return IO_ERR;
-	}
-}
-
-static ssize_t cli_read(struct px_sess *s, char *buf, size_t n)
-{
-	if (s->ssl)
-		return ssl_result(s, s->ssl, SSL_read(s->ssl, buf, (int)n), true);
-	return io_result(recv(s->cfd, buf, n, 0));
-}
-
-/* @more: the server's FIN is known to follow; a plain client socket then
- * holds the bytes for the FIN that shutdown() adds to the same segment. */
-static ssize_t cli_write(struct px_sess *s, const char *buf, size_t n, bool more)
-{
-	if (s->ssl) {
-		ssize_t r = ssl_result(s, s->ssl, SSL_write(s->ssl, buf, (int)n), false);
-		return r == 0 ? IO_ERR : r;
-	}
-	return io_result(send(s->cfd, buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
-}
-
-/* Bytes of the server's TLS connection in plaintext (SSL_read() gave them,
- * @from_server, or SSL_write() took them) go to the hook that follows it. */
-static void plain_pass(struct px_worker *w, struct px_sess *s, bool from_server, const char *buf,
-		       ssize_t n)
-{
-	if (s->plain && n > 0)
-		w->px->hook.plain_data(s->plain, from_server, buf, (size_t)n);
-}
 
 /*
  * Back to the kernel's own ACK rules; TCP_QUICKACK 1 also sends an ACK that
@@ -398,11 +277,11 @@ static void plain_pass(struct px_worker *w, struct px_sess *s, bool from_server,
  * without its FIN: a server that writes its answer in two small segments
  * without TCP_NODELAY would otherwise wait for the delayed ACK of the first.
  */
-static void ack_release(struct px_worker *w, struct px_sess *s)
+void px_sess_ack_release(struct px_worker *w, struct px_sess *s)
 {
 	static const int one = 1;
 
-	held_unlink(w, s);
+	px_sess_held_unlink(w, s);
 	if (s->acks == ACK_NORMAL)
 		return;
 	s->acks = ACK_NORMAL;
@@ -439,170 +318,9 @@ int px_sess_held_timeout(const struct px_worker *w, int timeout)
 void px_sess_held_due(struct px_worker *w)
 {
 	while (w->held && w->held->held_until <= w->now)
-		ack_release(w, w->held);
+		px_sess_ack_release(w, w->held);
 }
 
-static ssize_t srv_read(struct px_worker *w, struct px_sess *s, char *buf, size_t n)
-{
-	if (s->sssl) {
-		ssize_t r = ssl_result(s, s->sssl, SSL_read(s->sssl, buf, (int)n), true);
-		plain_pass(w, s, true, buf, r);
-		return r;
-	}
-	ssize_t r = io_result(recv(s->sfd, buf, n, 0));
-	if (r > 0 && s->acks == ACK_DELAYED && !s->s_rdhup)
-		ack_release(w, s);
-	return r;
-}
-
-static ssize_t srv_write(struct px_worker *w, struct px_sess *s, const char *buf, size_t n)
-{
-	if (s->sssl) {
-		ssize_t r = ssl_result(s, s->sssl, SSL_write(s->sssl, buf, (int)n), false);
-		plain_pass(w, s, false, buf, r);
-		return r == 0 ? IO_ERR : r;
-	}
-	ssize_t r = io_result(send(s->sfd, buf, n, MSG_NOSIGNAL));
-	if (r > 0 && s->acks == ACK_HELD) {
-		held_unlink(w, s);
-		s->acks = ACK_DELAYED;
-	}
-	return r;
-}
-
-/* The source of a direction said it has no more: pass the half-close on. */
-static void pass_eof(struct px_worker *w, struct px_sess *s, bool c2s)
-{
-	static const int one = 1;
-
-	/* When the other direction is over too, the session closes next and
-	 * close() sends the FIN: no shutdown() needed. */
-	if (c2s) {
-		s->c_eof = true;
-		if (!s->s_eof) {
-			if (s->sssl) {
-				(void)SSL_shutdown(s->sssl); /* close_notify; best effort */
-				ERR_clear_error();
-			}
-			/* This FIN is the first: the SE will hold the 4-tuple's
-			 * TIME_WAIT, which tw_push() offers to a later bind();
-			 * the TIME_WAIT takes SO_REUSEADDR from the socket now. */
-			(void)setsockopt(s->sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-			(void)shutdown(s->sfd, SHUT_WR);
-			s->fin_first = true;
-			if (s->plain)
-				w->px->hook.plain_fin(s->plain, false);
-		}
-		return;
-	}
-	s->s_eof = true;
-	if (s->plain)
-		w->px->hook.plain_fin(s->plain, true);
-	if (s->ssl) {
-		(void)SSL_shutdown(s->ssl); /* close_notify; best effort */
-		ERR_clear_error();
-	}
-	if (!s->c_eof)
-		(void)shutdown(s->cfd, SHUT_WR);
-}
-
-/* Makes epoll report the server socket again if it is ready now (an
- * EPOLL_CTL_MOD of an edge-triggered socket checks its readiness afresh). */
-static void srv_rearm(struct px_worker *w, struct px_sess *s)
-{
-	struct epoll_event e = {.events = SRV_EVENTS, .data.ptr = &s->sev};
-
-	(void)epoll_ctl(w->ep, EPOLL_CTL_MOD, s->sfd, &e);
-}
-
-/*
- * Moves bytes of one direction (@c2s: client to server) until the source has
- * none ready or the destination is full; what the destination did not take
- * stays pending and the source is not read again until it is gone. Returns
- * 0, or -1 when the session must close.
- */
-static int pump(struct px_worker *w, struct px_sess *s, bool c2s)
-{
-	struct px_pend *pd = c2s ? &s->to_s : &s->to_c;
-	bool more = !c2s && !s->ssl && s->s_rdhup;
-
-	if (pd->len || (c2s ? s->c_eof : s->s_eof))
-		return 0;
-	for (int round = 0;; round++) {
-		if (round == 16) {
-			/* Fairness: other sessions first. The server socket's
-			 * edge is used up: ask epoll for a new one. */
-			if (!c2s)
-				srv_rearm(w, s);
-			break;
-		}
-		ssize_t n = c2s ? cli_read(s, w->buf, PX_BUF_SIZE) : srv_read(w, s, w->buf, PX_BUF_SIZE);
-		ssize_t wr;
-
-		if (n == IO_AGAIN)
-			break;
-		if (n == IO_ERR)
-			return -1;
-		if (n == 0) {
-			pass_eof(w, s, c2s);
-			return 0;
-		}
-		s->t_last = w->now;
-		wr = c2s ? srv_write(w, s, w->buf, (size_t)n) : cli_write(s, w->buf, (size_t)n, more);
-		if (wr == IO_ERR)
-			return -1;
-		if (wr == IO_AGAIN)
-			wr = 0;
-		if (wr < n) {
-			pd->len = (uint32_t)(n - wr);
-			pd->off = 0;
-			pd->buf = xmalloc(pd->len);
-			memcpy(pd->buf, w->buf + wr, pd->len);
-			break;
-		}
-		/* A short read means the socket is drained; TLS may still hold
-		 * decrypted bytes that no epoll event would announce. When the
-		 * source's FIN is already there, read on to it and pass it at
-		 * once: the peer then gets the FIN right behind the data, and
-		 * the SE (not a client behind one address, with few ports)
-		 * is the side that closes first and keeps the TIME_WAIT. */
-		/* TLS from the server reads a record at a time: only EAGAIN
-		 * says its edge-triggered socket is drained. */
-		if (n < PX_BUF_SIZE && !(c2s && s->ssl && SSL_pending(s->ssl) > 0) &&
-		    !(!c2s && s->sssl) && !(c2s ? s->c_rdhup : s->s_rdhup))
-			break;
-	}
-	/* The FIN did not come after all (or the round limit): send what
-	 * MSG_MORE held back now. Setting TCP_NODELAY pushes pending bytes. */
-	if (more) {
-		static const int one = 1;
-		(void)setsockopt(s->cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	return 0;
-}
-
-/* Writes pending bytes towards the server (@to_s) or the client; once they
- * are gone, resumes reading the other side. Returns 0 or -1 (close). */
-static int flush(struct px_worker *w, struct px_sess *s, bool to_s)
-{
-	struct px_pend *pd = to_s ? &s->to_s : &s->to_c;
-
-	while (pd->len) {
-		ssize_t wr = to_s ? srv_write(w, s, pd->buf + pd->off, pd->len)
-				  : cli_write(s, pd->buf + pd->off, pd->len, false);
-		if (wr == IO_ERR)
-			return -1;
-		if (wr == IO_AGAIN)
-			return 0;
-		pd->off += (uint32_t)wr;
-		pd->len -= (uint32_t)wr;
-		s->t_last = w->now;
-	}
-	free(pd->buf);
-	pd->buf = NULL;
-	pd->off = 0;
-	return pump(w, s, to_s);
-}
 
 /* Sets the epoll interest of the client socket from the session's state. */
 static int sess_update(struct px_worker *w, struct px_sess *s)
@@ -757,7 +475,7 @@ static int srv_handshake(struct px_worker *w, struct px_sess *s, uint32_t ev)
 	}
 	r = SSL_get_error(s->sssl, r);
 	if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE) {
-		ack_release(w, s); /* the ClientHello is out, and a TLS server answers in several writes */
+		px_sess_ack_release(w, s); /* the ClientHello is out, and a TLS server answers in several writes */
 		return 0;
 	}
 	v = SSL_get_verify_result(s->sssl);
@@ -810,11 +528,11 @@ static int relay_start(struct px_worker *w, struct px_sess *s, uint32_t ev)
 		s->s_rdhup = true;
 	/* The client may have spoken already (and TLS may hold its bytes). The
 	 * server is read when epoll says so: this event is its only edge. */
-	if (pump(w, s, true) < 0)
+	if (px_relay_pump(w, s, true) < 0)
 		return -1;
 	if (s->acks == ACK_HELD)
 		ack_hold(w, s); /* nothing from the client yet */
-	return ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP) ? pump(w, s, false) : 0;
+	return ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP) ? px_relay_pump(w, s, false) : 0;
 }
 
 static int client_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
@@ -836,12 +554,12 @@ static int client_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
 	case S_RELAY:
 		if ((ev & (EPOLLOUT | EPOLLHUP)) && s->rd_want_w) {
 			s->rd_want_w = false;
-			r = pump(w, s, true);
+			r = px_relay_pump(w, s, true);
 		}
 		if (r == 0 && (ev & (EPOLLOUT | EPOLLHUP)) && s->to_c.len)
-			r = flush(w, s, false);
+			r = px_relay_flush(w, s, false);
 		if (r == 0 && (ev & (EPOLLIN | EPOLLHUP)) && (s->cmask & EPOLLIN))
-			r = pump(w, s, true);
+			r = px_relay_pump_soon(w, s, true);
 		return r;
 	}
 	return 0;
@@ -861,13 +579,13 @@ static int server_event(struct px_worker *w, struct px_sess *s, uint32_t ev)
 		s->s_rdhup = true;
 	/* Edge-triggered: an event for a direction that waits (bytes pending
 	 * the other way, or done) is dropped; that direction reads on its own
-	 * when it resumes (flush()). */
+	 * when it resumes (px_relay_flush()). */
 	bool want_in = !s->s_eof && !s->to_c.len, want_out = s->to_s.len;
 
 	if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && want_out)
-		r = flush(w, s, true);
+		r = px_relay_flush(w, s, true);
 	if (r == 0 && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && want_in)
-		r = pump(w, s, false);
+		r = px_relay_pump_soon(w, s, false);
 	/* An error with nothing to read or write on the socket still ends it. */
 	if (r == 0 && (ev & EPOLLERR) && !want_in && !want_out)
 		r = -1;
@@ -884,6 +602,18 @@ void px_sess_event(struct px_worker *w, struct px_ev *ev, uint32_t events)
 	if (s->state == S_DEAD)
 		return;
 	r = is_c ? client_event(w, s, events) : server_event(w, s, events);
+	px_sess_done(w, s, r);
+}
+
+/*
+ * What follows any handling of @s that returned @r (0, or -1: close): the
+ * session closes when it failed or both directions are done, else the client
+ * socket's interest follows its state. Does nothing to a closed session.
+ */
+void px_sess_done(struct px_worker *w, struct px_sess *s, int r)
+{
+	if (s->state == S_DEAD)
+		return;
 	if (r == 0 && s->state == S_RELAY && s->c_eof && s->s_eof && !s->to_s.len && !s->to_c.len)
 		r = -1; /* both directions are done */
 	if (r == 0)

@@ -357,6 +357,7 @@ void *px_worker_main(void *arg)
 				break;
 			}
 		}
+		px_relay_batch_run(w);
 		if (w->gen_pending) {
 			w->gen_pending = false;
 			take_gen(w);

@@ -1,4 +1,4 @@
-/* test_px.c: unit tests of the data plane without traffic: configuration generations, load-balancing picks, runtime view. */
+/* test_px.c: unit tests of the data plane: configuration generations, load-balancing picks, runtime view, and relaying on loopback. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "lib/util.h"
@@ -403,6 +405,169 @@ static void test_connection_hook(void **state)
 	json_decref(snap);
 }
 
+/* A back end that echoes each connection's bytes, and its FIN, back. */
+static void *echo_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[8192];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, buf + off, (size_t)(n - off));
+			if (w <= 0)
+				goto out;
+			off += w;
+		}
+	shutdown(fd, SHUT_WR);
+out:
+	close(fd);
+	return NULL;
+}
+
+static void *echo_server(void *arg)
+{
+	int lfd = (int)(intptr_t)arg, fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, 0)) != -1) {
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, echo_conn, (void *)(intptr_t)fd), 0);
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+#define RELAY_CONNS 32
+
+/* Byte @off of what connection @c sends in round @r. */
+static char relay_byte(int c, int r, size_t off)
+{
+	return (char)((size_t)c * 7 + (size_t)r * 13 + off * 31 + off / 251);
+}
+
+/*
+ * Sends round @r's message on every connection at once, sizes from 1 byte to
+ * @big, and reads each echo back whole; fails on any byte out of place.
+ */
+static void relay_round(const int *cfd, int r, size_t big)
+{
+	size_t len[RELAY_CONNS], sent[RELAY_CONNS] = {0}, got[RELAY_CONNS] = {0};
+	char *out[RELAY_CONNS];
+	int left = RELAY_CONNS;
+
+	for (int c = 0; c < RELAY_CONNS; c++) {
+		len[c] = c == r % RELAY_CONNS ? big : (size_t)(c * 97 + r * 31) % 1500 + 1;
+		out[c] = malloc(len[c]);
+		for (size_t i = 0; i < len[c]; i++)
+			out[c][i] = relay_byte(c, r, i);
+	}
+	while (left) {
+		struct pollfd p[RELAY_CONNS];
+		for (int c = 0; c < RELAY_CONNS; c++)
+			p[c] = (struct pollfd){.fd = got[c] == len[c] ? -1 : cfd[c],
+					       .events = POLLIN | (sent[c] < len[c] ? POLLOUT : 0)};
+		assert_true(poll(p, RELAY_CONNS, 10000) > 0); /* no progress in 10 s: stuck */
+		for (int c = 0; c < RELAY_CONNS; c++) {
+			char buf[65536];
+			ssize_t n;
+			if (p[c].revents & POLLOUT) {
+				n = send(cfd[c], out[c] + sent[c], len[c] - sent[c], MSG_DONTWAIT);
+				if (n > 0)
+					sent[c] += (size_t)n;
+			}
+			if (!(p[c].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = recv(cfd[c], buf, sizeof(buf), MSG_DONTWAIT);
+			if (n == -1 && errno == EAGAIN)
+				continue;
+			assert_true(n > 0);
+			assert_true(got[c] + (size_t)n <= len[c]);
+			assert_memory_equal(buf, out[c] + got[c], (size_t)n);
+			got[c] += (size_t)n;
+			if (got[c] == len[c])
+				left--;
+		}
+	}
+	for (int c = 0; c < RELAY_CONNS; c++)
+		free(out[c]);
+}
+
+/*
+ * Many sessions relaying at once, with the relay's io_uring batches (@ring)
+ * and with plain system calls: every byte comes back in order, small
+ * messages and 300 KB ones (more than a batch buffer, and more than the
+ * sockets hold, so writes come up short), and each client's FIN comes back
+ * as the echo server's.
+ */
+static void relay_many(bool ring)
+{
+	uint16_t sport, vport;
+	int srv = listen_any(&sport), tmp = listen_any(&vport), cfd[RELAY_CONNS];
+	json_t *snap = snap_with("LB_ALGORITHM_ROUND_ROBIN", true, NULL);
+	json_t *vs = json_array_get(json_object_get(snap, "virtualservice"), 0);
+	struct sockaddr_in va = {.sin_family = AF_INET, .sin_port = htons(vport),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct px *px = NULL;
+	char *err = NULL;
+	pthread_t echo;
+
+	close(tmp);
+	json_object_set_new(json_object_get(json_array_get(json_object_get(vs, "vip"), 0),
+					    "ip_address"),
+			    "addr", json_string("127.0.0.1"));
+	json_object_set_new(json_array_get(json_object_get(vs, "services"), 0), "port",
+			    json_integer(vport));
+	json_object_set_new(json_array_get(json_object_get(snap, "pool"), 0), "servers",
+			    json_pack("[{s{ss}si}]", "ip", "addr", "127.0.0.1", "port", sport));
+	assert_int_equal(pthread_create(&echo, NULL, echo_server, (void *)(intptr_t)srv), 0);
+	setenv("CLONELB_IO_URING", ring ? "1" : "0", 1);
+	assert_int_equal(px_start(1, PX_SCHED_NORMAL, NULL, &px, &err), 0);
+	unsetenv("CLONELB_IO_URING");
+	/* This kernel has io_uring (kernel.io_uring_disabled 0): the worker took it. */
+	assert_int_equal(px->w[0].ring != NULL, ring);
+	px_apply(px, snap);
+	for (int c = 0; c < RELAY_CONNS; c++) {
+		cfd[c] = -1;
+		for (int i = 0; i < 200 && cfd[c] == -1; i++) {
+			cfd[c] = socket(AF_INET, SOCK_STREAM, 0);
+			if (connect(cfd[c], (struct sockaddr *)&va, sizeof(va)) == -1) {
+				close(cfd[c]);
+				cfd[c] = -1;
+				usleep(10000);
+			}
+		}
+		assert_int_not_equal(cfd[c], -1);
+	}
+	for (int r = 0; r < 40; r++)
+		relay_round(cfd, r, r % 4 == 3 ? 300 * 1000 : 20 * 1000);
+	for (int c = 0; c < RELAY_CONNS; c++) {
+		char b;
+		struct pollfd p = {.fd = cfd[c], .events = POLLIN};
+		assert_int_equal(shutdown(cfd[c], SHUT_WR), 0);
+		assert_int_equal(poll(&p, 1, 10000), 1);
+		assert_int_equal(read(cfd[c], &b, 1), 0); /* the echo's FIN, passed back */
+		close(cfd[c]);
+	}
+	/* Through the ring, the sessions' first reads went in batches. */
+	if (ring)
+		assert_true(atomic_load(&px->w[0].ring_reads) > 0);
+	px_stop(px);
+	shutdown(srv, SHUT_RDWR);
+	pthread_join(echo, NULL);
+	close(srv);
+	json_decref(snap);
+}
+
+static void test_relay_through_io_uring(void **state)
+{
+	relay_many(true);
+}
+
+static void test_relay_with_plain_system_calls(void **state)
+{
+	relay_many(false);
+}
+
 /* What the hook saw of an IPv6 back-end connection. */
 static struct {
 	atomic_int connects;
@@ -498,6 +663,8 @@ int main(void)
 		cmocka_unit_test(test_runtime_view),
 		cmocka_unit_test(test_start_apply_stop),
 		cmocka_unit_test(test_connection_hook),
+		cmocka_unit_test(test_relay_through_io_uring),
+		cmocka_unit_test(test_relay_with_plain_system_calls),
 		cmocka_unit_test(test_ipv4_client_ipv6_server),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
