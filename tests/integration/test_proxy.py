@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import POOL_IPS, VIP, Daemon, Nginx, curl, wait_for
+from conftest import POOL_IPS, VIP, Daemon, Nginx, curl, started, wait_for
 
 
 def setup_web(d, tls_cert=None, algo="LB_ALGORITHM_ROUND_ROBIN", monitor=True, ports=(80,)):
@@ -415,9 +415,20 @@ def test_http_monitor_status_classes(lab, daemon, pool_servers):
     assert set(get(lab) for _ in range(4)) == set(POOL_IPS)
 
 
-def test_bulk_transfer_integrity(lab, daemon, pool_servers, tls_cert):
+@pytest.mark.parametrize("io_uring", ["1", "0"])
+def test_bulk_transfer_integrity(lab, workdir, pool_servers, tls_cert, monkeypatch, io_uring):
     """1 MiB bodies through plain and TLS services arrive byte for byte, also when the
-    client reads slowly (the relay's back-pressure path)."""
+    client reads slowly (the relay's back-pressure path), and 200 keep-alive requests
+    in parallel each get a whole answer: with the relay's io_uring batches, and with
+    plain system calls (CLONELB_IO_URING=0), as the log says at start."""
+    monkeypatch.setenv("CLONELB_IO_URING", io_uring)
+    with started(Daemon(lab, workdir)) as d:
+        assert ("relaying through io_uring" if io_uring == "1"
+                else "CLONELB_IO_URING=0: relaying with plain system calls") in d.logtext()
+        bulk_transfers(lab, d, pool_servers, tls_cert)
+
+
+def bulk_transfers(lab, daemon, pool_servers, tls_cert):
     import hashlib
     setup_web(daemon, tls_cert, ports=(80, 443), monitor=False)
     wait_for(serving(lab), timeout=10, what="VIP serving")
@@ -441,6 +452,13 @@ def test_bulk_transfer_integrity(lab, daemon, pool_servers, tls_cert):
                     tls_cert["cert_path"], timeout=60)
         size, digest = r.stdout.split()
         assert int(size) == 1 << 20 and digest in want, (port, r.stdout, r.stderr)
+    # Many sessions readable in one epoll batch: 200 requests over 50 connections.
+    r = subprocess.run(lab.cmd("cli", "curl", "-sS", "--max-time", "30", "--parallel",
+                               "--parallel-max", "50", *[f"http://{VIP}/"] * 200),
+                       capture_output=True, text=True, timeout=40)
+    assert r.returncode == 0, r.stderr
+    answers = r.stdout.splitlines()
+    assert len(answers) == 200 and set(answers) <= {f"server {ip}" for ip in POOL_IPS}, answers
 
 
 SLOW_READER = r"""
