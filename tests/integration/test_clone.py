@@ -195,12 +195,17 @@ def backend(frames):
 
 
 def conns_of(frames):
-    """Frames by back-end connection: (SE port, pool server address)."""
-    per = collections.defaultdict(list)
+    """Frames by back-end connection, in capture order: (SE port, pool server address, the
+    sequence number of the SE's SYN). The SE binds a port again once its TIME_WAIT has
+    rested 1 s (tw_push() in src/proxy/px_sess.c), so one port towards one server may
+    carry several connections in a run; a retransmitted SYN keeps its connection."""
+    per, syn = collections.defaultdict(list), {}
     for p in frames:
-        srv = p[IP].dst if p[IP].dst in POOL_IPS or p[IP].src == CLIENT_IP and p[TCP].dport == 80 \
-            else p[IP].src
-        per[(conn_key(p), srv)].append(p)
+        to_srv = p[IP].dst in POOL_IPS or p[IP].src == CLIENT_IP and p[TCP].dport == 80
+        key = (conn_key(p), p[IP].dst if to_srv else p[IP].src)
+        if to_srv and p[TCP].flags.S and not p[TCP].flags.A:
+            syn[key] = p[TCP].seq
+        per[key + (syn.get(key),)].append(p)
     return per
 
 
