@@ -195,17 +195,22 @@ def backend(frames):
 
 
 def conns_of(frames):
-    """Frames by back-end connection, in capture order: (SE port, pool server address, the
-    sequence number of the SE's SYN). The SE binds a port again once its TIME_WAIT has
-    rested 1 s (tw_push() in src/proxy/px_sess.c), so one port towards one server may
-    carry several connections in a run; a retransmitted SYN keeps its connection."""
-    per, syn = collections.defaultdict(list), {}
+    """Frames by back-end connection, in capture order: (SE port, pool server address, n),
+    n counting the connections that port had towards that server in the capture. The SE
+    binds a port again once its TIME_WAIT has rested 1 s (tw_push() in
+    src/proxy/px_sess.c), so one port may carry several connections in a run: an SE SYN
+    with a new sequence number after the port's first connection starts the next one (a
+    retransmitted SYN does not). Captures started together number them alike."""
+    per, syn, n = collections.defaultdict(list), {}, collections.Counter()
     for p in frames:
         to_srv = p[IP].dst in POOL_IPS or p[IP].src == CLIENT_IP and p[TCP].dport == 80
         key = (conn_key(p), p[IP].dst if to_srv else p[IP].src)
         if to_srv and p[TCP].flags.S and not p[TCP].flags.A:
+            if key in syn and syn[key] != p[TCP].seq or key not in syn and key in n:
+                n[key] += 1
             syn[key] = p[TCP].seq
-        per[key + (syn.get(key),)].append(p)
+        n[key] += 0
+        per[key + (n[key],)].append(p)
     return per
 
 

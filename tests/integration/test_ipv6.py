@@ -337,16 +337,20 @@ def se_port(p):
 
 
 def flows6(frames):
-    """Yields (connection, frame) for back-end frames in capture order. A connection is its
-    SE port and the sequence number of the SE's SYN: the SE binds a port again once its
+    """Yields ((SE port, n), frame) for back-end frames in capture order, n counting the
+    connections that port had in the capture: the SE binds a port again once its
     TIME_WAIT has rested 1 s (tw_push() in src/proxy/px_sess.c), so one port may carry
-    several connections in a run. A retransmitted SYN keeps its connection."""
-    syn = {}
+    several connections in a run. An SE SYN with a new sequence number after the port's
+    first connection starts the next one; a retransmitted SYN does not."""
+    syn, n = {}, collections.Counter()
     for p in frames:
         port = se_port(p)
         if p[IPv6].src == SE_SRV_IP6 and p[TCP].flags.S and not p[TCP].flags.A:
+            if port in syn and syn[port] != p[TCP].seq or port not in syn and port in n:
+                n[port] += 1
             syn[port] = p[TCP].seq
-        yield (port, syn.get(port)), p
+        n[port] += 0
+        yield (port, n[port]), p
 
 
 def clone_setup6(d, servers, preserve=False, vips=(VIP6,), pool=POOL_IPS6):
