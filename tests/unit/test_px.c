@@ -320,6 +320,39 @@ static int listen_any(uint16_t *ret_port)
 	return fd;
 }
 
+/* Puts the service of @snap on 127.0.0.1:@vport and its pool on @server:@sport. */
+static void snap_on_loopback(json_t *snap, uint16_t vport, const char *server, uint16_t sport)
+{
+	json_t *vs = json_array_get(json_object_get(snap, "virtualservice"), 0);
+
+	json_object_set_new(json_object_get(json_array_get(json_object_get(vs, "vip"), 0),
+					    "ip_address"),
+			    "addr", json_string("127.0.0.1"));
+	json_object_set_new(json_array_get(json_object_get(vs, "services"), 0), "port",
+			    json_integer(vport));
+	json_object_set_new(json_array_get(json_object_get(snap, "pool"), 0), "servers",
+			    json_pack("[{s{ss}si}]", "ip", "addr", server, "port", sport));
+}
+
+/* A client connection to 127.0.0.1:@vport, once the service listens (2 s at most). */
+static int connect_vip(uint16_t vport)
+{
+	struct sockaddr_in va = {.sin_family = AF_INET, .sin_port = htons(vport),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = -1;
+
+	for (int i = 0; i < 200 && fd == -1; i++) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&va, sizeof(va)) == -1) {
+			close(fd);
+			fd = -1;
+			usleep(10000);
+		}
+	}
+	assert_int_not_equal(fd, -1);
+	return fd;
+}
+
 /* The connection hook on loopback: one client connection through a service
  * gives exactly one on_connect (bound, not yet connected, right addresses)
  * and one on_close (after the close); health checks never call it. */
@@ -329,35 +362,16 @@ static void test_connection_hook(void **state)
 	uint16_t sport, vport;
 	int srv = listen_any(&sport), tmp = listen_any(&vport);
 	json_t *snap = snap_with("LB_ALGORITHM_ROUND_ROBIN", true, "hm1");
-	json_t *vs = json_array_get(json_object_get(snap, "virtualservice"), 0);
-	json_t *pool = json_array_get(json_object_get(snap, "pool"), 0);
-	struct sockaddr_in va = {.sin_family = AF_INET, .sin_port = htons(vport),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	struct px *px = NULL;
 	char *err = NULL, buf[8];
 	int cfd, bfd = -1;
 
 	close(tmp); /* a free port for the service */
-	json_object_set_new(json_object_get(json_array_get(json_object_get(vs, "vip"), 0),
-					    "ip_address"),
-			    "addr", json_string("127.0.0.1"));
-	json_object_set_new(json_array_get(json_object_get(vs, "services"), 0), "port",
-			    json_integer(vport));
-	json_object_set_new(pool, "servers",
-			    json_pack("[{s{ss}si}]", "ip", "addr", "127.0.0.1", "port", sport));
+	snap_on_loopback(snap, vport, "127.0.0.1", sport);
 	assert_int_equal(px_start(1, PX_SCHED_NORMAL, &hook, &px, &err), 0);
 	px_apply(px, snap);
 
-	cfd = -1;
-	for (int i = 0; i < 200 && cfd == -1; i++) {
-		cfd = socket(AF_INET, SOCK_STREAM, 0);
-		if (connect(cfd, (struct sockaddr *)&va, sizeof(va)) == -1) {
-			close(cfd);
-			cfd = -1;
-			usleep(10000);
-		}
-	}
-	assert_int_not_equal(cfd, -1);
+	cfd = connect_vip(vport);
 	/* The server sees the proxy's connection (health checks come and go too). */
 	for (int i = 0; i < 200; i++) {
 		struct sockaddr_in peer;
@@ -505,21 +519,12 @@ static void relay_many(bool ring)
 	uint16_t sport, vport;
 	int srv = listen_any(&sport), tmp = listen_any(&vport), cfd[RELAY_CONNS];
 	json_t *snap = snap_with("LB_ALGORITHM_ROUND_ROBIN", true, NULL);
-	json_t *vs = json_array_get(json_object_get(snap, "virtualservice"), 0);
-	struct sockaddr_in va = {.sin_family = AF_INET, .sin_port = htons(vport),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	struct px *px = NULL;
 	char *err = NULL;
 	pthread_t echo;
 
 	close(tmp);
-	json_object_set_new(json_object_get(json_array_get(json_object_get(vs, "vip"), 0),
-					    "ip_address"),
-			    "addr", json_string("127.0.0.1"));
-	json_object_set_new(json_array_get(json_object_get(vs, "services"), 0), "port",
-			    json_integer(vport));
-	json_object_set_new(json_array_get(json_object_get(snap, "pool"), 0), "servers",
-			    json_pack("[{s{ss}si}]", "ip", "addr", "127.0.0.1", "port", sport));
+	snap_on_loopback(snap, vport, "127.0.0.1", sport);
 	assert_int_equal(pthread_create(&echo, NULL, echo_server, (void *)(intptr_t)srv), 0);
 	setenv("CLONELB_IO_URING", ring ? "1" : "0", 1);
 	assert_int_equal(px_start(1, PX_SCHED_NORMAL, NULL, &px, &err), 0);
@@ -541,18 +546,8 @@ static void relay_many(bool ring)
 	}
 	assert_int_equal(px->w[0].ring != NULL, ring);
 	px_apply(px, snap);
-	for (int c = 0; c < RELAY_CONNS; c++) {
-		cfd[c] = -1;
-		for (int i = 0; i < 200 && cfd[c] == -1; i++) {
-			cfd[c] = socket(AF_INET, SOCK_STREAM, 0);
-			if (connect(cfd[c], (struct sockaddr *)&va, sizeof(va)) == -1) {
-				close(cfd[c]);
-				cfd[c] = -1;
-				usleep(10000);
-			}
-		}
-		assert_int_not_equal(cfd[c], -1);
-	}
+	for (int c = 0; c < RELAY_CONNS; c++)
+		cfd[c] = connect_vip(vport);
 	for (int r = 0; r < 40; r++)
 		relay_round(cfd, r, r % 4 == 3 ? 300 * 1000 : 20 * 1000);
 	for (int c = 0; c < RELAY_CONNS; c++) {
@@ -616,9 +611,6 @@ static void test_ipv4_client_ipv6_server(void **state)
 	uint16_t vport;
 	int srv = socket(AF_INET6, SOCK_STREAM, 0), tmp = listen_any(&vport), cfd = -1, bfd;
 	json_t *snap = snap_with("LB_ALGORITHM_ROUND_ROBIN", true, NULL);
-	json_t *vs = json_array_get(json_object_get(snap, "virtualservice"), 0);
-	struct sockaddr_in va = {.sin_family = AF_INET, .sin_port = htons(vport),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	struct px *px = NULL;
 	char *err = NULL, buf[4];
 
@@ -632,25 +624,10 @@ static void test_ipv4_client_ipv6_server(void **state)
 	}
 	assert_int_equal(listen(srv, 16), 0);
 	assert_int_equal(getsockname(srv, (struct sockaddr *)&sa, &len), 0);
-	json_object_set_new(json_object_get(json_array_get(json_object_get(vs, "vip"), 0),
-					    "ip_address"),
-			    "addr", json_string("127.0.0.1"));
-	json_object_set_new(json_array_get(json_object_get(vs, "services"), 0), "port",
-			    json_integer(vport));
-	json_object_set_new(json_array_get(json_object_get(snap, "pool"), 0), "servers",
-			    json_pack("[{s{ss}si}]", "ip", "addr", "::1", "port",
-				      ntohs(sa.sin6_port)));
+	snap_on_loopback(snap, vport, "::1", ntohs(sa.sin6_port));
 	assert_int_equal(px_start(1, PX_SCHED_NORMAL, &hook, &px, &err), 0);
 	px_apply(px, snap);
-	for (int i = 0; i < 200 && cfd == -1; i++) {
-		cfd = socket(AF_INET, SOCK_STREAM, 0);
-		if (connect(cfd, (struct sockaddr *)&va, sizeof(va)) == -1) {
-			close(cfd);
-			cfd = -1;
-			usleep(10000);
-		}
-	}
-	assert_int_not_equal(cfd, -1);
+	cfd = connect_vip(vport);
 	bfd = accept4(srv, NULL, NULL, 0);
 	assert_int_not_equal(bfd, -1);
 	assert_int_equal(write(cfd, "ping", 4), 4);
