@@ -330,6 +330,14 @@ static ssize_t ring_io(int res)
 	return res == -EAGAIN || res == -EINTR ? IO_AGAIN : IO_ERR;
 }
 
+/* What the ring did not do, as a plain send() (@send_) or recv(): bytes, or -errno. */
+static int sys_io(bool send_, int fd, char *buf, size_t n)
+{
+	ssize_t r = send_ ? send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, buf, n, 0);
+
+	return r == -1 ? -errno : (int)r;
+}
+
 static void ring_done(void *ctx, uint64_t data, int res)
 {
 	struct px_batch_item *it = &((struct px_batch *)ctx)->it[data];
@@ -403,9 +411,7 @@ void px_relay_batch_run(struct px_worker *w)
 		}
 		ring_reads += it->ran;
 		if (!it->ran)
-			it->res = (int)recv(it->c2s ? s->cfd : s->sfd, b->buf[i], PX_BATCH_BUF, 0);
-		if (!it->ran && it->res == -1)
-			it->res = -errno;
+			it->res = sys_io(false, it->c2s ? s->cfd : s->sfd, b->buf[i], PX_BATCH_BUF);
 		it->n = ring_io(it->res);
 		if (!it->c2s)
 			srv_read_done(w, s, it->n);
@@ -415,8 +421,7 @@ void px_relay_batch_run(struct px_worker *w)
 			continue;
 		dst = it->c2s ? s->sfd : s->cfd;
 		if (!w->ring || px_ring_send(w->ring, dst, b->buf[i], (size_t)it->n, 0, i) < 0) {
-			it->res = (int)send(dst, b->buf[i], (size_t)it->n, MSG_NOSIGNAL | MSG_DONTWAIT);
-			it->res = it->res == -1 ? -errno : it->res;
+			it->res = sys_io(true, dst, b->buf[i], (size_t)it->n);
 			it->ran = true;
 		}
 	}
@@ -433,10 +438,8 @@ void px_relay_batch_run(struct px_worker *w)
 			continue;
 		if (it->state > 0) {
 			dst = it->c2s ? s->sfd : s->cfd;
-			if (!it->ran) {
-				it->res = (int)send(dst, b->buf[i], (size_t)it->n, MSG_NOSIGNAL | MSG_DONTWAIT);
-				it->res = it->res == -1 ? -errno : it->res;
-			}
+			if (!it->ran)
+				it->res = sys_io(true, dst, b->buf[i], (size_t)it->n);
 			wr = ring_io(it->res);
 			if (it->c2s)
 				srv_write_done(w, s, wr);
